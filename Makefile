@@ -1,0 +1,54 @@
+# atedash: the two commands are `make run` and `make test`; everything else is what they build on.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+# The dev cluster (make run) and the test cluster (make test) live on different ports,
+# so running the tests never stops the store a developer is looking at.
+RUN_CLUSTER_PORT ?= 7100
+TEST_CLUSTER_PORT ?= 7200
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+.PHONY: run test setup cluster-start cluster-stop proto bench bench-http check clean
+
+$(VENV)/.installed: requirements.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -r requirements.txt
+	touch $@
+
+setup: $(VENV)/.installed
+	scripts/ensure-system redis
+
+cluster-start: setup
+	ATEDASH_CLUSTER_PORT=$(RUN_CLUSTER_PORT) scripts/cluster start
+
+cluster-stop:
+	ATEDASH_CLUSTER_PORT=$(RUN_CLUSTER_PORT) scripts/cluster stop
+
+run: cluster-start
+	HOST=$(HOST) PORT=$(PORT) ATEDASH_CLUSTER_PORT=$(RUN_CLUSTER_PORT) scripts/run-local
+
+test: setup
+	scripts/ensure-system browser
+	ATEDASH_CLUSTER_PORT=$(TEST_CLUSTER_PORT) ATEDASH_CLUSTER_DIR=$(CURDIR)/.cluster-test scripts/cluster stop >/dev/null
+	ATEDASH_CLUSTER_PORT=$(TEST_CLUSTER_PORT) ATEDASH_CLUSTER_DIR=$(CURDIR)/.cluster-test scripts/cluster start
+	status=0; \
+	ATEDASH_TEST_CLUSTER_PORT=$(TEST_CLUSTER_PORT) ATEDASH_TEST_CLUSTER_DIR=$(CURDIR)/.cluster-test \
+	  $(PY) -m pytest $(PYTEST_ARGS) || status=$$?; \
+	ATEDASH_CLUSTER_PORT=$(TEST_CLUSTER_PORT) ATEDASH_CLUSTER_DIR=$(CURDIR)/.cluster-test scripts/cluster stop; \
+	exit $$status
+
+# Regenerates storage/ateapi_pb2.py from storage/ateapi.proto (a test checks they match).
+proto: $(VENV)/.installed
+	$(PY) -m grpc_tools.protoc -Istorage --python_out=storage storage/ateapi.proto
+
+bench: cluster-start
+	ATEDASH_CLUSTER_PORT=$(RUN_CLUSTER_PORT) $(PY) bench/storage_bench.py
+
+bench-http: cluster-start
+	ATEDASH_CLUSTER_PORT=$(RUN_CLUSTER_PORT) $(PY) bench/http_bench.py
+
+clean: cluster-stop
+	rm -rf $(VENV) .pytest_cache
