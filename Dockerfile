@@ -1,0 +1,27 @@
+# atedash: multi-stage, non-root, gunicorn + whitenoise, configured by environment only.
+FROM python:3.11-slim-bookworm AS build
+ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
+WORKDIR /src
+COPY requirements.txt .
+RUN python -m venv /opt/venv \
+ && /opt/venv/bin/pip install -r requirements.txt
+COPY manage.py ./
+COPY atedash ./atedash
+COPY storage ./storage
+COPY templates ./templates
+COPY static ./static
+# collectstatic needs settings to import, not a store or a real secret.
+RUN ATEDASH_SECRET_KEY=collectstatic-only /opt/venv/bin/python manage.py collectstatic --noinput
+
+FROM python:3.11-slim-bookworm
+ENV PATH=/opt/venv/bin:$PATH PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 \
+    ATEDASH_STATIC_ROOT=/app/staticfiles PORT=8000
+RUN useradd --system --uid 10001 --home-dir /app --shell /usr/sbin/nologin atedash
+WORKDIR /app
+COPY --from=build /opt/venv /opt/venv
+COPY --from=build --chown=atedash:atedash /src /app
+USER 10001
+EXPOSE 8000
+HEALTHCHECK --interval=15s --timeout=3s --start-period=10s --retries=3 \
+  CMD python -c "import os,urllib.request,sys; sys.exit(0 if urllib.request.urlopen('http://127.0.0.1:%s/healthz' % os.environ.get('PORT','8000'), timeout=2).status == 200 else 1)"
+CMD ["sh", "-c", "exec gunicorn atedash.wsgi -c atedash/gunicorn.conf.py --bind 0.0.0.0:${PORT}"]
