@@ -1,0 +1,66 @@
+"""The ate store in Python: the twin of the Go package ateredis, on Redis Cluster or one node.
+
+Plain library (redis-py + protobuf); never imports Django.
+"""
+
+from storage.cluster import ClusterOverview, NodeInfo, ShardCounts, StoreStats
+from storage.codec import BINARY, JSON, RecordCodec, RecordDecodeError
+from storage.connection import connect
+from storage.errors import (
+    AlreadyExists,
+    CorruptRecord,
+    FailedPrecondition,
+    ImmutableField,
+    InvalidCursor,
+    NotFound,
+    StorageError,
+    VersionConflict,
+)
+from storage.keys import (
+    ACTOR_PREFIX,
+    LOCK_PREFIX,
+    WORKER_PREFIX,
+    actor_key,
+    actor_lock_key,
+    key_slot,
+    parse_actor_key,
+    parse_worker_key,
+    worker_key,
+)
+from storage.persistence import Persistence
+from storage.raw import LockInfo, RawRecord
+from storage.scanning import CorruptEntry, Page
+
+__all__ = [
+    "ACTOR_PREFIX",
+    "AlreadyExists",
+    "BINARY",
+    "ClusterOverview",
+    "CorruptEntry",
+    "CorruptRecord",
+    "FailedPrecondition",
+    "ImmutableField",
+    "InvalidCursor",
+    "JSON",
+    "LOCK_PREFIX",
+    "LockInfo",
+    "NodeInfo",
+    "NotFound",
+    "Page",
+    "Persistence",
+    "RawRecord",
+    "RecordCodec",
+    "RecordDecodeError",
+    "ShardCounts",
+    "StorageError",
+    "StoreStats",
+    "VersionConflict",
+    "WORKER_PREFIX",
+    "actor_key",
+    "actor_lock_key",
+    "connect",
+    "key_slot",
+    "parse_actor_key",
+    "parse_worker_key",
+    "worker_key",
+]

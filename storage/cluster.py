@@ -1,0 +1,286 @@
+"""Cluster topology and per-shard statistics for the overview, flush and readiness pages."""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from dataclasses import dataclass
+
+import redis
+from redis.cluster import RedisCluster
+from redis.connection import SSLConnection
+
+from storage.ateapi_pb2 import Actor
+from storage.errors import CorruptRecord
+from storage.keys import ACTOR_PREFIX, LOCK_PREFIX, WORKER_PREFIX
+from storage.records import ACTORS, WORKERS
+from storage.scanning import walk_keys, walk_shard
+from storage.topology import SLOTS, Shard, Topology
+
+_ATE_PREFIXES = (ACTOR_PREFIX, WORKER_PREFIX, LOCK_PREFIX)
+
+
+@dataclass(frozen=True)
+class NodeInfo:
+    node_id: str
+    address: str
+    role: str  # "primary" | "replica"
+    primary_id: str | None
+    healthy: bool
+    flags: list[str]
+    slots: list[tuple[int, int]]
+    keys: int | None
+    used_memory: int | None
+
+
+@dataclass(frozen=True)
+class ClusterOverview:
+    mode: str  # "cluster" | "standalone"
+    state: str  # "ok" | "fail" | ...
+    slots_covered: int  # of 16384
+    nodes: list[NodeInfo]
+
+
+@dataclass(frozen=True)
+class ShardCounts:
+    node: str  # primary address
+    actors: int
+    workers: int
+    locks: int
+    other: int
+
+
+@dataclass
+class StoreStats:
+    actors_by_status: dict[str, int]  # enum name -> count, plus "CORRUPT"
+    workers_by_pool: dict[tuple[str, str], dict[str, int]]  # (ns, pool) -> {"free": n, "assigned": n}
+    locks: int
+    computed_at: float
+    duration_s: float
+    keys_scanned: int
+
+
+# ===================================================================== counting and clearing
+
+
+def _count_keys(topology: Topology, shard: Shard) -> ShardCounts:
+    counts = Counter()
+    for keys in walk_keys(topology, shard, None, 1000):
+        for key in keys:
+            counts[_bucket(key)] += 1
+    return ShardCounts(shard.address, counts["actors"], counts["workers"], counts["locks"], counts["other"])
+
+
+def _bucket(key: bytes) -> str:
+    if key.startswith(b"actor:"):
+        return "actors"
+    if key.startswith(b"worker:"):
+        return "workers"
+    if key.startswith(b"lock:"):
+        return "locks"
+    return "other"
+
+
+def shard_counts(topology: Topology) -> list[ShardCounts]:
+    """Keys per kind on every primary: SCAN only, no values read."""
+    return topology.map_shards(lambda shard: _count_keys(topology, shard))
+
+
+def flush_all(topology: Topology) -> list[ShardCounts]:
+    """Empties every primary (FLUSHALL; FLUSHDB on a standalone server so other databases survive)."""
+
+    def flush(shard: Shard) -> ShardCounts:
+        counts = _count_keys(topology, shard)
+        if topology.is_cluster:
+            shard.client.flushall()
+        else:
+            shard.client.flushdb()
+        return counts
+
+    return topology.map_shards(flush)
+
+
+def clear_ate_records(topology: Topology) -> list[ShardCounts]:
+    """Deletes actor:*, worker:* and lock:* keys on every primary; counts what was removed."""
+
+    def clear(shard: Shard) -> ShardCounts:
+        removed = Counter()
+        for prefix in _ATE_PREFIXES:
+            for keys in walk_keys(topology, shard, prefix + "*", 1000):
+                # Keys of a batch span many slots, so one UNLINK per key, all in one round trip.
+                pipe = shard.client.pipeline(transaction=False)
+                for key in keys:
+                    pipe.execute_command("UNLINK", key)
+                removed[_bucket(keys[0])] += sum(pipe.execute())
+        return ShardCounts(shard.address, removed["actors"], removed["workers"], removed["locks"], 0)
+
+    return topology.map_shards(clear)
+
+
+def store_stats(topology: Topology) -> StoreStats:
+    """One streaming, batched walk of the store; meant for a background thread."""
+    started = time.time()
+    t0 = time.perf_counter()
+
+    def shard_stats(shard: Shard):
+        by_status = Counter()
+        by_pool: dict[tuple[str, str], Counter] = {}
+        scanned = 0
+        corrupt = []
+        for keys, values in walk_shard(topology, shard, ACTOR_PREFIX + "*"):
+            for key, raw in zip(keys, values):
+                scanned += 1
+                if raw is None:
+                    continue
+                try:
+                    actor = ACTORS.decode_stored(key, raw)[0]
+                except CorruptRecord as e:
+                    by_status["CORRUPT"] += 1
+                    corrupt.append(e.key)
+                    continue
+                by_status[_status_name(actor.status)] += 1
+        for keys, values in walk_shard(topology, shard, WORKER_PREFIX + "*"):
+            for key, raw in zip(keys, values):
+                scanned += 1
+                if raw is None:
+                    continue
+                try:
+                    worker = WORKERS.decode_stored(key, raw)[0]
+                except CorruptRecord as e:
+                    corrupt.append(e.key)
+                    continue
+                pool = by_pool.setdefault((worker.worker_namespace, worker.worker_pool), Counter())
+                pool["assigned" if worker.actor_id else "free"] += 1
+        locks = 0
+        for keys in walk_keys(topology, shard, LOCK_PREFIX + "*"):
+            locks += len(keys)
+            scanned += len(keys)
+        return by_status, by_pool, locks, scanned, corrupt
+
+    actors_by_status = {name: 0 for name in Actor.Status.keys()}
+    actors_by_status["CORRUPT"] = 0
+    workers_by_pool: dict[tuple[str, str], dict[str, int]] = {}
+    locks = scanned = 0
+    corrupt_keys = []
+    for by_status, by_pool, shard_locks, shard_scanned, corrupt in topology.map_shards(shard_stats):
+        for name, n in by_status.items():
+            actors_by_status[name] = actors_by_status.get(name, 0) + n
+        for pool, counts in by_pool.items():
+            merged = workers_by_pool.setdefault(pool, {"free": 0, "assigned": 0})
+            for k, n in counts.items():
+                merged[k] += n
+        locks += shard_locks
+        scanned += shard_scanned
+        corrupt_keys.extend(corrupt)
+    return StoreStats(
+        actors_by_status=actors_by_status,
+        workers_by_pool=workers_by_pool,
+        locks=locks,
+        computed_at=started,
+        duration_s=time.perf_counter() - t0,
+        keys_scanned=scanned,
+    )
+
+
+def _status_name(status: int) -> str:
+    try:
+        return Actor.Status.Name(status)
+    except ValueError:
+        return str(status)  # a status number newer than this schema
+
+
+# ===================================================================== topology views
+
+
+def cluster_state(topology: Topology) -> str:
+    if not topology.is_cluster:
+        return "ok" if topology.client.ping() else "fail"
+    info = topology.client.cluster_info()
+    return str(info.get("cluster_state", "unknown"))
+
+
+def address(topology: Topology) -> str:
+    """redis(s)://host:port of the store without credentials, for banners and logs."""
+    if topology.is_cluster:
+        node = topology.client.get_default_node() or next(iter(topology.client.nodes_manager.startup_nodes.values()))
+        host, port = node.host, node.port
+        kwargs = topology.client.nodes_manager.connection_kwargs
+    else:
+        kwargs = topology.client.connection_pool.connection_kwargs
+        host, port = kwargs.get("host", "localhost"), kwargs.get("port", 6379)
+    scheme = "rediss" if _uses_tls(topology) else "redis"
+    return f"{scheme}://{host}:{port}"
+
+
+def _uses_tls(topology: Topology) -> bool:
+    if topology.is_cluster:
+        kwargs = topology.client.nodes_manager.connection_kwargs
+        return bool(kwargs.get("ssl")) or _is_ssl_class(kwargs.get("connection_class"))
+    return _is_ssl_class(topology.client.connection_pool.connection_class)
+
+
+def _is_ssl_class(cls) -> bool:
+    return isinstance(cls, type) and issubclass(cls, SSLConnection)
+
+
+def cluster_overview(topology: Topology) -> ClusterOverview:
+    if not topology.is_cluster:
+        client = topology.client
+        shard = topology.shards()[0]
+        keys, memory = _node_numbers(client)
+        node = NodeInfo(
+            node_id=shard.address, address=shard.address, role="primary", primary_id=None,
+            healthy=keys is not None, flags=["standalone"], slots=[(0, SLOTS - 1)],
+            keys=keys, used_memory=memory,
+        )
+        return ClusterOverview("standalone", "ok" if node.healthy else "fail", SLOTS, [node])
+
+    client: RedisCluster = topology.client
+    raw_nodes = client.cluster_nodes()
+    state = cluster_state(topology)
+    entries = []
+    for addr, info in raw_nodes.items():
+        addr = addr.split("@")[0]
+        flags = [f for f in info.get("flags", "").split(",") if f]
+        role = "primary" if "master" in flags else "replica"
+        healthy = bool(info.get("connected", True)) and not ({"fail", "fail?", "handshake", "noaddr"} & set(flags))
+        slots = [(int(a), int(b)) for a, b in (s if len(s) == 2 else (s[0], s[0]) for s in info.get("slots", []))]
+        primary_id = info.get("master_id")
+        entries.append((addr, info.get("node_id", ""), role, None if primary_id in (None, "-") else primary_id,
+                        healthy, flags, slots))
+
+    def numbers(entry):
+        addr, _, _, _, healthy, _, _ = entry
+        if not healthy:
+            return None, None
+        host, port = addr.rsplit(":", 1)
+        try:
+            node = client.get_node(host=host, port=int(port))
+            conn = client.get_redis_connection(node) if node is not None else None
+            if conn is None:
+                return None, None
+            return _node_numbers(conn)
+        except redis.exceptions.RedisError:
+            return None, None
+
+    pool = topology._pool()
+    figures = list(pool.map(numbers, entries))
+    nodes = [
+        NodeInfo(node_id=node_id, address=addr, role=role, primary_id=primary_id, healthy=healthy,
+                 flags=flags, slots=slots, keys=keys, used_memory=memory)
+        for (addr, node_id, role, primary_id, healthy, flags, slots), (keys, memory) in zip(entries, figures)
+    ]
+    nodes.sort(key=lambda n: (n.role != "primary", n.slots[0][0] if n.slots else SLOTS, n.address))
+    covered = sum(b - a + 1 for n in nodes if n.role == "primary" for a, b in n.slots)
+    return ClusterOverview("cluster", state, covered, nodes)
+
+
+def _node_numbers(conn: redis.Redis) -> tuple[int | None, int | None]:
+    try:
+        pipe = conn.pipeline(transaction=False)
+        pipe.dbsize()
+        pipe.info("memory")
+        keys, memory = pipe.execute()
+        return int(keys), int(memory.get("used_memory", 0))
+    except redis.exceptions.RedisError:
+        return None, None

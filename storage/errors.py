@@ -1,0 +1,63 @@
+"""Errors raised by the store. Connection problems stay redis-py's own exceptions."""
+
+from __future__ import annotations
+
+
+class StorageError(Exception):
+    """Base of every storage error; ``message`` is meant for an operator to read."""
+
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
+
+
+class NotFound(StorageError):
+    def __init__(self, key: str, message: str | None = None):
+        super().__init__(message or f"{key} not found")
+        self.key = key
+
+
+class AlreadyExists(StorageError):
+    def __init__(self, key: str, message: str | None = None):
+        super().__init__(message or f"{key} already exists")
+        self.key = key
+
+
+class VersionConflict(StorageError):
+    def __init__(self, key: str, expected: int | None, actual: int | None, message: str | None = None):
+        if message is None:
+            now = "it is gone" if actual is None else f"it is at version {actual}"
+            message = f"{key} changed: expected version {expected}, {now}"
+        super().__init__(message)
+        self.key = key
+        self.expected = expected
+        self.actual = actual
+
+
+class FailedPrecondition(StorageError):
+    def __init__(self, key: str, reason: str):
+        super().__init__(f"{key}: {reason}")
+        self.key = key
+        self.reason = reason
+
+
+class ImmutableField(StorageError):
+    def __init__(self, key: str, field: str):
+        super().__init__(f"{key}: field {field} cannot be changed")
+        self.key = key
+        self.field = field
+
+
+class CorruptRecord(StorageError):
+    def __init__(self, key: str, reason: str, preview: str = ""):
+        super().__init__(f"{key} is corrupt: {reason}")
+        self.key = key
+        self.reason = reason
+        self.preview = preview
+
+
+class InvalidCursor(StorageError):
+    def __init__(self, cursor: str, reason: str = "does not decode"):
+        super().__init__(f"invalid scan cursor: {reason}")
+        self.cursor = cursor
+        self.reason = reason

@@ -1,0 +1,55 @@
+"""Key names of the ate store (the same as the Go package ateredis writes) and hash slots."""
+
+from __future__ import annotations
+
+from redis.crc import key_slot as _crc_key_slot
+
+ACTOR_PREFIX = "actor:"
+WORKER_PREFIX = "worker:"
+LOCK_PREFIX = "lock:"
+
+
+def actor_key(actor_id: str) -> str:
+    return ACTOR_PREFIX + actor_id
+
+
+def worker_key(namespace: str, pool: str, pod: str) -> str:
+    return f"{WORKER_PREFIX}{namespace}:{pool}:{pod}"
+
+
+def actor_lock_key(actor_id: str) -> str:
+    return LOCK_PREFIX + actor_key(actor_id)
+
+
+def _text(key: str | bytes) -> str:
+    return key.decode("utf-8", "surrogateescape") if isinstance(key, (bytes, bytearray)) else key
+
+
+def parse_actor_key(key: str | bytes) -> str:
+    """`actor:<id>` -> id; ValueError for any other key."""
+    key = _text(key)
+    if not key.startswith(ACTOR_PREFIX):
+        raise ValueError(f"not an actor key: {key!r}")
+    return key[len(ACTOR_PREFIX):]
+
+
+def parse_worker_key(key: str | bytes) -> tuple[str, str, str]:
+    """`worker:<ns>:<pool>:<pod>` -> (ns, pool, pod); ValueError for any other key.
+
+    Kubernetes names cannot contain ':', so the first two separators are unambiguous; anything
+    after them belongs to the pod name.
+    """
+    key = _text(key)
+    if not key.startswith(WORKER_PREFIX):
+        raise ValueError(f"not a worker key: {key!r}")
+    parts = key[len(WORKER_PREFIX):].split(":", 2)
+    if len(parts) != 3:
+        raise ValueError(f"worker key needs namespace, pool and pod: {key!r}")
+    return parts[0], parts[1], parts[2]
+
+
+def key_slot(key: str | bytes) -> int:
+    """Redis Cluster hash slot of a key (CRC16 of the hash tag, if any, modulo 16384)."""
+    if isinstance(key, str):
+        key = key.encode("utf-8", "surrogateescape")
+    return _crc_key_slot(key)

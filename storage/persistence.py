@@ -1,0 +1,357 @@
+"""Persistence: the Python port of the Go package ateredis, plus what the dashboard needs.
+
+Every check-then-write is atomic per key through compare-and-set Lua scripts: a write or delete
+only happens if the key still holds exactly the bytes that were read and checked. When it does not,
+the script hands back what is there now, and the operation re-checks against that (a real version
+change is a VersionConflict; an unchanged version is retried). Two editors can therefore never both
+succeed from the same version, and a delete never removes a record it did not see suspended.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Iterator
+
+import redis
+from google.protobuf import json_format
+from google.protobuf.message import Message
+from redis.cluster import RedisCluster
+
+from storage import cluster as cluster_info
+from storage import scanning
+from storage.ateapi_pb2 import Actor, Worker
+from storage.batch import fetch_values, scan_batches
+from storage.codec import BINARY, JSON, RecordDecodeError, preview
+from storage.errors import (
+    AlreadyExists,
+    CorruptRecord,
+    FailedPrecondition,
+    ImmutableField,
+    NotFound,
+    VersionConflict,
+)
+from storage.keys import ACTOR_PREFIX, LOCK_PREFIX, WORKER_PREFIX, actor_key, key_slot, worker_key
+from storage.raw import LockInfo, RawRecord, describe_unknown_fields, detect_encoding
+from storage.records import ACTORS, WORKERS, RecordKind, kind_of_key
+from storage.topology import Topology
+
+# Replaces the value only if it still is ARGV[1]. Returns 1 when written, 0 when the key is gone,
+# else the current value so the caller can re-check without another round trip. KEEPTTL: a write
+# never changes whether the key expires.
+_COMPARE_AND_SET = """
+local current = redis.call('GET', KEYS[1])
+if not current then return 0 end
+if current == ARGV[1] then
+  redis.call('SET', KEYS[1], ARGV[2], 'KEEPTTL')
+  return 1
+end
+return current
+"""
+
+# Deletes the key only if it still holds ARGV[1]; same replies as above.
+_COMPARE_AND_DELETE = """
+local current = redis.call('GET', KEYS[1])
+if not current then return 0 end
+if current == ARGV[1] then
+  redis.call('DEL', KEYS[1])
+  return 1
+end
+return current
+"""
+
+# Concurrent writers that leave the version unchanged (restores, repairs) make a compare-and-set
+# fail without a version conflict; after this many such rounds the update gives up.
+_MAX_CAS_ROUNDS = 64
+
+
+class Persistence:
+    def __init__(self, client: redis.Redis | RedisCluster):
+        self.client = client
+        self.topology = Topology(client)
+        self._compare_and_set = client.register_script(_COMPARE_AND_SET)
+        self._compare_and_delete = client.register_script(_COMPARE_AND_DELETE)
+
+    # ================================================================ actors
+
+    def create_actor(self, actor: Actor) -> None:
+        self._create(ACTORS, actor)
+
+    def get_actor(self, actor_id: str) -> Actor:
+        return self._get(ACTORS, actor_key(actor_id))
+
+    def update_actor(self, actor: Actor, expected_version: int) -> None:
+        self._update(ACTORS, actor, expected_version)
+
+    def delete_actor(self, actor_id: str) -> None:
+        key = actor_key(actor_id)
+        raw = self.client.get(key)
+        while True:
+            if raw is None:
+                raise NotFound(key)
+            stored, _ = ACTORS.decode_stored(key, raw)
+            if stored.status != Actor.STATUS_SUSPENDED:
+                status = Actor.Status.Name(stored.status) if stored.status in Actor.Status.values() else stored.status
+                raise FailedPrecondition(key, f"actor must be STATUS_SUSPENDED to be deleted, it is {status}")
+            result = self._compare_and_delete(keys=[key], args=[raw])
+            if result == 1:
+                return
+            if result == 0:
+                raise NotFound(key)
+            # Changed between read and delete: whatever changed, the suspended record we checked
+            # is not the one stored any more.
+            actual = self._version_of(ACTORS, key, result)
+            raise VersionConflict(key, stored.version, actual)
+
+    def list_actors(self) -> list[Actor]:
+        return self._list(ACTORS)
+
+    # ================================================================ workers
+
+    def create_worker(self, worker: Worker) -> None:
+        self._create(WORKERS, worker)
+
+    def get_worker(self, namespace: str, pool: str, pod: str) -> Worker:
+        return self._get(WORKERS, worker_key(namespace, pool, pod))
+
+    def update_worker(self, worker: Worker, expected_version: int) -> None:
+        self._update(WORKERS, worker, expected_version)
+
+    def delete_worker(self, namespace: str, pool: str, pod: str) -> None:
+        # Idempotent, as in the Go server: deleting a missing worker is not an error.
+        self.client.delete(worker_key(namespace, pool, pod))
+
+    def list_workers(self) -> list[Worker]:
+        return self._list(WORKERS)
+
+    # ================================================================ locks
+
+    def acquire_lock(self, key: str, value: str | bytes, ttl_seconds: float) -> bool:
+        if ttl_seconds <= 0:
+            raise ValueError("ttl_seconds must be positive")
+        if float(ttl_seconds).is_integer():
+            return bool(self.client.set(key, value, nx=True, ex=int(ttl_seconds)))
+        return bool(self.client.set(key, value, nx=True, px=max(1, round(ttl_seconds * 1000))))
+
+    def release_lock(self, key: str, value: str | bytes) -> None:
+        # Compare-and-delete: a holder whose lock expired and was taken by someone else must not
+        # delete the new holder's lock.
+        self._compare_and_delete(keys=[key], args=[value])
+
+    def get_lock(self, key: str) -> LockInfo | None:
+        pipe = self.client.pipeline(transaction=False)
+        pipe.get(key)
+        pipe.pttl(key)
+        value, ttl = pipe.execute()
+        if value is None:
+            return None
+        return LockInfo(key=key, token=value.decode("utf-8", "backslashreplace"), ttl_ms=ttl if ttl >= 0 else None)
+
+    # ================================================================ whole store
+
+    def debug_clear_all(self) -> list[cluster_info.ShardCounts]:
+        """FLUSHALL on every primary, as the ate API's DebugClear; returns what was there."""
+        return cluster_info.flush_all(self.topology)
+
+    def clear_ate_records(self) -> list[cluster_info.ShardCounts]:
+        return cluster_info.clear_ate_records(self.topology)
+
+    def shard_counts(self) -> list[cluster_info.ShardCounts]:
+        return cluster_info.shard_counts(self.topology)
+
+    def store_stats(self) -> cluster_info.StoreStats:
+        return cluster_info.store_stats(self.topology)
+
+    def cluster_overview(self) -> cluster_info.ClusterOverview:
+        return cluster_info.cluster_overview(self.topology)
+
+    def ping(self) -> bool:
+        try:
+            return bool(self.client.ping())
+        except redis.exceptions.RedisError:
+            return False
+
+    def cluster_state(self) -> str:
+        return cluster_info.cluster_state(self.topology)
+
+    @property
+    def address(self) -> str:
+        return cluster_info.address(self.topology)
+
+    # ================================================================ paged scanning
+
+    def scan_actors(
+        self,
+        cursor: str | None = None,
+        limit: int = 50,
+        *,
+        status: int | None = None,
+        template_namespace: str | None = None,
+        template_name: str | None = None,
+        id_contains: str | None = None,
+        max_scan: int = 100_000,
+    ) -> scanning.Page:
+        wanted = scanning.actor_filter(status, template_namespace, template_name, id_contains)
+        return scanning.scan_page(self.topology, scanning.ACTOR_SCAN, cursor, limit, wanted, max_scan)
+
+    def scan_workers(
+        self,
+        cursor: str | None = None,
+        limit: int = 50,
+        *,
+        namespace: str | None = None,
+        pool: str | None = None,
+        assigned: bool | None = None,
+        id_contains: str | None = None,
+        max_scan: int = 100_000,
+    ) -> scanning.Page:
+        wanted = scanning.worker_filter(namespace, pool, assigned, id_contains)
+        return scanning.scan_page(self.topology, scanning.WORKER_SCAN, cursor, limit, wanted, max_scan)
+
+    def scan_locks(self, cursor: str | None = None, limit: int = 50, *, max_scan: int = 100_000) -> scanning.Page:
+        return scanning.scan_page(self.topology, scanning.LOCK_SCAN, cursor, limit, scanning.lock_filter(), max_scan)
+
+    # ================================================================ raw records
+
+    def get_raw(self, key: str) -> RawRecord:
+        pipe = self.client.pipeline(transaction=False)
+        pipe.get(key)
+        pipe.pttl(key)
+        value, ttl = pipe.execute()
+        if value is None:
+            raise NotFound(key)
+        return RawRecord(
+            key=key,
+            value=value,
+            encoding=detect_encoding(value),
+            ttl_ms=ttl if ttl >= 0 else None,
+            slot=key_slot(key),
+            node=self._node_of(key),
+        )
+
+    def pretty_json(self, raw: RawRecord) -> str:
+        kind = kind_of_key(raw.key)
+        if kind is None:
+            try:
+                return json.dumps(json.loads(raw.value), indent=2, ensure_ascii=False)
+            except (ValueError, UnicodeDecodeError) as e:
+                raise CorruptRecord(raw.key, f"not JSON: {e}", preview(raw.value)) from None
+        try:
+            message, encoding = kind.codec.decode(raw.value)
+        except RecordDecodeError as e:
+            raise CorruptRecord(raw.key, str(e), preview(raw.value)) from None
+        if encoding == JSON:
+            # Re-indent what is stored, unknown keys included, rather than what the schema knows.
+            return json.dumps(json.loads(raw.value), indent=2, ensure_ascii=False)
+        shown = json_format.MessageToDict(message)
+        unknown = describe_unknown_fields(message)
+        if unknown:
+            shown["(unknown fields)"] = unknown
+        return json.dumps(shown, indent=2, ensure_ascii=False)
+
+    def iter_raw(self, prefixes=(ACTOR_PREFIX, WORKER_PREFIX), batch: int = 1000) -> Iterator[tuple[str, bytes]]:
+        """Every (key, value) whose key starts with one of ``prefixes``, primary by primary."""
+        prefixes = tuple(prefixes)
+        byte_prefixes = tuple(p.encode() for p in prefixes)
+        # One prefix: let the server filter. Several: one pass over the keyspace, filtered here.
+        match = prefixes[0] + "*" if len(prefixes) == 1 else None
+        for shard in self.topology.shards():
+            for keys, values in scanning.walk_shard(self.topology, shard, match, batch):
+                for key, value in zip(keys, values):
+                    if value is not None and key.startswith(byte_prefixes):
+                        yield key.decode("utf-8", "backslashreplace"), value
+
+    def restore_raw(self, key: str, value: bytes, *, overwrite_version: int | None = None) -> str:
+        """Writes an exported record back: "created", "overwritten" or "skipped".
+
+        An existing record is only overwritten when ``overwrite_version`` is given and the stored
+        record is still at that version (the one the operator reviewed); otherwise it is skipped.
+        """
+        kind = kind_of_key(key)
+        if kind is not None:
+            kind.decode_stored(key, value)  # refuse to import what would be a corrupt record
+        if self.client.set(key, value, nx=True):
+            return "created"
+        if overwrite_version is None:
+            return "skipped"
+        current = self.client.get(key)
+        while current is not None:
+            if kind is not None:
+                try:
+                    stored, _ = kind.decode_stored(key, current)
+                except CorruptRecord:
+                    return "skipped"
+                if stored.version != overwrite_version:
+                    return "skipped"
+            result = self._compare_and_set(keys=[key], args=[current, value])
+            if result == 1:
+                return "overwritten"
+            current = None if result == 0 else result
+        return "created" if self.client.set(key, value, nx=True) else "skipped"
+
+    # ================================================================ shared machinery
+
+    def _create(self, kind: RecordKind, message: Message) -> None:
+        record = type(message)()
+        record.CopyFrom(message)  # the caller's message is not modified
+        record.version = 1
+        key = kind.key_of(record)
+        if not self.client.set(key, kind.codec.encode_json(record), nx=True):
+            raise AlreadyExists(key)
+
+    def _get(self, kind: RecordKind, key: str):
+        raw = self.client.get(key)
+        if raw is None:
+            raise NotFound(key)
+        return kind.decode_stored(key, raw)[0]
+
+    def _update(self, kind: RecordKind, message: Message, expected_version: int) -> None:
+        key = kind.key_of(message)
+        raw = self.client.get(key)
+        for _ in range(_MAX_CAS_ROUNDS):
+            if raw is None:
+                raise NotFound(key)
+            stored, encoding = kind.decode_stored(key, raw)
+            if stored.version != expected_version:
+                raise VersionConflict(key, expected_version, stored.version)
+            for field in kind.immutable_fields:
+                if getattr(stored, field) != getattr(message, field):
+                    raise ImmutableField(key, field)
+            record = type(message)()
+            record.CopyFrom(message)
+            record.version = expected_version + 1
+            new_raw = kind.codec.encode_update(record, raw, encoding)
+            result = self._compare_and_set(keys=[key], args=[raw, new_raw])
+            if result == 1:
+                message.version = expected_version + 1
+                return
+            raw = None if result == 0 else result
+        raise VersionConflict(key, expected_version, None, f"{key} keeps changing; update abandoned")
+
+    def _version_of(self, kind: RecordKind, key: str, raw: bytes) -> int | None:
+        try:
+            return kind.decode_stored(key, raw)[0].version
+        except CorruptRecord:
+            return None
+
+    def _list(self, kind: RecordKind) -> list:
+        decode = kind.decode_stored
+
+        def collect(shard):
+            records = []
+            # A failover restarts this shard's collection from scratch (map_shards retries it), so
+            # no record is listed twice.
+            walk = scanning.walk_shard(self.topology, shard, kind.prefix + "*", 1000, resume_on_failover=False)
+            for keys, values in walk:
+                for key, raw in zip(keys, values):
+                    if raw is not None:  # deleted between SCAN and GET
+                        records.append(decode(key, raw)[0])
+            return records
+
+        parts = self.topology.map_shards(collect)
+        return [record for part in parts for record in part]
+
+    def _node_of(self, key: str) -> str:
+        if isinstance(self.client, RedisCluster):
+            return self.client.get_node_from_key(key).name
+        return self.topology.shards()[0].address
+

@@ -1,0 +1,57 @@
+"""Raw views of stored values for detail pages and export/import, and lock descriptions."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from google.protobuf import unknown_fields
+from google.protobuf.message import Message
+
+from storage.codec import BINARY, JSON
+
+_JSON_WHITESPACE = b" \t\r\n"
+
+
+@dataclass(frozen=True)
+class RawRecord:
+    key: str
+    value: bytes
+    encoding: str  # "json" | "binary"
+    ttl_ms: int | None  # None when no expiry
+    slot: int
+    node: str  # "host:port" of the primary serving the slot
+
+
+@dataclass(frozen=True)
+class LockInfo:
+    key: str
+    token: str  # holder token (bytes decoded with errors="backslashreplace")
+    ttl_ms: int | None  # None when the key has no expiry
+
+
+def detect_encoding(value: bytes) -> str:
+    """The rule the codec applies: JSON when the first non-whitespace byte is '{'."""
+    return JSON if value.lstrip(_JSON_WHITESPACE)[:1] == b"{" else BINARY
+
+
+_WIRE_TYPES = {0: "varint", 1: "fixed64", 2: "length-delimited", 3: "group", 5: "fixed32"}
+
+
+def describe_unknown_fields(message: Message) -> list[dict]:
+    """Field numbers the schema does not know, with their wire type and value, for display."""
+    described = []
+    for field in unknown_fields.UnknownFieldSet(message):
+        data = field.data
+        if isinstance(data, bytes):
+            try:
+                shown = data.decode("utf-8")
+            except UnicodeDecodeError:
+                shown = data.hex()
+        elif isinstance(data, (int, float)):
+            shown = data
+        else:
+            shown = repr(data)
+        described.append(
+            {"number": field.field_number, "wireType": _WIRE_TYPES.get(field.wire_type, field.wire_type), "value": shown}
+        )
+    return described

@@ -1,0 +1,137 @@
+"""The primaries behind a client, and running per-primary work in parallel across failovers.
+
+Whole-store reads (listing, scanning, statistics, flushing) go to each primary directly: SCAN is a
+per-node command, and batching GETs per node avoids a round trip per record. redis-py's cluster
+client keeps the slot map; this module only reads it, and asks it to refresh when a node fails.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Callable, TypeVar
+
+import redis
+from redis.cluster import RedisCluster
+from redis.exceptions import ClusterDownError, ConnectionError, TimeoutError
+
+T = TypeVar("T")
+
+SLOTS = 16384
+# Errors after which the slot map may be stale (a primary died, a replica took over).
+FAILOVER_ERRORS = (ConnectionError, TimeoutError, ClusterDownError)
+# Backoff between attempts while a failover completes (cluster-node-timeout is seconds).
+_RETRY_DELAYS = (0.05, 0.1, 0.2, 0.4, 0.8, 1.6, 3.2)
+
+
+@dataclass(frozen=True)
+class Shard:
+    """A primary: the lowest slot it serves orders shards and identifies them across failovers."""
+
+    slot_start: int
+    address: str  # "host:port"
+    client: redis.Redis  # connection to this node only
+    slot_ranges: tuple[tuple[int, int], ...] = ((0, SLOTS - 1),)
+
+
+class Topology:
+    def __init__(self, client: redis.Redis | RedisCluster):
+        self.client = client
+        self.is_cluster = isinstance(client, RedisCluster)
+        self._cache_lock = threading.Lock()
+        self._cached_for = None
+        self._cached: list[Shard] = []
+        self._executor: ThreadPoolExecutor | None = None
+
+    # ----------------------------------------------------------------- shards
+
+    def shards(self) -> list[Shard]:
+        """Primaries sorted by their first slot (one shard for a standalone server)."""
+        if not self.is_cluster:
+            kwargs = self.client.connection_pool.connection_kwargs
+            address = f"{kwargs.get('host', 'localhost')}:{kwargs.get('port', 6379)}"
+            return [Shard(0, address, self.client)]
+        manager = self.client.nodes_manager
+        slots_cache = manager.slots_cache
+        # The slot map is replaced wholesale on every refresh; recomputing 16384 entries per page
+        # would cost about a millisecond, so the result is kept until the map changes.
+        marker = (id(slots_cache), tuple(sorted(n.name for n in self.client.get_primaries())))
+        with self._cache_lock:
+            if marker == self._cached_for:
+                return self._cached
+        ranges: dict[str, list[list[int]]] = {}
+        nodes = {}
+        for slot in range(SLOTS):
+            owners = slots_cache.get(slot)
+            if not owners:
+                continue
+            node = owners[0]
+            nodes[node.name] = node
+            node_ranges = ranges.setdefault(node.name, [])
+            if node_ranges and node_ranges[-1][1] == slot - 1:
+                node_ranges[-1][1] = slot
+            else:
+                node_ranges.append([slot, slot])
+        shards = [
+            Shard(
+                slot_start=node_ranges[0][0],
+                address=name,
+                client=self.client.get_redis_connection(nodes[name]),
+                slot_ranges=tuple((a, b) for a, b in node_ranges),
+            )
+            for name, node_ranges in ranges.items()
+        ]
+        shards.sort(key=lambda s: s.slot_start)
+        with self._cache_lock:
+            self._cached_for, self._cached = marker, shards
+        return shards
+
+    def shard_serving(self, slot_start: int) -> Shard | None:
+        """The primary now serving ``slot_start``, or the first one after it."""
+        for shard in self.shards():
+            if any(a <= slot_start <= b for a, b in shard.slot_ranges) or shard.slot_start >= slot_start:
+                return shard
+        return None
+
+    def refresh(self) -> None:
+        """Re-reads the slot map, e.g. after a primary failed and a replica took over."""
+        if self.is_cluster:
+            try:
+                self.client.nodes_manager.initialize()
+            except Exception:
+                # The cluster may still be electing; the next attempt refreshes again.
+                pass
+
+    # ----------------------------------------------------------------- running work
+
+    def call_on_shard(self, shard: Shard, fn: Callable[[Shard], T]) -> T:
+        """fn(shard), retried on the primary that serves the shard's slots after a failover."""
+        for delay in _RETRY_DELAYS + (None,):
+            try:
+                return fn(shard)
+            except FAILOVER_ERRORS:
+                if delay is None:
+                    raise
+                time.sleep(delay)
+                self.refresh()
+                shard = self.shard_serving(shard.slot_start) or shard
+
+    def map_shards(self, fn: Callable[[Shard], T], shards: list[Shard] | None = None) -> list[T]:
+        """fn on every primary in parallel (in shard order); no round trip per record, ever."""
+        shards = self.shards() if shards is None else shards
+        if len(shards) == 1:
+            return [self.call_on_shard(shards[0], fn)]
+        futures = [self._pool().submit(self.call_on_shard, shard, fn) for shard in shards]
+        return [f.result() for f in futures]
+
+    def _pool(self) -> ThreadPoolExecutor:
+        with self._cache_lock:
+            if self._executor is None:
+                self._executor = ThreadPoolExecutor(max_workers=16, thread_name_prefix="storage-shard")
+            return self._executor
+
+    def close(self) -> None:
+        if self._executor is not None:
+            self._executor.shutdown(wait=False)
