@@ -1,0 +1,354 @@
+"""Backup and restore of the ate records as JSON lines.
+
+Export writes one line per actor and worker, streamed in constant memory (``Persistence.iter_raw``)::
+
+    {"key": "actor:a1", "encoding": "json", "value": "<the stored JSON text, exactly>",
+     "record": {...decoded fields, protobuf JSON as `kubectl ate get -o json` prints them...}}
+    {"key": "worker:ns:pool:pod", "encoding": "binary", "value_base64": "<the stored bytes>",
+     "record": {...}}
+
+``value`` carries a JSON record's stored text as a string (a JSON string round-trips any UTF-8 text
+exactly, whitespace and unknown fields included); ``value_base64`` carries a binary record, or a JSON one
+whose bytes are not valid UTF-8. ``record`` is informational (``json_format.MessageToDict``: lowerCamelCase
+names, int64 as strings, enums by name, defaults omitted); import ignores it and restores the stored
+bytes, so export → flush → import gives back every key byte for byte. A record that does not decode is
+exported with ``"record": null`` and ``"error": "..."`` so that nothing is lost from the file; the store
+never writes such a record (``restore_raw`` refuses it), so import counts it as ``corrupt`` and moves on.
+
+Import validates the whole file before writing anything (errors name their line numbers), then writes
+each record with ``Persistence.restore_raw`` under a policy for keys that exist already:
+
+- ``skip``: an existing key is left alone;
+- ``overwrite-if-version``: an existing key is overwritten only when its stored version equals the
+  version of the record in the file (the state the export saw), so changes made since are kept.
+
+``dry_run`` reads the store and reports what would happen, writing nothing.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import io
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field
+from typing import IO, Callable, Iterable, Iterator
+
+from google.protobuf import json_format
+
+from storage.errors import CorruptRecord, NotFound, StorageError
+from storage.raw import detect_encoding
+from storage.records import kind_of_key
+
+ACTOR_PREFIX = "actor:"
+WORKER_PREFIX = "worker:"
+POLICIES = ("skip", "overwrite-if-version")
+MAX_REPORTED_ERRORS = 50
+
+
+class ImportFileError(StorageError):
+    """The import file is malformed; nothing was written. ``errors``: [(line number, message)]."""
+
+    def __init__(self, errors: list[tuple[int, str]], total: int | None = None):
+        self.errors = errors
+        self.total = total if total is not None else len(errors)
+        shown = "\n".join(f"line {n}: {msg}" for n, msg in errors)
+        more = f"\n... and {self.total - len(errors)} more" if self.total > len(errors) else ""
+        self.message = f"{self.total} bad line(s), nothing was written:\n{shown}{more}"
+        Exception.__init__(self, self.message)
+
+    def __str__(self) -> str:
+        return self.message
+
+
+def decode_record(key: str, value: bytes):
+    """(message, encoding) of a stored value, exactly as the store decodes it; ValueError (with the
+    store's wording) when it does not decode or its identity does not match the key."""
+    kind = kind_of_key(key)
+    if kind is None:
+        raise ValueError(f"not an actor or worker key: {key!r}")
+    try:
+        return kind.decode_stored(key, value)
+    except CorruptRecord as e:
+        raise ValueError(e.reason) from None
+
+
+def record_dict(msg) -> dict:
+    """Protobuf JSON shape, as `kubectl ate get -o json` prints a record."""
+    return json_format.MessageToDict(msg)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Export
+# ---------------------------------------------------------------------------------------------------
+
+
+def export_line(key: str, value: bytes) -> str:
+    try:
+        msg, encoding = decode_record(key, value)
+        error = None
+    except ValueError as e:
+        msg, encoding, error = None, detect_encoding(value), str(e)
+    line: dict = {"key": key, "encoding": encoding}
+    text = None
+    if encoding == "json":
+        try:
+            text = value.decode("utf-8")
+        except UnicodeDecodeError:
+            text = None
+    if text is not None:
+        line["value"] = text
+    else:
+        line["value_base64"] = base64.b64encode(value).decode("ascii")
+    if msg is not None:
+        line["record"] = record_dict(msg)
+    else:
+        line["record"] = None
+        line["error"] = error
+    return json.dumps(line, separators=(",", ":")) + "\n"
+
+
+@dataclass
+class ExportResult:
+    records: int = 0
+    actors: int = 0
+    workers: int = 0
+    corrupt: int = 0
+    bytes: int = 0
+
+
+def iter_export(persistence, *, batch: int = 1000, result: ExportResult | None = None) -> Iterator[str]:
+    """Yields one JSON line (with its newline) per actor and worker; constant memory."""
+    for key, value in persistence.iter_raw(prefixes=(ACTOR_PREFIX, WORKER_PREFIX), batch=batch):
+        if isinstance(key, bytes):
+            key = key.decode("utf-8", "backslashreplace")
+        line = export_line(key, value)
+        if result is not None:
+            result.records += 1
+            if key.startswith(ACTOR_PREFIX):
+                result.actors += 1
+            else:
+                result.workers += 1
+            if '"error":' in line and line.rstrip().endswith("}") and '"record":null' in line:
+                result.corrupt += 1
+            result.bytes += len(line.encode("utf-8"))
+        yield line
+
+
+def export(persistence, out: IO[str], *, batch: int = 1000) -> ExportResult:
+    """Writes every actor and worker to ``out`` (a text stream)."""
+    result = ExportResult()
+    for line in iter_export(persistence, batch=batch, result=result):
+        out.write(line)
+    return result
+
+
+# ---------------------------------------------------------------------------------------------------
+# Import
+# ---------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ImportEntry:
+    line: int
+    key: str
+    value: bytes
+    version: int | None  # None for a record that does not decode (exported as corrupt)
+
+    @property
+    def corrupt(self) -> bool:
+        return self.version is None
+
+
+def parse_line(lineno: int, text: str) -> ImportEntry:
+    """One entry of an import file; ValueError with an operator-readable message when malformed."""
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise ValueError(f"not JSON: {e.msg} at column {e.colno}") from None
+    if not isinstance(data, dict):
+        raise ValueError("not a JSON object")
+    key = data.get("key")
+    if not isinstance(key, str) or not key:
+        raise ValueError('missing "key" (a string)')
+    if not (key.startswith(ACTOR_PREFIX) or key.startswith(WORKER_PREFIX)):
+        raise ValueError(f"key {key!r} is neither actor:* nor worker:*")
+    encoding = data.get("encoding")
+    if encoding not in ("json", "binary"):
+        raise ValueError(f'"encoding" must be "json" or "binary", not {encoding!r}')
+    has_value, has_b64 = "value" in data, "value_base64" in data
+    if has_value == has_b64:
+        raise ValueError('exactly one of "value" and "value_base64" is required')
+    if has_value:
+        if not isinstance(data["value"], str):
+            raise ValueError('"value" must be a string (the stored JSON text)')
+        if encoding != "json":
+            raise ValueError('"value" is for JSON records; binary ones use "value_base64"')
+        value = data["value"].encode("utf-8", "surrogatepass")
+    else:
+        if not isinstance(data["value_base64"], str):
+            raise ValueError('"value_base64" must be a string')
+        try:
+            value = base64.b64decode(data["value_base64"], validate=True)
+        except (binascii.Error, ValueError) as e:
+            raise ValueError(f'"value_base64" is not valid base64: {e}') from None
+    if not value:
+        raise ValueError("empty value")
+    try:
+        msg, actual = decode_record(key, value)
+    except ValueError as e:
+        if "error" in data and data.get("record") is None:
+            # Exported as corrupt: the store refuses to write it back; import reports it.
+            return ImportEntry(lineno, key, value, None)
+        raise ValueError(f"value does not decode as stored records do: {e}") from None
+    if actual != encoding:
+        raise ValueError(f'"encoding" says {encoding} but the value is {actual}')
+    return ImportEntry(lineno, key, value, msg.version)
+
+
+def iter_entries(lines: Iterable[str]) -> Iterator[ImportEntry | tuple[int, str]]:
+    """Parsed entries, or (line number, error) for bad lines. Blank lines are ignored."""
+    for lineno, text in enumerate(lines, start=1):
+        if not text.strip():
+            continue
+        try:
+            yield parse_line(lineno, text)
+        except ValueError as e:
+            yield (lineno, str(e))
+
+
+def validate(lines: Iterable[str]) -> int:
+    """Reads every line; raises ImportFileError listing bad lines. Returns the number of records."""
+    errors: list[tuple[int, str]] = []
+    total_errors = 0
+    count = 0
+    for item in iter_entries(lines):
+        if isinstance(item, tuple):
+            total_errors += 1
+            if len(errors) < MAX_REPORTED_ERRORS:
+                errors.append(item)
+        else:
+            count += 1
+    if total_errors:
+        raise ImportFileError(errors, total_errors)
+    return count
+
+
+@dataclass
+class ImportResult:
+    policy: str
+    dry_run: bool
+    records: int = 0
+    created: int = 0
+    overwritten: int = 0
+    skipped: int = 0
+    corrupt: int = 0  # lines exported as undecodable records: reported, never written
+    # Up to max_details (line, key, outcome, version in the store before, version after) rows.
+    details: list[tuple[int, str, str, int | None, int | None]] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return {
+            "policy": self.policy,
+            "dry_run": self.dry_run,
+            "records": self.records,
+            "created": self.created,
+            "overwritten": self.overwritten,
+            "skipped": self.skipped,
+            "corrupt": self.corrupt,
+        }
+
+
+def _stored_version(persistence, key: str) -> tuple[bool, int | None]:
+    """(exists, version) of the stored record; version None when it does not decode."""
+    try:
+        raw = persistence.get_raw(key)
+    except NotFound:
+        return False, None
+    try:
+        return True, decode_record(key, raw.value)[0].version
+    except ValueError:
+        return True, None
+
+
+def _seekable_text(source) -> tuple[IO[str], bool]:
+    """A text stream that can be read twice, and whether we opened it."""
+    if isinstance(source, (str, os.PathLike)):
+        return open(source, "r", encoding="utf-8", newline="\n"), True
+    if isinstance(source, (bytes, bytearray)):
+        return io.StringIO(bytes(source).decode("utf-8"), newline="\n"), True
+    stream = source
+    if isinstance(stream, io.TextIOBase) or hasattr(stream, "encoding"):
+        try:
+            if stream.seekable():
+                return stream, False
+        except (AttributeError, ValueError):
+            pass
+    # Not seekable (stdin, an upload stream): spool to a temporary file (disk past 16 MiB).
+    spool = tempfile.SpooledTemporaryFile(max_size=16 << 20, mode="w+", encoding="utf-8", newline="\n")
+    for chunk in stream:
+        if isinstance(chunk, bytes):
+            chunk = chunk.decode("utf-8")
+        spool.write(chunk)
+    spool.seek(0)
+    return spool, True
+
+
+def import_records(
+    persistence,
+    source,
+    *,
+    policy: str = "skip",
+    dry_run: bool = False,
+    max_details: int = 1000,
+    on_write: Callable[[ImportEntry, str, int | None], None] | None = None,
+) -> ImportResult:
+    """Imports a JSON-lines export. ``source``: a path, bytes, or a text/binary stream.
+
+    The whole file is validated first (ImportFileError, nothing written); then each record is
+    restored under ``policy``. ``on_write(entry, outcome, version_before)`` is called after each
+    write that changed the store (outcome "created" or "overwritten"), for the audit trail."""
+    if policy not in POLICIES:
+        raise ValueError(f"policy must be one of {', '.join(POLICIES)}, not {policy!r}")
+    stream, opened = _seekable_text(source)
+    try:
+        start = stream.tell()
+        validate(stream)
+        stream.seek(start)
+        result = ImportResult(policy=policy, dry_run=dry_run)
+        for entry in iter_entries(stream):
+            assert not isinstance(entry, tuple)  # validated above
+            result.records += 1
+            if entry.corrupt:
+                # The store never writes a record that does not decode (restore_raw refuses it).
+                outcome = "corrupt"
+                result.corrupt += 1
+                if len(result.details) < max_details:
+                    result.details.append((entry.line, entry.key, outcome, None, None))
+                continue
+            exists, stored_version = _stored_version(persistence, entry.key)
+            if dry_run:
+                if not exists:
+                    outcome = "created"
+                elif policy == "overwrite-if-version" and stored_version == entry.version:
+                    outcome = "overwritten"
+                else:
+                    outcome = "skipped"
+            else:
+                if policy == "skip" or (exists and stored_version != entry.version):
+                    outcome = "skipped" if exists else persistence.restore_raw(entry.key, entry.value)
+                else:
+                    # Atomic in the store: overwritten only while the stored version is the file's.
+                    outcome = persistence.restore_raw(entry.key, entry.value, overwrite_version=entry.version)
+                if outcome in ("created", "overwritten") and on_write is not None:
+                    on_write(entry, outcome, stored_version if outcome == "overwritten" else None)
+            setattr(result, outcome, getattr(result, outcome) + 1)
+            if len(result.details) < max_details:
+                result.details.append(
+                    (entry.line, entry.key, outcome, stored_version if exists else None, entry.version)
+                )
+        return result
+    finally:
+        if opened:
+            stream.close()

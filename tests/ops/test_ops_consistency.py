@@ -1,0 +1,315 @@
+"""The consistency check and its repairs, on the real cluster."""
+
+from __future__ import annotations
+
+import pytest
+
+from ops_helpers import RESUMING, RUNNING, SUSPENDED, SUSPENDING, actor, running_pair, worker
+from storage import consistency as cc
+from storage.ateapi_pb2 import Actor
+from storage.consistency import Repair, RepairNotApplicable, run_check
+from storage.errors import StorageError, VersionConflict
+
+
+def consistent_store(store, cluster_client):
+    running_pair(store, "a-run", "ns1", "pool-a", "pod-1")
+    running_pair(store, "a-resume", "ns1", "pool-b", "pod-3", status=RESUMING)
+    running_pair(store, "a-suspending", "ns2", "pool-a", "pod-4", status=SUSPENDING)
+    actor(store, "a-sus")
+    worker(store, "ns1", "pool-a", "pod-2")  # free
+    # The same pod name in two pools: the actor's IP says which one it runs on.
+    actor(store, "a-twin", RUNNING, "ns3", "pod-t", "10.3.0.2")
+    worker(store, "ns3", "pool-x", "pod-t", ip="10.3.0.1")
+    worker(store, "ns3", "pool-y", "pod-t", "a-twin", ip="10.3.0.2")
+    assert store.acquire_lock("lock:actor:a-run", "holder-1", 60)
+    assert store.acquire_lock("lock:other", "holder-2", 60)
+
+
+def crafted_store(store, cluster_client):
+    """One of each finding kind, each on its own records."""
+    consistent_store(store, cluster_client)
+    # orphan_worker
+    worker(store, "ns9", "pool-a", "w-orphan", "ghost")
+    # leaked_worker + duplicate_claim: L runs on pod-l1, whose worker claims it; pod-l2's worker too.
+    running_pair(store, "L", "ns1", "pool-a", "pod-l1")
+    worker(store, "ns1", "pool-a", "pod-l2", "L")
+    # leaked_worker: a worker still claiming a suspended actor.
+    actor(store, "S2")
+    worker(store, "ns1", "pool-c", "pod-s2", "S2")
+    # actor_without_worker
+    actor(store, "R1", RUNNING, "ns1", "pod-none", "10.1.0.1")
+    # actor_worker_free
+    actor(store, "R2", RUNNING, "ns1", "pod-free", "10.1.0.2")
+    worker(store, "ns1", "pool-a", "pod-free", ip="10.1.0.2")
+    # actor_worker_elsewhere: R3 and R4 both name pod-shared, whose worker claims R4.
+    actor(store, "R3", RESUMING, "ns1", "pod-shared", "10.1.0.3")
+    running_pair(store, "R4", "ns1", "pool-a", "pod-shared", ip="10.1.0.3")
+    # suspended_with_pod
+    actor(store, "S1", SUSPENDED, "ns1", "pod-old", "10.1.0.4")
+    # orphan_lock (with expiry) and lock_without_expiry (its actor exists)
+    assert store.acquire_lock("lock:actor:ghost2", "tok-ghost", 60)
+    cluster_client.set("lock:actor:a-sus", "tok-forever")
+
+
+def kinds(report):
+    return sorted(f.kind for f in report.findings)
+
+
+def test_consistent_store_has_no_findings(store, cluster_client):
+    consistent_store(store, cluster_client)
+    report = run_check(store)
+    assert report.findings == [], [f.message for f in report.findings]
+    assert report.ok
+    assert report.actors == 5 and report.workers == 6 and report.locks == 2
+    assert report.keys_scanned >= 13
+    assert all(n == 0 for n in report.counts.values())
+    assert report.duration_s >= 0
+
+
+def test_empty_store(store):
+    report = run_check(store)
+    assert report.ok and report.actors == report.workers == report.locks == 0
+
+
+def test_every_kind_is_detected(store, cluster_client):
+    crafted_store(store, cluster_client)
+    report = run_check(store)
+    by = {k: report.by_kind(k) for k in cc.KINDS}
+    assert [f.keys[0] for f in by[cc.ORPHAN_WORKER]] == ["worker:ns9:pool-a:w-orphan"]
+    assert sorted(f.keys[0] for f in by[cc.LEAKED_WORKER]) == ["worker:ns1:pool-a:pod-l2", "worker:ns1:pool-c:pod-s2"]
+    assert [f.keys for f in by[cc.ACTOR_WITHOUT_WORKER]] == [("actor:R1",)]
+    assert [f.keys for f in by[cc.ACTOR_WORKER_FREE]] == [("actor:R2", "worker:ns1:pool-a:pod-free")]
+    assert [f.keys[:2] for f in by[cc.ACTOR_WORKER_ELSEWHERE]] == [("actor:R3", "worker:ns1:pool-a:pod-shared")]
+    assert len(by[cc.DUPLICATE_CLAIM]) == 1
+    assert set(by[cc.DUPLICATE_CLAIM][0].keys) == {"actor:L", "worker:ns1:pool-a:pod-l1", "worker:ns1:pool-a:pod-l2"}
+    assert [f.keys for f in by[cc.SUSPENDED_WITH_POD]] == [("actor:S1",)]
+    assert [f.keys[0] for f in by[cc.ORPHAN_LOCK]] == ["lock:actor:ghost2"]
+    assert [f.keys for f in by[cc.LOCK_WITHOUT_EXPIRY]] == [("lock:actor:a-sus",)]
+    assert by[cc.CORRUPT_RECORD] == []
+    assert report.counts[cc.LEAKED_WORKER] == 2 and sum(report.counts.values()) == len(report.findings)
+    # Messages name what is wrong.
+    assert "ghost" in by[cc.ORPHAN_WORKER][0].message and "does not exist" in by[cc.ORPHAN_WORKER][0].message
+    assert "pod-l1" in next(f for f in by[cc.LEAKED_WORKER] if "pod-l2" in f.keys[0]).message
+    assert "SUSPENDED" in next(f for f in by[cc.LEAKED_WORKER] if "pod-s2" in f.keys[0]).message
+    # JSON form.
+    d = report.to_dict()
+    assert d["ok"] is False and len(d["findings"]) == len(report.findings)
+    assert d["findings"][0]["kind"] in cc.KINDS
+
+
+def test_no_round_trip_per_record(store, cluster_client):
+    crafted_store(store, cluster_client)
+    calls = []
+
+    class Spy:
+        def __getattr__(self, name):
+            if name.startswith(("get_", "list_")):
+                calls.append(name)
+            return getattr(store, name)
+
+    run_check(Spy(), page_size=3)
+    assert calls == []
+
+
+def test_small_pages_give_the_same_findings(store, cluster_client):
+    crafted_store(store, cluster_client)
+    big = run_check(store)
+    small = run_check(store, page_size=1)
+    assert [(f.kind, f.keys) for f in big.findings] == [(f.kind, f.keys) for f in small.findings]
+
+
+def test_describe_shows_the_exact_change(store, cluster_client):
+    crafted_store(store, cluster_client)
+    report = run_check(store)
+    orphan = report.by_kind(cc.ORPHAN_WORKER)[0].repair
+    text = orphan.describe()
+    assert "worker:ns9:pool-a:w-orphan" in text and "version 1 → 2" in text
+    assert "actor_id: 'ghost' → ''" in text and "actor_namespace: 'tpl-ns' → ''" in text
+    sus = report.by_kind(cc.SUSPENDED_WITH_POD)[0].repair
+    assert [(c.field, c.before, c.after) for c in sus.changes()] == [
+        ("ateom_pod_namespace", "ns1", ""),
+        ("ateom_pod_name", "pod-old", ""),
+        ("ateom_pod_ip", "10.1.0.4", ""),
+    ]
+    free = report.by_kind(cc.ACTOR_WORKER_FREE)[0].repair
+    assert "actor_id: '' → 'R2'" in free.describe()
+    lock = report.by_kind(cc.ORPHAN_LOCK)[0].repair
+    assert "tok-ghost" in lock.describe()
+
+
+def test_every_repair_then_recheck_is_clean(store, cluster_client):
+    crafted_store(store, cluster_client)
+    report = run_check(store)
+    audits = cc.apply_all(store, report)
+    assert len(audits) == sum(1 for f in report.findings if f.repair)
+    again = run_check(store)
+    assert again.findings == [], [f.message for f in again.findings]
+    # What the repairs did.
+    assert store.get_worker("ns9", "pool-a", "w-orphan").actor_id == ""
+    assert store.get_worker("ns1", "pool-a", "pod-l2").actor_id == ""
+    assert store.get_worker("ns1", "pool-a", "pod-l1").actor_id == "L"
+    assert store.get_actor("R1").status == SUSPENDED and store.get_actor("R1").ateom_pod_name == ""
+    w = store.get_worker("ns1", "pool-a", "pod-free")
+    assert (w.actor_id, w.actor_namespace, w.actor_template) == ("R2", "tpl-ns", "tpl")
+    assert store.get_actor("R3").status == SUSPENDED
+    assert store.get_actor("R4").status == RUNNING
+    s1 = store.get_actor("S1")
+    assert (s1.ateom_pod_namespace, s1.ateom_pod_name, s1.ateom_pod_ip, s1.version) == ("", "", "", 2)
+    assert store.get_lock("lock:actor:ghost2") is None
+    assert store.get_lock("lock:actor:a-sus") is None
+    assert store.get_lock("lock:actor:a-run") is not None
+    audit = next(a for a in audits if a["key"] == "actor:S1")
+    assert audit["version_before"] == 1 and audit["version_after"] == 2
+    assert audit["changed_fields"]["ateom_pod_name"] == ["pod-old", ""]
+
+
+@pytest.mark.parametrize(
+    "kind",
+    [
+        cc.ORPHAN_WORKER,
+        cc.LEAKED_WORKER,
+        cc.ACTOR_WITHOUT_WORKER,
+        cc.ACTOR_WORKER_FREE,
+        cc.ACTOR_WORKER_ELSEWHERE,
+        cc.SUSPENDED_WITH_POD,
+        cc.ORPHAN_LOCK,
+        cc.LOCK_WITHOUT_EXPIRY,
+    ],
+)
+def test_each_repair_alone_clears_its_finding(store, cluster_client, kind):
+    crafted_store(store, cluster_client)
+    before = run_check(store)
+    for finding in before.by_kind(kind):
+        # A repair survives a round trip through the confirmation form.
+        repair = Repair.from_dict(finding.repair.to_dict())
+        assert repair == finding.repair
+        repair.apply(store)
+    after = run_check(store)
+    assert after.by_kind(kind) == []
+    # Nothing else was disturbed: the other findings are still there.
+    others = lambda r: sorted((f.kind, f.keys) for f in r.findings if f.kind not in (kind, cc.DUPLICATE_CLAIM))
+    assert others(after) == others(before)
+
+
+def test_orphan_worker_reassigned_to_the_actor_on_its_pod(store, cluster_client):
+    actor(store, "R5", RUNNING, "ns1", "pod-5", "10.5.0.1")
+    worker(store, "ns1", "pool-a", "pod-5", "gone")
+    report = run_check(store)
+    assert kinds(report) == sorted([cc.ORPHAN_WORKER, cc.ACTOR_WORKER_ELSEWHERE])
+    orphan = report.by_kind(cc.ORPHAN_WORKER)[0]
+    assert orphan.repair is None and "R5" in orphan.note
+    cc.apply_all(store, report)
+    assert store.get_worker("ns1", "pool-a", "pod-5").actor_id == "R5"
+    assert run_check(store).ok
+
+
+def test_running_actor_naming_no_pod(store):
+    actor(store, "R6", RUNNING)
+    report = run_check(store)
+    assert kinds(report) == [cc.ACTOR_WITHOUT_WORKER]
+    assert "names no ateom pod" in report.findings[0].message
+    cc.apply_all(store, report)
+    assert store.get_actor("R6").status == SUSPENDED and run_check(store).ok
+
+
+def test_duplicate_claim_in_two_pools_told_apart_by_ip(store):
+    actor(store, "D", RUNNING, "ns1", "pod-d", "10.9.0.2")
+    worker(store, "ns1", "pool-x", "pod-d", "D", ip="10.9.0.1")
+    worker(store, "ns1", "pool-y", "pod-d", "D", ip="10.9.0.2")
+    report = run_check(store)
+    assert kinds(report) == [cc.DUPLICATE_CLAIM]
+    repair = report.findings[0].repair
+    assert repair.key == "worker:ns1:pool-x:pod-d"
+    repair.apply(store)
+    assert run_check(store).ok
+
+
+def test_corrupt_records_are_reported_not_repaired(store, cluster_client):
+    cluster_client.set("actor:bad", b"{not json")
+    cluster_client.set("worker:ns:p:bad", b"\xff\xff\xff")
+    report = run_check(store)
+    assert kinds(report) == [cc.CORRUPT_RECORD, cc.CORRUPT_RECORD]
+    assert all(f.repair is None for f in report.findings)
+
+
+def test_lock_for_a_corrupt_actor_is_not_an_orphan(store, cluster_client):
+    cluster_client.set("actor:bad", b"{not json")
+    assert store.acquire_lock("lock:actor:bad", "t", 60)
+    assert kinds(run_check(store)) == [cc.CORRUPT_RECORD]
+
+
+# ------------------------------------------------------------------ refused repairs
+
+
+def test_repair_refused_when_worker_changed(store, cluster_client):
+    crafted_store(store, cluster_client)
+    finding = run_check(store).by_kind(cc.ORPHAN_WORKER)[0]
+    w = store.get_worker("ns9", "pool-a", "w-orphan")
+    w.actor_id = "ghost-2"
+    store.update_worker(w, w.version)
+    with pytest.raises(RepairNotApplicable, match="no longer applies") as e:
+        finding.repair.apply(store)
+    assert isinstance(e.value, VersionConflict) and isinstance(e.value, StorageError)
+    assert store.get_worker("ns9", "pool-a", "w-orphan").actor_id == "ghost-2"
+
+
+def test_repair_refused_when_the_finding_no_longer_holds(store, cluster_client):
+    crafted_store(store, cluster_client)
+    report = run_check(store)
+    # The orphan's actor appears: the worker is no longer an orphan.
+    actor(store, "ghost")
+    with pytest.raises(RepairNotApplicable, match="exists now"):
+        report.by_kind(cc.ORPHAN_WORKER)[0].repair.apply(store)
+    # The suspended actor resumes: its pod fields are not stale any more.
+    s1 = store.get_actor("S1")
+    s1.status = RUNNING
+    store.update_actor(s1, s1.version)
+    with pytest.raises(RepairNotApplicable, match="no longer applies"):
+        report.by_kind(cc.SUSPENDED_WITH_POD)[0].repair.apply(store)
+    assert store.get_actor("S1").ateom_pod_name == "pod-old"
+    # The missing worker is created: the running actor is not suspended.
+    worker(store, "ns1", "pool-z", "pod-none", "R1")
+    with pytest.raises(RepairNotApplicable, match="a worker exists"):
+        report.by_kind(cc.ACTOR_WITHOUT_WORKER)[0].repair.apply(store)
+    assert store.get_actor("R1").status == RUNNING
+    # The orphan lock is released and taken again by someone else.
+    store.release_lock("lock:actor:ghost2", "tok-ghost")
+    assert store.acquire_lock("lock:actor:ghost2", "tok-new", 60)
+    with pytest.raises(RepairNotApplicable, match="another token"):
+        report.by_kind(cc.ORPHAN_LOCK)[0].repair.apply(store)
+    assert store.get_lock("lock:actor:ghost2").token == "tok-new"
+    # The worker is deleted.
+    store.delete_worker("ns1", "pool-a", "pod-l2")
+    with pytest.raises(RepairNotApplicable, match="no longer exists"):
+        next(f for f in report.by_kind(cc.LEAKED_WORKER) if "pod-l2" in f.keys[0]).repair.apply(store)
+
+
+def test_version_conflict_between_recheck_and_write_propagates(store, cluster_client, redis_url):
+    crafted_store(store, cluster_client)
+    finding = run_check(store).by_kind(cc.LEAKED_WORKER)[0]
+    ns, pool, pod = finding.repair.namespace, finding.repair.pool, finding.repair.pod
+
+    class Racing:
+        """Another editor writes the worker right after the repair re-read it."""
+
+        def __getattr__(self, name):
+            return getattr(store, name)
+
+        def get_worker(self, *args):
+            seen = store.get_worker(*args)
+            other = store.get_worker(*args)
+            other.actor_id = "someone-else"
+            store.update_worker(other, other.version)
+            return seen
+
+    with pytest.raises(VersionConflict) as e:
+        finding.repair.apply(Racing())
+    assert not isinstance(e.value, RepairNotApplicable)
+    assert store.get_worker(ns, pool, pod).actor_id == "someone-else"
+
+
+def test_from_dict_rejects_unknown_actions():
+    with pytest.raises(ValueError):
+        Repair.from_dict({"action": "drop_everything"})
+    with pytest.raises(ValueError):
+        Repair.from_dict({"action": "release_lock", "lock_key": "k", "token": "t", "reason": "x", "evil": 1})
