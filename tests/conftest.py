@@ -1,0 +1,86 @@
+"""Shared fixtures: the real Redis Cluster started by `make test`, and a standalone Redis.
+
+The cluster is the one `scripts/cluster start` runs on ATEDASH_TEST_CLUSTER_PORT (default 7200) with
+its files in ATEDASH_TEST_CLUSTER_DIR (default <repo>/.cluster-test). Tests never skip: when the
+cluster is not there they fail and say how to get one.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+import redis
+from redis.cluster import RedisCluster
+
+from storage import Persistence, connect
+
+REPO = Path(__file__).resolve().parent.parent
+STANDALONE_URL = "redis://127.0.0.1:6379/15"
+
+
+def _fail_no_cluster(port: int, error: Exception) -> None:
+    pytest.fail(
+        f"no Redis Cluster on 127.0.0.1:{port} ({error}). Run the tests with `make test`, which starts "
+        f"one, or start it yourself: ATEDASH_CLUSTER_PORT={port} ATEDASH_CLUSTER_DIR=<dir> scripts/cluster start",
+        pytrace=False,
+    )
+
+
+@pytest.fixture(scope="session")
+def cluster_port() -> int:
+    return int(os.environ.get("ATEDASH_TEST_CLUSTER_PORT", "7200"))
+
+
+@pytest.fixture(scope="session")
+def cluster_dir() -> Path:
+    return Path(os.environ.get("ATEDASH_TEST_CLUSTER_DIR", str(REPO / ".cluster-test")))
+
+
+@pytest.fixture(scope="session")
+def redis_url(cluster_port) -> str:
+    return f"redis://127.0.0.1:{cluster_port}"
+
+
+@pytest.fixture(scope="session")
+def cluster_client(redis_url, cluster_port) -> RedisCluster:
+    try:
+        client = connect(redis_url)
+        info = client.cluster_info()
+    except redis.exceptions.RedisError as e:
+        _fail_no_cluster(cluster_port, e)
+    if not isinstance(client, RedisCluster):
+        _fail_no_cluster(cluster_port, RuntimeError("the server there is not in cluster mode"))
+    if info.get("cluster_state") != "ok":
+        _fail_no_cluster(cluster_port, RuntimeError(f"cluster_state is {info.get('cluster_state')}"))
+    yield client
+    client.close()
+
+
+def flush_primaries(client: RedisCluster) -> None:
+    for node in client.get_primaries():
+        client.get_redis_connection(node).flushall()
+
+
+@pytest.fixture
+def store(cluster_client) -> Persistence:
+    """A Persistence over the test cluster, emptied (FLUSHALL on every primary) before the test."""
+    flush_primaries(cluster_client)
+    return Persistence(cluster_client)
+
+
+@pytest.fixture
+def standalone_client() -> redis.Redis:
+    """The machine's standalone Redis, database 15, emptied before the test."""
+    client = redis.Redis.from_url(STANDALONE_URL, socket_timeout=5, socket_connect_timeout=2)
+    try:
+        client.flushdb()
+    except redis.exceptions.RedisError as e:
+        pytest.fail(
+            f"no standalone Redis on 127.0.0.1:6379 ({e}); `make test` installs redis-server, "
+            "whose service listens there (start it with `redis-server --daemonize yes`)",
+            pytrace=False,
+        )
+    yield client
+    client.close()

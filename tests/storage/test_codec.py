@@ -1,0 +1,221 @@
+"""The codec alone: Go's JSON form, the fast decoder against json_format, binary, unknown fields."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from google.protobuf import json_format
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
+
+from storage.ateapi_pb2 import Actor, Worker
+from storage.codec import ACTOR_CODEC, BINARY, JSON, WORKER_CODEC, RecordDecodeError, preview
+
+GO_ACTOR = (
+    b'{"actorId":"a1","version":"3","actorTemplateNamespace":"ns","actorTemplateName":"t",'
+    b'"status":"STATUS_RUNNING"}'
+)
+
+
+def exact(codec, raw):
+    """The reference: protobuf's own JSON parser, unknown keys ignored."""
+    try:
+        return json_format.Parse(raw, codec.message_class(), ignore_unknown_fields=True)
+    except Exception as e:  # noqa: BLE001 - any failure means "rejected"
+        return type(e)
+
+
+def fast_or_exact(codec, raw):
+    try:
+        return codec.decode_json(raw)
+    except RecordDecodeError as e:
+        return type(e)
+
+
+def test_go_written_record_decodes_and_reencodes_byte_for_byte():
+    actor, encoding = ACTOR_CODEC.decode(GO_ACTOR)
+    assert encoding == JSON
+    assert actor == Actor(actor_id="a1", version=3, actor_template_namespace="ns", actor_template_name="t",
+                          status=Actor.STATUS_RUNNING)
+    assert ACTOR_CODEC.encode_json(actor) == GO_ACTOR
+
+
+def test_encoding_is_go_protojson_field_order_defaults_omitted():
+    worker = Worker(worker_namespace="n", worker_pool="p", worker_pod="w", ip="10.0.0.1", version=12)
+    assert WORKER_CODEC.encode_json(worker) == (
+        b'{"workerNamespace":"n","workerPool":"p","workerPod":"w","ip":"10.0.0.1","version":"12"}'
+    )
+    assert ACTOR_CODEC.encode_json(Actor()) == b"{}"
+    # Non-ASCII stays UTF-8, as Go writes it; control characters are escaped.
+    assert ACTOR_CODEC.encode_json(Actor(actor_id="é\n")) == '{"actorId":"é\\n"}'.encode()
+
+
+def test_unknown_enum_number_is_written_as_a_number():
+    assert ACTOR_CODEC.encode_json(Actor(status=9)) == b'{"status":9}'
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b'{"actor_id":"a1","version":3,"status":2}',  # proto names, int64 as number, enum by number
+        b' \n{ "actorId" : "a1" ,\t"version" : "3", "status" : "STATUS_RUNNING" }\r\n',
+        b'{"actorId":"a1","version":"3","status":"STATUS_RUNNING","ateomPodIp":null}',
+        b'{"actorId":"a1","version":3.0,"status":"2"}',
+        b'{"actorId":"a1","version":"3","status":"STATUS_RUNNING","futureField":{"x":[1,2]}}',
+    ],
+)
+def test_every_valid_protobuf_json_spelling_is_read(raw):
+    actor, encoding = ACTOR_CODEC.decode(raw)
+    assert encoding == JSON
+    assert (actor.actor_id, actor.version, actor.status) == ("a1", 3, Actor.STATUS_RUNNING)
+    assert actor == exact(ACTOR_CODEC, raw)
+
+
+def test_binary_is_detected_and_decoded():
+    actor = Actor(actor_id="a1", version=3, status=Actor.STATUS_SUSPENDED)
+    decoded, encoding = ACTOR_CODEC.decode(actor.SerializeToString())
+    assert (decoded, encoding) == (actor, BINARY)
+
+
+def test_binary_whose_first_field_is_123_bytes_long_is_not_mistaken_for_json():
+    actor = Actor(actor_id="x" * 123, version=1)  # serializes as b"\n{" + ...
+    raw = actor.SerializeToString()
+    assert raw[:2] == b"\n{"
+    assert ACTOR_CODEC.decode(raw) == (actor, BINARY)
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b'{"actorId":"a1"',  # truncated JSON
+        b'{"actorId":"a1","actorId":"a2"}',  # duplicate key
+        b'{"actorId":5}',
+        b'{"version":"3x"}',
+        b'{"version":true}',
+        b'{"status":"STATUS_NOPE","actorId":1}',
+        b'[1,2]',
+        b"\xff\xfe\xfd",  # not JSON, not protobuf
+        b'{"actorId":"\\ud800"}',  # unpaired surrogate
+        b'{"version":"99999999999999999999"}',  # out of int64 range
+    ],
+)
+def test_invalid_values_are_rejected(raw):
+    with pytest.raises(RecordDecodeError):
+        ACTOR_CODEC.decode(raw)
+
+
+def test_unknown_json_keys_are_kept_verbatim_on_update():
+    stored = b'{"actorId":"a1","version":"3","futureFloat":1.50,"future":{"b": [1, 2.0e3]},"status":"STATUS_RUNNING"}'
+    updated = Actor(actor_id="a1", version=4, status=Actor.STATUS_SUSPENDED)  # a fresh message
+    out = ACTOR_CODEC.encode_update(updated, stored, JSON)
+    assert out == (
+        b'{"actorId":"a1","version":"4","status":"STATUS_SUSPENDED","futureFloat":1.50,"future":{"b": [1, 2.0e3]}}'
+    )
+
+
+def test_unknown_binary_fields_are_kept_on_update_also_for_a_fresh_message():
+    unknown = b"\x98\x06\x07" + b"\xa2\x06\x03abc"  # field 99 varint 7, field 100 bytes "abc"
+    stored = Actor(actor_id="a1", version=3).SerializeToString() + unknown
+    fresh = Actor(actor_id="a1", version=4, status=Actor.STATUS_RUNNING)
+    out = ACTOR_CODEC.encode_update(fresh, stored, BINARY)
+    assert out == fresh.SerializeToString() + unknown
+    assert ACTOR_CODEC.decode(out)[0] == Actor.FromString(out)
+
+
+def test_caller_unknown_fields_do_not_replace_the_stored_ones():
+    stored = Actor(actor_id="a1", version=3).SerializeToString() + b"\x98\x06\x07"
+    caller = Actor.FromString(Actor(actor_id="a1", version=4).SerializeToString() + b"\x98\x06\x08")
+    out = ACTOR_CODEC.encode_update(caller, stored, BINARY)
+    assert out.endswith(b"\x98\x06\x07") and b"\x98\x06\x08" not in out
+
+
+def test_preview_is_printable_and_short():
+    text = preview(bytes(range(256)) * 4)
+    assert len(text) <= 200 and text.isprintable()
+
+
+# ------------------------------------------------------------------ property tests
+
+_ACTOR_KEYS = [k for f in Actor.DESCRIPTOR.fields for k in (f.name, f.json_name)]
+_ENUM_NAMES = list(Actor.Status.keys())
+
+json_scalars = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(2**70), max_value=2**70),
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.text(max_size=12),
+    st.sampled_from(_ENUM_NAMES + ["STATUS_NOPE", "", "2", "-1", "007", "3.0", "1e3", " 5", "0x10", "１２"]),
+    st.integers(min_value=-2, max_value=6).map(str),
+)
+json_values = st.recursive(json_scalars, lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=4), inner, max_size=3), max_leaves=6)
+member_keys = st.one_of(st.sampled_from(_ACTOR_KEYS), st.sampled_from(["actorID", "Version", "extra", "[ext]", "status "]), st.text(max_size=6))
+
+
+def _well_typed_value(key):
+    field = Actor.DESCRIPTOR.fields_by_name.get(key) or next(
+        (f for f in Actor.DESCRIPTOR.fields if f.json_name == key), None)
+    if field is None:
+        return json_values
+    if field.name == "version":
+        return st.one_of(st.integers(min_value=-(2**63), max_value=2**63 - 1),
+                         st.integers(min_value=-(2**63), max_value=2**63 - 1).map(str))
+    if field.name == "status":
+        return st.one_of(st.sampled_from(_ENUM_NAMES), st.integers(min_value=0, max_value=4))
+    return st.text()
+
+
+@st.composite
+def json_records(draw):
+    """Objects as JSON text: mostly well typed (the fast path), sometimes odd (the fallback)."""
+    members = []
+    for _ in range(draw(st.integers(min_value=0, max_value=8))):
+        key = draw(member_keys)
+        value = draw(st.one_of(_well_typed_value(key), json_values) if draw(st.booleans()) else _well_typed_value(key))
+        members.append((key, value))
+    sep = draw(st.sampled_from([(",", ":"), (", ", ": "), (",\n  ", " : ")]))
+    body = sep[0].join(json.dumps(k) + sep[1] + json.dumps(v, ensure_ascii=draw(st.booleans())) for k, v in members)
+    return ("{" + body + "}").encode("utf-8", "surrogatepass")
+
+
+@settings(max_examples=1500, suppress_health_check=[HealthCheck.too_slow])
+@given(json_records())
+@example(b'{"actorId":"a","actor_id":"b"}')
+@example(b'{"version":"-0"}')
+@example(b'{"status":null,"status":"STATUS_RUNNING"}')
+@example(b'{"actorId":"\\udc80"}')
+@example(b'{"version":9223372036854775808}')
+def test_fast_decoder_gives_exactly_what_json_format_gives(raw):
+    reference = exact(ACTOR_CODEC, raw)
+    ours = fast_or_exact(ACTOR_CODEC, raw)
+    if isinstance(reference, type):
+        assert ours is RecordDecodeError, f"json_format rejects {raw!r} ({reference}), fast path gave {ours}"
+    else:
+        assert ours == reference
+        assert ours.SerializeToString(deterministic=True) == reference.SerializeToString(deterministic=True)
+
+
+actors = st.builds(
+    Actor,
+    actor_id=st.text(min_size=1),
+    version=st.integers(min_value=-(2**63), max_value=2**63 - 1),
+    actor_template_namespace=st.text(),
+    actor_template_name=st.text(),
+    status=st.integers(min_value=0, max_value=6),
+    ateom_pod_namespace=st.text(),
+    ateom_pod_name=st.text(),
+    ateom_pod_ip=st.text(),
+    last_snapshot=st.text(),
+    in_progress_snapshot=st.text(),
+)
+
+
+@settings(max_examples=500)
+@given(actors)
+def test_encode_then_decode_round_trips_and_matches_protobuf_json(actor):
+    raw = ACTOR_CODEC.encode_json(actor)
+    assert ACTOR_CODEC.decode(raw) == (actor, JSON)
+    # What we write is what protobuf's own printer writes (field order and spelling).
+    assert json.loads(raw) == json_format.MessageToDict(actor)
+    assert list(json.loads(raw)) == list(json_format.MessageToDict(actor))
