@@ -1,0 +1,110 @@
+"""The one place that turns storage and Redis errors into what an operator sees.
+
+* redis-py connection problems (the store unreachable, the cluster down, a timeout) -> the 503 page
+  (or an HTMX fragment) naming the store address and the error; the page reloads itself.
+* NotFound -> the 404 page.
+* the other StorageErrors -> a form error on the right field when a form is involved
+  (`add_form_error`), else an error page with the operator-readable message.
+Nothing here ever shows a traceback.
+"""
+
+import logging
+
+import redis.exceptions
+from django.http import Http404
+from django.shortcuts import render
+
+from atedash import store
+
+log = logging.getLogger(__name__)
+
+
+def _storage():
+    import storage
+
+    return storage
+
+
+def is_store_unreachable(exc):
+    return isinstance(exc, redis.exceptions.RedisError)
+
+
+def storage_message(exc):
+    """An operator-readable sentence for a StorageError."""
+    message = getattr(exc, "message", None) or str(exc) or type(exc).__name__
+    return message
+
+
+def store_unavailable(request, exc):
+    """The 503 response for an unreachable store (full page, or a fragment for HTMX requests)."""
+    store.connection_lost()
+    error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    log.warning("store %s unreachable on %s: %s", store.store_address(), request.path, error)
+    context = {"store_error": error, "status_code": 503}
+    template = "errors/_store_unavailable.html" if _is_htmx_fragment(request) else "errors/503.html"
+    response = render(request, template, context, status=503)
+    response["Retry-After"] = "5"
+    return response
+
+
+def not_found(request, message="No such record."):
+    return render(request, "errors/404.html", {"message": message, "status_code": 404}, status=404)
+
+
+def forbidden(request, message="You may not do this."):
+    return render(request, "errors/403.html", {"message": message, "status_code": 403}, status=403)
+
+
+def storage_error_page(request, exc, status=409):
+    storage = _storage()
+    title = {
+        storage.VersionConflict: "The record changed meanwhile",
+        storage.FailedPrecondition: "Not allowed in the record's current state",
+        storage.ImmutableField: "That field cannot change",
+        storage.CorruptRecord: "The stored record is corrupt",
+        storage.AlreadyExists: "The record exists already",
+    }.get(type(exc), "The store refused this")
+    context = {
+        "title": title,
+        "message": storage_message(exc),
+        "key": getattr(exc, "key", None),
+        "preview": getattr(exc, "preview", None),
+        "status_code": status,
+    }
+    return render(request, "errors/storage_error.html", context, status=status)
+
+
+def handle_exception(request, exc):
+    """Response for an exception a view let through, or None to let Django handle it."""
+    if is_store_unreachable(exc):
+        return store_unavailable(request, exc)
+    storage = _storage()
+    if isinstance(exc, storage.NotFound):
+        return not_found(request, storage_message(exc))
+    if isinstance(exc, storage.CorruptRecord):
+        return storage_error_page(request, exc, status=422)
+    if isinstance(exc, storage.StorageError):
+        return storage_error_page(request, exc, status=409)
+    return None
+
+
+def add_form_error(form, exc, *, id_field=None):
+    """Puts a StorageError on the form where the operator will look for it."""
+    storage = _storage()
+    message = storage_message(exc)
+    if isinstance(exc, storage.AlreadyExists) and id_field:
+        form.add_error(id_field, message)
+    elif isinstance(exc, storage.ImmutableField):
+        field = getattr(exc, "field", None)
+        form.add_error(field if field in form.fields else None, message)
+    else:
+        form.add_error(None, message)
+
+
+def raise_404(exc):
+    raise Http404(storage_message(exc)) from exc
+
+
+def _is_htmx_fragment(request):
+    htmx = getattr(request, "htmx", None)
+    return bool(htmx) and not htmx.boosted and not htmx.history_restore_request

@@ -1,0 +1,283 @@
+"""Input parsing for every page: GET filter forms (state in the URL) and POST record forms."""
+
+import ipaddress
+import re
+
+from django import forms
+from django.conf import settings
+from django.core.exceptions import ValidationError
+
+from storage.ateapi_pb2 import Actor
+
+# --- Kubernetes-style names ------------------------------------------------------------------
+
+DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+DNS1123_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+
+
+def validate_dns1123_label(value):
+    if len(value) > 63:
+        raise ValidationError("At most 63 characters.", code="too_long")
+    if not DNS1123_LABEL.match(value):
+        raise ValidationError(
+            "Must be a DNS-1123 label: lowercase letters, digits and '-', starting and ending "
+            "with a letter or digit.",
+            code="dns1123_label",
+        )
+
+
+def validate_k8s_name(value):
+    """A Kubernetes object name (DNS-1123 subdomain: at most 253 chars, dot-separated labels)."""
+    if len(value) > 253:
+        raise ValidationError("At most 253 characters.", code="too_long")
+    if not DNS1123_SUBDOMAIN.match(value) or any(len(part) > 63 for part in value.split(".")):
+        raise ValidationError(
+            "Must be a Kubernetes name: lowercase letters, digits, '-' and '.', starting and "
+            "ending with a letter or digit.",
+            code="k8s_name",
+        )
+
+
+def validate_ip(value):
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        raise ValidationError("Must be an IPv4 or IPv6 address, or empty.", code="ip") from None
+
+
+def name_field(label, *, label_only=False, required=True, help_text=""):
+    validator = validate_dns1123_label if label_only else validate_k8s_name
+    return forms.CharField(
+        label=label,
+        required=required,
+        max_length=63 if label_only else 253,
+        validators=[validator],
+        help_text=help_text,
+        widget=forms.TextInput(attrs={"autocomplete": "off", "spellcheck": "false"}),
+    )
+
+
+def readonly(field):
+    """Shown and posted, but not editable: the server compares it with the stored record."""
+    field.widget.attrs.update({"readonly": True, "aria-readonly": "true", "class": "readonly"})
+    field.help_text = "Cannot change after creation."
+    return field
+
+
+# --- statuses --------------------------------------------------------------------------------
+
+STATUS_NAMES = [name for name in Actor.Status.keys()]  # STATUS_UNSPECIFIED ... STATUS_SUSPENDED
+
+
+def short_status(name):
+    return name.removeprefix("STATUS_")
+
+
+STATUS_CHOICES = [(short_status(name), short_status(name)) for name in STATUS_NAMES]
+
+
+def status_value(short):
+    return Actor.Status.Value("STATUS_" + short)
+
+
+PAGE_SIZES = (25, 50, 100, 200)
+PAGE_SIZE_CHOICES = [(str(n), str(n)) for n in PAGE_SIZES]
+REFRESH_CHOICES = [("", "off"), ("5", "every 5 s")]
+
+
+class ListForm(forms.Form):
+    """Shared by the list pages: page size, cursor, opt-in auto-refresh."""
+
+    size = forms.TypedChoiceField(
+        label="Page size", choices=PAGE_SIZE_CHOICES, coerce=int, required=False, empty_value=50
+    )
+    cursor = forms.CharField(required=False, widget=forms.HiddenInput, max_length=4096)
+    refresh = forms.ChoiceField(label="Auto-refresh", choices=REFRESH_CHOICES, required=False)
+
+    def values(self):
+        """Valid values, with defaults for any invalid field (a bad URL never breaks the page)."""
+        self.is_valid()
+        values = {}
+        for name, field in self.fields.items():
+            default = getattr(field, "empty_value", "")
+            values[name] = self.cleaned_data.get(name, default)
+        return values
+
+
+class ActorFilterForm(ListForm):
+    status = forms.ChoiceField(label="Status", choices=[("", "any")] + STATUS_CHOICES, required=False)
+    ns = forms.CharField(label="Template namespace", required=False, max_length=253)
+    template = forms.CharField(label="Template", required=False, max_length=253)
+    q = forms.CharField(label="Id contains", required=False, max_length=253)
+
+    field_order = ["status", "ns", "template", "q", "size", "refresh", "cursor"]
+
+
+ASSIGNED_CHOICES = [("", "any"), ("free", "free"), ("assigned", "assigned")]
+
+
+class WorkerFilterForm(ListForm):
+    namespace = forms.CharField(label="Namespace", required=False, max_length=253)
+    pool = forms.CharField(label="Pool", required=False, max_length=253)
+    assigned = forms.ChoiceField(label="Assignment", choices=ASSIGNED_CHOICES, required=False)
+    q = forms.CharField(label="Pod or actor contains", required=False, max_length=253)
+
+    field_order = ["namespace", "pool", "assigned", "q", "size", "refresh", "cursor"]
+
+
+class LockFilterForm(ListForm):
+    pass
+
+
+# --- actors ----------------------------------------------------------------------------------
+
+
+class ActorCreateForm(forms.Form):
+    actor_id = name_field("Actor id", label_only=True, help_text="A DNS-1123 label, at most 63 characters.")
+    actor_template_namespace = name_field("Template namespace", label_only=True)
+    actor_template_name = name_field("Template name")
+
+
+class ActorEditForm(forms.Form):
+    IMMUTABLE = ("actor_id", "actor_template_namespace", "actor_template_name")
+    EDITABLE = (
+        "status",
+        "ateom_pod_namespace",
+        "ateom_pod_name",
+        "ateom_pod_ip",
+        "last_snapshot",
+        "in_progress_snapshot",
+    )
+
+    version = forms.IntegerField(widget=forms.HiddenInput, min_value=0)
+    actor_id = readonly(forms.CharField(label="Actor id", max_length=253))
+    actor_template_namespace = readonly(forms.CharField(label="Template namespace", max_length=253))
+    actor_template_name = readonly(forms.CharField(label="Template name", max_length=253))
+    status = forms.ChoiceField(label="Status", choices=STATUS_CHOICES)
+    ateom_pod_namespace = name_field("Ateom pod namespace", label_only=True, required=False)
+    ateom_pod_name = name_field("Ateom pod name", required=False)
+    ateom_pod_ip = forms.CharField(label="Ateom pod IP", required=False, max_length=45, validators=[validate_ip])
+    last_snapshot = forms.CharField(label="Last snapshot", required=False, max_length=1024)
+    in_progress_snapshot = forms.CharField(label="In-progress snapshot", required=False, max_length=1024)
+
+    def __init__(self, *args, stored=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.stored = stored  # the Actor as stored now, for the server-side immutability check
+
+    def clean(self):
+        data = super().clean()
+        if self.stored is not None:
+            for name in self.IMMUTABLE:
+                if name in data and data[name] != getattr(self.stored, name):
+                    self.add_error(name, f"{self.fields[name].label} cannot change (stored: {getattr(self.stored, name)!r}).")
+        return data
+
+    @classmethod
+    def initial_from(cls, actor):
+        initial = {name: getattr(actor, name) for name in cls.IMMUTABLE + cls.EDITABLE if name != "status"}
+        initial["status"] = short_status(Actor.Status.Name(actor.status))
+        initial["version"] = actor.version
+        return initial
+
+    def apply_to(self, actor):
+        """Copies the edited fields onto `actor` (a fresh copy of the stored record)."""
+        data = self.cleaned_data
+        for name in self.EDITABLE:
+            if name == "status":
+                actor.status = status_value(data["status"])
+            else:
+                setattr(actor, name, data[name])
+        return actor
+
+
+# --- workers ---------------------------------------------------------------------------------
+
+
+class WorkerCreateForm(forms.Form):
+    worker_namespace = name_field("Worker namespace", label_only=True)
+    worker_pool = name_field("Worker pool")
+    worker_pod = name_field("Worker pod")
+    ip = forms.CharField(label="IP", required=False, max_length=45, validators=[validate_ip])
+    actor_namespace = name_field("Actor namespace", label_only=True, required=False)
+    actor_template = name_field("Actor template", required=False)
+    actor_id = name_field("Actor id", label_only=True, required=False, help_text="Empty for a free worker.")
+
+
+class WorkerEditForm(forms.Form):
+    IMMUTABLE = ("worker_namespace", "worker_pool", "worker_pod", "ip")
+    EDITABLE = ("actor_namespace", "actor_template", "actor_id")
+
+    version = forms.IntegerField(widget=forms.HiddenInput, min_value=0)
+    worker_namespace = readonly(forms.CharField(label="Worker namespace", max_length=253))
+    worker_pool = readonly(forms.CharField(label="Worker pool", max_length=253))
+    worker_pod = readonly(forms.CharField(label="Worker pod", max_length=253))
+    ip = readonly(forms.CharField(label="IP", required=False, max_length=45))
+    actor_namespace = name_field("Actor namespace", label_only=True, required=False)
+    actor_template = name_field("Actor template", required=False)
+    actor_id = name_field("Actor id", label_only=True, required=False, help_text="Empty for a free worker.")
+
+    def __init__(self, *args, stored=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.stored = stored
+
+    def clean(self):
+        data = super().clean()
+        if self.stored is not None:
+            for name in self.IMMUTABLE:
+                if name in data and (data[name] or "") != getattr(self.stored, name):
+                    self.add_error(name, f"{self.fields[name].label} cannot change (stored: {getattr(self.stored, name)!r}).")
+        return data
+
+    @classmethod
+    def initial_from(cls, worker):
+        initial = {name: getattr(worker, name) for name in cls.IMMUTABLE + cls.EDITABLE}
+        initial["version"] = worker.version
+        return initial
+
+    def apply_to(self, worker):
+        for name in self.EDITABLE:
+            setattr(worker, name, self.cleaned_data[name])
+        return worker
+
+
+# --- locks and flush -------------------------------------------------------------------------
+
+
+class LockReleaseForm(forms.Form):
+    key = forms.CharField(max_length=4096, strip=False)
+    token = forms.CharField(max_length=4096, strip=False, required=False)
+
+    def clean_key(self):
+        key = self.cleaned_data["key"]
+        if not key.startswith("lock:"):
+            raise ValidationError("Only lock:* keys can be released here.")
+        return key
+
+
+FLUSH_SCOPES = [
+    ("ate", "ate records only (actor:*, worker:*, lock:*)"),
+    ("all", "everything (FLUSHALL on every primary)"),
+]
+
+
+class FlushForm(forms.Form):
+    scope = forms.ChoiceField(label="What to remove", choices=FLUSH_SCOPES, widget=forms.RadioSelect, initial="ate")
+    confirm = forms.CharField(
+        label="Type the environment's name to confirm",
+        max_length=253,
+        strip=False,
+        widget=forms.TextInput(attrs={"autocomplete": "off", "spellcheck": "false"}),
+    )
+
+    def clean_confirm(self):
+        typed = self.cleaned_data["confirm"]
+        if typed != settings.ATEDASH_ENVIRONMENT:
+            raise ValidationError(
+                "That is not this environment's name: nothing was removed.", code="wrong_environment"
+            )
+        return typed
+
+
+class LoginForm(forms.Form):
+    username = forms.CharField(label="Name", max_length=150, widget=forms.TextInput(attrs={"autocomplete": "username", "autofocus": True}))
+    password = forms.CharField(label="Password", max_length=4096, strip=False, widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}))

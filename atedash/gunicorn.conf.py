@@ -1,0 +1,23 @@
+"""gunicorn settings for atedash: threads (gthread) share one Redis client per worker process.
+
+Every value can be overridden from the environment (GUNICORN_WORKERS, GUNICORN_THREADS,
+GUNICORN_TIMEOUT) or on the command line (e.g. --bind).
+"""
+
+import os
+
+wsgi_app = "atedash.wsgi:application"
+worker_class = "gthread"
+workers = int(os.environ.get("GUNICORN_WORKERS", "2"))
+threads = int(os.environ.get("GUNICORN_THREADS", "4"))
+timeout = int(os.environ.get("GUNICORN_TIMEOUT", "60"))
+graceful_timeout = 20
+keepalive = 5
+bind = os.environ.get("GUNICORN_BIND", "127.0.0.1:8000")
+accesslog = "-"
+errorlog = "-"
+loglevel = os.environ.get("GUNICORN_LOG_LEVEL", "info")
+# Request headers from a proxy (X-Forwarded-*) are trusted only from these addresses.
+forwarded_allow_ips = os.environ.get("GUNICORN_FORWARDED_ALLOW_IPS", "127.0.0.1")
+# A client that sends a huge header must not tie up a thread.
+limit_request_field_size = 8190

@@ -1,0 +1,81 @@
+"""Request plumbing: security headers, who the operator is, and store failures shown as pages."""
+
+from django.conf import settings
+from django.shortcuts import redirect
+from django.urls import reverse
+from django.utils.http import urlencode
+from django.utils.cache import add_never_cache_headers, patch_vary_headers
+from django_htmx.http import HttpResponseClientRedirect
+
+from atedash import auth, errors
+
+# No inline scripts or styles anywhere: every script and stylesheet is a static file.
+CONTENT_SECURITY_POLICY = "; ".join(
+    [
+        "default-src 'self'",
+        "script-src 'self'",
+        "style-src 'self'",
+        "img-src 'self' data:",
+        "connect-src 'self'",
+        "font-src 'self'",
+        "object-src 'none'",
+        "base-uri 'none'",
+        "form-action 'self'",
+        "frame-ancestors 'none'",
+    ]
+)
+
+
+class SecurityHeadersMiddleware:
+    """CSP (Django 5.2 has none built in) and a Permissions-Policy; the rest comes from Django settings."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        response.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
+        response.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=(), payment=()")
+        response.setdefault("X-Content-Type-Options", "nosniff")
+        response.setdefault("Referrer-Policy", settings.SECURE_REFERRER_POLICY)
+        if not request.path.startswith(settings.STATIC_URL):
+            # Pages show live store state and operator data: never cached, and vary on HTMX.
+            add_never_cache_headers(response)
+            patch_vary_headers(response, ("HX-Request",))
+        return response
+
+
+class OperatorMiddleware:
+    """Sets request.operator and sends anyone not logged in to the login page.
+
+    Login is required for every view unless it is marked with @auth.login_exempt; a test walks
+    the URL conf to keep it that way.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        request.operator = auth.current_operator(request)
+        return self.get_response(request)
+
+    def process_view(self, request, view_func, view_args, view_kwargs):
+        if getattr(view_func, "login_exempt", False) or request.operator is not None:
+            return None
+        login_url = reverse("login") + "?" + urlencode({"next": request.get_full_path()})
+        if getattr(request, "htmx", False):
+            return HttpResponseClientRedirect(login_url)
+        return redirect(login_url)
+
+
+class StoreErrorMiddleware:
+    """Store unreachable -> 503 page; NotFound -> 404; other storage errors -> an error page."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        return self.get_response(request)
+
+    def process_exception(self, request, exception):
+        return errors.handle_exception(request, exception)

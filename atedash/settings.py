@@ -1,0 +1,182 @@
+"""atedash settings: everything comes from the environment, with safe production defaults.
+
+Every ATEDASH_* variable is documented in docs/configuration.md.
+"""
+
+import os
+import secrets
+from pathlib import Path
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+
+def env_str(name, default=""):
+    return os.environ.get(name, default).strip()
+
+
+def env_bool(name, default=False):
+    value = os.environ.get(name)
+    if value is None or value.strip() == "":
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def env_int(name, default):
+    value = os.environ.get(name, "").strip()
+    return int(value) if value else default
+
+
+def env_list(name, default):
+    return [item.strip() for item in env_str(name, default).split(",") if item.strip()]
+
+
+# pytest (>= 8.2) exports PYTEST_VERSION; tests get a throwaway key and finder-served static files.
+TESTING = "PYTEST_VERSION" in os.environ
+
+DEBUG = env_bool("ATEDASH_DEBUG")
+
+
+def _secret_key():
+    key = env_str("ATEDASH_SECRET_KEY")
+    if key:
+        return key
+    key_file = env_str("ATEDASH_SECRET_KEY_FILE")
+    if key_file:
+        return Path(key_file).read_text().strip()
+    if DEBUG or TESTING:
+        # Ephemeral: fine for one process under test or debugging, never for a deployment
+        # (sessions would not survive a restart, nor be shared between gunicorn workers).
+        return "dev-insecure-" + secrets.token_urlsafe(48)
+    # Left empty: Django refuses to sign anything, and atedash.wsgi refuses to start.
+    return ""
+
+
+SECRET_KEY = _secret_key()
+
+ALLOWED_HOSTS = env_list("ATEDASH_ALLOWED_HOSTS", "127.0.0.1,localhost")
+CSRF_TRUSTED_ORIGINS = env_list("ATEDASH_CSRF_TRUSTED_ORIGINS", "")
+
+INSTALLED_APPS = [
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django_htmx",
+    "atedash",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "atedash.middleware.SecurityHeadersMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "atedash.middleware.OperatorMiddleware",
+    "atedash.middleware.StoreErrorMiddleware",
+]
+
+ROOT_URLCONF = "atedash.urls"
+WSGI_APPLICATION = "atedash.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.template.context_processors.csrf",
+                "django.contrib.messages.context_processors.messages",
+                "atedash.context_processors.banner",
+            ],
+            "builtins": ["django.templatetags.static", "atedash.templatetags.atedash"],
+        },
+    }
+]
+
+# No database: the store is Redis, reached only through storage/.
+DATABASES = {}
+
+# Sessions live in a signed cookie; messages in a cookie too.
+SESSION_ENGINE = "django.contrib.sessions.backends.signed_cookies"
+SESSION_COOKIE_NAME = "atedash_session"
+SESSION_COOKIE_AGE = env_int("ATEDASH_SESSION_AGE", 12 * 3600)
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+MESSAGE_STORAGE = "django.contrib.messages.storage.cookie.CookieStorage"
+CSRF_COOKIE_NAME = "atedash_csrftoken"
+CSRF_COOKIE_HTTPONLY = True
+CSRF_FAILURE_VIEW = "atedash.views.errors.csrf_failure"
+
+# HTTPS: cookies marked Secure when asked; the proxy's scheme header trusted only when named.
+SECURE_COOKIES = env_bool("ATEDASH_SECURE_COOKIES")
+SESSION_COOKIE_SECURE = SECURE_COOKIES
+CSRF_COOKIE_SECURE = SECURE_COOKIES
+_proxy_ssl = env_str("ATEDASH_PROXY_SSL_HEADER")  # e.g. "X-Forwarded-Proto"
+if _proxy_ssl:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_" + _proxy_ssl.upper().replace("-", "_"), "https")
+SECURE_SSL_REDIRECT = env_bool("ATEDASH_SSL_REDIRECT")
+SECURE_HSTS_SECONDS = env_int("ATEDASH_HSTS_SECONDS", 0)
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+
+# Password hashers as Django ships them (PBKDF2 first); hashes live in the operators file.
+PASSWORD_HASHERS = [
+    "django.contrib.auth.hashers.PBKDF2PasswordHasher",
+    "django.contrib.auth.hashers.PBKDF2SHA1PasswordHasher",
+    "django.contrib.auth.hashers.ScryptPasswordHasher",
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = False
+USE_TZ = True
+
+STATIC_URL = "/static/"
+STATIC_ROOT = Path(env_str("ATEDASH_STATIC_ROOT", str(BASE_DIR / "staticfiles")))
+STATICFILES_DIRS = [BASE_DIR / "static"]
+_static_backend = (
+    "django.contrib.staticfiles.storage.StaticFilesStorage"
+    if TESTING
+    else "whitenoise.storage.CompressedManifestStaticFilesStorage"
+)
+STORAGES = {"staticfiles": {"BACKEND": _static_backend}}
+WHITENOISE_USE_FINDERS = DEBUG or TESTING
+
+# --- atedash ---------------------------------------------------------------------------------
+ATEDASH_REDIS_URL = env_str("ATEDASH_REDIS_URL", "redis://127.0.0.1:7100")
+ATEDASH_REDIS_CLUSTER = env_str("ATEDASH_REDIS_CLUSTER", "auto").lower()  # auto | yes | no
+ATEDASH_ENVIRONMENT = env_str("ATEDASH_ENVIRONMENT", "unnamed")
+ATEDASH_ALLOW_FLUSH = env_bool("ATEDASH_ALLOW_FLUSH")
+ATEDASH_USERS_FILE = Path(env_str("ATEDASH_USERS_FILE", str(BASE_DIR / "var" / "operators.json")))
+ATEDASH_TRUSTED_HEADER = env_str("ATEDASH_TRUSTED_HEADER")  # e.g. X-Forwarded-User; off when empty
+ATEDASH_TRUSTED_HEADER_ROLE_HEADER = env_str("ATEDASH_TRUSTED_HEADER_ROLE_HEADER")
+ATEDASH_TRUSTED_HEADER_DEFAULT_ROLE = env_str("ATEDASH_TRUSTED_HEADER_DEFAULT_ROLE", "viewer")
+ATEDASH_LOGIN_MAX_FAILURES = env_int("ATEDASH_LOGIN_MAX_FAILURES", 5)
+ATEDASH_LOGIN_LOCKOUT_SECONDS = env_int("ATEDASH_LOGIN_LOCKOUT_SECONDS", 60)
+ATEDASH_SCAN_BUDGET = env_int("ATEDASH_SCAN_BUDGET", 50_000)
+ATEDASH_STATS_MAX_AGE = env_int("ATEDASH_STATS_MAX_AGE", 30)
+ATEDASH_WORKER_LOOKUP_BUDGET = env_int("ATEDASH_WORKER_LOOKUP_BUDGET", 20_000)
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "audit": {"format": "%(message)s"},
+    },
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": "plain"},
+        "audit": {"class": "logging.StreamHandler", "formatter": "audit"},
+    },
+    "loggers": {
+        "atedash.audit": {"handlers": ["audit"], "level": "INFO", "propagate": False},
+        "atedash": {"handlers": ["console"], "level": env_str("ATEDASH_LOG_LEVEL", "INFO")},
+        "django": {"handlers": ["console"], "level": "WARNING"},
+    },
+}

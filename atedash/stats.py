@@ -1,0 +1,95 @@
+"""Store statistics for the overview, computed in a background thread.
+
+`store_stats()` walks the whole store, so a request never waits for it: the overview shows the last
+result with its age and starts a new computation when that result is older than
+ATEDASH_STATS_MAX_AGE seconds. At most one computation runs per process at a time.
+"""
+
+import logging
+import threading
+import time
+
+from django.conf import settings
+
+from atedash import store
+
+log = logging.getLogger(__name__)
+
+
+class StatsCache:
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._thread = None
+        self.result = None  # storage.StoreStats of the last successful run
+        self.error = None  # str: why the last run failed
+        self.error_at = None
+        self.generation = 0  # bumped by reset(): a run started before a reset is discarded
+
+    def snapshot(self):
+        """(result, error, running) as they are now, starting a computation when due."""
+        self.ensure_fresh()
+        with self._lock:
+            running = self._thread is not None and self._thread.is_alive()
+            return self.result, self.error, running
+
+    def ensure_fresh(self):
+        max_age = settings.ATEDASH_STATS_MAX_AGE
+        with self._lock:
+            if self._thread is not None and self._thread.is_alive():
+                return
+            now = time.time()
+            if self.result is not None and now - self.result.computed_at < max_age and self.error is None:
+                return
+            if self.error_at is not None and now - self.error_at < min(max_age, 5):
+                return  # the store just failed: do not hammer it
+            self._start_locked()
+
+    def refresh(self):
+        """Start a computation now unless one is running; returns the thread running it."""
+        with self._lock:
+            if self._thread is None or not self._thread.is_alive():
+                self._start_locked()
+            return self._thread
+
+    def wait(self, timeout=None):
+        """Block until the running computation (if any) is done (used by tests and by ?wait)."""
+        with self._lock:
+            thread = self._thread
+        if thread is not None:
+            thread.join(timeout)
+
+    def reset(self):
+        with self._lock:
+            self.generation += 1
+            self.result = None
+            self.error = None
+            self.error_at = None
+
+    def _start_locked(self):
+        generation = self.generation
+        thread = threading.Thread(target=self._run, args=(generation,), name="atedash-stats", daemon=True)
+        self._thread = thread
+        thread.start()
+
+    def _run(self, generation):
+        try:
+            result = store.get_persistence().store_stats()
+        except Exception as exc:  # noqa: BLE001 - reported on the overview page
+            log.warning("store statistics failed: %s", exc)
+            with self._lock:
+                if generation == self.generation:
+                    self.error = f"{type(exc).__name__}: {exc}"
+                    self.error_at = time.time()
+            return
+        with self._lock:
+            if generation == self.generation:
+                self.result = result
+                self.error = None
+                self.error_at = None
+
+
+cache = StatsCache()
+
+
+def reset():
+    cache.reset()

@@ -1,0 +1,94 @@
+"""Small formatting helpers for the templates (loaded as a builtin)."""
+
+from django import template
+
+register = template.Library()
+
+
+@register.filter
+def ttl(ms):
+    """Remaining time to live from milliseconds: "no expiry", "850 ms", "42 s", "3 min 5 s", "2 h 10 min"."""
+    if ms is None:
+        return "no expiry"
+    ms = int(ms)
+    if ms < 0:
+        return "no expiry"
+    if ms < 1000:
+        return f"{ms} ms"
+    seconds = ms // 1000
+    if seconds < 60:
+        return f"{seconds} s"
+    minutes, seconds = divmod(seconds, 60)
+    if minutes < 60:
+        return f"{minutes} min {seconds} s"
+    hours, minutes = divmod(minutes, 60)
+    if hours < 48:
+        return f"{hours} h {minutes} min"
+    return f"{hours // 24} d {hours % 24} h"
+
+
+@register.filter
+def bytes_h(n):
+    if n is None:
+        return "?"
+    n = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if n < 1024 or unit == "TiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} TiB"
+
+
+@register.filter
+def status_class(name):
+    return "status-" + str(name).lower().removeprefix("status_")
+
+
+@register.filter
+def slot_ranges(slots):
+    return ", ".join(f"{a}-{b}" if a != b else str(a) for a, b in slots or [])
+
+
+@register.filter
+def slot_count(slots):
+    return sum(b - a + 1 for a, b in slots or [])
+
+
+@register.filter
+def or_dash(value):
+    return value if value not in (None, "") else "—"
+
+
+def _reverse_or_empty(name, *args):
+    from django.urls import NoReverseMatch, reverse
+
+    try:
+        return reverse(name, args=args)
+    except NoReverseMatch:
+        return ""
+
+
+@register.filter
+def actor_url(actor_id):
+    """Detail URL of an actor id ("" when the id cannot be part of a URL)."""
+    return _reverse_or_empty("actor_detail", actor_id) if actor_id else ""
+
+
+@register.filter
+def actor_key_url(key):
+    return actor_url(str(key).removeprefix("actor:")) if str(key).startswith("actor:") else ""
+
+
+@register.filter
+def worker_url(worker):
+    if not worker:
+        return ""
+    return _reverse_or_empty("worker_detail", worker.worker_namespace, worker.worker_pool, worker.worker_pod)
+
+
+@register.filter
+def worker_key_url(key):
+    parts = str(key).split(":")
+    if len(parts) != 4 or parts[0] != "worker":
+        return ""
+    return _reverse_or_empty("worker_detail", *parts[1:])

@@ -1,0 +1,30 @@
+from django.urls import path
+
+from atedash.views import actors, errors, flush, health, locks, overview, session, workers
+
+urlpatterns = [
+    path("", overview.overview, name="overview"),
+    path("overview/stats/", overview.stats, name="overview_stats"),
+    path("login/", session.login, name="login"),
+    path("logout/", session.logout, name="logout"),
+    path("actors/", actors.actor_list, name="actor_list"),
+    path("actors/new/", actors.actor_create, name="actor_create"),
+    path("actors/<str:actor_id>/", actors.actor_detail, name="actor_detail"),
+    path("actors/<str:actor_id>/edit/", actors.actor_edit, name="actor_edit"),
+    path("actors/<str:actor_id>/delete/", actors.actor_delete, name="actor_delete"),
+    path("workers/", workers.worker_list, name="worker_list"),
+    path("workers/new/", workers.worker_create, name="worker_create"),
+    path("workers/<str:namespace>/<str:pool>/<str:pod>/", workers.worker_detail, name="worker_detail"),
+    path("workers/<str:namespace>/<str:pool>/<str:pod>/edit/", workers.worker_edit, name="worker_edit"),
+    path("workers/<str:namespace>/<str:pool>/<str:pod>/delete/", workers.worker_delete, name="worker_delete"),
+    path("locks/", locks.lock_list, name="lock_list"),
+    path("locks/release/", locks.lock_release, name="lock_release"),
+    path("flush/", flush.flush, name="flush"),
+    path("healthz", health.healthz, name="healthz"),
+    path("readyz", health.readyz, name="readyz"),
+]
+
+handler400 = errors.bad_request
+handler403 = errors.permission_denied
+handler404 = errors.page_not_found
+handler500 = errors.server_error

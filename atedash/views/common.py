@@ -1,0 +1,20 @@
+"""Helpers shared by the views: full page or HTMX partial, and a few lookups."""
+
+from django.shortcuts import render
+
+
+def wants_partial(request):
+    """True for an HTMX request that swaps part of a page (not a boost, not a history restore)."""
+    htmx = getattr(request, "htmx", None)
+    return bool(htmx) and not htmx.boosted and not htmx.history_restore_request
+
+
+def render_page(request, template, partial, context, status=200):
+    """The full page, or only `partial` (which lives next to the page template) for HTMX swaps."""
+    return render(request, partial if wants_partial(request) else template, context, status=status)
+
+
+def persistence():
+    from atedash import store
+
+    return store.get_persistence()

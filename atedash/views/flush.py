@@ -1,0 +1,45 @@
+"""Flush (the ate API's DebugClear): admins only, only when ATEDASH_ALLOW_FLUSH is on, typed confirmation."""
+
+from django.conf import settings
+from django.shortcuts import render
+from django.views.decorators.http import require_http_methods
+
+from atedash import stats
+from atedash.audit import audit
+from atedash.auth import role_required
+from atedash.errors import forbidden
+from atedash.forms import FLUSH_SCOPES, FlushForm
+from atedash.views.common import persistence
+
+
+def shard_rows(counts):
+    rows = [
+        {"node": c.node, "actors": c.actors, "workers": c.workers, "locks": c.locks, "other": c.other,
+         "total": c.actors + c.workers + c.locks + c.other}
+        for c in counts
+    ]
+    totals = {k: sum(r[k] for r in rows) for k in ("actors", "workers", "locks", "other", "total")}
+    return rows, totals
+
+
+@role_required("admin")
+@require_http_methods(["GET", "POST"])
+def flush(request):
+    if not settings.ATEDASH_ALLOW_FLUSH:
+        return forbidden(request, "Flush is turned off for this environment (ATEDASH_ALLOW_FLUSH).")
+    p = persistence()
+    form = FlushForm(request.POST or None)
+    status = 200
+    if request.method == "POST":
+        status = 400
+        if form.is_valid():
+            scope = form.cleaned_data["scope"]
+            removed = p.clear_ate_records() if scope == "ate" else p.debug_clear_all()
+            rows, totals = shard_rows(removed)
+            audit(request, "flush", scope=scope, removed=rows, removed_total=totals)
+            stats.reset()
+            context = {"rows": rows, "totals": totals, "scope": dict(FLUSH_SCOPES)[scope]}
+            return render(request, "flush/done.html", context)
+        audit(request, "flush.refused", reason="; ".join(e for errs in form.errors.values() for e in errs))
+    rows, totals = shard_rows(p.shard_counts())
+    return render(request, "flush/page.html", {"form": form, "rows": rows, "totals": totals}, status=status)

@@ -1,0 +1,64 @@
+"""Locks: every lock:* key with its holder token and TTL; force-release for admins."""
+
+import storage
+from django.conf import settings
+from django.contrib import messages
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET, require_http_methods
+
+from atedash.audit import audit
+from atedash.auth import role_required
+from atedash.forms import LockFilterForm, LockReleaseForm
+from atedash.views.common import persistence, render_page
+
+
+@require_GET
+def lock_list(request):
+    form = LockFilterForm(request.GET)
+    values = form.values()
+    scan = persistence().scan_locks
+    cursor_error = None
+    try:
+        page = scan(cursor=values["cursor"] or None, limit=values["size"], max_scan=settings.ATEDASH_SCAN_BUDGET)
+    except storage.InvalidCursor:
+        cursor_error = "The page link is no longer valid; showing the first page."
+        page = scan(cursor=None, limit=values["size"], max_scan=settings.ATEDASH_SCAN_BUDGET)
+    context = {
+        "form": form,
+        "values": values,
+        "page": page,
+        "rows": page.records,
+        "cursor_error": cursor_error,
+        "refresh": values["refresh"] == "5",
+        "on_first_page": not values["cursor"] or cursor_error is not None,
+    }
+    return render_page(request, "locks/list.html", "locks/_table.html", context)
+
+
+@role_required("admin")
+@require_http_methods(["GET", "POST"])
+def lock_release(request):
+    """GET: confirmation naming the key and the token shown; POST: release only that token."""
+    form = LockReleaseForm(request.POST if request.method == "POST" else request.GET)
+    if not form.is_valid():
+        return render(request, "locks/release.html", {"form": form, "lock": None}, status=400)
+    key, token = form.cleaned_data["key"], form.cleaned_data["token"]
+    p = persistence()
+    if request.method == "GET":
+        lock = p.get_lock(key)
+        return render(request, "locks/release.html", {"form": form, "key": key, "token": token, "lock": lock})
+    p.release_lock(key, token)
+    after = p.get_lock(key)
+    if after is None:
+        outcome = "released"
+        messages.success(request, f"Lock {key} released (token {token}).")
+    elif after.token != token:
+        outcome = "kept: taken again by another holder"
+        messages.warning(
+            request, f"Lock {key} is now held by another token ({after.token}); it was left in place."
+        )
+    else:
+        outcome = "still held"
+        messages.error(request, f"Lock {key} is still held by {token}.")
+    audit(request, "lock.release", key=key, token=token, outcome=outcome)
+    return redirect("lock_list")

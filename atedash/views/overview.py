@@ -1,0 +1,52 @@
+"""Overview: actors by status, workers by pool, locks held, and the cluster's nodes."""
+
+import time
+
+from django.views.decorators.http import require_GET
+
+from atedash import stats as stats_cache
+from atedash.views.common import persistence, render_page
+
+
+def _stats_context():
+    result, error, running = stats_cache.cache.snapshot()
+    context = {"stats": result, "stats_error": error, "stats_running": running, "stats_age": None}
+    if result is not None:
+        context["stats_age"] = max(0, int(time.time() - result.computed_at))
+        context["actor_total"] = sum(result.actors_by_status.values())
+        pools = []
+        for (namespace, pool), counts in sorted(result.workers_by_pool.items()):
+            free, assigned = counts.get("free", 0), counts.get("assigned", 0)
+            pools.append({"namespace": namespace, "pool": pool, "free": free, "assigned": assigned, "total": free + assigned})
+        context["pools"] = pools
+        context["workers_free"] = sum(p["free"] for p in pools)
+        context["workers_assigned"] = sum(p["assigned"] for p in pools)
+        statuses = sorted(result.actors_by_status.items(), key=lambda kv: (kv[0] == "CORRUPT", kv[0]))
+        context["statuses"] = [(name.removeprefix("STATUS_"), count) for name, count in statuses]
+    return context
+
+
+@require_GET
+def overview(request):
+    cluster = persistence().cluster_overview()
+    primaries = [n for n in cluster.nodes if n.role == "primary"]
+    context = {
+        "cluster": cluster,
+        "nodes": sorted(cluster.nodes, key=lambda n: (n.primary_id or n.node_id, n.role != "primary", n.address)),
+        "primaries": primaries,
+        "keys_total": sum(n.keys or 0 for n in primaries),
+    }
+    context.update(_stats_context())
+    return render_page(request, "overview/page.html", "overview/_stats.html", context)
+
+
+@require_GET
+def stats(request):
+    """The statistics block alone (polled by HTMX while a computation runs; a full page without JS)."""
+    if request.GET.get("refresh") == "1":
+        stats_cache.cache.refresh()
+    if request.GET.get("wait") == "1":
+        stats_cache.cache.wait(timeout=30)
+    if not getattr(request, "htmx", False):
+        return overview(request)
+    return render_page(request, "overview/page.html", "overview/_stats.html", _stats_context())
