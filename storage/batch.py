@@ -7,19 +7,32 @@ a node's SCAN live on that node, so no routing is involved.
 
 from __future__ import annotations
 
-from typing import Iterator
+from typing import Callable, Iterator
 
 import redis
+from redis.exceptions import AskError, MovedError
 
 
-def fetch_values(node: redis.Redis, keys: list[bytes]) -> list[bytes | None]:
-    """GET of every key in one round trip to ``node`` (None for keys deleted meanwhile)."""
+def fetch_values(
+    node: redis.Redis, keys: list[bytes], reroute: Callable[[bytes], bytes | None] | None = None
+) -> list[bytes | None]:
+    """GET of every key in one round trip to ``node`` (None for keys deleted meanwhile).
+
+    A key whose slot moved to another node while a batch was in flight (resharding) answers
+    MOVED/ASK; ``reroute`` (the cluster client's own GET, which follows redirections) reads those.
+    """
     if not keys:
         return []
     pipe = node.pipeline(transaction=False)
     for key in keys:
         pipe.execute_command("GET", key)
-    return pipe.execute()
+    values = pipe.execute(raise_on_error=False)
+    for i, value in enumerate(values):
+        if isinstance(value, Exception):
+            if reroute is None or not isinstance(value, (MovedError, AskError)):
+                raise value
+            values[i] = reroute(keys[i])
+    return values
 
 
 def scan_batches(

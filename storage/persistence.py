@@ -20,7 +20,6 @@ from redis.cluster import RedisCluster
 from storage import cluster as cluster_info
 from storage import scanning
 from storage.ateapi_pb2 import Actor, Worker
-from storage.batch import fetch_values, scan_batches
 from storage.codec import BINARY, JSON, RecordDecodeError, preview
 from storage.errors import (
     AlreadyExists,

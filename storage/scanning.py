@@ -63,9 +63,9 @@ class ScanKind:
 
 
 def _load_records(kind: RecordKind):
-    def load(node, keys):
+    def load(node, keys, reroute=None):
         out = []
-        for key, raw in zip(keys, fetch_values(node, keys)):
+        for key, raw in zip(keys, fetch_values(node, keys, reroute)):
             if raw is None:
                 out.append(None)
                 continue
@@ -78,7 +78,7 @@ def _load_records(kind: RecordKind):
     return load
 
 
-def _load_locks(node, keys):
+def _load_locks(node, keys, reroute=None):
     if not keys:
         return []
     pipe = node.pipeline(transaction=False)
@@ -174,18 +174,34 @@ def lock_filter() -> ScanFilter:
 
 @dataclass(frozen=True)
 class _Position:
-    slot_start: int  # identifies the shard (its primary's first slot)
-    address: str  # the primary that produced scan_cursor (informational across failovers)
-    scan_cursor: int  # SCAN cursor that produced the batch being consumed
-    count: int  # COUNT of that SCAN call (0: no batch in progress)
-    consumed: int  # keys of that batch already consumed
-    last_key: str | None  # the last consumed key of that batch
+    """Where a walk stands; the cursor is this, as URL-safe base64 of compact JSON.
+
+    Normal form: the shard (its primary's first slot, plus the primary's address for information),
+    the SCAN cursor to continue from, and the keys of the last batch not consumed yet (sorted).
+    When those leftover keys would make the cursor too long for a URL, the fallback form records
+    instead the SCAN cursor and COUNT that produced the batch and the last consumed key: the next
+    call repeats that SCAN (sorted, so its order does not matter) and continues after that key.
+    """
+
+    slot_start: int
+    address: str
+    scan_cursor: int
+    leftover: tuple[bytes, ...] = ()
+    # fallback form
+    batch_count: int = 0
+    last_key: bytes | None = None
+
+
+# Leftover keys beyond this many characters switch the cursor to its compact fallback form.
+_MAX_LEFTOVER_CHARS = 2048
 
 
 def encode_cursor(pos: _Position) -> str:
     state = {"v": _CURSOR_VERSION, "s": pos.slot_start, "a": pos.address, "c": pos.scan_cursor}
-    if pos.consumed:
-        state.update(n=pos.count, k=pos.consumed, l=pos.last_key)
+    if pos.leftover:
+        state["r"] = [_key_text(k) for k in pos.leftover]
+    if pos.last_key is not None:
+        state.update(n=pos.batch_count, l=_key_text(pos.last_key))
     text = json.dumps(state, separators=(",", ":"))
     return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
 
@@ -196,22 +212,23 @@ def decode_cursor(cursor: str) -> _Position:
         state = json.loads(base64.urlsafe_b64decode(padded.encode("ascii")))
         if not isinstance(state, dict) or state.get("v") != _CURSOR_VERSION:
             raise ValueError("unknown cursor version")
-        pos = _Position(
-            slot_start=state["s"],
-            address=state["a"],
-            scan_cursor=state["c"],
-            count=state.get("n", 0),
-            consumed=state.get("k", 0),
-            last_key=state.get("l"),
-        )
-        ints = (pos.slot_start, pos.scan_cursor, pos.count, pos.consumed)
-        if not all(type(v) is int and v >= 0 for v in ints) or pos.slot_start >= 16384:
+        slot_start, address, scan_cursor = state["s"], state["a"], state["c"]
+        leftover = state.get("r", [])
+        count, last_key = state.get("n", 0), state.get("l")
+        if not all(type(v) is int and v >= 0 for v in (slot_start, scan_cursor, count)) or slot_start >= 16384:
             raise ValueError("bad numbers")
-        if not isinstance(pos.address, str) or not (pos.last_key is None or isinstance(pos.last_key, str)):
+        if not isinstance(address, str) or not isinstance(leftover, list) or not all(isinstance(k, str) for k in leftover):
             raise ValueError("bad fields")
-        if pos.consumed and not pos.count:
-            raise ValueError("batch offset without its COUNT")
-        return pos
+        if last_key is not None and (not isinstance(last_key, str) or count < 1 or leftover):
+            raise ValueError("bad batch position")
+        return _Position(
+            slot_start=slot_start,
+            address=address,
+            scan_cursor=scan_cursor,
+            leftover=tuple(_key_bytes(k) for k in leftover),
+            batch_count=count,
+            last_key=None if last_key is None else _key_bytes(last_key),
+        )
     except (ValueError, KeyError, TypeError, UnicodeError, binascii.Error) as e:
         raise InvalidCursor(cursor, str(e)) from None
 
@@ -232,82 +249,114 @@ def scan_page(topology: Topology, load, cursor: str | None, limit: int, wanted: 
         raise ValueError("limit must be at least 1")
     if max_scan < 1:
         raise ValueError("max_scan must be at least 1")
-    pos = decode_cursor(cursor) if cursor else None
+    pos = decode_cursor(cursor) if cursor else _Position(0, "", 0)
     total_keys = sum(topology.map_shards(lambda s: s.client.dbsize()))
+    walk = _Walk(topology, load, wanted, limit, max_scan)
+    return walk.run(pos, total_keys)
 
-    shard = topology.shard_serving(pos.slot_start if pos else 0)
-    scan_cursor = pos.scan_cursor if pos else 0
-    resume = pos if pos and pos.consumed else None
-    records, corrupt = [], []
-    scanned = 0
-    spent = 0  # budget: keys examined, at least COUNT per SCAN call (matches may be sparse)
-    preferred = _MAX_COUNT if wanted.selective else max(_MIN_COUNT, min(_MAX_COUNT, limit))
 
-    while shard is not None:
-        if spent >= max_scan:
-            return _page(records, corrupt, _Position(shard.slot_start, shard.address, scan_cursor, 0, 0, None),
-                         scanned, total_keys, budget_exhausted=True)
-        count = resume.count if resume else max(_MIN_COUNT, min(preferred, max_scan - spent))
-        step_shard = [shard]
+class _Walk:
+    """One call of scan_page: consumes sorted SCAN batches until `limit` or the budget is reached."""
 
-        def scan_step(s: Shard):
-            step_shard[0] = s
-            return s.client.scan(scan_cursor, match=wanted.match, count=count)
+    def __init__(self, topology: Topology, load, wanted: ScanFilter, limit: int, max_scan: int):
+        self.topology, self.load, self.wanted = topology, load, wanted
+        self.limit, self.max_scan = limit, max_scan
+        self.records, self.corrupt = [], []
+        self.scanned = 0  # keys consumed (examined) by this call
+        self.spent = 0  # budget: keys examined, counting at least COUNT per SCAN (matches may be sparse)
+        # Unfiltered pages need about `limit` keys; filtered ones read more per round trip.
+        self.count = _MAX_COUNT if wanted.selective else max(_MIN_COUNT, min(_MAX_COUNT, limit))
 
-        next_cursor, keys = topology.call_on_shard(shard, scan_step)
-        shard = step_shard[0]
-        start = 0
-        if resume:
-            start = min(resume.consumed, len(keys))
-            if resume.last_key is not None:
-                last = _key_bytes(resume.last_key)
-                if last in keys:
-                    start = keys.index(last) + 1
-            resume = None
-        spent += max(len(keys) - start, count)
+    def run(self, pos: _Position, total_keys: int) -> Page:
+        shard = self.topology.shard_serving(pos.slot_start)
+        scan_cursor = pos.scan_cursor
+        pending: list[bytes] = list(pos.leftover)
+        # SCAN cursor 0 means "not started" without leftover keys, "finished after them" with some.
+        shard_done = bool(pending) and scan_cursor == 0
+        batch_cursor, batch_count = scan_cursor, 0
+        if shard is not None and pos.last_key is not None:
+            # Fallback cursor: repeat the SCAN call that produced the batch, continue after last_key.
+            batch_cursor, batch_count = pos.scan_cursor, pos.batch_count
+            shard, scan_cursor, keys = self._scan(shard, pos.scan_cursor, pos.batch_count)
+            shard_done = scan_cursor == 0
+            pending = [k for k in keys if k > pos.last_key]
 
-        # Consume the batch in chunks, fetching values only for keys that may be needed.
-        i = start
-        while i < len(keys):
-            budget_left = max_scan - scanned
-            if budget_left <= 0:
-                stop = (_Position(shard.slot_start, shard.address, scan_cursor, count, i, _key_text(keys[i - 1])) if i
-                        else _Position(shard.slot_start, shard.address, scan_cursor, 0, 0, None))
-                return _page(records, corrupt, stop, scanned, total_keys, budget_exhausted=True)
-            need = limit - len(records)
-            chunk_size = need if wanted.record_ok is None else max(2 * need, 100)
-            chunk = keys[i : i + min(chunk_size, budget_left)]
-            loaded = topology.call_on_shard(shard, lambda s: load(s.client, chunk))
-            for key, item in zip(chunk, loaded):
-                i += 1
-                scanned += 1
-                if item is None:
+        while shard is not None:
+            if not pending:
+                if shard_done:
+                    shard, scan_cursor, shard_done = _next_shard(self.topology, shard), 0, False
                     continue
-                if isinstance(item, CorruptEntry):
-                    corrupt.append(item)
-                    continue
-                if wanted.record_ok is not None and not wanted.record_ok(item):
-                    continue
-                records.append(item)
-                if len(records) == limit:
-                    nxt = _position_after(topology, shard, scan_cursor, next_cursor, count, keys, i)
-                    return _page(records, corrupt, nxt, scanned, total_keys, budget_exhausted=False)
+                if self.spent >= self.max_scan:
+                    return self._page(_Position(shard.slot_start, shard.address, scan_cursor), total_keys, True)
+                count = max(_MIN_COUNT, min(self.count, self.max_scan - self.spent))
+                batch_cursor, batch_count = scan_cursor, count
+                shard, scan_cursor, pending = self._scan(shard, scan_cursor, count)
+                shard_done = scan_cursor == 0
+            i = 0
+            while i < len(pending):
+                if self.scanned >= self.max_scan:
+                    stop = self._position(shard, scan_cursor, shard_done, pending, i, batch_cursor, batch_count)
+                    return self._page(stop, total_keys, True)
+                need = self.limit - len(self.records)
+                size = need if self.wanted.record_ok is None else max(2 * need, 100)
+                chunk = pending[i : i + min(size, self.max_scan - self.scanned)]
+                loaded = self.topology.call_on_shard(shard, lambda s: self.load(s.client, chunk, self.topology.reroute))
+                for item in loaded:
+                    i += 1
+                    self.scanned += 1
+                    if self._take(item) and len(self.records) == self.limit:
+                        stop = self._position(shard, scan_cursor, shard_done, pending, i, batch_cursor, batch_count)
+                        return self._page(stop, total_keys, False)
+            pending = []
+        return self._page(None, total_keys, False)
 
-        scan_cursor = next_cursor
-        if scan_cursor == 0:
-            shard = _next_shard(topology, shard)
-    return _page(records, corrupt, None, scanned, total_keys, budget_exhausted=False)
+    def _scan(self, shard: Shard, cursor: int, count: int) -> tuple[Shard, int, list[bytes]]:
+        used = [shard]
 
+        def scan(s: Shard):
+            used[0] = s
+            return s.client.scan(cursor, match=self.wanted.match, count=count)
 
-def _position_after(topology, shard, scan_cursor, next_cursor, count, keys, consumed) -> _Position | None:
-    if consumed < len(keys):
-        return _Position(shard.slot_start, shard.address, scan_cursor, count, consumed, _key_text(keys[consumed - 1]))
-    if next_cursor != 0:
-        return _Position(shard.slot_start, shard.address, next_cursor, 0, 0, None)
-    following = _next_shard(topology, shard)
-    if following is None:
-        return None
-    return _Position(following.slot_start, following.address, 0, 0, 0, None)
+        next_cursor, keys = self.topology.call_on_shard(shard, scan)
+        self.spent += max(len(keys), count)
+        # Sorted, so that a repeated SCAN (fallback cursor) is consumed in the same order.
+        return used[0], next_cursor, sorted(keys)
+
+    def _take(self, item) -> bool:
+        if item is None:  # deleted between SCAN and GET
+            return False
+        if isinstance(item, CorruptEntry):
+            self.corrupt.append(item)
+            return False
+        if self.wanted.record_ok is not None and not self.wanted.record_ok(item):
+            return False
+        self.records.append(item)
+        return True
+
+    def _position(self, shard, scan_cursor, shard_done, pending, consumed, batch_cursor, batch_count):
+        leftover = tuple(pending[consumed:])
+        if leftover:
+            if sum(len(k) + 3 for k in leftover) <= _MAX_LEFTOVER_CHARS:
+                return _Position(shard.slot_start, shard.address, scan_cursor, leftover)
+            if consumed == 0:
+                return _Position(shard.slot_start, shard.address, batch_cursor)
+            return _Position(shard.slot_start, shard.address, batch_cursor, (), batch_count, pending[consumed - 1])
+        if not shard_done:
+            return _Position(shard.slot_start, shard.address, scan_cursor)
+        following = _next_shard(self.topology, shard)
+        if following is None:
+            return None
+        return _Position(following.slot_start, following.address, 0)
+
+    def _page(self, position: _Position | None, total_keys: int, budget_exhausted: bool) -> Page:
+        return Page(
+            records=self.records,
+            corrupt=self.corrupt,
+            next_cursor=encode_cursor(position) if position is not None else None,
+            scanned=self.scanned,
+            total_keys=total_keys,
+            budget_exhausted=budget_exhausted,
+        )
 
 
 def _next_shard(topology: Topology, shard: Shard) -> Shard | None:
@@ -315,17 +364,6 @@ def _next_shard(topology: Topology, shard: Shard) -> Shard | None:
         if candidate.slot_start > shard.slot_start:
             return candidate
     return None
-
-
-def _page(records, corrupt, position, scanned, total_keys, budget_exhausted) -> Page:
-    return Page(
-        records=records,
-        corrupt=corrupt,
-        next_cursor=encode_cursor(position) if position is not None else None,
-        scanned=scanned,
-        total_keys=total_keys,
-        budget_exhausted=budget_exhausted,
-    )
 
 
 # ===================================================================== whole-shard walks
@@ -346,7 +384,7 @@ def walk_shard(
     def step(s: Shard):
         current[0] = s
         next_cursor, keys = s.client.scan(cursor, match=match, count=count)
-        return next_cursor, keys, fetch_values(s.client, keys)
+        return next_cursor, keys, fetch_values(s.client, keys, topology.reroute)
 
     while True:
         if resume_on_failover:

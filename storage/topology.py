@@ -44,6 +44,9 @@ class Topology:
         self._cached_for = None
         self._cached: list[Shard] = []
         self._executor: ThreadPoolExecutor | None = None
+        # Reads a key wherever the cluster now serves it (following MOVED/ASK), for batch reads
+        # that met a slot migration.
+        self.reroute = client.get if self.is_cluster else None
 
     # ----------------------------------------------------------------- shards
 

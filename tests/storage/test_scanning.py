@@ -1,0 +1,197 @@
+"""Paged scans: every record exactly once across all primaries, filters, budget, corrupt entries."""
+
+from __future__ import annotations
+
+import pytest
+
+from storage import CorruptEntry, InvalidCursor, LockInfo, Page
+from storage.ateapi_pb2 import Actor, Worker
+from storage.batch import fetch_values
+
+S = Actor.Status
+
+
+def seed_actors(store, n, prefix="a", **fields):
+    """Many actors in few round trips: one pipelined batch per primary."""
+    from storage.codec import ACTOR_CODEC
+
+    pipe = store.client.pipeline(transaction=False)
+    for i in range(n):
+        actor = Actor(actor_id=f"{prefix}{i:05d}", version=1, actor_template_namespace="ns",
+                      actor_template_name=f"t{i % 3}", status=[S.STATUS_RUNNING, S.STATUS_SUSPENDED][i % 2], **fields)
+        pipe.set(f"actor:{actor.actor_id}", ACTOR_CODEC.encode_json(actor))
+    pipe.execute()
+
+
+def walk(scan, **kwargs) -> tuple[list, list[Page]]:
+    records, pages, cursor = [], [], None
+    while True:
+        page = scan(cursor=cursor, **kwargs)
+        pages.append(page)
+        records.extend(page.records)
+        cursor = page.next_cursor
+        if cursor is None:
+            return records, pages
+        assert len(pages) < 10_000
+
+
+@pytest.mark.parametrize("limit", [1, 7, 50, 1000])
+def test_paged_walk_returns_every_actor_exactly_once(store, limit):
+    seed_actors(store, 600)
+    records, pages = walk(store.scan_actors, limit=limit)
+    ids = [a.actor_id for a in records]
+    assert len(ids) == 600 and len(set(ids)) == 600
+    assert all(len(p.records) <= limit for p in pages)
+    # Every page but the last is full: SCAN batches larger than the page are split, not dropped.
+    assert all(len(p.records) == limit for p in pages[:-1])
+    assert all(p.total_keys == 600 for p in pages)
+
+
+def test_scan_batches_bigger_than_the_page_resume_mid_batch(store):
+    seed_actors(store, 200)
+    first = store.scan_actors(limit=1)
+    assert len(first.records) == 1 and first.next_cursor
+    # SCAN handed back more than one key, so the cursor points inside that batch.
+    assert first.scanned == 1
+    records, _ = walk(store.scan_actors, limit=3)
+    assert len({a.actor_id for a in records}) == 200
+
+
+def test_walk_visits_all_three_primaries_in_slot_order(store):
+    seed_actors(store, 90)
+    shards = store.topology.shards()
+    assert [s.slot_start for s in shards] == sorted(s.slot_start for s in shards) and len(shards) == 3
+    records, _ = walk(store.scan_actors, limit=10)
+    owners = [store.client.get_node_from_key(f"actor:{a.actor_id}").name for a in records]
+    order = [s.address for s in shards]
+    # Records come shard by shard, never going back to an earlier shard.
+    positions = [order.index(o) for o in owners]
+    assert positions == sorted(positions) and set(positions) == {0, 1, 2}
+
+
+def test_empty_store_gives_one_empty_final_page(store):
+    page = store.scan_actors()
+    assert page == Page(records=[], corrupt=[], next_cursor=None, scanned=0, total_keys=0, budget_exhausted=False)
+
+
+def test_actor_filters_apply_while_scanning(store):
+    seed_actors(store, 300)
+    running, _ = walk(store.scan_actors, limit=20, status=S.STATUS_RUNNING)
+    assert len(running) == 150 and all(a.status == S.STATUS_RUNNING for a in running)
+    t1, _ = walk(store.scan_actors, limit=20, template_namespace="ns", template_name="t1")
+    assert len(t1) == 100 and all(a.actor_template_name == "t1" for a in t1)
+    none, _ = walk(store.scan_actors, limit=20, template_namespace="other")
+    assert none == []
+    found, _ = walk(store.scan_actors, limit=20, id_contains="0012")
+    assert sorted(a.actor_id for a in found) == ["a00012"] + [f"a0012{i}" for i in range(10)]
+    both, _ = walk(store.scan_actors, limit=5, status=S.STATUS_SUSPENDED, template_name="t0")
+    assert len(both) == 50
+
+
+def test_id_filter_with_glob_characters_is_literal(store):
+    store.create_actor(Actor(actor_id="we*ird[1]?"))
+    store.create_actor(Actor(actor_id="weXirdX1X"))
+    found, _ = walk(store.scan_actors, id_contains="*ird[1]")
+    assert [a.actor_id for a in found] == ["we*ird[1]?"]
+
+
+def test_worker_filters(store):
+    for i in range(40):
+        store.create_worker(Worker(worker_namespace=f"ns{i % 2}", worker_pool=f"p{i % 4}", worker_pod=f"pod-{i}",
+                                   actor_id=f"actor-{i}" if i % 5 == 0 else ""))
+    all_workers, _ = walk(store.scan_workers, limit=6)
+    assert len(all_workers) == 40
+    ns0, _ = walk(store.scan_workers, namespace="ns0")
+    assert len(ns0) == 20 and {w.worker_namespace for w in ns0} == {"ns0"}
+    pool, _ = walk(store.scan_workers, namespace="ns1", pool="p1")
+    assert len(pool) == 10 and {(w.worker_namespace, w.worker_pool) for w in pool} == {("ns1", "p1")}
+    just_pool, _ = walk(store.scan_workers, pool="p2")
+    assert len(just_pool) == 10
+    assigned, _ = walk(store.scan_workers, assigned=True)
+    assert sorted(w.worker_pod for w in assigned) == sorted(f"pod-{i}" for i in range(0, 40, 5))
+    free, _ = walk(store.scan_workers, assigned=False)
+    assert len(free) == 32
+    by_id, _ = walk(store.scan_workers, id_contains="pod-3")
+    assert sorted(w.worker_pod for w in by_id) == sorted(["pod-3"] + [f"pod-3{i}" for i in range(10)])
+
+
+def test_scan_budget_bounds_a_call_and_the_walk_continues(store):
+    seed_actors(store, 500)
+    page = store.scan_actors(limit=10, template_name="nothing-matches", max_scan=40)
+    assert page.records == [] and page.budget_exhausted and page.next_cursor
+    assert page.scanned <= 40
+    records, pages = walk(store.scan_actors, limit=10, template_name="nothing-matches", max_scan=40)
+    assert records == []
+    assert sum(p.scanned for p in pages) == 500  # the whole store, each key examined once
+    assert all(p.scanned <= 40 for p in pages)
+
+
+def test_first_page_cost_does_not_depend_on_store_size(store):
+    seed_actors(store, 3000)
+    page = store.scan_actors(limit=50)
+    assert len(page.records) == 50 and page.scanned <= 100
+
+
+def test_corrupt_records_are_reported_not_raised(store):
+    seed_actors(store, 20)
+    store.client.set("actor:bad", b"\x00\x01garbage")
+    store.client.set("actor:liar", b'{"actorId":"someone-else"}')
+    records, pages = walk(store.scan_actors, limit=4)
+    corrupt = [c for p in pages for c in p.corrupt]
+    assert len(records) == 20
+    assert sorted(c.key for c in corrupt) == ["actor:bad", "actor:liar"]
+    bad = next(c for c in corrupt if c.key == "actor:bad")
+    assert isinstance(bad, CorruptEntry) and bad.preview.startswith("\\x00\\x01garbage") and bad.error
+
+
+def test_scan_locks(store):
+    store.acquire_lock("lock:actor:a1", "holder-1", 60)
+    store.client.set("lock:actor:a2", b"\xffraw")
+    store.create_actor(Actor(actor_id="a1"))
+    records, _ = walk(store.scan_locks, limit=1)
+    by_key = {lock.key: lock for lock in records}
+    assert set(by_key) == {"lock:actor:a1", "lock:actor:a2"}
+    assert by_key["lock:actor:a1"].token == "holder-1" and 0 < by_key["lock:actor:a1"].ttl_ms <= 60_000
+    assert by_key["lock:actor:a2"] == LockInfo("lock:actor:a2", "\\xffraw", None)
+
+
+@pytest.mark.parametrize("cursor", ["garbage!", "e30", "eyJ2IjoxfQ", "eyJ2IjoyLCJzIjowLCJhIjoieCIsImMiOjB9"])
+def test_invalid_cursor(store, cursor):
+    with pytest.raises(InvalidCursor):
+        store.scan_actors(cursor=cursor)
+
+
+def test_cursor_is_url_safe(store):
+    seed_actors(store, 50)
+    page = store.scan_actors(limit=3)
+    assert page.next_cursor and all(c.isalnum() or c in "-_" for c in page.next_cursor)
+
+
+def test_batch_reads_skip_deleted_keys_and_follow_moved_slots(store):
+    store.create_actor(Actor(actor_id="a"))
+    owner = store.client.get_node_from_key("actor:a").name
+    home = next(s for s in store.topology.shards() if s.address == owner)
+    away = next(s for s in store.topology.shards() if s.address != owner)
+    assert fetch_values(home.client, [b"actor:a", b"actor:gone"])[1] is None
+    # Asked on the wrong node (as after a slot migration), the value is read where it lives.
+    assert fetch_values(away.client, [b"actor:a"], store.client.get) == [store.client.get("actor:a")]
+
+
+def test_walk_while_records_are_added_and_removed_never_repeats(store):
+    seed_actors(store, 300)
+    seen, cursor = [], None
+    i = 0
+    while True:
+        page = store.scan_actors(cursor=cursor, limit=13)
+        seen.extend(a.actor_id for a in page.records)
+        # Churn between pages: new records appear, unrelated ones go away.
+        store.create_actor(Actor(actor_id=f"new{i}"))
+        store.client.delete(f"actor:a{299 - i:05d}")
+        i += 1
+        cursor = page.next_cursor
+        if cursor is None:
+            break
+    assert len(seen) == len(set(seen))
+    # Every original record that stayed the whole walk is seen.
+    stayed = {f"a{j:05d}" for j in range(300 - i)}
+    assert stayed <= set(seen)
