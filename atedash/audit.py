@@ -1,28 +1,166 @@
-"""Audit trail: one JSON line per change made through the dashboard, on logger "atedash.audit"."""
+"""Audit trail: one JSON line per change made through atedash, on logger "atedash.audit" (stdout),
+also appended to the capped Redis stream ``atedash:audit`` that the Audit page lists.
+
+    audit(request_or_operator, action, key=None, version_before=None, version_after=None,
+          changed_fields=None, **extra)
+
+``request_or_operator``: the request of a page (its operator is who), an ``auth.Operator``, or a plain
+string naming who (``manage.py ate`` passes ``cli:<os user>``). Every line has: ``who``, ``when``
+(UTC ISO 8601), ``action``, ``key``, ``version_before``, ``version_after``, ``changed_fields``
+({field: [before, after]}), plus the operator's role and how they signed in, the environment and the
+store, and any extra fields. ``from_version``/``to_version``/``version`` are accepted as the older
+spellings of the versions.
+
+The stream entry is written after the change (a flush of everything removes the stream, and the flush's
+own entry then starts it again); a store that cannot take it never fails the change: the stdout line
+is the record of last resort.
+"""
 
 import json
 import logging
+import os
 import time
+from datetime import datetime, timezone
 
 from django.conf import settings
 
 from atedash import store
 
 log = logging.getLogger("atedash.audit")
+_log = logging.getLogger("atedash")
+
+STREAM_KEY = "atedash:audit"
 
 
-def audit(request, action, **fields):
-    operator = getattr(request, "operator", None)
+def _who(request_or_operator):
+    """(who, role, auth source, remote address) of the one making the change."""
+    if request_or_operator is None:
+        return None, None, None, ""
+    if isinstance(request_or_operator, str):
+        return request_or_operator, None, "cli", ""
+    operator = getattr(request_or_operator, "operator", request_or_operator)
+    meta = getattr(request_or_operator, "META", None)
+    remote = meta.get("REMOTE_ADDR", "") if meta is not None else ""
+    if operator is None or not hasattr(operator, "name"):
+        return None, None, None, remote
+    return operator.name, getattr(operator, "role", None), getattr(operator, "source", None), remote
+
+
+def cli_operator():
+    """Who runs a management command: cli:<os user> (ATEDASH_OPERATOR overrides)."""
+    name = os.environ.get("ATEDASH_OPERATOR", "").strip()
+    if name:
+        return name
+    try:
+        user = os.getlogin()
+    except OSError:
+        import getpass
+
+        try:
+            user = getpass.getuser()
+        except Exception:  # noqa: BLE001 - no user name: still audited
+            user = str(os.getuid())
+    return f"cli:{user}"
+
+
+def changed_fields(before, after, fields=None):
+    """{field: [before, after]} for the fields that differ between two messages (None: absent)."""
+    if before is None and after is None:
+        return {}
+    sample = after if after is not None else before
+    names = fields or [f.name for f in sample.DESCRIPTOR.fields if f.name != "version"]
+    out = {}
+    for name in names:
+        old = _value(before, name)
+        new = _value(after, name)
+        if old != new:
+            out[name] = [old, new]
+    return out
+
+
+def _value(message, name):
+    if message is None:
+        return None
+    value = getattr(message, name)
+    field = message.DESCRIPTOR.fields_by_name[name]
+    if field.enum_type is not None:
+        try:
+            return field.enum_type.values_by_number[value].name
+        except KeyError:
+            return value
+    return value
+
+
+def audit(
+    request_or_operator,
+    action,
+    key=None,
+    version_before=None,
+    version_after=None,
+    changed_fields=None,  # noqa: F811 - the parameter shadows the helper on purpose (same meaning)
+    **extra,
+):
+    who, role, source, remote = _who(request_or_operator)
+    # The older spellings stay in the line as given (readers of either find theirs).
+    if version_before is None:
+        version_before = extra.get("from_version")
+    if version_after is None:
+        version_after = extra.get("to_version")
+    if version_before is None and version_after is None and "version" in extra:
+        version_before = extra["version"]  # a delete names the version it removed
+    now = datetime.now(timezone.utc)
     entry = {
-        "ts": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "when": now.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+        "ts": time.strftime("%Y-%m-%dT%H:%M:%SZ", now.timetuple()),
+        "who": who,
+        "operator": who,
+        "role": role,
+        "auth": source,
+        "remote_addr": remote,
         "action": action,
-        "operator": operator.name if operator else None,
-        "role": operator.role if operator else None,
-        "auth": operator.source if operator else None,
-        "remote_addr": request.META.get("REMOTE_ADDR", ""),
+        "key": key,
+        "version_before": version_before,
+        "version_after": version_after,
+        "changed_fields": changed_fields or {},
         "environment": settings.ATEDASH_ENVIRONMENT,
         "store": store.store_address(),
     }
-    entry.update(fields)
-    log.info(json.dumps(entry, sort_keys=True, default=str))
+    entry.update(extra)
+    line = json.dumps(entry, sort_keys=True, default=str)
+    log.info(line)
+    _append_to_stream(line)
     return entry
+
+
+def _append_to_stream(line):
+    if not getattr(settings, "ATEDASH_AUDIT_STREAM", True):
+        return
+    try:
+        client = store.get_persistence().client
+        client.xadd(
+            STREAM_KEY,
+            {"entry": line},
+            maxlen=getattr(settings, "ATEDASH_AUDIT_STREAM_MAXLEN", 10_000),
+            approximate=True,
+        )
+    except Exception as exc:  # noqa: BLE001 - the stdout line stands; the change is never undone
+        _log.warning("audit entry not added to the %s stream: %s", STREAM_KEY, exc)
+
+
+def recent(count=100, before=None):
+    """The last ``count`` entries of the stream, newest first: [(stream id, entry dict)].
+
+    ``before``: a stream id; only older entries are returned (for paging)."""
+    client = store.get_persistence().client
+    maximum = f"({before}" if before else "+"
+    rows = client.xrevrange(STREAM_KEY, max=maximum, min="-", count=count)
+    out = []
+    for stream_id, fields in rows:
+        sid = stream_id.decode() if isinstance(stream_id, bytes) else stream_id
+        raw = fields.get(b"entry", fields.get("entry", b"{}"))
+        try:
+            entry = json.loads(raw)
+        except (ValueError, TypeError):
+            entry = {"action": "(unreadable entry)", "raw": repr(raw)[:200]}
+        out.append((sid, entry))
+    return out

@@ -64,6 +64,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "atedash.ops.metrics.RequestLatencyMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "atedash.middleware.SecurityHeadersMiddleware",
@@ -162,6 +163,11 @@ ATEDASH_LOGIN_LOCKOUT_SECONDS = env_int("ATEDASH_LOGIN_LOCKOUT_SECONDS", 60)
 ATEDASH_SCAN_BUDGET = env_int("ATEDASH_SCAN_BUDGET", 50_000)
 ATEDASH_STATS_MAX_AGE = env_int("ATEDASH_STATS_MAX_AGE", 30)
 ATEDASH_WORKER_LOOKUP_BUDGET = env_int("ATEDASH_WORKER_LOOKUP_BUDGET", 20_000)
+# Operations toolkit (atedash/ops): audit stream, consistency check cache, /metrics.
+ATEDASH_AUDIT_STREAM = env_bool("ATEDASH_AUDIT_STREAM", True)
+ATEDASH_AUDIT_STREAM_MAXLEN = env_int("ATEDASH_AUDIT_STREAM_MAXLEN", 10_000)
+ATEDASH_CHECK_MAX_AGE = env_int("ATEDASH_CHECK_MAX_AGE", 300)
+ATEDASH_METRICS_TOKEN = env_str("ATEDASH_METRICS_TOKEN")
 
 LOGGING = {
     "version": 1,
@@ -172,7 +178,8 @@ LOGGING = {
     },
     "handlers": {
         "console": {"class": "logging.StreamHandler", "formatter": "plain"},
-        "audit": {"class": "logging.StreamHandler", "formatter": "audit"},
+        # The audit trail is one JSON line per change on stdout (see atedash/audit.py).
+        "audit": {"class": "logging.StreamHandler", "formatter": "audit", "stream": "ext://sys.stdout"},
     },
     "loggers": {
         "atedash.audit": {"handlers": ["audit"], "level": "INFO", "propagate": False},

@@ -167,8 +167,13 @@ class Repair:
             head += f" (version {version} → {version + 1})"
         return head + "\n" + "\n".join(f"  {c.field}: {c.before!r} → {c.after!r}" for c in self.changes())
 
+    def verify(self, persistence):
+        """Re-read the record and re-check that the finding still holds, without writing: returns the
+        record as stored now, or raises RepairNotApplicable ("no longer applies")."""
+        raise NotImplementedError
+
     def apply(self, persistence) -> dict:
-        """Re-read, re-check, write. Returns an audit dict: key, version_before, version_after,
+        """Re-read, re-check (``verify``), write. Returns an audit dict: key, version_before, version_after,
         changed_fields ({field: [before, after]})."""
         raise NotImplementedError
 
@@ -270,7 +275,7 @@ class FreeWorker(Repair):
             if before
         ]
 
-    def apply(self, persistence) -> dict:
+    def verify(self, persistence) -> Worker:
         p = persistence
         w = _read_worker(p, self.namespace, self.pool, self.pod)
         _same_version(self.key, self.version, w.version)
@@ -301,6 +306,11 @@ class FreeWorker(Repair):
                 actor.ateom_pod_name,
             ) == (self.namespace, self.pod):
                 raise RepairNotApplicable(self.key, f"actor {self.actor_id!r} points at this worker's pod now")
+        return w
+
+    def apply(self, persistence) -> dict:
+        w = self.verify(persistence)
+        p = persistence
         before = w.version
         for f in CLAIM_FIELDS:
             setattr(w, f, "")
@@ -342,7 +352,7 @@ class AssignWorker(Repair):
             if before != after
         ]
 
-    def apply(self, persistence) -> dict:
+    def verify(self, persistence) -> Worker:
         p = persistence
         w = _read_worker(p, self.namespace, self.pool, self.pod)
         _same_version(self.key, self.version, w.version)
@@ -375,6 +385,11 @@ class AssignWorker(Repair):
                 and (previous.ateom_pod_namespace, previous.ateom_pod_name) == (self.namespace, self.pod)
             ):
                 raise RepairNotApplicable(self.key, f"actor {self.actor_id!r} points at this worker's pod now")
+        return w
+
+    def apply(self, persistence) -> dict:
+        w = self.verify(persistence)
+        p = persistence
         before = w.version
         w.actor_namespace = self.to_actor_namespace
         w.actor_template = self.to_actor_template
@@ -407,7 +422,7 @@ class ClearActorPod(Repair):
             if before
         ]
 
-    def apply(self, persistence) -> dict:
+    def verify(self, persistence) -> Actor:
         p = persistence
         a = _read_actor(p, self.actor_id)
         _same_version(self.key, self.version, a.version)
@@ -415,6 +430,11 @@ class ClearActorPod(Repair):
             raise RepairNotApplicable(self.key, f"{self.key} is {status_name(a.status)} now")
         if not (a.ateom_pod_namespace or a.ateom_pod_name or a.ateom_pod_ip):
             raise RepairNotApplicable(self.key, f"{self.key} names no pod any more")
+        return a
+
+    def apply(self, persistence) -> dict:
+        a = self.verify(persistence)
+        p = persistence
         before = a.version
         for f in POD_FIELDS:
             setattr(a, f, "")
@@ -455,7 +475,7 @@ class SuspendActor(Repair):
         ]
         return out
 
-    def apply(self, persistence) -> dict:
+    def verify(self, persistence) -> Actor:
         p = persistence
         a = _read_actor(p, self.actor_id)
         _same_version(self.key, self.version, a.version)
@@ -482,6 +502,11 @@ class SuspendActor(Repair):
                         raise RepairNotApplicable(
                             self.key, f"{wkey} no longer belongs to an actor running on that pod"
                         )
+        return a
+
+    def apply(self, persistence) -> dict:
+        a = self.verify(persistence)
+        p = persistence
         before = a.version
         a.status = Actor.STATUS_SUSPENDED
         for f in POD_FIELDS:
@@ -513,7 +538,7 @@ class ReleaseLock(Repair):
     def changes(self) -> list[FieldChange]:
         return [FieldChange(self.lock_key, "holder", self.token, "(released)")]
 
-    def apply(self, persistence) -> dict:
+    def verify(self, persistence):
         p = persistence
         info = p.get_lock(self.lock_key)
         if info is None:
@@ -526,7 +551,11 @@ class ReleaseLock(Repair):
                 raise RepairNotApplicable(self.lock_key, f"actor {actor_id!r} exists now")
         elif info.ttl_ms is not None:
             raise RepairNotApplicable(self.lock_key, f"{self.lock_key} has an expiry now")
-        p.release_lock(self.lock_key, self.token)
+        return info
+
+    def apply(self, persistence) -> dict:
+        self.verify(persistence)
+        persistence.release_lock(self.lock_key, self.token)
         return self._audit(None, None)
 
 

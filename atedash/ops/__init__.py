@@ -1,0 +1,1 @@
+"""Operations toolkit pages: consistency check with repairs, backup download, audit trail, /metrics."""
