@@ -1,0 +1,207 @@
+"""Login, logout, throttling, roles, the trusted header, CSRF, and login required on every URL."""
+
+import io
+import re
+
+import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
+from django.test import Client
+from django.urls import URLPattern, URLResolver, get_resolver, reverse
+
+from atedash import auth
+
+PUBLIC = {"healthz", "readyz", "login"}
+
+
+def walk(patterns, prefix=""):
+    for entry in patterns:
+        if isinstance(entry, URLResolver):
+            yield from walk(entry.url_patterns, prefix + str(entry.pattern))
+        elif isinstance(entry, URLPattern):
+            yield entry
+
+
+def sample_url(pattern):
+    args = ["sample"] * len(pattern.pattern.converters)
+    return reverse(pattern.name, args=args)
+
+
+def url_patterns():
+    return list(walk(get_resolver().url_patterns))
+
+
+def test_every_url_needs_a_login_except_health_and_login():
+    patterns = url_patterns()
+    assert {p.name for p in patterns} >= {"overview", "actor_list", "worker_list", "lock_list", "flush"}
+    client = Client()
+    for pattern in patterns:
+        url = sample_url(pattern)
+        exempt = getattr(pattern.callback, "login_exempt", False)
+        if pattern.name in PUBLIC:
+            assert exempt, pattern.name
+            continue
+        assert not exempt, f"{pattern.name} is reachable without login"
+        for method in ("get", "post"):
+            response = getattr(client, method)(url)
+            assert response.status_code == 302, (pattern.name, method, response.status_code)
+            assert response["Location"].startswith("/login/?next="), pattern.name
+
+
+def test_htmx_request_without_login_gets_a_client_redirect():
+    response = Client().get("/actors/", headers={"HX-Request": "true"})
+    assert response.status_code == 200
+    assert response["HX-Redirect"].startswith("/login/?next=")
+
+
+def test_health_endpoints_need_no_login():
+    client = Client()
+    response = client.get("/healthz")
+    assert response.status_code == 200 and response.content == b"ok"
+    response = client.get("/readyz")
+    assert response.status_code == 200
+    assert response.json()["ready"] is True
+
+
+def test_login_page_and_successful_login(page_html):
+    client = Client()
+    response = client.get("/login/")
+    assert response.status_code == 200
+    body = page_html(response)
+    assert 'for="id_username"' in body and 'for="id_password"' in body
+    response = client.post("/login/", {"username": "viewer", "password": "viewer-pass-1", "next": "/actors/"})
+    assert response.status_code == 302 and response["Location"] == "/actors/"
+    response = client.get("/actors/")
+    assert response.status_code == 200
+    assert "viewer" in page_html(response)
+
+
+def test_login_refuses_wrong_password_and_unknown_name(page_html):
+    client = Client()
+    response = client.post("/login/", {"username": "viewer", "password": "nope"})
+    assert response.status_code == 401
+    assert "Wrong name or password" in page_html(response)
+    response = client.post("/login/", {"username": "nobody", "password": "nope"})
+    assert response.status_code == 401
+    assert client.get("/").status_code == 302
+
+
+def test_login_next_must_be_local():
+    client = Client()
+    response = client.post("/login/", {"username": "viewer", "password": "viewer-pass-1", "next": "https://evil.example/"})
+    assert response["Location"] == "/"
+
+
+def test_throttle_locks_name_and_address_after_failures(settings, page_html):
+    client = Client()
+    for _ in range(settings.ATEDASH_LOGIN_MAX_FAILURES):
+        assert client.post("/login/", {"username": "editor", "password": "wrong"}).status_code == 401
+    response = client.post("/login/", {"username": "editor", "password": "editor-pass-1"})
+    assert response.status_code == 429
+    assert "Too many failed attempts" in page_html(response)
+    # Another address, or another name, is not locked out.
+    other = Client(REMOTE_ADDR="10.1.2.3")
+    assert other.post("/login/", {"username": "editor", "password": "editor-pass-1"}).status_code == 302
+    assert Client().post("/login/", {"username": "viewer", "password": "viewer-pass-1"}).status_code == 302
+    # When the lockout is over, the right password works again.
+    auth.throttle.clear()
+    assert client.post("/login/", {"username": "editor", "password": "editor-pass-1"}).status_code == 302
+
+
+def test_logout_is_a_post(viewer):
+    assert viewer.get("/logout/").status_code == 405
+    response = viewer.post("/logout/")
+    assert response.status_code == 302 and response["Location"] == "/login/"
+    assert viewer.get("/").status_code == 302
+
+
+def test_removed_operator_is_logged_out(viewer):
+    assert viewer.get("/actors/").status_code == 200
+    auth.users_file().remove("viewer")
+    assert viewer.get("/actors/").status_code == 302
+
+
+def test_session_cookie_is_signed_and_http_only(viewer):
+    cookie = viewer.cookies["atedash_session"]
+    assert cookie["httponly"]
+    assert cookie["samesite"] == "Lax"
+    forged = Client()
+    forged.cookies["atedash_session"] = cookie.value[:-2] + "xx"
+    assert forged.get("/").status_code == 302
+
+
+def test_csrf_is_enforced_on_posts():
+    client = Client(enforce_csrf_checks=True)
+    response = client.post("/login/", {"username": "viewer", "password": "viewer-pass-1"})
+    assert response.status_code == 403
+    page = client.get("/login/").content.decode()
+    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page).group(1)
+    response = client.post("/login/", {"username": "viewer", "password": "viewer-pass-1", "csrfmiddlewaretoken": token})
+    assert response.status_code == 302
+    # Logged in, a POST without the token is still refused.
+    assert client.post("/logout/").status_code == 403
+
+
+@pytest.mark.parametrize(
+    ("role", "allowed"),
+    [("viewer", False), ("editor", True), ("admin", True)],
+)
+def test_editor_pages_by_role(as_role, role, allowed):
+    client = as_role(role)
+    for url in ("/actors/new/", "/workers/new/"):
+        assert client.get(url).status_code == (200 if allowed else 403)
+
+
+@pytest.mark.parametrize(("role", "allowed"), [("viewer", False), ("editor", False), ("admin", True)])
+def test_admin_pages_by_role(as_role, settings, role, allowed):
+    settings.ATEDASH_ALLOW_FLUSH = True
+    client = as_role(role)
+    assert client.get("/flush/").status_code == (200 if allowed else 403)
+    assert client.get("/locks/release/?key=lock:actor:a&token=t").status_code == (200 if allowed else 403)
+
+
+def test_trusted_header_is_off_unless_configured():
+    client = Client(headers={"X-Forwarded-User": "mallory"})
+    assert client.get("/").status_code == 302
+
+
+def test_trusted_header_login_with_role_header(settings, page_html):
+    settings.ATEDASH_TRUSTED_HEADER = "X-Forwarded-User"
+    settings.ATEDASH_TRUSTED_HEADER_ROLE_HEADER = "X-Forwarded-Role"
+    settings.ATEDASH_TRUSTED_HEADER_DEFAULT_ROLE = "viewer"
+    client = Client(headers={"X-Forwarded-User": "carol"})
+    response = client.get("/actors/")
+    assert response.status_code == 200
+    assert "carol" in page_html(response)
+    assert client.get("/actors/new/").status_code == 403
+    editor = Client(headers={"X-Forwarded-User": "dave", "X-Forwarded-Role": "editor"})
+    assert editor.get("/actors/new/").status_code == 200
+    bogus = Client(headers={"X-Forwarded-User": "erin", "X-Forwarded-Role": "root"})
+    assert bogus.get("/actors/new/").status_code == 403
+
+
+def test_operators_command(settings):
+    out = io.StringIO()
+    call_command("operators", "add", "frank", "--role", "editor", stdout=out)
+    password = re.search(r"password: (\S+)", out.getvalue()).group(1)
+    assert Client().post("/login/", {"username": "frank", "password": password}).status_code == 302
+    with pytest.raises(CommandError):
+        call_command("operators", "add", "frank", "--role", "viewer", stdout=io.StringIO())
+    out = io.StringIO()
+    call_command("operators", "list", stdout=out)
+    assert "frank\teditor" in out.getvalue()
+    assert "admin\tadmin" in out.getvalue()
+    call_command("operators", "remove", "frank", stdout=io.StringIO())
+    out = io.StringIO()
+    call_command("operators", "list", stdout=out)
+    assert "frank" not in out.getvalue()
+    with pytest.raises(CommandError):
+        call_command("operators", "remove", "frank", stdout=io.StringIO())
+    stored = settings.ATEDASH_USERS_FILE.read_text()
+    assert "viewer-pass-1" not in stored and "md5$" in stored
+
+
+def test_operators_command_password_from_stdin(monkeypatch):
+    monkeypatch.setattr("sys.stdin", io.StringIO("a-long-password\n"))
+    call_command("operators", "add", "gina", "--role", "admin", "--password-stdin", stdout=io.StringIO())
+    assert Client().post("/login/", {"username": "gina", "password": "a-long-password"}).status_code == 302

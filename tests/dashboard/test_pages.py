@@ -1,0 +1,162 @@
+"""Overview, banner, security headers, and failures shown as pages (store down, 404, 503)."""
+
+import re
+
+import pytest
+from django.test import Client
+
+from atedash import stats
+
+
+def test_overview_cluster_and_stats(viewer, make_actor, make_worker, store, page_html):
+    make_actor("a-1", status="STATUS_RUNNING")
+    make_actor("a-2")
+    make_worker("team-a", "small", "w-1", actor_id="a-1")
+    make_worker("team-a", "small", "w-2")
+    store.acquire_lock("lock:actor:a-1", "t", 60)
+    store.client.set("actor:broken", b"\x00")
+    body = page_html(viewer.get("/"))
+    assert 'id="nodes-table"' in body
+    assert body.count(">primary<") + body.count(">primary ") >= 3
+    assert "replica" in body
+    assert 'id="cluster-state" class="ok">ok<' in body
+    assert 'id="slots-covered">16384<' in body
+    stats.cache.wait(timeout=30)
+    body = page_html(viewer.get("/"))
+    table = re.search(r'id="actors-by-status">(.*?)</table>', body, re.S).group(1)
+    assert "RUNNING" in table and "SUSPENDED" in table and "corrupt" in table
+    pools = re.search(r'id="workers-by-pool">(.*?)</table>', body, re.S).group(1)
+    assert re.search(r"small</a></td>\s*<td class=\"num\"><a[^>]*>1</a></td>\s*<td class=\"num\"><a[^>]*>1</a>", pools)
+    assert 'id="locks-count">1<' in body
+    assert re.search(r'id="stats-age">\s*Counted \d+ s ago', body)
+
+
+def test_overview_stats_partial_for_htmx(viewer, page_html):
+    stats.cache.wait(timeout=30)
+    body = page_html(viewer.get("/overview/stats/", headers={"HX-Request": "true"}))
+    assert "<html" not in body and 'id="stats"' in body
+    body = page_html(viewer.get("/overview/stats/?wait=1"))
+    assert "<html" in body and 'id="actors-by-status"' in body
+
+
+def test_stats_computation_runs_once_at_a_time(viewer):
+    first = stats.cache.refresh()
+    second = stats.cache.refresh()
+    assert first is second or not first.is_alive()
+    stats.cache.wait(timeout=30)
+
+
+def test_banner_names_environment_and_store(viewer, redis_url, page_html):
+    for url in ("/", "/actors/", "/workers/", "/locks/", "/login/", "/actors/missing/"):
+        client = Client() if url == "/login/" else viewer
+        body = page_html(client.get(url))
+        assert 'id="banner-environment">dash-test<' in body, url
+        assert f'id="banner-store">{redis_url}<' in body, url
+
+
+def test_store_address_hides_credentials(settings):
+    from atedash.store import store_address
+
+    settings.ATEDASH_REDIS_URL = "rediss://user:s3cret@redis.internal:6380/0"
+    assert store_address() == "rediss://redis.internal:6380/0"
+    assert "s3cret" not in store_address()
+
+
+def test_security_headers(viewer):
+    response = viewer.get("/actors/")
+    csp = response["Content-Security-Policy"]
+    assert "default-src 'self'" in csp and "unsafe-inline" not in csp and "unsafe-eval" not in csp
+    assert "frame-ancestors 'none'" in csp
+    assert response["X-Frame-Options"] == "DENY"
+    assert response["X-Content-Type-Options"] == "nosniff"
+    assert response["Referrer-Policy"] == "same-origin"
+    assert "no-store" in response["Cache-Control"]
+
+
+INLINE_SCRIPT = re.compile(r"<script(?![^>]*\bsrc=)[^>]*>", re.I)
+STYLE_ATTR = re.compile(r"<[^>]+\sstyle=", re.I)
+EVENT_ATTR = re.compile(r"<[^>]+\son[a-z]+=", re.I)
+STYLE_TAG = re.compile(r"<style", re.I)
+
+
+def test_no_inline_scripts_or_styles(admin, settings, make_actor, make_worker, store, page_html):
+    settings.ATEDASH_ALLOW_FLUSH = True
+    make_actor("a-1", status="STATUS_RUNNING", ateom_pod_namespace="team-a", ateom_pod_name="w-0")
+    make_worker()
+    store.acquire_lock("lock:actor:a-1", "t", 60)
+    urls = ["/", "/actors/", "/actors/a-1/", "/actors/a-1/edit/", "/actors/a-1/delete/", "/actors/new/",
+            "/workers/", "/workers/team-a/small/w-0/", "/workers/team-a/small/w-0/edit/", "/workers/new/",
+            "/locks/", "/locks/release/?key=lock:actor:a-1&token=t", "/flush/", "/actors/nope/"]
+    for url in urls:
+        body = page_html(admin.get(url))
+        assert not INLINE_SCRIPT.search(body), url
+        assert not STYLE_ATTR.search(body), url
+        assert not EVENT_ATTR.search(body), url
+        assert not STYLE_TAG.search(body), url
+    body = page_html(Client().get("/login/"))
+    assert not INLINE_SCRIPT.search(body) and not STYLE_ATTR.search(body)
+    assert "includeIndicatorStyles&quot;:false" in body or '"includeIndicatorStyles":false' in body
+
+
+def test_static_files_are_served(viewer):
+    body = viewer.get("/").content.decode()
+    for path in re.findall(r'(?:src|href)="(/static/[^"]+)"', body):
+        response = viewer.get(path)
+        assert response.status_code == 200, path
+
+
+# --- failures --------------------------------------------------------------------------------
+
+UNUSED_URL = "redis://127.0.0.1:1"
+
+
+@pytest.fixture
+def store_down(settings):
+    settings.ATEDASH_REDIS_URL = UNUSED_URL
+    return settings
+
+
+@pytest.mark.parametrize("url", ["/", "/actors/", "/actors/a-1/", "/workers/", "/workers/a/b/c/", "/locks/"])
+def test_store_down_is_a_503_page(viewer, store_down, url, page_html):
+    response = viewer.get(url)
+    assert response.status_code == 503
+    body = page_html(response)
+    assert "redis://127.0.0.1:1" in body and 'id="store-error"' in body or "unreachable" in body
+    assert "Traceback" not in body
+    assert "ConnectionError" in body or "Error" in body
+    assert response["Retry-After"] == "5"
+
+
+def test_store_down_htmx_gets_a_fragment(viewer, store_down, page_html):
+    response = viewer.get("/actors/", headers={"HX-Request": "true"})
+    assert response.status_code == 503
+    body = page_html(response)
+    assert "<html" not in body and 'id="store-error"' in body
+
+
+def test_store_down_editing_pages_and_posts(editor, store_down, page_html):
+    assert editor.get("/actors/a-1/edit/").status_code == 503
+    response = editor.post("/actors/new/", {"actor_id": "x", "actor_template_namespace": "a", "actor_template_name": "b"})
+    assert response.status_code == 503
+
+
+def test_readyz_and_healthz_when_store_down(store_down):
+    client = Client()
+    assert client.get("/healthz").status_code == 200
+    response = client.get("/readyz")
+    assert response.status_code == 503
+    body = response.json()
+    assert body["ready"] is False and body["store"] == UNUSED_URL and body["error"]
+
+
+def test_pages_recover_when_the_store_comes_back(viewer, settings, redis_url):
+    settings.ATEDASH_REDIS_URL = UNUSED_URL
+    assert viewer.get("/actors/").status_code == 503
+    settings.ATEDASH_REDIS_URL = redis_url
+    assert viewer.get("/actors/").status_code == 200
+
+
+def test_unknown_page_is_404_page(viewer, page_html):
+    response = viewer.get("/no/such/page/")
+    assert response.status_code == 404
+    assert 'id="banner-environment"' in page_html(response)
