@@ -179,7 +179,7 @@ LOGGING = {
     "handlers": {
         "console": {"class": "logging.StreamHandler", "formatter": "plain"},
         # The audit trail is one JSON line per change on stdout (see atedash/audit.py).
-        "audit": {"class": "logging.StreamHandler", "formatter": "audit", "stream": "ext://sys.stdout"},
+        "audit": {"class": "atedash.logging_handlers.StdoutHandler", "formatter": "audit"},
     },
     "loggers": {
         "atedash.audit": {"handlers": ["audit"], "level": "INFO", "propagate": False},

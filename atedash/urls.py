@@ -1,4 +1,4 @@
-from django.urls import path
+from django.urls import include, path
 
 from atedash.views import actors, errors, flush, health, locks, overview, session, workers
 
@@ -22,6 +22,7 @@ urlpatterns = [
     path("flush/", flush.flush, name="flush"),
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
+    path("", include("atedash.ops.urls")),  # consistency check, repairs, backup, audit, /metrics
 ]
 
 handler400 = errors.bad_request

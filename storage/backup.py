@@ -121,7 +121,9 @@ class ExportResult:
 
 def iter_export(persistence, *, batch: int = 1000, result: ExportResult | None = None) -> Iterator[str]:
     """Yields one JSON line (with its newline) per actor and worker; constant memory."""
-    for key, value in persistence.iter_raw(prefixes=(ACTOR_PREFIX, WORKER_PREFIX), batch=batch):
+    # One walk per prefix: the server filters with SCAN MATCH, so keys of other types (the audit
+    # stream, anything else sharing the store) are never fetched.
+    for key, value in _iter_records(persistence, batch):
         if isinstance(key, bytes):
             key = key.decode("utf-8", "backslashreplace")
         line = export_line(key, value)
@@ -135,6 +137,11 @@ def iter_export(persistence, *, batch: int = 1000, result: ExportResult | None =
                 result.corrupt += 1
             result.bytes += len(line.encode("utf-8"))
         yield line
+
+
+def _iter_records(persistence, batch):
+    for prefix in (ACTOR_PREFIX, WORKER_PREFIX):
+        yield from persistence.iter_raw(prefixes=(prefix,), batch=batch)
 
 
 def export(persistence, out: IO[str], *, batch: int = 1000) -> ExportResult:

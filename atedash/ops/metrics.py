@@ -19,7 +19,8 @@ from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils.http import urlencode
 from django.views.decorators.http import require_GET
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Histogram
+from prometheus_client.exposition import choose_encoder
 from prometheus_client.core import GaugeMetricFamily
 
 from atedash.auth import login_exempt
@@ -139,4 +140,6 @@ def metrics(request):
             response["WWW-Authenticate"] = 'Bearer realm="atedash metrics"'
             return response
         return redirect(reverse("login") + "?" + urlencode({"next": request.get_full_path()}))
-    return HttpResponse(generate_latest(REGISTRY), content_type=CONTENT_TYPE_LATEST)
+    # Prometheus text format 0.0.4 by default; OpenMetrics when the scraper asks for it.
+    encoder, content_type = choose_encoder(request.headers.get("Accept", ""))
+    return HttpResponse(encoder(REGISTRY), content_type=content_type)

@@ -4,51 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from ops_helpers import RESUMING, RUNNING, SUSPENDED, SUSPENDING, actor, running_pair, worker
+from ops_helpers import RESUMING, RUNNING, SUSPENDED, actor, consistent_store, crafted_store, worker
 from storage import consistency as cc
 from storage.ateapi_pb2 import Actor
 from storage.consistency import Repair, RepairNotApplicable, run_check
 from storage.errors import StorageError, VersionConflict
-
-
-def consistent_store(store, cluster_client):
-    running_pair(store, "a-run", "ns1", "pool-a", "pod-1")
-    running_pair(store, "a-resume", "ns1", "pool-b", "pod-3", status=RESUMING)
-    running_pair(store, "a-suspending", "ns2", "pool-a", "pod-4", status=SUSPENDING)
-    actor(store, "a-sus")
-    worker(store, "ns1", "pool-a", "pod-2")  # free
-    # The same pod name in two pools: the actor's IP says which one it runs on.
-    actor(store, "a-twin", RUNNING, "ns3", "pod-t", "10.3.0.2")
-    worker(store, "ns3", "pool-x", "pod-t", ip="10.3.0.1")
-    worker(store, "ns3", "pool-y", "pod-t", "a-twin", ip="10.3.0.2")
-    assert store.acquire_lock("lock:actor:a-run", "holder-1", 60)
-    assert store.acquire_lock("lock:other", "holder-2", 60)
-
-
-def crafted_store(store, cluster_client):
-    """One of each finding kind, each on its own records."""
-    consistent_store(store, cluster_client)
-    # orphan_worker
-    worker(store, "ns9", "pool-a", "w-orphan", "ghost")
-    # leaked_worker + duplicate_claim: L runs on pod-l1, whose worker claims it; pod-l2's worker too.
-    running_pair(store, "L", "ns1", "pool-a", "pod-l1")
-    worker(store, "ns1", "pool-a", "pod-l2", "L")
-    # leaked_worker: a worker still claiming a suspended actor.
-    actor(store, "S2")
-    worker(store, "ns1", "pool-c", "pod-s2", "S2")
-    # actor_without_worker
-    actor(store, "R1", RUNNING, "ns1", "pod-none", "10.1.0.1")
-    # actor_worker_free
-    actor(store, "R2", RUNNING, "ns1", "pod-free", "10.1.0.2")
-    worker(store, "ns1", "pool-a", "pod-free", ip="10.1.0.2")
-    # actor_worker_elsewhere: R3 and R4 both name pod-shared, whose worker claims R4.
-    actor(store, "R3", RESUMING, "ns1", "pod-shared", "10.1.0.3")
-    running_pair(store, "R4", "ns1", "pool-a", "pod-shared", ip="10.1.0.3")
-    # suspended_with_pod
-    actor(store, "S1", SUSPENDED, "ns1", "pod-old", "10.1.0.4")
-    # orphan_lock (with expiry) and lock_without_expiry (its actor exists)
-    assert store.acquire_lock("lock:actor:ghost2", "tok-ghost", 60)
-    cluster_client.set("lock:actor:a-sus", "tok-forever")
 
 
 def kinds(report):

@@ -1,0 +1,184 @@
+"""Operations pages: the consistency check and its repairs, the backup download, the audit trail."""
+
+import time
+
+from django.conf import settings
+from django.contrib import messages
+from django.core import signing
+from django.http import StreamingHttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_http_methods
+
+from atedash import stats
+from atedash.audit import audit, recent
+from atedash.auth import role_required
+from atedash.ops import checks
+from atedash.views.common import persistence, render_page
+
+REPAIR_SALT = "atedash.ops.repair"
+AUDIT_PAGE_SIZE = 100
+
+
+def sign_repair(repair):
+    return signing.dumps(repair.to_dict(), salt=REPAIR_SALT, compress=True)
+
+
+def load_repair(token):
+    """The Repair a confirmation form carries; None when the token is not one we signed."""
+    from storage.consistency import Repair
+
+    try:
+        return Repair.from_dict(signing.loads(token, salt=REPAIR_SALT))
+    except (signing.BadSignature, ValueError, TypeError, KeyError):
+        return None
+
+
+def _finding_rows(report, can_repair):
+    rows = []
+    for finding in report.findings:
+        rows.append(
+            {
+                "finding": finding,
+                "repair_token": sign_repair(finding.repair) if (finding.repair and can_repair) else None,
+            }
+        )
+    return rows
+
+
+# --- consistency check -----------------------------------------------------------------------
+
+
+@require_http_methods(["GET", "POST"])
+def check_page(request):
+    """The last check's findings (a new check starts when it is stale, or on "Run the check now")."""
+    if request.method == "POST" or request.GET.get("run"):
+        checks.cache.refresh()
+    if request.GET.get("wait"):
+        checks.cache.ensure_fresh()
+        checks.cache.wait(timeout=600)
+    report, error, running = checks.cache.snapshot()
+    if request.method == "POST" and not getattr(request, "htmx", False):
+        return redirect(reverse("ops_check"))
+    kind = request.GET.get("kind") or ""
+    can_repair = request.operator is not None and request.operator.can_edit
+    rows = _finding_rows(report, can_repair) if report is not None else []
+    if kind:
+        rows = [r for r in rows if r["finding"].kind == kind]
+    from storage.consistency import KIND_TITLES, KINDS
+
+    context = {
+        "report": report,
+        "error": error,
+        "running": running,
+        "rows": rows,
+        "kind": kind,
+        "kinds": [(k, KIND_TITLES[k], report.counts.get(k, 0) if report else 0) for k in KINDS],
+        "age": checks.cache.age(),
+        "finished_at": checks.cache.finished_at,
+        "can_repair": can_repair,
+    }
+    return render_page(request, "ops/check.html", "ops/_check_results.html", context)
+
+
+@role_required("editor")
+@require_http_methods(["GET", "POST"])
+def repair(request):
+    """GET: the exact change, and whether it still applies; POST: re-check and apply it."""
+    from storage.consistency import RepairNotApplicable
+    from storage.errors import VersionConflict
+
+    token = request.POST.get("repair") if request.method == "POST" else request.GET.get("r")
+    repair_obj = load_repair(token or "")
+    if repair_obj is None:
+        return render(request, "ops/repair.html", {"invalid": True}, status=400)
+    p = persistence()
+    context = {"repair": repair_obj, "token": token, "changes": repair_obj.changes(), "error": None}
+    if request.method == "GET":
+        try:
+            repair_obj.verify(p)
+            context["applies"] = True
+        except RepairNotApplicable as exc:
+            context["applies"] = False
+            context["error"] = exc.message
+        return render(request, "ops/repair.html", context, status=200 if context["applies"] else 409)
+    try:
+        result = repair_obj.apply(p)
+    except RepairNotApplicable as exc:
+        context.update(applies=False, error=exc.message)
+        audit(request, f"repair.{repair_obj.action}.refused", key=repair_obj.key, reason=exc.message)
+        return render(request, "ops/repair.html", context, status=409)
+    except VersionConflict as exc:
+        context.update(applies=False, error=f"{exc.message}. Nothing was written; run the check again.")
+        audit(request, f"repair.{repair_obj.action}.refused", key=repair_obj.key, reason=exc.message)
+        return render(request, "ops/repair.html", context, status=409)
+    audit(
+        request,
+        f"repair.{repair_obj.action}",
+        key=result["key"],
+        version_before=result["version_before"],
+        version_after=result["version_after"],
+        changed_fields=result["changed_fields"],
+    )
+    messages.success(request, f"Repaired {result['key']}: {repair_obj.title.lower()}.")
+    stats.reset()
+    checks.cache.refresh()
+    return redirect(reverse("ops_check"))
+
+
+# --- backup ----------------------------------------------------------------------------------
+
+
+@require_GET
+def export_download(request):
+    """Every actor and worker as JSON lines, streamed (constant memory)."""
+    from storage.backup import iter_export
+
+    p = persistence()
+    p.ping()  # fail here (503 page) rather than in the middle of a download when the store is down
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    env = "".join(ch if ch.isalnum() or ch in "-_." else "-" for ch in settings.ATEDASH_ENVIRONMENT)
+    response = StreamingHttpResponse(iter_export(p), content_type="application/x-ndjson; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="atedash-{env}-{stamp}.jsonl"'
+    audit(request, "export")
+    return response
+
+
+@require_GET
+def backup_page(request):
+    return render(request, "ops/backup.html", {})
+
+
+# --- audit trail -----------------------------------------------------------------------------
+
+
+@require_GET
+def audit_page(request):
+    before = request.GET.get("before") or None
+    if before and not all(ch.isdigit() or ch == "-" for ch in before):
+        before = None
+    entries = recent(AUDIT_PAGE_SIZE + 1, before=before)
+    more = len(entries) > AUDIT_PAGE_SIZE
+    entries = entries[:AUDIT_PAGE_SIZE]
+    rows = [{"id": sid, **_entry_row(entry)} for sid, entry in entries]
+    context = {"rows": rows, "next_before": entries[-1][0] if more and entries else None, "before": before}
+    return render_page(request, "ops/audit.html", "ops/_audit_table.html", context)
+
+
+_SHOWN = {"when", "ts", "who", "operator", "role", "auth", "action", "key", "version_before", "version_after",
+          "changed_fields", "environment", "store", "remote_addr"}
+
+
+def _entry_row(entry):
+    extra = {k: v for k, v in entry.items() if k not in _SHOWN}
+    return {
+        "when": entry.get("when") or entry.get("ts"),
+        "who": entry.get("who") or entry.get("operator"),
+        "role": entry.get("role"),
+        "action": entry.get("action"),
+        "key": entry.get("key"),
+        "version_before": entry.get("version_before"),
+        "version_after": entry.get("version_after"),
+        "changed": sorted((entry.get("changed_fields") or {}).items()),
+        "extra": sorted(extra.items()),
+    }

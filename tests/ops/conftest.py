@@ -1,0 +1,86 @@
+"""Fixtures of the operations tests that drive Django: settings on the test cluster, operators of
+every role, logged-in clients, audit capture. Built on tests/conftest.py (`redis_url`, `store`)."""
+
+import json
+import logging
+
+import pytest
+from django.test import Client
+
+PASSWORDS = {"viewer": "viewer-pass-1", "editor": "editor-pass-1", "admin": "admin-pass-1"}
+ENVIRONMENT = "ops-test"
+
+
+@pytest.fixture
+def ops_settings(settings, redis_url, store, tmp_path):
+    from atedash import auth, stats
+    from atedash import store as dash_store
+    from atedash.ops import checks
+
+    settings.ATEDASH_REDIS_URL = redis_url
+    settings.ATEDASH_REDIS_CLUSTER = "auto"
+    settings.ATEDASH_ENVIRONMENT = ENVIRONMENT
+    settings.ATEDASH_ALLOW_FLUSH = False
+    settings.ATEDASH_USERS_FILE = tmp_path / "operators.json"
+    settings.ATEDASH_TRUSTED_HEADER = ""
+    settings.ATEDASH_METRICS_TOKEN = ""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    dash_store.reset()
+    stats.reset()
+    checks.cache.wait(timeout=60)
+    checks.cache.reset()
+    auth.throttle.clear()
+    users = auth.users_file()
+    for role, password in PASSWORDS.items():
+        users.add(role, role, password)
+    yield settings
+    stats.cache.wait(timeout=60)
+    checks.cache.wait(timeout=60)
+    checks.cache.reset()
+    dash_store.reset()
+    stats.reset()
+    auth.throttle.clear()
+
+
+def login(role):
+    client = Client()
+    response = client.post("/login/", {"username": role, "password": PASSWORDS[role]})
+    assert response.status_code == 302, response.content[:500]
+    return client
+
+
+@pytest.fixture
+def viewer(ops_settings):
+    return login("viewer")
+
+
+@pytest.fixture
+def editor(ops_settings):
+    return login("editor")
+
+
+@pytest.fixture
+def admin(ops_settings):
+    return login("admin")
+
+
+class AuditCapture(logging.Handler):
+    def __init__(self):
+        super().__init__(logging.INFO)
+        self.lines = []
+
+    def emit(self, record):
+        self.lines.append(record.getMessage())
+
+    @property
+    def entries(self):
+        return [json.loads(line) for line in self.lines]
+
+
+@pytest.fixture
+def audit_log():
+    handler = AuditCapture()
+    logger = logging.getLogger("atedash.audit")
+    logger.addHandler(handler)
+    yield handler
+    logger.removeHandler(handler)

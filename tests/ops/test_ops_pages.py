@@ -1,0 +1,266 @@
+"""Operations pages through the Django test client: check and repairs, backup download, audit, metrics."""
+
+import json
+import re
+from html import unescape
+
+import pytest
+from django.test import Client
+
+from ops_helpers import RUNNING, SUSPENDED, actor, crafted_store, worker
+from storage import consistency as cc
+
+pytestmark = pytest.mark.usefixtures("ops_settings")
+
+
+def page(response):
+    return response.content.decode()
+
+
+def repair_links(html):
+    return [unescape(m) for m in re.findall(r'href="(/ops/repair/\?r=[^"]+)"', html)]
+
+
+# --- login and roles ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("url", ["/ops/check/", "/ops/repair/?r=x", "/ops/export.jsonl", "/ops/backup/", "/audit/"])
+def test_pages_need_a_login(url):
+    response = Client().get(url)
+    assert response.status_code == 302 and response["Location"].startswith("/login/")
+
+
+def test_repair_needs_the_editor_role(viewer, store, cluster_client):
+    crafted_store(store, cluster_client)
+    html = page(viewer.get("/ops/check/?wait=1"))
+    assert "needs the editor role" in html and repair_links(html) == []
+    finding = cc.run_check(store).by_kind(cc.ORPHAN_WORKER)[0]
+    from atedash.ops.views import sign_repair
+
+    response = viewer.post("/ops/repair/", {"repair": sign_repair(finding.repair)})
+    assert response.status_code == 403
+    assert store.get_worker("ns9", "pool-a", "w-orphan").actor_id == "ghost"
+
+
+# --- consistency check -------------------------------------------------------------------------
+
+
+def test_check_page_clean_store(viewer, store):
+    actor(store, "a1")
+    response = viewer.get("/ops/check/?wait=1")
+    assert response.status_code == 200
+    html = page(response)
+    assert 'id="check-ok"' in html and "Checked 1 actors" in html
+
+
+def test_check_page_lists_findings_with_links(editor, store, cluster_client):
+    crafted_store(store, cluster_client)
+    html = page(editor.get("/ops/check/?wait=1"))
+    for kind in (cc.ORPHAN_WORKER, cc.LEAKED_WORKER, cc.ACTOR_WITHOUT_WORKER, cc.ACTOR_WORKER_FREE,
+                 cc.ACTOR_WORKER_ELSEWHERE, cc.DUPLICATE_CLAIM, cc.SUSPENDED_WITH_POD, cc.ORPHAN_LOCK,
+                 cc.LOCK_WITHOUT_EXPIRY):
+        assert f'data-kind="{kind}"' in html, kind
+    assert 'href="/actors/S1/"' in html
+    assert 'href="/workers/ns9/pool-a/w-orphan/"' in html
+    assert len(repair_links(html)) == sum(1 for f in cc.run_check(store).findings if f.repair)
+    # Filter by kind.
+    html = page(editor.get(f"/ops/check/?kind={cc.SUSPENDED_WITH_POD}"))
+    assert f'data-kind="{cc.SUSPENDED_WITH_POD}"' in html and f'data-kind="{cc.ORPHAN_WORKER}"' not in html
+
+
+def test_check_page_runs_in_the_background(viewer, store):
+    from atedash.ops import checks
+
+    actor(store, "a1")
+    response = viewer.post("/ops/check/")
+    assert response.status_code == 302 and response["Location"] == "/ops/check/"
+    checks.cache.wait(timeout=60)
+    assert checks.cache.report is not None and checks.cache.report.actors == 1
+
+
+def test_repair_confirmation_shows_the_exact_change_then_applies(editor, store, cluster_client, audit_log):
+    crafted_store(store, cluster_client)
+    html = page(editor.get(f"/ops/check/?wait=1&kind={cc.SUSPENDED_WITH_POD}"))
+    [link] = repair_links(html)
+    confirm = editor.get(link)
+    assert confirm.status_code == 200
+    body = page(confirm)
+    assert "actor:S1" in body and "pod-old" in body and "10.1.0.4" in body and 'id="confirm-repair"' in body
+    assert "ateom_pod_name" in body
+    # Nothing written by looking.
+    assert store.get_actor("S1").ateom_pod_name == "pod-old"
+    token = re.search(r'name="repair" value="([^"]+)"', body).group(1)
+    response = editor.post("/ops/repair/", {"repair": token})
+    assert response.status_code == 302 and response["Location"] == "/ops/check/"
+    s1 = store.get_actor("S1")
+    assert (s1.ateom_pod_name, s1.ateom_pod_ip, s1.version, s1.status) == ("", "", 2, SUSPENDED)
+    entry = [e for e in audit_log.entries if e["action"] == "repair.clear_actor_pod"][-1]
+    assert entry["key"] == "actor:S1" and entry["who"] == "editor"
+    assert entry["version_before"] == 1 and entry["version_after"] == 2
+    assert entry["changed_fields"]["ateom_pod_name"] == ["pod-old", ""]
+    # The check that followed no longer reports it.
+    html = page(editor.get("/ops/check/?wait=1"))
+    assert f'data-kind="{cc.SUSPENDED_WITH_POD}"' not in html
+
+
+def test_repair_refused_when_the_record_changed(editor, store, cluster_client, audit_log):
+    crafted_store(store, cluster_client)
+    html = page(editor.get(f"/ops/check/?wait=1&kind={cc.ORPHAN_WORKER}"))
+    [link] = repair_links(html)
+    token = re.search(r'name="repair" value="([^"]+)"', page(editor.get(link))).group(1)
+    w = store.get_worker("ns9", "pool-a", "w-orphan")
+    w.actor_id = "another"
+    store.update_worker(w, w.version)
+    # The confirmation says so before anything is tried...
+    again = editor.get(link)
+    assert again.status_code == 409 and "no longer applies" in page(again)
+    # ... and the POST re-checks and writes nothing.
+    response = editor.post("/ops/repair/", {"repair": token})
+    assert response.status_code == 409 and "no longer applies" in page(response)
+    assert store.get_worker("ns9", "pool-a", "w-orphan").actor_id == "another"
+    assert audit_log.entries[-1]["action"] == "repair.free_worker.refused"
+
+
+def test_tampered_repair_token_is_refused(editor, store, cluster_client):
+    crafted_store(store, cluster_client)
+    response = editor.post("/ops/repair/", {"repair": "not-a-signed-token"})
+    assert response.status_code == 400 and "not valid" in page(response)
+
+
+# --- backup --------------------------------------------------------------------------------------
+
+
+def test_export_download_streams_json_lines(viewer, store, cluster_client, audit_log):
+    actor(store, "a1")
+    worker(store, "ns", "pool", "pod")
+    cluster_client.set("actor:go", b'{"actorId":"go","version":"3","extra":true}')
+    response = viewer.get("/ops/export.jsonl")
+    assert response.status_code == 200 and response.streaming
+    assert response["Content-Type"].startswith("application/x-ndjson")
+    assert re.match(r'attachment; filename="atedash-ops-test-\d{8}T\d{6}Z\.jsonl"', response["Content-Disposition"])
+    lines = [json.loads(line) for line in b"".join(response.streaming_content).decode().splitlines()]
+    by_key = {line["key"]: line for line in lines}
+    assert set(by_key) == {"actor:a1", "worker:ns:pool:pod", "actor:go"}
+    assert by_key["actor:go"]["value"] == '{"actorId":"go","version":"3","extra":true}'
+    assert by_key["actor:go"]["record"] == {"actorId": "go", "version": "3"}
+    assert audit_log.entries[-1]["action"] == "export"
+
+
+def test_flush_page_offers_the_backup_first(admin, ops_settings):
+    ops_settings.ATEDASH_ALLOW_FLUSH = True
+    html = page(admin.get("/flush/"))
+    assert 'id="download-backup"' in html and 'href="/ops/export.jsonl"' in html
+    assert html.index('id="download-backup"') < html.index('id="flush-form"')
+
+
+# --- audit ---------------------------------------------------------------------------------------
+
+
+def test_audit_page_lists_changes_newest_first(editor, store, cluster_client):
+    response = editor.post("/actors/new/", {"actor_id": "aud-1", "actor_template_namespace": "ns",
+                                            "actor_template_name": "t"})
+    assert response.status_code == 302
+    stored = store.get_actor("aud-1")
+    response = editor.post("/actors/aud-1/edit/", {
+        "version": stored.version, "actor_id": "aud-1", "actor_template_namespace": "ns",
+        "actor_template_name": "t", "status": "SUSPENDED", "ateom_pod_namespace": "",
+        "ateom_pod_name": "", "ateom_pod_ip": "", "last_snapshot": "snap-9", "in_progress_snapshot": "",
+    })
+    assert response.status_code == 302, page(response)[:2000]
+    html = page(editor.get("/audit/"))
+    assert html.index('data-action="actor.update"') < html.index('data-action="actor.create"')
+    assert "actor:aud-1" in html
+    raw = cluster_client.xrevrange("atedash:audit", count=10)
+    entries = [json.loads(fields[b"entry"]) for _, fields in raw]
+    update = next(e for e in entries if e["action"] == "actor.update")
+    assert update["version_before"] == 1 and update["version_after"] == 2 and update["who"] == "editor"
+
+
+def test_audit_stream_is_capped(ops_settings, cluster_client):
+    from atedash.audit import STREAM_KEY, audit
+
+    ops_settings.ATEDASH_AUDIT_STREAM_MAXLEN = 50
+    for i in range(300):
+        audit("cli:test", "test.entry", key=f"k{i}")
+    # MAXLEN ~ trims whole macro nodes: the stream stays near the cap, never grows without bound.
+    assert 50 <= cluster_client.xlen(STREAM_KEY) < 300
+
+
+def test_audit_line_on_stdout(ops_settings, capsys):
+    from atedash.audit import audit
+
+    audit("cli:someone", "actor.update", "actor:x", 3, 4, {"status": ["STATUS_SUSPENDED", "STATUS_RUNNING"]})
+    out = capsys.readouterr().out.strip().splitlines()[-1]
+    entry = json.loads(out)
+    assert entry["who"] == "cli:someone" and entry["action"] == "actor.update" and entry["key"] == "actor:x"
+    assert (entry["version_before"], entry["version_after"]) == (3, 4)
+    assert entry["changed_fields"] == {"status": ["STATUS_SUSPENDED", "STATUS_RUNNING"]}
+    assert re.match(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$", entry["when"])
+
+
+def test_audit_survives_a_store_outage(ops_settings, capsys):
+    from atedash import store as dash_store
+    from atedash.audit import audit
+
+    ops_settings.ATEDASH_REDIS_URL = "redis://127.0.0.1:1"
+    dash_store.reset()
+    audit("cli:x", "test.down", key="k")
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["action"] == "test.down"
+
+
+def test_flush_everything_keeps_its_own_audit_entry(admin, ops_settings, store, cluster_client):
+    ops_settings.ATEDASH_ALLOW_FLUSH = True
+    actor(store, "f1")
+    response = admin.post("/flush/", {"scope": "all", "confirm": "ops-test"})
+    assert response.status_code == 200, page(response)[:1500]
+    entries = [json.loads(f[b"entry"]) for _, f in cluster_client.xrevrange("atedash:audit", count=5)]
+    assert entries and entries[0]["action"] == "flush"
+
+
+# --- metrics -------------------------------------------------------------------------------------
+
+
+def test_metrics_need_login_or_token(ops_settings):
+    assert Client().get("/metrics").status_code == 401
+    assert Client().get("/metrics", HTTP_ACCEPT="text/html").status_code == 302
+    ops_settings.ATEDASH_METRICS_TOKEN = "s3cret"
+    assert Client().get("/metrics", HTTP_AUTHORIZATION="Bearer wrong").status_code == 401
+    assert Client().get("/metrics", HTTP_AUTHORIZATION="Bearer s3cret").status_code == 200
+
+
+def test_metrics_text(viewer, store, cluster_client):
+    from atedash import stats
+    from atedash.ops import checks
+
+    crafted_store(store, cluster_client)
+    stats.cache.refresh().join(60)
+    checks.cache.refresh().join(60)
+    viewer.get("/actors/")
+    response = viewer.get("/metrics")
+    assert response.status_code == 200
+    assert response["Content-Type"].startswith("text/plain; version=0.0.4")
+    text = page(response)
+    assert 'atedash_actors{status="STATUS_RUNNING"}' in text
+    assert re.search(r'atedash_workers\{namespace="ns1",pool="pool-a",state="assigned"\} \d', text)
+    assert re.search(r'atedash_workers\{namespace="ns1",pool="pool-a",state="free"\} \d', text)
+    assert re.search(r"atedash_locks_held 4\.0", text)
+    assert 'atedash_consistency_findings{kind="orphan_worker"} 1.0' in text
+    assert 'atedash_consistency_findings{kind="corrupt_record"} 0.0' in text
+    assert re.search(r'atedash_request_duration_seconds_bucket\{le="0\.5",method="GET",status="2xx",view="actor_list"\} \d', text) \
+        or re.search(r'atedash_request_duration_seconds_bucket\{.*view="actor_list".*\} \d', text)
+    assert "atedash_request_duration_seconds_count" in text
+
+
+def test_metrics_scrape_does_not_scan(viewer, store, monkeypatch):
+    from atedash import stats
+    from atedash.ops import checks
+
+    actor(store, "m1")
+    stats.cache.refresh().join(60)
+    checks.cache.refresh().join(60)
+    calls = []
+    monkeypatch.setattr("storage.persistence.Persistence.store_stats", lambda self: calls.append(1))
+    monkeypatch.setattr("storage.consistency.run_check", lambda p, **kw: calls.append(2))
+    for _ in range(5):
+        assert viewer.get("/metrics").status_code == 200
+    assert calls == []
