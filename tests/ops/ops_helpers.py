@@ -46,9 +46,9 @@ def running_pair(store, actor_id, ns, pool, pod, ip="10.0.0.9", status=RUNNING):
 
 
 def all_values(client) -> dict[bytes, bytes]:
-    """Every key and value of the store, from every primary."""
+    """Every string key and its value, from every primary."""
     out = {}
-    for key in client.scan_iter(count=1000):
+    for key in client.scan_iter(count=1000, _type="string"):  # not the audit stream
         value = client.get(key)
         if value is not None:
             out[key] = value

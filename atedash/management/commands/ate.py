@@ -1,0 +1,227 @@
+"""manage.py ate: the operations toolkit on the command line.
+
+    manage.py ate check [--format text|json]            exit status 1 when there are findings
+    manage.py ate export [-o FILE]                      every actor and worker as JSON lines (stdout by default)
+    manage.py ate import FILE [--dry-run] [--policy skip|overwrite-if-version]     FILE "-" is stdin
+    manage.py ate get actors|workers [-o table|json|yaml]
+    manage.py ate flush --environment NAME [--scope records|all]
+
+The store is the one of the dashboard (ATEDASH_REDIS_URL). Changes (import, flush) are audited like the
+pages' (who is cli:<os user>, or ATEDASH_OPERATOR).
+"""
+
+import json
+import sys
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+from google.protobuf import json_format
+
+from atedash import store
+from atedash.audit import audit, cli_operator
+
+NONE = "<none>"
+
+
+def _status(actor):
+    from storage.ateapi_pb2 import Actor
+
+    try:
+        return Actor.Status.Name(actor.status).removeprefix("STATUS_")
+    except ValueError:
+        return str(actor.status)
+
+
+def actor_row(a):
+    pod = f"{a.ateom_pod_namespace}/{a.ateom_pod_name}" if a.ateom_pod_namespace and a.ateom_pod_name else a.ateom_pod_name
+    return [a.actor_template_namespace, a.actor_template_name, a.actor_id, _status(a), pod, a.ateom_pod_ip, str(a.version)]
+
+
+def worker_row(w):
+    return [w.worker_namespace, w.worker_pool, w.worker_pod, w.ip, w.actor_id, str(w.version)]
+
+
+ACTOR_COLUMNS = ["NAMESPACE", "TEMPLATE", "ID", "STATUS", "ATEOM POD", "ATEOM IP", "VERSION"]
+WORKER_COLUMNS = ["NAMESPACE", "POOL", "POD", "IP", "ACTOR", "VERSION"]
+
+
+def format_table(columns, rows):
+    """kubectl's layout: upper-case headers, left-aligned columns, three spaces apart, <none> for empty."""
+    rows = [[cell if cell not in ("", None) else NONE for cell in row] for row in rows]
+    widths = [max([len(c)] + [len(r[i]) for r in rows]) for i, c in enumerate(columns)]
+    lines = []
+    for row in [columns] + rows:
+        lines.append("   ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip())
+    return "\n".join(lines)
+
+
+class Command(BaseCommand):
+    help = "Operations toolkit: consistency check, export/import, get, flush."
+    stealth_options = ("stdin",)
+
+    def add_arguments(self, parser):
+        sub = parser.add_subparsers(dest="subcommand", required=True)
+        check = sub.add_parser("check", help="cross-check actors, workers and locks (exit status 1 on findings)")
+        check.add_argument("--format", choices=["text", "json"], default="text")
+        export = sub.add_parser("export", help="write every actor and worker as JSON lines")
+        export.add_argument("-o", "--output", default="-", help="file to write (default: standard output)")
+        imp = sub.add_parser("import", help="restore a JSON-lines export")
+        imp.add_argument("file", help='the export file ("-" for standard input)')
+        imp.add_argument("--dry-run", action="store_true", help="report what would happen; write nothing")
+        imp.add_argument("--policy", choices=["skip", "overwrite-if-version"], default="skip",
+                         help="for keys that exist: leave them (skip, the default), or overwrite only when the "
+                              "stored version is the one in the file")
+        get = sub.add_parser("get", help="list actors or workers as kubectl ate get does")
+        get.add_argument("kind", choices=["actors", "workers", "actor", "worker"])
+        get.add_argument("-o", "--output", choices=["table", "json", "yaml"], default="table")
+        flush = sub.add_parser("flush", help="remove the ate records (or everything) from the store")
+        flush.add_argument("--environment", required=True,
+                           help="the name of this environment (ATEDASH_ENVIRONMENT), typed to confirm")
+        flush.add_argument("--scope", choices=["records", "all"], default="records",
+                           help="records: actor:*, worker:*, lock:* (default); all: FLUSHALL on every primary")
+
+    def handle(self, *args, subcommand, **options):
+        return getattr(self, "_" + subcommand.replace("-", "_"))(options)
+
+    # ------------------------------------------------------------------------------ check
+
+    def _check(self, options):
+        from storage.consistency import run_check
+
+        report = run_check(store.get_persistence())
+        if options["format"] == "json":
+            self.stdout.write(json.dumps(report.to_dict(), indent=2, sort_keys=False))
+        else:
+            self.stdout.write(
+                f"checked {report.actors} actors, {report.workers} workers, {report.locks} locks "
+                f"({report.keys_scanned} keys) in {report.duration_s:.2f} s: "
+                + ("no findings" if report.ok else f"{len(report.findings)} finding(s)")
+            )
+            for f in report.findings:
+                self.stdout.write(f"{f.kind}\t{' '.join(f.keys)}\t{f.message}")
+                if f.repair is not None:
+                    self.stdout.write("\trepair: " + f.repair.describe().replace("\n", "\n\t"))
+                elif f.note:
+                    self.stdout.write(f"\tno automatic repair: {f.note}")
+        if not report.ok:
+            sys.exit(1)
+
+    # ------------------------------------------------------------------------------ export
+
+    def _export(self, options):
+        from storage.backup import ExportResult, iter_export
+
+        result = ExportResult()
+        p = store.get_persistence()
+        target = options["output"]
+        if target == "-":
+            out = self.stdout._out if hasattr(self.stdout, "_out") else sys.stdout
+            for line in iter_export(p, result=result):
+                out.write(line)
+            out.flush()
+        else:
+            with open(target, "w", encoding="utf-8", newline="\n") as out:
+                for line in iter_export(p, result=result):
+                    out.write(line)
+        self.stderr.write(
+            f"exported {result.records} records ({result.actors} actors, {result.workers} workers"
+            f"{f', {result.corrupt} corrupt' if result.corrupt else ''})"
+            + (f" to {target}" if target != "-" else "")
+        )
+
+    # ------------------------------------------------------------------------------ import
+
+    def _import(self, options):
+        from storage.backup import ImportFileError, import_records
+
+        who = cli_operator()
+        source = options["file"]
+        if source == "-":
+            source = options.get("stdin") or sys.stdin
+        dry_run, policy = options["dry_run"], options["policy"]
+
+        def on_write(entry, outcome, version_before):
+            audit(who, f"import.{outcome}", key=entry.key, version_before=version_before,
+                  version_after=entry.version, changed_fields={}, file=options["file"], policy=policy)
+
+        try:
+            result = import_records(store.get_persistence(), source, policy=policy, dry_run=dry_run, on_write=on_write)
+        except ImportFileError as exc:
+            raise CommandError(str(exc)) from None
+        except FileNotFoundError as exc:
+            raise CommandError(f"no such file: {exc.filename}") from None
+        verb = "would be" if dry_run else "were"
+        self.stdout.write(
+            f"{result.records} records in {options['file']}: {result.created} {verb} created, "
+            f"{result.overwritten} {verb} overwritten, {result.skipped} {verb} skipped"
+            + (f", {result.corrupt} undecodable (never written)" if result.corrupt else "")
+            + f" (policy {policy}{', dry run: nothing was written' if dry_run else ''})"
+        )
+        if dry_run:
+            for line, key, outcome, stored, version in result.details:
+                if outcome != "skipped" or policy == "overwrite-if-version":
+                    self.stdout.write(f"  line {line}: {key}: would be {outcome}"
+                                      + (f" (stored version {stored}, file version {version})" if stored is not None else ""))
+        else:
+            audit(who, "import", key=None, file=options["file"], policy=policy, **{
+                k: v for k, v in result.to_dict().items() if k not in ("policy", "dry_run")})
+
+    # ------------------------------------------------------------------------------ get
+
+    def _get(self, options):
+        kind = options["kind"].rstrip("s") + "s"
+        p = store.get_persistence()
+        scan = p.scan_actors if kind == "actors" else p.scan_workers
+        records, corrupt, cursor = [], [], None
+        while True:
+            page = scan(cursor=cursor, limit=1000)
+            records.extend(page.records)
+            corrupt.extend(page.corrupt)
+            cursor = page.next_cursor
+            if cursor is None:
+                break
+        if kind == "actors":
+            records.sort(key=lambda a: (a.actor_template_namespace, a.actor_template_name, a.actor_id))
+        else:
+            records.sort(key=lambda w: (w.worker_namespace, w.worker_pool, w.worker_pod))
+        fmt = options["output"]
+        if fmt == "table":
+            if records:
+                columns, row = (ACTOR_COLUMNS, actor_row) if kind == "actors" else (WORKER_COLUMNS, worker_row)
+                self.stdout.write(format_table(columns, [row(r) for r in records]))
+            else:
+                self.stderr.write(f"No {kind} found.")
+        else:
+            doc = {"items": [json_format.MessageToDict(r) for r in records]}
+            if fmt == "json":
+                self.stdout.write(json.dumps(doc, indent=4, ensure_ascii=False))
+            else:
+                import yaml
+
+                self.stdout.write(yaml.safe_dump(doc, sort_keys=False, allow_unicode=True), ending="")
+        for entry in corrupt:
+            self.stderr.write(f"corrupt record {entry.key}: {entry.error} ({entry.preview})")
+
+    # ------------------------------------------------------------------------------ flush
+
+    def _flush(self, options):
+        name, scope = options["environment"], options["scope"]
+        if not settings.ATEDASH_ALLOW_FLUSH:
+            raise CommandError("flush is turned off for this environment (set ATEDASH_ALLOW_FLUSH=1 to allow it)")
+        if name != settings.ATEDASH_ENVIRONMENT:
+            raise CommandError(
+                f"--environment {name!r} does not match this environment ({settings.ATEDASH_ENVIRONMENT!r}); nothing removed"
+            )
+        p = store.get_persistence()
+        removed = p.clear_ate_records() if scope == "records" else p.debug_clear_all()
+        rows = [{"node": c.node, "actors": c.actors, "workers": c.workers, "locks": c.locks, "other": c.other}
+                for c in removed]
+        totals = {k: sum(r[k] for r in rows) for k in ("actors", "workers", "locks", "other")}
+        # After the flush, so that the entry survives a FLUSHALL.
+        audit(cli_operator(), "flush", key=None, scope="ate" if scope == "records" else "all", removed=rows,
+              removed_total=totals)
+        for r in rows:
+            self.stdout.write(f"{r['node']}: removed {r['actors']} actors, {r['workers']} workers, "
+                              f"{r['locks']} locks, {r['other']} other keys")
+        self.stdout.write(f"flushed {settings.ATEDASH_ENVIRONMENT} ({'ate records' if scope == 'records' else 'everything'}): "
+                          f"{sum(totals.values())} keys removed")
