@@ -10,7 +10,7 @@ from storage import keys
 from storage.ateapi_pb2 import Actor
 
 from atedash import errors
-from atedash.audit import audit
+from atedash.audit import audit, changed_fields
 from atedash.auth import role_required
 from atedash.forms import ActorCreateForm, ActorEditForm, ActorFilterForm, short_status, status_value
 from atedash.views.common import persistence, render_page
@@ -178,7 +178,8 @@ def actor_create(request):
                 errors.add_form_error(form, exc, id_field="actor_id")
                 status = 409
             else:
-                audit(request, "actor.create", key=keys.actor_key(actor.actor_id))
+                audit(request, "actor.create", key=keys.actor_key(actor.actor_id), version_after=1,
+                      changed_fields=changed_fields(None, actor))
                 messages.success(request, f"Actor {actor.actor_id} created (SUSPENDED, version 1).")
                 return redirect("actor_detail", actor_id=actor.actor_id)
     return render(request, "actors/create.html", {"form": form}, status=status)
@@ -234,7 +235,8 @@ def actor_edit(request, actor_id):
             errors.add_form_error(form, exc)
             status = 409
         else:
-            audit(request, "actor.update", key=keys.actor_key(actor_id), from_version=expected, to_version=edited.version)
+            audit(request, "actor.update", key=keys.actor_key(actor_id), from_version=expected, to_version=edited.version,
+                  changed_fields=changed_fields(stored, edited))
             messages.success(request, f"Actor {actor_id} saved (version {edited.version}).")
             return redirect("actor_detail", actor_id=actor_id)
     return render(request, "actors/edit.html", {"form": form, "actor": stored, "actor_id": actor_id}, status=status)
@@ -266,7 +268,8 @@ def actor_delete(request, actor_id):
             status = 409
             actor = p.get_actor(actor_id)
         else:
-            audit(request, "actor.delete", key=keys.actor_key(actor_id), version=actor.version)
+            audit(request, "actor.delete", key=keys.actor_key(actor_id), version=actor.version,
+                  changed_fields=changed_fields(actor, None))
             messages.success(request, f"Actor {actor_id} deleted.")
             return redirect("actor_list")
     context = {

@@ -174,6 +174,11 @@ def test_audit_page_lists_changes_newest_first(editor, store, cluster_client):
     entries = [json.loads(fields[b"entry"]) for _, fields in raw]
     update = next(e for e in entries if e["action"] == "actor.update")
     assert update["version_before"] == 1 and update["version_after"] == 2 and update["who"] == "editor"
+    assert update["changed_fields"] == {"last_snapshot": ["", "snap-9"]}
+    create = next(e for e in entries if e["action"] == "actor.create")
+    assert create["version_before"] is None and create["version_after"] == 1
+    assert create["changed_fields"]["actor_id"] == [None, "aud-1"]
+    assert 'snap-9' in html  # the changed fields are on the page
 
 
 def test_audit_stream_is_capped(ops_settings, cluster_client):
