@@ -10,26 +10,43 @@ from __future__ import annotations
 from typing import Callable, Iterator
 
 import redis
-from redis.exceptions import AskError, MovedError
+from redis.exceptions import AskError, MovedError, ResponseError
 
 
 def fetch_values(
     node: redis.Redis, keys: list[bytes], reroute: Callable[[bytes], bytes | None] | None = None
-) -> list[bytes | None]:
-    """GET of every key in one round trip to ``node`` (None for keys deleted meanwhile).
+) -> list:
+    """GET of every key in one round trip to ``node``: bytes, None (deleted meanwhile), or the
+    ResponseError the server answered for that key (e.g. WRONGTYPE), for the caller to report.
 
     A key whose slot moved to another node while a batch was in flight (resharding) answers
     MOVED/ASK; ``reroute`` (the cluster client's own GET, which follows redirections) reads those.
+
+    The commands are packed and sent in one write and the replies read straight off the
+    connection: redis-py's Pipeline object costs ~4 µs per command in bookkeeping, more than the
+    GET itself (~1.3 µs per key this way), and listings do a million of them.
     """
     if not keys:
         return []
-    pipe = node.pipeline(transaction=False)
-    for key in keys:
-        pipe.execute_command("GET", key)
-    values = pipe.execute(raise_on_error=False)
+    pool = node.connection_pool
+    conn = pool.get_connection()
+    try:
+        conn.send_packed_command([b"".join([b"*2\r\n$3\r\nGET\r\n$%d\r\n%s\r\n" % (len(k), k) for k in keys])])
+        values = []
+        for _ in keys:
+            try:
+                values.append(conn.read_response())
+            except ResponseError as e:  # the whole error reply was read: the stream stays in step
+                values.append(e)
+    except BaseException:
+        # A half-read reply stream cannot be reused.
+        conn.disconnect()
+        raise
+    finally:
+        pool.release(conn)
     for i, value in enumerate(values):
-        if isinstance(value, Exception):
-            if reroute is None or not isinstance(value, (MovedError, AskError)):
+        if isinstance(value, (MovedError, AskError)):
+            if reroute is None:
                 raise value
             values[i] = reroute(keys[i])
     return values

@@ -256,7 +256,8 @@ class Persistence:
         for shard in self.topology.shards():
             for keys, values in scanning.walk_shard(self.topology, shard, match, batch):
                 for key, value in zip(keys, values):
-                    if value is not None and key.startswith(byte_prefixes):
+                    # Values that are not strings (wrong type) are not ate records; nothing to export.
+                    if type(value) is bytes and key.startswith(byte_prefixes):
                         yield key.decode("utf-8", "backslashreplace"), value
 
     def restore_raw(self, key: str, value: bytes, *, overwrite_version: int | None = None) -> str:

@@ -24,6 +24,8 @@ class RecordKind:
     def decode_stored(self, key: str | bytes, raw: bytes) -> tuple[Message, str]:
         """(message, encoding) of a stored value; CorruptRecord when undecodable or misplaced."""
         key_text = key.decode("utf-8", "backslashreplace") if isinstance(key, bytes) else key
+        if isinstance(raw, Exception):  # the server refused to GET it, e.g. WRONGTYPE
+            raise CorruptRecord(key_text, f"not a string value: {raw}", "")
         try:
             message, encoding = self.codec.decode(raw)
         except RecordDecodeError as e:

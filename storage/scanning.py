@@ -72,7 +72,7 @@ def _load_records(kind: RecordKind):
             try:
                 out.append(kind.decode_stored(key, raw)[0])
             except CorruptRecord as e:
-                out.append(CorruptEntry(e.key, e.reason, preview(raw)))
+                out.append(CorruptEntry(e.key, e.reason, e.preview))
         return out
 
     return load

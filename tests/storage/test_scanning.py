@@ -195,3 +195,17 @@ def test_walk_while_records_are_added_and_removed_never_repeats(store):
     # Every original record that stayed the whole walk is seen.
     stayed = {f"a{j:05d}" for j in range(300 - i)}
     assert stayed <= set(seen)
+
+
+def test_a_key_of_the_wrong_type_is_reported_as_corrupt(store):
+    store.create_actor(Actor(actor_id="ok"))
+    store.client.hset("actor:hash", "a", "b")
+    page = store.scan_actors()
+    assert [a.actor_id for a in page.records] == ["ok"]
+    assert [c.key for c in page.corrupt] == ["actor:hash"] and "WRONGTYPE" in page.corrupt[0].error
+    import pytest as _pytest
+    from storage import CorruptRecord
+    with _pytest.raises(CorruptRecord) as e:
+        store.list_actors()
+    assert e.value.key == "actor:hash"
+    assert [k for k, _ in store.iter_raw()] == ["actor:ok"]
