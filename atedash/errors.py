@@ -25,7 +25,22 @@ def _storage():
     return storage
 
 
+# Errors that mean "the store (or part of the cluster) cannot be reached right now". The client is
+# rebuilt after them, so the pages recover by themselves once the store answers again.
+UNREACHABLE = (
+    redis.exceptions.ConnectionError,
+    redis.exceptions.TimeoutError,
+    redis.exceptions.ClusterError,  # ClusterDownError, SlotNotCoveredError, MasterDownError...
+    redis.exceptions.TryAgainError,
+    redis.exceptions.BusyLoadingError,
+)
+
+
 def is_store_unreachable(exc):
+    return isinstance(exc, UNREACHABLE)
+
+
+def is_redis_error(exc):
     return isinstance(exc, redis.exceptions.RedisError)
 
 
@@ -36,11 +51,17 @@ def storage_message(exc):
 
 
 def store_unavailable(request, exc):
-    """The 503 response for an unreachable store (full page, or a fragment for HTMX requests)."""
-    store.connection_lost()
+    """The 503 response for a store that is unreachable or refused a command (full page, or a
+    fragment for HTMX requests)."""
+    unreachable = is_store_unreachable(exc)
+    if unreachable:
+        store.connection_lost()
     error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-    log.warning("store %s unreachable on %s: %s", store.store_address(), request.path, error)
-    context = {"store_error": error, "status_code": 503}
+    log.warning("store %s failed on %s: %s", store.store_address(), request.path, error)
+    context = {"store_error": error, "status_code": 503, "unreachable": unreachable}
+    htmx = getattr(request, "htmx", None)
+    if htmx:
+        context["htmx_target"] = htmx.target
     template = "errors/_store_unavailable.html" if _is_htmx_fragment(request) else "errors/503.html"
     response = render(request, template, context, status=503)
     response["Retry-After"] = "5"
@@ -76,7 +97,7 @@ def storage_error_page(request, exc, status=409):
 
 def handle_exception(request, exc):
     """Response for an exception a view let through, or None to let Django handle it."""
-    if is_store_unreachable(exc):
+    if is_redis_error(exc):
         return store_unavailable(request, exc)
     storage = _storage()
     if isinstance(exc, storage.NotFound):

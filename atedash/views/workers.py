@@ -13,6 +13,7 @@ from atedash import errors
 from atedash.audit import audit
 from atedash.auth import role_required
 from atedash.forms import WorkerCreateForm, WorkerEditForm, WorkerFilterForm
+from atedash.views.actors import status_name
 from atedash.views.common import persistence, render_page
 
 FIELD_LABELS = [
@@ -86,6 +87,7 @@ def worker_detail(request, namespace, pool, pod):
         context.update(
             {
                 "actor": actor,
+                "actor_status": status_name(actor) if actor is not None else None,
                 "actor_error": actor_error,
                 "actor_points_back": actor is not None
                 and actor.ateom_pod_name == worker.worker_pod

@@ -12,6 +12,8 @@ from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from atedash import auth
 
 PUBLIC = {"healthz", "readyz", "login"}
+# Reachable without a session but guarded by its own bearer token (ATEDASH_METRICS_TOKEN, tests/ops).
+TOKEN_PROTECTED = {"metrics"}
 
 
 def walk(patterns, prefix=""):
@@ -38,7 +40,7 @@ def test_every_url_needs_a_login_except_health_and_login():
     for pattern in patterns:
         url = sample_url(pattern)
         exempt = getattr(pattern.callback, "login_exempt", False)
-        if pattern.name in PUBLIC:
+        if pattern.name in PUBLIC | TOKEN_PROTECTED:
             assert exempt, pattern.name
             continue
         assert not exempt, f"{pattern.name} is reachable without login"

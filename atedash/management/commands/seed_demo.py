@@ -1,4 +1,4 @@
-"""manage.py seed_demo: demo records for `make run`, written only when the store is empty.
+"""manage.py seed_demo: demo records for `make run`, written only when the store holds no ate records.
 
 A few hundred actors and workers across namespaces, pools and every status, plus records that
 disagree with each other the way a crash leaves them:
@@ -42,9 +42,9 @@ class Command(BaseCommand):
     def handle(self, *args, actors, workers, seed, force, **options):
         try:
             p = store.get_persistence()
-            existing = sum(c.actors + c.workers + c.locks + c.other for c in p.shard_counts())
+            existing = sum(c.actors + c.workers + c.locks for c in p.shard_counts())
             if existing and not force:
-                self.stdout.write(f"store {store.store_address()} holds {existing} keys: not seeding")
+                self.stdout.write(f"store {store.store_address()} holds {existing} ate records: not seeding")
                 return
             counts = seed_store(p, actors=actors, workers=workers, rng=random.Random(seed))
         except RedisError as exc:
