@@ -21,3 +21,22 @@ loglevel = os.environ.get("GUNICORN_LOG_LEVEL", "info")
 forwarded_allow_ips = os.environ.get("GUNICORN_FORWARDED_ALLOW_IPS", "127.0.0.1")
 # A client that sends a huge header must not tie up a thread.
 limit_request_field_size = 8190
+
+
+# Prometheus metrics across worker processes (atedash/ops/metrics.py): when PROMETHEUS_MULTIPROC_DIR
+# is set, every worker writes its samples there and /metrics aggregates them. The directory is
+# emptied when the server starts and a dead worker's live gauges are dropped.
+def on_starting(server):
+    path = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if path:
+        import shutil
+
+        shutil.rmtree(path, ignore_errors=True)
+        os.makedirs(path, exist_ok=True)
+
+
+def child_exit(server, worker):
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(worker.pid)

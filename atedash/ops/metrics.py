@@ -6,11 +6,17 @@ and the last consistency check (atedash.ops.checks, at most every ATEDASH_CHECK_
 Request latency is a histogram filled by RequestLatencyMiddleware, labelled by the route's name (a
 bounded set), method and status class.
 
+Several gunicorn worker processes: set PROMETHEUS_MULTIPROC_DIR (the deploy manifests do) and the
+request histogram is aggregated over all workers through prometheus_client's multiprocess mode
+(gunicorn.conf.py empties the directory at start and marks dead workers); the store gauges are the
+same in every process, computed by whichever one answers the scrape.
+
 Access: a logged-in operator (any role), or `Authorization: Bearer <ATEDASH_METRICS_TOKEN>` when that
 token is configured (for Prometheus).
 """
 
 import hmac
+import os
 import time
 
 from django.conf import settings
@@ -116,6 +122,23 @@ class StoreCollector:
 
 REGISTRY.register(StoreCollector())
 
+_scrape_registry = None
+
+
+def scrape_registry():
+    """REGISTRY, or in multiprocess mode a registry aggregating every worker's samples + the gauges."""
+    global _scrape_registry
+    if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        return REGISTRY
+    if _scrape_registry is None:
+        from prometheus_client import multiprocess
+
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+        registry.register(StoreCollector())
+        _scrape_registry = registry
+    return _scrape_registry
+
 
 def _bearer_ok(request):
     token = settings.ATEDASH_METRICS_TOKEN
@@ -142,4 +165,4 @@ def metrics(request):
         return redirect(reverse("login") + "?" + urlencode({"next": request.get_full_path()}))
     # Prometheus text format 0.0.4 by default; OpenMetrics when the scraper asks for it.
     encoder, content_type = choose_encoder(request.headers.get("Accept", ""))
-    return HttpResponse(encoder(REGISTRY), content_type=content_type)
+    return HttpResponse(encoder(scrape_registry()), content_type=content_type)

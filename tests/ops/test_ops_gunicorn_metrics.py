@@ -1,0 +1,69 @@
+"""/metrics under gunicorn with two worker processes: the request histogram covers both (multiprocess mode)."""
+
+import http.client
+import os
+import re
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def get(port, path, headers=None):
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    conn.request("GET", path, headers={"Host": "localhost", **(headers or {})})
+    response = conn.getresponse()
+    body = response.read().decode()
+    conn.close()
+    return response.status, body
+
+
+def test_metrics_aggregate_over_gunicorn_workers(store, redis_url, tmp_path):
+    port = free_port()
+    env = dict(
+        os.environ,
+        ATEDASH_REDIS_URL=redis_url,
+        ATEDASH_SECRET_KEY="k" * 50,
+        ATEDASH_ENVIRONMENT="gunicorn-test",
+        ATEDASH_METRICS_TOKEN="tok",
+        ATEDASH_USERS_FILE=str(tmp_path / "operators.json"),
+        ATEDASH_STATIC_ROOT=str(tmp_path / "static"),
+        PROMETHEUS_MULTIPROC_DIR=str(tmp_path / "prom"),
+        GUNICORN_WORKERS="2",
+        GUNICORN_THREADS="2",
+    )
+    env.pop("PYTEST_VERSION", None)
+    gunicorn = Path(sys.executable).parent / "gunicorn"
+    proc = subprocess.Popen(
+        [str(gunicorn), "atedash.wsgi", "-c", "atedash/gunicorn.conf.py", "--bind", f"127.0.0.1:{port}"],
+        cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        booted = 0
+        for line in proc.stderr:  # wait for both workers to announce themselves
+            if "Booting worker" in line:
+                booted += 1
+                if booted == 2:
+                    break
+        assert booted == 2, "gunicorn did not boot two workers"
+        # Many requests: with two processes answering, both see some of them.
+        for _ in range(40):
+            assert get(port, "/healthz")[0] == 200
+        status, body = get(port, "/metrics", {"Authorization": "Bearer tok"})
+        assert status == 200, body
+        counts = re.findall(r'atedash_request_duration_seconds_count\{[^}]*view="healthz"[^}]*\} (\S+)', body)
+        assert counts and sum(float(c) for c in counts) == 40.0, body[:3000]
+        assert "atedash_actors" in body and "atedash_consistency_findings" in body
+        assert get(port, "/metrics")[0] == 401
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+        proc.stderr.close()
