@@ -9,77 +9,22 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import time
 
 import pytest
 import redis
 
 from storage import Persistence
 from storage.ateapi_pb2 import Actor, Worker
+from tests.cluster_faults import (  # shared with tests/reliability
+    cluster_info,
+    cluster_view,
+    cluster_whole,
+    node_client,
+    poll,
+    start_node_like_the_script,
+)
 
 pytestmark = pytest.mark.slow
-
-DEADLINE_S = 60
-
-
-def poll(condition, what: str, timeout: float = DEADLINE_S):
-    """Returns condition()'s first truthy value, re-checking every few milliseconds."""
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        try:
-            value = condition()
-        except redis.exceptions.RedisError:
-            value = None
-        if value:
-            return value
-        time.sleep(0.02)  # polling interval, not synchronisation
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-
-
-def node_client(port: int) -> redis.Redis:
-    return redis.Redis(host="127.0.0.1", port=port, socket_timeout=2, socket_connect_timeout=1)
-
-
-def cluster_view(port: int) -> dict:
-    return node_client(port).execute_command("CLUSTER NODES")
-
-
-def cluster_info(port: int) -> dict:
-    return node_client(port).execute_command("CLUSTER INFO")
-
-
-def start_node_like_the_script(cluster_dir, port: int) -> None:
-    """The command of start_node in scripts/cluster, so the node rejoins with its nodes.conf."""
-    nd = cluster_dir / str(port)
-    subprocess.run(
-        [
-            os.environ.get("REDIS_SERVER", "redis-server"), "--port", str(port), "--bind", "127.0.0.1",
-            "--daemonize", "yes", "--dir", str(nd), "--pidfile", str(nd / "redis.pid"),
-            "--logfile", str(nd / "redis.log"), "--cluster-enabled", "yes",
-            "--cluster-config-file", str(nd / "nodes.conf"),
-            "--cluster-node-timeout", os.environ.get("ATEDASH_CLUSTER_NODE_TIMEOUT", "2000"),
-            "--save", "", "--appendonly", "no", "--protected-mode", "yes",
-        ],
-        check=True,
-        stdout=subprocess.DEVNULL,
-    )
-
-
-def cluster_whole(port: int, nodes: int = 6) -> bool:
-    info = cluster_info(port)
-    if info.get("cluster_state") != "ok" or int(info.get("cluster_slots_ok", 0)) != 16384:
-        return False
-    view = cluster_view(port)
-    if len(view) != nodes or any("fail" in n["flags"] or not n["connected"] for n in view.values()):
-        return False
-    # Every replica has finished its initial sync.
-    for address, node in view.items():
-        if "slave" in node["flags"]:
-            host, p = address.split(":")
-            if node_client(int(p)).info("replication").get("master_link_status") != "up":
-                return False
-    return True
 
 
 def test_primary_killed_replica_promoted_and_operations_continue(store, cluster_client, cluster_dir, cluster_port):
