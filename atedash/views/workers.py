@@ -10,7 +10,7 @@ from storage import keys
 from storage.ateapi_pb2 import Worker
 
 from atedash import errors
-from atedash.audit import audit
+from atedash.audit import audit, changed_fields
 from atedash.auth import role_required
 from atedash.forms import WorkerCreateForm, WorkerEditForm, WorkerFilterForm
 from atedash.views.actors import status_name
@@ -112,7 +112,8 @@ def worker_create(request):
                 errors.add_form_error(form, exc, id_field="worker_pod")
                 status = 409
             else:
-                audit(request, "worker.create", key=keys.worker_key(*worker_args(worker)))
+                audit(request, "worker.create", key=keys.worker_key(*worker_args(worker)), version_after=1,
+                      changed_fields=changed_fields(None, worker))
                 messages.success(request, f"Worker {'/'.join(worker_args(worker))} created.")
                 return redirect("worker_detail", *worker_args(worker))
     return render(request, "workers/create.html", {"form": form}, status=status)
@@ -164,7 +165,8 @@ def worker_edit(request, namespace, pool, pod):
             errors.add_form_error(form, exc)
             status = 409
         else:
-            audit(request, "worker.update", key=keys.worker_key(*args), from_version=expected, to_version=edited.version)
+            audit(request, "worker.update", key=keys.worker_key(*args), from_version=expected, to_version=edited.version,
+                  changed_fields=changed_fields(stored, edited))
             messages.success(request, f"Worker {'/'.join(args)} saved (version {edited.version}).")
             return redirect("worker_detail", *args)
     return render(request, "workers/edit.html", context, status=status)
@@ -178,7 +180,8 @@ def worker_delete(request, namespace, pool, pod):
     args = [namespace, pool, pod]
     if request.method == "POST":
         p.delete_worker(namespace, pool, pod)
-        audit(request, "worker.delete", key=keys.worker_key(*args), version=worker.version)
+        audit(request, "worker.delete", key=keys.worker_key(*args), version=worker.version,
+              changed_fields=changed_fields(worker, None))
         messages.success(request, f"Worker {'/'.join(args)} deleted.")
         return redirect("worker_list")
     return render(request, "workers/delete.html", {"worker": worker, "args": args})

@@ -269,3 +269,14 @@ def test_metrics_scrape_does_not_scan(viewer, store, monkeypatch):
     for _ in range(5):
         assert viewer.get("/metrics").status_code == 200
     assert calls == []
+
+
+def test_worker_delete_audit_names_what_was_removed(editor, store, audit_log):
+    worker(store, "ns", "pool", "pod-x", "act-1", ip="10.2.0.1")
+    response = editor.post("/workers/ns/pool/pod-x/delete/")
+    assert response.status_code == 302
+    entry = audit_log.entries[-1]
+    assert entry["action"] == "worker.delete" and entry["key"] == "worker:ns:pool:pod-x"
+    assert entry["version_before"] == 1 and entry["version_after"] is None
+    assert entry["changed_fields"]["actor_id"] == ["act-1", None]
+    assert entry["changed_fields"]["ip"] == ["10.2.0.1", None]
