@@ -160,3 +160,18 @@ def test_unknown_page_is_404_page(viewer, page_html):
     response = viewer.get("/no/such/page/")
     assert response.status_code == 404
     assert 'id="banner-environment"' in page_html(response)
+
+
+def test_unexpected_error_is_a_plain_500_page(monkeypatch, page_html):
+    from atedash.views import actors
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("secret internals")
+
+    client = Client(raise_request_exception=False)
+    client.post("/login/", {"username": "viewer", "password": "viewer-pass-1"})
+    monkeypatch.setattr(actors, "persistence", broken)
+    response = client.get("/actors/")
+    assert response.status_code == 500
+    body = page_html(response)
+    assert "Something went wrong" in body and "secret internals" not in body and "Traceback" not in body

@@ -74,7 +74,10 @@ class TcpProxy:
 
 
 @pytest.fixture
-def proxy(standalone_client):
+def proxy(standalone_client, monkeypatch):
+    # storage rides out a failover by retrying for ~6 s (tested in tests/storage); a store that is
+    # simply gone needs no such patience here.
+    monkeypatch.setattr("storage.topology._RETRY_DELAYS", (0.01,))
     proxy = TcpProxy(("127.0.0.1", 6379))
     proxy.start()
     yield proxy
