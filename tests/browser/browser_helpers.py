@@ -1,0 +1,77 @@
+"""Constants and helpers of the browser tests (imported by conftest.py and the test modules)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from playwright.sync_api import Page, expect
+from storage.ateapi_pb2 import Actor, Worker
+
+REPO = Path(__file__).resolve().parent.parent.parent
+SCREENSHOTS = REPO / "docs" / "screenshots"
+CHROMIUM = os.environ.get("ATEDASH_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+ENVIRONMENT = "test"
+PASSWORDS = {"viewer": "viewer-pass-browser", "editor": "editor-pass-browser", "admin": "admin-pass-browser"}
+VIEWPORT = {"width": 1360, "height": 900}
+# Playwright's auto-waiting gives up after this long (the app answers in milliseconds; the
+# margin is for a loaded CI machine).
+expect.set_options(timeout=15_000)
+
+
+def login(page: Page, role: str, password: str | None = None) -> None:
+    """Signs in through the login form and waits for the page it leads to."""
+    page.goto("/login/")
+    page.fill("#id_username", role)
+    page.fill("#id_password", password or PASSWORDS[role])
+    page.click("#login-button")
+    expect(page.locator("#banner-operator")).to_have_text(role)
+
+
+def screenshot(page: Page, name: str) -> Path:
+    """Writes docs/screenshots/<name>.png (the whole page) for the README."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    path = SCREENSHOTS / f"{name}.png"
+    page.screenshot(path=str(path), full_page=True, animations="disabled", caret="hide")
+    return path
+
+
+# --- records ---------------------------------------------------------------------------------
+
+S = Actor.Status
+
+
+def put_actor(store, actor_id, *, ns="team-a", template="web", status="SUSPENDED", **fields) -> Actor:
+    """Creates an actor as the ate API does (SUSPENDED, version 1), then applies status and fields."""
+    store.create_actor(Actor(actor_id=actor_id, actor_template_namespace=ns, actor_template_name=template,
+                             status=S.Value("STATUS_SUSPENDED")))
+    actor = store.get_actor(actor_id)
+    if status != "SUSPENDED" or fields:
+        actor.status = S.Value("STATUS_" + status)
+        for name, value in fields.items():
+            setattr(actor, name, value)
+        store.update_actor(actor, actor.version)
+    return store.get_actor(actor_id)
+
+
+def put_worker(store, namespace="team-a", pool="small", pod="w-0", ip="10.0.0.1", **fields) -> Worker:
+    store.create_worker(Worker(worker_namespace=namespace, worker_pool=pool, worker_pod=pod, ip=ip, **fields))
+    return store.get_worker(namespace, pool, pod)
+
+
+def status_name(actor: Actor) -> str:
+    return S.Name(actor.status).removeprefix("STATUS_")
+
+
+def shown_ids(page: Page, table="#actors-table") -> list[str]:
+    """The record ids of the rows in a list table, in order."""
+    return page.locator(f"{table} tbody tr[data-actor-id]").evaluate_all(
+        "rows => rows.map(r => r.dataset.actorId)")

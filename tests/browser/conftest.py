@@ -1,0 +1,226 @@
+"""Browser tests: atedash served for real (gunicorn, production settings) and driven by Chromium.
+
+* `app`: a gunicorn subprocess on a free port, configured only through the environment like a
+  deployment: the test cluster (`redis_url` from tests/conftest.py), a throwaway signing key,
+  environment "test", flush allowed, an operators file in a temporary directory filled through
+  `manage.py operators add`, static files collected and served by whitenoise. It is ready once
+  /healthz answers (polled). Started once for the browser tests and stopped after the last one.
+* `browser`: Debian's Chromium (never a downloaded one) through Playwright.
+* `contexts`: opens browser contexts (logged in as a role, or not, with or without JavaScript) and
+  watches every page in them: dialogs, responses >= 500, console errors and CSP violations are
+  recorded so a test can assert that nothing of that kind happened.
+
+Every test gets an empty store (the `store` fixture flushes the cluster's primaries).
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
+
+from browser_helpers import (
+    CHROMIUM, CHROMIUM_ARGS, ENVIRONMENT, PASSWORDS, REPO, VIEWPORT, login,
+)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class App:
+    url: str
+    env: dict
+    log_path: Path
+    process: subprocess.Popen
+
+    def log_tail(self, lines: int = 60) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return "(no log)"
+
+    def manage(self, *args: str, input: str | None = None) -> str:
+        """Runs `manage.py ARGS` with the server's environment; returns its stdout."""
+        result = subprocess.run(
+            [sys.executable, "manage.py", *args], cwd=REPO, env=self.env, input=input,
+            capture_output=True, text=True, timeout=120,
+        )
+        if result.returncode != 0:
+            raise AssertionError(f"manage.py {' '.join(args)} failed ({result.returncode}):\n{result.stderr}")
+        return result.stdout
+
+
+def _wait_healthy(app: App, deadline_s: float = 60) -> None:
+    """Polls /healthz until it answers 200; fails with the server log if the server dies or never answers."""
+    deadline = time.monotonic() + deadline_s
+    last_error = None
+    while time.monotonic() < deadline:
+        if app.process.poll() is not None:
+            pytest.fail(f"gunicorn exited with {app.process.returncode}:\n{app.log_tail()}", pytrace=False)
+        try:
+            with urllib.request.urlopen(app.url + "/healthz", timeout=2) as response:
+                if response.status == 200:
+                    return
+        except (urllib.error.URLError, OSError) as e:
+            last_error = e
+        time.sleep(0.05)  # poll interval, not synchronisation: the loop exits on the first 200
+    pytest.fail(f"atedash did not answer /healthz within {deadline_s} s ({last_error}):\n{app.log_tail()}", pytrace=False)
+
+
+@pytest.fixture(scope="package")
+def app(redis_url, cluster_client, tmp_path_factory) -> App:
+    """atedash under gunicorn, configured like a deployment, on the test cluster."""
+    base = tmp_path_factory.mktemp("atedash-browser")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("ATEDASH_", "GUNICORN_"))}
+    # Production settings, not the test ones atedash.settings picks when it sees pytest.
+    env.pop("PYTEST_VERSION", None)
+    env.update(
+        DJANGO_SETTINGS_MODULE="atedash.settings",
+        ATEDASH_REDIS_URL=redis_url,
+        ATEDASH_SECRET_KEY=secrets.token_urlsafe(50),
+        ATEDASH_ENVIRONMENT=ENVIRONMENT,
+        ATEDASH_ALLOW_FLUSH="1",
+        ATEDASH_USERS_FILE=str(base / "operators.json"),
+        ATEDASH_ALLOWED_HOSTS="127.0.0.1,localhost",
+        ATEDASH_STATIC_ROOT=str(base / "static"),
+        GUNICORN_WORKERS="2",
+        GUNICORN_THREADS="4",
+        GUNICORN_LOG_LEVEL="warning",
+        PYTHONUNBUFFERED="1",
+    )
+    port = _free_port()
+    app = App(url=f"http://127.0.0.1:{port}", env=env, log_path=base / "gunicorn.log", process=None)  # type: ignore[arg-type]
+    for role, password in PASSWORDS.items():
+        app.manage("operators", "add", role, "--role", role, "--password-stdin", input=password + "\n")
+    app.manage("collectstatic", "--noinput", "-v", "0")
+    log = open(app.log_path, "wb")
+    app.process = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "atedash.wsgi", "-c", "atedash/gunicorn.conf.py",
+         "--bind", f"127.0.0.1:{port}", "--access-logfile", "-"],
+        cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT,
+    )
+    try:
+        _wait_healthy(app)
+        yield app
+    finally:
+        app.process.terminate()
+        try:
+            app.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            app.process.kill()
+            app.process.wait(timeout=10)
+        log.close()
+
+
+@pytest.fixture(scope="package")
+def browser() -> Browser:
+    if not os.access(CHROMIUM, os.X_OK):
+        pytest.fail(f"no Chromium at {CHROMIUM}: `scripts/ensure-system browser` installs it (make test runs it)",
+                    pytrace=False)
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        yield browser
+        browser.close()
+
+
+@dataclass
+class Watch:
+    """What the pages of a test did that they must not: dialogs, 5xx answers, console errors."""
+
+    dialogs: list = field(default_factory=list)
+    server_errors: list = field(default_factory=list)
+    console_errors: list = field(default_factory=list)
+
+    def attach(self, page: Page) -> None:
+        def on_dialog(dialog):
+            self.dialogs.append(f"{dialog.type}: {dialog.message} on {page.url}")
+            dialog.dismiss()
+
+        page.on("dialog", on_dialog)
+        page.on("response", self._on_response)
+        page.on("console", lambda m: self._on_console(m, page))
+        page.on("pageerror", lambda e: self.console_errors.append(f"uncaught {e} on {page.url}"))
+
+    def _on_console(self, message, page) -> None:
+        # "Failed to load resource" repeats a 4xx/5xx already recorded with its URL by _on_response.
+        if message.type == "error" and not message.text.startswith("Failed to load resource"):
+            self.console_errors.append(f"{message.text} on {page.url}")
+
+    def _on_response(self, response) -> None:
+        if response.status >= 500:
+            self.server_errors.append(f"{response.status} {response.url}")
+        elif response.status >= 400 and response.request.resource_type != "document":
+            # A stylesheet, script or icon that does not load (pages answering 4xx are tested by status).
+            self.console_errors.append(f"{response.status} for {response.request.resource_type} {response.url}")
+
+    def assert_clean(self, *, allow_console=()) -> None:
+        assert not self.dialogs, f"a dialog was opened: {self.dialogs}"
+        assert not self.server_errors, f"server errors: {self.server_errors}"
+        console = [m for m in self.console_errors if not any(a in m for a in allow_console)]
+        assert not console, f"console errors: {console}"
+
+
+class Contexts:
+    """Opens browser contexts for a test; every page in them is watched. Closed after the test."""
+
+    def __init__(self, browser: Browser, app: App, sessions: dict):
+        self.browser, self.app, self.sessions = browser, app, sessions
+        self.watch = Watch()
+        self.opened: list[BrowserContext] = []
+
+    def new(self, role: str | None = None, *, js: bool = True) -> BrowserContext:
+        """A fresh context (own cookies), logged in as `role` (a stored session) or anonymous."""
+        state = self._session(role) if role else None
+        context = self.browser.new_context(
+            base_url=self.app.url, viewport=VIEWPORT, java_script_enabled=js, storage_state=state,
+        )
+        context.on("page", self.watch.attach)
+        self.opened.append(context)
+        return context
+
+    def page(self, role: str | None = None, *, js: bool = True) -> Page:
+        return self.new(role, js=js).new_page()
+
+    def _session(self, role: str) -> dict:
+        # Logging in hashes a password (PBKDF2, deliberately slow): once per role, then the signed
+        # session cookie is reused. The login flow itself is tested through the form separately.
+        if role not in self.sessions:
+            context = self.browser.new_context(base_url=self.app.url, viewport=VIEWPORT)
+            try:
+                page = context.new_page()
+                login(page, role)
+                self.sessions[role] = context.storage_state()
+            finally:
+                context.close()
+        return self.sessions[role]
+
+    def close(self) -> None:
+        for context in self.opened:
+            context.close()
+
+
+@pytest.fixture(scope="package")
+def _sessions() -> dict:
+    return {}
+
+
+@pytest.fixture
+def contexts(browser, app, store, _sessions) -> Contexts:
+    """Browser contexts over an empty store (`store` flushes the cluster first)."""
+    opened = Contexts(browser, app, _sessions)
+    yield opened
+    opened.close()
