@@ -12,7 +12,8 @@ request histogram is aggregated over all workers through prometheus_client's mul
 same in every process, computed by whichever one answers the scrape.
 
 Access: a logged-in operator (any role), or `Authorization: Bearer <ATEDASH_METRICS_TOKEN>` when that
-token is configured (for Prometheus).
+token is configured (for Prometheus). Without either, the login redirect of every page; a wrong token
+gets 401.
 """
 
 import hmac
@@ -157,11 +158,7 @@ def metrics(request):
         response["WWW-Authenticate"] = 'Bearer realm="atedash metrics"'
         return response
     if bearer is None and getattr(request, "operator", None) is None:
-        if request.headers.get("Authorization") or "text/html" not in request.headers.get("Accept", ""):
-            response = HttpResponse("log in, or send Authorization: Bearer <ATEDASH_METRICS_TOKEN>\n",
-                                    status=401, content_type="text/plain")
-            response["WWW-Authenticate"] = 'Bearer realm="atedash metrics"'
-            return response
+        # Like every other page: to the login page.
         return redirect(reverse("login") + "?" + urlencode({"next": request.get_full_path()}))
     # Prometheus text format 0.0.4 by default; OpenMetrics when the scraper asks for it.
     encoder, content_type = choose_encoder(request.headers.get("Accept", ""))

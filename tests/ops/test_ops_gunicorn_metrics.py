@@ -62,7 +62,8 @@ def test_metrics_aggregate_over_gunicorn_workers(store, redis_url, tmp_path):
         counts = re.findall(r'atedash_request_duration_seconds_count\{[^}]*view="healthz"[^}]*\} (\S+)', body)
         assert counts and sum(float(c) for c in counts) == 40.0, body[:3000]
         assert "atedash_actors" in body and "atedash_consistency_findings" in body
-        assert get(port, "/metrics")[0] == 401
+        assert get(port, "/metrics")[0] == 302
+        assert get(port, "/metrics", {"Authorization": "Bearer wrong"})[0] == 401
     finally:
         proc.terminate()
         proc.wait(timeout=30)

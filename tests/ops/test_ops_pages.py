@@ -149,7 +149,7 @@ def test_export_download_streams_json_lines(viewer, store, cluster_client, audit
 def test_flush_page_offers_the_backup_first(admin, ops_settings):
     ops_settings.ATEDASH_ALLOW_FLUSH = True
     html = page(admin.get("/flush/"))
-    assert 'id="download-backup"' in html and 'href="/ops/export.jsonl"' in html
+    assert 'id="download-backup"' in html and 'action="/ops/export.jsonl"' in html
     assert html.index('id="download-backup"') < html.index('id="flush-form"')
 
 
@@ -226,8 +226,9 @@ def test_flush_everything_keeps_its_own_audit_entry(admin, ops_settings, store, 
 
 
 def test_metrics_need_login_or_token(ops_settings):
-    assert Client().get("/metrics").status_code == 401
-    assert Client().get("/metrics", HTTP_ACCEPT="text/html").status_code == 302
+    response = Client().get("/metrics")
+    assert response.status_code == 302 and response["Location"].startswith("/login/?next=")
+    assert Client().get("/metrics", HTTP_AUTHORIZATION="Bearer anything").status_code == 302  # no token set
     ops_settings.ATEDASH_METRICS_TOKEN = "s3cret"
     assert Client().get("/metrics", HTTP_AUTHORIZATION="Bearer wrong").status_code == 401
     assert Client().get("/metrics", HTTP_AUTHORIZATION="Bearer s3cret").status_code == 200
@@ -280,3 +281,14 @@ def test_worker_delete_audit_names_what_was_removed(editor, store, audit_log):
     assert entry["version_before"] == 1 and entry["version_after"] is None
     assert entry["changed_fields"]["actor_id"] == ["act-1", None]
     assert entry["changed_fields"]["ip"] == ["10.2.0.1", None]
+
+
+def test_check_page_shows_a_small_store_at_once(viewer, store, cluster_client):
+    worker(store, "ns", "pool", "pod", "ghost")
+    html = page(viewer.get("/ops/check/"))
+    assert f'data-kind="{cc.ORPHAN_WORKER}"' in html and "check-running" not in html
+
+
+def test_backup_page(viewer):
+    html = page(viewer.get("/ops/backup/"))
+    assert 'id="download-backup"' in html and 'action="/ops/export.jsonl"' in html
