@@ -175,7 +175,10 @@ class ActorEditForm(forms.Form):
     @classmethod
     def initial_from(cls, actor):
         initial = {name: getattr(actor, name) for name in cls.IMMUTABLE + cls.EDITABLE if name != "status"}
-        initial["status"] = short_status(Actor.Status.Name(actor.status))
+        try:
+            initial["status"] = short_status(Actor.Status.Name(actor.status))
+        except ValueError:  # a status number this schema does not know: the operator picks one
+            initial["status"] = ""
         initial["version"] = actor.version
         return initial
 

@@ -382,3 +382,11 @@ def test_viewer_cannot_delete(viewer, make_actor, store):
     make_actor("x-3")
     assert viewer.post("/actors/x-3/delete/").status_code == 403
     assert store.get_actor("x-3")
+
+
+def test_actor_with_a_status_number_unknown_to_the_schema(editor, store, page_html):
+    store.client.set("actor:future-1", b'{"actorId":"future-1","version":"4","status":9}')
+    assert editor.get("/actors/").status_code == 200
+    body = page_html(editor.get("/actors/future-1/"))
+    assert 'id="field-status"' in body and "9" in body
+    assert editor.get("/actors/future-1/edit/").status_code == 200

@@ -146,3 +146,12 @@ def test_flush_needs_csrf(filled, flush_on, cluster_client):
     before = ate_keys(cluster_client)
     assert client.post("/flush/", {"scope": "all", "confirm": "dash-test"}).status_code == 403
     assert ate_keys(cluster_client) == before
+
+
+def test_non_string_lock_key_is_a_flagged_row(viewer, store, page_html):
+    store.client.hset("lock:weird", "a", "b")
+    store.acquire_lock("lock:actor:a-1", "tok-1", 60)
+    response = viewer.get("/locks/")
+    assert response.status_code == 200
+    body = page_html(response)
+    assert 'class="row-corrupt" data-key="lock:weird"' in body and 'data-key="lock:actor:a-1"' in body
