@@ -259,4 +259,13 @@ throttle = LoginThrottle()
 
 
 def client_ip(request):
+    """The address login throttling counts by: REMOTE_ADDR, or, behind a proxy that appends the
+    client's address to a header (ATEDASH_CLIENT_IP_HEADER, e.g. X-Forwarded-For), the last address
+    in that header (the one the proxy itself added; earlier ones come from the client)."""
+    header = getattr(settings, "ATEDASH_CLIENT_IP_HEADER", "")
+    if header:
+        value = request.headers.get(header, "")
+        last = value.split(",")[-1].strip() if value else ""
+        if last:
+            return last
     return request.META.get("REMOTE_ADDR", "")

@@ -207,3 +207,14 @@ def test_operators_command_password_from_stdin(monkeypatch):
     monkeypatch.setattr("sys.stdin", io.StringIO("a-long-password\n"))
     call_command("operators", "add", "gina", "--role", "admin", "--password-stdin", stdout=io.StringIO())
     assert Client().post("/login/", {"username": "gina", "password": "a-long-password"}).status_code == 302
+
+
+def test_throttle_counts_the_proxied_client_address(settings):
+    settings.ATEDASH_CLIENT_IP_HEADER = "X-Forwarded-For"
+    attacker = Client(headers={"X-Forwarded-For": "203.0.113.9"})
+    for _ in range(settings.ATEDASH_LOGIN_MAX_FAILURES):
+        attacker.post("/login/", {"username": "editor", "password": "wrong"})
+    assert attacker.post("/login/", {"username": "editor", "password": "editor-pass-1"}).status_code == 429
+    # Same proxy (same REMOTE_ADDR), another client: not locked out. A spoofed first entry does not help.
+    other = Client(headers={"X-Forwarded-For": "203.0.113.9, 198.51.100.7"})
+    assert other.post("/login/", {"username": "editor", "password": "editor-pass-1"}).status_code == 302
