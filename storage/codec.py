@@ -57,6 +57,10 @@ def _keep_pairs(pairs):
     return pairs
 
 
+# Built once: json.loads(..., object_pairs_hook=...) would construct a decoder on every call.
+_PAIRS_DECODER = json.JSONDecoder(object_pairs_hook=_keep_pairs)
+
+
 @dataclass(frozen=True)
 class _FieldSpec:
     name: str  # proto field name, the keyword for the message constructor
@@ -140,7 +144,7 @@ class RecordCodec(Generic[M]):
         """
         try:
             text = raw.decode("utf-8") if isinstance(raw, (bytes, bytearray)) else raw
-            pairs = json.loads(text, object_pairs_hook=_keep_pairs)
+            pairs = _PAIRS_DECODER.decode(text)
         except Exception:
             return None
         if type(pairs) is not list:
