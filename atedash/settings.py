@@ -64,6 +64,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # Server-Timing: app;dur (whole Django stack), store;dur (storage calls): see atedash/timing.py.
+    "atedash.timing.ServerTimingMiddleware",
     "atedash.ops.metrics.RequestLatencyMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",

@@ -90,6 +90,27 @@ class StatsCache:
 
 cache = StatsCache()
 
+_pools_index = (None, {})  # (the StoreStats it was built from, {namespace: [(ns, pool), ...]})
+
+
+def known_pools(namespace=None):
+    """(namespace, pool) pairs the last count saw, for one namespace or all; [] before any count.
+
+    Used to read a worker directly by key (worker:<ns>:<pool>:<pod>) instead of scanning for it.
+    """
+    global _pools_index
+    result = cache.result
+    if result is None:
+        return []
+    built_from, index = _pools_index
+    if built_from is not result:
+        index = {}
+        for ns, pool in sorted(result.workers_by_pool):
+            index.setdefault(ns, []).append((ns, pool))
+            index.setdefault(None, []).append((ns, pool))
+        _pools_index = (result, index)
+    return index.get(namespace, [])
+
 
 def reset():
     cache.reset()

@@ -8,8 +8,10 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods
 from storage import keys
 from storage.ateapi_pb2 import Actor
+from storage.records import ACTORS, WORKERS
 
-from atedash import errors
+from atedash import errors, listing, timing
+from atedash import stats as stats_cache
 from atedash.audit import audit, changed_fields
 from atedash.auth import role_required
 from atedash.forms import ActorCreateForm, ActorEditForm, ActorFilterForm, short_status, status_value
@@ -77,6 +79,7 @@ def actor_list(request):
         "values": values,
         "page": page,
         "rows": rows,
+        "rows_html": listing.actor_rows_html(rows),
         "cursor_error": cursor_error,
         "refresh": values["refresh"] == "5",
         "on_first_page": not values["cursor"] or cursor_error is not None,
@@ -94,6 +97,9 @@ def find_worker(p, actor):
     """
     if not actor.ateom_pod_name:
         return None, True
+    worker = _worker_in_known_pools(p, actor)
+    if worker is not None:
+        return worker, True
     budget = settings.ATEDASH_WORKER_LOOKUP_BUDGET
     scanned = 0
     cursor = None
@@ -117,6 +123,30 @@ def find_worker(p, actor):
             return None, False
 
 
+def _worker_in_known_pools(p, actor):
+    """The worker, read directly from the pools the overview counts know (one round trip per node).
+
+    A worker's key names its pool, which the actor does not know: without this, every detail page
+    would scan the workers. Pools created since the last count, a missing worker or a corrupt record
+    give None, and find_worker scans as before.
+    """
+    candidates = stats_cache.known_pools(actor.ateom_pod_namespace or None)
+    if not candidates:
+        return None
+    worker_keys = [keys.worker_key(ns, pool, actor.ateom_pod_name) for ns, pool in candidates]
+    client = p.client
+    read = getattr(client, "mget_nonatomic", None) or client.mget
+    with timing.store_call():
+        values = read(worker_keys)
+        for key, raw in zip(worker_keys, values):
+            if raw is not None:
+                try:
+                    return WORKERS.decode_stored(key, raw)[0]
+                except storage.CorruptRecord:
+                    return None
+    return None
+
+
 @require_GET
 def actor_detail(request, actor_id):
     p = persistence()
@@ -127,7 +157,8 @@ def actor_detail(request, actor_id):
     actor = None
     try:
         pretty = p.pretty_json(raw)
-        actor = p.get_actor(actor_id)
+        with timing.store_call():
+            actor = ACTORS.decode_stored(key, raw.value)[0]  # what get_actor(actor_id) gives, without a 2nd read
     except storage.CorruptRecord as exc:
         corrupt = exc
     context = {

@@ -15,6 +15,7 @@ def render_page(request, template, partial, context, status=200):
 
 
 def persistence():
-    from atedash import store
+    """The process's Persistence, its calls timed for the Server-Timing header (atedash/timing.py)."""
+    from atedash import store, timing
 
-    return store.get_persistence()
+    return timing.timed(store.get_persistence())

@@ -2,8 +2,10 @@
 
 import time
 
+from django.urls import get_script_prefix
 from django.views.decorators.http import require_GET
 
+from atedash import listing
 from atedash import stats as stats_cache
 from atedash.views.common import persistence, render_page
 
@@ -19,11 +21,25 @@ def _stats_context():
             free, assigned = counts.get("free", 0), counts.get("assigned", 0)
             pools.append({"namespace": namespace, "pool": pool, "free": free, "assigned": assigned, "total": free + assigned})
         context["pools"] = pools
+        context["pool_rows_html"] = _pool_rows_html(result, pools)
         context["workers_free"] = sum(p["free"] for p in pools)
         context["workers_assigned"] = sum(p["assigned"] for p in pools)
         statuses = sorted(result.actors_by_status.items(), key=lambda kv: (kv[0] == "CORRUPT", kv[0]))
         context["statuses"] = [(name.removeprefix("STATUS_"), count) for name, count in statuses]
     return context
+
+
+_pool_rows = (None, None, "")  # (StoreStats, script prefix, rows): the rows change only with the counts
+
+
+def _pool_rows_html(result, pools):
+    global _pool_rows
+    prefix = get_script_prefix()
+    cached_result, cached_prefix, rows = _pool_rows
+    if cached_result is not result or cached_prefix != prefix:
+        rows = listing.pool_rows_html(pools)
+        _pool_rows = (result, prefix, rows)
+    return rows
 
 
 @require_GET

@@ -9,7 +9,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 from storage import keys
 from storage.ateapi_pb2 import Worker
 
-from atedash import errors
+from atedash import errors, listing
 from atedash.audit import audit, changed_fields
 from atedash.auth import role_required
 from atedash.forms import WorkerCreateForm, WorkerEditForm, WorkerFilterForm
@@ -54,6 +54,7 @@ def worker_list(request):
         "values": values,
         "page": page,
         "rows": page.records,
+        "rows_html": listing.worker_rows_html(page.records),
         "cursor_error": cursor_error,
         "refresh": values["refresh"] == "5",
         "on_first_page": not values["cursor"] or cursor_error is not None,

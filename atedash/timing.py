@@ -1,0 +1,91 @@
+"""Server-Timing: how long a request took in Django, and how much of it was spent in storage calls.
+
+ServerTimingMiddleware (first in MIDDLEWARE) adds to every response
+
+    Server-Timing: app;dur=<ms>, store;dur=<ms>
+
+where ``app`` is the whole Django stack (middleware, view, template) and ``store`` the time spent
+inside storage.Persistence methods called by the views (Redis round trips plus decoding), summed per
+request. ``app - store`` is Django's own share. bench/http_bench.py reads the header; a browser's
+developer tools show it too. The cost is two clock reads per request and per storage call.
+
+Views get the Persistence through ``timed(...)`` (atedash.views.common.persistence); other code
+(background statistics, health checks) uses it untimed.
+"""
+
+import contextvars
+from time import perf_counter
+
+# A one-element list per request: the store time in seconds accumulated so far.
+_store_time = contextvars.ContextVar("atedash_store_time", default=None)
+
+
+class TimedPersistence:
+    """Wraps a storage.Persistence: public method calls add their duration to the current request."""
+
+    __slots__ = ("_target", "__weakref__")
+
+    def __init__(self, target):
+        self._target = target
+
+    def __getattr__(self, name):
+        value = getattr(self._target, name)
+        if name[0] == "_" or not callable(value):
+            return value
+
+        def timed_call(*args, **kwargs):
+            acc = _store_time.get()
+            if acc is None:
+                return value(*args, **kwargs)
+            t0 = perf_counter()
+            try:
+                return value(*args, **kwargs)
+            finally:
+                acc[0] += perf_counter() - t0
+
+        return timed_call
+
+
+class store_call:
+    """``with store_call():`` counts a block as store time (for storage reads made outside Persistence)."""
+
+    __slots__ = ("acc", "t0")
+
+    def __enter__(self):
+        self.acc = _store_time.get()
+        self.t0 = perf_counter()
+
+    def __exit__(self, *exc):
+        if self.acc is not None:
+            self.acc[0] += perf_counter() - self.t0
+        return False
+
+
+_wrapped = (None, None)  # (persistence, its TimedPersistence): one wrapper per client
+
+
+def timed(persistence):
+    global _wrapped
+    target, wrapper = _wrapped
+    if target is not persistence:
+        wrapper = TimedPersistence(persistence)
+        _wrapped = (persistence, wrapper)
+    return wrapper
+
+
+class ServerTimingMiddleware:
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        acc = [0.0]
+        token = _store_time.set(acc)
+        t0 = perf_counter()
+        try:
+            response = self.get_response(request)
+        finally:
+            _store_time.reset(token)
+        app = perf_counter() - t0
+        # Streaming responses (backup download) are timed until their headers are ready.
+        response["Server-Timing"] = f"app;dur={app * 1000:.2f}, store;dur={acc[0] * 1000:.2f}"
+        return response

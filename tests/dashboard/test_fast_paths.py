@@ -1,0 +1,145 @@
+"""The hot paths behave as the code they replaced: list rows rendered in Python (atedash.listing) give
+exactly what the template loops gave; the actor detail reads the worker by key from the counted pools
+and falls back to the scan; every response carries Server-Timing."""
+
+import pytest
+from django.template import engines
+from django.urls import set_script_prefix
+from storage.ateapi_pb2 import Actor, Worker
+
+from atedash import listing, stats
+from atedash.views.actors import status_name
+
+# The row markup of templates/actors/_table.html and templates/workers/_table.html before the rows
+# moved to atedash.listing.
+ACTOR_LOOP = """{% for row in rows %}
+      <tr data-actor-id="{{ row.actor.actor_id }}">
+        <td>{{ row.actor.actor_template_namespace }}</td>
+        <td>{{ row.actor.actor_template_name }}</td>
+        <td>{% with url=row.actor.actor_id|actor_url %}{% if url %}<a href="{{ url }}">{{ row.actor.actor_id }}</a>{% else %}{{ row.actor.actor_id }}{% endif %}{% endwith %}</td>
+        <td><span class="status {{ row.status|status_class }}">{{ row.status }}</span></td>
+        <td>{{ row.pod|or_dash }}</td>
+        <td>{{ row.actor.ateom_pod_ip|or_dash }}</td>
+        <td class="num">{{ row.actor.version }}</td>
+        <td>{{ row.actor.last_snapshot|or_dash }}</td>
+      </tr>
+    {% endfor %}"""
+
+POOL_LOOP = """{% for p in pools %}
+          <tr>
+            <td>{{ p.namespace }}</td>
+            <td><a href="{% url 'worker_list' %}?namespace={{ p.namespace|urlencode }}&amp;pool={{ p.pool|urlencode }}">{{ p.pool }}</a></td>
+            <td class="num"><a href="{% url 'worker_list' %}?namespace={{ p.namespace|urlencode }}&amp;pool={{ p.pool|urlencode }}&amp;assigned=free">{{ p.free }}</a></td>
+            <td class="num"><a href="{% url 'worker_list' %}?namespace={{ p.namespace|urlencode }}&amp;pool={{ p.pool|urlencode }}&amp;assigned=assigned">{{ p.assigned }}</a></td>
+          </tr>
+        {% endfor %}"""
+
+WORKER_LOOP = """{% for w in rows %}
+      <tr data-worker="{{ w.worker_namespace }}/{{ w.worker_pool }}/{{ w.worker_pod }}">
+        <td>{{ w.worker_namespace }}</td>
+        <td>{{ w.worker_pool }}</td>
+        <td>{% with url=w|worker_url %}{% if url %}<a href="{{ url }}">{{ w.worker_pod }}</a>{% else %}{{ w.worker_pod }}{% endif %}{% endwith %}</td>
+        <td>{{ w.ip|or_dash }}</td>
+        <td>{% if w.actor_id %}{% with url=w.actor_id|actor_url %}{% if url %}<a href="{{ url }}">{{ w.actor_id }}</a>{% else %}{{ w.actor_id }}{% endif %}{% endwith %}{% else %}<span class="muted">free</span>{% endif %}</td>
+        <td>{% if w.actor_template %}{{ w.actor_namespace }}/{{ w.actor_template }}{% else %}—{% endif %}</td>
+        <td class="num">{{ w.version }}</td>
+      </tr>
+    {% endfor %}"""
+
+AWKWARD = [
+    "plain-id-1", "a.b_c~d", "UPPER", "", "with/slash", "sp ace", "quote\"s", "<script>", "amp&er", "per%cent",
+    "q?uery", "ha#sh", "co:lon@at", "ünïcødé", "tab\tnew\nline", "'single'", "{braces}", "zzatedashzz0", "-", ".",
+]
+
+
+def _actor_rows():
+    rows = []
+    for i, text in enumerate(AWKWARD):
+        actor = Actor(actor_id=text, actor_template_namespace=text or "ns", actor_template_name=f"t<{i}>",
+                      status=i % 6, ateom_pod_namespace=text if i % 3 else "", ateom_pod_name=text if i % 2 else "",
+                      ateom_pod_ip=f"10.0.0.{i}" if i % 2 else "", version=i * 1_000_003, last_snapshot=text if i % 4 else "")
+        pod = (f"{actor.ateom_pod_namespace}/{actor.ateom_pod_name}"
+               if actor.ateom_pod_namespace and actor.ateom_pod_name else actor.ateom_pod_name)
+        rows.append({"actor": actor, "status": status_name(actor), "pod": pod})
+    return rows
+
+
+def _workers():
+    out = []
+    for i, text in enumerate(AWKWARD):
+        w = Worker(worker_namespace=text if i % 2 else "ns-1", worker_pool=text if i % 3 else "pool", worker_pod=text or "pod",
+                   ip=text if i % 5 else "", actor_id=AWKWARD[-i] if i % 4 else "", actor_namespace=text,
+                   actor_template=text if i % 3 else "", version=i)
+        out.append(w)
+    return out
+
+
+@pytest.mark.parametrize("prefix", ["/", "/sub path&x/"])
+def test_rows_match_the_template_loop(prefix):
+    engine = engines["django"]
+    set_script_prefix(prefix)
+    try:
+        rows = _actor_rows()
+        assert listing.actor_rows_html(rows) == engine.from_string(ACTOR_LOOP).render({"rows": rows})
+        workers = _workers()
+        assert listing.worker_rows_html(workers) == engine.from_string(WORKER_LOOP).render({"rows": workers})
+        pools = [{"namespace": text, "pool": AWKWARD[-i], "free": i, "assigned": 10 * i} for i, text in enumerate(AWKWARD)]
+        assert listing.pool_rows_html(pools) == engine.from_string(POOL_LOOP).render({"pools": pools})
+    finally:
+        set_script_prefix("/")
+
+
+def test_list_pages_show_the_rows(viewer, store):
+    store.create_actor(Actor(actor_id="row-a", actor_template_namespace="ns<1>", actor_template_name="tpl"))
+    store.create_worker(Worker(worker_namespace="ns", worker_pool="pool", worker_pod="pod-1", actor_id="row-a"))
+    body = viewer.get("/actors/").content.decode()
+    assert '<tr data-actor-id="row-a">' in body and "<td>ns&lt;1&gt;</td>" in body
+    assert '<a href="/actors/row-a/">row-a</a>' in body
+    body = viewer.get("/workers/").content.decode()
+    assert '<a href="/workers/ns/pool/pod-1/">pod-1</a>' in body and '<a href="/actors/row-a/">row-a</a>' in body
+
+
+def test_empty_lists_say_so(viewer):
+    assert "No actors" in viewer.get("/actors/").content.decode()
+    assert "No workers" in viewer.get("/workers/").content.decode()
+
+
+def _running(actor_id, pod, ns="team"):
+    return Actor(actor_id=actor_id, actor_template_namespace="t", actor_template_name="t", status=Actor.STATUS_RUNNING,
+                 ateom_pod_namespace=ns, ateom_pod_name=pod)
+
+
+def test_actor_detail_reads_the_worker_from_the_counted_pools(viewer, store):
+    store.create_actor(_running("act-1", "pod-1"))
+    for pool in ("p1", "p2", "p3"):
+        store.create_worker(Worker(worker_namespace="team", worker_pool=pool, worker_pod=f"other-{pool}"))
+    store.create_worker(Worker(worker_namespace="team", worker_pool="p2", worker_pod="pod-1", actor_id="act-1"))
+    stats.cache.refresh().join(30)
+    assert stats.known_pools("team") == [("team", "p1"), ("team", "p2"), ("team", "p3")]
+    body = viewer.get("/actors/act-1/").content.decode()
+    assert 'id="worker-link">team/p2/pod-1</a>' in body and 'class="ok" id="worker-points-back"' in body
+    # A pool created after the count: found by the scan, as before.
+    store.create_actor(_running("act-2", "pod-2"))
+    store.create_worker(Worker(worker_namespace="team", worker_pool="new-pool", worker_pod="pod-2", actor_id="act-2"))
+    body = viewer.get("/actors/act-2/").content.decode()
+    assert 'id="worker-link">team/new-pool/pod-2</a>' in body
+    # No worker at all: the scan says so.
+    store.create_actor(_running("act-3", "pod-3"))
+    assert 'id="worker-missing"' in viewer.get("/actors/act-3/").content.decode()
+
+
+def test_actor_detail_with_a_corrupt_worker_in_a_counted_pool_falls_back_to_the_scan(viewer, store):
+    store.create_actor(_running("act-1", "pod-1"))
+    store.create_worker(Worker(worker_namespace="team", worker_pool="p1", worker_pod="pod-1", actor_id="act-1"))
+    stats.cache.refresh().join(30)
+    store.client.set("worker:team:p1:pod-1", b"{not json")
+    response = viewer.get("/actors/act-1/")
+    assert response.status_code == 200 and 'id="worker-missing"' in response.content.decode()
+
+
+def test_server_timing_header(viewer, store):
+    store.create_actor(Actor(actor_id="a", actor_template_namespace="t", actor_template_name="t"))
+    header = viewer.get("/actors/")["Server-Timing"]
+    app, store_ms = (float(part.split("dur=")[1]) for part in header.split(", "))
+    assert header.startswith("app;dur=") and ", store;dur=" in header and 0 < store_ms <= app
+    assert viewer.get("/healthz")["Server-Timing"].endswith("store;dur=0.00")
