@@ -129,7 +129,16 @@ def audit(
     line = json.dumps(entry, sort_keys=True, default=str)
     log.info(line)
     _append_to_stream(line)
+    # (An import invalidates once, with its closing "import" entry, not per record.)
+    if action not in _NOT_CHANGES and not action.endswith(".refused") and not action.startswith("import."):
+        from atedash.ops import checks
+
+        checks.invalidate()  # every process's consistency report predates this change
     return entry
+
+
+# Audited actions that change no record.
+_NOT_CHANGES = {"login", "logout", "export", "login.failed"}
 
 
 def _append_to_stream(line):

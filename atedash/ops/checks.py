@@ -3,6 +3,11 @@
 A full check walks the whole store (about 2 s per 100k actors), so no request waits for one: the
 check page and /metrics show the last report with its age, and a new check starts when that report is
 older than ATEDASH_CHECK_MAX_AGE seconds (or when an operator asks). At most one runs at a time.
+
+Every gunicorn worker process has its own cache, so a change made through atedash (a repair, an edit,
+an import...) bumps a counter in the store (``atedash:check-epoch``, see ``invalidate``): a process whose
+report was computed under an older epoch treats it as stale, so no page shows a finding that was
+repaired through another process.
 """
 
 import logging
@@ -15,12 +20,32 @@ from atedash import store
 
 log = logging.getLogger(__name__)
 
+EPOCH_KEY = "atedash:check-epoch"
+
+
+def current_epoch():
+    """The store's change counter (0 when never bumped); None when the store cannot say."""
+    try:
+        value = store.get_persistence().client.get(EPOCH_KEY)
+    except Exception:  # noqa: BLE001 - an unreachable store shows up elsewhere
+        return None
+    return int(value) if value else 0
+
+
+def invalidate():
+    """Marks every process's last report stale (called after each change made through atedash)."""
+    try:
+        store.get_persistence().client.incr(EPOCH_KEY)
+    except Exception as exc:  # noqa: BLE001 - the reports age out anyway
+        log.warning("could not mark consistency reports stale: %s", exc)
+
 
 class CheckCache:
     def __init__(self):
         self._lock = threading.Lock()
         self._thread = None
         self.report = None  # storage.consistency.CheckReport of the last successful run
+        self.epoch = None  # the store's change counter when that run started
         self.finished_at = None
         self.error = None
         self.error_at = None
@@ -39,11 +64,17 @@ class CheckCache:
 
     def ensure_fresh(self):
         max_age = settings.ATEDASH_CHECK_MAX_AGE
+        epoch = current_epoch() if self.report is not None else None
         with self._lock:
             if self._thread is not None and self._thread.is_alive():
                 return
             now = time.time()
-            if self.report is not None and self.error is None and now - self.finished_at < max_age:
+            if (
+                self.report is not None
+                and self.error is None
+                and now - self.finished_at < max_age
+                and (epoch is None or epoch == self.epoch)
+            ):
                 return
             if self.error_at is not None and now - self.error_at < min(max_age, 5):
                 return
@@ -66,6 +97,7 @@ class CheckCache:
         with self._lock:
             self.generation += 1
             self.report = None
+            self.epoch = None
             self.finished_at = None
             self.error = None
             self.error_at = None
@@ -79,6 +111,7 @@ class CheckCache:
         from storage.consistency import run_check
 
         try:
+            epoch = current_epoch()
             report = run_check(store.get_persistence())
         except Exception as exc:  # noqa: BLE001 - shown on the check page
             log.warning("consistency check failed: %s", exc)
@@ -90,6 +123,7 @@ class CheckCache:
         with self._lock:
             if generation == self.generation:
                 self.report = report
+                self.epoch = epoch
                 self.finished_at = time.time()
                 self.error = None
                 self.error_at = None

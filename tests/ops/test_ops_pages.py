@@ -292,3 +292,21 @@ def test_check_page_shows_a_small_store_at_once(viewer, store, cluster_client):
 def test_backup_page(viewer):
     html = page(viewer.get("/ops/backup/"))
     assert 'id="download-backup"' in html and 'action="/ops/export.jsonl"' in html
+
+
+def test_a_change_through_another_process_makes_the_report_stale(editor, store, cluster_client):
+    """Each gunicorn worker has its own report; a change anywhere marks them all stale."""
+    from atedash.ops.checks import CheckCache
+
+    worker(store, "ns", "pool", "pod", "ghost")
+    other_process = CheckCache()
+    other_process.refresh().join(60)
+    assert other_process.report.counts[cc.ORPHAN_WORKER] == 1
+    html = page(editor.get(f"/ops/check/?wait=1&kind={cc.ORPHAN_WORKER}"))
+    [link] = repair_links(html)
+    token = re.search(r'name="repair" value="([^"]+)"', page(editor.get(link))).group(1)
+    assert editor.post("/ops/repair/", {"repair": token}).status_code == 302
+    report, _, running = other_process.snapshot()
+    assert running  # stale: a new check started at once
+    other_process.wait(60)
+    assert other_process.snapshot(start_if_stale=False)[0].counts[cc.ORPHAN_WORKER] == 0
