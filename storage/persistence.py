@@ -20,7 +20,7 @@ from redis.cluster import RedisCluster
 from storage import cluster as cluster_info
 from storage import scanning
 from storage.ateapi_pb2 import Actor, Worker
-from storage.codec import BINARY, JSON, RecordDecodeError, preview
+from storage.codec import JSON, RecordDecodeError, preview
 from storage.errors import (
     AlreadyExists,
     CorruptRecord,
@@ -29,7 +29,7 @@ from storage.errors import (
     NotFound,
     VersionConflict,
 )
-from storage.keys import ACTOR_PREFIX, LOCK_PREFIX, WORKER_PREFIX, actor_key, key_slot, worker_key
+from storage.keys import ACTOR_PREFIX, WORKER_PREFIX, actor_key, key_slot, worker_key
 from storage.raw import LockInfo, RawRecord, describe_unknown_fields, detect_encoding
 from storage.records import ACTORS, WORKERS, RecordKind, kind_of_key
 from storage.topology import Topology
@@ -63,6 +63,10 @@ return current
 _MAX_CAS_ROUNDS = 64
 
 
+def _status_name(status: int) -> str:
+    return Actor.Status.Name(status) if status in Actor.Status.values() else str(status)
+
+
 class Persistence:
     def __init__(self, client: redis.Redis | RedisCluster):
         self.client = client
@@ -84,22 +88,21 @@ class Persistence:
     def delete_actor(self, actor_id: str) -> None:
         key = actor_key(actor_id)
         raw = self.client.get(key)
-        while True:
-            if raw is None:
-                raise NotFound(key)
-            stored, _ = ACTORS.decode_stored(key, raw)
-            if stored.status != Actor.STATUS_SUSPENDED:
-                status = Actor.Status.Name(stored.status) if stored.status in Actor.Status.values() else stored.status
-                raise FailedPrecondition(key, f"actor must be STATUS_SUSPENDED to be deleted, it is {status}")
-            result = self._compare_and_delete(keys=[key], args=[raw])
-            if result == 1:
-                return
-            if result == 0:
-                raise NotFound(key)
-            # Changed between read and delete: whatever changed, the suspended record we checked
-            # is not the one stored any more.
-            actual = self._version_of(ACTORS, key, result)
-            raise VersionConflict(key, stored.version, actual)
+        if raw is None:
+            raise NotFound(key)
+        stored, _ = ACTORS.decode_stored(key, raw)
+        if stored.status != Actor.STATUS_SUSPENDED:
+            raise FailedPrecondition(
+                key, f"actor must be STATUS_SUSPENDED to be deleted, it is {_status_name(stored.status)}"
+            )
+        # Deleted only if it still holds the very bytes checked above: a status flip in between
+        # makes this a VersionConflict, never the deletion of a running actor.
+        result = self._compare_and_delete(keys=[key], args=[raw])
+        if result == 1:
+            return
+        if result == 0:
+            raise NotFound(key)
+        raise VersionConflict(key, stored.version, self._version_of(ACTORS, key, result))
 
     def list_actors(self) -> list[Actor]:
         return self._list(ACTORS)

@@ -19,7 +19,6 @@ from dataclasses import dataclass
 from typing import Callable, Iterator
 
 from storage.batch import fetch_values
-from storage.codec import preview
 from storage.errors import CorruptRecord, InvalidCursor
 from storage.keys import ACTOR_PREFIX, LOCK_PREFIX, WORKER_PREFIX
 from storage.raw import LockInfo
@@ -53,13 +52,8 @@ class Page:
 # ===================================================================== what is scanned
 
 
-@dataclass(frozen=True)
-class ScanKind:
-    prefix: str
-    # (node, keys) -> list of (record | None for gone | CorruptEntry), fetched in one round trip
-    load: Callable
-    # Filter that only needs the key (applied before fetching values) and the SCAN MATCH pattern.
-    key_filter_for: Callable
+# A loader takes (node client, keys, reroute) and returns, per key and in one round trip, the record,
+# None when the key is gone, or a CorruptEntry.
 
 
 def _load_records(kind: RecordKind):
