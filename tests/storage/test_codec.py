@@ -137,7 +137,10 @@ def test_preview_is_printable_and_short():
 
 # ------------------------------------------------------------------ property tests
 
-_ACTOR_KEYS = [k for f in Actor.DESCRIPTOR.fields for k in (f.name, f.json_name)]
+def _keys(message_class):
+    return [k for f in message_class.DESCRIPTOR.fields for k in (f.name, f.json_name)]
+
+
 _ENUM_NAMES = list(Actor.Status.keys())
 
 json_scalars = st.one_of(
@@ -149,34 +152,59 @@ json_scalars = st.one_of(
     st.sampled_from(_ENUM_NAMES + ["STATUS_NOPE", "", "2", "-1", "007", "3.0", "1e3", " 5", "0x10", "１２"]),
     st.integers(min_value=-2, max_value=6).map(str),
 )
-json_values = st.recursive(json_scalars, lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=4), inner, max_size=3), max_leaves=6)
-member_keys = st.one_of(st.sampled_from(_ACTOR_KEYS), st.sampled_from(["actorID", "Version", "extra", "[ext]", "status "]), st.text(max_size=6))
+json_values = st.recursive(
+    json_scalars,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=4), inner, max_size=3),
+    max_leaves=6,
+)
 
 
-def _well_typed_value(key):
-    field = Actor.DESCRIPTOR.fields_by_name.get(key) or next(
-        (f for f in Actor.DESCRIPTOR.fields if f.json_name == key), None)
+def _well_typed_value(message_class, key):
+    descriptor = message_class.DESCRIPTOR
+    field = descriptor.fields_by_name.get(key) or next((f for f in descriptor.fields if f.json_name == key), None)
     if field is None:
         return json_values
     if field.name == "version":
-        return st.one_of(st.integers(min_value=-(2**63), max_value=2**63 - 1),
-                         st.integers(min_value=-(2**63), max_value=2**63 - 1).map(str))
+        int64 = st.integers(min_value=-(2**63), max_value=2**63 - 1)
+        return st.one_of(int64, int64.map(str))
     if field.name == "status":
         return st.one_of(st.sampled_from(_ENUM_NAMES), st.integers(min_value=0, max_value=4))
     return st.text()
 
 
 @st.composite
-def json_records(draw):
-    """Objects as JSON text: mostly well typed (the fast path), sometimes odd (the fallback)."""
-    members = []
-    for _ in range(draw(st.integers(min_value=0, max_value=8))):
-        key = draw(member_keys)
-        value = draw(st.one_of(_well_typed_value(key), json_values) if draw(st.booleans()) else _well_typed_value(key))
-        members.append((key, value))
+def json_records(draw, message_class=Actor):
+    """Objects as JSON text: half well formed (the fast path's domain), half odd (the fallback's)."""
+    fields = list(message_class.DESCRIPTOR.fields)
+    if draw(st.booleans()):
+        chosen = draw(st.lists(st.sampled_from(fields), unique_by=lambda f: f.number))
+        members = [(draw(st.sampled_from([f.name, f.json_name])), draw(_well_typed_value(message_class, f.name)))
+                   for f in chosen]
+    else:
+        member_keys = st.one_of(
+            st.sampled_from(_keys(message_class)),
+            st.sampled_from(["actorID", "Version", "extra", "[ext]", "status ", "ip "]),
+            st.text(max_size=6),
+        )
+        members = []
+        for _ in range(draw(st.integers(min_value=0, max_value=8))):
+            key = draw(member_keys)
+            odd_value = draw(st.booleans())
+            members.append((key, draw(json_values if odd_value else _well_typed_value(message_class, key))))
     sep = draw(st.sampled_from([(",", ":"), (", ", ": "), (",\n  ", " : ")]))
-    body = sep[0].join(json.dumps(k) + sep[1] + json.dumps(v, ensure_ascii=draw(st.booleans())) for k, v in members)
+    ascii_only = draw(st.booleans())
+    body = sep[0].join(json.dumps(k) + sep[1] + json.dumps(v, ensure_ascii=ascii_only) for k, v in members)
     return ("{" + body + "}").encode("utf-8", "surrogatepass")
+
+
+def assert_same_as_json_format(codec, raw):
+    reference = exact(codec, raw)
+    ours = fast_or_exact(codec, raw)
+    if isinstance(reference, type):
+        assert ours is RecordDecodeError, f"json_format rejects {raw!r} ({reference}), fast path gave {ours}"
+    else:
+        assert ours == reference
+        assert ours.SerializeToString(deterministic=True) == reference.SerializeToString(deterministic=True)
 
 
 @settings(max_examples=1500, suppress_health_check=[HealthCheck.too_slow])
@@ -186,14 +214,15 @@ def json_records(draw):
 @example(b'{"status":null,"status":"STATUS_RUNNING"}')
 @example(b'{"actorId":"\\udc80"}')
 @example(b'{"version":9223372036854775808}')
+@example(b'{"version":"9223372036854775807","status":4}')
 def test_fast_decoder_gives_exactly_what_json_format_gives(raw):
-    reference = exact(ACTOR_CODEC, raw)
-    ours = fast_or_exact(ACTOR_CODEC, raw)
-    if isinstance(reference, type):
-        assert ours is RecordDecodeError, f"json_format rejects {raw!r} ({reference}), fast path gave {ours}"
-    else:
-        assert ours == reference
-        assert ours.SerializeToString(deterministic=True) == reference.SerializeToString(deterministic=True)
+    assert_same_as_json_format(ACTOR_CODEC, raw)
+
+
+@settings(max_examples=500, suppress_health_check=[HealthCheck.too_slow])
+@given(json_records(Worker))
+def test_fast_worker_decoder_gives_exactly_what_json_format_gives(raw):
+    assert_same_as_json_format(WORKER_CODEC, raw)
 
 
 actors = st.builds(
