@@ -86,11 +86,13 @@ def _load_locks(node, keys, reroute=None):
         if value is None:
             out.append(None)
         elif isinstance(value, Exception):  # e.g. WRONGTYPE: a non-string key under lock:
-            out.append(CorruptEntry(_key_text(key), str(value), ""))
+            out.append(CorruptEntry(key.decode("utf-8", "backslashreplace"), str(value), ""))
         else:
             out.append(
                 LockInfo(
-                    key=_key_text(key),
+                    # For display: bytes that are not UTF-8 escaped, as in CorruptEntry keys
+                    # (a surrogate-escaped str cannot be rendered into a page or a URL).
+                    key=key.decode("utf-8", "backslashreplace"),
                     token=value.decode("utf-8", "backslashreplace"),
                     ttl_ms=ttl if isinstance(ttl, int) and ttl >= 0 else None,
                 )
@@ -133,6 +135,8 @@ def worker_filter(namespace, pool, assigned, id_contains) -> ScanFilter:
         match = f"{WORKER_PREFIX}{_glob_escape(namespace)}:{_glob_escape(pool)}:*"
     elif namespace is not None:
         match = f"{WORKER_PREFIX}{_glob_escape(namespace)}:*"
+    elif pool is not None:
+        match = f"{WORKER_PREFIX}*:{_glob_escape(pool)}:*"
     else:
         match = WORKER_PREFIX + "*"
     checks = []
@@ -260,6 +264,10 @@ class _Walk:
         self.spent = 0  # budget: keys examined, counting at least COUNT per SCAN (matches may be sparse)
         # Unfiltered pages need about `limit` keys; filtered ones read more per round trip.
         self.count = _MAX_COUNT if wanted.selective else max(_MIN_COUNT, min(_MAX_COUNT, limit))
+        # Values fetched per round trip when a record filter decides: starts small (a filter that
+        # matches often fills the page from the first keys) and doubles while the page is not full,
+        # so that a filter that rarely matches reads a whole SCAN batch per round trip.
+        self.chunk = 100
 
     def run(self, pos: _Position, total_keys: int) -> Page:
         shard = self.topology.shard_serving(pos.slot_start)
@@ -292,7 +300,11 @@ class _Walk:
                     stop = self._position(shard, scan_cursor, shard_done, pending, i, batch_cursor, batch_count)
                     return self._page(stop, total_keys, True)
                 need = self.limit - len(self.records)
-                size = need if self.wanted.record_ok is None else max(2 * need, 100)
+                if self.wanted.record_ok is None:
+                    size = need
+                else:
+                    size = max(2 * need, self.chunk)
+                    self.chunk = min(2 * self.chunk, _MAX_COUNT)
                 chunk = pending[i : i + min(size, self.max_scan - self.scanned)]
                 loaded = self.topology.call_on_shard(shard, lambda s: self.load(s.client, chunk, self.topology.reroute))
                 for item in loaded:
