@@ -78,6 +78,9 @@ def proxy(standalone_client, monkeypatch):
     # storage rides out a failover by retrying for ~6 s (tested in tests/storage); a store that is
     # simply gone needs no such patience here.
     monkeypatch.setattr("storage.topology._RETRY_DELAYS", (0.01,))
+    # During an outage the dashboard probes the store at most once per PROBE_INTERVAL_S (1 s); here
+    # every request probes, so the first request after the store is back must succeed.
+    monkeypatch.setattr("atedash.store.PROBE_INTERVAL_S", 0, raising=False)
     proxy = TcpProxy(("127.0.0.1", 6379))
     proxy.start()
     yield proxy
