@@ -218,3 +218,29 @@ def test_throttle_counts_the_proxied_client_address(settings):
     # Same proxy (same REMOTE_ADDR), another client: not locked out. A spoofed first entry does not help.
     other = Client(headers={"X-Forwarded-For": "203.0.113.9, 198.51.100.7"})
     assert other.post("/login/", {"username": "editor", "password": "editor-pass-1"}).status_code == 302
+
+
+READ_PAGES = ["/", "/overview/stats/", "/actors/", "/actors/m-1/", "/workers/", "/workers/team-a/small/w-0/", "/locks/"]
+EDIT_PAGES = ["/actors/new/", "/actors/m-1/edit/", "/actors/m-1/delete/", "/workers/new/",
+              "/workers/team-a/small/w-0/edit/", "/workers/team-a/small/w-0/delete/"]
+ADMIN_PAGES = ["/flush/", "/locks/release/?key=lock:actor:m-1&token=t"]
+
+
+@pytest.mark.parametrize("role", ["viewer", "editor", "admin"])
+def test_every_page_for_every_role(as_role, role, settings, make_actor, make_worker, store):
+    settings.ATEDASH_ALLOW_FLUSH = True
+    make_actor("m-1")
+    make_worker()
+    store.acquire_lock("lock:actor:m-1", "t", 60)
+    client = as_role(role)
+    rank = auth.ROLE_RANK[role]
+    for url in READ_PAGES:
+        assert client.get(url).status_code == 200, (role, url)
+    for url in EDIT_PAGES:
+        assert client.get(url).status_code == (200 if rank >= 1 else 403), (role, url)
+    for url in ADMIN_PAGES:
+        assert client.get(url).status_code == (200 if rank >= 2 else 403), (role, url)
+    # Navigation offers only what the role may do.
+    body = client.get("/actors/m-1/").content.decode()
+    assert ('id="edit-actor"' in body) == (rank >= 1)
+    assert ('href="/flush/"' in body) == (rank >= 2)
