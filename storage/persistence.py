@@ -34,6 +34,25 @@ from storage.raw import LockInfo, RawRecord, describe_unknown_fields, detect_enc
 from storage.records import ACTORS, WORKERS, RecordKind, kind_of_key
 from storage.topology import Topology
 
+
+def _wrong_type(key: str, error: Exception) -> CorruptRecord | None:
+    """A key of another Redis type (a hash under actor:, say) is a corrupt record, as scans report it."""
+    if isinstance(error, redis.exceptions.ResponseError) and str(error).startswith("WRONGTYPE"):
+        return CorruptRecord(key, f"not a string value: {error}", "")
+    return None
+
+
+def _get_string(client, key: str) -> bytes | None:
+    """GET that reports a value of another Redis type as CorruptRecord (not a store failure)."""
+    try:
+        return client.get(key)
+    except redis.exceptions.ResponseError as e:
+        corrupt = _wrong_type(key, e)
+        if corrupt is None:
+            raise
+        raise corrupt from None
+
+
 # Replaces the value only if it still is ARGV[1]. Returns 1 when written, 0 when the key is gone,
 # else the current value so the caller can re-check without another round trip. KEEPTTL: a write
 # never changes whether the key expires.
@@ -87,7 +106,7 @@ class Persistence:
 
     def delete_actor(self, actor_id: str) -> None:
         key = actor_key(actor_id)
-        raw = self.client.get(key)
+        raw = _get_string(self.client, key)
         if raw is None:
             raise NotFound(key)
         stored, _ = ACTORS.decode_stored(key, raw)
@@ -191,9 +210,10 @@ class Persistence:
         template_name: str | None = None,
         id_contains: str | None = None,
         max_scan: int = 100_000,
+        max_seconds: float | None = None,
     ) -> scanning.Page:
         wanted = scanning.actor_filter(status, template_namespace, template_name, id_contains)
-        return scanning.scan_page(self.topology, scanning.ACTOR_SCAN, cursor, limit, wanted, max_scan)
+        return scanning.scan_page(self.topology, scanning.ACTOR_SCAN, cursor, limit, wanted, max_scan, max_seconds)
 
     def scan_workers(
         self,
@@ -205,12 +225,17 @@ class Persistence:
         assigned: bool | None = None,
         id_contains: str | None = None,
         max_scan: int = 100_000,
+        max_seconds: float | None = None,
     ) -> scanning.Page:
         wanted = scanning.worker_filter(namespace, pool, assigned, id_contains)
-        return scanning.scan_page(self.topology, scanning.WORKER_SCAN, cursor, limit, wanted, max_scan)
+        return scanning.scan_page(self.topology, scanning.WORKER_SCAN, cursor, limit, wanted, max_scan, max_seconds)
 
-    def scan_locks(self, cursor: str | None = None, limit: int = 50, *, max_scan: int = 100_000) -> scanning.Page:
-        return scanning.scan_page(self.topology, scanning.LOCK_SCAN, cursor, limit, scanning.lock_filter(), max_scan)
+    def scan_locks(
+        self, cursor: str | None = None, limit: int = 50, *, max_scan: int = 100_000, max_seconds: float | None = None
+    ) -> scanning.Page:
+        return scanning.scan_page(
+            self.topology, scanning.LOCK_SCAN, cursor, limit, scanning.lock_filter(), max_scan, max_seconds
+        )
 
     # ================================================================ raw records
 
@@ -218,7 +243,9 @@ class Persistence:
         pipe = self.client.pipeline(transaction=False)
         pipe.get(key)
         pipe.pttl(key)
-        value, ttl = pipe.execute()
+        value, ttl = pipe.execute(raise_on_error=False)
+        if isinstance(value, Exception):
+            raise _wrong_type(key, value) or value
         if value is None:
             raise NotFound(key)
         return RawRecord(
@@ -302,14 +329,14 @@ class Persistence:
             raise AlreadyExists(key)
 
     def _get(self, kind: RecordKind, key: str):
-        raw = self.client.get(key)
+        raw = _get_string(self.client, key)
         if raw is None:
             raise NotFound(key)
         return kind.decode_stored(key, raw)[0]
 
     def _update(self, kind: RecordKind, message: Message, expected_version: int) -> None:
         key = kind.key_of(message)
-        raw = self.client.get(key)
+        raw = _get_string(self.client, key)
         for _ in range(_MAX_CAS_ROUNDS):
             if raw is None:
                 raise NotFound(key)

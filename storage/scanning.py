@@ -15,6 +15,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import time
 from dataclasses import dataclass
 from typing import Callable, Iterator
 
@@ -242,23 +243,37 @@ def _key_bytes(key: str) -> bytes:
 # ===================================================================== paging
 
 
-def scan_page(topology: Topology, load, cursor: str | None, limit: int, wanted: ScanFilter, max_scan: int) -> Page:
+def scan_page(
+    topology: Topology,
+    load,
+    cursor: str | None,
+    limit: int,
+    wanted: ScanFilter,
+    max_scan: int,
+    max_seconds: float | None = None,
+) -> Page:
     if limit < 1:
         raise ValueError("limit must be at least 1")
     if max_scan < 1:
         raise ValueError("max_scan must be at least 1")
+    if max_seconds is not None and max_seconds < 0:
+        raise ValueError("max_seconds must not be negative")
+    started = time.monotonic()
     pos = decode_cursor(cursor) if cursor else _Position(0, "", 0)
     total_keys = sum(topology.map_shards(lambda s: s.client.dbsize()))
-    walk = _Walk(topology, load, wanted, limit, max_scan)
+    walk = _Walk(topology, load, wanted, limit, max_scan, None if max_seconds is None else started + max_seconds)
     return walk.run(pos, total_keys)
 
 
 class _Walk:
     """One call of scan_page: consumes sorted SCAN batches until `limit` or the budget is reached."""
 
-    def __init__(self, topology: Topology, load, wanted: ScanFilter, limit: int, max_scan: int):
+    def __init__(self, topology: Topology, load, wanted: ScanFilter, limit: int, max_scan: int, deadline=None):
         self.topology, self.load, self.wanted = topology, load, wanted
         self.limit, self.max_scan = limit, max_scan
+        # time.monotonic() after which the call stops like on an exhausted budget, once it has made
+        # progress (at least one SCAN, at least one key examined), so a walk always moves on.
+        self.deadline = deadline
         self.records, self.corrupt = [], []
         self.scanned = 0  # keys consumed (examined) by this call
         self.spent = 0  # budget: keys examined, counting at least COUNT per SCAN (matches may be sparse)
@@ -288,7 +303,7 @@ class _Walk:
                 if shard_done:
                     shard, scan_cursor, shard_done = _next_shard(self.topology, shard), 0, False
                     continue
-                if self.spent >= self.max_scan:
+                if self.spent >= self.max_scan or (self.spent and self._late()):
                     return self._page(_Position(shard.slot_start, shard.address, scan_cursor), total_keys, True)
                 count = max(_MIN_COUNT, min(self.count, self.max_scan - self.spent))
                 batch_cursor, batch_count = scan_cursor, count
@@ -296,7 +311,7 @@ class _Walk:
                 shard_done = scan_cursor == 0
             i = 0
             while i < len(pending):
-                if self.scanned >= self.max_scan:
+                if self.scanned >= self.max_scan or (self.scanned and self._late()):
                     stop = self._position(shard, scan_cursor, shard_done, pending, i, batch_cursor, batch_count)
                     return self._page(stop, total_keys, True)
                 need = self.limit - len(self.records)
@@ -315,6 +330,9 @@ class _Walk:
                         return self._page(stop, total_keys, False)
             pending = []
         return self._page(None, total_keys, False)
+
+    def _late(self) -> bool:
+        return self.deadline is not None and time.monotonic() >= self.deadline
 
     def _scan(self, shard: Shard, cursor: int, count: int) -> tuple[Shard, int, list[bytes]]:
         used = [shard]
