@@ -182,18 +182,19 @@ class Contexts:
         self.watch = Watch()
         self.opened: list[BrowserContext] = []
 
-    def new(self, role: str | None = None, *, js: bool = True) -> BrowserContext:
-        """A fresh context (own cookies), logged in as `role` (a stored session) or anonymous."""
+    def new(self, role: str | None = None, *, js: bool = True, **options) -> BrowserContext:
+        """A fresh context (own cookies), logged in as `role` (a stored session) or anonymous;
+        `options` go to Browser.new_context."""
         state = self._session(role) if role else None
         context = self.browser.new_context(
-            base_url=self.app.url, viewport=VIEWPORT, java_script_enabled=js, storage_state=state,
+            base_url=self.app.url, viewport=VIEWPORT, java_script_enabled=js, storage_state=state, **options,
         )
         context.on("page", self.watch.attach)
         self.opened.append(context)
         return context
 
-    def page(self, role: str | None = None, *, js: bool = True) -> Page:
-        return self.new(role, js=js).new_page()
+    def page(self, role: str | None = None, *, js: bool = True, **options) -> Page:
+        return self.new(role, js=js, **options).new_page()
 
     def _session(self, role: str) -> dict:
         # Logging in hashes a password (PBKDF2, deliberately slow): once per role, then the signed
