@@ -164,6 +164,9 @@ ATEDASH_LOGIN_MAX_FAILURES = env_int("ATEDASH_LOGIN_MAX_FAILURES", 5)
 ATEDASH_LOGIN_LOCKOUT_SECONDS = env_int("ATEDASH_LOGIN_LOCKOUT_SECONDS", 60)
 ATEDASH_CLIENT_IP_HEADER = env_str("ATEDASH_CLIENT_IP_HEADER")  # e.g. X-Forwarded-For behind a proxy
 ATEDASH_SCAN_BUDGET = env_int("ATEDASH_SCAN_BUDGET", 50_000)
+# Wall-clock bound of one list page's scan (seconds): it stops like on ATEDASH_SCAN_BUDGET and offers
+# "continue", so a rare filter answers in about this time however loaded the machine is.
+ATEDASH_SCAN_SECONDS = float(env_str("ATEDASH_SCAN_SECONDS", "0.5") or "0.5")
 ATEDASH_STATS_MAX_AGE = env_int("ATEDASH_STATS_MAX_AGE", 30)
 ATEDASH_WORKER_LOOKUP_BUDGET = env_int("ATEDASH_WORKER_LOOKUP_BUDGET", 20_000)
 # Operations toolkit (atedash/ops): audit stream, consistency check cache, /metrics.

@@ -92,3 +92,12 @@ def worker_key_url(key):
     if len(parts) != 4 or parts[0] != "worker":
         return ""
     return _reverse_or_empty("worker_detail", *parts[1:])
+
+
+@register.filter
+def thousands(n):
+    """1000000 -> "1,000,000" (the scan line: "scanned 120,000 of about 1,000,000 keys")."""
+    try:
+        return f"{int(n):,}"
+    except (TypeError, ValueError):
+        return n

@@ -15,7 +15,7 @@ from atedash import stats as stats_cache
 from atedash.audit import audit, changed_fields
 from atedash.auth import role_required
 from atedash.forms import ActorCreateForm, ActorEditForm, ActorFilterForm, short_status, status_value
-from atedash.views.common import persistence, render_page
+from atedash.views.common import persistence, render_page, scan_budget
 
 SUSPENDED = Actor.Status.Value("STATUS_SUSPENDED")
 
@@ -61,11 +61,11 @@ def actor_list(request):
     cursor_error = None
     try:
         page = persistence().scan_actors(
-            cursor=values["cursor"] or None, limit=values["size"], max_scan=settings.ATEDASH_SCAN_BUDGET, **filters
+            cursor=values["cursor"] or None, limit=values["size"], **scan_budget(), **filters
         )
     except storage.InvalidCursor:
         cursor_error = "The page link is no longer valid; showing the first page."
-        page = persistence().scan_actors(cursor=None, limit=values["size"], max_scan=settings.ATEDASH_SCAN_BUDGET, **filters)
+        page = persistence().scan_actors(cursor=None, limit=values["size"], **scan_budget(), **filters)
     rows = [
         {
             "actor": actor,

@@ -19,3 +19,10 @@ def persistence():
     from atedash import store, timing
 
     return timing.timed(store.get_persistence())
+
+
+def scan_budget():
+    """How far one list page scans: ATEDASH_SCAN_BUDGET keys, ATEDASH_SCAN_SECONDS of wall time."""
+    from django.conf import settings
+
+    return {"max_scan": settings.ATEDASH_SCAN_BUDGET, "max_seconds": settings.ATEDASH_SCAN_SECONDS}

@@ -1,7 +1,6 @@
 """Locks: every lock:* key with its holder token and TTL; force-release for admins."""
 
 import storage
-from django.conf import settings
 from django.contrib import messages
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods
@@ -9,7 +8,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 from atedash.audit import audit
 from atedash.auth import role_required
 from atedash.forms import LockFilterForm, LockReleaseForm
-from atedash.views.common import persistence, render_page
+from atedash.views.common import persistence, render_page, scan_budget
 
 
 @require_GET
@@ -19,10 +18,10 @@ def lock_list(request):
     scan = persistence().scan_locks
     cursor_error = None
     try:
-        page = scan(cursor=values["cursor"] or None, limit=values["size"], max_scan=settings.ATEDASH_SCAN_BUDGET)
+        page = scan(cursor=values["cursor"] or None, limit=values["size"], **scan_budget())
     except storage.InvalidCursor:
         cursor_error = "The page link is no longer valid; showing the first page."
-        page = scan(cursor=None, limit=values["size"], max_scan=settings.ATEDASH_SCAN_BUDGET)
+        page = scan(cursor=None, limit=values["size"], **scan_budget())
     context = {
         "form": form,
         "values": values,

@@ -1,7 +1,6 @@
 """Workers: list (paged scan with filters), detail, create, version-checked edit, delete."""
 
 import storage
-from django.conf import settings
 from django.contrib import messages
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -14,7 +13,7 @@ from atedash.audit import audit, changed_fields
 from atedash.auth import role_required
 from atedash.forms import WorkerCreateForm, WorkerEditForm, WorkerFilterForm
 from atedash.views.actors import status_name
-from atedash.views.common import persistence, render_page
+from atedash.views.common import persistence, render_page, scan_budget
 
 FIELD_LABELS = [
     ("worker_namespace", "Worker namespace"),
@@ -45,10 +44,10 @@ def worker_list(request):
     cursor_error = None
     scan = persistence().scan_workers
     try:
-        page = scan(cursor=values["cursor"] or None, limit=values["size"], max_scan=settings.ATEDASH_SCAN_BUDGET, **filters)
+        page = scan(cursor=values["cursor"] or None, limit=values["size"], **scan_budget(), **filters)
     except storage.InvalidCursor:
         cursor_error = "The page link is no longer valid; showing the first page."
-        page = scan(cursor=None, limit=values["size"], max_scan=settings.ATEDASH_SCAN_BUDGET, **filters)
+        page = scan(cursor=None, limit=values["size"], **scan_budget(), **filters)
     context = {
         "form": form,
         "values": values,

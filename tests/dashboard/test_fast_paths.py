@@ -143,3 +143,18 @@ def test_server_timing_header(viewer, store):
     app, store_ms = (float(part.split("dur=")[1]) for part in header.split(", "))
     assert header.startswith("app;dur=") and ", store;dur=" in header and 0 < store_ms <= app
     assert viewer.get("/healthz")["Server-Timing"].endswith("store;dur=0.00")
+
+
+def test_scan_time_budget_stops_a_filtered_page_and_offers_to_continue(viewer, store, settings):
+    pipe = store.client.pipeline(transaction=False)
+    for i in range(1500):
+        pipe.set(f"actor:bulk-{i:04d}", f'{{"actorId":"bulk-{i:04d}","actorTemplateName":"t"}}'.encode())
+    pipe.execute()
+    settings.ATEDASH_SCAN_SECONDS = 0  # stop as soon as something was examined
+    body = viewer.get("/actors/?template=never").content.decode()
+    info = body[body.index('id="scan-info"'):][:400]
+    assert 'id="continue-scan"' in body and "of about 1,50" in body, info
+    settings.ATEDASH_SCAN_SECONDS = 60
+    body = viewer.get("/actors/?template=never").content.decode()
+    info = body[body.index('id="scan-info"'):][:400]
+    assert 'id="continue-scan"' not in body and "scanned 1,500 of about 1,50" in body, info

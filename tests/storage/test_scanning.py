@@ -126,6 +126,22 @@ def test_scan_budget_bounds_a_call_and_the_walk_continues(store):
     assert all(p.scanned <= 40 for p in pages)
 
 
+def test_time_budget_stops_a_call_after_progress_and_the_walk_still_covers_everything(store):
+    seed_actors(store, 400)
+    # max_seconds=0: every call stops as soon as it has examined something, like on its key budget.
+    page = store.scan_actors(limit=10, template_name="nothing-matches", max_seconds=0)
+    assert page.records == [] and page.budget_exhausted and page.next_cursor and page.scanned >= 1
+    records, pages = walk(store.scan_actors, limit=10, template_name="nothing-matches", max_seconds=0)
+    assert records == [] and sum(p.scanned for p in pages) == 400 and len(pages) > 1
+    found, pages = walk(store.scan_actors, limit=7, template_name="t1", max_seconds=0)
+    assert sorted(a.actor_id for a in found) == [f"a{i:05d}" for i in range(400) if i % 3 == 1]
+    # A generous time budget changes nothing.
+    page = store.scan_actors(limit=10, template_name="nothing-matches", max_seconds=60)
+    assert page.scanned == 400 and page.next_cursor is None and not page.budget_exhausted
+    with pytest.raises(ValueError):
+        store.scan_actors(max_seconds=-1)
+
+
 def test_first_page_cost_does_not_depend_on_store_size(store):
     seed_actors(store, 3000)
     page = store.scan_actors(limit=50)
