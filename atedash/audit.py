@@ -11,6 +11,10 @@ string naming who (``manage.py ate`` passes ``cli:<os user>``). Every line has: 
 store, and any extra fields. ``from_version``/``to_version``/``version`` are accepted as the older
 spellings of the versions.
 
+``stream=False`` keeps a line out of the stream (stdout only): an import logs one line per record
+written on stdout, and one summary entry in the stream, so that a large import does not push every
+other entry out of the capped stream.
+
 The stream entry is written after the change (a flush of everything removes the stream, and the flush's
 own entry then starts it again); a store that cannot take it never fails the change: the stdout line
 is the record of last resort.
@@ -98,6 +102,8 @@ def audit(
     version_before=None,
     version_after=None,
     changed_fields=None,  # noqa: F811 - the parameter shadows the helper on purpose (same meaning)
+    *,
+    stream=True,
     **extra,
 ):
     who, role, source, remote = _who(request_or_operator)
@@ -128,7 +134,8 @@ def audit(
     entry.update(extra)
     line = json.dumps(entry, sort_keys=True, default=str)
     log.info(line)
-    _append_to_stream(line)
+    if stream:
+        _append_to_stream(line)
     # (An import invalidates once, with its closing "import" entry, not per record.)
     if action not in _NOT_CHANGES and not action.endswith(".refused") and not action.startswith("import."):
         from atedash.ops import checks

@@ -37,7 +37,9 @@ from dataclasses import dataclass, field
 from typing import IO, Callable, Iterable, Iterator
 
 from google.protobuf import json_format
+from redis.cluster import RedisCluster
 
+from storage.batch import fetch_values
 from storage.errors import CorruptRecord, NotFound, StorageError
 from storage.raw import detect_encoding
 from storage.records import kind_of_key
@@ -267,6 +269,109 @@ class ImportResult:
         }
 
 
+# Replaces the value only if it still is ARGV[1] (the bytes whose version was checked); KEEPTTL as
+# Persistence's own compare-and-set. 1 when written, else 0.
+_CAS = """
+local current = redis.call('GET', KEYS[1])
+if current and current == ARGV[1] then
+  redis.call('SET', KEYS[1], ARGV[2], 'KEEPTTL')
+  return 1
+end
+return 0
+"""
+
+
+def _by_node(client, keys: list[str]) -> list[tuple[object, list[int]]]:
+    """[(node client, indices of the keys it serves)]: one round trip per node, no cluster pipeline."""
+    if not isinstance(client, RedisCluster):
+        return [(client, list(range(len(keys))))]
+    groups: dict[str, tuple[object, list[int]]] = {}
+    for i, key in enumerate(keys):
+        node = client.get_node_from_key(key)
+        group = groups.get(node.name)
+        if group is None:
+            group = groups[node.name] = (client.get_redis_connection(node), [])
+        group[1].append(i)
+    return list(groups.values())
+
+
+def _import_batch(persistence, batch, policy, dry_run, result, max_details, on_write) -> None:
+    client = persistence.client
+    keys = [entry.key for entry in batch]
+    groups = _by_node(client, keys)
+    reroute = client.get if isinstance(client, RedisCluster) else None
+    stored_values: list = [None] * len(batch)
+    for node, indices in groups:
+        values = fetch_values(node, [keys[i].encode("utf-8", "surrogateescape") for i in indices], reroute)
+        for i, value in zip(indices, values):
+            if isinstance(value, Exception):
+                raise value
+            stored_values[i] = value
+    stored = []  # (exists, stored bytes, stored version)
+    for entry, value in zip(batch, stored_values):
+        if value is None:
+            stored.append((False, None, None))
+            continue
+        try:
+            version = decode_record(entry.key, value)[0].version
+        except ValueError:
+            version = None  # a corrupt record in the store is never overwritten
+        stored.append((True, value, version))
+
+    plans = []  # per entry: "create" | "overwrite" | "skip"
+    for entry, (exists, _value, version) in zip(batch, stored):
+        if not exists:
+            plans.append("create")
+        elif policy == "overwrite-if-version" and version is not None and version == entry.version:
+            plans.append("overwrite")
+        else:
+            plans.append("skip")
+
+    if dry_run:
+        outcomes = [{"create": "created", "overwrite": "overwritten", "skip": "skipped"}[plan] for plan in plans]
+    else:
+        replies: list = [None] * len(batch)
+        for node, indices in groups:
+            pipe = node.pipeline(transaction=False)
+            sent = []
+            for i in indices:
+                if plans[i] == "create":
+                    pipe.set(keys[i], batch[i].value, nx=True)
+                elif plans[i] == "overwrite":
+                    pipe.execute_command("EVAL", _CAS, 1, keys[i], stored[i][1], batch[i].value)
+                else:
+                    continue
+                sent.append(i)
+            if sent:
+                for i, reply in zip(sent, pipe.execute(raise_on_error=False)):
+                    replies[i] = reply
+        outcomes = []
+        for i, entry in enumerate(batch):
+            plan, reply = plans[i], replies[i]
+            if plan == "skip":
+                outcomes.append("skipped")
+            elif isinstance(reply, Exception):
+                # MOVED/ASK (a slot migrating), or any other refusal: the cluster client decides.
+                outcomes.append(persistence.restore_raw(
+                    entry.key, entry.value, overwrite_version=entry.version if policy != "skip" else None))
+            elif plan == "create" and reply:
+                outcomes.append("created")
+            elif plan == "overwrite" and reply == 1:
+                outcomes.append("overwritten")
+            elif policy == "skip":
+                outcomes.append("skipped")  # created by someone else meanwhile: left alone
+            else:
+                # Lost a race: restore_raw re-reads, re-checks the version and decides.
+                outcomes.append(persistence.restore_raw(entry.key, entry.value, overwrite_version=entry.version))
+
+    for entry, outcome, (exists, _value, version) in zip(batch, outcomes, stored):
+        setattr(result, outcome, getattr(result, outcome) + 1)
+        if not dry_run and on_write is not None and outcome in ("created", "overwritten"):
+            on_write(entry, outcome, version if outcome == "overwritten" else None)
+        if len(result.details) < max_details:
+            result.details.append((entry.line, entry.key, outcome, version if exists else None, entry.version))
+
+
 def _stored_version(persistence, key: str) -> tuple[bool, int | None]:
     """(exists, version) of the stored record; version None when it does not decode."""
     try:
@@ -310,12 +415,18 @@ def import_records(
     dry_run: bool = False,
     max_details: int = 1000,
     on_write: Callable[[ImportEntry, str, int | None], None] | None = None,
+    batch_size: int = 500,
 ) -> ImportResult:
     """Imports a JSON-lines export. ``source``: a path, bytes, or a text/binary stream.
 
     The whole file is validated first (ImportFileError, nothing written); then each record is
     restored under ``policy``. ``on_write(entry, outcome, version_before)`` is called after each
-    write that changed the store (outcome "created" or "overwritten"), for the audit trail."""
+    write that changed the store (outcome "created" or "overwritten"), for the audit trail.
+
+    Records go in batches: one pipelined read of the batch's stored values, then one pipelined
+    round of writes, each atomic per key exactly as ``Persistence.restore_raw`` makes it (SET NX for
+    a key that is free; compare-and-set against the bytes whose version was checked for an
+    overwrite). A write that loses a race with another writer is retried through ``restore_raw``."""
     if policy not in POLICIES:
         raise ValueError(f"policy must be one of {', '.join(POLICIES)}, not {policy!r}")
     stream, opened = _seekable_text(source)
@@ -324,37 +435,22 @@ def import_records(
         validate(stream)
         stream.seek(start)
         result = ImportResult(policy=policy, dry_run=dry_run)
+        batch: list[ImportEntry] = []
         for entry in iter_entries(stream):
             assert not isinstance(entry, tuple)  # validated above
             result.records += 1
             if entry.corrupt:
                 # The store never writes a record that does not decode (restore_raw refuses it).
-                outcome = "corrupt"
                 result.corrupt += 1
                 if len(result.details) < max_details:
-                    result.details.append((entry.line, entry.key, outcome, None, None))
+                    result.details.append((entry.line, entry.key, "corrupt", None, None))
                 continue
-            exists, stored_version = _stored_version(persistence, entry.key)
-            if dry_run:
-                if not exists:
-                    outcome = "created"
-                elif policy == "overwrite-if-version" and stored_version == entry.version:
-                    outcome = "overwritten"
-                else:
-                    outcome = "skipped"
-            else:
-                if policy == "skip" or (exists and stored_version != entry.version):
-                    outcome = "skipped" if exists else persistence.restore_raw(entry.key, entry.value)
-                else:
-                    # Atomic in the store: overwritten only while the stored version is the file's.
-                    outcome = persistence.restore_raw(entry.key, entry.value, overwrite_version=entry.version)
-                if outcome in ("created", "overwritten") and on_write is not None:
-                    on_write(entry, outcome, stored_version if outcome == "overwritten" else None)
-            setattr(result, outcome, getattr(result, outcome) + 1)
-            if len(result.details) < max_details:
-                result.details.append(
-                    (entry.line, entry.key, outcome, stored_version if exists else None, entry.version)
-                )
+            batch.append(entry)
+            if len(batch) >= batch_size:
+                _import_batch(persistence, batch, policy, dry_run, result, max_details, on_write)
+                batch = []
+        if batch:
+            _import_batch(persistence, batch, policy, dry_run, result, max_details, on_write)
         return result
     finally:
         if opened:

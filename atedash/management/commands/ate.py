@@ -142,7 +142,7 @@ class Command(BaseCommand):
 
         def on_write(entry, outcome, version_before):
             audit(who, f"import.{outcome}", key=entry.key, version_before=version_before,
-                  version_after=entry.version, changed_fields={}, file=options["file"], policy=policy)
+                  version_after=entry.version, changed_fields={}, stream=False, file=options["file"], policy=policy)
 
         try:
             result = import_records(store.get_persistence(), source, policy=policy, dry_run=dry_run, on_write=on_write)
