@@ -36,11 +36,11 @@ def login(page: Page, role: str, password: str | None = None) -> None:
     expect(page.locator("#banner-operator")).to_have_text(role)
 
 
-def screenshot(page: Page, name: str) -> Path:
-    """Writes docs/screenshots/<name>.png (the whole page) for the README."""
+def screenshot(page: Page, name: str, *, full_page: bool = True) -> Path:
+    """Writes docs/screenshots/<name>.png for the README: the whole page, or the first screenful."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     path = SCREENSHOTS / f"{name}.png"
-    page.screenshot(path=str(path), full_page=True, animations="disabled", caret="hide")
+    page.screenshot(path=str(path), full_page=full_page, animations="disabled", caret="hide")
     return path
 
 

@@ -1,0 +1,66 @@
+"""Screenshots of the main pages for the README (docs/screenshots/*.png), taken on the demo data
+that `make run` seeds, after checking that each page shows what it should."""
+
+import re
+
+import pytest
+from playwright.sync_api import expect
+
+from browser_helpers import ENVIRONMENT, screenshot
+
+pytestmark = pytest.mark.browser
+
+
+def test_screenshots_of_the_main_pages(contexts, store, app):
+    app.manage("seed_demo")  # the store is empty: seeds the demo records of `make run`
+    page = contexts.page("admin")
+
+    page.goto("/overview/stats/?refresh=1&wait=1")
+    expect(page.locator("#actors-by-status")).to_contain_text("RUNNING")
+    expect(page.locator("#nodes-table tbody tr")).to_have_count(6)
+    screenshot(page, "overview")
+
+    page.goto("/actors/")
+    expect(page.locator("#actors-table tbody tr[data-actor-id]")).to_have_count(50)
+    screenshot(page, "actors", full_page=False)
+
+    # An actor that runs on a worker pointing back, with its lock held.
+    actor_id = None
+    for lock in store.scan_locks(limit=50).records:
+        candidate = lock.key.removeprefix("lock:actor:")
+        page.goto(f"/actors/{candidate}/")
+        if page.locator("#worker-points-back.ok").count():
+            actor_id = candidate
+            break
+    assert actor_id, "the demo data has no running actor with a lock and a worker pointing back"
+    expect(page.locator("#lock-token")).to_be_visible()
+    screenshot(page, "actor-detail")
+
+    # Two sessions edit it: the second one sees the conflict.
+    other = contexts.page("editor")
+    other.goto(f"/actors/{actor_id}/edit/")
+    page.goto(f"/actors/{actor_id}/edit/")
+    other.fill("#id_last_snapshot", "gs://ate-snapshots/manual/restored-0001")
+    other.click("#save-button")
+    expect(other.locator("#messages")).to_contain_text("saved")
+    page.select_option("#id_status", "SUSPENDING")
+    page.fill("#id_in_progress_snapshot", "gs://ate-snapshots/manual/pending")
+    page.click("#save-button")
+    expect(page.locator("#conflict-table")).to_be_visible()
+    screenshot(page, "edit-conflict")
+
+    page.goto("/workers/?assigned=assigned")
+    expect(page.locator("#workers-table tbody tr[data-worker]").first).to_be_visible()
+    screenshot(page, "workers", full_page=False)
+
+    page.goto("/locks/")
+    expect(page.locator("#locks-table tbody tr[data-key]")).to_have_count(6)
+    screenshot(page, "locks")
+
+    page.goto("/flush/")
+    page.fill("#id_confirm", "staging")
+    page.click("#confirm-flush")
+    expect(page.locator("#field-confirm .field-error")).to_be_visible()
+    expect(page.locator("h1")).to_contain_text(ENVIRONMENT)
+    screenshot(page, "flush")
+    contexts.watch.assert_clean()
