@@ -37,9 +37,8 @@ def login(request):
     if request.operator is not None and request.method == "GET":
         return redirect(_safe_next(request, next_url))
     form = LoginForm(request.POST or None)
-    status = 200
+    status = 200  # a refused login re-renders the form (200), as Django's LoginView does
     if request.method == "POST":
-        status = 400
         if form.is_valid():
             name = form.cleaned_data["username"]
             ip = auth.client_ip(request)
@@ -66,7 +65,6 @@ def login(request):
                     auth.throttle.failure(name, ip)
                     log.info("failed login for %r from %s", name, ip)
                     form.add_error(None, "Wrong name or password.")
-                    status = 401
     return render(request, "login.html", {"form": form, "next": next_url}, status=status)
 
 
