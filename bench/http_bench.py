@@ -325,10 +325,28 @@ end
 """
 
 
-def run_wrk(port: int, cookie: str, path: str, seconds: int, connections: int, lua: Path) -> dict:
+def cpu_seconds(pids) -> float:
+    """utime + stime of processes (those that are gone count 0)."""
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])
+        except (OSError, IndexError):
+            pass
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def run_wrk(port: int, cookie: str, path: str, seconds: int, connections: int, lua: Path, cpu_of=None) -> dict:
+    cpu_of = cpu_of or {}
+    before = {name: cpu_seconds(pids) for name, pids in cpu_of.items()}
+    children = os.times()
     cmd = ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--timeout", "30s", "--latency", "-s", str(lua),
            "-H", f"Cookie: {cookie}", f"http://127.0.0.1:{port}{path}"]
     out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+    after = os.times()
+    cpu = {name: cpu_seconds(pids) - before[name] for name, pids in cpu_of.items()}
+    cpu["wrk"] = (after.children_user + after.children_system) - (children.children_user + children.children_system)
     rps = float(re.search(r"Requests/sec:\s+([0-9.]+)", out).group(1))
     total = int(re.search(r"(\d+) requests in", out).group(1))
     a, s, c, m = (float(x) for x in re.search(r"SERVERTIMING (\S+) (\S+) (\S+) (\S+)", out).groups())
@@ -336,6 +354,7 @@ def run_wrk(port: int, cookie: str, path: str, seconds: int, connections: int, l
     p50, p99, lmax = (float(x) / 1000 for x in re.search(r"LAT (\S+) (\S+) (\S+)", out).groups())
     errors = re.search(r"Socket errors: (.*)", out)
     return {
+        "cpu_ms_per_request": {name: seconds * 1000 / max(1, total) for name, seconds in cpu.items()},
         "rps": rps, "requests": total, "median_ms": p50, "p99_ms": p99, "max_ms": lmax,
         "app_mean_ms": a / c if c else float("nan"), "store_mean_ms": s / c if c else float("nan"),
         "app_max_ms": m, "non2xx": non2xx, "socket_errors": errors.group(1) if errors else "",
@@ -440,11 +459,16 @@ def bench_size(args, store: Persistence, n: int, tmp: Path, lua: Path) -> dict:
         for spec in pages_for(store, budget, n):
             floor = floor_of(spec["floor"], 20 if spec["requests"] > 10 else 5)
             single = one_client(args.port, cookie, spec["path"], spec["requests"], spec["expect"])
-            loaded = run_wrk(args.port, cookie, spec["path"], args.seconds, args.connections, lua)
+            cpu_of = {"gunicorn": server.worker_pids(), "redis": redis_pids(store)}
+            loaded = run_wrk(args.port, cookie, spec["path"], args.seconds, args.connections, lua, cpu_of)
             row = {"page": spec["page"], "n": n, "path": spec["path"], "floor_ms": floor, "floor_call": spec["floor_call"],
                    "one": single, "wrk": loaded, "ratio": single["median_ms"] / floor}
             results.append(row)
             print(_row_text(row), flush=True)
+            cpu = loaded["cpu_ms_per_request"]
+            print(f"    under wrk: CPU per request gunicorn {cpu['gunicorn']:.2f} ms, redis {cpu['redis']:.2f} ms, "
+                  f"wrk {cpu['wrk']:.2f} ms; server time mean {loaded['app_mean_ms']:.1f} ms "
+                  f"(store {loaded['store_mean_ms']:.1f}), max {loaded['app_max_ms']:.0f} ms", flush=True)
             if single["scan_info"] and "filter" in spec["page"]:
                 print(f"    page says: {single['scan_info']}", flush=True)
         rss_before = server.worker_rss_mib()
@@ -459,6 +483,10 @@ def bench_size(args, store: Persistence, n: int, tmp: Path, lua: Path) -> dict:
         server.stop()
     return {"n": n, "workers": n_workers, "seed_s": seconds, "pages": results, "rss_before_mib": rss_before,
             "rss_after_mib": rss_after, "walk": walk}
+
+
+def redis_pids(store: Persistence) -> list[int]:
+    return [int(s.client.info("server")["process_id"]) for s in store.topology.shards()]
 
 
 def _setting(name):
