@@ -249,6 +249,11 @@ def cluster_overview(topology: Topology) -> ClusterOverview:
         entries.append((addr, info.get("node_id", ""), role, None if primary_id in (None, "-") else primary_id,
                         healthy, flags, slots))
 
+    # A node that (re)joined after the client last read the topology is not in its node cache yet.
+    known = client.nodes_manager.nodes_cache
+    if any(healthy and addr not in known for addr, _, _, _, healthy, _, _ in entries):
+        topology.refresh()
+
     def numbers(entry):
         addr, _, _, _, healthy, _, _ = entry
         if not healthy:

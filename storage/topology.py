@@ -24,6 +24,9 @@ SLOTS = 16384
 FAILOVER_ERRORS = (ConnectionError, TimeoutError, ClusterDownError)
 # Backoff between attempts while a failover completes (cluster-node-timeout is seconds).
 _RETRY_DELAYS = (0.05, 0.1, 0.2, 0.4, 0.8, 1.6, 3.2)
+# ...but no longer than this in all: when every node hangs (frozen, partitioned), each attempt costs a
+# socket timeout and each slot-map refresh one per node, and a page must fail in bounded time.
+_RETRY_BUDGET_S = 10.0
 
 
 @dataclass(frozen=True)
@@ -41,6 +44,7 @@ class Topology:
         self.client = client
         self.is_cluster = isinstance(client, RedisCluster)
         self._cache_lock = threading.Lock()
+        self._refresh_lock = threading.Lock()
         self._cached_for = None
         self._cached: list[Shard] = []
         self._executor: ThreadPoolExecutor | None = None
@@ -62,7 +66,12 @@ class Topology:
         # would cost about a millisecond, so the result is kept until the map changes.
         marker = (id(slots_cache), tuple(sorted(n.name for n in self.client.get_primaries())))
         with self._cache_lock:
-            if marker == self._cached_for:
+            # A MOVED reply patches the map in place, so also check each shard's first slot.
+            if marker == self._cached_for and all(
+                (slots_cache.get(s.slot_start) or [None])[0] is not None
+                and slots_cache[s.slot_start][0].name == s.address
+                for s in self._cached
+            ):
                 return self._cached
         ranges: dict[str, list[list[int]]] = {}
         nodes = {}
@@ -101,21 +110,28 @@ class Topology:
     def refresh(self) -> None:
         """Re-reads the slot map, e.g. after a primary failed and a replica took over."""
         if self.is_cluster:
+            # One refresh at a time: when no node answers, a refresh costs a socket timeout per node,
+            # and threads queueing behind each other for redis-py's lock would multiply that.
+            if not self._refresh_lock.acquire(blocking=False):
+                return
             try:
                 self.client.nodes_manager.initialize()
             except Exception:
                 # The cluster may still be electing; the next attempt refreshes again.
                 pass
+            finally:
+                self._refresh_lock.release()
 
     # ----------------------------------------------------------------- running work
 
     def call_on_shard(self, shard: Shard, fn: Callable[[Shard], T]) -> T:
         """fn(shard), retried on the primary that serves the shard's slots after a failover."""
+        deadline = time.monotonic() + _RETRY_BUDGET_S
         for delay in _RETRY_DELAYS + (None,):
             try:
                 return fn(shard)
             except FAILOVER_ERRORS:
-                if delay is None:
+                if delay is None or time.monotonic() + delay > deadline:
                     raise
                 time.sleep(delay)
                 self.refresh()
