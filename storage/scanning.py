@@ -24,7 +24,7 @@ from storage.errors import CorruptRecord, InvalidCursor
 from storage.keys import ACTOR_PREFIX, LOCK_PREFIX, WORKER_PREFIX
 from storage.raw import LockInfo
 from storage.records import ACTORS, WORKERS, RecordKind
-from storage.topology import Shard, Topology
+from storage.topology import FAILOVER_ERRORS, Shard, Topology
 
 _CURSOR_VERSION = 1
 # COUNT for SCAN calls: small unfiltered pages need only about `limit` keys; filtered pages read
@@ -260,9 +260,35 @@ def scan_page(
         raise ValueError("max_seconds must not be negative")
     started = time.monotonic()
     pos = decode_cursor(cursor) if cursor else _Position(0, "", 0)
-    total_keys = sum(topology.map_shards(lambda s: s.client.dbsize()))
+    total_keys = _total_keys(topology)
     walk = _Walk(topology, load, wanted, limit, max_scan, None if max_seconds is None else started + max_seconds)
     return walk.run(pos, total_keys)
+
+
+def _total_keys(topology: Topology) -> int:
+    """DBSIZE summed over the primaries: one DBSIZE sent to each, then the replies read (one round
+    trip in all, no thread hand-offs: map_shards' futures cost more than the command itself)."""
+    shards = topology.shards()
+    taken = []
+    try:
+        for shard in shards:
+            pool = shard.client.connection_pool
+            conn = pool.get_connection()
+            taken.append((pool, conn))
+            conn.send_command("DBSIZE")
+        return sum(int(conn.read_response()) for _, conn in taken)
+    except FAILOVER_ERRORS:
+        for _, conn in taken:
+            conn.disconnect()
+        # A primary is failing over: the per-shard path retries on the node that takes over.
+        return sum(topology.map_shards(lambda s: s.client.dbsize()))
+    except BaseException:
+        for _, conn in taken:
+            conn.disconnect()  # a reply may be unread: the connection cannot be reused
+        raise
+    finally:
+        for pool, conn in taken:
+            pool.release(conn)
 
 
 class _Walk:
