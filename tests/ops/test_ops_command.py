@@ -198,3 +198,18 @@ def test_flush_guard(store, cluster_client, ops_settings, audit_log):
     # The flush's own audit entry is written after FLUSHALL, so the stream keeps it.
     entries = [json.loads(f[b"entry"]) for _, f in cluster_client.xrevrange("atedash:audit", count=3)]
     assert entries[0]["action"] == "flush" and entries[0]["scope"] == "all"
+
+
+def test_store_unreachable_exits_2(ops_settings, monkeypatch):
+    import redis
+
+    from atedash import store as dash_store
+
+    def down():
+        raise redis.exceptions.ConnectionError("Error 111 connecting to 127.0.0.1:1. Connection refused.")
+
+    monkeypatch.setattr(dash_store, "get_persistence", down)
+    for args in (["check"], ["export"], ["get", "actors"]):
+        with pytest.raises(CommandError, match="unreachable") as e:
+            call_command("ate", *args, stdout=io.StringIO(), stderr=io.StringIO())
+        assert e.value.returncode == 2

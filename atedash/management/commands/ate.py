@@ -1,6 +1,6 @@
 """manage.py ate: the operations toolkit on the command line.
 
-    manage.py ate check [--format text|json]            exit status 1 when there are findings
+    manage.py ate check [--format text|json]            exit status 1 when there are findings, 2 on errors
     manage.py ate export [-o FILE]                      every actor and worker as JSON lines (stdout by default)
     manage.py ate import FILE [--dry-run] [--policy skip|overwrite-if-version]     FILE "-" is stdin
     manage.py ate get actors|workers [-o table|json|yaml]
@@ -81,7 +81,16 @@ class Command(BaseCommand):
                            help="records: actor:*, worker:*, lock:* (default); all: FLUSHALL on every primary")
 
     def handle(self, *args, subcommand, **options):
-        return getattr(self, "_" + subcommand.replace("-", "_"))(options)
+        import redis
+
+        try:
+            return getattr(self, "_" + subcommand.replace("-", "_"))(options)
+        except redis.exceptions.RedisError as exc:
+            # Exit status 2: the command could not do its work (1 is "check found something").
+            raise CommandError(
+                f"the store {store.store_address()} is unreachable or refused: {type(exc).__name__}: {exc}",
+                returncode=2,
+            ) from None
 
     # ------------------------------------------------------------------------------ check
 
