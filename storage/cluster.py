@@ -241,7 +241,8 @@ def cluster_overview(topology: Topology) -> ClusterOverview:
     entries = []
     for addr, info in raw_nodes.items():
         addr = addr.split("@")[0]
-        flags = [f for f in info.get("flags", "").split(",") if f]
+        # "myself" only says which node answered CLUSTER NODES; it is not a property of the node.
+        flags = [f for f in info.get("flags", "").split(",") if f and f != "myself"]
         role = "primary" if "master" in flags else "replica"
         healthy = bool(info.get("connected", True)) and not ({"fail", "fail?", "handshake", "noaddr"} & set(flags))
         slots = [(int(a), int(b)) for a, b in (s if len(s) == 2 else (s[0], s[0]) for s in info.get("slots", []))]
