@@ -2,7 +2,9 @@
 
 `store_stats()` walks the whole store, so a request never waits for it: the overview shows the last
 result with its age and starts a new computation when that result is older than
-ATEDASH_STATS_MAX_AGE seconds. At most one computation runs per process at a time.
+ATEDASH_STATS_MAX_AGE seconds, or than RECOUNT_FACTOR times the last count's duration when that is
+longer (a count of a million records takes seconds of a worker's CPU: counting never takes more than
+about a tenth of it). At most one computation runs per process at a time; "Recount now" forces one.
 """
 
 import logging
@@ -14,6 +16,8 @@ from django.conf import settings
 from atedash import store
 
 log = logging.getLogger(__name__)
+
+RECOUNT_FACTOR = 10
 
 
 class StatsCache:
@@ -38,8 +42,10 @@ class StatsCache:
             if self._thread is not None and self._thread.is_alive():
                 return
             now = time.time()
-            if self.result is not None and now - self.result.computed_at < max_age and self.error is None:
-                return
+            result = self.result
+            if result is not None and self.error is None:
+                if now - result.computed_at < max(max_age, RECOUNT_FACTOR * result.duration_s):
+                    return
             if self.error_at is not None and now - self.error_at < min(max_age, 5):
                 return  # the store just failed: do not hammer it
             self._start_locked()

@@ -158,3 +158,21 @@ def test_scan_time_budget_stops_a_filtered_page_and_offers_to_continue(viewer, s
     body = viewer.get("/actors/?template=never").content.decode()
     info = body[body.index('id="scan-info"'):][:400]
     assert 'id="continue-scan"' not in body and "scanned 1,500 of about 1,50" in body, info
+
+
+def test_a_long_count_is_reused_for_ten_times_its_duration(settings):
+    from dataclasses import replace
+
+    from storage.cluster import StoreStats
+
+    settings.ATEDASH_STATS_MAX_AGE = 30
+    now = __import__("time").time()
+    slow = StoreStats(actors_by_status={}, workers_by_pool={}, locks=0, computed_at=now - 60, duration_s=20.0,
+                      keys_scanned=0)
+    stats.cache.result = slow
+    stats.cache.ensure_fresh()  # 60 s old, but a 20 s count is reused for 200 s
+    assert stats.cache._thread is None or not stats.cache._thread.is_alive()
+    stats.cache.result = replace(slow, computed_at=now - 201)
+    stats.cache.ensure_fresh()
+    stats.cache.wait(30)
+    assert stats.cache.result.computed_at > now - 5  # counted again
