@@ -138,7 +138,12 @@ def export_download(request):
     from storage.backup import iter_export
 
     p = persistence()
-    p.ping()  # fail here (503 page) rather than in the middle of a download when the store is down
+    if not p.ping():  # fail here (503 page) rather than in the middle of a download
+        import redis
+
+        from atedash.errors import store_unavailable
+
+        return store_unavailable(request, redis.exceptions.ConnectionError(f"{p.address} does not answer PING"))
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
     env = "".join(ch if ch.isalnum() or ch in "-_." else "-" for ch in settings.ATEDASH_ENVIRONMENT)
     response = StreamingHttpResponse(iter_export(p), content_type="application/x-ndjson; charset=utf-8")

@@ -310,3 +310,15 @@ def test_a_change_through_another_process_makes_the_report_stale(editor, store, 
     assert running  # stale: a new check started at once
     other_process.wait(60)
     assert other_process.snapshot(start_if_stale=False)[0].counts[cc.ORPHAN_WORKER] == 0
+
+
+def test_pages_when_the_store_is_down(viewer, ops_settings):
+    from atedash import store as dash_store
+
+    ops_settings.ATEDASH_REDIS_URL = "redis://127.0.0.1:1"
+    ops_settings.ATEDASH_REDIS_CLUSTER = "no"
+    dash_store.reset()
+    for url in ("/ops/export.jsonl", "/audit/"):
+        response = viewer.get(url)
+        assert response.status_code == 503, url
+        assert "redis://127.0.0.1:1" in page(response)
