@@ -65,7 +65,12 @@ def login(request):
                     auth.throttle.failure(name, ip)
                     log.info("failed login for %r from %s", name, ip)
                     form.add_error(None, "Wrong name or password.")
-    return render(request, "login.html", {"form": form, "next": next_url}, status=status)
+    try:
+        no_operators = not auth.users_file().load()
+    except auth.UsersFileError:
+        no_operators = False
+    context = {"form": form, "next": next_url, "no_operators": no_operators}
+    return render(request, "login.html", context, status=status)
 
 
 @require_POST

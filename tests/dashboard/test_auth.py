@@ -245,3 +245,10 @@ def test_every_page_for_every_role(as_role, role, settings, make_actor, make_wor
     body = client.get("/actors/m-1/").content.decode()
     assert ('id="edit-actor"' in body) == (rank >= 1)
     assert ('href="/flush/"' in body) == (rank >= 2)
+
+
+def test_login_page_says_when_there_is_no_operator(page_html):
+    assert 'id="no-operators"' not in page_html(Client().get("/login/"))
+    for name in ("viewer", "editor", "admin"):
+        auth.users_file().remove(name)
+    assert "manage.py operators add" in page_html(Client().get("/login/"))
