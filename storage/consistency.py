@@ -28,9 +28,11 @@ the one whose (namespace, pod) equals the actor's; when several pools hold that 
 whose ``ip`` equals the actor's ``ateom_pod_ip`` wins, and if that is still ambiguous, the one that
 claims the actor.
 
-Repairs. Every repairable finding carries a :class:`Repair`; no two repairs of one report touch the
-same record, so applying all the repairs of one report leaves a store that checks clean (unless it
-changed meanwhile). ``describe()`` gives the exact field changes; ``apply(persistence)`` re-reads the
+Repairs. Every finding carries a :class:`Repair` except corrupt records and the few cases a person
+must decide (two running actors naming one pod; two pools' workers with the actor's pod name and no
+IP to tell them apart: ``note`` says why). Findings about the same record share one repair object, and
+different repairs never touch the same record, so applying each distinct repair of a report once
+(``repairs``/``apply_all``) leaves a store that checks clean (unless it changed meanwhile). ``describe()`` gives the exact field changes; ``apply(persistence)`` re-reads the
 record, re-checks that the finding still holds (otherwise :class:`RepairNotApplicable`, "no longer
 applies"), then writes with the version that the check saw (``VersionConflict`` propagates when the
 record changed between the re-read and the write). Locks have no version: a lock is released only when
@@ -855,6 +857,8 @@ def run_check(persistence, *, page_size: int = PAGE_SIZE) -> CheckReport:
 
     # -- actors whose worker claims another actor.
     assigned_by_elsewhere: dict[tuple[str, str, str], str] = {}
+    # The one repair of each worker that some finding mends; findings about the same worker share it.
+    worker_repairs: dict[tuple[str, str, str], Repair] = {}
     for (aid, version, status, pns, pname, pip, tns, tname, wref, w) in pending_elsewhere:
         akey = _actor_key(aid)
         wkey = _worker_key(*wref)
@@ -873,15 +877,16 @@ def run_check(persistence, *, page_size: int = PAGE_SIZE) -> CheckReport:
                 )
                 continue
             assigned_by_elsewhere[wref] = aid
+            worker_repairs[wref] = AssignWorker(
+                wref[0], wref[1], wref[2], w[_W_VER], w[_W_ANS], w[_W_ATPL], w[_W_AID], tns, tname, aid
+            )
             findings.append(
                 Finding(
                     ACTOR_WORKER_ELSEWHERE,
                     (akey, wkey, _actor_key(other)),
                     f"actor {aid} is {status_name(status)} on {wkey}, which claims actor {other} "
                     f"({'missing' if wref in orphans else 'not running on that pod'})",
-                    AssignWorker(
-                        wref[0], wref[1], wref[2], w[_W_VER], w[_W_ANS], w[_W_ATPL], w[_W_AID], tns, tname, aid
-                    ),
+                    worker_repairs[wref],
                 )
             )
         else:
@@ -898,12 +903,12 @@ def run_check(persistence, *, page_size: int = PAGE_SIZE) -> CheckReport:
     # -- orphan and leaked workers (unless an AssignWorker repair already mends them).
     for wref, (e, aid) in sorted(orphans.items()):
         wkey = _worker_key(*wref)
-        repair = None
         note = ""
         if wref in assigned_by_elsewhere:
-            note = f"repaired by assigning it to actor {assigned_by_elsewhere[wref]} (see that finding)"
+            note = f"the repair assigns it to actor {assigned_by_elsewhere[wref]}, which runs on its pod"
         else:
-            repair = FreeWorker(*wref, e[_W_VER], e[_W_ANS], e[_W_ATPL], aid, "orphan")
+            worker_repairs[wref] = FreeWorker(*wref, e[_W_VER], e[_W_ANS], e[_W_ATPL], aid, "orphan")
+        repair = worker_repairs[wref]
         findings.append(
             Finding(
                 ORPHAN_WORKER,
@@ -921,12 +926,12 @@ def run_check(persistence, *, page_size: int = PAGE_SIZE) -> CheckReport:
             why = f"actor {aid} points at pod {pod_ref[0]}/{pod_ref[1]}"
         else:
             why = f"actor {aid} names no pod"
-        repair = None
         note = ""
         if wref in assigned_by_elsewhere:
-            note = f"repaired by assigning it to actor {assigned_by_elsewhere[wref]} (see that finding)"
+            note = f"the repair assigns it to actor {assigned_by_elsewhere[wref]}, which runs on its pod"
         else:
-            repair = FreeWorker(*wref, e[_W_VER], e[_W_ANS], e[_W_ATPL], aid, "leaked")
+            worker_repairs[wref] = FreeWorker(*wref, e[_W_VER], e[_W_ANS], e[_W_ATPL], aid, "leaked")
+        repair = worker_repairs[wref]
         findings.append(
             Finding(
                 LEAKED_WORKER,
@@ -941,28 +946,34 @@ def run_check(persistence, *, page_size: int = PAGE_SIZE) -> CheckReport:
     for aid, group, actor_info in duplicate_groups:
         keys = tuple(_worker_key(ns, pool, pod) for ns, pool, pod, _ in group)
         names = ", ".join(keys)
+        # The repair of the first claimant that should not claim the actor (an orphan or leaked
+        # worker: the same repair as that worker's own finding); the next check shows any others.
+        shared = next(
+            (worker_repairs[(g[0], g[1], g[2])] for g in group if (g[0], g[1], g[2]) in worker_repairs), None
+        )
         if actor_info is None:
             findings.append(
                 Finding(
                     DUPLICATE_CLAIM,
                     (_actor_key(aid),) + keys,
                     f"{len(group)} workers claim actor {aid}, which does not exist: {names}",
-                    None,
-                    "each is an orphan worker: free them through those findings",
+                    shared,
+                    "" if shared else "each is an orphan worker",
                 )
             )
             continue
         status, pod_ref, ip = actor_info
         matching = [g for g in group if (g[0], g[1], g[2]) not in leaked]
         if len(matching) <= 1:
-            note = "the workers the actor does not point at are leaked workers: free them through those findings"
             findings.append(
                 Finding(
                     DUPLICATE_CLAIM,
                     (_actor_key(aid),) + keys,
-                    f"{len(group)} workers claim actor {aid}: {names}",
-                    None,
-                    note,
+                    f"{len(group)} workers claim actor {aid}"
+                    + (f", which runs on {_worker_key(*matching[0][:3])}" if matching else "")
+                    + f": {names}",
+                    shared,
+                    "" if shared else "the workers the actor does not point at are leaked workers",
                 )
             )
             continue
@@ -1005,15 +1016,15 @@ def run_check(persistence, *, page_size: int = PAGE_SIZE) -> CheckReport:
         note = ""
         if ttl is None:
             msg += "; it has no expiry either"
-        findings.append(Finding(ORPHAN_LOCK, (key, _actor_key(aid)), msg, ReleaseLock(key, token, "orphan"), note))
+        release = ReleaseLock(key, token, "orphan")
+        findings.append(Finding(ORPHAN_LOCK, (key, _actor_key(aid)), msg, release, note))
         if ttl is None:
             findings.append(
                 Finding(
                     LOCK_WITHOUT_EXPIRY,
                     (key,),
                     f"lock {key} (holder {token!r}) has no expiry",
-                    None,
-                    "released by the repair of the orphan lock finding",
+                    release,
                 )
             )
     for key, token in sorted(no_expiry):
@@ -1061,6 +1072,16 @@ def _corrupt(entry) -> Finding:
     )
 
 
+def repairs(report: CheckReport) -> list[Repair]:
+    """The distinct repairs of a report, in finding order (findings about the same record share one)."""
+    seen, out = set(), []
+    for f in report.findings:
+        if f.repair is not None and f.repair not in seen:
+            seen.add(f.repair)
+            out.append(f.repair)
+    return out
+
+
 def apply_all(persistence, report: CheckReport) -> list[dict]:
-    """Apply every repair of a report (in order); returns their audit dicts."""
-    return [f.repair.apply(persistence) for f in report.findings if f.repair is not None]
+    """Apply every distinct repair of a report (in order); returns their audit dicts."""
+    return [repair.apply(persistence) for repair in repairs(report)]

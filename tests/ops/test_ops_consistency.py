@@ -100,8 +100,10 @@ def test_describe_shows_the_exact_change(store, cluster_client):
 def test_every_repair_then_recheck_is_clean(store, cluster_client):
     crafted_store(store, cluster_client)
     report = run_check(store)
+    # Every finding offers a repair here; findings about the same record share it.
+    assert all(f.repair is not None for f in report.findings)
     audits = cc.apply_all(store, report)
-    assert len(audits) == sum(1 for f in report.findings if f.repair)
+    assert len(audits) == len(cc.repairs(report)) == len({f.repair.key for f in report.findings})
     again = run_check(store)
     assert again.findings == [], [f.message for f in again.findings]
     # What the repairs did.
@@ -134,20 +136,23 @@ def test_every_repair_then_recheck_is_clean(store, cluster_client):
         cc.SUSPENDED_WITH_POD,
         cc.ORPHAN_LOCK,
         cc.LOCK_WITHOUT_EXPIRY,
+        cc.DUPLICATE_CLAIM,
     ],
 )
 def test_each_repair_alone_clears_its_finding(store, cluster_client, kind):
     crafted_store(store, cluster_client)
     before = run_check(store)
+    applied = set()
     for finding in before.by_kind(kind):
         # A repair survives a round trip through the confirmation form.
         repair = Repair.from_dict(finding.repair.to_dict())
         assert repair == finding.repair
         repair.apply(store)
+        applied.add(repair)
     after = run_check(store)
     assert after.by_kind(kind) == []
-    # Nothing else was disturbed: the other findings are still there.
-    others = lambda r: sorted((f.kind, f.keys) for f in r.findings if f.kind not in (kind, cc.DUPLICATE_CLAIM))
+    # Nothing else was disturbed: the findings other repairs mend are all still there.
+    others = lambda r: sorted((f.kind, f.keys) for f in r.findings if f.kind != kind and f.repair not in applied)
     assert others(after) == others(before)
 
 
@@ -157,7 +162,9 @@ def test_orphan_worker_reassigned_to_the_actor_on_its_pod(store, cluster_client)
     report = run_check(store)
     assert kinds(report) == sorted([cc.ORPHAN_WORKER, cc.ACTOR_WORKER_ELSEWHERE])
     orphan = report.by_kind(cc.ORPHAN_WORKER)[0]
-    assert orphan.repair is None and "R5" in orphan.note
+    # One repair mends both findings: the worker is reassigned to the actor running on its pod.
+    assert orphan.repair == report.by_kind(cc.ACTOR_WORKER_ELSEWHERE)[0].repair and "R5" in orphan.note
+    assert orphan.repair.changes()[-1].after == "R5"
     cc.apply_all(store, report)
     assert store.get_worker("ns1", "pool-a", "pod-5").actor_id == "R5"
     assert run_check(store).ok
@@ -273,3 +280,18 @@ def test_from_dict_rejects_unknown_actions():
         Repair.from_dict({"action": "drop_everything"})
     with pytest.raises(ValueError):
         Repair.from_dict({"action": "release_lock", "lock_key": "k", "token": "t", "reason": "x", "evil": 1})
+
+
+def test_findings_about_one_record_share_its_repair(store, cluster_client):
+    worker(store, "ns", "pool", "w1", "gone")
+    worker(store, "ns", "pool", "w2", "gone")
+    cluster_client.set("lock:actor:gone", "tok")  # no actor, no expiry
+    report = run_check(store)
+    assert kinds(report) == sorted([cc.ORPHAN_WORKER, cc.ORPHAN_WORKER, cc.DUPLICATE_CLAIM, cc.ORPHAN_LOCK,
+                                    cc.LOCK_WITHOUT_EXPIRY])
+    dup = report.by_kind(cc.DUPLICATE_CLAIM)[0]
+    assert dup.repair in [f.repair for f in report.by_kind(cc.ORPHAN_WORKER)]
+    assert report.by_kind(cc.ORPHAN_LOCK)[0].repair == report.by_kind(cc.LOCK_WITHOUT_EXPIRY)[0].repair
+    assert len(cc.repairs(report)) == 3
+    cc.apply_all(store, report)
+    assert run_check(store).ok
