@@ -33,6 +33,9 @@ UNREACHABLE = (
     redis.exceptions.ClusterError,  # ClusterDownError, SlotNotCoveredError, MasterDownError...
     redis.exceptions.TryAgainError,
     redis.exceptions.BusyLoadingError,
+    # Not a RedisError: raised when no node answers while the cluster client rebuilds its slot map
+    # (every node down or frozen), and for a slot no node serves (SlotNotCoveredError).
+    redis.exceptions.RedisClusterException,
 )
 
 
@@ -41,7 +44,7 @@ def is_store_unreachable(exc):
 
 
 def is_redis_error(exc):
-    return isinstance(exc, redis.exceptions.RedisError)
+    return isinstance(exc, (redis.exceptions.RedisError, redis.exceptions.RedisClusterException))
 
 
 def storage_message(exc):
@@ -54,9 +57,9 @@ def store_unavailable(request, exc):
     """The 503 response for a store that is unreachable or refused a command (full page, or a
     fragment for HTMX requests)."""
     unreachable = is_store_unreachable(exc)
-    if unreachable:
-        store.connection_lost()
     error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    if unreachable:
+        store.connection_lost(error)
     log.warning("store %s failed on %s: %s", store.store_address(), request.path, error)
     context = {"store_error": error, "status_code": 503, "unreachable": unreachable}
     htmx = getattr(request, "htmx", None)

@@ -141,6 +141,10 @@ class LocalCluster:
                 return int(address.rsplit(":", 1)[1])
         raise AssertionError(f"no primary serves slot {slot}")
 
+    def view_of(self, port: int) -> dict:
+        """The node on `port` as another live node sees it (node_id, flags, slots, connected...)."""
+        return cluster_view(self.witness(avoid=(port,)))[f"127.0.0.1:{port}"]
+
     def node_id(self, port: int) -> str:
         return _ask(port, "CLUSTER MYID").decode()
 
@@ -177,7 +181,10 @@ class LocalCluster:
 
     def thaw_all(self) -> None:
         for port in self.ports:
-            os.kill(self.pid(port), signal.SIGCONT)
+            try:
+                os.kill(self.pid(port), signal.SIGCONT)
+            except (OSError, ValueError):
+                pass  # not running (killed, or stopped by a test): nothing to thaw
 
     def stop_all(self) -> None:
         """SHUTDOWN SAVE every node (the data is kept in dump.rdb, the topology in nodes.conf)."""
