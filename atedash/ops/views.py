@@ -34,13 +34,21 @@ def load_repair(token):
         return None
 
 
-def _finding_rows(report, can_repair):
+def required_role(repair):
+    """Repairs are record edits (editor); releasing a lock stays an admin's, as on the Locks page."""
+    return "admin" if repair.action == "release_lock" else "editor"
+
+
+def _finding_rows(report, operator):
     rows = []
     for finding in report.findings:
+        repair = finding.repair
+        allowed = repair is not None and operator is not None and operator.has_role(required_role(repair))
         rows.append(
             {
                 "finding": finding,
-                "repair_token": sign_repair(finding.repair) if (finding.repair and can_repair) else None,
+                "repair_token": sign_repair(repair) if allowed else None,
+                "repair_role": required_role(repair) if repair is not None else None,
             }
         )
     return rows
@@ -66,7 +74,7 @@ def check_page(request):
         return redirect(reverse("ops_check"))
     kind = request.GET.get("kind") or ""
     can_repair = request.operator is not None and request.operator.can_edit
-    rows = _finding_rows(report, can_repair) if report is not None else []
+    rows = _finding_rows(report, request.operator) if report is not None else []
     if kind:
         rows = [r for r in rows if r["finding"].kind == kind]
     from storage.consistency import KIND_TITLES, KINDS
@@ -96,6 +104,11 @@ def repair(request):
     repair_obj = load_repair(token or "")
     if repair_obj is None:
         return render(request, "ops/repair.html", {"invalid": True}, status=400)
+    role = required_role(repair_obj)
+    if not request.operator.has_role(role):
+        from atedash.errors import forbidden
+
+        return forbidden(request, f"This repair needs the {role} role.")
     p = persistence()
     context = {"repair": repair_obj, "token": token, "changes": repair_obj.changes(), "error": None}
     if request.method == "GET":
