@@ -158,6 +158,13 @@ class LocalCluster:
                 return True
         return False
 
+    def make_primary(self, port: int) -> None:
+        """Promotes the node on `port` with a graceful CLUSTER FAILOVER when it is a replica."""
+        if "master" in self.view_of(port)["flags"]:
+            return
+        _ask(port, "CLUSTER", "FAILOVER")
+        poll(lambda: "master" in self.view_of(port)["flags"] and self.whole(), f"127.0.0.1:{port} to be a primary")
+
     # ---------------------------------------------------------------- faults
 
     def sync_replica(self, port: int, timeout_ms: int = 5000) -> None:
