@@ -21,6 +21,14 @@ loglevel = os.environ.get("GUNICORN_LOG_LEVEL", "info")
 forwarded_allow_ips = os.environ.get("GUNICORN_FORWARDED_ALLOW_IPS", "127.0.0.1")
 # A client that sends a huge header must not tie up a thread.
 limit_request_field_size = 8190
+# gunicorn's runtime control socket defaults to one path per user (~/.gunicorn/gunicorn.ctl), which
+# two servers on one machine (make run next to make test's, or two deployments) would fight over.
+# Off unless a path is given.
+_control_socket = os.environ.get("GUNICORN_CONTROL_SOCKET", "")
+if _control_socket:
+    control_socket = _control_socket
+else:
+    control_socket_disable = True
 
 
 # Prometheus metrics across worker processes (atedash/ops/metrics.py): when PROMETHEUS_MULTIPROC_DIR
