@@ -125,7 +125,11 @@ class LocalCluster:
         raise AssertionError("no live cluster node")
 
     def whole(self) -> bool:
-        return cluster_whole(self.witness())
+        """cluster_whole, and every node agrees that the cluster state is ok (after a restart the
+        nodes' views converge one by one)."""
+        return cluster_whole(self.witness()) and all(
+            cluster_info(port).get("cluster_state") == "ok" for port in self.ports
+        )
 
     def wait_whole(self, timeout: float = DEADLINE_S) -> None:
         poll(self.whole, "the cluster to be whole (all slots, state ok, 3 synced replicas)", timeout)
