@@ -129,9 +129,21 @@ class Command(BaseCommand):
                 out.write(line)
             out.flush()
         else:
-            with open(target, "w", encoding="utf-8", newline="\n") as out:
-                for line in iter_export(p, result=result):
-                    out.write(line)
+            # Written beside the target and renamed at the end: a failed export leaves no half file.
+            import os
+            import tempfile
+
+            directory = os.path.dirname(os.path.abspath(target))
+            fd, tmp = tempfile.mkstemp(prefix=".atedash-export-", suffix=".jsonl", dir=directory)
+            try:
+                with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as out:
+                    for line in iter_export(p, result=result):
+                        out.write(line)
+                os.replace(tmp, target)
+            except BaseException:
+                if os.path.exists(tmp):
+                    os.unlink(tmp)
+                raise
         self.stderr.write(
             f"exported {result.records} records ({result.actors} actors, {result.workers} workers"
             f"{f', {result.corrupt} corrupt' if result.corrupt else ''})"
