@@ -29,7 +29,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
 
-from browser_helpers import (
+from .browser_helpers import (
     CHROMIUM, CHROMIUM_ARGS, ENVIRONMENT, PASSWORDS, REPO, VIEWPORT, login,
 )
 

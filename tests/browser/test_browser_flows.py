@@ -7,7 +7,7 @@ import pytest
 import storage
 from playwright.sync_api import expect
 
-from browser_helpers import ENVIRONMENT, PASSWORDS, login, put_actor, put_worker, shown_ids, status_name
+from .browser_helpers import ENVIRONMENT, PASSWORDS, put_actor, put_worker, shown_ids, status_name
 
 pytestmark = pytest.mark.browser
 

@@ -15,7 +15,7 @@ from urllib.parse import quote, urlencode
 import pytest
 from playwright.sync_api import expect
 
-from browser_helpers import put_actor, put_worker
+from .browser_helpers import put_actor, put_worker
 
 pytestmark = pytest.mark.browser
 

@@ -7,7 +7,7 @@ import pytest
 import storage
 from playwright.sync_api import expect
 
-from browser_helpers import PASSWORDS, put_actor, shown_ids, status_name
+from .browser_helpers import ENVIRONMENT, PASSWORDS, put_actor, put_worker, shown_ids, status_name
 
 pytestmark = pytest.mark.browser
 
@@ -138,8 +138,6 @@ def test_nojs_delete(contexts, store):
 
 
 def test_nojs_workers_filter_locks_and_flush(contexts, store):
-    from browser_helpers import ENVIRONMENT, put_worker
-
     put_worker(store, "team-a", "small", "w-1", "10.0.0.1")
     put_worker(store, "team-a", "large", "w-2", "10.0.0.2", actor_id="x", actor_namespace="team-a", actor_template="web")
     store.acquire_lock("lock:actor:x", "tok-1", 300)

@@ -1,12 +1,10 @@
 """Screenshots of the main pages for the README (docs/screenshots/*.png), taken on the demo data
 that `make run` seeds, after checking that each page shows what it should."""
 
-import re
-
 import pytest
 from playwright.sync_api import expect
 
-from browser_helpers import ENVIRONMENT, screenshot
+from .browser_helpers import ENVIRONMENT, screenshot
 
 pytestmark = pytest.mark.browser
 
