@@ -261,3 +261,24 @@ def test_import_policy_skip_never_overwrites_a_record_created_meanwhile(store, c
     r = import_records(store, io.StringIO(text), policy="skip")
     assert (r.created, r.skipped) == (0, 1)
     assert cluster_client.get("actor:a1") == b'{"actorId":"a1","version":"9"}'
+
+
+def test_check_and_backup_on_a_standalone_server(standalone_client):
+    from storage import Persistence
+    from storage.consistency import run_check
+
+    p = Persistence(standalone_client)
+    running_pair(p, "s1", "ns", "pool", "pod")
+    worker(p, "ns", "pool", "orphan", "ghost")
+    standalone_client.set("actor:bin-1", binary_actor())
+    report = run_check(p)
+    assert [f.kind for f in report.findings] == ["orphan_worker"]
+    report.findings[0].repair.apply(p)
+    assert run_check(p).ok
+    before = {k: standalone_client.get(k) for k in standalone_client.keys("*")
+              if k.startswith((b"actor:", b"worker:"))}
+    text = export_text(p)
+    standalone_client.flushdb()
+    assert import_records(p, io.StringIO(text)).created == len(before) == 4
+    after = {k: standalone_client.get(k) for k in standalone_client.keys("*")}
+    assert after == before
