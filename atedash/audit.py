@@ -134,10 +134,14 @@ def audit(
     entry.update(extra)
     line = json.dumps(entry, sort_keys=True, default=str)
     log.info(line)
-    if stream:
-        _append_to_stream(line)
+    reachable = _append_to_stream(line) if stream else True
     # (An import invalidates once, with its closing "import" entry, not per record.)
-    if action not in _NOT_CHANGES and not action.endswith(".refused") and not action.startswith("import."):
+    if (
+        reachable
+        and action not in _NOT_CHANGES
+        and not action.endswith(".refused")
+        and not action.startswith("import.")
+    ):
         from atedash.ops import checks
 
         checks.invalidate()  # every process's consistency report predates this change
@@ -149,8 +153,9 @@ _NOT_CHANGES = {"login", "logout", "export", "login.failed"}
 
 
 def _append_to_stream(line):
+    """XADD to the capped stream; False when the store could not be reached (no second try then)."""
     if not getattr(settings, "ATEDASH_AUDIT_STREAM", True):
-        return
+        return True
     try:
         client = store.get_persistence().client
         client.xadd(
@@ -161,6 +166,8 @@ def _append_to_stream(line):
         )
     except Exception as exc:  # noqa: BLE001 - the stdout line stands; the change is never undone
         _log.warning("audit entry not added to the %s stream: %s", STREAM_KEY, exc)
+        return False
+    return True
 
 
 def recent(count=100, before=None):
