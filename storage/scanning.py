@@ -301,6 +301,7 @@ class _Walk:
         # progress (at least one SCAN, at least one key examined), so a walk always moves on.
         self.deadline = deadline
         self.records, self.corrupt = [], []
+        self.taken: set[bytes] = set()  # keys consumed by this call (a page never shows one twice)
         self.scanned = 0  # keys consumed (examined) by this call
         self.spent = 0  # budget: keys examined, counting at least COUNT per SCAN (matches may be sparse)
         # Unfiltered pages need about `limit` keys; filtered ones read more per round trip.
@@ -348,9 +349,14 @@ class _Walk:
                     self.chunk = min(2 * self.chunk, _MAX_COUNT)
                 chunk = pending[i : i + min(size, self.max_scan - self.scanned)]
                 loaded = self.topology.call_on_shard(shard, lambda s: self.load(s.client, chunk, self.topology.reroute))
-                for item in loaded:
+                for key, item in zip(chunk, loaded):
                     i += 1
                     self.scanned += 1
+                    if key in self.taken:
+                        # Met twice in one call: while slots migrate, a key read from one primary
+                        # (following MOVED) may show up again in the SCAN of the primary it moved to.
+                        continue
+                    self.taken.add(key)
                     if self._take(item) and len(self.records) == self.limit:
                         stop = self._position(shard, scan_cursor, shard_done, pending, i, batch_cursor, batch_count)
                         return self._page(stop, total_keys, False)

@@ -14,6 +14,8 @@ import time
 from pathlib import Path
 
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 DEADLINE_S = 60
 NODES = 6
@@ -34,7 +36,9 @@ def poll(condition, what: str, timeout: float = DEADLINE_S, interval: float = 0.
 
 
 def node_client(port: int) -> redis.Redis:
-    return redis.Redis(host="127.0.0.1", port=port, socket_timeout=2, socket_connect_timeout=1)
+    # No retries: a probe must see the node as it is (and SHUTDOWN must not reconnect to retry).
+    return redis.Redis(host="127.0.0.1", port=port, socket_timeout=2, socket_connect_timeout=1,
+                       retry=Retry(NoBackoff(), 0))
 
 
 def _ask(port: int, *command):
@@ -202,7 +206,7 @@ class LocalCluster:
         pids = {port: self.pid(port) for port in self.ports}
         for port in self.ports:
             try:
-                _ask(port, "SHUTDOWN", "SAVE")
+                _ask(port, "SHUTDOWN", "SAVE", "NOW")
             except redis.exceptions.ConnectionError:
                 pass  # the server closes the connection as it exits
         for port, pid in pids.items():
