@@ -162,7 +162,9 @@ class Persistence:
         pipe = self.client.pipeline(transaction=False)
         pipe.get(key)
         pipe.pttl(key)
-        value, ttl = pipe.execute()
+        value, ttl = pipe.execute(raise_on_error=False)
+        if isinstance(value, redis.exceptions.ResponseError):  # e.g. WRONGTYPE: a hash under lock:*
+            raise CorruptRecord(key, f"not a string value: {value}", "")
         if value is None:
             return None
         return LockInfo(key=key, token=value.decode("utf-8", "backslashreplace"), ttl_ms=ttl if ttl >= 0 else None)

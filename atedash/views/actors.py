@@ -168,9 +168,14 @@ def actor_detail(request, actor_id):
         "pretty": pretty,
         "corrupt": corrupt,
         "actor": actor,
-        "lock": p.get_lock(keys.actor_lock_key(actor_id)),
+        "lock": None,
+        "lock_corrupt": None,
         "lock_key": keys.actor_lock_key(actor_id),
     }
+    try:
+        context["lock"] = p.get_lock(keys.actor_lock_key(actor_id))
+    except storage.CorruptRecord as exc:  # something that is not a lock sits at the lock's key
+        context["lock_corrupt"] = exc
     if actor is not None:
         worker, complete = find_worker(p, actor)
         context.update(

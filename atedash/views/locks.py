@@ -46,6 +46,7 @@ def lock_release(request):
     if request.method == "GET":
         lock = p.get_lock(key)
         return render(request, "locks/release.html", {"form": form, "key": key, "token": token, "lock": lock})
+    p.get_lock(key)  # CorruptRecord (the 422 page) when the key is not a lock at all
     p.release_lock(key, token)
     after = p.get_lock(key)
     if after is None:
