@@ -47,7 +47,6 @@ class Topology:
         self._refresh_lock = threading.Lock()
         self._cached_for = None
         self._cached: list[Shard] = []
-        self._executor: ThreadPoolExecutor | None = None
         # Reads a key wherever the cluster now serves it (following MOVED/ASK), for batch reads
         # that met a slot migration.
         self.reroute = client.get if self.is_cluster else None
@@ -146,11 +145,19 @@ class Topology:
         return [f.result() for f in futures]
 
     def _pool(self) -> ThreadPoolExecutor:
-        with self._cache_lock:
-            if self._executor is None:
-                self._executor = ThreadPoolExecutor(max_workers=16, thread_name_prefix="storage-shard")
-            return self._executor
+        return _shared_pool()
 
-    def close(self) -> None:
-        if self._executor is not None:
-            self._executor.shutdown(wait=False)
+
+# One pool for every Topology: a process may create many Persistence objects (tests do, per test),
+# and per-object pools would each keep idle threads alive. Shard tasks never submit further tasks,
+# so sharing cannot deadlock.
+_POOL_LOCK = threading.Lock()
+_POOL: ThreadPoolExecutor | None = None
+
+
+def _shared_pool() -> ThreadPoolExecutor:
+    global _POOL
+    with _POOL_LOCK:
+        if _POOL is None:
+            _POOL = ThreadPoolExecutor(max_workers=32, thread_name_prefix="storage-shard")
+        return _POOL

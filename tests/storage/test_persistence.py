@@ -266,7 +266,7 @@ def test_unknown_binary_fields_survive_an_update_from_a_fresh_message(store):
     assert Worker.FromString(stored).actor_id == "a9" and fresh.version == 3
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(
     actor_id=st.text(alphabet=st.characters(blacklist_categories=["Cs"]), min_size=1, max_size=30),
     pod_ip=st.text(alphabet=st.characters(blacklist_categories=["Cs"]), max_size=20),
