@@ -374,7 +374,7 @@ def floor_of(fn, repeat: int) -> float:
 # ============================================================================ one size
 
 
-def pages_for(store: Persistence, budget: int, n_actors: int) -> list[dict]:
+def pages_for(store: Persistence, budget: dict, n_actors: int) -> list[dict]:
     """The pages measured: path, the text that proves it is the right page, and its storage floor."""
     # A later page: the cursor after 10 pages of 50.
     cursor = None
@@ -390,24 +390,24 @@ def pages_for(store: Persistence, budget: int, n_actors: int) -> list[dict]:
 
     return [
         {"page": "actors, first page", "path": "/actors/", "expect": b'id="actors-table"', "requests": 200,
-         "floor": lambda: store.scan_actors(limit=50, max_scan=budget), "floor_call": "scan_actors(limit=50)"},
+         "floor": lambda: store.scan_actors(limit=50, **budget), "floor_call": "scan_actors(limit=50)"},
         {"page": "actors, page 11 (cursor)", "path": "/actors/?" + urllib.parse.urlencode({"cursor": cursor}),
          "expect": b'id="actors-table"', "requests": 200,
-         "floor": lambda: store.scan_actors(cursor=cursor, limit=50, max_scan=budget), "floor_call": "scan_actors(cursor, limit=50)"},
+         "floor": lambda: store.scan_actors(cursor=cursor, limit=50, **budget), "floor_call": "scan_actors(cursor, limit=50)"},
         {"page": "workers, first page", "path": "/workers/", "expect": b'id="workers-table"', "requests": 200,
-         "floor": lambda: store.scan_workers(limit=50, max_scan=budget), "floor_call": "scan_workers(limit=50)"},
+         "floor": lambda: store.scan_workers(limit=50, **budget), "floor_call": "scan_workers(limit=50)"},
         {"page": "actor detail", "path": f"/actors/{DETAIL_ACTOR}/", "expect": b'class="ok" id="worker-points-back"', "requests": 200,
          "floor": detail_floor, "floor_call": "get_raw + get_lock + get_worker"},
         {"page": "overview (counts cached)", "path": "/", "expect": b'id="stats-age"', "requests": 100,
          "floor": lambda: store.cluster_overview(), "floor_call": "cluster_overview()"},
         {"page": f"actors, rare filter (1/1000: {rare_expected} in store)",
          "path": f"/actors/?template={RARE_TEMPLATE}", "expect": b'id="actors-table"', "requests": 10,
-         "floor": lambda: store.scan_actors(limit=50, template_name=RARE_TEMPLATE, max_scan=budget),
-         "floor_call": "scan_actors(template_name=rare, max_scan=budget)"},
+         "floor": lambda: store.scan_actors(limit=50, template_name=RARE_TEMPLATE, **budget),
+         "floor_call": "scan_actors(template_name=rare, **budget)"},
         {"page": "actors, never-matching filter", "path": f"/actors/?template={NO_TEMPLATE}",
          "expect": b'id="actors-table"', "requests": 10,
-         "floor": lambda: store.scan_actors(limit=50, template_name=NO_TEMPLATE, max_scan=budget),
-         "floor_call": "scan_actors(template_name=none, max_scan=budget)"},
+         "floor": lambda: store.scan_actors(limit=50, template_name=NO_TEMPLATE, **budget),
+         "floor_call": "scan_actors(template_name=none, **budget)"},
     ]
 
 
@@ -452,7 +452,8 @@ def bench_size(args, store: Persistence, n: int, tmp: Path, lua: Path) -> dict:
     results = []
     try:
         cookie = login(args.port, server.password)
-        budget = int(server.env.get("ATEDASH_SCAN_BUDGET") or _setting("ATEDASH_SCAN_BUDGET"))
+        budget = {"max_scan": int(server.env.get("ATEDASH_SCAN_BUDGET") or _setting("ATEDASH_SCAN_BUDGET")),
+                  "max_seconds": float(server.env.get("ATEDASH_SCAN_SECONDS") or _setting("ATEDASH_SCAN_SECONDS"))}
         t0 = time.perf_counter()
         wait_for_stats(args.port, cookie)
         print(f"overview counts available in both workers after {time.perf_counter() - t0:.1f} s", flush=True)
@@ -507,6 +508,25 @@ def _row_text(row) -> str:
             f"{wrk['rps']:>7.0f} | {row['floor_ms']:>7.2f} {row['ratio']:>5.1f}x{flag}")
 
 
+def markdown_table(results) -> str:
+    lines = [
+        "| page | N | 1 client: median / p99 (ms) | server: app / store / Django (ms) | 16 conn: median / p99 (ms) "
+        "| req/s | CPU per request: gunicorn / redis (ms) | storage floor (ms) | ratio |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in results:
+        for row in r["pages"]:
+            one, wrk = row["one"], row["wrk"]
+            cpu = wrk["cpu_ms_per_request"]
+            lines.append(
+                f"| {row['page']} | {row['n']:,} | {one['median_ms']:.1f} / {one['p99_ms']:.1f} "
+                f"| {one['app_ms']:.1f} / {one['store_ms']:.1f} / {one['django_ms']:.1f} "
+                f"| {wrk['median_ms']:.0f} / {wrk['p99_ms']:.0f} | {wrk['rps']:.0f} "
+                f"| {cpu['gunicorn']:.2f} / {cpu['redis']:.2f} | {row['floor_ms']:.2f} | {row['ratio']:.1f}x |"
+            )
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--url", default=default_url(), help="cluster URL (default from ATEDASH_CLUSTER_PORT)")
@@ -546,6 +566,7 @@ def main() -> None:
         if walk:
             print(f"N={r['n']:,}: gunicorn worker RSS {', '.join(f'{x:.0f}' for x in r['rss_before_mib'])} MiB before, "
                   f"{', '.join(f'{x:.0f}' for x in r['rss_after_mib'])} MiB after walking {walk['pages']:,} pages")
+    print("\n" + markdown_table(results))
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2, default=str))
 
