@@ -5,14 +5,16 @@ check page and /metrics show the last report with its age, and a new check start
 older than ATEDASH_CHECK_MAX_AGE seconds (or when an operator asks). At most one runs at a time.
 
 Every gunicorn worker process has its own cache, so a change made through atedash (a repair, an edit,
-an import...) bumps a counter in the store (``atedash:check-epoch``, see ``invalidate``): a process whose
-report was computed under an older epoch treats it as stale, so no page shows a finding that was
-repaired through another process.
+an import...) sets a new random marker in the store (``atedash:check-epoch``, see ``invalidate``): a
+process whose report was computed under another marker treats it as stale, so /metrics never reports
+a finding that was repaired through another process for longer than one scrape. The Consistency page
+itself starts a fresh check whenever it is opened.
 """
 
 import logging
 import threading
 import time
+import uuid
 
 from django.conf import settings
 
@@ -24,18 +26,22 @@ EPOCH_KEY = "atedash:check-epoch"
 
 
 def current_epoch():
-    """The store's change counter (0 when never bumped); None when the store cannot say."""
+    """The store's change marker (b"" when none was set, e.g. after a flush); None when the store
+    cannot say."""
     try:
         value = store.get_persistence().client.get(EPOCH_KEY)
     except Exception:  # noqa: BLE001 - an unreachable store shows up elsewhere
         return None
-    return int(value) if value else 0
+    return value or b""
 
 
 def invalidate():
-    """Marks every process's last report stale (called after each change made through atedash)."""
+    """Marks every process's last report stale (called after each change made through atedash).
+
+    A fresh random marker rather than a counter: a counter would start again after a flush and could
+    match the marker of a report computed before it."""
     try:
-        store.get_persistence().client.incr(EPOCH_KEY)
+        store.get_persistence().client.set(EPOCH_KEY, uuid.uuid4().hex)
     except Exception as exc:  # noqa: BLE001 - the reports age out anyway
         log.warning("could not mark consistency reports stale: %s", exc)
 

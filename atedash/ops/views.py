@@ -18,6 +18,7 @@ from atedash.views.common import persistence, render_page
 
 REPAIR_SALT = "atedash.ops.repair"
 AUDIT_PAGE_SIZE = 100
+MAX_ROWS = 500  # findings listed on the page (per kind filter); the counts table has them all
 
 
 def sign_repair(repair):
@@ -39,9 +40,9 @@ def required_role(repair):
     return "admin" if repair.action == "release_lock" else "editor"
 
 
-def _finding_rows(report, operator):
+def _finding_rows(findings, operator):
     rows = []
-    for finding in report.findings:
+    for finding in findings:
         repair = finding.repair
         allowed = repair is not None and operator is not None and operator.has_role(required_role(repair))
         rows.append(
@@ -59,24 +60,25 @@ def _finding_rows(report, operator):
 
 @require_http_methods(["GET", "POST"])
 def check_page(request):
-    """The last check's findings (a new check starts when it is stale, or on "Run the check now")."""
-    if request.method == "POST" or request.GET.get("run"):
+    """A fresh check's findings (HTMX polls only read the cache while a long check runs)."""
+    htmx = getattr(request, "htmx", False)
+    if request.method == "POST":
         checks.cache.refresh()
-    if request.GET.get("wait"):
-        checks.cache.ensure_fresh()
-        checks.cache.wait(timeout=600)
-    elif not getattr(request, "htmx", False):
-        # A small store checks in well under a second: show its result rather than "running".
-        checks.cache.ensure_fresh()
-        checks.cache.wait(timeout=getattr(settings, "ATEDASH_CHECK_WAIT", 5))
+        if not htmx:
+            return redirect(reverse("ops_check"))  # the GET shows it (post/redirect/get)
+    elif not htmx:
+        # Opening the page checks the store as it is now (one check at a time per process; while a
+        # long one runs the page shows the previous report and polls). A small store checks in well
+        # under a second, so its result is shown at once.
+        checks.cache.refresh()
+        wait = 600 if request.GET.get("wait") else getattr(settings, "ATEDASH_CHECK_WAIT", 5)
+        checks.cache.wait(timeout=wait)
     report, error, running = checks.cache.snapshot()
-    if request.method == "POST" and not getattr(request, "htmx", False):
-        return redirect(reverse("ops_check"))
     kind = request.GET.get("kind") or ""
     can_repair = request.operator is not None and request.operator.can_edit
-    rows = _finding_rows(report, request.operator) if report is not None else []
-    if kind:
-        rows = [r for r in rows if r["finding"].kind == kind]
+    findings = [f for f in report.findings if not kind or f.kind == kind] if report is not None else []
+    shown = findings[:MAX_ROWS]
+    rows = _finding_rows(shown, request.operator)
     from storage.consistency import KIND_TITLES, KINDS
 
     context = {
@@ -84,6 +86,7 @@ def check_page(request):
         "error": error,
         "running": running,
         "rows": rows,
+        "hidden": len(findings) - len(shown),
         "kind": kind,
         "kinds": [(k, KIND_TITLES[k], report.counts.get(k, 0) if report else 0) for k in KINDS],
         "age": checks.cache.age(),

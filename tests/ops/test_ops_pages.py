@@ -340,3 +340,12 @@ def test_lock_repairs_need_the_admin_role(editor, admin, store, cluster_client):
     assert admin.get(link).status_code == 200
     assert admin.post("/ops/repair/", {"repair": token}).status_code == 302
     assert store.get_lock("lock:actor:ghost2") is None
+
+
+def test_long_reports_are_capped_on_the_page(viewer, store, cluster_client, monkeypatch):
+    monkeypatch.setattr("atedash.ops.views.MAX_ROWS", 3)
+    crafted_store(store, cluster_client)
+    html = page(viewer.get("/ops/check/?wait=1"))
+    assert html.count('class="finding"') == 3 and 'id="findings-hidden"' in html
+    html = page(viewer.get(f"/ops/check/?kind={cc.LEAKED_WORKER}"))
+    assert html.count('class="finding"') == 2 and 'id="findings-hidden"' not in html
