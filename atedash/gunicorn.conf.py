@@ -9,7 +9,10 @@ import os
 wsgi_app = "atedash.wsgi:application"
 worker_class = "gthread"
 workers = int(os.environ.get("GUNICORN_WORKERS", "2"))
-threads = int(os.environ.get("GUNICORN_THREADS", "4"))
+# 8 threads: a page mostly waits on Redis or on the GIL, and a filtered list page may take up to
+# ATEDASH_SCAN_SECONDS; with 2 x 8 threads, 16 concurrent clients are all served at once instead of
+# half of them queueing behind slow scans (bench/RESULTS.md, "HTTP").
+threads = int(os.environ.get("GUNICORN_THREADS", "8"))
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "60"))
 graceful_timeout = 20
 keepalive = 5
