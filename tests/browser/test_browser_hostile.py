@@ -115,6 +115,8 @@ def pages_to_visit(store):
         "/actors/?" + urlencode({"ns": IMG, "template": SCRIPT, "size": "200"}),
         "/actors/?" + urlencode({"q": QUOTES, "status": SVG, "cursor": SCRIPT}),
         "/actors/" + quote(HOSTILE_ID, safe="") + "/",
+        ("/actors/" + quote(f"missing-{IMG}", safe="") + "/", 404),  # the 404 page names the key
+        ("/actors/" + quote(SCRIPT, safe="") + "/", 404),  # "%2F" in an id: no such page
         "/actors/" + quote(HOSTILE_ID, safe="") + "/edit/",
         "/actors/" + quote(QUOTED_ID, safe="") + "/",
         "/actors/" + quote(QUOTED_ID, safe="") + "/edit/",
@@ -221,3 +223,25 @@ def test_editing_a_record_with_hostile_fields_keeps_them_inert(contexts, hostile
     assert store.get_actor(QUOTED_ID).last_snapshot == IMG
     visit(bob, "/audit/")
     contexts.watch.assert_clean()
+
+
+def test_hostile_login_next(contexts, store):
+    """A crafted ?next= is shown inert on the login page and never followed off the site."""
+    from .browser_helpers import PASSWORDS
+
+    for target in (f'"><svg onload={js("next")}>', f"javascript:{js('next-url')}", "https://evil.example/"):
+        page = contexts.page()
+        visit(page, "/login/?" + urlencode({"next": target}))
+        page.fill("#id_username", "viewer")
+        page.fill("#id_password", PASSWORDS["viewer"])
+        page.click("#login-button")
+        expect(page.locator("#banner-operator")).to_have_text("viewer")
+        if target.startswith("\""):
+            # A relative path on this site: followed (to a 404 page), harmless.
+            assert page.url.startswith(contexts.app.url + "/login/"), page.url
+        else:
+            # Another scheme or host: refused, the overview instead.
+            assert page.url == contexts.app.url + "/", page.url
+        assert page.evaluate(DOM_CHECK) == {"bad": [], "pwned": None}
+    contexts.watch.assert_clean()
+
