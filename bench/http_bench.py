@@ -148,6 +148,8 @@ class Server:
             ATEDASH_ALLOWED_HOSTS="127.0.0.1,localhost",
             ATEDASH_ENVIRONMENT="bench",
             DJANGO_SETTINGS_MODULE="atedash.settings",
+            # As deploy/ runs it: the request histogram shared by the workers (prometheus multiprocess).
+            PROMETHEUS_MULTIPROC_DIR=str(tmp / "prometheus"),
         )
         self.env.pop("ATEDASH_DEBUG", None)
         self.password = secrets.token_urlsafe(16)
@@ -162,6 +164,8 @@ class Server:
                            env=self.env, check=True, input=self.password + "\n", text=True, capture_output=True)
 
     def start(self) -> None:
+        shutil.rmtree(self.tmp / "prometheus", ignore_errors=True)
+        (self.tmp / "prometheus").mkdir()
         self.log = open(self.tmp / "gunicorn.log", "ab")
         self.proc = subprocess.Popen(
             [GUNICORN, "-c", str(ROOT / "atedash" / "gunicorn.conf.py"), "--bind", f"127.0.0.1:{self.port}"],
