@@ -2,9 +2,9 @@
 
 Django's template engine costs 5-10 µs per variable node; a page of 50 records x 8 columns with a
 URL per row spent most of its time there. These functions produce exactly what the row markup in
-templates/actors/_table.html and templates/workers/_table.html used to (same escaping as Django's
+templates/actors/_table.html, templates/workers/_table.html and templates/overview/_stats.html used to (same escaping as Django's
 autoescape: html.escape; same URLs as {% url %} / reverse()), at about a tenth of the cost.
-tests/dashboard/test_listing.py checks them against the template they replace.
+tests/dashboard/test_fast_paths.py checks them against the template loops they replace.
 """
 
 import re
