@@ -1,10 +1,11 @@
-"""The rows of the actor and worker tables, rendered in Python: the hot path of the list pages.
+"""The rows of the actor, worker and pool tables, rendered in Python: the hot path of the list pages.
 
 Django's template engine costs 5-10 µs per variable node; a page of 50 records x 8 columns with a
 URL per row spent most of its time there. These functions produce exactly what the row markup in
-templates/actors/_table.html, templates/workers/_table.html and templates/overview/_stats.html used to (same escaping as Django's
-autoescape: html.escape; same URLs as {% url %} / reverse()), at about a tenth of the cost.
-tests/dashboard/test_fast_paths.py checks them against the template loops they replace.
+templates/actors/_table.html, templates/workers/_table.html and templates/overview/_stats.html
+used to (same escaping as Django's autoescape: html.escape; same URLs as {% url %} / reverse()), at
+about a tenth of the cost. tests/dashboard/test_fast_paths.py checks them against the template
+loops they replace.
 """
 
 import re
