@@ -9,6 +9,7 @@ proven to hold, not only the CSP. Corrupt records show as flagged rows, and noth
 """
 
 import random
+import re
 import time
 from urllib.parse import quote, urlencode
 
@@ -36,8 +37,11 @@ HOSTILE_ID = f"id-{IMG}"  # no "/": it has a detail URL
 QUOTED_ID = f'has space "dq" \'sq\' {UNICODE}'
 
 
-def write_hostile_records(store):
-    """Writes the hostile records; returns the keys each list must flag as corrupt."""
+def write_hostile_records(store, *, huge_valid=True):
+    """Writes the hostile records; returns the keys each list must flag as corrupt.
+
+    huge_valid: also a valid actor with a 5 MB field (it makes the list and detail pages 13 and 26 MB,
+    several seconds of layout in Chromium; tests that load many list pages leave it out)."""
     c = store.client
     rng = random.Random(5)
     # Valid records whose ids and fields are hostile text (they decode: shown as normal rows).
@@ -45,7 +49,8 @@ def write_hostile_records(store):
               ateom_pod_namespace=SVG, ateom_pod_name=SCRIPT, ateom_pod_ip=QUOTES,
               last_snapshot=IMG, in_progress_snapshot=f"javascript:{js('href')}")
     put_actor(store, QUOTED_ID, ns="team-a", template=SCRIPT)
-    put_actor(store, "huge-valid", last_snapshot="gs://" + "<b>x</b>" * (FIVE_MB // 8))
+    if huge_valid:
+        put_actor(store, "huge-valid", last_snapshot="gs://" + "<b>x</b>" * (FIVE_MB // 8))
     put_worker(store, "team-a", "pool", "pod-1", "10.0.0.1", actor_id=SCRIPT, actor_namespace=IMG,
                actor_template=SVG)
     put_worker(store, "team-a", "pool", QUOTED_ID, "10.0.0.2")
@@ -245,3 +250,36 @@ def test_hostile_login_next(contexts, store):
         assert page.evaluate(DOM_CHECK) == {"bad": [], "pwned": None}
     contexts.watch.assert_clean()
 
+
+
+@pytest.mark.parametrize("csp", ["enforced", "ignored"])
+def test_hostile_rows_swapped_in_by_htmx(contexts, store, csp):
+    """The list fragments HTMX swaps in (filters, Next) carry the same records: still inert."""
+    hostile = write_hostile_records(store, huge_valid=False)
+    page = contexts.page("viewer", bypass_csp=csp == "ignored")
+    visit(page, "/actors/?size=25")
+    page.fill("#id_q", "id-")
+    expect(page).to_have_url(re.compile(r"q=id-"))
+    expect(page.locator("#actors-table tbody tr[data-actor-id]")).to_have_count(1)
+    expect(page.locator("#actors-table tbody tr[data-actor-id] td").nth(2)).to_have_text(HOSTILE_ID)
+    assert page.evaluate(DOM_CHECK) == {"bad": [], "pwned": None}
+
+    page.fill("#id_q", "")
+    expect(page).not_to_have_url(re.compile(r"q=id-"))
+    corrupt_seen = 0
+    while True:
+        corrupt_seen += page.locator("#actors-table tr.row-corrupt").count()
+        assert page.evaluate(DOM_CHECK) == {"bad": [], "pwned": None}, page.url
+        if not page.locator("#next-page").count():
+            break
+        before = page.url
+        page.click("#next-page")
+        expect(page).not_to_have_url(before)
+    assert corrupt_seen == len(hostile) + 2  # the listed ones, the key that is not UTF-8, the hash
+
+    visit(page, "/workers/")
+    page.fill("#id_pool", "pool")
+    expect(page).to_have_url(re.compile(r"pool=pool"))
+    expect(page.locator("#workers-table tbody tr[data-worker]")).to_have_count(2)
+    assert page.evaluate(DOM_CHECK) == {"bad": [], "pwned": None}
+    contexts.watch.assert_clean()
