@@ -189,6 +189,8 @@ class Contexts:
         context = self.browser.new_context(
             base_url=self.app.url, viewport=VIEWPORT, java_script_enabled=js, storage_state=state, **options,
         )
+        # Pages of 10+ MB (the hostile 5 MB record) take seconds of layout on a loaded machine.
+        context.set_default_navigation_timeout(60_000)
         context.on("page", self.watch.attach)
         self.opened.append(context)
         return context
