@@ -10,7 +10,7 @@ TEST_CLUSTER_PORT ?= 7200
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test setup cluster-start cluster-stop proto bench bench-http check clean
+.PHONY: run test setup cluster-start cluster-stop proto bench bench-http bench-ops check clean
 
 $(VENV)/.installed: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -49,6 +49,11 @@ bench: cluster-start
 
 bench-http: cluster-start
 	ATEDASH_CLUSTER_PORT=$(RUN_CLUSTER_PORT) $(PY) bench/http_bench.py
+
+# Consistency check and backup/restore at 100k actors (they flush the dev cluster, as `bench` does).
+bench-ops: cluster-start
+	ATEDASH_CLUSTER_PORT=$(RUN_CLUSTER_PORT) $(PY) bench/check_bench.py
+	ATEDASH_CLUSTER_PORT=$(RUN_CLUSTER_PORT) $(PY) bench/backup_bench.py
 
 clean: cluster-stop
 	rm -rf $(VENV) .pytest_cache
