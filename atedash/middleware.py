@@ -38,6 +38,11 @@ class SecurityHeadersMiddleware:
         response.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=(), payment=()")
         response.setdefault("X-Content-Type-Options", "nosniff")
         response.setdefault("Referrer-Policy", settings.SECURE_REFERRER_POLICY)
+        if request.is_secure():
+            # A request that came over HTTPS gets Secure cookies (session, CSRF, messages), even
+            # where ATEDASH_SECURE_COOKIES / ATEDASH_HTTPS were forgotten.
+            for morsel in response.cookies.values():
+                morsel["secure"] = True
         if not request.path.startswith(settings.STATIC_URL):
             # Pages show live store state and operator data: never cached, and vary on HTMX.
             add_never_cache_headers(response)

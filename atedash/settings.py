@@ -114,15 +114,26 @@ CSRF_COOKIE_NAME = "atedash_csrftoken"
 CSRF_COOKIE_HTTPONLY = True
 CSRF_FAILURE_VIEW = "atedash.views.errors.csrf_failure"
 
-# HTTPS: cookies marked Secure when asked; the proxy's scheme header trusted only when named.
-SECURE_COOKIES = env_bool("ATEDASH_SECURE_COOKIES")
+# HTTPS. ATEDASH_HTTPS=1 says that operators reach atedash over HTTPS only (directly, or through a
+# TLS-terminating proxy named by ATEDASH_PROXY_SSL_HEADER): cookies are always Secure, plain HTTP is
+# redirected (except the health endpoints and /metrics, which probes and scrapers call over HTTP),
+# and HSTS is sent for a year; each can still be set on its own. Whatever these say, a response to
+# a request that came over HTTPS marks its cookies Secure (atedash.middleware).
+HTTPS = env_bool("ATEDASH_HTTPS")
+SECURE_COOKIES = env_bool("ATEDASH_SECURE_COOKIES", HTTPS)
 SESSION_COOKIE_SECURE = SECURE_COOKIES
 CSRF_COOKIE_SECURE = SECURE_COOKIES
 _proxy_ssl = env_str("ATEDASH_PROXY_SSL_HEADER")  # e.g. "X-Forwarded-Proto"
 if _proxy_ssl:
     SECURE_PROXY_SSL_HEADER = ("HTTP_" + _proxy_ssl.upper().replace("-", "_"), "https")
-SECURE_SSL_REDIRECT = env_bool("ATEDASH_SSL_REDIRECT")
-SECURE_HSTS_SECONDS = env_int("ATEDASH_HSTS_SECONDS", 0)
+SECURE_SSL_REDIRECT = env_bool("ATEDASH_SSL_REDIRECT", HTTPS)
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
+SECURE_HSTS_SECONDS = env_int("ATEDASH_HSTS_SECONDS", 365 * 24 * 3600 if HTTPS else 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("ATEDASH_HSTS_INCLUDE_SUBDOMAINS", HTTPS)
+SECURE_HSTS_PRELOAD = env_bool("ATEDASH_HSTS_PRELOAD", HTTPS)
+# Requests are small forms and GETs: anything bigger is refused with a 400 before it is parsed.
+DATA_UPLOAD_MAX_MEMORY_SIZE = 256 * 1024
+DATA_UPLOAD_MAX_NUMBER_FIELDS = 200
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"

@@ -29,8 +29,10 @@ CSRF_INPUT = re.compile(r'name="csrfmiddlewaretoken" value="([^"]+)"')
 
 
 @pytest.fixture
-def local_cluster(cluster_port, cluster_dir):
-    """The test cluster's processes; whatever a test did to them, the cluster is whole afterwards."""
+def local_cluster(cluster_port, cluster_dir, cluster_client):
+    """The test cluster's processes; whatever a test did to them, the cluster is whole afterwards,
+    and the session's cluster client knows every node again (tests after this one use it to reach
+    each node, e.g. to create an ACL user everywhere)."""
     cluster = LocalCluster(cluster_port, cluster_dir)
     cluster.wait_whole()
     yield cluster
@@ -39,6 +41,8 @@ def local_cluster(cluster_port, cluster_dir):
         if not cluster.alive(port):
             cluster.start(port)
     cluster.wait_whole()
+    cluster_client.nodes_manager.initialize()
+    assert len(cluster_client.get_nodes()) == len(cluster.ports)
 
 
 def csrf_token(body: str) -> str:
