@@ -197,7 +197,7 @@ def actor_detail(request, actor_id):
 @role_required("editor")
 @require_http_methods(["GET", "POST"])
 def actor_create(request):
-    form = ActorCreateForm(request.POST or None)
+    form = ActorCreateForm(request.POST if request.method == "POST" else None)
     status = 200
     if request.method == "POST":
         status = 400

@@ -28,7 +28,7 @@ def flush(request):
     if not settings.ATEDASH_ALLOW_FLUSH:
         return forbidden(request, "Flush is turned off for this environment (ATEDASH_ALLOW_FLUSH).")
     p = persistence()
-    form = FlushForm(request.POST or None)
+    form = FlushForm(request.POST if request.method == "POST" else None)
     status = 200
     if request.method == "POST":
         status = 400

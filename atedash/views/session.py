@@ -36,7 +36,7 @@ def login(request):
     next_url = request.POST.get("next") or request.GET.get("next") or ""
     if request.operator is not None and request.method == "GET":
         return redirect(_safe_next(request, next_url))
-    form = LoginForm(request.POST or None)
+    form = LoginForm(request.POST if request.method == "POST" else None)
     status = 200  # a refused login re-renders the form (200), as Django's LoginView does
     if request.method == "POST":
         if form.is_valid():

@@ -100,7 +100,7 @@ def worker_detail(request, namespace, pool, pod):
 @role_required("editor")
 @require_http_methods(["GET", "POST"])
 def worker_create(request):
-    form = WorkerCreateForm(request.POST or None)
+    form = WorkerCreateForm(request.POST if request.method == "POST" else None)
     status = 200
     if request.method == "POST":
         status = 400
