@@ -51,6 +51,7 @@ read; the repairs re-check before writing, so such a finding can never cause a w
 from __future__ import annotations
 
 import dataclasses
+import sys
 import time
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Iterator
@@ -670,6 +671,65 @@ def _pages(scan, page_size: int) -> Iterator[Any]:
 
 # Compact worker entry: (pool, actor_namespace, actor_template, actor_id, version, ip)
 _W_POOL, _W_ANS, _W_ATPL, _W_AID, _W_VER, _W_IP = range(6)
+_intern = sys.intern
+
+
+class _WorkerIndex:
+    """Every worker, by (namespace, pod) and by the actor it claims, in little memory: one string key
+    per pod ("ns\0pod"), a bare entry tuple (a list only when several pools share the pod name),
+    namespaces, pools and templates interned (they repeat), and claims pointing at the pod key."""
+
+    __slots__ = ("_by_pod", "_claims")
+
+    def __init__(self):
+        self._by_pod: dict[str, tuple | list] = {}
+        self._claims: dict[str, str | list] = {}
+
+    def add(self, w: Worker) -> None:
+        pod_key = _intern(w.worker_namespace) + "\0" + w.worker_pod
+        entry = (_intern(w.worker_pool), _intern(w.actor_namespace), _intern(w.actor_template), w.actor_id,
+                 w.version, w.ip)
+        present = self._by_pod.get(pod_key)
+        if present is None:
+            self._by_pod[pod_key] = entry
+        elif isinstance(present, list):
+            present.append(entry)
+        else:
+            self._by_pod[pod_key] = [present, entry]
+        if w.actor_id:
+            claimed = self._claims.get(w.actor_id)
+            if claimed is None:
+                self._claims[w.actor_id] = pod_key
+            elif isinstance(claimed, list):
+                if pod_key not in claimed:
+                    claimed.append(pod_key)
+            elif claimed != pod_key:
+                self._claims[w.actor_id] = [claimed, pod_key]
+
+    def at_pod(self, ns: str, pod: str) -> list[tuple]:
+        present = self._by_pod.get(ns + "\0" + pod)
+        if present is None:
+            return []
+        return present if isinstance(present, list) else [present]
+
+    def is_claimed(self, actor_id: str) -> bool:
+        return actor_id in self._claims
+
+    def claimed_ids(self):
+        return self._claims.keys()
+
+    def claimants(self, actor_id: str) -> list[tuple[str, str, str, tuple]]:
+        """(ns, pool, pod, entry) of every worker claiming the actor."""
+        claimed = self._claims.get(actor_id)
+        if claimed is None:
+            return []
+        out = []
+        for pod_key in claimed if isinstance(claimed, list) else (claimed,):
+            ns, pod = pod_key.split("\0", 1)
+            for e in self.at_pod(ns, pod):
+                if e[_W_AID] == actor_id:
+                    out.append((ns, e[_W_POOL], pod, e))
+        return out
 
 
 def run_check(persistence, *, page_size: int = PAGE_SIZE) -> CheckReport:
@@ -695,37 +755,19 @@ def run_check(persistence, *, page_size: int = PAGE_SIZE) -> CheckReport:
         for c in page.corrupt:
             findings.append(_corrupt(c))
 
-    # -- workers: index by (ns, pod) and by claimed actor id.
-    by_pod: dict[tuple[str, str], list[tuple]] = {}
-    claims: dict[str, list[tuple[str, str]]] = {}  # actor id -> [(ns, pod)] (then pool via by_pod)
+    # -- workers: a compact index by (ns, pod) and by claimed actor id.
+    index = _WorkerIndex()
     corrupt_workers = 0
     n_workers = 0
     for page in _pages(p.scan_workers, page_size):
         keys_scanned += page.scanned
         for w in page.records:
             n_workers += 1
-            entry = (w.worker_pool, w.actor_namespace, w.actor_template, w.actor_id, w.version, w.ip)
-            by_pod.setdefault((w.worker_namespace, w.worker_pod), []).append(entry)
-            if w.actor_id:
-                claims.setdefault(w.actor_id, []).append((w.worker_namespace, w.worker_pod))
+            index.add(w)
         for c in page.corrupt:
             corrupt_workers += 1
             findings.append(_corrupt(c))
-
-    def claimants(actor_id: str) -> list[tuple[str, str, str, tuple]]:
-        out = []
-        for ns, pod in claims.get(actor_id, ()):
-            for e in by_pod[(ns, pod)]:
-                if e[_W_AID] == actor_id:
-                    out.append((ns, e[_W_POOL], pod, e))
-        # the same (ns, pod) may appear twice in claims when two pools claim; dedupe
-        uniq, seen = [], set()
-        for item in out:
-            k = (item[0], item[1], item[2])
-            if k not in seen:
-                seen.add(k)
-                uniq.append(item)
-        return uniq
+    claimants = index.claimants
 
     # -- actors: streamed, never kept.
     seen_claimed: set[str] = set()  # actor ids that are claimed by some worker and exist
@@ -758,7 +800,7 @@ def run_check(persistence, *, page_size: int = PAGE_SIZE) -> CheckReport:
             active = a.status in ACTIVE
 
             # Workers that claim this actor.
-            mine = claimants(aid) if aid in claims else []
+            mine = claimants(aid) if index.is_claimed(aid) else []
             if mine:
                 seen_claimed.add(aid)
                 for ns, pool, pod, e in mine:
@@ -793,7 +835,7 @@ def run_check(persistence, *, page_size: int = PAGE_SIZE) -> CheckReport:
                     )
                 )
                 continue
-            candidates = by_pod.get(pod_ref, [])
+            candidates = index.at_pod(*pod_ref)
             if not candidates:
                 findings.append(
                     Finding(
@@ -846,7 +888,7 @@ def run_check(persistence, *, page_size: int = PAGE_SIZE) -> CheckReport:
 
     # -- workers that claim actors which were never seen.
     orphans: dict[tuple[str, str, str], tuple] = {}
-    for aid in claims:
+    for aid in index.claimed_ids():
         if aid in seen_claimed or aid in corrupt_actor_ids:
             continue
         group = claimants(aid)
