@@ -129,8 +129,9 @@ if _proxy_ssl:
 SECURE_SSL_REDIRECT = env_bool("ATEDASH_SSL_REDIRECT", HTTPS)
 SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
 SECURE_HSTS_SECONDS = env_int("ATEDASH_HSTS_SECONDS", 365 * 24 * 3600 if HTTPS else 0)
-SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("ATEDASH_HSTS_INCLUDE_SUBDOMAINS", HTTPS)
-SECURE_HSTS_PRELOAD = env_bool("ATEDASH_HSTS_PRELOAD", HTTPS)
+# The header covers atedash's own host name and the names under it; on by default whenever HSTS is.
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("ATEDASH_HSTS_INCLUDE_SUBDOMAINS", SECURE_HSTS_SECONDS > 0)
+SECURE_HSTS_PRELOAD = env_bool("ATEDASH_HSTS_PRELOAD", SECURE_HSTS_SECONDS > 0)
 # Requests are small forms and GETs: anything bigger is refused with a 400 before it is parsed.
 DATA_UPLOAD_MAX_MEMORY_SIZE = 256 * 1024
 DATA_UPLOAD_MAX_NUMBER_FIELDS = 200

@@ -142,6 +142,16 @@ def test_check_deploy_passes_with_production_settings():
     assert "no issues" in (result.stdout + result.stderr)
 
 
+def test_check_deploy_passes_with_the_https_settings_spelled_out():
+    env = production_env(ATEDASH_SECURE_COOKIES="1", ATEDASH_SSL_REDIRECT="1", ATEDASH_HSTS_SECONDS="31536000")
+    del env["ATEDASH_HTTPS"]
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=120,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
 def test_check_deploy_flags_a_plain_http_deployment():
     env = production_env()
     del env["ATEDASH_HTTPS"]
