@@ -221,9 +221,29 @@ def _sessions() -> dict:
     return {}
 
 
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    report = outcome.get_result()
+    if report.when == "call":
+        item.browser_test_failed = report.failed
+
+
 @pytest.fixture
-def contexts(browser, app, store, _sessions) -> Contexts:
-    """Browser contexts over an empty store (`store` flushes the cluster first)."""
+def contexts(request, browser, app, store, _sessions, tmp_path) -> Contexts:
+    """Browser contexts over an empty store (`store` flushes the cluster first).
+
+    When the test fails, every open page is saved as a PNG in the test's tmp_path and the tail of
+    the server log is printed (both in the test's report)."""
     opened = Contexts(browser, app, _sessions)
     yield opened
+    if getattr(request.node, "browser_test_failed", False):
+        for i, page in enumerate(p for c in opened.opened for p in c.pages):
+            path = tmp_path / f"failure-{i}.png"
+            try:
+                page.screenshot(path=str(path), full_page=True)
+                print(f"page {page.url} -> {path}")
+            except Exception as e:  # noqa: BLE001 - a closed page must not hide the failure
+                print(f"page {page.url}: no screenshot ({e})")
+        print("server log:\n" + app.log_tail())
     opened.close()
