@@ -170,3 +170,21 @@ def test_nojs_workers_filter_locks_and_flush(contexts, store):
             for key in store.client.get_redis_connection(node).scan_iter(count=1000)}
     assert all(key.startswith(b"atedash:") for key in left), left
     contexts.watch.assert_clean()
+
+
+def test_nojs_overview_counts_and_recount(contexts, store):
+    for i in range(3):
+        put_actor(store, f"o-{i}", status="RUNNING")
+    page = contexts.page("viewer", js=False)
+    page.goto("/")
+    expect(page.locator("#cluster-state")).to_have_text("ok")
+    # Without JavaScript nothing polls: the page offers a link that waits for the count.
+    if page.locator("#stats-pending").count():
+        page.locator("#stats-pending a").click()
+    expect(page.locator("#stats-age")).to_be_visible()
+    # The store changes; "Recount now" shows the new count (no polling needed).
+    put_actor(store, "o-new")
+    page.locator("#stats-age a").click()
+    expect(page.locator("#actors-by-status")).to_contain_text("Actors by status (4)")
+    expect(page.locator("#stats-age")).not_to_contain_text("recounting")
+    contexts.watch.assert_clean()
