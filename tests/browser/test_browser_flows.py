@@ -421,14 +421,14 @@ def test_delete_needs_confirmation_and_a_suspended_actor(contexts, store):
     page.goto("/actors/idle/delete/")
     page.click("#cancel-delete")
     expect(page).to_have_url(re.compile(r"/actors/idle/$"))
-    store.get_actor("idle")
+    assert status_name(store.get_actor("idle")) == "SUSPENDED"  # still there
     page.click("#delete-actor")
     page.click("#confirm-delete")
     expect(page).to_have_url(re.compile(r"/actors/$"))
     expect(page.locator("#messages")).to_contain_text("Actor idle deleted")
     with pytest.raises(storage.NotFound):
         store.get_actor("idle")
-    store.get_actor("busy")
+    assert status_name(store.get_actor("busy")) == "RUNNING"
     # The deleted actor's page is a 404 page, not an error.
     response = page.goto("/actors/idle/")
     assert response.status == 404
