@@ -67,14 +67,16 @@ def test_unreachable_server_fails_fast_with_redis_pys_error():
 
 
 @pytest.fixture
-def acl_user_on_cluster(cluster_client):
-    nodes = cluster_client.get_nodes()
+def acl_user_on_cluster(cluster_port):
+    # ACL users are per node and not persisted: set the user on every node the cluster has now,
+    # read from CLUSTER NODES (a client's node cache can lag behind a node restarted by a fault test).
+    addresses = redis.Redis(port=cluster_port).cluster("NODES")  # {"host:port": {...}}
+    nodes = [redis.Redis(host=a.rsplit(":", 1)[0], port=int(a.rsplit(":", 1)[1])) for a in addresses]
     for node in nodes:
-        cluster_client.get_redis_connection(node).execute_command(
-            "ACL", "SETUSER", "ate-dash", "on", ">s3cret", "~*", "&*", "+@all")
+        node.execute_command("ACL", "SETUSER", "ate-dash", "on", ">s3cret", "~*", "&*", "+@all")
     yield "ate-dash", "s3cret"
     for node in nodes:
-        cluster_client.get_redis_connection(node).execute_command("ACL", "DELUSER", "ate-dash")
+        node.execute_command("ACL", "DELUSER", "ate-dash")
 
 
 def test_acl_user_and_password_from_the_url(cluster_port, acl_user_on_cluster, store):
