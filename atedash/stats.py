@@ -57,6 +57,19 @@ class StatsCache:
                 self._start_locked()
             return self._thread
 
+    def ensure_started_after(self, since):
+        """Start a computation unless one is running or the last one started after ``since``.
+
+        "Recount now" hands its time to the poll that follows it; gunicorn may route that poll to
+        another worker process, whose own counts must then be at least as recent as the request.
+        """
+        with self._lock:
+            if self._thread is not None and self._thread.is_alive():
+                return
+            if self.result is not None and self.result.computed_at >= since:
+                return
+            self._start_locked()
+
     def wait(self, timeout=None):
         """Block until the running computation (if any) is done (used by tests and by ?wait)."""
         with self._lock:

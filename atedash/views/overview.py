@@ -10,9 +10,12 @@ from atedash import stats as stats_cache
 from atedash.views.common import persistence, render_page
 
 
-def _stats_context():
+def _stats_context(since=None):
     result, error, running = stats_cache.cache.snapshot()
-    context = {"stats": result, "stats_error": error, "stats_running": running, "stats_age": None}
+    # A recount asked for at `since` is still pending here while this process's counts predate it.
+    pending_since = since if since is not None and error is None and (result is None or result.computed_at < since) else None
+    context = {"stats": result, "stats_error": error, "stats_running": running or pending_since is not None,
+               "stats_age": None, "stats_since": pending_since}
     if result is not None:
         context["stats_age"] = max(0, int(time.time() - result.computed_at))
         context["actor_total"] = sum(result.actors_by_status.values())
@@ -59,10 +62,24 @@ def overview(request):
 @require_GET
 def stats(request):
     """The statistics block alone (polled by HTMX while a computation runs; a full page without JS)."""
+    since = _parse_since(request.GET.get("since"))
     if request.GET.get("refresh") == "1":
+        since = time.time()
         stats_cache.cache.refresh()
+    elif since is not None:
+        stats_cache.cache.ensure_started_after(since)
     if request.GET.get("wait") == "1":
         stats_cache.cache.wait(timeout=30)
     if not getattr(request, "htmx", False):
         return overview(request)
-    return render_page(request, "overview/page.html", "overview/_stats.html", _stats_context())
+    return render_page(request, "overview/page.html", "overview/_stats.html", _stats_context(since))
+
+
+def _parse_since(value):
+    """The time a recount was asked for, from the poll's URL; None when absent or not a time."""
+    try:
+        since = float(value)
+    except (TypeError, ValueError):
+        return None
+    # Never later than now: a crafted future time would make every poll start a new count.
+    return min(since, time.time()) if since == since and since > 0 else None

@@ -39,6 +39,31 @@ def test_overview_stats_partial_for_htmx(viewer, page_html):
     assert "<html" in body and 'id="actors-by-status"' in body
 
 
+def test_recount_poll_landing_on_a_process_with_older_counts_recounts_there(viewer, make_actor, page_html):
+    # "Recount now" and its follow-up poll may reach different gunicorn workers: the poll carries
+    # the time of the request, and a process whose counts predate it counts again and keeps polling.
+    stats.cache.refresh()
+    stats.cache.wait(timeout=30)
+    before = stats.cache.result
+    make_actor("a-new", status="STATUS_RUNNING")
+    since = before.computed_at + 0.001
+    body = page_html(viewer.get(f"/overview/stats/?since={since:f}", headers={"HX-Request": "true"}))
+    assert f"since={since:f}" in body  # still polling with the request's time
+    stats.cache.wait(timeout=30)
+    assert stats.cache.result is not before and stats.cache.result.computed_at >= since
+    body = page_html(viewer.get(f"/overview/stats/?since={since:f}", headers={"HX-Request": "true"}))
+    assert "since=" not in body and "hx-trigger" not in body  # fresh enough: polling stops
+    table = re.search(r'id="actors-by-status">(.*?)</table>', body, re.S).group(1)
+    assert "RUNNING" in table
+
+
+def test_stats_poll_ignores_a_since_that_is_not_a_time(viewer, page_html):
+    stats.cache.wait(timeout=30)
+    for since in ("nan", "-1", "abc", "1e400"):
+        response = viewer.get(f"/overview/stats/?since={since}", headers={"HX-Request": "true"})
+        assert response.status_code == 200, since
+
+
 def test_stats_computation_runs_once_at_a_time(viewer):
     first = stats.cache.refresh()
     second = stats.cache.refresh()
