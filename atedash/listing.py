@@ -15,7 +15,7 @@ from urllib.parse import quote
 from django.urls import reverse
 from django.utils.safestring import SafeString, mark_safe
 
-from atedash.templatetags.atedash import actor_url, or_dash, status_class, worker_url
+from atedash.templatetags.atedash import actor_url, clip, or_dash, status_class, worker_url
 
 # URL path segments that reverse() emits unchanged (no percent-encoding); anything else, and ids
 # that cannot be part of a URL (empty, or with a "/"), goes through reverse() itself.
@@ -49,14 +49,14 @@ def actor_rows_html(rows) -> SafeString:
             link = f'<a href="{escape(url)}">{escape(actor_id)}</a>' if url else escape(actor_id)
         append(
             f'\n      <tr data-actor-id="{escape(actor_id)}">\n'
-            f"        <td>{escape(actor.actor_template_namespace)}</td>\n"
-            f"        <td>{escape(actor.actor_template_name)}</td>\n"
+            f"        <td>{escape(clip(actor.actor_template_namespace))}</td>\n"
+            f"        <td>{escape(clip(actor.actor_template_name))}</td>\n"
             f"        <td>{link}</td>\n"
             f'        <td><span class="status {escape(status_class(status))}">{escape(status)}</span></td>\n'
-            f"        <td>{escape(or_dash(row['pod']))}</td>\n"
-            f"        <td>{escape(or_dash(actor.ateom_pod_ip))}</td>\n"
+            f"        <td>{escape(clip(or_dash(row['pod'])))}</td>\n"
+            f"        <td>{escape(clip(or_dash(actor.ateom_pod_ip)))}</td>\n"
             f'        <td class="num">{actor.version}</td>\n'
-            f"        <td>{escape(or_dash(actor.last_snapshot))}</td>\n"
+            f"        <td>{escape(clip(or_dash(actor.last_snapshot)))}</td>\n"
             "      </tr>\n    "
         )
     return mark_safe("".join(out))
@@ -83,13 +83,13 @@ def worker_rows_html(workers) -> SafeString:
         else:
             url = actor_url(actor_id)
             actor_cell = f'<a href="{escape(url)}">{escape(actor_id)}</a>' if url else escape(actor_id)
-        template = f"{escape(w.actor_namespace)}/{escape(w.actor_template)}" if w.actor_template else "—"
+        template = f"{escape(clip(w.actor_namespace))}/{escape(clip(w.actor_template))}" if w.actor_template else "—"
         append(
             f'\n      <tr data-worker="{escape(ns)}/{escape(pool)}/{escape(pod)}">\n'
             f"        <td>{escape(ns)}</td>\n"
             f"        <td>{escape(pool)}</td>\n"
             f"        <td>{pod_cell}</td>\n"
-            f"        <td>{escape(or_dash(w.ip))}</td>\n"
+            f"        <td>{escape(clip(or_dash(w.ip)))}</td>\n"
             f"        <td>{actor_cell}</td>\n"
             f"        <td>{template}</td>\n"
             f'        <td class="num">{w.version}</td>\n'

@@ -59,6 +59,22 @@ def or_dash(value):
     return value if value not in (None, "") else "—"
 
 
+# A record may carry a field of megabytes (the store accepts anything): pages show the start of a
+# long value and say how much was left out, so one record cannot make a page of tens of megabytes.
+CELL_LIMIT = 256
+FIELD_LIMIT = 4096
+STORED_VALUE_LIMIT = 256 * 1024
+
+
+@register.filter
+def clip(value, limit=CELL_LIMIT):
+    text = str(value)
+    limit = int(limit)
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}… ({len(text) - limit:,} more characters not shown)"
+
+
 def _reverse_or_empty(name, *args):
     from django.urls import NoReverseMatch, reverse
 

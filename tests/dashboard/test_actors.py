@@ -390,3 +390,14 @@ def test_actor_with_a_status_number_unknown_to_the_schema(editor, store, page_ht
     body = page_html(editor.get("/actors/future-1/"))
     assert 'id="field-status"' in body and "9" in body
     assert editor.get("/actors/future-1/edit/").status_code == 200
+
+
+def test_a_huge_field_is_clipped_on_the_list_and_detail_pages(viewer, make_actor, page_html):
+    huge = "s" * 5_000_000
+    make_actor("huge", last_snapshot=huge)
+    listing = viewer.get("/actors/")
+    assert listing.status_code == 200 and len(listing.content) < 200_000
+    assert "more characters not shown" in page_html(listing)
+    detail = viewer.get("/actors/huge/")
+    assert detail.status_code == 200 and len(detail.content) < 600_000
+    assert "4,995,904 more characters not shown" in page_html(detail)

@@ -14,14 +14,14 @@ from atedash.views.actors import status_name
 # moved to atedash.listing.
 ACTOR_LOOP = """{% for row in rows %}
       <tr data-actor-id="{{ row.actor.actor_id }}">
-        <td>{{ row.actor.actor_template_namespace }}</td>
-        <td>{{ row.actor.actor_template_name }}</td>
+        <td>{{ row.actor.actor_template_namespace|clip }}</td>
+        <td>{{ row.actor.actor_template_name|clip }}</td>
         <td>{% with url=row.actor.actor_id|actor_url %}{% if url %}<a href="{{ url }}">{{ row.actor.actor_id }}</a>{% else %}{{ row.actor.actor_id }}{% endif %}{% endwith %}</td>
         <td><span class="status {{ row.status|status_class }}">{{ row.status }}</span></td>
-        <td>{{ row.pod|or_dash }}</td>
-        <td>{{ row.actor.ateom_pod_ip|or_dash }}</td>
+        <td>{{ row.pod|or_dash|clip }}</td>
+        <td>{{ row.actor.ateom_pod_ip|or_dash|clip }}</td>
         <td class="num">{{ row.actor.version }}</td>
-        <td>{{ row.actor.last_snapshot|or_dash }}</td>
+        <td>{{ row.actor.last_snapshot|or_dash|clip }}</td>
       </tr>
     {% endfor %}"""
 
@@ -39,9 +39,9 @@ WORKER_LOOP = """{% for w in rows %}
         <td>{{ w.worker_namespace }}</td>
         <td>{{ w.worker_pool }}</td>
         <td>{% with url=w|worker_url %}{% if url %}<a href="{{ url }}">{{ w.worker_pod }}</a>{% else %}{{ w.worker_pod }}{% endif %}{% endwith %}</td>
-        <td>{{ w.ip|or_dash }}</td>
+        <td>{{ w.ip|or_dash|clip }}</td>
         <td>{% if w.actor_id %}{% with url=w.actor_id|actor_url %}{% if url %}<a href="{{ url }}">{{ w.actor_id }}</a>{% else %}{{ w.actor_id }}{% endif %}{% endwith %}{% else %}<span class="muted">free</span>{% endif %}</td>
-        <td>{% if w.actor_template %}{{ w.actor_namespace }}/{{ w.actor_template }}{% else %}—{% endif %}</td>
+        <td>{% if w.actor_template %}{{ w.actor_namespace|clip }}/{{ w.actor_template|clip }}{% else %}—{% endif %}</td>
         <td class="num">{{ w.version }}</td>
       </tr>
     {% endfor %}"""
@@ -49,6 +49,7 @@ WORKER_LOOP = """{% for w in rows %}
 AWKWARD = [
     "plain-id-1", "a.b_c~d", "UPPER", "", "with/slash", "sp ace", "quote\"s", "<script>", "amp&er", "per%cent",
     "q?uery", "ha#sh", "co:lon@at", "ünïcødé", "tab\tnew\nline", "'single'", "{braces}", "zzatedashzz0", "-", ".",
+    "long<" * 300,  # clipped in the cells, as the |clip filter does
 ]
 
 
