@@ -166,6 +166,8 @@ WHITENOISE_USE_FINDERS = DEBUG or TESTING
 # --- atedash ---------------------------------------------------------------------------------
 ATEDASH_REDIS_URL = env_str("ATEDASH_REDIS_URL", "redis://127.0.0.1:7100")
 ATEDASH_REDIS_CLUSTER = env_str("ATEDASH_REDIS_CLUSTER", "auto").lower()  # auto | yes | no
+# A save is confirmed to the operator once a replica has it too (at most this long; 0: do not wait).
+ATEDASH_REPLICA_ACK_SECONDS = float(env_str("ATEDASH_REPLICA_ACK_SECONDS") or 1.0)
 ATEDASH_ENVIRONMENT = env_str("ATEDASH_ENVIRONMENT", "unnamed")
 ATEDASH_ALLOW_FLUSH = env_bool("ATEDASH_ALLOW_FLUSH")
 ATEDASH_USERS_FILE = Path(env_str("ATEDASH_USERS_FILE", str(BASE_DIR / "var" / "operators.json")))

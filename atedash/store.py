@@ -48,7 +48,9 @@ def get_persistence():
             import storage
 
             client = storage.connect(settings.ATEDASH_REDIS_URL, cluster=_cluster_flag())
-            _persistence = storage.Persistence(client)
+            _persistence = storage.Persistence(
+                client, replica_ack_timeout=getattr(settings, "ATEDASH_REPLICA_ACK_SECONDS", 1.0) or None
+            )
         return _persistence
 
 

@@ -32,6 +32,7 @@ from storage.errors import (
 from storage.keys import ACTOR_PREFIX, WORKER_PREFIX, actor_key, key_slot, worker_key
 from storage.raw import LockInfo, RawRecord, describe_unknown_fields, detect_encoding
 from storage.records import ACTORS, WORKERS, RecordKind, kind_of_key
+from storage.replication import await_replica
 from storage.topology import Topology
 
 
@@ -87,8 +88,11 @@ def _status_name(status: int) -> str:
 
 
 class Persistence:
-    def __init__(self, client: redis.Redis | RedisCluster):
+    def __init__(self, client: redis.Redis | RedisCluster, *, replica_ack_timeout: float | None = None):
         self.client = client
+        # When set (seconds): a create, update or delete returns once a replica has it too (or the
+        # time is up), so that a failover right after cannot lose it (storage/replication.py).
+        self.replica_ack_timeout = replica_ack_timeout
         self.topology = Topology(client)
         self._compare_and_set = client.register_script(_COMPARE_AND_SET)
         self._compare_and_delete = client.register_script(_COMPARE_AND_DELETE)
@@ -118,6 +122,7 @@ class Persistence:
         # makes this a VersionConflict, never the deletion of a running actor.
         result = self._compare_and_delete(keys=[key], args=[raw])
         if result == 1:
+            self._replicated(key)
             return
         if result == 0:
             raise NotFound(key)
@@ -139,7 +144,9 @@ class Persistence:
 
     def delete_worker(self, namespace: str, pool: str, pod: str) -> None:
         # Idempotent, as in the Go server: deleting a missing worker is not an error.
-        self.client.delete(worker_key(namespace, pool, pod))
+        key = worker_key(namespace, pool, pod)
+        if self.client.delete(key):
+            self._replicated(key)
 
     def list_workers(self) -> list[Worker]:
         return self._list(WORKERS)
@@ -329,6 +336,7 @@ class Persistence:
         key = kind.key_of(record)
         if not self.client.set(key, kind.codec.encode_json(record), nx=True):
             raise AlreadyExists(key)
+        self._replicated(key)
 
     def _get(self, kind: RecordKind, key: str):
         raw = _get_string(self.client, key)
@@ -355,9 +363,14 @@ class Persistence:
             result = self._compare_and_set(keys=[key], args=[raw, new_raw])
             if result == 1:
                 message.version = expected_version + 1
+                self._replicated(key)
                 return
             raw = None if result == 0 else result
         raise VersionConflict(key, expected_version, None, f"{key} keeps changing; update abandoned")
+
+    def _replicated(self, key: str) -> None:
+        if self.replica_ack_timeout:
+            await_replica(self.client, key, self.replica_ack_timeout)
 
     def _version_of(self, kind: RecordKind, key: str, raw: bytes) -> int | None:
         try:
