@@ -166,6 +166,9 @@ WHITENOISE_USE_FINDERS = DEBUG or TESTING
 # --- atedash ---------------------------------------------------------------------------------
 ATEDASH_REDIS_URL = env_str("ATEDASH_REDIS_URL", "redis://127.0.0.1:7100")
 ATEDASH_REDIS_CLUSTER = env_str("ATEDASH_REDIS_CLUSTER", "auto").lower()  # auto | yes | no
+# Seconds a store command may take before it counts as failed (storage's default: 5). When every node
+# hangs, a request that finds out waits about this long once per node the client knows.
+ATEDASH_REDIS_TIMEOUT = float(env_str("ATEDASH_REDIS_TIMEOUT") or 0) or None
 # A save is confirmed to the operator once a replica has it too (at most this long; 0: do not wait).
 ATEDASH_REPLICA_ACK_SECONDS = float(env_str("ATEDASH_REPLICA_ACK_SECONDS") or 1.0)
 ATEDASH_ENVIRONMENT = env_str("ATEDASH_ENVIRONMENT", "unnamed")

@@ -47,7 +47,10 @@ def get_persistence():
         if _persistence is None:
             import storage
 
-            client = storage.connect(settings.ATEDASH_REDIS_URL, cluster=_cluster_flag())
+            timeout = getattr(settings, "ATEDASH_REDIS_TIMEOUT", None)
+            client = storage.connect(
+                settings.ATEDASH_REDIS_URL, cluster=_cluster_flag(), **({"socket_timeout": timeout} if timeout else {})
+            )
             _persistence = storage.Persistence(
                 client, replica_ack_timeout=getattr(settings, "ATEDASH_REPLICA_ACK_SECONDS", 1.0) or None
             )
@@ -179,7 +182,7 @@ def store_address():
 
 @receiver(setting_changed)
 def _on_setting_changed(setting, **kwargs):
-    if setting in {"ATEDASH_REDIS_URL", "ATEDASH_REDIS_CLUSTER"}:
+    if setting in {"ATEDASH_REDIS_URL", "ATEDASH_REDIS_CLUSTER", "ATEDASH_REDIS_TIMEOUT", "ATEDASH_REPLICA_ACK_SECONDS"}:
         reset()
         from atedash import stats
 

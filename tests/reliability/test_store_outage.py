@@ -76,14 +76,12 @@ def assert_recovered(viewer, editor, store, records, page_html):
 
 
 @pytest.fixture
-def short_socket_timeout(monkeypatch):
+def short_socket_timeout(settings):
     """A frozen store costs the first requests socket timeouts (one per node while the client looks
-    for one that answers); 1 s instead of storage's 5 s keeps this test short."""
-    import storage.connection
-
+    for one that answers); 1 s (ATEDASH_REDIS_TIMEOUT) instead of the default 5 s keeps this short."""
     from atedash import store as dash_store
 
-    monkeypatch.setattr(storage.connection, "SOCKET_TIMEOUT_S", 1.0)
+    settings.ATEDASH_REDIS_TIMEOUT = 1.0
     dash_store.reset()
     yield
     dash_store.reset()
