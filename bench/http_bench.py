@@ -159,9 +159,8 @@ class Server:
         manage = [PY, str(ROOT / "manage.py")]
         if not (self.tmp / "static").exists():
             subprocess.run(manage + ["collectstatic", "--noinput", "-v", "0"], cwd=ROOT, env=self.env, check=True)
-        if not (self.tmp / "operators.json").exists():
-            subprocess.run(manage + ["operators", "add", "bench", "--role", "viewer", "--password-stdin"], cwd=ROOT,
-                           env=self.env, check=True, input=self.password + "\n", text=True, capture_output=True)
+        subprocess.run(manage + ["operators", "add", "bench", "--role", "viewer", "--password-stdin", "--replace"],
+                       cwd=ROOT, env=self.env, check=True, input=self.password + "\n", text=True, capture_output=True)
 
     def start(self) -> None:
         shutil.rmtree(self.tmp / "prometheus", ignore_errors=True)
