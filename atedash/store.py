@@ -182,7 +182,8 @@ def store_address():
 
 @receiver(setting_changed)
 def _on_setting_changed(setting, **kwargs):
-    if setting in {"ATEDASH_REDIS_URL", "ATEDASH_REDIS_CLUSTER", "ATEDASH_REDIS_TIMEOUT", "ATEDASH_REPLICA_ACK_SECONDS"}:
+    if setting in {"ATEDASH_REDIS_URL", "ATEDASH_REDIS_CLUSTER", "ATEDASH_REDIS_TIMEOUT",
+                   "ATEDASH_REPLICA_ACK_SECONDS"}:
         reset()
         from atedash import stats
 
