@@ -349,3 +349,32 @@ def test_long_reports_are_capped_on_the_page(viewer, store, cluster_client, monk
     assert html.count('class="finding"') == 3 and 'id="findings-hidden"' in html
     html = page(viewer.get(f"/ops/check/?kind={cc.LEAKED_WORKER}"))
     assert html.count('class="finding"') == 2 and 'id="findings-hidden"' not in html
+
+
+def test_a_long_check_shows_running_then_the_partial_polls_for_the_result(viewer, store, ops_settings, monkeypatch):
+    import threading
+
+    import storage.consistency
+    from atedash.ops import checks
+
+    worker(store, "ns", "pool", "pod", "ghost")
+    release = threading.Event()
+    real_run_check = storage.consistency.run_check
+
+    def slow_run_check(p, **kw):
+        release.wait(60)  # the check "takes long" until the test lets it finish
+        return real_run_check(p, **kw)
+
+    monkeypatch.setattr(storage.consistency, "run_check", slow_run_check)
+    ops_settings.ATEDASH_CHECK_WAIT = 0
+    html = page(viewer.get("/ops/check/"))
+    assert 'id="check-running"' in html and 'hx-trigger="every 2s"' in html
+    assert '<meta http-equiv="refresh" content="2">' in html  # inside <noscript>: JavaScript off
+    # The HTMX poll gets only the results fragment, without waiting.
+    partial = page(viewer.get("/ops/check/", HTTP_HX_REQUEST="true"))
+    assert partial.lstrip().startswith('<div id="check-results"') and 'id="check-running"' in partial
+    release.set()
+    checks.cache.wait(60)
+    partial = page(viewer.get("/ops/check/", HTTP_HX_REQUEST="true"))
+    assert 'id="check-running"' not in partial and 'hx-trigger' not in partial
+    assert f'data-kind="{cc.ORPHAN_WORKER}"' in partial
