@@ -13,7 +13,8 @@ whose bytes are not valid UTF-8. ``record`` is informational (``json_format.Mess
 names, int64 as strings, enums by name, defaults omitted); import ignores it and restores the stored
 bytes, so export → flush → import gives back every key byte for byte. A record that does not decode is
 exported with ``"record": null`` and ``"error": "..."`` so that nothing is lost from the file; the store
-never writes such a record (``restore_raw`` refuses it), so import counts it as ``corrupt`` and moves on.
+never writes such a record (``restore_raw`` refuses it), so import counts it as ``corrupt`` and moves on,
+unless asked (``include_corrupt``) to put it back where its key is free, for a byte-for-byte restore.
 
 Import validates the whole file before writing anything (errors name their line numbers), then writes
 each record with ``Persistence.restore_raw`` under a policy for keys that exist already:
@@ -253,7 +254,7 @@ class ImportResult:
     created: int = 0
     overwritten: int = 0
     skipped: int = 0
-    corrupt: int = 0  # lines exported as undecodable records: reported, never written
+    corrupt: int = 0  # lines exported as undecodable records: reported, not written (see include_corrupt)
     # Up to max_details (line, key, outcome, version in the store before, version after) rows.
     details: list[tuple[int, str, str, int | None, int | None]] = field(default_factory=list)
 
@@ -279,6 +280,16 @@ if current and current == ARGV[1] then
 end
 return 0
 """
+
+
+def _restore(persistence, entry, policy) -> str:
+    """One record through the cluster client (after a MOVED, or a lost race)."""
+    if entry.corrupt:
+        # restore_raw refuses undecodable values; only a free key takes one.
+        return "created" if persistence.client.set(entry.key, entry.value, nx=True) else "skipped"
+    return persistence.restore_raw(
+        entry.key, entry.value, overwrite_version=entry.version if policy != "skip" else None
+    )
 
 
 def _by_node(client, keys: list[str]) -> list[tuple[object, list[int]]]:
@@ -352,8 +363,7 @@ def _import_batch(persistence, batch, policy, dry_run, result, max_details, on_w
                 outcomes.append("skipped")
             elif isinstance(reply, Exception):
                 # MOVED/ASK (a slot migrating), or any other refusal: the cluster client decides.
-                outcomes.append(persistence.restore_raw(
-                    entry.key, entry.value, overwrite_version=entry.version if policy != "skip" else None))
+                outcomes.append(_restore(persistence, entry, policy))
             elif plan == "create" and reply:
                 outcomes.append("created")
             elif plan == "overwrite" and reply == 1:
@@ -362,7 +372,7 @@ def _import_batch(persistence, batch, policy, dry_run, result, max_details, on_w
                 outcomes.append("skipped")  # created by someone else meanwhile: left alone
             else:
                 # Lost a race: restore_raw re-reads, re-checks the version and decides.
-                outcomes.append(persistence.restore_raw(entry.key, entry.value, overwrite_version=entry.version))
+                outcomes.append(_restore(persistence, entry, policy))
 
     for entry, outcome, (exists, _value, version) in zip(batch, outcomes, stored):
         setattr(result, outcome, getattr(result, outcome) + 1)
@@ -416,6 +426,7 @@ def import_records(
     max_details: int = 1000,
     on_write: Callable[[ImportEntry, str, int | None], None] | None = None,
     batch_size: int = 500,
+    include_corrupt: bool = False,
 ) -> ImportResult:
     """Imports a JSON-lines export. ``source``: a path, bytes, or a text/binary stream.
 
@@ -426,7 +437,10 @@ def import_records(
     Records go in batches: one pipelined read of the batch's stored values, then one pipelined
     round of writes, each atomic per key exactly as ``Persistence.restore_raw`` makes it (SET NX for
     a key that is free; compare-and-set against the bytes whose version was checked for an
-    overwrite). A write that loses a race with another writer is retried through ``restore_raw``."""
+    overwrite). A write that loses a race with another writer is retried through ``restore_raw``.
+
+    ``include_corrupt``: also write back the records that were exported as undecodable (for a restore
+    that is byte for byte even of a damaged store), only where the key is free: never over a record."""
     if policy not in POLICIES:
         raise ValueError(f"policy must be one of {', '.join(POLICIES)}, not {policy!r}")
     stream, opened = _seekable_text(source)
@@ -439,7 +453,7 @@ def import_records(
         for entry in iter_entries(stream):
             assert not isinstance(entry, tuple)  # validated above
             result.records += 1
-            if entry.corrupt:
+            if entry.corrupt and not include_corrupt:
                 # The store never writes a record that does not decode (restore_raw refuses it).
                 result.corrupt += 1
                 if len(result.details) < max_details:

@@ -68,6 +68,8 @@ class Command(BaseCommand):
         imp = sub.add_parser("import", help="restore a JSON-lines export")
         imp.add_argument("file", help='the export file ("-" for standard input)')
         imp.add_argument("--dry-run", action="store_true", help="report what would happen; write nothing")
+        imp.add_argument("--include-corrupt", action="store_true",
+                         help="also write back records exported as undecodable (only where the key is free)")
         imp.add_argument("--policy", choices=["skip", "overwrite-if-version"], default="skip",
                          help="for keys that exist: leave them (skip, the default), or overwrite only when the "
                               "stored version is the one in the file")
@@ -166,7 +168,8 @@ class Command(BaseCommand):
                   version_after=entry.version, changed_fields={}, stream=False, file=options["file"], policy=policy)
 
         try:
-            result = import_records(store.get_persistence(), source, policy=policy, dry_run=dry_run, on_write=on_write)
+            result = import_records(store.get_persistence(), source, policy=policy, dry_run=dry_run, on_write=on_write,
+                                    include_corrupt=options["include_corrupt"])
         except ImportFileError as exc:
             raise CommandError(str(exc)) from None
         except FileNotFoundError as exc:
@@ -175,14 +178,17 @@ class Command(BaseCommand):
         self.stdout.write(
             f"{result.records} records in {options['file']}: {result.created} {verb} created, "
             f"{result.overwritten} {verb} overwritten, {result.skipped} {verb} skipped"
-            + (f", {result.corrupt} undecodable (never written)" if result.corrupt else "")
+            + (f", {result.corrupt} undecodable (not written; --include-corrupt writes them)" if result.corrupt else "")
             + f" (policy {policy}{', dry run: nothing was written' if dry_run else ''})"
         )
         if dry_run:
-            for line, key, outcome, stored, version in result.details:
-                if outcome != "skipped" or policy == "overwrite-if-version":
-                    self.stdout.write(f"  line {line}: {key}: would be {outcome}"
-                                      + (f" (stored version {stored}, file version {version})" if stored is not None else ""))
+            # What differs from a plain restore into an empty store: overwrites, skips, undecodable lines.
+            notable = sorted(d for d in result.details if d[2] != "created")
+            for line, key, outcome, stored, version in notable[:100]:
+                self.stdout.write(f"  line {line}: {key}: would be {outcome}"
+                                  + (f" (stored version {stored}, file version {version})" if stored is not None else ""))
+            if len(notable) > 100:
+                self.stdout.write(f"  ... and {len(notable) - 100} more")
         else:
             audit(who, "import", key=None, file=options["file"], policy=policy, **{
                 k: v for k, v in result.to_dict().items() if k not in ("policy", "dry_run")})
