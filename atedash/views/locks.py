@@ -60,5 +60,6 @@ def lock_release(request):
     else:
         outcome = "still held"
         messages.error(request, f"Lock {key} is still held by {token}.")
-    audit(request, "lock.release", key=key, token=token, outcome=outcome)
+    audit(request, "lock.release", key=key, token=token, outcome=outcome,
+          changed_fields={"holder": [token, None]} if outcome == "released" else {})
     return redirect("lock_list")

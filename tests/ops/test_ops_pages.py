@@ -378,3 +378,14 @@ def test_a_long_check_shows_running_then_the_partial_polls_for_the_result(viewer
     partial = page(viewer.get("/ops/check/", HTTP_HX_REQUEST="true"))
     assert 'id="check-running"' not in partial and 'hx-trigger' not in partial
     assert f'data-kind="{cc.ORPHAN_WORKER}"' in partial
+
+
+def test_lock_release_is_audited_with_the_holder(admin, store, audit_log, cluster_client):
+    assert store.acquire_lock("lock:actor:x", "tok-1", 60)
+    response = admin.post("/locks/release/", {"key": "lock:actor:x", "token": "tok-1"})
+    assert response.status_code == 302
+    entry = audit_log.entries[-1]
+    assert entry["action"] == "lock.release" and entry["key"] == "lock:actor:x"
+    assert entry["changed_fields"] == {"holder": ["tok-1", None]}
+    streamed = json.loads(cluster_client.xrevrange("atedash:audit", count=1)[0][1][b"entry"])
+    assert streamed["action"] == "lock.release"
