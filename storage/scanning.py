@@ -21,7 +21,7 @@ from typing import Callable, Iterator
 
 from storage.batch import fetch_values
 from storage.errors import CorruptRecord, InvalidCursor
-from storage.keys import ACTOR_PREFIX, LOCK_PREFIX, WORKER_PREFIX
+from storage.keys import ACTOR_PREFIX, LOCK_PREFIX, WORKER_PREFIX, key_slot
 from storage.raw import LockInfo
 from storage.records import ACTORS, WORKERS, RecordKind
 from storage.topology import FAILOVER_ERRORS, Shard, Topology
@@ -189,6 +189,14 @@ class _Position:
     # fallback form
     batch_count: int = 0
     last_key: bytes | None = None
+    # Slot ranges of the shards this walk has finished, as they were then. None (cursors written
+    # before this was recorded): every slot below slot_start. See _next_shard.
+    visited: tuple[tuple[int, int], ...] | None = None
+
+    def finished(self) -> tuple[tuple[int, int], ...]:
+        if self.visited is not None:
+            return self.visited
+        return ((0, self.slot_start - 1),) if self.slot_start > 0 else ()
 
 
 # Leftover keys beyond this many characters switch the cursor to its compact fallback form.
@@ -201,6 +209,8 @@ def encode_cursor(pos: _Position) -> str:
         state["r"] = [_key_text(k) for k in pos.leftover]
     if pos.last_key is not None:
         state.update(n=pos.batch_count, l=_key_text(pos.last_key))
+    if pos.visited:
+        state["d"] = [list(r) for r in pos.visited]
     text = json.dumps(state, separators=(",", ":"))
     return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
 
@@ -220,6 +230,14 @@ def decode_cursor(cursor: str) -> _Position:
             raise ValueError("bad fields")
         if last_key is not None and (not isinstance(last_key, str) or count < 1 or leftover):
             raise ValueError("bad batch position")
+        visited = state.get("d")
+        if visited is not None:
+            if not isinstance(visited, list) or len(visited) > _MAX_VISITED_RANGES or not all(
+                isinstance(r, list) and len(r) == 2 and all(type(v) is int for v in r) and 0 <= r[0] <= r[1] < 16384
+                for r in visited
+            ):
+                raise ValueError("bad visited slots")
+            visited = _merge_ranges(tuple(visited))
         return _Position(
             slot_start=slot_start,
             address=address,
@@ -227,9 +245,36 @@ def decode_cursor(cursor: str) -> _Position:
             leftover=tuple(_key_bytes(k) for k in leftover),
             batch_count=count,
             last_key=None if last_key is None else _key_bytes(last_key),
+            visited=visited,
         )
     except (ValueError, KeyError, TypeError, UnicodeError, binascii.Error) as e:
         raise InvalidCursor(cursor, str(e)) from None
+
+
+_MAX_VISITED_RANGES = 256
+
+
+def _merge_ranges(ranges) -> tuple[tuple[int, int], ...]:
+    merged: list[list[int]] = []
+    for a, b in sorted(tuple(r) for r in ranges):
+        if merged and a <= merged[-1][1] + 1:
+            merged[-1][1] = max(merged[-1][1], b)
+        else:
+            merged.append([a, b])
+    return tuple((a, b) for a, b in merged)
+
+
+def _overlaps(ranges, slot_ranges) -> bool:
+    return any(a <= hi and lo <= b for a, b in ranges for lo, hi in slot_ranges)
+
+
+def _in_ranges(ranges, slot: int) -> bool:
+    return any(a <= slot <= b for a, b in ranges)
+
+
+def _covers(ranges, slot_ranges) -> bool:
+    """True when every slot of `slot_ranges` lies within the merged `ranges`."""
+    return all(any(a <= lo and hi <= b for a, b in ranges) for lo, hi in slot_ranges)
 
 
 def _key_text(key: bytes) -> str:
@@ -312,7 +357,12 @@ class _Walk:
         self.chunk = 100
 
     def run(self, pos: _Position, total_keys: int) -> Page:
-        shard = self.topology.shard_serving(pos.slot_start)
+        self.visited = pos.finished()
+        # The primary the walk was on, as long as it is one: its SCAN cursor means nothing on another
+        # node (slots may have moved since). After a failover, the node serving its first slot.
+        shard = next((s for s in self.topology.shards() if s.address == pos.address), None) if pos.address else None
+        if shard is None:
+            shard = self.topology.shard_serving(pos.slot_start)
         scan_cursor = pos.scan_cursor
         pending: list[bytes] = list(pos.leftover)
         # SCAN cursor 0 means "not started" without leftover keys, "finished after them" with some.
@@ -328,10 +378,12 @@ class _Walk:
         while shard is not None:
             if not pending:
                 if shard_done:
-                    shard, scan_cursor, shard_done = _next_shard(self.topology, shard), 0, False
+                    self.visited = _merge_ranges(self.visited + shard.slot_ranges)
+                    shard, scan_cursor, shard_done = _next_shard(self.topology, self.visited), 0, False
                     continue
                 if self.spent >= self.max_scan or (self.spent and self._late()):
-                    return self._page(_Position(shard.slot_start, shard.address, scan_cursor), total_keys, True)
+                    stop = _Position(shard.slot_start, shard.address, scan_cursor, visited=self.visited)
+                    return self._page(stop, total_keys, True)
                 count = max(_MIN_COUNT, min(self.count, self.max_scan - self.spent))
                 batch_cursor, batch_count = scan_cursor, count
                 shard, scan_cursor, pending = self._scan(shard, scan_cursor, count)
@@ -375,6 +427,9 @@ class _Walk:
 
         next_cursor, keys = self.topology.call_on_shard(shard, scan)
         self.spent += max(len(keys), count)
+        if self.visited and _overlaps(self.visited, used[0].slot_ranges):
+            # Slots this walk has finished moved here meanwhile: their keys were listed already.
+            keys = [k for k in keys if not _in_ranges(self.visited, key_slot(k))]
         # Sorted, so that a repeated SCAN (fallback cursor) is consumed in the same order.
         return used[0], next_cursor, sorted(keys)
 
@@ -391,18 +446,21 @@ class _Walk:
 
     def _position(self, shard, scan_cursor, shard_done, pending, consumed, batch_cursor, batch_count):
         leftover = tuple(pending[consumed:])
+        visited = self.visited
         if leftover:
             if sum(len(k) + 3 for k in leftover) <= _MAX_LEFTOVER_CHARS:
-                return _Position(shard.slot_start, shard.address, scan_cursor, leftover)
+                return _Position(shard.slot_start, shard.address, scan_cursor, leftover, visited=visited)
             if consumed == 0:
-                return _Position(shard.slot_start, shard.address, batch_cursor)
-            return _Position(shard.slot_start, shard.address, batch_cursor, (), batch_count, pending[consumed - 1])
+                return _Position(shard.slot_start, shard.address, batch_cursor, visited=visited)
+            return _Position(shard.slot_start, shard.address, batch_cursor, (), batch_count, pending[consumed - 1],
+                             visited=visited)
         if not shard_done:
-            return _Position(shard.slot_start, shard.address, scan_cursor)
-        following = _next_shard(self.topology, shard)
+            return _Position(shard.slot_start, shard.address, scan_cursor, visited=visited)
+        visited = _merge_ranges(visited + shard.slot_ranges)
+        following = _next_shard(self.topology, visited)
         if following is None:
             return None
-        return _Position(following.slot_start, following.address, 0)
+        return _Position(following.slot_start, following.address, 0, visited=visited)
 
     def _page(self, position: _Position | None, total_keys: int, budget_exhausted: bool) -> Page:
         return Page(
@@ -415,9 +473,16 @@ class _Walk:
         )
 
 
-def _next_shard(topology: Topology, shard: Shard) -> Shard | None:
+def _next_shard(topology: Topology, visited: tuple[tuple[int, int], ...]) -> Shard | None:
+    """The first primary (in slot order) that serves a slot the walk has not finished yet.
+
+    With a steady topology this is simply the next primary in slot order. While slots move, a walk
+    neither skips a primary that gained unvisited slots nor walks again one whose slots it has all
+    seen (also after a failover, when the same slots have a new address): only keys that moved
+    between finished and unfinished slots during the walk can repeat or be missed.
+    """
     for candidate in topology.shards():
-        if candidate.slot_start > shard.slot_start:
+        if not _covers(visited, candidate.slot_ranges):
             return candidate
     return None
 

@@ -144,6 +144,8 @@ def cursors():
             "r": st.one_of(st.lists(st.text(max_size=40), max_size=5), st.text(max_size=5), st.lists(st.integers(), max_size=2)),
             "n": st.one_of(st.integers(min_value=-1, max_value=2 ** 40), st.text(max_size=3)),
             "l": st.one_of(st.text(max_size=40), st.none(), st.integers()),
+            "d": st.one_of(st.lists(st.lists(st.integers(min_value=-2, max_value=16400), min_size=0, max_size=3),
+                                    max_size=4), st.integers(), st.text(max_size=5)),
         },
     )
     encoded = state.map(lambda d: base64.urlsafe_b64encode(json.dumps(d).encode()).decode().rstrip("="))
