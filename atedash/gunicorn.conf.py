@@ -9,10 +9,11 @@ import os
 wsgi_app = "atedash.wsgi:application"
 worker_class = "gthread"
 workers = int(os.environ.get("GUNICORN_WORKERS", "2"))
-# 8 threads: a page mostly waits on Redis or on the GIL, and a filtered list page may take up to
-# ATEDASH_SCAN_SECONDS; with 2 x 8 threads, 16 concurrent clients are all served at once instead of
-# half of them queueing behind slow scans (bench/RESULTS.md, "HTTP").
-threads = int(os.environ.get("GUNICORN_THREADS", "8"))
+# 16 threads: a filtered list page may run for ATEDASH_SCAN_SECONDS, and the kernel does not balance
+# connections between the worker processes (one may hold 10 of 16 keep-alive clients): with fewer
+# threads than clients per worker, requests queue behind slow scans (p99 1.2 s instead of 0.7 s for
+# 16 clients on rare filters, and fewer pages/s; bench/RESULTS.md, "HTTP"). Threads are cheap here.
+threads = int(os.environ.get("GUNICORN_THREADS", "16"))
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "60"))
 graceful_timeout = 20
 keepalive = 5
