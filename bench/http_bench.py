@@ -15,7 +15,9 @@ For every page it measures, in the same run:
 - one client, sequential requests on a keep-alive connection: median and p99 of the response time,
   and the median of the Server-Timing header the app adds (atedash/timing.py): `app` is the whole
   Django stack, `store` the time inside storage calls; Django's own share is app - store;
-- 16 connections (wrk, one thread): median, p99 and requests/s;
+- 16 connections (wrk, one thread, keep-alive, 10 s): median, p99 and requests/s, the mean Server-Timing
+  under that load, and the CPU time per request of the gunicorn workers, the Redis primaries and wrk
+  (from /proc: steadier than throughput when other processes share the machine);
 - the storage floor: the equivalent storage call(s) timed in this process (e.g. scan_actors(limit=50)
   for the actors' first page), and the ratio of the one-client median to it.
 
