@@ -17,7 +17,9 @@ import logging
 import time
 
 import redis
+from redis.backoff import NoBackoff
 from redis.cluster import RedisCluster
+from redis.retry import Retry
 
 log = logging.getLogger(__name__)
 
@@ -27,8 +29,9 @@ _POLL_S = 0.001
 def await_replica(client, key: str, timeout: float) -> bool | None:
     """True once a replica of the key's primary has every write the primary acknowledged so far.
 
-    False when none has within ``timeout`` seconds (logged; the write stands), None when there is
-    nothing to wait for (not a cluster, no replica known, or waiting turned off).
+    False when none has within ``timeout`` seconds, or when no replica answers at all (a replica that
+    is down or frozen costs at most one short probe); logged, and the write stands. None when there
+    is nothing to wait for (not a cluster, no replica known, or waiting turned off).
     """
     if not timeout or not isinstance(client, RedisCluster):
         return None
@@ -36,20 +39,41 @@ def await_replica(client, key: str, timeout: float) -> bool | None:
         nodes = client.nodes_manager.slots_cache.get(client.keyslot(key)) or []
         if len(nodes) < 2:
             return None
-        primary, replicas = nodes[0], nodes[1:]
+        primary, replicas = nodes[0], list(nodes[1:])
         target = int(client.get_redis_connection(primary).info("replication").get("master_repl_offset", 0))
     except (redis.exceptions.RedisError, redis.exceptions.RedisClusterException, OSError):
         return None  # the primary answered the write a moment ago; a failover is already under way
     deadline = time.monotonic() + timeout
-    while True:
-        for replica in replicas:
+    while replicas:
+        for replica in list(replicas):
             try:
-                info = client.get_redis_connection(replica).info("replication")
+                info = _probe(client, replica, min(_PROBE_TIMEOUT_S, timeout)).info("replication")
             except (redis.exceptions.RedisError, OSError):
+                replicas.remove(replica)  # down or frozen: it will not confirm anything in time
                 continue
             if int(info.get("slave_repl_offset", -1)) >= target:
                 return True
         if time.monotonic() >= deadline:
-            log.warning("%s: no replica of %s confirmed the write within %.1f s", key, primary.name, timeout)
-            return False
+            break
         time.sleep(_POLL_S)
+    log.warning("%s: no replica of %s confirmed the write within %.1f s", key, primary.name, timeout)
+    return False
+
+
+_PROBE_TIMEOUT_S = 0.5
+_probes: dict[tuple[int, str, float], redis.Redis] = {}
+
+
+def _probe(client, node, socket_timeout: float) -> redis.Redis:
+    """A connection to `node` like redis-py's own (credentials, TLS), with a short socket timeout."""
+    cache_key = (id(client), node.name, socket_timeout)
+    probe = _probes.get(cache_key)
+    if probe is None:
+        pool = client.get_redis_connection(node).connection_pool
+        kwargs = dict(pool.connection_kwargs, socket_timeout=socket_timeout, socket_connect_timeout=socket_timeout)
+        kwargs["retry"] = Retry(NoBackoff(), 0)  # a probe: the answer now, or none
+        probe = redis.Redis(connection_pool=redis.ConnectionPool(connection_class=pool.connection_class, **kwargs))
+        if len(_probes) > 256:
+            _probes.clear()
+        _probes[cache_key] = probe
+    return probe

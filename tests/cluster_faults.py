@@ -112,14 +112,18 @@ class LocalCluster:
     # ---------------------------------------------------------------- looking
 
     def pid(self, port: int) -> int:
-        return int((self.dir / str(port) / "redis.pid").read_text())
+        """The pid of our redis-server on `port` (from its pid file, checked: a stale pid file's
+        number may belong to another process by now, pids wrap around)."""
+        pid = int((self.dir / str(port) / "redis.pid").read_text())
+        if not _is_redis_on(pid, port):
+            raise ProcessLookupError(f"no redis-server of ours on port {port} (pid file says {pid})")
+        return pid
 
     def alive(self, port: int) -> bool:
         try:
-            os.kill(self.pid(port), 0)
+            return _pid_alive(self.pid(port))
         except (OSError, ValueError):
             return False
-        return True
 
     def witness(self, avoid: tuple[int, ...] = ()) -> int:
         """A port of a live node that is not in `avoid`."""
@@ -183,7 +187,7 @@ class LocalCluster:
         """SIGKILL the node: no shutdown, no goodbye to the others."""
         pid = self.pid(port)
         os.kill(pid, signal.SIGKILL)
-        poll(lambda: not _pid_alive(pid), f"pid {pid} to die")
+        poll(lambda: not (_pid_alive(pid) and _is_redis_on(pid, port)), f"pid {pid} to die")
 
     def start(self, port: int) -> None:
         start_node_like_the_script(self.dir, port)
@@ -210,7 +214,7 @@ class LocalCluster:
             except redis.exceptions.ConnectionError:
                 pass  # the server closes the connection as it exits
         for port, pid in pids.items():
-            poll(lambda pid=pid: not _pid_alive(pid), f"127.0.0.1:{port} to exit")
+            poll(lambda pid=pid, port=port: not (_pid_alive(pid) and _is_redis_on(pid, port)), f"127.0.0.1:{port} to exit")
 
     def start_all(self) -> None:
         for port in self.ports:
@@ -238,6 +242,16 @@ class LocalCluster:
         )
         assert result.returncode == 0, result.stdout + result.stderr
         self.wait_whole()
+
+
+def _is_redis_on(pid: int, port: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as fh:
+            cmdline = fh.read()
+    except OSError:
+        return False
+    # A daemonized redis-server shows "redis-server 127.0.0.1:<port>" as its command line.
+    return b"redis-server" in cmdline and f":{port}".encode() in cmdline
 
 
 def _pid_alive(pid: int) -> bool:
