@@ -118,12 +118,16 @@ CSRF_FAILURE_VIEW = "atedash.views.errors.csrf_failure"
 # TLS-terminating proxy named by ATEDASH_PROXY_SSL_HEADER): cookies are always Secure, plain HTTP is
 # redirected (except the health endpoints and /metrics, which probes and scrapers call over HTTP),
 # and HSTS is sent for a year; each can still be set on its own. Whatever these say, a response to
-# a request that came over HTTPS marks its cookies Secure (atedash.middleware).
-HTTPS = env_bool("ATEDASH_HTTPS")
+# a request that came over HTTPS marks its cookies Secure (atedash.middleware). Asking for Secure
+# cookies, the redirect, or naming the proxy's scheme header says as much: they turn it on too.
+_proxy_ssl = env_str("ATEDASH_PROXY_SSL_HEADER")  # e.g. "X-Forwarded-Proto"
+HTTPS = env_bool(
+    "ATEDASH_HTTPS",
+    env_bool("ATEDASH_SECURE_COOKIES") or env_bool("ATEDASH_SSL_REDIRECT") or bool(_proxy_ssl),
+)
 SECURE_COOKIES = env_bool("ATEDASH_SECURE_COOKIES", HTTPS)
 SESSION_COOKIE_SECURE = SECURE_COOKIES
 CSRF_COOKIE_SECURE = SECURE_COOKIES
-_proxy_ssl = env_str("ATEDASH_PROXY_SSL_HEADER")  # e.g. "X-Forwarded-Proto"
 if _proxy_ssl:
     SECURE_PROXY_SSL_HEADER = ("HTTP_" + _proxy_ssl.upper().replace("-", "_"), "https")
 SECURE_SSL_REDIRECT = env_bool("ATEDASH_SSL_REDIRECT", HTTPS)

@@ -152,9 +152,22 @@ def test_check_deploy_passes_with_the_https_settings_spelled_out():
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+@pytest.mark.parametrize("switch", [{"ATEDASH_SECURE_COOKIES": "1"}, {"ATEDASH_PROXY_SSL_HEADER": "X-Forwarded-Proto"}])
+def test_check_deploy_passes_when_https_is_implied(switch):
+    # Asking for Secure cookies or naming the TLS proxy's header says the site is served over HTTPS.
+    env = production_env()
+    del env["ATEDASH_HTTPS"], env["ATEDASH_PROXY_SSL_HEADER"]
+    env.update(switch)
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=120,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
 def test_check_deploy_flags_a_plain_http_deployment():
     env = production_env()
-    del env["ATEDASH_HTTPS"]
+    del env["ATEDASH_HTTPS"], env["ATEDASH_PROXY_SSL_HEADER"]
     result = subprocess.run(
         [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
         cwd=REPO, env=env, capture_output=True, text=True, timeout=120,
