@@ -333,3 +333,17 @@ def test_viewer_cannot_flush_by_crafting_a_post(seeded, cluster_client, settings
                                       "csrfmiddlewaretoken": admin.cookies["atedash_csrftoken"].value})
     assert response.status_code == 403
     assert records(cluster_client) == before
+
+
+def test_hostile_htmx_headers_are_escaped(seeded, settings):
+    client = login(Client(), "viewer")
+    hostile = '"><script>alert(1)</script>'
+    headers = {"HX-Request": "true", "HX-Target": hostile, "HX-Trigger": hostile, "HX-Current-URL": hostile}
+    for url in ("/actors/", "/workers/", "/locks/", "/actors/missing/"):
+        response = client.get(url, headers=headers)
+        assert response.status_code in (200, 404), (url, response.status_code)
+        assert b"<script>alert" not in response.content, url
+    settings.ATEDASH_REDIS_URL = "redis://127.0.0.1:1"  # the 503 fragment names its target
+    response = client.get("/actors/", headers=headers)
+    assert response.status_code == 503
+    assert b"<script>alert" not in response.content and b"&lt;script&gt;" in response.content
