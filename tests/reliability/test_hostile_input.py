@@ -347,3 +347,16 @@ def test_hostile_htmx_headers_are_escaped(seeded, settings):
     response = client.get("/actors/", headers=headers)
     assert response.status_code == 503
     assert b"<script>alert" not in response.content and b"&lt;script&gt;" in response.content
+
+
+def test_hostile_operator_name_from_the_trusted_header(seeded, settings):
+    settings.ATEDASH_TRUSTED_HEADER = "X-Forwarded-User"
+    settings.ATEDASH_TRUSTED_HEADER_ROLE_HEADER = "X-Forwarded-Role"
+    for name, role in (("<script>alert(1)</script>", "admin"), ("x" * 5000, "editor"), ("ünï 🚀", "<b>admin</b>")):
+        client = Client(headers={"X-Forwarded-User": name, "X-Forwarded-Role": role})
+        response = client.get("/actors/")
+        assert response.status_code == 200
+        assert b"<script>alert" not in response.content and b"<b>admin" not in response.content
+    # An unknown role is a viewer: it cannot edit.
+    client = Client(headers={"X-Forwarded-User": "eve", "X-Forwarded-Role": "<b>admin</b>"})
+    assert client.get("/actors/new/").status_code == 403
