@@ -3,8 +3,10 @@ FROM python:3.11-slim-bookworm AS build
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 WORKDIR /src
 COPY requirements.txt .
-RUN python -m venv /opt/venv \
- && /opt/venv/bin/pip install -r requirements.txt
+# The runtime part of the pinned requirements: tests and tooling stay out of the image.
+RUN sed '/^# Tests/,$d' requirements.txt > runtime-requirements.txt \
+ && python -m venv /opt/venv \
+ && /opt/venv/bin/pip install -r runtime-requirements.txt
 COPY manage.py ./
 COPY atedash ./atedash
 COPY storage ./storage
