@@ -84,10 +84,32 @@ def connection_lost(error=None):
         persistence = _persistence
         if persistence is not None and not _is_cluster(persistence):
             _persistence = None
+        if persistence is not None and _is_cluster(persistence):
+            _refresh_slot_map_soon(persistence, now)
         if _outage is None:
             # The next request probes first: when only part of a cluster failed (a primary died),
             # the other nodes answer at once and pages on the healthy shards carry on.
             _outage = {"since": now, "probed": 0.0, "addresses": _addresses(persistence), "error": error}
+
+
+_last_slot_map_refresh = 0.0
+SLOT_MAP_REFRESH_INTERVAL_S = 1.0
+
+
+def _refresh_slot_map_soon(persistence, now):
+    """Re-read the cluster's slot map in the background (at most once a second; caller holds _lock).
+
+    redis-py refreshes it after most failed commands, but not after every kind (pipelines, scripts
+    whose reload hit the dead primary): a request that failed on a dead primary makes sure the next
+    ones are routed to the replica promoted in its place.
+    """
+    global _last_slot_map_refresh
+    if now - _last_slot_map_refresh < SLOT_MAP_REFRESH_INTERVAL_S:
+        return
+    _last_slot_map_refresh = now
+    topology = getattr(persistence, "topology", None)
+    if topology is not None:
+        _probe_pool.submit(topology.refresh)
 
 
 # --- outages ---------------------------------------------------------------------------------
