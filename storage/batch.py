@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Callable, Iterator
 
 import redis
-from redis.exceptions import AskError, MovedError, ResponseError
+from redis.exceptions import AskError, ClusterDownError, MovedError, ResponseError, TryAgainError
 
 
 def fetch_values(
@@ -45,6 +45,10 @@ def fetch_values(
     finally:
         pool.release(conn)
     for i, value in enumerate(values):
+        if isinstance(value, (ClusterDownError, TryAgainError)):
+            # The node, not the key, is in trouble (a failover under way): raised so that the
+            # caller retries the batch, never reported as a corrupt record.
+            raise value
         if isinstance(value, (MovedError, AskError)):
             if reroute is None:
                 raise value

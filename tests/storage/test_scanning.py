@@ -244,3 +244,37 @@ def test_long_leftovers_use_the_compact_cursor_and_still_cover_everything(store)
     ids = [a.actor_id for a in records]
     assert len(ids) == 300 and len(set(ids)) == 300
     assert all(len(p.records) == 5 for p in pages[:-1])
+
+
+def test_batch_read_on_a_node_whose_cluster_is_down_raises_instead_of_reporting_corrupt_records(tmp_path):
+    # A node answers CLUSTERDOWN while a failover is under way: that is the node's state, not the
+    # record's, so the batch must fail (and be retried by the caller), never yield error values.
+    import subprocess
+    import time
+
+    import redis
+    from redis.exceptions import ClusterDownError
+
+    from tests.storage.test_connect import free_port
+
+    port = free_port()
+    server = subprocess.Popen(
+        ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+         "--cluster-enabled", "yes", "--cluster-config-file", str(tmp_path / "nodes.conf"), "--dir", str(tmp_path)],
+        stdout=subprocess.DEVNULL,
+    )
+    try:
+        node = redis.Redis(port=port)
+        deadline = time.monotonic() + 10
+        while True:  # until the server accepts connections
+            try:
+                node.ping()
+                break
+            except redis.exceptions.ConnectionError:
+                assert time.monotonic() < deadline, "throwaway redis-server did not start"
+        with pytest.raises(ClusterDownError):
+            fetch_values(node, [b"actor:a", b"actor:b"])
+        assert node.ping()  # the reply stream stayed in step: the connection is still usable
+    finally:
+        server.terminate()
+        server.wait(10)
