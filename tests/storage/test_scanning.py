@@ -258,14 +258,16 @@ def test_batch_read_on_a_node_whose_cluster_is_down_raises_instead_of_reporting_
     from tests.storage.test_connect import free_port
 
     port = free_port()
+    while port + 10000 > 65535:  # a cluster node also listens on port + 10000 (its bus)
+        port = free_port()
     server = subprocess.Popen(
         ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
          "--cluster-enabled", "yes", "--cluster-config-file", str(tmp_path / "nodes.conf"), "--dir", str(tmp_path)],
         stdout=subprocess.DEVNULL,
     )
     try:
-        node = redis.Redis(port=port)
-        deadline = time.monotonic() + 10
+        node = redis.Redis(host="127.0.0.1", port=port)
+        deadline = time.monotonic() + 30
         while True:  # until the server accepts connections
             try:
                 node.ping()
