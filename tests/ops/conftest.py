@@ -1,11 +1,10 @@
 """Fixtures of the operations tests that drive Django: settings on the test cluster, operators of
 every role, logged-in clients, audit capture. Built on tests/conftest.py (`redis_url`, `store`)."""
 
-import json
-import logging
-
 import pytest
 from django.test import Client
+
+from tests.dashboard.conftest import audit_log  # noqa: F401 - the shared fixture, registered by import
 
 PASSWORDS = {"viewer": "viewer-pass-1", "editor": "editor-pass-1", "admin": "admin-pass-1"}
 ENVIRONMENT = "ops-test"
@@ -64,23 +63,3 @@ def admin(ops_settings):
     return login("admin")
 
 
-class AuditCapture(logging.Handler):
-    def __init__(self):
-        super().__init__(logging.INFO)
-        self.lines = []
-
-    def emit(self, record):
-        self.lines.append(record.getMessage())
-
-    @property
-    def entries(self):
-        return [json.loads(line) for line in self.lines]
-
-
-@pytest.fixture
-def audit_log():
-    handler = AuditCapture()
-    logger = logging.getLogger("atedash.audit")
-    logger.addHandler(handler)
-    yield handler
-    logger.removeHandler(handler)
