@@ -109,7 +109,9 @@ def test_primary_killed_while_operators_read_and_edit(local_cluster, store, make
     # The killed node comes back as a replica; the cluster is whole for the tests that follow.
     local_cluster.start(victim_port)
     local_cluster.wait_whole()
-    assert "slave" in local_cluster.view_of(victim_port)["flags"]
+    # Other nodes learn by gossip that the restarted node is a replica now; until then their view
+    # may still say "master,fail".
+    poll(lambda: "slave" in local_cluster.view_of(victim_port)["flags"], "the killed node to rejoin as a replica")
     response = readers[0].read("/")
     assert response.status_code == 200
 
