@@ -7,55 +7,48 @@ longer (a count of a million records takes seconds of a worker's CPU: counting n
 about a tenth of it). At most one computation runs per process at a time; "Recount now" forces one.
 """
 
-import logging
-import threading
 import time
 
 from django.conf import settings
 
 from atedash import store
-
-log = logging.getLogger(__name__)
+from atedash.background import BackgroundComputation
 
 RECOUNT_FACTOR = 10
 
 
-class StatsCache:
-    def __init__(self):
-        self._lock = threading.Lock()
-        self._thread = None
+class StatsCache(BackgroundComputation):
+    thread_name = "atedash-stats"
+    what = "store statistics"
+
+    def _compute(self):
+        return store.get_persistence().store_stats()
+
+    def _keep_result(self, result):
+        self.result = result
+
+    def _clear_result(self):
         self.result = None  # storage.StoreStats of the last successful run
-        self.error = None  # str: why the last run failed
-        self.error_at = None
-        self.generation = 0  # bumped by reset(): a run started before a reset is discarded
 
     def snapshot(self):
         """(result, error, running) as they are now, starting a computation when due."""
         self.ensure_fresh()
         with self._lock:
-            running = self._thread is not None and self._thread.is_alive()
-            return self.result, self.error, running
+            return self.result, self.error, self._running_locked()
 
     def ensure_fresh(self):
         max_age = settings.ATEDASH_STATS_MAX_AGE
         with self._lock:
-            if self._thread is not None and self._thread.is_alive():
+            if self._running_locked():
                 return
             now = time.time()
             result = self.result
             if result is not None and self.error is None:
                 if now - result.computed_at < max(max_age, RECOUNT_FACTOR * result.duration_s):
                     return
-            if self.error_at is not None and now - self.error_at < min(max_age, 5):
-                return  # the store just failed: do not hammer it
+            if self._failed_recently_locked(now, max_age):
+                return
             self._start_locked()
-
-    def refresh(self):
-        """Start a computation now unless one is running; returns the thread running it."""
-        with self._lock:
-            if self._thread is None or not self._thread.is_alive():
-                self._start_locked()
-            return self._thread
 
     def ensure_started_after(self, since):
         """Start a computation unless one is running or the last one started after ``since``.
@@ -64,47 +57,11 @@ class StatsCache:
         another worker process, whose own counts must then be at least as recent as the request.
         """
         with self._lock:
-            if self._thread is not None and self._thread.is_alive():
+            if self._running_locked():
                 return
             if self.result is not None and self.result.computed_at >= since:
                 return
             self._start_locked()
-
-    def wait(self, timeout=None):
-        """Block until the running computation (if any) is done (used by tests and by ?wait)."""
-        with self._lock:
-            thread = self._thread
-        if thread is not None:
-            thread.join(timeout)
-
-    def reset(self):
-        with self._lock:
-            self.generation += 1
-            self.result = None
-            self.error = None
-            self.error_at = None
-
-    def _start_locked(self):
-        generation = self.generation
-        thread = threading.Thread(target=self._run, args=(generation,), name="atedash-stats", daemon=True)
-        self._thread = thread
-        thread.start()
-
-    def _run(self, generation):
-        try:
-            result = store.get_persistence().store_stats()
-        except Exception as exc:  # noqa: BLE001 - reported on the overview page
-            log.warning("store statistics failed: %s", exc)
-            with self._lock:
-                if generation == self.generation:
-                    self.error = f"{type(exc).__name__}: {exc}"
-                    self.error_at = time.time()
-            return
-        with self._lock:
-            if generation == self.generation:
-                self.result = result
-                self.error = None
-                self.error_at = None
 
 
 cache = StatsCache()

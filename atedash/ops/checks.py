@@ -12,13 +12,13 @@ itself starts a fresh check whenever it is opened.
 """
 
 import logging
-import threading
 import time
 import uuid
 
 from django.conf import settings
 
 from atedash import store
+from atedash.background import BackgroundComputation
 
 log = logging.getLogger(__name__)
 
@@ -46,24 +46,31 @@ def invalidate():
         log.warning("could not mark consistency reports stale: %s", exc)
 
 
-class CheckCache:
-    def __init__(self):
-        self._lock = threading.Lock()
-        self._thread = None
+class CheckCache(BackgroundComputation):
+    thread_name = "atedash-check"
+    what = "consistency check"
+
+    def _compute(self):
+        from storage.consistency import run_check
+
+        epoch = current_epoch()
+        return epoch, run_check(store.get_persistence())
+
+    def _keep_result(self, result):
+        self.epoch, self.report = result
+        self.finished_at = time.time()
+
+    def _clear_result(self):
         self.report = None  # storage.consistency.CheckReport of the last successful run
-        self.epoch = None  # the store's change counter when that run started
+        self.epoch = None  # the store's change marker when that run started
         self.finished_at = None
-        self.error = None
-        self.error_at = None
-        self.generation = 0
 
     def snapshot(self, *, start_if_stale=True):
         """(report, error, running) as they are now; starts a check when due."""
         if start_if_stale:
             self.ensure_fresh()
         with self._lock:
-            running = self._thread is not None and self._thread.is_alive()
-            return self.report, self.error, running
+            return self.report, self.error, self._running_locked()
 
     def age(self):
         return None if self.finished_at is None else time.time() - self.finished_at
@@ -72,7 +79,7 @@ class CheckCache:
         max_age = settings.ATEDASH_CHECK_MAX_AGE
         epoch = current_epoch() if self.report is not None else None
         with self._lock:
-            if self._thread is not None and self._thread.is_alive():
+            if self._running_locked():
                 return
             now = time.time()
             if (
@@ -82,57 +89,9 @@ class CheckCache:
                 and (epoch is None or epoch == self.epoch)
             ):
                 return
-            if self.error_at is not None and now - self.error_at < min(max_age, 5):
+            if self._failed_recently_locked(now, max_age):
                 return
             self._start_locked()
-
-    def refresh(self):
-        """Start a check now unless one is running; returns its thread."""
-        with self._lock:
-            if self._thread is None or not self._thread.is_alive():
-                self._start_locked()
-            return self._thread
-
-    def wait(self, timeout=None):
-        with self._lock:
-            thread = self._thread
-        if thread is not None:
-            thread.join(timeout)
-
-    def reset(self):
-        with self._lock:
-            self.generation += 1
-            self.report = None
-            self.epoch = None
-            self.finished_at = None
-            self.error = None
-            self.error_at = None
-
-    def _start_locked(self):
-        thread = threading.Thread(target=self._run, args=(self.generation,), name="atedash-check", daemon=True)
-        self._thread = thread
-        thread.start()
-
-    def _run(self, generation):
-        from storage.consistency import run_check
-
-        try:
-            epoch = current_epoch()
-            report = run_check(store.get_persistence())
-        except Exception as exc:  # noqa: BLE001 - shown on the check page
-            log.warning("consistency check failed: %s", exc)
-            with self._lock:
-                if generation == self.generation:
-                    self.error = f"{type(exc).__name__}: {exc}"
-                    self.error_at = time.time()
-            return
-        with self._lock:
-            if generation == self.generation:
-                self.report = report
-                self.epoch = epoch
-                self.finished_at = time.time()
-                self.error = None
-                self.error_at = None
 
 
 cache = CheckCache()
