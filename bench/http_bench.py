@@ -41,7 +41,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import urllib.parse
 from pathlib import Path
@@ -51,10 +50,9 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 from storage import Persistence, connect  # noqa: E402
-from storage.ateapi_pb2 import Actor, Worker  # noqa: E402
+from storage.ateapi_pb2 import Worker  # noqa: E402
 from storage.codec import ACTOR_CODEC, WORKER_CODEC  # noqa: E402
-from storage.keys import key_slot  # noqa: E402
-from storage_bench import actor_record, seed as seed_actors  # noqa: E402
+from storage_bench import actor_record, default_url, write_per_shard, seed as seed_actors  # noqa: E402
 
 PY = sys.executable
 GUNICORN = str(Path(sys.executable).with_name("gunicorn"))
@@ -63,38 +61,7 @@ NO_TEMPLATE = "no-such-template"
 DETAIL_ACTOR = "actor-0000001"  # RUNNING on ateom pod team-1/ateom-00001, which is a worker pointing back
 
 
-def default_url() -> str:
-    return f"redis://127.0.0.1:{os.environ.get('ATEDASH_CLUSTER_PORT', '7100')}"
-
-
 # ============================================================================ seeding
-
-
-def write_per_shard(store: Persistence, items) -> None:
-    """SET every (key, value), one pipelined stream per primary, primaries in parallel."""
-    shards = store.topology.shards()
-    owner = {}
-    for shard in shards:
-        for a, b in shard.slot_ranges:
-            for slot in range(a, b + 1):
-                owner[slot] = shard.address
-    per_shard: dict[str, list] = {s.address: [] for s in shards}
-    for key, value in items:
-        per_shard[owner[key_slot(key)]].append((key, value))
-
-    def write(shard):
-        batch = per_shard[shard.address]
-        for start in range(0, len(batch), 10_000):
-            pipe = shard.client.pipeline(transaction=False)
-            for key, value in batch[start : start + 10_000]:
-                pipe.execute_command("SET", key, value)
-            pipe.execute()
-
-    threads = [threading.Thread(target=write, args=(s,)) for s in shards]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
 
 
 def worker_records(n_workers: int, n_actors: int):
