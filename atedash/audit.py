@@ -28,12 +28,13 @@ from datetime import datetime, timezone
 
 from django.conf import settings
 
-from atedash import store
+from storage.keys import AUDIT_STREAM_KEY as STREAM_KEY
+
+from atedash.app import current_app
 
 log = logging.getLogger("atedash.audit")
 _log = logging.getLogger("atedash")
 
-STREAM_KEY = "atedash:audit"
 
 
 def _who(request_or_operator):
@@ -129,41 +130,22 @@ def audit(
         "version_after": version_after,
         "changed_fields": changed_fields or {},
         "environment": settings.ATEDASH_ENVIRONMENT,
-        "store": store.store_address(),
+        "store": current_app().store.address,
     }
     entry.update(extra)
     line = json.dumps(entry, sort_keys=True, default=str)
     log.info(line)
-    reachable = _append_to_stream(line) if stream else True
-    # (An import invalidates once, with its closing "import" entry, not per record.)
-    if (
-        reachable
-        and action not in _NOT_CHANGES
-        and not action.endswith(".refused")
-        and not action.startswith("import.")
-    ):
-        from atedash.ops import checks
-
-        checks.invalidate()  # every process's consistency report predates this change
+    if stream:
+        _append_to_stream(line)
     return entry
-
-
-# Audited actions that change no record.
-_NOT_CHANGES = {"login", "logout", "export", "login.failed"}
 
 
 def _append_to_stream(line):
     """XADD to the capped stream; False when the store could not be reached (no second try then)."""
-    if not getattr(settings, "ATEDASH_AUDIT_STREAM", True):
+    if not settings.ATEDASH_AUDIT_STREAM:
         return True
     try:
-        client = store.get_persistence().client
-        client.xadd(
-            STREAM_KEY,
-            {"entry": line},
-            maxlen=getattr(settings, "ATEDASH_AUDIT_STREAM_MAXLEN", 10_000),
-            approximate=True,
-        )
+        current_app().store.persistence().append_audit(line, maxlen=settings.ATEDASH_AUDIT_STREAM_MAXLEN)
     except Exception as exc:  # noqa: BLE001 - the stdout line stands; the change is never undone
         _log.warning("audit entry not added to the %s stream: %s", STREAM_KEY, exc)
         return False
@@ -174,16 +156,4 @@ def recent(count=100, before=None):
     """The last ``count`` entries of the stream, newest first: [(stream id, entry dict)].
 
     ``before``: a stream id; only older entries are returned (for paging)."""
-    client = store.get_persistence().client
-    maximum = f"({before}" if before else "+"
-    rows = client.xrevrange(STREAM_KEY, max=maximum, min="-", count=count)
-    out = []
-    for stream_id, fields in rows:
-        sid = stream_id.decode() if isinstance(stream_id, bytes) else stream_id
-        raw = fields.get(b"entry", fields.get("entry", b"{}"))
-        try:
-            entry = json.loads(raw)
-        except (ValueError, TypeError):
-            entry = {"action": "(unreadable entry)", "raw": repr(raw)[:200]}
-        out.append((sid, entry))
-    return out
+    return current_app().store.persistence().recent_audit(count, before)

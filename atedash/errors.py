@@ -14,7 +14,7 @@ import redis.exceptions
 from django.http import Http404
 from django.shortcuts import render
 
-from atedash import store
+from atedash.app import current_app
 
 log = logging.getLogger(__name__)
 
@@ -58,9 +58,10 @@ def store_unavailable(request, exc):
     fragment for HTMX requests)."""
     unreachable = is_store_unreachable(exc)
     error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    connection = current_app().store
     if unreachable:
-        store.connection_lost(error)
-    log.warning("store %s failed on %s: %s", store.store_address(), request.path, error)
+        connection.connection_lost(error)
+    log.warning("store %s failed on %s: %s", connection.address, request.path, error)
     context = {"store_error": error, "status_code": 503, "unreachable": unreachable}
     htmx = getattr(request, "htmx", None)
     if htmx:

@@ -1,4 +1,6 @@
-"""Request plumbing: security headers, who the operator is, and store failures shown as pages."""
+"""Request plumbing: latency metrics, security headers, who the operator is, and store failures shown as pages."""
+
+import time
 
 from django.conf import settings
 from django.shortcuts import redirect
@@ -8,6 +10,9 @@ from django.utils.cache import add_never_cache_headers, patch_vary_headers
 from django_htmx.http import HttpResponseClientRedirect
 
 from atedash import auth, errors
+from atedash.app import current_app
+
+_METHODS = {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"}
 
 # No inline scripts or styles anywhere: every script and stylesheet is a static file.
 CONTENT_SECURITY_POLICY = "; ".join(
@@ -84,3 +89,25 @@ class StoreErrorMiddleware:
 
     def process_exception(self, request, exception):
         return errors.handle_exception(request, exception)
+
+
+class RequestLatencyMiddleware:
+    """Observes every request's duration into the application's request histogram (first in MIDDLEWARE: the whole stack)."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        start = time.perf_counter()
+        response = self.get_response(request)
+        match = getattr(request, "resolver_match", None)
+        if match is not None:
+            view = match.view_name or "unnamed"
+        elif request.path.startswith(settings.STATIC_URL):
+            view = "static"
+        else:
+            view = "unmatched"
+        method = request.method if request.method in _METHODS else "other"
+        status = f"{response.status_code // 100}xx"
+        current_app().metrics.request_latency.labels(view, method, status).observe(time.perf_counter() - start)
+        return response

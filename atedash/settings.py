@@ -10,20 +10,44 @@ from pathlib import Path
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 
-def env_str(name, default=""):
+from django.core.exceptions import ImproperlyConfigured
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
+
+
+def env_str(name: str, default: str = "") -> str:
     return os.environ.get(name, default).strip()
 
 
-def env_bool(name, default=False):
-    value = os.environ.get(name)
-    if value is None or value.strip() == "":
+def env_bool(name: str, default: bool = False) -> bool:
+    """A yes/no setting; anything but the usual spellings fails loudly (a typo never means "off")."""
+    value = env_str(name).lower()
+    if not value:
         return default
-    return value.strip().lower() in {"1", "true", "yes", "on"}
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    raise ImproperlyConfigured(f"{name}={os.environ[name]!r} is not a yes/no value (use one of 1/0, true/false, yes/no, on/off)")
 
 
-def env_int(name, default):
-    value = os.environ.get(name, "").strip()
-    return int(value) if value else default
+def _env_number(name, default, parse, what):
+    value = env_str(name)
+    if not value:
+        return default
+    try:
+        return parse(value)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name}={os.environ[name]!r} is not {what}") from None
+
+
+def env_int(name: str, default: int) -> int:
+    return _env_number(name, default, int, "a whole number")
+
+
+def env_float(name: str, default: float | None) -> float | None:
+    return _env_number(name, default, float, "a number")
 
 
 def env_list(name, default):
@@ -66,7 +90,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     # Server-Timing: app;dur (whole Django stack), store;dur (storage calls): see atedash/timing.py.
     "atedash.timing.ServerTimingMiddleware",
-    "atedash.ops.metrics.RequestLatencyMiddleware",
+    "atedash.middleware.RequestLatencyMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "atedash.middleware.SecurityHeadersMiddleware",
@@ -170,11 +194,13 @@ WHITENOISE_USE_FINDERS = DEBUG or TESTING
 # --- atedash ---------------------------------------------------------------------------------
 ATEDASH_REDIS_URL = env_str("ATEDASH_REDIS_URL", "redis://127.0.0.1:7100")
 ATEDASH_REDIS_CLUSTER = env_str("ATEDASH_REDIS_CLUSTER", "auto").lower()  # auto | yes | no
+if ATEDASH_REDIS_CLUSTER != "auto" and ATEDASH_REDIS_CLUSTER not in _TRUE | _FALSE:
+    raise ImproperlyConfigured(f"ATEDASH_REDIS_CLUSTER={ATEDASH_REDIS_CLUSTER!r} is not one of auto, yes, no")
 # Seconds a store command may take before it counts as failed (storage's default: 5). When every node
 # hangs, a request that finds out waits about this long once per node the client knows.
-ATEDASH_REDIS_TIMEOUT = float(env_str("ATEDASH_REDIS_TIMEOUT") or 0) or None
+ATEDASH_REDIS_TIMEOUT = env_float("ATEDASH_REDIS_TIMEOUT", None) or None
 # A save is confirmed to the operator once a replica has it too (at most this long; 0: do not wait).
-ATEDASH_REPLICA_ACK_SECONDS = float(env_str("ATEDASH_REPLICA_ACK_SECONDS") or 1.0)
+ATEDASH_REPLICA_ACK_SECONDS = env_float("ATEDASH_REPLICA_ACK_SECONDS", 1.0)
 ATEDASH_ENVIRONMENT = env_str("ATEDASH_ENVIRONMENT", "unnamed")
 ATEDASH_ALLOW_FLUSH = env_bool("ATEDASH_ALLOW_FLUSH")
 ATEDASH_USERS_FILE = Path(env_str("ATEDASH_USERS_FILE", str(BASE_DIR / "var" / "operators.json")))
@@ -187,7 +213,7 @@ ATEDASH_CLIENT_IP_HEADER = env_str("ATEDASH_CLIENT_IP_HEADER")  # e.g. X-Forward
 ATEDASH_SCAN_BUDGET = env_int("ATEDASH_SCAN_BUDGET", 50_000)
 # Wall-clock bound of one list page's scan (seconds): it stops like on ATEDASH_SCAN_BUDGET and offers
 # "continue", so a rare filter answers in about this time however loaded the machine is.
-ATEDASH_SCAN_SECONDS = float(env_str("ATEDASH_SCAN_SECONDS", "0.5") or "0.5")
+ATEDASH_SCAN_SECONDS = env_float("ATEDASH_SCAN_SECONDS", 0.5)
 ATEDASH_STATS_MAX_AGE = env_int("ATEDASH_STATS_MAX_AGE", 30)
 ATEDASH_WORKER_LOOKUP_BUDGET = env_int("ATEDASH_WORKER_LOOKUP_BUDGET", 20_000)
 # Operations toolkit (atedash/ops): audit stream, consistency check cache, /metrics.

@@ -9,9 +9,6 @@ about a tenth of it). At most one computation runs per process at a time; "Recou
 
 import time
 
-from django.conf import settings
-
-from atedash import store
 from atedash.background import BackgroundComputation
 
 RECOUNT_FACTOR = 10
@@ -21,8 +18,14 @@ class StatsCache(BackgroundComputation):
     thread_name = "atedash-stats"
     what = "store statistics"
 
+    def __init__(self, store, max_age):
+        self.store = store  # atedash.store.StoreConnection
+        self.max_age = max_age  # ATEDASH_STATS_MAX_AGE
+        self._derived = (None, {})  # (the StoreStats they were built from, {name: value})
+        super().__init__()
+
     def _compute(self):
-        return store.get_persistence().store_stats()
+        return self.store.persistence().store_stats()
 
     def _keep_result(self, result):
         self.result = result
@@ -37,7 +40,7 @@ class StatsCache(BackgroundComputation):
             return self.result, self.error, self._running_locked()
 
     def ensure_fresh(self):
-        max_age = settings.ATEDASH_STATS_MAX_AGE
+        max_age = self.max_age
         with self._lock:
             if self._running_locked():
                 return
@@ -64,29 +67,30 @@ class StatsCache(BackgroundComputation):
             self._start_locked()
 
 
-cache = StatsCache()
+    def known_pools(self, namespace=None):
+        """(namespace, pool) pairs the last count saw, for one namespace or all; [] before any count.
 
-_pools_index = (None, {})  # (the StoreStats it was built from, {namespace: [(ns, pool), ...]})
+        Used to read a worker directly by key (worker:<ns>:<pool>:<pod>) instead of scanning for it.
+        """
+        result = self.result
+        if result is None:
+            return []
+        return self.derived(result, "pools_by_namespace", _pools_by_namespace).get(namespace, [])
 
-
-def known_pools(namespace=None):
-    """(namespace, pool) pairs the last count saw, for one namespace or all; [] before any count.
-
-    Used to read a worker directly by key (worker:<ns>:<pool>:<pod>) instead of scanning for it.
-    """
-    global _pools_index
-    result = cache.result
-    if result is None:
-        return []
-    built_from, index = _pools_index
-    if built_from is not result:
-        index = {}
-        for ns, pool in sorted(result.workers_by_pool):
-            index.setdefault(ns, []).append((ns, pool))
-            index.setdefault(None, []).append((ns, pool))
-        _pools_index = (result, index)
-    return index.get(namespace, [])
+    def derived(self, result, name, build):
+        """build(result), built once per result (e.g. the overview's rows); the last result's only."""
+        built_from, values = self._derived
+        if built_from is not result:
+            values = {}
+            self._derived = (result, values)
+        if name not in values:
+            values[name] = build(result)
+        return values[name]
 
 
-def reset():
-    cache.reset()
+def _pools_by_namespace(result):
+    index = {}
+    for ns, pool in sorted(result.workers_by_pool):
+        index.setdefault(ns, []).append((ns, pool))
+        index.setdefault(None, []).append((ns, pool))
+    return index

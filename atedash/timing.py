@@ -9,7 +9,7 @@ inside storage.Persistence methods called by the views (Redis round trips plus d
 request. ``app - store`` is Django's own share. bench/http_bench.py reads the header; a browser's
 developer tools show it too. The cost is two clock reads per request and per storage call.
 
-Views get the Persistence through ``timed(...)`` (atedash.views.common.persistence); other code
+Views get the Persistence through the application's ``store.timed()`` (atedash.views.common.persistence); other code
 (background statistics, health checks) uses it untimed.
 """
 
@@ -27,6 +27,10 @@ class TimedPersistence:
 
     def __init__(self, target):
         self._target = target
+
+    @property
+    def target(self):
+        return self._target
 
     def __getattr__(self, name):
         value = getattr(self._target, name)
@@ -59,18 +63,6 @@ class store_call:
         if self.acc is not None:
             self.acc[0] += perf_counter() - self.t0
         return False
-
-
-_wrapped = (None, None)  # (persistence, its TimedPersistence): one wrapper per client
-
-
-def timed(persistence):
-    global _wrapped
-    target, wrapper = _wrapped
-    if target is not persistence:
-        wrapper = TimedPersistence(persistence)
-        _wrapped = (persistence, wrapper)
-    return wrapper
 
 
 class ServerTimingMiddleware:

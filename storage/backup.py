@@ -42,11 +42,10 @@ from redis.cluster import RedisCluster
 
 from storage.batch import fetch_values
 from storage.errors import CorruptRecord, NotFound, StorageError
+from storage.keys import ACTOR_PREFIX, WORKER_PREFIX
 from storage.raw import detect_encoding
 from storage.records import kind_of_key
 
-ACTOR_PREFIX = "actor:"
-WORKER_PREFIX = "worker:"
 POLICIES = ("skip", "overwrite-if-version")
 MAX_REPORTED_ERRORS = 50
 

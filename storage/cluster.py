@@ -71,12 +71,15 @@ def _count_keys(topology: Topology, shard: Shard) -> ShardCounts:
     return ShardCounts(shard.address, counts["actors"], counts["workers"], counts["locks"], counts["other"])
 
 
+_ACTOR, _WORKER, _LOCK = ACTOR_PREFIX.encode(), WORKER_PREFIX.encode(), LOCK_PREFIX.encode()
+
+
 def _bucket(key: bytes) -> str:
-    if key.startswith(b"actor:"):
+    if key.startswith(_ACTOR):
         return "actors"
-    if key.startswith(b"worker:"):
+    if key.startswith(_WORKER):
         return "workers"
-    if key.startswith(b"lock:"):
+    if key.startswith(_LOCK):
         return "locks"
     return "other"
 

@@ -55,14 +55,12 @@ import dataclasses
 import sys
 import time
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Iterator
+from typing import Any, Iterator
 
 from storage.ateapi_pb2 import Actor, Worker
-from storage.errors import CorruptRecord, NotFound, StorageError, VersionConflict
+from storage.errors import CorruptRecord, NotFound, VersionConflict
+from storage.keys import ACTOR_LOCK_PREFIX, ACTOR_PREFIX, WORKER_PREFIX
 
-ACTOR_PREFIX = "actor:"
-WORKER_PREFIX = "worker:"
-ACTOR_LOCK_PREFIX = "lock:actor:"
 
 PAGE_SIZE = 1000
 

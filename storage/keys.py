@@ -7,6 +7,11 @@ from redis.crc import key_slot as _crc_key_slot
 ACTOR_PREFIX = "actor:"
 WORKER_PREFIX = "worker:"
 LOCK_PREFIX = "lock:"
+ACTOR_LOCK_PREFIX = LOCK_PREFIX + ACTOR_PREFIX
+# The dashboard's own keys, beside the ate records (never read or written by the ate server).
+DASHBOARD_PREFIX = "atedash:"
+AUDIT_STREAM_KEY = DASHBOARD_PREFIX + "audit"
+CHECK_EPOCH_KEY = DASHBOARD_PREFIX + "check-epoch"
 
 
 def actor_key(actor_id: str) -> str:

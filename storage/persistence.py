@@ -10,6 +10,7 @@ succeed from the same version, and a delete never removes a record it did not se
 from __future__ import annotations
 
 import json
+from concurrent.futures import ThreadPoolExecutor
 from typing import Iterator
 
 import redis
@@ -18,6 +19,7 @@ from google.protobuf.message import Message
 from redis.cluster import RedisCluster
 
 from storage import cluster as cluster_info
+from storage import dashboard
 from storage import scanning
 from storage.ateapi_pb2 import Actor, Worker
 from storage.codec import JSON, RecordDecodeError, preview
@@ -32,7 +34,7 @@ from storage.errors import (
 from storage.keys import ACTOR_PREFIX, WORKER_PREFIX, actor_key, key_slot, worker_key
 from storage.raw import LockInfo, RawRecord, describe_unknown_fields, detect_encoding
 from storage.records import ACTORS, WORKERS, RecordKind, kind_of_key
-from storage.replication import await_replica
+from storage.replication import ReplicaAck
 from storage.topology import Topology
 
 
@@ -88,14 +90,35 @@ def _status_name(status: int) -> str:
 
 
 class Persistence:
-    def __init__(self, client: redis.Redis | RedisCluster, *, replica_ack_timeout: float | None = None):
+    def __init__(
+        self,
+        client: redis.Redis | RedisCluster,
+        *,
+        replica_ack_timeout: float | None = None,
+        executor: ThreadPoolExecutor | None = None,
+    ):
         self.client = client
         # When set (seconds): a create, update or delete returns once a replica has it too (or the
         # time is up), so that a failover right after cannot lose it (storage/replication.py).
         self.replica_ack_timeout = replica_ack_timeout
-        self.topology = Topology(client)
+        self.topology = Topology(client, executor)
+        self._replica_ack = ReplicaAck(client)
         self._compare_and_set = client.register_script(_COMPARE_AND_SET)
         self._compare_and_delete = client.register_script(_COMPARE_AND_DELETE)
+
+    # ================================================================ the dashboard's own records
+
+    def append_audit(self, line: str, *, maxlen: int) -> None:
+        dashboard.append_audit(self.client, line, maxlen=maxlen)
+
+    def recent_audit(self, count: int = 100, before: str | None = None) -> list[tuple[str, dict]]:
+        return dashboard.recent_audit(self.client, count, before)
+
+    def check_epoch(self) -> bytes:
+        return dashboard.check_epoch(self.client)
+
+    def bump_check_epoch(self) -> None:
+        dashboard.bump_check_epoch(self.client)
 
     # ================================================================ actors
 
@@ -370,7 +393,7 @@ class Persistence:
 
     def _replicated(self, key: str) -> None:
         if self.replica_ack_timeout:
-            await_replica(self.client, key, self.replica_ack_timeout)
+            self._replica_ack.wait(key, self.replica_ack_timeout)
 
     def _version_of(self, kind: RecordKind, key: str, raw: bytes) -> int | None:
         try:

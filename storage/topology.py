@@ -40,8 +40,12 @@ class Shard:
 
 
 class Topology:
-    def __init__(self, client: redis.Redis | RedisCluster):
+    def __init__(self, client: redis.Redis | RedisCluster, executor: ThreadPoolExecutor | None = None):
         self.client = client
+        # Shard tasks never submit further tasks, so one executor can serve many Topology objects
+        # (the dashboard passes its application's); without one, a pool of its own, made on first use.
+        self._executor = executor
+        self._executor_lock = threading.Lock()
         self.is_cluster = isinstance(client, RedisCluster)
         self._cache_lock = threading.Lock()
         self._refresh_lock = threading.Lock()
@@ -145,19 +149,7 @@ class Topology:
         return [f.result() for f in futures]
 
     def _pool(self) -> ThreadPoolExecutor:
-        return _shared_pool()
-
-
-# One pool for every Topology: a process may create many Persistence objects (tests do, per test),
-# and per-object pools would each keep idle threads alive. Shard tasks never submit further tasks,
-# so sharing cannot deadlock.
-_POOL_LOCK = threading.Lock()
-_POOL: ThreadPoolExecutor | None = None
-
-
-def _shared_pool() -> ThreadPoolExecutor:
-    global _POOL
-    with _POOL_LOCK:
-        if _POOL is None:
-            _POOL = ThreadPoolExecutor(max_workers=32, thread_name_prefix="storage-shard")
-        return _POOL
+        with self._executor_lock:
+            if self._executor is None:
+                self._executor = ThreadPoolExecutor(max_workers=32, thread_name_prefix="storage-shard")
+            return self._executor

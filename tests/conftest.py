@@ -28,6 +28,26 @@ def _fail_no_cluster(port: int, error: Exception) -> None:
     )
 
 
+@pytest.fixture(autouse=True)
+def fresh_app():
+    """Every test starts with a fresh application object (atedash/app.py: store connection, caches,
+    throttle, users file, metrics), and the one it leaves is closed after it. A test that changes a
+    setting the application is built from gets another fresh one (atedash/apps.py)."""
+    from django.apps import apps
+
+    config = apps.get_app_config("atedash")
+    yield config.replace_application()
+    config.replace_application()
+
+
+@pytest.fixture
+def app(fresh_app):
+    """The application object as it is now (after the test's settings fixtures changed what they change)."""
+    from atedash.app import current_app
+
+    return current_app()
+
+
 @pytest.fixture(scope="session")
 def cluster_port() -> int:
     return int(os.environ.get("ATEDASH_TEST_CLUSTER_PORT", "7200"))

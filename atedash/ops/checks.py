@@ -5,7 +5,7 @@ check page and /metrics show the last report with its age, and a new check start
 older than ATEDASH_CHECK_MAX_AGE seconds (or when an operator asks). At most one runs at a time.
 
 Every gunicorn worker process has its own cache, so a change made through atedash (a repair, an edit,
-an import...) sets a new random marker in the store (``atedash:check-epoch``, see ``invalidate``): a
+an import...) sets a new random marker in the store (storage.keys.CHECK_EPOCH_KEY, see ``invalidate``): a
 process whose report was computed under another marker treats it as stale, so /metrics never reports
 a finding that was repaired through another process for longer than one scrape. The Consistency page
 itself starts a fresh check whenever it is opened.
@@ -13,49 +13,41 @@ itself starts a fresh check whenever it is opened.
 
 import logging
 import time
-import uuid
 
-from django.conf import settings
-
-from atedash import store
 from atedash.background import BackgroundComputation
 
 log = logging.getLogger(__name__)
-
-EPOCH_KEY = "atedash:check-epoch"
-
-
-def current_epoch():
-    """The store's change marker (b"" when none was set, e.g. after a flush); None when the store
-    cannot say."""
-    try:
-        value = store.get_persistence().client.get(EPOCH_KEY)
-    except Exception:  # noqa: BLE001 - an unreachable store shows up elsewhere
-        return None
-    return value or b""
-
-
-def invalidate():
-    """Marks every process's last report stale (called after each change made through atedash).
-
-    A fresh random marker rather than a counter: a counter would start again after a flush and could
-    match the marker of a report computed before it."""
-    try:
-        store.get_persistence().client.set(EPOCH_KEY, uuid.uuid4().hex)
-    except Exception as exc:  # noqa: BLE001 - the reports age out anyway
-        log.warning("could not mark consistency reports stale: %s", exc)
 
 
 class CheckCache(BackgroundComputation):
     thread_name = "atedash-check"
     what = "consistency check"
 
+    def __init__(self, store, max_age):
+        self.store = store  # atedash.store.StoreConnection
+        self.max_age = max_age  # ATEDASH_CHECK_MAX_AGE
+        super().__init__()
+
+    def current_epoch(self):
+        """The store's change marker (b"" when none was set, e.g. after a flush); None when the store
+        cannot say."""
+        try:
+            return self.store.persistence().check_epoch()
+        except Exception:  # noqa: BLE001 - an unreachable store shows up elsewhere
+            return None
+
+    def invalidate(self):
+        """Marks every process's last report stale (called after each change made through atedash)."""
+        try:
+            self.store.persistence().bump_check_epoch()
+        except Exception as exc:  # noqa: BLE001 - the reports age out anyway
+            log.warning("could not mark consistency reports stale: %s", exc)
+
     def _compute(self):
         from storage.consistency import run_check
 
-        epoch = current_epoch()
-        return epoch, run_check(store.get_persistence())
-
+        epoch = self.current_epoch()
+        return epoch, run_check(self.store.persistence())
     def _keep_result(self, result):
         self.epoch, self.report = result
         self.finished_at = time.time()
@@ -76,8 +68,8 @@ class CheckCache(BackgroundComputation):
         return None if self.finished_at is None else time.time() - self.finished_at
 
     def ensure_fresh(self):
-        max_age = settings.ATEDASH_CHECK_MAX_AGE
-        epoch = current_epoch() if self.report is not None else None
+        max_age = self.max_age
+        epoch = self.current_epoch() if self.report is not None else None
         with self._lock:
             if self._running_locked():
                 return
@@ -92,17 +84,3 @@ class CheckCache(BackgroundComputation):
             if self._failed_recently_locked(now, max_age):
                 return
             self._start_locked()
-
-
-cache = CheckCache()
-
-
-def _on_setting_changed(setting, **kwargs):
-    if setting in {"ATEDASH_REDIS_URL", "ATEDASH_REDIS_CLUSTER"}:
-        cache.wait(timeout=30)
-        cache.reset()
-
-
-from django.core.signals import setting_changed  # noqa: E402
-
-setting_changed.connect(_on_setting_changed, dispatch_uid="atedash.ops.checks")

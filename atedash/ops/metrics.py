@@ -1,9 +1,9 @@
-"""/metrics in the Prometheus text format, from prometheus_client with a registry of our own.
+"""The metrics behind /metrics (Prometheus text format): a registry of our own per application.
 
 Gauges come from what is cached already, never from a scan per scrape: the store statistics the
 overview uses (atedash.stats, refreshed in the background at most every ATEDASH_STATS_MAX_AGE seconds)
 and the last consistency check (atedash.ops.checks, at most every ATEDASH_CHECK_MAX_AGE seconds).
-Request latency is a histogram filled by RequestLatencyMiddleware, labelled by the route's name (a
+Request latency is a histogram filled by atedash.middleware.RequestLatencyMiddleware, labelled by the route's name (a
 bounded set), method and status class.
 
 Several gunicorn worker processes: set PROMETHEUS_MULTIPROC_DIR (the deploy manifests do) and the
@@ -16,68 +16,25 @@ token is configured (for Prometheus). Without either, the login redirect of ever
 gets 401.
 """
 
-import hmac
 import os
 import time
 
-from django.conf import settings
-from django.http import HttpResponse
-from django.shortcuts import redirect
-from django.urls import reverse
-from django.utils.http import urlencode
-from django.views.decorators.http import require_GET
 from prometheus_client import CollectorRegistry, Histogram
-from prometheus_client.exposition import choose_encoder
 from prometheus_client.core import GaugeMetricFamily
-
-from atedash.auth import login_exempt
-
-REGISTRY = CollectorRegistry(auto_describe=True)
-
-REQUEST_LATENCY = Histogram(
-    "atedash_request_duration_seconds",
-    "Time to answer an HTTP request, by route name, method and status class.",
-    ["view", "method", "status"],
-    registry=REGISTRY,
-    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
-)
-
-_METHODS = {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"}
-
-
-class RequestLatencyMiddleware:
-    """Observes every request's duration into REQUEST_LATENCY (first in MIDDLEWARE: the whole stack)."""
-
-    def __init__(self, get_response):
-        self.get_response = get_response
-
-    def __call__(self, request):
-        start = time.perf_counter()
-        response = self.get_response(request)
-        match = getattr(request, "resolver_match", None)
-        if match is not None:
-            view = match.view_name or "unnamed"
-        elif request.path.startswith(settings.STATIC_URL):
-            view = "static"
-        else:
-            view = "unmatched"
-        method = request.method if request.method in _METHODS else "other"
-        status = f"{response.status_code // 100}xx"
-        REQUEST_LATENCY.labels(view, method, status).observe(time.perf_counter() - start)
-        return response
 
 
 class StoreCollector:
     """Gauges from the cached store statistics and the cached consistency check."""
+
+    def __init__(self, stats, checks):
+        self.stats = stats  # atedash.stats.StatsCache
+        self.checks = checks  # atedash.ops.checks.CheckCache
 
     def describe(self):
         return []  # computed on collect; no scan at registration
 
     def collect(self):
         from storage.consistency import KINDS
-
-        from atedash import stats
-        from atedash.ops import checks
 
         actors = GaugeMetricFamily("atedash_actors", "Actors in the store by status (last statistics run).",
                                    labels=["status"])
@@ -88,7 +45,7 @@ class StoreCollector:
                                       "Age of the store statistics behind these gauges.")
         stats_up = GaugeMetricFamily("atedash_store_stats_available",
                                      "1 when store statistics are available, 0 while none were computed.")
-        result, error, _running = stats.cache.snapshot()
+        result, error, _running = self.stats.snapshot()
         if result is not None:
             for status, n in sorted(result.actors_by_status.items()):
                 actors.add_metric([status], n)
@@ -110,56 +67,38 @@ class StoreCollector:
                                       "Age of the last consistency check.")
         check_duration = GaugeMetricFamily("atedash_consistency_check_duration_seconds",
                                            "Duration of the last consistency check.")
-        report, _error, _running = checks.cache.snapshot()
+        report, _error, _running = self.checks.snapshot()
         if report is not None:
             for kind in KINDS:
                 findings.add_metric([kind], report.counts.get(kind, 0))
-            check_age.add_metric([], checks.cache.age() or 0.0)
+            check_age.add_metric([], self.checks.age() or 0.0)
             check_duration.add_metric([], report.duration_s)
         yield findings
         yield check_age
         yield check_duration
 
 
-REGISTRY.register(StoreCollector())
+class Metrics:
+    """The process's metrics registry: the request histogram and the store gauges.
 
-_scrape_registry = None
+    In multiprocess mode (PROMETHEUS_MULTIPROC_DIR) a scrape aggregates every worker's samples
+    through a registry of its own, plus this process's gauges."""
 
+    def __init__(self, stats, checks):
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.request_latency = Histogram(
+            "atedash_request_duration_seconds",
+            "Time to answer an HTTP request, by route name, method and status class.",
+            ["view", "method", "status"],
+            registry=self.registry,
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
+        )
+        self.store_collector = StoreCollector(stats, checks)
+        self.registry.register(self.store_collector)
+        self.scrape_registry = self.registry
+        if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+            from prometheus_client import multiprocess
 
-def scrape_registry():
-    """REGISTRY, or in multiprocess mode a registry aggregating every worker's samples + the gauges."""
-    global _scrape_registry
-    if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        return REGISTRY
-    if _scrape_registry is None:
-        from prometheus_client import multiprocess
-
-        registry = CollectorRegistry()
-        multiprocess.MultiProcessCollector(registry)
-        registry.register(StoreCollector())
-        _scrape_registry = registry
-    return _scrape_registry
-
-
-def _bearer_ok(request):
-    token = settings.ATEDASH_METRICS_TOKEN
-    header = request.headers.get("Authorization", "")
-    if not token or not header.startswith("Bearer "):
-        return None  # no token configured or none presented
-    return hmac.compare_digest(header[len("Bearer "):].strip().encode(), token.encode())
-
-
-@login_exempt
-@require_GET
-def metrics(request):
-    bearer = _bearer_ok(request)
-    if bearer is False:
-        response = HttpResponse("invalid metrics token\n", status=401, content_type="text/plain")
-        response["WWW-Authenticate"] = 'Bearer realm="atedash metrics"'
-        return response
-    if bearer is None and getattr(request, "operator", None) is None:
-        # Like every other page: to the login page.
-        return redirect(reverse("login") + "?" + urlencode({"next": request.get_full_path()}))
-    # Prometheus text format 0.0.4 by default; OpenMetrics when the scraper asks for it.
-    encoder, content_type = choose_encoder(request.headers.get("Accept", ""))
-    return HttpResponse(encoder(scrape_registry()), content_type=content_type)
+            self.scrape_registry = CollectorRegistry()
+            multiprocess.MultiProcessCollector(self.scrape_registry)
+            self.scrape_registry.register(self.store_collector)

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from atedash.ops import metrics, views
+from atedash.ops import views
 
 urlpatterns = [
     path("ops/check/", views.check_page, name="ops_check"),
@@ -8,5 +8,5 @@ urlpatterns = [
     path("ops/backup/", views.backup_page, name="ops_backup"),
     path("ops/export.jsonl", views.export_download, name="ops_export"),
     path("audit/", views.audit_page, name="ops_audit"),
-    path("metrics", metrics.metrics, name="metrics"),
+    path("metrics", views.metrics, name="metrics"),
 ]

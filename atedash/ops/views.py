@@ -1,19 +1,21 @@
-"""Operations pages: the consistency check and its repairs, the backup download, the audit trail."""
+"""Operations pages: the consistency check and its repairs, the backup download, the audit trail, /metrics."""
 
+import hmac
 import time
 
 from django.conf import settings
 from django.contrib import messages
 from django.core import signing
-from django.http import StreamingHttpResponse
+from django.http import HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.http import urlencode
 from django.views.decorators.http import require_GET, require_http_methods
+from prometheus_client.exposition import choose_encoder
 
-from atedash import stats
+from atedash.app import current_app
 from atedash.audit import audit, recent
-from atedash.auth import role_required
-from atedash.ops import checks
+from atedash.auth import login_exempt, role_required
 from atedash.views.common import persistence, render_page
 
 REPAIR_SALT = "atedash.ops.repair"
@@ -63,17 +65,17 @@ def check_page(request):
     """A fresh check's findings (HTMX polls only read the cache while a long check runs)."""
     htmx = getattr(request, "htmx", False)
     if request.method == "POST":
-        checks.cache.refresh()
+        current_app().checks.refresh()
         if not htmx:
             return redirect(reverse("ops_check"))  # the GET shows it (post/redirect/get)
     elif not htmx:
         # Opening the page checks the store as it is now (one check at a time per process; while a
         # long one runs the page shows the previous report and polls). A small store checks in well
         # under a second, so its result is shown at once.
-        checks.cache.refresh()
+        current_app().checks.refresh()
         wait = 600 if request.GET.get("wait") else getattr(settings, "ATEDASH_CHECK_WAIT", 5)
-        checks.cache.wait(timeout=wait)
-    report, error, running = checks.cache.snapshot()
+        current_app().checks.wait(timeout=wait)
+    report, error, running = current_app().checks.snapshot()
     kind = request.GET.get("kind") or ""
     can_repair = request.operator is not None and request.operator.can_edit
     findings = [f for f in report.findings if not kind or f.kind == kind] if report is not None else []
@@ -89,8 +91,8 @@ def check_page(request):
         "hidden": len(findings) - len(shown),
         "kind": kind,
         "kinds": [(k, KIND_TITLES[k], report.counts.get(k, 0) if report else 0) for k in KINDS],
-        "age": checks.cache.age(),
-        "finished_at": checks.cache.finished_at,
+        "age": current_app().checks.age(),
+        "finished_at": current_app().checks.finished_at,
         "can_repair": can_repair,
     }
     return render_page(request, "ops/check.html", "ops/_check_results.html", context)
@@ -140,9 +142,9 @@ def repair(request):
         version_after=result["version_after"],
         changed_fields=result["changed_fields"],
     )
+    current_app().records_changed(recount=True)
     messages.success(request, f"Repaired {result['key']}: {repair_obj.title.lower()}.")
-    stats.reset()
-    return redirect(reverse("ops_check"))  # the audit above marked every process's report stale
+    return redirect(reverse("ops_check"))
 
 
 # --- backup ----------------------------------------------------------------------------------
@@ -206,3 +208,27 @@ def _entry_row(entry):
         "changed": sorted((entry.get("changed_fields") or {}).items()),
         "extra": sorted(extra.items()),
     }
+
+
+def _bearer_ok(request):
+    token = settings.ATEDASH_METRICS_TOKEN
+    header = request.headers.get("Authorization", "")
+    if not token or not header.startswith("Bearer "):
+        return None  # no token configured or none presented
+    return hmac.compare_digest(header[len("Bearer "):].strip().encode(), token.encode())
+
+
+@login_exempt
+@require_GET
+def metrics(request):
+    bearer = _bearer_ok(request)
+    if bearer is False:
+        response = HttpResponse("invalid metrics token\n", status=401, content_type="text/plain")
+        response["WWW-Authenticate"] = 'Bearer realm="atedash metrics"'
+        return response
+    if bearer is None and getattr(request, "operator", None) is None:
+        # Like every other page: to the login page.
+        return redirect(reverse("login") + "?" + urlencode({"next": request.get_full_path()}))
+    # Prometheus text format 0.0.4 by default; OpenMetrics when the scraper asks for it.
+    encoder, content_type = choose_encoder(request.headers.get("Accept", ""))
+    return HttpResponse(encoder(current_app().metrics.scrape_registry), content_type=content_type)

@@ -11,7 +11,7 @@ from storage.ateapi_pb2 import Actor
 from storage.records import ACTORS, WORKERS
 
 from atedash import errors, listing, timing
-from atedash import stats as stats_cache
+from atedash.app import current_app
 from atedash.audit import audit, changed_fields
 from atedash.auth import role_required
 from atedash.forms import ActorCreateForm, ActorEditForm, ActorFilterForm, short_status, status_value
@@ -130,7 +130,7 @@ def _worker_in_known_pools(p, actor):
     would scan the workers. Pools created since the last count, a missing worker or a corrupt record
     give None, and find_worker scans as before.
     """
-    candidates = stats_cache.known_pools(actor.ateom_pod_namespace or None)
+    candidates = current_app().stats.known_pools(actor.ateom_pod_namespace or None)
     if not candidates:
         return None
     worker_keys = [keys.worker_key(ns, pool, actor.ateom_pod_name) for ns, pool in candidates]
@@ -216,6 +216,7 @@ def actor_create(request):
             else:
                 audit(request, "actor.create", key=keys.actor_key(actor.actor_id), version_after=1,
                       changed_fields=changed_fields(None, actor))
+                current_app().records_changed()
                 messages.success(request, f"Actor {actor.actor_id} created (SUSPENDED, version 1).")
                 return redirect("actor_detail", actor_id=actor.actor_id)
     return render(request, "actors/create.html", {"form": form}, status=status)
@@ -273,6 +274,7 @@ def actor_edit(request, actor_id):
         else:
             audit(request, "actor.update", key=keys.actor_key(actor_id), from_version=expected, to_version=edited.version,
                   changed_fields=changed_fields(stored, edited))
+            current_app().records_changed()
             messages.success(request, f"Actor {actor_id} saved (version {edited.version}).")
             return redirect("actor_detail", actor_id=actor_id)
     return render(request, "actors/edit.html", {"form": form, "actor": stored, "actor_id": actor_id}, status=status)
@@ -306,6 +308,7 @@ def actor_delete(request, actor_id):
         else:
             audit(request, "actor.delete", key=keys.actor_key(actor_id), version=actor.version,
                   changed_fields=changed_fields(actor, None))
+            current_app().records_changed()
             messages.success(request, f"Actor {actor_id} deleted.")
             return redirect("actor_list")
     context = {

@@ -2,6 +2,8 @@
 
 from django.shortcuts import render
 
+from atedash.app import current_app
+
 
 def wants_partial(request):
     """True for an HTMX request that swaps part of a page (not a boost, not a history restore)."""
@@ -16,9 +18,7 @@ def render_page(request, template, partial, context, status=200):
 
 def persistence():
     """The process's Persistence, its calls timed for the Server-Timing header (atedash/timing.py)."""
-    from atedash import store, timing
-
-    return timing.timed(store.get_persistence())
+    return current_app().store.timed()
 
 
 def scan_budget():

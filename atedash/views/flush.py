@@ -4,7 +4,7 @@ from django.conf import settings
 from django.shortcuts import render
 from django.views.decorators.http import require_http_methods
 
-from atedash import stats
+from atedash.app import current_app
 from atedash.audit import audit
 from atedash.auth import role_required
 from atedash.errors import forbidden
@@ -37,7 +37,7 @@ def flush(request):
             removed = p.clear_ate_records() if scope == "ate" else p.debug_clear_all()
             rows, totals = shard_rows(removed)
             audit(request, "flush", scope=scope, removed=rows, removed_total=totals)
-            stats.reset()
+            current_app().records_changed(recount=True)
             context = {"rows": rows, "totals": totals, "scope": dict(FLUSH_SCOPES)[scope]}
             return render(request, "flush/done.html", context)
         audit(request, "flush.refused", reason="; ".join(e for errs in form.errors.values() for e in errs))

@@ -5,6 +5,7 @@ from django.contrib import messages
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods
 
+from atedash.app import current_app
 from atedash.audit import audit
 from atedash.auth import role_required
 from atedash.forms import LockFilterForm, LockReleaseForm
@@ -62,4 +63,6 @@ def lock_release(request):
         messages.error(request, f"Lock {key} is still held by {token}.")
     audit(request, "lock.release", key=key, token=token, outcome=outcome,
           changed_fields={"holder": [token, None]} if outcome == "released" else {})
+    if outcome == "released":
+        current_app().records_changed()
     return redirect("lock_list")

@@ -6,12 +6,12 @@ from django.urls import get_script_prefix
 from django.views.decorators.http import require_GET
 
 from atedash import listing
-from atedash import stats as stats_cache
+from atedash.app import current_app
 from atedash.views.common import persistence, render_page
 
 
 def _stats_context(since=None):
-    result, error, running = stats_cache.cache.snapshot()
+    result, error, running = current_app().stats.snapshot()
     # A recount asked for at `since` is still pending here while this process's counts predate it.
     pending_since = since if since is not None and error is None and (result is None or result.computed_at < since) else None
     context = {"stats": result, "stats_error": error, "stats_running": running or pending_since is not None,
@@ -32,17 +32,10 @@ def _stats_context(since=None):
     return context
 
 
-_pool_rows = (None, None, "")  # (StoreStats, script prefix, rows): the rows change only with the counts
-
-
 def _pool_rows_html(result, pools):
-    global _pool_rows
-    prefix = get_script_prefix()
-    cached_result, cached_prefix, rows = _pool_rows
-    if cached_result is not result or cached_prefix != prefix:
-        rows = listing.pool_rows_html(pools)
-        _pool_rows = (result, prefix, rows)
-    return rows
+    """The rows change only with the counts (and the script prefix the links start with)."""
+    name = ("pool_rows_html", get_script_prefix())
+    return current_app().stats.derived(result, name, lambda _result: listing.pool_rows_html(pools))
 
 
 @require_GET
@@ -65,11 +58,11 @@ def stats(request):
     since = _parse_since(request.GET.get("since"))
     if request.GET.get("refresh") == "1":
         since = time.time()
-        stats_cache.cache.refresh()
+        current_app().stats.refresh()
     elif since is not None:
-        stats_cache.cache.ensure_started_after(since)
+        current_app().stats.ensure_started_after(since)
     if request.GET.get("wait") == "1":
-        stats_cache.cache.wait(timeout=30)
+        current_app().stats.wait(timeout=30)
     if not getattr(request, "htmx", False):
         return overview(request)
     return render_page(request, "overview/page.html", "overview/_stats.html", _stats_context(since))

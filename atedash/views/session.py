@@ -13,6 +13,7 @@ from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_http_methods, require_POST
 
 from atedash import auth
+from atedash.app import current_app
 from atedash.audit import audit
 from atedash.forms import LoginForm
 
@@ -42,19 +43,19 @@ def login(request):
         if form.is_valid():
             name = form.cleaned_data["username"]
             ip = auth.client_ip(request)
-            wait = auth.throttle.locked_for(name, ip)
+            wait = current_app().throttle.locked_for(name, ip)
             if wait:
                 form.add_error(None, f"Too many failed attempts. Try again in {wait} s.")
                 status = 429
             else:
                 try:
-                    operator = auth.users_file().authenticate(name, form.cleaned_data["password"])
+                    operator = current_app().users.authenticate(name, form.cleaned_data["password"])
                 except auth.UsersFileError as exc:
                     log.error("%s", exc)
                     operator = None
                     form.add_error(None, "The operators file cannot be read; ask an administrator.")
                 if operator is not None:
-                    auth.throttle.success(name, ip)
+                    current_app().throttle.success(name, ip)
                     request.session.cycle_key()
                     request.session[auth.SESSION_KEY] = operator.name
                     rotate_token(request)
@@ -62,11 +63,11 @@ def login(request):
                     audit(request, "login")
                     return redirect(_safe_next(request, next_url))
                 if not form.errors:
-                    auth.throttle.failure(name, ip)
+                    current_app().throttle.failure(name, ip)
                     log.info("failed login for %r from %s", name, ip)
                     form.add_error(None, "Wrong name or password.")
     try:
-        no_operators = not auth.users_file().load()
+        no_operators = not current_app().users.load()
     except auth.UsersFileError:
         no_operators = False
     context = {"form": form, "next": next_url, "no_operators": no_operators}

@@ -9,6 +9,7 @@ from storage import keys
 from storage.ateapi_pb2 import Worker
 
 from atedash import errors, listing
+from atedash.app import current_app
 from atedash.audit import audit, changed_fields
 from atedash.auth import role_required
 from atedash.forms import WorkerCreateForm, WorkerEditForm, WorkerFilterForm
@@ -114,6 +115,7 @@ def worker_create(request):
             else:
                 audit(request, "worker.create", key=keys.worker_key(*worker_args(worker)), version_after=1,
                       changed_fields=changed_fields(None, worker))
+                current_app().records_changed()
                 messages.success(request, f"Worker {'/'.join(worker_args(worker))} created.")
                 return redirect("worker_detail", *worker_args(worker))
     return render(request, "workers/create.html", {"form": form}, status=status)
@@ -167,6 +169,7 @@ def worker_edit(request, namespace, pool, pod):
         else:
             audit(request, "worker.update", key=keys.worker_key(*args), from_version=expected, to_version=edited.version,
                   changed_fields=changed_fields(stored, edited))
+            current_app().records_changed()
             messages.success(request, f"Worker {'/'.join(args)} saved (version {edited.version}).")
             return redirect("worker_detail", *args)
     return render(request, "workers/edit.html", context, status=status)
@@ -182,6 +185,7 @@ def worker_delete(request, namespace, pool, pod):
         p.delete_worker(namespace, pool, pod)
         audit(request, "worker.delete", key=keys.worker_key(*args), version=worker.version,
               changed_fields=changed_fields(worker, None))
+        current_app().records_changed()
         messages.success(request, f"Worker {'/'.join(args)} deleted.")
         return redirect("worker_list")
     return render(request, "workers/delete.html", {"worker": worker, "args": args})

@@ -10,8 +10,7 @@ import logging
 import pytest
 from django.test import Client
 
-from atedash import auth, stats
-from atedash import store as dash_store
+from atedash.app import current_app
 
 PASSWORDS = {"viewer": "viewer-pass-1", "editor": "editor-pass-1", "admin": "admin-pass-1"}
 ENVIRONMENT = "dash-test"
@@ -28,17 +27,10 @@ def dash_settings(settings, redis_url, store, tmp_path):
     settings.ATEDASH_TRUSTED_HEADER = ""
     # Fast hashing for tests; the hash format stays Django's.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-    dash_store.reset()
-    stats.reset()
-    auth.throttle.clear()
-    users = auth.users_file()
+    users = current_app().users
     for role, password in PASSWORDS.items():
         users.add(role, role, password)
-    yield settings
-    stats.cache.wait(timeout=30)
-    dash_store.reset()
-    stats.reset()
-    auth.throttle.clear()
+    return settings
 
 
 def login(client, role):

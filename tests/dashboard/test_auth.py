@@ -4,6 +4,8 @@ import io
 import re
 
 import pytest
+
+from atedash.app import current_app
 from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.test import Client
@@ -107,7 +109,7 @@ def test_throttle_locks_name_and_address_after_failures(settings, page_html):
     assert other.post("/login/", {"username": "editor", "password": "editor-pass-1"}).status_code == 302
     assert Client().post("/login/", {"username": "viewer", "password": "viewer-pass-1"}).status_code == 302
     # When the lockout is over, the right password works again.
-    auth.throttle.clear()
+    current_app().throttle.clear()
     assert client.post("/login/", {"username": "editor", "password": "editor-pass-1"}).status_code == 302
 
 
@@ -120,7 +122,7 @@ def test_logout_is_a_post(viewer):
 
 def test_removed_operator_is_logged_out(viewer):
     assert viewer.get("/actors/").status_code == 200
-    auth.users_file().remove("viewer")
+    current_app().users.remove("viewer")
     assert viewer.get("/actors/").status_code == 302
 
 
@@ -250,5 +252,5 @@ def test_every_page_for_every_role(as_role, role, settings, make_actor, make_wor
 def test_login_page_says_when_there_is_no_operator(page_html):
     assert 'id="no-operators"' not in page_html(Client().get("/login/"))
     for name in ("viewer", "editor", "admin"):
-        auth.users_file().remove(name)
+        current_app().users.remove(name)
     assert "manage.py operators add" in page_html(Client().get("/login/"))

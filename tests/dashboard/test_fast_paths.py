@@ -3,11 +3,13 @@ exactly what the template loops gave; the actor detail reads the worker by key f
 and falls back to the scan; every response carries Server-Timing."""
 
 import pytest
+
+from atedash.app import current_app
 from django.template import engines
 from django.urls import set_script_prefix
 from storage.ateapi_pb2 import Actor, Worker
 
-from atedash import listing, stats
+from atedash import listing
 from atedash.views.actors import status_name
 
 # The row markup of templates/actors/_table.html and templates/workers/_table.html before the rows
@@ -115,8 +117,8 @@ def test_actor_detail_reads_the_worker_from_the_counted_pools(viewer, store):
     for pool in ("p1", "p2", "p3"):
         store.create_worker(Worker(worker_namespace="team", worker_pool=pool, worker_pod=f"other-{pool}"))
     store.create_worker(Worker(worker_namespace="team", worker_pool="p2", worker_pod="pod-1", actor_id="act-1"))
-    stats.cache.refresh().join(30)
-    assert stats.known_pools("team") == [("team", "p1"), ("team", "p2"), ("team", "p3")]
+    current_app().stats.refresh().join(30)
+    assert current_app().stats.known_pools("team") == [("team", "p1"), ("team", "p2"), ("team", "p3")]
     body = viewer.get("/actors/act-1/").content.decode()
     assert 'id="worker-link">team/p2/pod-1</a>' in body and 'class="ok" id="worker-points-back"' in body
     # A pool created after the count: found by the scan, as before.
@@ -132,7 +134,7 @@ def test_actor_detail_reads_the_worker_from_the_counted_pools(viewer, store):
 def test_actor_detail_with_a_corrupt_worker_in_a_counted_pool_falls_back_to_the_scan(viewer, store):
     store.create_actor(_running("act-1", "pod-1"))
     store.create_worker(Worker(worker_namespace="team", worker_pool="p1", worker_pod="pod-1", actor_id="act-1"))
-    stats.cache.refresh().join(30)
+    current_app().stats.refresh().join(30)
     store.client.set("worker:team:p1:pod-1", b"{not json")
     response = viewer.get("/actors/act-1/")
     assert response.status_code == 200 and 'id="worker-missing"' in response.content.decode()
@@ -170,10 +172,10 @@ def test_a_long_count_is_reused_for_ten_times_its_duration(settings):
     now = __import__("time").time()
     slow = StoreStats(actors_by_status={}, workers_by_pool={}, locks=0, computed_at=now - 60, duration_s=20.0,
                       keys_scanned=0)
-    stats.cache.result = slow
-    stats.cache.ensure_fresh()  # 60 s old, but a 20 s count is reused for 200 s
-    assert stats.cache._thread is None or not stats.cache._thread.is_alive()
-    stats.cache.result = replace(slow, computed_at=now - 201)
-    stats.cache.ensure_fresh()
-    stats.cache.wait(30)
-    assert stats.cache.result.computed_at > now - 5  # counted again
+    current_app().stats.result = slow
+    current_app().stats.ensure_fresh()  # 60 s old, but a 20 s count is reused for 200 s
+    assert current_app().stats._thread is None or not current_app().stats._thread.is_alive()
+    current_app().stats.result = replace(slow, computed_at=now - 201)
+    current_app().stats.ensure_fresh()
+    current_app().stats.wait(30)
+    assert current_app().stats.result.computed_at > now - 5  # counted again

@@ -5,7 +5,7 @@ import re
 import pytest
 from django.test import Client
 
-from atedash import stats
+from atedash.app import current_app
 
 
 def test_overview_cluster_and_stats(viewer, make_actor, make_worker, store, page_html):
@@ -21,7 +21,7 @@ def test_overview_cluster_and_stats(viewer, make_actor, make_worker, store, page
     assert "replica" in body
     assert 'id="cluster-state" class="ok">ok<' in body
     assert 'id="slots-covered">16384<' in body
-    stats.cache.wait(timeout=30)
+    current_app().stats.wait(timeout=30)
     body = page_html(viewer.get("/"))
     table = re.search(r'id="actors-by-status">(.*?)</table>', body, re.S).group(1)
     assert "RUNNING" in table and "SUSPENDED" in table and "corrupt" in table
@@ -32,7 +32,7 @@ def test_overview_cluster_and_stats(viewer, make_actor, make_worker, store, page
 
 
 def test_overview_stats_partial_for_htmx(viewer, page_html):
-    stats.cache.wait(timeout=30)
+    current_app().stats.wait(timeout=30)
     body = page_html(viewer.get("/overview/stats/", headers={"HX-Request": "true"}))
     assert "<html" not in body and 'id="stats"' in body
     body = page_html(viewer.get("/overview/stats/?wait=1"))
@@ -42,15 +42,15 @@ def test_overview_stats_partial_for_htmx(viewer, page_html):
 def test_recount_poll_landing_on_a_process_with_older_counts_recounts_there(viewer, make_actor, page_html):
     # "Recount now" and its follow-up poll may reach different gunicorn workers: the poll carries
     # the time of the request, and a process whose counts predate it counts again and keeps polling.
-    stats.cache.refresh()
-    stats.cache.wait(timeout=30)
-    before = stats.cache.result
+    current_app().stats.refresh()
+    current_app().stats.wait(timeout=30)
+    before = current_app().stats.result
     make_actor("a-new", status="STATUS_RUNNING")
     since = before.computed_at + 0.001
     body = page_html(viewer.get(f"/overview/stats/?since={since:f}", headers={"HX-Request": "true"}))
     assert f"since={since:f}" in body  # still polling with the request's time
-    stats.cache.wait(timeout=30)
-    assert stats.cache.result is not before and stats.cache.result.computed_at >= since
+    current_app().stats.wait(timeout=30)
+    assert current_app().stats.result is not before and current_app().stats.result.computed_at >= since
     body = page_html(viewer.get(f"/overview/stats/?since={since:f}", headers={"HX-Request": "true"}))
     assert "since=" not in body and "hx-trigger" not in body  # fresh enough: polling stops
     table = re.search(r'id="actors-by-status">(.*?)</table>', body, re.S).group(1)
@@ -58,17 +58,17 @@ def test_recount_poll_landing_on_a_process_with_older_counts_recounts_there(view
 
 
 def test_stats_poll_ignores_a_since_that_is_not_a_time(viewer, page_html):
-    stats.cache.wait(timeout=30)
+    current_app().stats.wait(timeout=30)
     for since in ("nan", "-1", "abc", "1e400"):
         response = viewer.get(f"/overview/stats/?since={since}", headers={"HX-Request": "true"})
         assert response.status_code == 200, since
 
 
 def test_stats_computation_runs_once_at_a_time(viewer):
-    first = stats.cache.refresh()
-    second = stats.cache.refresh()
+    first = current_app().stats.refresh()
+    second = current_app().stats.refresh()
     assert first is second or not first.is_alive()
-    stats.cache.wait(timeout=30)
+    current_app().stats.wait(timeout=30)
 
 
 def test_banner_names_environment_and_store(viewer, redis_url, page_html):
@@ -80,11 +80,9 @@ def test_banner_names_environment_and_store(viewer, redis_url, page_html):
 
 
 def test_store_address_hides_credentials(settings):
-    from atedash.store import store_address
-
     settings.ATEDASH_REDIS_URL = "rediss://user:s3cret@redis.internal:6380/0"
-    assert store_address() == "rediss://redis.internal:6380/0"
-    assert "s3cret" not in store_address()
+    assert current_app().store.address == "rediss://redis.internal:6380/0"
+    assert "s3cret" not in current_app().store.address
 
 
 def test_security_headers(viewer):

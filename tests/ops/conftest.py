@@ -12,9 +12,7 @@ ENVIRONMENT = "ops-test"
 
 @pytest.fixture
 def ops_settings(settings, redis_url, store, tmp_path):
-    from atedash import auth, stats
-    from atedash import store as dash_store
-    from atedash.ops import checks
+    from atedash.app import current_app
 
     settings.ATEDASH_REDIS_URL = redis_url
     settings.ATEDASH_REDIS_CLUSTER = "auto"
@@ -24,21 +22,10 @@ def ops_settings(settings, redis_url, store, tmp_path):
     settings.ATEDASH_TRUSTED_HEADER = ""
     settings.ATEDASH_METRICS_TOKEN = ""
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-    dash_store.reset()
-    stats.reset()
-    checks.cache.wait(timeout=60)
-    checks.cache.reset()
-    auth.throttle.clear()
-    users = auth.users_file()
+    users = current_app().users
     for role, password in PASSWORDS.items():
         users.add(role, role, password)
-    yield settings
-    stats.cache.wait(timeout=60)
-    checks.cache.wait(timeout=60)
-    checks.cache.reset()
-    dash_store.reset()
-    stats.reset()
-    auth.throttle.clear()
+    return settings
 
 
 def login(role):

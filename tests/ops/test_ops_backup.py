@@ -9,7 +9,7 @@ import json
 import pytest
 from google.protobuf import json_format
 
-from ops_helpers import RUNNING, actor, all_values, running_pair, worker
+from ops_helpers import actor, all_values, running_pair, worker
 from storage import backup
 from storage.ateapi_pb2 import Actor, Worker
 from storage.backup import ImportFileError, export, import_records

@@ -203,12 +203,12 @@ def test_flush_guard(store, cluster_client, ops_settings, audit_log):
 def test_store_unreachable_exits_2(ops_settings, monkeypatch):
     import redis
 
-    from atedash import store as dash_store
+    from atedash.app import current_app
 
     def down():
         raise redis.exceptions.ConnectionError("Error 111 connecting to 127.0.0.1:1. Connection refused.")
 
-    monkeypatch.setattr(dash_store, "get_persistence", down)
+    monkeypatch.setattr(current_app().store, "persistence", down)
     for args in (["check"], ["export"], ["get", "actors"]):
         with pytest.raises(CommandError, match="unreachable") as e:
             call_command("ate", *args, stdout=io.StringIO(), stderr=io.StringIO())

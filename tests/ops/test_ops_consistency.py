@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from ops_helpers import RESUMING, RUNNING, SUSPENDED, actor, consistent_store, crafted_store, worker
+from ops_helpers import RUNNING, SUSPENDED, actor, consistent_store, crafted_store, worker
 from storage import consistency as cc
-from storage.ateapi_pb2 import Actor
 from storage.consistency import Repair, RepairNotApplicable, run_check
 from storage.errors import StorageError, VersionConflict
 

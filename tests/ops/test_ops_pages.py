@@ -7,7 +7,7 @@ from html import unescape
 import pytest
 from django.test import Client
 
-from ops_helpers import RUNNING, SUSPENDED, actor, crafted_store, worker
+from ops_helpers import SUSPENDED, actor, crafted_store, worker
 from storage import consistency as cc
 
 pytestmark = pytest.mark.usefixtures("ops_settings")
@@ -71,13 +71,13 @@ def test_check_page_lists_findings_with_links(editor, store, cluster_client):
 
 
 def test_check_page_runs_in_the_background(viewer, store):
-    from atedash.ops import checks
+    from atedash.app import current_app
 
     actor(store, "a1")
     response = viewer.post("/ops/check/")
     assert response.status_code == 302 and response["Location"] == "/ops/check/"
-    checks.cache.wait(timeout=60)
-    assert checks.cache.report is not None and checks.cache.report.actors == 1
+    current_app().checks.wait(timeout=60)
+    assert current_app().checks.report is not None and current_app().checks.report.actors == 1
 
 
 def test_repair_confirmation_shows_the_exact_change_then_applies(editor, store, cluster_client, audit_log):
@@ -206,11 +206,9 @@ def test_audit_line_on_stdout(ops_settings, capsys):
 
 
 def test_audit_survives_a_store_outage(ops_settings, capsys):
-    from atedash import store as dash_store
     from atedash.audit import audit
 
     ops_settings.ATEDASH_REDIS_URL = "redis://127.0.0.1:1"
-    dash_store.reset()
     audit("cli:x", "test.down", key="k")
     assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["action"] == "test.down"
 
@@ -237,12 +235,11 @@ def test_metrics_need_login_or_token(ops_settings):
 
 
 def test_metrics_text(viewer, store, cluster_client):
-    from atedash import stats
-    from atedash.ops import checks
+    from atedash.app import current_app
 
     crafted_store(store, cluster_client)
-    stats.cache.refresh().join(60)
-    checks.cache.refresh().join(60)
+    current_app().stats.refresh().join(60)
+    current_app().checks.refresh().join(60)
     viewer.get("/actors/")
     response = viewer.get("/metrics")
     assert response.status_code == 200
@@ -260,12 +257,11 @@ def test_metrics_text(viewer, store, cluster_client):
 
 
 def test_metrics_scrape_does_not_scan(viewer, store, monkeypatch):
-    from atedash import stats
-    from atedash.ops import checks
+    from atedash.app import current_app
 
     actor(store, "m1")
-    stats.cache.refresh().join(60)
-    checks.cache.refresh().join(60)
+    current_app().stats.refresh().join(60)
+    current_app().checks.refresh().join(60)
     calls = []
     monkeypatch.setattr("storage.persistence.Persistence.store_stats", lambda self: calls.append(1))
     monkeypatch.setattr("storage.consistency.run_check", lambda p, **kw: calls.append(2))
@@ -298,10 +294,12 @@ def test_backup_page(viewer):
 
 def test_a_change_through_another_process_makes_the_report_stale(editor, store, cluster_client):
     """Each gunicorn worker has its own report; a change anywhere marks them all stale."""
-    from atedash.ops.checks import CheckCache
+    from django.conf import settings
+
+    from atedash.app import Application
 
     worker(store, "ns", "pool", "pod", "ghost")
-    other_process = CheckCache()
+    other_process = Application(settings).checks
     other_process.refresh().join(60)
     assert other_process.report.counts[cc.ORPHAN_WORKER] == 1
     html = page(editor.get(f"/ops/check/?wait=1&kind={cc.ORPHAN_WORKER}"))
@@ -315,11 +313,8 @@ def test_a_change_through_another_process_makes_the_report_stale(editor, store, 
 
 
 def test_pages_when_the_store_is_down(viewer, ops_settings):
-    from atedash import store as dash_store
-
     ops_settings.ATEDASH_REDIS_URL = "redis://127.0.0.1:1"
     ops_settings.ATEDASH_REDIS_CLUSTER = "no"
-    dash_store.reset()
     for url in ("/ops/export.jsonl", "/audit/"):
         response = viewer.get(url)
         assert response.status_code == 503, url
@@ -355,7 +350,7 @@ def test_a_long_check_shows_running_then_the_partial_polls_for_the_result(viewer
     import threading
 
     import storage.consistency
-    from atedash.ops import checks
+    from atedash.app import current_app
 
     worker(store, "ns", "pool", "pod", "ghost")
     release = threading.Event()
@@ -374,7 +369,7 @@ def test_a_long_check_shows_running_then_the_partial_polls_for_the_result(viewer
     partial = page(viewer.get("/ops/check/", HTTP_HX_REQUEST="true"))
     assert partial.lstrip().startswith('<div id="check-results"') and 'id="check-running"' in partial
     release.set()
-    checks.cache.wait(60)
+    current_app().checks.wait(60)
     partial = page(viewer.get("/ops/check/", HTTP_HX_REQUEST="true"))
     assert 'id="check-running"' not in partial and 'hx-trigger' not in partial
     assert f'data-kind="{cc.ORPHAN_WORKER}"' in partial

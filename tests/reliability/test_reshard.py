@@ -104,9 +104,9 @@ def test_lists_paged_while_slots_move(local_cluster, store, cluster_client, caps
         local_cluster.rebalance()
         # The dashboard's client learns the new slot map as MOVED replies come (redis-py patches it
         # slot by slot); walks counted as calm start once it has read the whole map again.
-        from atedash import store as dash_store
+        from atedash.app import current_app
 
-        dash_store.get_persistence().topology.refresh()
+        current_app().store.persistence().topology.refresh()
         moving.append((began, time.monotonic()))
         # Pages keep coming after the moves: every pager completes a walk started once all was still.
         settled = time.monotonic()

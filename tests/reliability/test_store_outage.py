@@ -79,12 +79,8 @@ def assert_recovered(viewer, editor, store, records, page_html):
 def short_socket_timeout(settings):
     """A frozen store costs the first requests socket timeouts (one per node while the client looks
     for one that answers); 1 s (ATEDASH_REDIS_TIMEOUT) instead of the default 5 s keeps this short."""
-    from atedash import store as dash_store
-
     settings.ATEDASH_REDIS_TIMEOUT = 1.0
-    dash_store.reset()
     yield
-    dash_store.reset()
 
 
 def test_store_frozen_then_back(local_cluster, records, short_socket_timeout, viewer, editor, redis_url, store,

@@ -17,7 +17,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from google.protobuf import json_format
 
-from atedash import store
+from atedash.app import current_app
 from atedash.audit import audit, cli_operator
 
 NONE = "<none>"
@@ -90,7 +90,7 @@ class Command(BaseCommand):
         except redis.exceptions.RedisError as exc:
             # Exit status 2: the command could not do its work (1 is "check found something").
             raise CommandError(
-                f"the store {store.store_address()} is unreachable or refused: {type(exc).__name__}: {exc}",
+                f"the store {current_app().store.address} is unreachable or refused: {type(exc).__name__}: {exc}",
                 returncode=2,
             ) from None
 
@@ -99,7 +99,7 @@ class Command(BaseCommand):
     def _check(self, options):
         from storage.consistency import run_check
 
-        report = run_check(store.get_persistence())
+        report = run_check(current_app().store.persistence())
         if options["format"] == "json":
             self.stdout.write(json.dumps(report.to_dict(), indent=2, sort_keys=False))
         else:
@@ -123,7 +123,7 @@ class Command(BaseCommand):
         from storage.backup import ExportResult, iter_export
 
         result = ExportResult()
-        p = store.get_persistence()
+        p = current_app().store.persistence()
         target = options["output"]
         if target == "-":
             out = self.stdout._out if hasattr(self.stdout, "_out") else sys.stdout
@@ -168,7 +168,7 @@ class Command(BaseCommand):
                   version_after=entry.version, changed_fields={}, stream=False, file=options["file"], policy=policy)
 
         try:
-            result = import_records(store.get_persistence(), source, policy=policy, dry_run=dry_run, on_write=on_write,
+            result = import_records(current_app().store.persistence(), source, policy=policy, dry_run=dry_run, on_write=on_write,
                                     include_corrupt=options["include_corrupt"])
         except ImportFileError as exc:
             raise CommandError(str(exc)) from None
@@ -192,12 +192,13 @@ class Command(BaseCommand):
         else:
             audit(who, "import", key=None, file=options["file"], policy=policy, **{
                 k: v for k, v in result.to_dict().items() if k not in ("policy", "dry_run")})
+            current_app().records_changed()
 
     # ------------------------------------------------------------------------------ get
 
     def _get(self, options):
         kind = options["kind"].rstrip("s") + "s"
-        p = store.get_persistence()
+        p = current_app().store.persistence()
         scan = p.scan_actors if kind == "actors" else p.scan_workers
         records, corrupt, cursor = [], [], None
         while True:
@@ -239,7 +240,7 @@ class Command(BaseCommand):
             raise CommandError(
                 f"--environment {name!r} does not match this environment ({settings.ATEDASH_ENVIRONMENT!r}); nothing removed"
             )
-        p = store.get_persistence()
+        p = current_app().store.persistence()
         removed = p.clear_ate_records() if scope == "records" else p.debug_clear_all()
         rows = [{"node": c.node, "actors": c.actors, "workers": c.workers, "locks": c.locks, "other": c.other}
                 for c in removed]
@@ -247,6 +248,7 @@ class Command(BaseCommand):
         # After the flush, so that the entry survives a FLUSHALL.
         audit(cli_operator(), "flush", key=None, scope="ate" if scope == "records" else "all", removed=rows,
               removed_total=totals)
+        current_app().records_changed()
         for r in rows:
             self.stdout.write(f"{r['node']}: removed {r['actors']} actors, {r['workers']} workers, "
                               f"{r['locks']} locks, {r['other']} other keys")

@@ -6,7 +6,8 @@ import sys
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from atedash.auth import ROLES, UsersFileError, users_file
+from atedash.app import current_app
+from atedash.operators import ROLES, UsersFileError
 
 
 class Command(BaseCommand):
@@ -25,7 +26,7 @@ class Command(BaseCommand):
         sub.add_parser("list", help="list operators and roles")
 
     def handle(self, *args, action, **options):
-        file = users_file()
+        file = current_app().users
         try:
             if action == "add":
                 self._add(file, options)

@@ -16,7 +16,7 @@ import random
 from django.core.management.base import BaseCommand, CommandError
 from redis.exceptions import RedisError
 
-from atedash import store
+from atedash.app import current_app
 
 NAMESPACES = {
     "team-a": ["small", "large"],
@@ -41,17 +41,17 @@ class Command(BaseCommand):
 
     def handle(self, *args, actors, workers, seed, force, **options):
         try:
-            p = store.get_persistence()
+            p = current_app().store.persistence()
             existing = sum(c.actors + c.workers + c.locks for c in p.shard_counts())
             if existing and not force:
-                self.stdout.write(f"store {store.store_address()} holds {existing} ate records: not seeding")
+                self.stdout.write(f"store {current_app().store.address} holds {existing} ate records: not seeding")
                 return
             counts = seed_store(p, actors=actors, workers=workers, rng=random.Random(seed))
         except RedisError as exc:
-            raise CommandError(f"store {store.store_address()} unreachable: {exc}") from exc
+            raise CommandError(f"store {current_app().store.address} unreachable: {exc}") from exc
         self.stdout.write(
             "seeded {actors} actors, {workers} workers, {locks} locks into {store}".format(
-                store=store.store_address(), **counts
+                store=current_app().store.address, **counts
             )
         )
 

@@ -1,0 +1,76 @@
+"""The application object: everything a process shares between requests, in one place.
+
+Built from the settings in AppConfig.ready() (atedash/apps.py), rebuilt when a test changes a setting
+it was built from, and reached through `current_app()`. Nothing else in atedash/ keeps mutable state
+at module level: the store connection and its outage probe, the background caches, the login
+throttle, the users file, the metrics registry all live here, so a test gets a fresh set of them by
+building a fresh Application.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+
+from django.apps import apps
+
+from atedash.operators import UsersFile
+from atedash.ops.checks import CheckCache
+from atedash.ops.metrics import Metrics
+from atedash.stats import StatsCache
+from atedash.store import StoreConnection, cluster_flag
+from atedash.throttle import LoginThrottle
+
+# Settings the application is built from: changing one (tests do) builds a new application.
+SETTINGS = frozenset(
+    {
+        "ATEDASH_REDIS_URL",
+        "ATEDASH_REDIS_CLUSTER",
+        "ATEDASH_REDIS_TIMEOUT",
+        "ATEDASH_REPLICA_ACK_SECONDS",
+        "ATEDASH_STATS_MAX_AGE",
+        "ATEDASH_CHECK_MAX_AGE",
+        "ATEDASH_USERS_FILE",
+        "ATEDASH_LOGIN_MAX_FAILURES",
+        "ATEDASH_LOGIN_LOCKOUT_SECONDS",
+    }
+)
+# How long closing an application waits for its background computations (a store walk).
+CLOSE_WAIT_S = 60
+
+
+class Application:
+    def __init__(self, settings):
+        # Shard tasks of every store walk (storage.topology), shared by every Persistence of this app.
+        self.shard_executor = ThreadPoolExecutor(max_workers=32, thread_name_prefix="storage-shard")
+        self.store = StoreConnection(
+            settings.ATEDASH_REDIS_URL,
+            cluster=cluster_flag(settings.ATEDASH_REDIS_CLUSTER),
+            timeout=settings.ATEDASH_REDIS_TIMEOUT,
+            replica_ack_seconds=settings.ATEDASH_REPLICA_ACK_SECONDS,
+            executor=self.shard_executor,
+        )
+        self.stats = StatsCache(self.store, max_age=settings.ATEDASH_STATS_MAX_AGE)
+        self.checks = CheckCache(self.store, max_age=settings.ATEDASH_CHECK_MAX_AGE)
+        self.users = UsersFile(settings.ATEDASH_USERS_FILE)
+        self.throttle = LoginThrottle(settings.ATEDASH_LOGIN_MAX_FAILURES, settings.ATEDASH_LOGIN_LOCKOUT_SECONDS)
+        self.metrics = Metrics(self.stats, self.checks)
+
+    def records_changed(self, *, recount: bool = False) -> None:
+        """Records changed through atedash: every process's consistency report predates the change;
+        with ``recount`` (a flush, a repair) this process's counts are void too."""
+        self.checks.invalidate()
+        if recount:
+            self.stats.reset()
+
+    def close(self) -> None:
+        """Waits for running background computations, then closes the store connection."""
+        for computation in (self.stats, self.checks):
+            computation.wait(timeout=CLOSE_WAIT_S)
+            computation.reset()
+        self.store.close()
+        self.shard_executor.shutdown(wait=False, cancel_futures=True)
+
+
+def current_app() -> Application:
+    """This process's application object (built when Django started)."""
+    return apps.get_app_config("atedash").application

@@ -1,0 +1,28 @@
+from django.apps import AppConfig
+from django.conf import settings
+from django.core.signals import setting_changed
+
+
+class AtedashConfig(AppConfig):
+    name = "atedash"
+    verbose_name = "atedash"
+
+    def ready(self):
+        from atedash.app import Application
+
+        self.application = Application(settings)
+        setting_changed.connect(self._setting_changed, dispatch_uid="atedash.app")
+
+    def replace_application(self):
+        """A fresh application object from the current settings (the old one is closed)."""
+        from atedash.app import Application
+
+        old, self.application = self.application, Application(settings)
+        old.close()
+        return self.application
+
+    def _setting_changed(self, setting, **kwargs):
+        from atedash.app import SETTINGS
+
+        if setting in SETTINGS:
+            self.replace_application()
