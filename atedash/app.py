@@ -32,6 +32,9 @@ SETTINGS = frozenset(
         "ATEDASH_USERS_FILE",
         "ATEDASH_LOGIN_MAX_FAILURES",
         "ATEDASH_LOGIN_LOCKOUT_SECONDS",
+        "ATEDASH_LOGIN_MAX_FAILURES_PER_IP",
+        "ATEDASH_LOGIN_MAX_FAILURES_PER_NAME",
+        "ATEDASH_LOGIN_CONCURRENCY",
     }
 )
 # How long closing an application waits for its background computations (a store walk).
@@ -52,7 +55,14 @@ class Application:
         self.stats = StatsCache(self.store, max_age=settings.ATEDASH_STATS_MAX_AGE)
         self.checks = CheckCache(self.store, max_age=settings.ATEDASH_CHECK_MAX_AGE)
         self.users = UsersFile(settings.ATEDASH_USERS_FILE)
-        self.throttle = LoginThrottle(settings.ATEDASH_LOGIN_MAX_FAILURES, settings.ATEDASH_LOGIN_LOCKOUT_SECONDS)
+        self.throttle = LoginThrottle(
+            self.store,
+            max_failures=settings.ATEDASH_LOGIN_MAX_FAILURES,
+            max_failures_per_ip=settings.ATEDASH_LOGIN_MAX_FAILURES_PER_IP,
+            max_failures_per_name=settings.ATEDASH_LOGIN_MAX_FAILURES_PER_NAME,
+            window_s=settings.ATEDASH_LOGIN_LOCKOUT_SECONDS,
+            concurrency=settings.ATEDASH_LOGIN_CONCURRENCY,
+        )
         self.metrics = Metrics(self.stats, self.checks)
 
     def records_changed(self, *, recount: bool = False) -> None:

@@ -5,25 +5,27 @@ OperatorMiddleware, from the signed session (checked against the users file) or,
 header set by a trusted auth proxy.
 """
 
+import ipaddress
 from functools import wraps
 
 from django.conf import settings
 
+from atedash import sessions
 from atedash.app import current_app
 from atedash.operators import ROLE_RANK, ROLES, Operator, UsersFileError
+from atedash.sessions import SESSION_KEY
 
 __all__ = ["ROLES", "ROLE_RANK", "Operator", "UsersFileError", "SESSION_KEY"]
-
-SESSION_KEY = "operator"
 
 
 # --- who is asking ---------------------------------------------------------------------------
 
 
 def header_operator(request):
-    """The operator named by the trusted proxy header, when that is configured and present."""
+    """The operator named by the trusted proxy header, when that is configured and present, on a
+    request that came from a trusted proxy (from anyone else the header counts for nothing)."""
     header = settings.ATEDASH_TRUSTED_HEADER
-    if not header:
+    if not header or not from_trusted_proxy(request):
         return None
     name = request.headers.get(header, "").strip()
     if not name:
@@ -40,17 +42,9 @@ def header_operator(request):
 
 
 def session_operator(request):
-    """The operator of the signed session, with the role the users file gives them now."""
-    name = request.session.get(SESSION_KEY)
-    if not name:
-        return None
-    try:
-        role = current_app().users.role_of(name)
-    except UsersFileError:
-        return None
-    if role is None:  # removed from the file since logging in
-        return None
-    return Operator(name=name, role=role)
+    """The operator of the signed session while it is valid (atedash/sessions.py), with the role the
+    users file gives them now."""
+    return sessions.operator_of(request, current_app())
 
 
 def current_operator(request):
@@ -87,17 +81,30 @@ def role_required(role):
     return decorator
 
 
+# --- where the request comes from ------------------------------------------------------------
 
+
+def from_trusted_proxy(request):
+    """True when the request's peer is one of ATEDASH_TRUSTED_PROXIES (none by default): only then do
+    the proxy's headers (user, role, client address) count."""
+    try:
+        peer = ipaddress.ip_address(request.META.get("REMOTE_ADDR", "").split("%")[0])
+    except ValueError:
+        return False
+    return any(peer in network for network in settings.ATEDASH_TRUSTED_PROXIES)
 
 
 def client_ip(request):
-    """The address login throttling counts by: REMOTE_ADDR, or, behind a proxy that appends the
-    client's address to a header (ATEDASH_CLIENT_IP_HEADER, e.g. X-Forwarded-For), the last address
-    in that header (the one the proxy itself added; earlier ones come from the client)."""
-    header = getattr(settings, "ATEDASH_CLIENT_IP_HEADER", "")
-    if header:
-        value = request.headers.get(header, "")
-        last = value.split(",")[-1].strip() if value else ""
-        if last:
-            return last
-    return request.META.get("REMOTE_ADDR", "")
+    """The client's address (throttling, audit): REMOTE_ADDR, or, on a request from a trusted proxy
+    that appends the client's address to a header (ATEDASH_CLIENT_IP_HEADER, e.g. X-Forwarded-For),
+    the last address in that header (the one the proxy itself added; earlier ones come from the
+    client). A value that is not an address is ignored."""
+    remote = request.META.get("REMOTE_ADDR", "")
+    header = settings.ATEDASH_CLIENT_IP_HEADER
+    if header and from_trusted_proxy(request):
+        last = request.headers.get(header, "").split(",")[-1].strip()
+        try:
+            return str(ipaddress.ip_address(last))
+        except ValueError:
+            return remote
+    return remote

@@ -3,6 +3,7 @@
 Every ATEDASH_* variable is documented in docs/configuration.md.
 """
 
+import ipaddress
 import os
 import secrets
 from pathlib import Path
@@ -50,6 +51,17 @@ def env_float(name: str, default: float | None) -> float | None:
     return _env_number(name, default, float, "a number")
 
 
+def env_networks(name: str) -> tuple:
+    """Comma-separated addresses or CIDRs (10.0.0.0/8, fd00::/8, 127.0.0.1)."""
+    networks = []
+    for item in env_list(name, ""):
+        try:
+            networks.append(ipaddress.ip_network(item, strict=False))
+        except ValueError:
+            raise ImproperlyConfigured(f"{name}: {item!r} is not an address or a CIDR") from None
+    return tuple(networks)
+
+
 def env_list(name, default):
     return [item.strip() for item in env_str(name, default).split(",") if item.strip()]
 
@@ -60,13 +72,30 @@ TESTING = "PYTEST_VERSION" in os.environ
 DEBUG = env_bool("ATEDASH_DEBUG")
 
 
+# Values shipped in the repository (deploy/, docs/) as examples: anyone who reads the repository knows
+# them, so a key or token equal to one of them is refused, as is a key too short to resist guessing.
+PLACEHOLDER_SECRETS = frozenset({"replace-me-with-50-random-characters", "replace-me-too", "replace-me",
+                                 "change-me", "changeme", "secret"})
+MIN_SECRET_KEY_LENGTH = 50
+MIN_METRICS_TOKEN_LENGTH = 32
+
+
+def _refuse_weak(name, value, min_length):
+    if value.lower() in PLACEHOLDER_SECRETS or "replace-me" in value.lower():
+        raise ImproperlyConfigured(f"{name} is a placeholder from the repository: generate a random one "
+                                   "(python -c 'import secrets; print(secrets.token_urlsafe(50))')")
+    if len(value) < min_length:
+        raise ImproperlyConfigured(f"{name} has {len(value)} characters: use at least {min_length} random ones")
+    return value
+
+
 def _secret_key():
     key = env_str("ATEDASH_SECRET_KEY")
     if key:
-        return key
+        return _refuse_weak("ATEDASH_SECRET_KEY", key, MIN_SECRET_KEY_LENGTH)
     key_file = env_str("ATEDASH_SECRET_KEY_FILE")
     if key_file:
-        return Path(key_file).read_text().strip()
+        return _refuse_weak("ATEDASH_SECRET_KEY_FILE", Path(key_file).read_text().strip(), MIN_SECRET_KEY_LENGTH)
     if DEBUG or TESTING:
         # Ephemeral: fine for one process under test or debugging, never for a deployment
         # (sessions would not survive a restart, nor be shared between gunicorn workers).
@@ -130,7 +159,10 @@ DATABASES = {}
 # Sessions live in a signed cookie; messages in a cookie too.
 SESSION_ENGINE = "django.contrib.sessions.backends.signed_cookies"
 SESSION_COOKIE_NAME = "atedash_session"
+# A session ends after this long whatever happens (seconds), and after ATEDASH_SESSION_IDLE without a
+# request; logout, "sign out everywhere", a password change and removal end it at once (atedash/sessions.py).
 SESSION_COOKIE_AGE = env_int("ATEDASH_SESSION_AGE", 12 * 3600)
+ATEDASH_SESSION_IDLE = env_int("ATEDASH_SESSION_IDLE", 3600)
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 MESSAGE_STORAGE = "django.contrib.messages.storage.cookie.CookieStorage"
@@ -209,7 +241,17 @@ ATEDASH_TRUSTED_HEADER_ROLE_HEADER = env_str("ATEDASH_TRUSTED_HEADER_ROLE_HEADER
 ATEDASH_TRUSTED_HEADER_DEFAULT_ROLE = env_str("ATEDASH_TRUSTED_HEADER_DEFAULT_ROLE", "viewer")
 ATEDASH_LOGIN_MAX_FAILURES = env_int("ATEDASH_LOGIN_MAX_FAILURES", 5)
 ATEDASH_LOGIN_LOCKOUT_SECONDS = env_int("ATEDASH_LOGIN_LOCKOUT_SECONDS", 60)
+# Proxies whose headers count (CIDRs or addresses): the trusted user/role headers and the client address
+# header are read only on requests whose peer (REMOTE_ADDR) is one of them. None by default.
+ATEDASH_TRUSTED_PROXIES = env_networks("ATEDASH_TRUSTED_PROXIES")
 ATEDASH_CLIENT_IP_HEADER = env_str("ATEDASH_CLIENT_IP_HEADER")  # e.g. X-Forwarded-For behind a proxy
+# Login throttling, shared by every process through the store: failures per name and per client
+# address within the window; password checks running at once per process (more: 429 at once).
+ATEDASH_LOGIN_MAX_FAILURES_PER_IP = env_int("ATEDASH_LOGIN_MAX_FAILURES_PER_IP", 20)
+ATEDASH_LOGIN_MAX_FAILURES_PER_NAME = env_int("ATEDASH_LOGIN_MAX_FAILURES_PER_NAME", 50)
+ATEDASH_LOGIN_CONCURRENCY = env_int("ATEDASH_LOGIN_CONCURRENCY", 2)
+# "Recount now" and "run the check now": at most one per interval for the whole fleet (seconds).
+ATEDASH_REFRESH_INTERVAL = env_int("ATEDASH_REFRESH_INTERVAL", 10)
 ATEDASH_SCAN_BUDGET = env_int("ATEDASH_SCAN_BUDGET", 50_000)
 # Wall-clock bound of one list page's scan (seconds): it stops like on ATEDASH_SCAN_BUDGET and offers
 # "continue", so a rare filter answers in about this time however loaded the machine is.
@@ -222,6 +264,8 @@ ATEDASH_AUDIT_STREAM_MAXLEN = env_int("ATEDASH_AUDIT_STREAM_MAXLEN", 10_000)
 ATEDASH_CHECK_MAX_AGE = env_int("ATEDASH_CHECK_MAX_AGE", 300)
 ATEDASH_CHECK_WAIT = env_int("ATEDASH_CHECK_WAIT", 5)  # seconds the Consistency page waits for a running check
 ATEDASH_METRICS_TOKEN = env_str("ATEDASH_METRICS_TOKEN")
+if ATEDASH_METRICS_TOKEN:
+    _refuse_weak("ATEDASH_METRICS_TOKEN", ATEDASH_METRICS_TOKEN, MIN_METRICS_TOKEN_LENGTH)
 
 LOGGING = {
     "version": 1,

@@ -1,53 +1,58 @@
-"""Login throttling: after N failures for one (username, IP) within the window, refuse for a while."""
+"""Login throttling, shared by every process and replica through the store.
+
+Failed logins are counted in the store (storage.dashboard) within a window of
+ATEDASH_LOGIN_LOCKOUT_SECONDS, three ways:
+- per (name, client address): ATEDASH_LOGIN_MAX_FAILURES, the usual lockout of one guesser;
+- per client address, whatever the names: ATEDASH_LOGIN_MAX_FAILURES_PER_IP (a spray of names);
+- per name, whatever the addresses: ATEDASH_LOGIN_MAX_FAILURES_PER_NAME (guessing one operator's
+  password from many addresses), high enough that one client cannot lock an operator out.
+A locked login is refused before its password is hashed. Password checks (a 1M-iteration PBKDF2
+each) run at most ATEDASH_LOGIN_CONCURRENCY at once per process; one more is refused at once (429),
+so a flood of logins cannot take the CPU that pages and probes need.
+"""
+
+from __future__ import annotations
 
 import threading
-import time
+from contextlib import contextmanager
+
 
 class LoginThrottle:
-    """In-process: after N failures for one (username, IP) within the window, refuse for a while."""
+    def __init__(self, store, *, max_failures, max_failures_per_ip, max_failures_per_name, window_s, concurrency):
+        self.store = store  # atedash.store.StoreConnection
+        self.limits = {"pair": max_failures, "ip": max_failures_per_ip, "name": max_failures_per_name}
+        self.window_s = window_s
+        self._checks = threading.BoundedSemaphore(max(1, concurrency))
 
-    def __init__(self, max_failures, window_s):
-        self.max_failures = max_failures  # ATEDASH_LOGIN_MAX_FAILURES
-        self.window_s = window_s  # ATEDASH_LOGIN_LOCKOUT_SECONDS
-        self._lock = threading.Lock()
-        self._failures = {}  # key -> list of monotonic timestamps
-        self._locked_until = {}
+    @staticmethod
+    def _counters(name: str, ip: str) -> dict[str, str]:
+        name = name.strip().lower()
+        return {"pair": f"{name}\0{ip}", "ip": ip, "name": name}
 
-    def _key(self, username, ip):
-        return (username.strip().lower(), ip or "")
+    def locked_for(self, name: str, ip: str) -> int:
+        """Seconds left on a lockout of this name, address or both (0 when not locked)."""
+        persistence = self.store.persistence()
+        wait = 0.0
+        for kind, value in self._counters(name, ip).items():
+            count, ttl = persistence.login_failures(kind, value)
+            if count >= self.limits[kind]:
+                wait = max(wait, ttl)
+        return int(wait) + 1 if wait else 0
 
-    def locked_for(self, username, ip):
-        """Seconds left on a lockout (0 when not locked)."""
-        key = self._key(username, ip)
-        now = time.monotonic()
-        with self._lock:
-            until = self._locked_until.get(key, 0)
-            if until <= now:
-                self._locked_until.pop(key, None)
-                return 0
-            return int(until - now) + 1
+    def failure(self, name: str, ip: str) -> None:
+        persistence = self.store.persistence()
+        for kind, value in self._counters(name, ip).items():
+            persistence.count_login_failure(kind, value, self.window_s)
 
-    def failure(self, username, ip):
-        key = self._key(username, ip)
-        now = time.monotonic()
-        window = self.window_s
-        with self._lock:
-            recent = [t for t in self._failures.get(key, []) if now - t < window]
-            recent.append(now)
-            if len(recent) >= self.max_failures:
-                self._locked_until[key] = now + window
-                recent = []
-            self._failures[key] = recent
-            if len(self._failures) > 10_000:  # bound memory under a spray of names
-                self._failures = {k: v for k, v in self._failures.items() if v and now - v[-1] < window}
+    def success(self, name: str, ip: str) -> None:
+        self.store.persistence().clear_login_failures("pair", self._counters(name, ip)["pair"])
 
-    def success(self, username, ip):
-        key = self._key(username, ip)
-        with self._lock:
-            self._failures.pop(key, None)
-            self._locked_until.pop(key, None)
-
-    def clear(self):
-        with self._lock:
-            self._failures.clear()
-            self._locked_until.clear()
+    @contextmanager
+    def password_check(self):
+        """Yields True while this process may check a password now, False when enough are running."""
+        acquired = self._checks.acquire(blocking=False)
+        try:
+            yield acquired
+        finally:
+            if acquired:
+                self._checks.release()

@@ -1,4 +1,5 @@
-"""The dashboard's own records beside the ate records: the audit stream and the check epoch.
+"""The dashboard's own records beside the ate records: the audit stream, the check epoch, operators'
+session generations, failed-login counters and fleet-wide refresh claims.
 
 They live under storage.keys.DASHBOARD_PREFIX (the ate server never reads them), so that every
 process and replica of the dashboard shares them through the store.
@@ -12,9 +13,23 @@ import uuid
 import redis
 from redis.cluster import RedisCluster
 
-from storage.keys import AUDIT_STREAM_KEY, CHECK_EPOCH_KEY
+from storage.keys import (
+    AUDIT_STREAM_KEY,
+    CHECK_EPOCH_KEY,
+    login_failures_key,
+    refresh_key,
+    session_generation_key,
+)
 
 Client = redis.Redis | RedisCluster
+
+# KEYS[1]: a counter; ARGV[1]: its lifetime (ms) from the first count on. One script, so that a
+# counter never outlives its window (INCR then EXPIRE as two commands could leave one without TTL).
+COUNT_IN_WINDOW = """
+local n = redis.call('INCR', KEYS[1])
+if n == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
+return {n, redis.call('PTTL', KEYS[1])}
+"""
 
 
 def append_audit(client: Client, line: str, *, maxlen: int) -> None:
@@ -51,3 +66,39 @@ def bump_check_epoch(client: Client) -> None:
     """A fresh random marker rather than a counter: a counter would start again after a flush and
     could match the marker of a report computed before it."""
     client.set(CHECK_EPOCH_KEY, uuid.uuid4().hex)
+
+
+def session_generation(client: Client, operator: str) -> int:
+    value = client.get(session_generation_key(operator))
+    try:
+        return int(value or 0)
+    except ValueError:
+        return -1  # not a number we wrote: matches no session
+
+
+def end_sessions(client: Client, operator: str) -> int:
+    return client.incr(session_generation_key(operator))
+
+
+def login_failures(client: Client, kind: str, value: str) -> tuple[int, float]:
+    """(failed logins counted for this name or address, seconds until the count lapses)."""
+    key = login_failures_key(kind, value)
+    pipe = client.pipeline(transaction=False)
+    pipe.get(key)
+    pipe.pttl(key)
+    count, ttl_ms = pipe.execute()
+    return int(count or 0), max(ttl_ms, 0) / 1000
+
+
+def count_login_failure(script, kind: str, value: str, window_s: float) -> tuple[int, float]:
+    count, ttl_ms = script(keys=[login_failures_key(kind, value)], args=[max(1, int(window_s * 1000))])
+    return int(count), max(int(ttl_ms), 0) / 1000
+
+
+def clear_login_failures(client: Client, kind: str, value: str) -> None:
+    client.delete(login_failures_key(kind, value))
+
+
+def claim_refresh(client: Client, what: str, interval_s: int) -> bool:
+    """True for the first caller in the fleet within `interval_s` seconds, False for the others."""
+    return bool(client.set(refresh_key(what), "1", nx=True, ex=max(1, int(interval_s))))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+
 from redis.crc import key_slot as _crc_key_slot
 
 ACTOR_PREFIX = "actor:"
@@ -12,6 +14,27 @@ ACTOR_LOCK_PREFIX = LOCK_PREFIX + ACTOR_PREFIX
 DASHBOARD_PREFIX = "atedash:"
 AUDIT_STREAM_KEY = DASHBOARD_PREFIX + "audit"
 CHECK_EPOCH_KEY = DASHBOARD_PREFIX + "check-epoch"
+SESSION_GENERATION_PREFIX = DASHBOARD_PREFIX + "session-generation:"
+LOGIN_FAILURES_PREFIX = DASHBOARD_PREFIX + "login-failures:"
+REFRESH_PREFIX = DASHBOARD_PREFIX + "refresh:"
+
+
+def _digest(text: str) -> str:
+    # Names and addresses come from clients: a fixed-length, character-safe key whatever they hold.
+    return hashlib.sha256(text.encode("utf-8", "surrogateescape")).hexdigest()[:40]
+
+
+def session_generation_key(operator: str) -> str:
+    return SESSION_GENERATION_PREFIX + _digest(operator)
+
+
+def login_failures_key(kind: str, value: str) -> str:
+    """Failed logins counted per `kind` ("name" or "ip") and value."""
+    return f"{LOGIN_FAILURES_PREFIX}{kind}:{_digest(value)}"
+
+
+def refresh_key(what: str) -> str:
+    return REFRESH_PREFIX + what
 
 
 def actor_key(actor_id: str) -> str:

@@ -105,6 +105,7 @@ class Persistence:
         self._replica_ack = ReplicaAck(client)
         self._compare_and_set = client.register_script(_COMPARE_AND_SET)
         self._compare_and_delete = client.register_script(_COMPARE_AND_DELETE)
+        self._count_in_window = client.register_script(dashboard.COUNT_IN_WINDOW)
 
     # ================================================================ the dashboard's own records
 
@@ -119,6 +120,24 @@ class Persistence:
 
     def bump_check_epoch(self) -> None:
         dashboard.bump_check_epoch(self.client)
+
+    def session_generation(self, operator: str) -> int:
+        return dashboard.session_generation(self.client, operator)
+
+    def end_sessions(self, operator: str) -> int:
+        return dashboard.end_sessions(self.client, operator)
+
+    def login_failures(self, kind: str, value: str) -> tuple[int, float]:
+        return dashboard.login_failures(self.client, kind, value)
+
+    def count_login_failure(self, kind: str, value: str, window_s: float) -> tuple[int, float]:
+        return dashboard.count_login_failure(self._count_in_window, kind, value, window_s)
+
+    def clear_login_failures(self, kind: str, value: str) -> None:
+        dashboard.clear_login_failures(self.client, kind, value)
+
+    def claim_refresh(self, what: str, interval_s: int) -> bool:
+        return dashboard.claim_refresh(self.client, what, interval_s)
 
     # ================================================================ actors
 

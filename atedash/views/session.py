@@ -1,4 +1,4 @@
-"""Login and logout: a signed-cookie session holding the operator's name."""
+"""Login and logout (sessions: atedash/sessions.py; throttling: atedash/throttle.py)."""
 
 import logging
 
@@ -12,7 +12,7 @@ from django.views.decorators.csrf import csrf_protect
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_http_methods, require_POST
 
-from atedash import auth
+from atedash import auth, sessions
 from atedash.app import current_app
 from atedash.audit import audit
 from atedash.forms import LoginForm
@@ -39,33 +39,14 @@ def login(request):
         return redirect(_safe_next(request, next_url))
     form = LoginForm(request.POST if request.method == "POST" else None)
     status = 200  # a refused login re-renders the form (200), as Django's LoginView does
-    if request.method == "POST":
-        if form.is_valid():
-            name = form.cleaned_data["username"]
-            ip = auth.client_ip(request)
-            wait = current_app().throttle.locked_for(name, ip)
-            if wait:
-                form.add_error(None, f"Too many failed attempts. Try again in {wait} s.")
-                status = 429
-            else:
-                try:
-                    operator = current_app().users.authenticate(name, form.cleaned_data["password"])
-                except auth.UsersFileError as exc:
-                    log.error("%s", exc)
-                    operator = None
-                    form.add_error(None, "The operators file cannot be read; ask an administrator.")
-                if operator is not None:
-                    current_app().throttle.success(name, ip)
-                    request.session.cycle_key()
-                    request.session[auth.SESSION_KEY] = operator.name
-                    rotate_token(request)
-                    request.operator = operator
-                    audit(request, "login")
-                    return redirect(_safe_next(request, next_url))
-                if not form.errors:
-                    current_app().throttle.failure(name, ip)
-                    log.info("failed login for %r from %s", name, ip)
-                    form.add_error(None, "Wrong name or password.")
+    if request.method == "POST" and form.is_valid():
+        operator, status = _authenticate(request, form)
+        if operator is not None:
+            sessions.start(request, operator, current_app())
+            rotate_token(request)
+            request.operator = operator
+            audit(request, "login")
+            return redirect(_safe_next(request, next_url))
     try:
         no_operators = not current_app().users.load()
     except auth.UsersFileError:
@@ -74,9 +55,42 @@ def login(request):
     return render(request, "login.html", context, status=status)
 
 
+def _authenticate(request, form):
+    """(the operator, 200) when name and password match; else (None, status) with the form's error.
+
+    A locked name or address, or a process already busy checking passwords, is refused (429)
+    before any password is hashed."""
+    app = current_app()
+    name, ip = form.cleaned_data["username"], auth.client_ip(request)
+    wait = app.throttle.locked_for(name, ip)
+    if wait:
+        form.add_error(None, f"Too many failed attempts. Try again in {wait} s.")
+        return None, 429
+    with app.throttle.password_check() as allowed:
+        if not allowed:
+            form.add_error(None, "Too many logins at once. Try again in a few seconds.")
+            return None, 429
+        try:
+            operator = app.users.authenticate(name, form.cleaned_data["password"])
+        except auth.UsersFileError as exc:
+            log.error("%s", exc)
+            form.add_error(None, "The operators file cannot be read; ask an administrator.")
+            return None, 200
+    if operator is None:
+        app.throttle.failure(name, ip)
+        log.info("failed login for %r from %s", name, ip)
+        form.add_error(None, "Wrong name or password.")
+        return None, 200
+    app.throttle.success(name, ip)
+    return operator, 200
+
+
 @require_POST
 def logout(request):
+    """Ends the operator's sessions everywhere (a copy of the cookie stops working too)."""
     audit(request, "logout")
+    if request.operator is not None and request.operator.source == "session":
+        sessions.end_everywhere(request.operator.name, current_app())
     request.session.flush()
-    messages.info(request, "Logged out.")
+    messages.info(request, "Logged out (in every browser).")
     return redirect("login")

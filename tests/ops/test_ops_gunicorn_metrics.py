@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
+TOKEN = "metrics-token-" + "0123456789abcdef" * 2
 
 
 def free_port():
@@ -33,7 +34,7 @@ def test_metrics_aggregate_over_gunicorn_workers(store, redis_url, tmp_path):
         ATEDASH_REDIS_URL=redis_url,
         ATEDASH_SECRET_KEY="k" * 50,
         ATEDASH_ENVIRONMENT="gunicorn-test",
-        ATEDASH_METRICS_TOKEN="tok",
+        ATEDASH_METRICS_TOKEN=TOKEN,
         ATEDASH_USERS_FILE=str(tmp_path / "operators.json"),
         ATEDASH_STATIC_ROOT=str(tmp_path / "static"),
         PROMETHEUS_MULTIPROC_DIR=str(tmp_path / "prom"),
@@ -57,7 +58,7 @@ def test_metrics_aggregate_over_gunicorn_workers(store, redis_url, tmp_path):
         # Many requests: with two processes answering, both see some of them.
         for _ in range(40):
             assert get(port, "/healthz")[0] == 200
-        status, body = get(port, "/metrics", {"Authorization": "Bearer tok"})
+        status, body = get(port, "/metrics", {"Authorization": f"Bearer {TOKEN}"})
         assert status == 200, body
         counts = re.findall(r'atedash_request_duration_seconds_count\{[^}]*view="healthz"[^}]*\} (\S+)', body)
         assert counts and sum(float(c) for c in counts) == 40.0, body[:3000]

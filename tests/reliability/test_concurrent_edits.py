@@ -56,6 +56,7 @@ def gunicorn(redis_url, store, tmp_path):
         ATEDASH_USERS_FILE=str(tmp_path / "operators.json"),
         ATEDASH_TRUSTED_HEADER="X-Forwarded-User",
         ATEDASH_TRUSTED_HEADER_ROLE_HEADER="X-Forwarded-Role",
+        ATEDASH_TRUSTED_PROXIES="127.0.0.1",
         ATEDASH_AUDIT_STREAM="0",
         PROMETHEUS_MULTIPROC_DIR=str(tmp_path / "prom"),
         GUNICORN_WORKERS="2",

@@ -6,6 +6,7 @@ records in the store exactly as they were. List URLs (filters, page sizes, curso
 """
 
 import base64
+import ipaddress
 import json
 import re
 from urllib.parse import quote, urlencode
@@ -352,6 +353,7 @@ def test_hostile_htmx_headers_are_escaped(seeded, settings):
 def test_hostile_operator_name_from_the_trusted_header(seeded, settings):
     settings.ATEDASH_TRUSTED_HEADER = "X-Forwarded-User"
     settings.ATEDASH_TRUSTED_HEADER_ROLE_HEADER = "X-Forwarded-Role"
+    settings.ATEDASH_TRUSTED_PROXIES = (ipaddress.ip_network("127.0.0.1/32"),)
     for name, role in (("<script>alert(1)</script>", "admin"), ("x" * 5000, "editor"), ("ünï 🚀", "<b>admin</b>")):
         client = Client(headers={"X-Forwarded-User": name, "X-Forwarded-Role": role})
         response = client.get("/actors/")

@@ -6,6 +6,7 @@ import sys
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
+from atedash import sessions
 from atedash.app import current_app
 from atedash.operators import ROLES, UsersFileError
 
@@ -33,6 +34,7 @@ class Command(BaseCommand):
             elif action == "remove":
                 file.remove(options["name"])
                 self.stdout.write(f"removed {options['name']}")
+                self._end_sessions(options["name"])
             else:
                 operators = file.load()
                 if not operators:
@@ -41,6 +43,17 @@ class Command(BaseCommand):
                     self.stdout.write(f"{name}\t{operators[name]['role']}")
         except UsersFileError as exc:
             raise CommandError(str(exc)) from exc
+
+    def _end_sessions(self, name):
+        """Sessions of a removed operator, or of one whose password changed, end anyway (the users
+        file no longer matches them); ending them in the store too says so at once, everywhere."""
+        try:
+            sessions.end_everywhere(name, current_app())
+        except Exception as exc:  # noqa: BLE001 - the users-file check alone still ends them
+            self.stderr.write(f"note: could not mark {name}'s sessions ended in the store ({exc}); "
+                              "they end anyway, as the users file no longer matches them")
+        else:
+            self.stdout.write(f"ended every session of {name}")
 
     def _add(self, file, options):
         name = options["name"].strip()
@@ -56,5 +69,7 @@ class Command(BaseCommand):
             generated = True
         file.add(name, options["role"], password, replace=options["replace"])
         self.stdout.write(f"added {name} ({options['role']}) to {settings.ATEDASH_USERS_FILE}")
+        if options["replace"]:
+            self._end_sessions(name)
         if generated:
             self.stdout.write(f"password: {password}")
