@@ -35,6 +35,7 @@ SETTINGS = frozenset(
         "ATEDASH_LOGIN_MAX_FAILURES_PER_IP",
         "ATEDASH_LOGIN_MAX_FAILURES_PER_NAME",
         "ATEDASH_LOGIN_CONCURRENCY",
+        "ATEDASH_REFRESH_INTERVAL",
     }
 )
 # How long closing an application waits for its background computations (a store walk).
@@ -64,6 +65,12 @@ class Application:
             concurrency=settings.ATEDASH_LOGIN_CONCURRENCY,
         )
         self.metrics = Metrics(self.stats, self.checks)
+        self.refresh_interval_s = settings.ATEDASH_REFRESH_INTERVAL
+
+    def claim_refresh(self, what: str) -> bool:
+        """True when a forced recount or check of `what` may start now: at most one per
+        ATEDASH_REFRESH_INTERVAL for the whole fleet (the claim lives in the store)."""
+        return self.store.persistence().claim_refresh(what, self.refresh_interval_s)
 
     def records_changed(self, *, recount: bool = False) -> None:
         """Records changed through atedash: every process's consistency report predates the change;

@@ -62,6 +62,8 @@ def store_unavailable(request, exc):
     if unreachable:
         connection.connection_lost(error)
     log.warning("store %s failed on %s: %s", connection.address, request.path, error)
+    if getattr(request, "operator", None) is None:
+        error = "the store is not available"  # the details name hosts and ports: operators only
     context = {"store_error": error, "status_code": 503, "unreachable": unreachable}
     htmx = getattr(request, "htmx", None)
     if htmx:

@@ -252,6 +252,8 @@ ATEDASH_LOGIN_MAX_FAILURES_PER_NAME = env_int("ATEDASH_LOGIN_MAX_FAILURES_PER_NA
 ATEDASH_LOGIN_CONCURRENCY = env_int("ATEDASH_LOGIN_CONCURRENCY", 2)
 # "Recount now" and "run the check now": at most one per interval for the whole fleet (seconds).
 ATEDASH_REFRESH_INTERVAL = env_int("ATEDASH_REFRESH_INTERVAL", 10)
+# Longest a request waits for a running count or check (`?wait=1`), seconds: a thread is held meanwhile.
+ATEDASH_MAX_WAIT = env_int("ATEDASH_MAX_WAIT", 30)
 ATEDASH_SCAN_BUDGET = env_int("ATEDASH_SCAN_BUDGET", 50_000)
 # Wall-clock bound of one list page's scan (seconds): it stops like on ATEDASH_SCAN_BUDGET and offers
 # "continue", so a rare filter answers in about this time however loaded the machine is.

@@ -1,8 +1,12 @@
+import logging
+
 from django.http import HttpResponse, JsonResponse
 from django.views.decorators.http import require_GET
 
 from atedash.app import current_app
 from atedash.auth import login_exempt
+
+log = logging.getLogger(__name__)
 
 
 @login_exempt
@@ -15,15 +19,19 @@ def healthz(request):
 @login_exempt
 @require_GET
 def readyz(request):
-    """200 when the store answers PING and the cluster state is ok, 503 (with the reason) otherwise."""
+    """200 when the store answers PING and the cluster state is ok, 503 otherwise.
+
+    Anyone may ask (probes do not log in), so the answer says ready or not and nothing about the
+    store; the reason goes to the log."""
     connection = current_app().store
-    body = {"store": connection.address, "ping": False, "cluster_state": None, "ready": False}
+    ready = False
     try:
         persistence = connection.persistence()
-        body["ping"] = bool(persistence.ping())
-        body["cluster_state"] = persistence.cluster_state()
-    except Exception as exc:  # noqa: BLE001 - any failure means "not ready", with the reason
+        state = persistence.cluster_state() if persistence.ping() else None
+        ready = state == "ok"
+        if not ready:
+            log.warning("not ready: the store %s says cluster_state=%s", connection.address, state)
+    except Exception as exc:  # noqa: BLE001 - any failure means "not ready"; the reason is logged
         connection.connection_lost()
-        body["error"] = f"{type(exc).__name__}: {exc}"
-    body["ready"] = body["ping"] and body["cluster_state"] == "ok"
-    return JsonResponse(body, status=200 if body["ready"] else 503)
+        log.warning("not ready: the store %s failed: %s: %s", connection.address, type(exc).__name__, exc)
+    return JsonResponse({"ready": ready}, status=200 if ready else 503)

@@ -2,12 +2,19 @@
 
 import time
 
-from django.urls import get_script_prefix
-from django.views.decorators.http import require_GET
+from django.conf import settings
+from django.core import signing
+from django.shortcuts import redirect
+from django.urls import get_script_prefix, reverse
+from django.views.decorators.http import require_GET, require_http_methods
 
 from atedash import listing
 from atedash.app import current_app
+from atedash.auth import role_required
 from atedash.views.common import persistence, render_page
+
+
+SINCE_SALT = "atedash.overview.since"
 
 
 def _stats_context(since=None):
@@ -15,7 +22,8 @@ def _stats_context(since=None):
     # A recount asked for at `since` is still pending here while this process's counts predate it.
     pending_since = since if since is not None and error is None and (result is None or result.computed_at < since) else None
     context = {"stats": result, "stats_error": error, "stats_running": running or pending_since is not None,
-               "stats_age": None, "stats_since": pending_since}
+               "stats_age": None,
+               "stats_since": signing.dumps(pending_since, salt=SINCE_SALT) if pending_since is not None else None}
     if result is not None:
         context["stats_age"] = max(0, int(time.time() - result.computed_at))
         context["actor_total"] = sum(result.actors_by_status.values())
@@ -52,27 +60,42 @@ def overview(request):
     return render_page(request, "overview/page.html", "overview/_stats.html", context)
 
 
-@require_GET
+@require_http_methods(["GET", "POST"])
 def stats(request):
-    """The statistics block alone (polled by HTMX while a computation runs; a full page without JS)."""
+    """The statistics block alone (polled by HTMX while a computation runs; a full page without JS).
+
+    "Recount now" is a POST by an editor, at most one per ATEDASH_REFRESH_INTERVAL for the fleet;
+    the poll that follows carries the recount's time, signed, so that the process answering it
+    (maybe another gunicorn worker) counts at least as recently, and nobody else can ask that."""
+    if request.method == "POST":
+        return _recount(request)
     since = _parse_since(request.GET.get("since"))
-    if request.GET.get("refresh") == "1":
-        since = time.time()
-        current_app().stats.refresh()
-    elif since is not None:
+    if since is not None:
         current_app().stats.ensure_started_after(since)
     if request.GET.get("wait") == "1":
-        current_app().stats.wait(timeout=30)
+        current_app().stats.wait(timeout=settings.ATEDASH_MAX_WAIT)
     if not getattr(request, "htmx", False):
         return overview(request)
     return render_page(request, "overview/page.html", "overview/_stats.html", _stats_context(since))
 
 
-def _parse_since(value):
-    """The time a recount was asked for, from the poll's URL; None when absent or not a time."""
-    try:
-        since = float(value)
-    except (TypeError, ValueError):
+@role_required("editor")
+def _recount(request):
+    since = None
+    if current_app().claim_refresh("stats"):
+        since = time.time()
+        current_app().stats.refresh()
+    if not getattr(request, "htmx", False):
+        return redirect(reverse("overview_stats") + "?wait=1")
+    return render_page(request, "overview/page.html", "overview/_stats.html", _stats_context(since))
+
+
+def _parse_since(token):
+    """The time a recount was asked for, from the poll's URL (signed by _stats_context); None when
+    absent, forged or older than a minute."""
+    if not token:
         return None
-    # Never later than now: a crafted future time would make every poll start a new count.
-    return min(since, time.time()) if since == since and since > 0 else None
+    try:
+        return float(signing.loads(token, salt=SINCE_SALT, max_age=60))
+    except (signing.BadSignature, TypeError, ValueError):
+        return None

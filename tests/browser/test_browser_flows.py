@@ -64,7 +64,7 @@ def test_overview_counts_and_cluster(contexts, store):
     expect(page.locator("#nodes-table tbody tr.row-bad")).to_have_count(0)
 
     # Counted afresh (the counts are cached per server process for ATEDASH_STATS_MAX_AGE).
-    page.goto("/overview/stats/?refresh=1&wait=1")
+    page.goto("/overview/stats/?wait=1")
     by_status = page.locator("#actors-by-status")
     expect(by_status).to_contain_text("Actors by status (5)")
     expect(by_status.locator("tr", has_text="RUNNING")).to_contain_text("3")

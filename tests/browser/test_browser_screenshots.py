@@ -13,7 +13,7 @@ def test_screenshots_of_the_main_pages(contexts, store, app):
     app.manage("seed_demo")  # the store is empty: seeds the demo records of `make run`
     page = contexts.page("admin")
 
-    page.goto("/overview/stats/?refresh=1&wait=1")
+    page.goto("/overview/stats/?wait=1")
     expect(page.locator("#actors-by-status")).to_contain_text("RUNNING")
     expect(page.locator("#nodes-table tbody tr")).to_have_count(6)
     screenshot(page, "overview")

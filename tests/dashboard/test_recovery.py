@@ -109,4 +109,5 @@ def test_pages_recover_by_themselves(viewer, settings, proxy, standalone_client,
     proxy.start()
     response = viewer.get("/actors/")
     assert response.status_code == 200 and 'data-actor-id="x-1"' in page_html(response)
-    assert viewer.get("/readyz").status_code == 503 or viewer.get("/readyz").json()["ping"] is True
+    ready = viewer.get("/readyz")
+    assert ready.status_code == 503 or ready.json()["ready"] is True

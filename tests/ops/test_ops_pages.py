@@ -70,11 +70,12 @@ def test_check_page_lists_findings_with_links(editor, store, cluster_client):
     assert f'data-kind="{cc.SUSPENDED_WITH_POD}"' in html and f'data-kind="{cc.ORPHAN_WORKER}"' not in html
 
 
-def test_check_page_runs_in_the_background(viewer, store):
+def test_check_page_runs_in_the_background(viewer, editor, store):
     from atedash.app import current_app
 
     actor(store, "a1")
-    response = viewer.post("/ops/check/")
+    assert viewer.post("/ops/check/").status_code == 403  # running a check is an editor's call
+    response = editor.post("/ops/check/")
     assert response.status_code == 302 and response["Location"] == "/ops/check/"
     current_app().checks.wait(timeout=60)
     assert current_app().checks.report is not None and current_app().checks.report.actors == 1

@@ -56,7 +56,7 @@ def assert_unavailable(viewer, editor, redis_url, page_html, capsys, how):
     assert save.status_code == 503 and "unreachable" in page_html(save)
     assert Client().get("/healthz").status_code == 200
     ready = Client().get("/readyz")
-    assert ready.status_code == 503 and ready.json()["ready"] is False and ready.json()["error"]
+    assert ready.status_code == 503 and ready.json() == {"ready": False}  # the reason is in the log only
     with capsys.disabled():
         print(f"\n[outage:{how}] first request found the store gone after {first:.2f} s; then 503 pages "
               f"answered in {min(timings):.2f}..{max(timings):.2f} s")
