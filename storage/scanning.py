@@ -325,7 +325,7 @@ def _key_bytes(key: str) -> bytes:
 # ===================================================================== keys a cursor may name
 
 
-def _match_regex(match: str) -> "re.Pattern[bytes]":
+def _match_regex(match: str) -> re.Pattern[bytes]:
     """A regular expression over key bytes for a SCAN MATCH pattern.
 
     Redis glob syntax: ``*``, ``?``, ``\\x`` (a literal x) and ``[...]`` classes. The patterns this
