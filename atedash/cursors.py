@@ -10,8 +10,9 @@ the 400 page ("this page link is not valid", with a link to the first page).
 
 import dataclasses
 
-import storage
 from django.core import signing
+
+import storage
 
 # The lists whose pages carry cursors; each signs with its own salt.
 LISTS = ("actors", "workers", "locks")
@@ -20,17 +21,20 @@ _SALT = "atedash.cursor."
 MAX_CHARS = 16384 + 128
 
 
-def _signer(kind):
+def _signer(kind, key=None):
     if kind not in LISTS:
         raise ValueError(f"unknown list {kind!r}")
+    if key is not None:  # outside the site (a benchmark signing for a server it started)
+        return signing.Signer(key=key, salt=_SALT + kind, fallback_keys=[])
     return signing.Signer(salt=_SALT + kind)
 
 
-def sign(kind, cursor):
-    """The URL form of storage's `cursor` (None stays None: the walk is complete)."""
+def sign(kind, cursor, *, key=None):
+    """The URL form of storage's `cursor` (None stays None: the walk is complete). `key`: another
+    secret key than this site's."""
     if cursor is None:
         return None
-    return _signer(kind).sign(cursor)
+    return _signer(kind, key).sign(cursor)
 
 
 def unsign(kind, signed):
