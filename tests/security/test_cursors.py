@@ -92,6 +92,13 @@ def scan_counts(commands):
     return [int(re.search(r" COUNT (\d+)", c).group(1)) for c in commands if c.startswith("SCAN ")]
 
 
+def next_page_cursor(body):
+    """The cursor of a list page's "Next page" link, as the site signed it."""
+    link = re.search(r'<a href="([^"]*)"[^>]*id="next-page"', body)
+    assert link, "no next page link"
+    return unquote(re.search(r"[?&;]cursor=([^&]+)", link.group(1)).group(1))
+
+
 def assert_invalid_link(response, first_page):
     body = response.content.decode()
     assert response.status_code == 400, (response.status_code, body[:500])
@@ -167,8 +174,8 @@ def test_leftover_keys_inside_the_pattern_are_still_read(store):
 def test_walks_whose_cursors_carry_odd_keys_still_pass_the_check(store, needle):
     # Keys that are not UTF-8 and ids with glob characters: every cursor the walk writes names keys
     # its own pattern matches, so paging one record at a time still covers everything.
-    from storage.codec import ACTOR_CODEC
     from storage.ateapi_pb2 import Actor
+    from storage.codec import ACTOR_CODEC
 
     pipe = store.client.pipeline(transaction=False)
     for i in range(40):
@@ -259,12 +266,7 @@ def test_a_cursor_of_one_list_is_400_on_another(viewer, make_actor, store):
     for i in range(30):
         make_actor(f"p-{i:02d}")
     store.acquire_lock("lock:actor:p-00", "holder", 60)
-    body = viewer.get("/actors/?size=25").content.decode()
-    cursor = re.search(r'id="next-page"[^>]*href="[^"]*cursor=([^"&]+)', body) or re.search(
-        r'href="[^"]*cursor=([^"&]+)[^"]*"[^>]*id="next-page"', body
-    )
-
-    actors_cursor = unquote(cursor.group(1))
+    actors_cursor = next_page_cursor(viewer.get("/actors/?size=25").content.decode())
     assert viewer.get("/actors/?" + urlencode({"size": 25, "cursor": actors_cursor})).status_code == 200
     for path in ("/locks/", "/workers/"):
         assert_invalid_link(viewer.get(path + "?" + urlencode({"size": 25, "cursor": actors_cursor})),
@@ -297,7 +299,9 @@ def test_malformed_audit_before_is_400(viewer, before):
     assert "must be an entry id" in body and 'href="/audit/" id="first-page"' in body
 
 
-@pytest.mark.parametrize("before", ["", "0", "0-0", "00-00", "1700000000000-0", "18446744073709551615-18446744073709551615"])
+@pytest.mark.parametrize(
+    "before", ["", "0", "0-0", "00-00", "1700000000000-0", "18446744073709551615-18446744073709551615"]
+)
 def test_well_formed_audit_before_pages(viewer, before):
     assert viewer.get("/audit/?" + urlencode({"before": before})).status_code == 200
 
@@ -384,7 +388,8 @@ def gunicorn(redis_url, store, tmp_path):
     )
     env.pop("PYTEST_VERSION", None)
     # The pages need the static files' manifest (as the image builds it).
-    subprocess.run([sys.executable, "manage.py", "collectstatic", "--noinput", "-v", "0"], cwd=REPO, env=env, check=True)
+    collect = [sys.executable, "manage.py", "collectstatic", "--noinput", "-v", "0"]
+    subprocess.run(collect, cwd=REPO, env=env, check=True)
     proc = subprocess.Popen(
         [str(Path(sys.executable).parent / "gunicorn"), "atedash.wsgi", "-c", "atedash/gunicorn.conf.py",
          "--bind", f"127.0.0.1:{port}", "--access-logfile", "/dev/null"],
@@ -427,9 +432,7 @@ def test_the_attacks_against_gunicorn(gunicorn, store, make_actor, commands):
     # A real actors cursor, from the page's own "Next page" link.
     status, page = get("/actors/", {"size": 25})
     assert status == 200
-    actors_cursor = re.search(r'id="next-page"[^>]*href="[^"]*cursor=([^"&]+)|href="[^"]*cursor=([^"&]+)[^"]*"[^>]*id="next-page"', page)
-
-    actors_cursor = unquote(actors_cursor.group(1) or actors_cursor.group(2))
+    actors_cursor = next_page_cursor(page)
     assert get("/actors/", {"size": 25, "cursor": actors_cursor})[0] == 200
     with override_settings(SECRET_KEY=key):  # what an attacker holding the key could sign
         signed_huge_count = cursors.sign("actors", HUGE_COUNT)
