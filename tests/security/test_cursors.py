@@ -395,7 +395,7 @@ def gunicorn(redis_url, store, tmp_path):
          "--bind", f"127.0.0.1:{port}", "--access-logfile", "/dev/null"],
         cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
     )
-    log = []
+    log, drain = [], None
     try:
         for line in proc.stderr:  # the socket is bound before the worker boots
             log.append(line)
@@ -408,7 +408,8 @@ def gunicorn(redis_url, store, tmp_path):
     finally:
         proc.terminate()
         proc.wait(timeout=30)
-        drain.join(timeout=10)
+        if drain is not None:
+            drain.join(timeout=10)
         proc.stderr.close()
 
 
