@@ -155,5 +155,8 @@ def _append_to_stream(line):
 def recent(count=100, before=None):
     """The last ``count`` entries of the stream, newest first: [(stream id, entry dict)].
 
-    ``before``: a stream id; only older entries are returned (for paging)."""
+    ``before``: a stream id ("ms-seq" or "ms", checked by the caller); only older entries are
+    returned (for paging)."""
+    if before and "-" in before and all(int(part) == 0 for part in before.split("-")):
+        return []  # nothing is older than 0-0 (and XREVRANGE refuses "(0-0")
     return current_app().store.persistence().recent_audit(count, before)

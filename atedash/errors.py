@@ -3,12 +3,15 @@
 * redis-py connection problems (the store unreachable, the cluster down, a timeout) -> the 503 page
   (or an HTMX fragment) naming the store address and the error; the page reloads itself.
 * NotFound -> the 404 page.
+* InvalidCursor (a page link whose cursor is forged, garbled or of another list) and BadParameter (a
+  query parameter a view refuses) -> the 400 page (or an HTMX fragment) with a link to the first page.
 * the other StorageErrors -> a form error on the right field when a form is involved
   (`add_form_error`), else an error page with the operator-readable message.
 Nothing here ever shows a traceback.
 """
 
 import logging
+from urllib.parse import urlencode
 
 import redis.exceptions
 from django.http import Http404
@@ -74,6 +77,32 @@ def store_unavailable(request, exc):
     return response
 
 
+class BadParameter(Exception):
+    """A query parameter a view refuses: the 400 page, with a link to the page without it."""
+
+    def __init__(self, param, message):
+        super().__init__(message)
+        self.param = param
+        self.message = message
+
+
+INVALID_LINK = "This page link is not valid: it was changed, cut short, or made for another list."
+
+
+def bad_request(request, message, param, detail=None):
+    """The 400 page (a fragment for HTMX swaps) saying what is wrong, linking to the first page:
+    the same URL without `param`. `detail` goes to the log only."""
+    log.info("bad %s on %s: %s", param, request.path, detail or message)
+    kept = [(k, v) for k, values in request.GET.lists() if k != param for v in values]
+    first_page_url = request.path + ("?" + urlencode(kept) if kept else "")
+    context = {"message": message, "first_page_url": first_page_url, "status_code": 400}
+    htmx = getattr(request, "htmx", None)
+    if htmx:
+        context["htmx_target"] = htmx.target
+    template = "errors/_bad_request.html" if _is_htmx_fragment(request) else "errors/400.html"
+    return render(request, template, context, status=400)
+
+
 def not_found(request, message="No such record."):
     return render(request, "errors/404.html", {"message": message, "status_code": 404}, status=404)
 
@@ -105,7 +134,11 @@ def handle_exception(request, exc):
     """Response for an exception a view let through, or None to let Django handle it."""
     if is_redis_error(exc):
         return store_unavailable(request, exc)
+    if isinstance(exc, BadParameter):
+        return bad_request(request, exc.message, exc.param)
     storage = _storage()
+    if isinstance(exc, storage.InvalidCursor):
+        return bad_request(request, INVALID_LINK, "cursor", detail=exc.reason)
     if isinstance(exc, storage.NotFound):
         return not_found(request, storage_message(exc))
     if isinstance(exc, storage.CorruptRecord):

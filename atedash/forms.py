@@ -91,7 +91,8 @@ class ListForm(forms.Form):
     size = forms.TypedChoiceField(
         label="Page size", choices=PAGE_SIZE_CHOICES, coerce=int, required=False, empty_value=50
     )
-    cursor = forms.CharField(required=False, widget=forms.HiddenInput, max_length=4096)
+    # Checked by atedash.cursors, not here: a cursor that is not valid is the 400 page, not the first page.
+    cursor = forms.CharField(required=False, widget=forms.HiddenInput)
     refresh = forms.ChoiceField(label="Auto-refresh", choices=REFRESH_CHOICES, required=False)
 
     def values(self):
@@ -101,6 +102,9 @@ class ListForm(forms.Form):
         for name, field in self.fields.items():
             default = getattr(field, "empty_value", "")
             values[name] = self.cleaned_data.get(name, default)
+        if "cursor" in self.fields:
+            # As sent (a cursor with a NUL or spaces is not silently dropped): atedash.cursors decides.
+            values["cursor"] = self.data.get("cursor") or ""
         return values
 
 

@@ -49,6 +49,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
+from atedash import cursors  # noqa: E402
 from storage import Persistence, connect  # noqa: E402
 from storage.ateapi_pb2 import Worker  # noqa: E402
 from storage.codec import ACTOR_CODEC, WORKER_CODEC  # noqa: E402
@@ -346,12 +347,13 @@ def floor_of(fn, repeat: int) -> float:
 # ============================================================================ one size
 
 
-def pages_for(store: Persistence, budget: dict, n_actors: int) -> list[dict]:
+def pages_for(store: Persistence, budget: dict, n_actors: int, secret_key: str) -> list[dict]:
     """The pages measured: path, the text that proves it is the right page, and its storage floor."""
-    # A later page: the cursor after 10 pages of 50.
+    # A later page: the cursor after 10 pages of 50 (in the URL signed as the server signs its links).
     cursor = None
     for _ in range(10):
         cursor = store.scan_actors(cursor=cursor, limit=50).next_cursor
+    signed_cursor = cursors.sign("actors", cursor, key=secret_key)
     rare_expected = n_actors // 1000
 
     def detail_floor():
@@ -363,7 +365,7 @@ def pages_for(store: Persistence, budget: dict, n_actors: int) -> list[dict]:
     return [
         {"page": "actors, first page", "path": "/actors/", "expect": b'id="actors-table"', "requests": 200,
          "floor": lambda: store.scan_actors(limit=50, **budget), "floor_call": "scan_actors(limit=50)"},
-        {"page": "actors, page 11 (cursor)", "path": "/actors/?" + urllib.parse.urlencode({"cursor": cursor}),
+        {"page": "actors, page 11 (cursor)", "path": "/actors/?" + urllib.parse.urlencode({"cursor": signed_cursor}),
          "expect": b'id="actors-table"', "requests": 200,
          "floor": lambda: store.scan_actors(cursor=cursor, limit=50, **budget), "floor_call": "scan_actors(cursor, limit=50)"},
         {"page": "workers, first page", "path": "/workers/", "expect": b'id="workers-table"', "requests": 200,
@@ -429,7 +431,7 @@ def bench_size(args, store: Persistence, n: int, tmp: Path, lua: Path) -> dict:
         t0 = time.perf_counter()
         wait_for_stats(args.port, cookie)
         print(f"overview counts available in both workers after {time.perf_counter() - t0:.1f} s", flush=True)
-        for spec in pages_for(store, budget, n):
+        for spec in pages_for(store, budget, n, server.env["ATEDASH_SECRET_KEY"]):
             floor = floor_of(spec["floor"], 20 if spec["requests"] > 10 else 5)
             single = one_client(args.port, cookie, spec["path"], spec["requests"], spec["expect"])
             cpu_of = {"gunicorn": server.worker_pids(), "redis": redis_pids(store)}

@@ -15,6 +15,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import re
 import time
 from dataclasses import dataclass
 from typing import Callable, Iterator
@@ -199,8 +200,25 @@ class _Position:
         return ((0, self.slot_start - 1),) if self.slot_start > 0 else ()
 
 
-# Leftover keys beyond this many characters switch the cursor to its compact fallback form.
+# Leftover keys beyond this many characters (as written in the cursor's JSON) switch the cursor to
+# its compact fallback form.
 _MAX_LEFTOVER_CHARS = 2048
+
+# Bounds decode_cursor enforces on every number and list a cursor carries, whoever wrote it: a cursor
+# is input from a URL (atedash signs them, but storage trusts none). Nothing in a cursor can make a
+# SCAN COUNT above _MAX_COUNT, a SCAN cursor Redis refuses, or a read of a key outside the walk.
+_MAX_CURSOR_CHARS = 16384  # the whole cursor string, before anything is decoded
+_MAX_SLOT = 16383
+_MAX_SCAN_CURSOR = 2**64 - 1  # SCAN cursors are unsigned 64-bit integers
+_MAX_ADDRESS_CHARS = 300
+_MAX_LEFTOVER_KEYS = 1000
+_MAX_KEY_CHARS = 8192  # the fallback form's last key (a key may be long; the cursor length bounds it too)
+_MAX_VISITED_RANGES = 256
+
+
+def _key_json_chars(key: bytes) -> int:
+    """Characters `key` takes in the cursor's JSON (non-ASCII and undecodable bytes are escaped)."""
+    return len(json.dumps(_key_text(key)))
 
 
 def encode_cursor(pos: _Position) -> str:
@@ -215,8 +233,15 @@ def encode_cursor(pos: _Position) -> str:
     return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
 
 
+def _bounded_int(value, low: int, high: int) -> bool:
+    return type(value) is int and low <= value <= high
+
+
 def decode_cursor(cursor: str) -> _Position:
+    """The position a cursor names; InvalidCursor for anything else (garbled, forged, out of bounds)."""
     try:
+        if not isinstance(cursor, str) or len(cursor) > _MAX_CURSOR_CHARS:
+            raise ValueError("too long")
         padded = cursor + "=" * (-len(cursor) % 4)
         state = json.loads(base64.urlsafe_b64decode(padded.encode("ascii")))
         if not isinstance(state, dict) or state.get("v") != _CURSOR_VERSION:
@@ -224,16 +249,29 @@ def decode_cursor(cursor: str) -> _Position:
         slot_start, address, scan_cursor = state["s"], state["a"], state["c"]
         leftover = state.get("r", [])
         count, last_key = state.get("n", 0), state.get("l")
-        if not all(type(v) is int and v >= 0 for v in (slot_start, scan_cursor, count)) or slot_start >= 16384:
-            raise ValueError("bad numbers")
-        if not isinstance(address, str) or not isinstance(leftover, list) or not all(isinstance(k, str) for k in leftover):
-            raise ValueError("bad fields")
-        if last_key is not None and (not isinstance(last_key, str) or count < 1 or leftover):
+        if not _bounded_int(slot_start, 0, _MAX_SLOT):
+            raise ValueError("slot out of range")
+        if not _bounded_int(scan_cursor, 0, _MAX_SCAN_CURSOR):
+            raise ValueError("SCAN cursor out of range")
+        if not _bounded_int(count, 0, _MAX_COUNT):
+            raise ValueError("SCAN count out of range")
+        if not isinstance(address, str) or len(address) > _MAX_ADDRESS_CHARS:
+            raise ValueError("bad address")
+        if (
+            not isinstance(leftover, list)
+            or len(leftover) > _MAX_LEFTOVER_KEYS
+            or not all(isinstance(k, str) for k in leftover)
+            or sum(len(k) + 3 for k in leftover) > _MAX_LEFTOVER_CHARS
+        ):
+            raise ValueError("bad leftover keys")
+        if last_key is not None and (
+            not isinstance(last_key, str) or len(last_key) > _MAX_KEY_CHARS or count < 1 or leftover
+        ):
             raise ValueError("bad batch position")
         visited = state.get("d")
         if visited is not None:
             if not isinstance(visited, list) or len(visited) > _MAX_VISITED_RANGES or not all(
-                isinstance(r, list) and len(r) == 2 and all(type(v) is int for v in r) and 0 <= r[0] <= r[1] < 16384
+                isinstance(r, list) and len(r) == 2 and all(type(v) is int for v in r) and 0 <= r[0] <= r[1] <= _MAX_SLOT
                 for r in visited
             ):
                 raise ValueError("bad visited slots")
@@ -247,11 +285,10 @@ def decode_cursor(cursor: str) -> _Position:
             last_key=None if last_key is None else _key_bytes(last_key),
             visited=visited,
         )
-    except (ValueError, KeyError, TypeError, UnicodeError, binascii.Error) as e:
-        raise InvalidCursor(cursor, str(e)) from None
+    except (ValueError, KeyError, TypeError, UnicodeError, binascii.Error, RecursionError) as e:
+        raise InvalidCursor(cursor if isinstance(cursor, str) else repr(cursor), str(e)) from None
 
 
-_MAX_VISITED_RANGES = 256
 
 
 def _merge_ranges(ranges) -> tuple[tuple[int, int], ...]:
@@ -285,6 +322,52 @@ def _key_bytes(key: str) -> bytes:
     return key.encode("utf-8", "surrogateescape")
 
 
+# ===================================================================== keys a cursor may name
+
+
+def _match_regex(match: str) -> re.Pattern[bytes]:
+    """A regular expression over key bytes for a SCAN MATCH pattern.
+
+    Redis glob syntax: ``*``, ``?``, ``\\x`` (a literal x) and ``[...]`` classes. The patterns this
+    module builds use only the first three; a class is matched as "anything" (the literal prefix
+    before it still applies), so that a key Redis matched is never refused here.
+    """
+    out, i, raw = [], 0, match.encode("utf-8", "surrogateescape")
+    while i < len(raw):
+        ch = raw[i : i + 1]
+        if ch == b"*":
+            out.append(b".*")
+        elif ch == b"?":
+            out.append(b".")
+        elif ch == b"\\" and i + 1 < len(raw):
+            i += 1
+            out.append(re.escape(raw[i : i + 1]))
+        elif ch == b"[":
+            out.append(b".*")
+            break  # what follows a class is not checked (see above)
+        else:
+            out.append(re.escape(ch))
+        i += 1
+    else:
+        out.append(b"\\Z")
+    return re.compile(b"".join(out), re.DOTALL)
+
+
+def _check_keys_in_walk(pos: _Position, wanted: ScanFilter, cursor: str | None) -> None:
+    """InvalidCursor when the cursor names a key the walk's SCAN could not have listed.
+
+    The leftover keys of a cursor are read as they stand: without this, a crafted cursor would read
+    any key of the store (``billing:api-key`` through the locks page). Checked before any command.
+    """
+    named = pos.leftover + ((pos.last_key,) if pos.last_key is not None else ())
+    if not named:
+        return
+    pattern = _match_regex(wanted.match)
+    for key in named:
+        if not pattern.match(key):
+            raise InvalidCursor(cursor or "", f"names a key outside the walk ({wanted.match})")
+
+
 # ===================================================================== paging
 
 
@@ -305,6 +388,7 @@ def scan_page(
         raise ValueError("max_seconds must not be negative")
     started = time.monotonic()
     pos = decode_cursor(cursor) if cursor else _Position(0, "", 0)
+    _check_keys_in_walk(pos, wanted, cursor)
     total_keys = _total_keys(topology)
     walk = _Walk(topology, load, wanted, limit, max_scan, None if max_seconds is None else started + max_seconds)
     return walk.run(pos, total_keys)
@@ -419,6 +503,7 @@ class _Walk:
         return self.deadline is not None and time.monotonic() >= self.deadline
 
     def _scan(self, shard: Shard, cursor: int, count: int) -> tuple[Shard, int, list[bytes]]:
+        count = max(1, min(count, _MAX_COUNT))  # whatever a cursor said (decode_cursor bounds it too)
         used = [shard]
 
         def scan(s: Shard):
@@ -448,7 +533,7 @@ class _Walk:
         leftover = tuple(pending[consumed:])
         visited = self.visited
         if leftover:
-            if sum(len(k) + 3 for k in leftover) <= _MAX_LEFTOVER_CHARS:
+            if sum(_key_json_chars(k) + 1 for k in leftover) <= _MAX_LEFTOVER_CHARS:
                 return _Position(shard.slot_start, shard.address, scan_cursor, leftover, visited=visited)
             if consumed == 0:
                 return _Position(shard.slot_start, shard.address, batch_cursor, visited=visited)

@@ -1,6 +1,7 @@
 """Operations pages: the consistency check and its repairs, the backup download, the audit trail, /metrics."""
 
 import hmac
+import re
 import time
 
 from django.conf import settings
@@ -16,6 +17,7 @@ from prometheus_client.exposition import choose_encoder
 from atedash.app import current_app
 from atedash.audit import audit, recent
 from atedash.auth import login_exempt, role_required
+from atedash.errors import BadParameter
 from atedash.views.common import persistence, render_page
 
 REPAIR_SALT = "atedash.ops.repair"
@@ -190,11 +192,24 @@ def backup_page(request):
 # --- audit trail -----------------------------------------------------------------------------
 
 
+_STREAM_ID = re.compile(r"([0-9]{1,20})(?:-([0-9]{1,20}))?")
+
+
+def parse_stream_id(value):
+    """`value` as a stream id ("ms-seq" or "ms"), None when empty; BadParameter (the 400 page) when it
+    is not one: the store would refuse it (a 503 page) or read it as something else."""
+    if not value:
+        return None
+    match = _STREAM_ID.fullmatch(value)
+    if match is None or any(int(part) >= 2**64 for part in match.groups() if part is not None):
+        raise BadParameter("before", "The audit page link is not valid: 'before' must be an entry id such as "
+                                     "1700000000000-0.")
+    return value
+
+
 @require_GET
 def audit_page(request):
-    before = request.GET.get("before") or None
-    if before and not all(ch.isdigit() or ch == "-" for ch in before):
-        before = None
+    before = parse_stream_id(request.GET.get("before"))
     entries = recent(AUDIT_PAGE_SIZE + 1, before=before)
     more = len(entries) > AUDIT_PAGE_SIZE
     entries = entries[:AUDIT_PAGE_SIZE]

@@ -10,7 +10,7 @@ from storage import keys
 from storage.ateapi_pb2 import Actor
 from storage.records import ACTORS, WORKERS
 
-from atedash import errors, listing, timing
+from atedash import cursors, errors, listing, timing
 from atedash.app import current_app
 from atedash.audit import audit, changed_fields
 from atedash.auth import role_required
@@ -58,14 +58,9 @@ def actor_list(request):
         "template_name": values["template"] or None,
         "id_contains": values["q"] or None,
     }
-    cursor_error = None
-    try:
-        page = persistence().scan_actors(
-            cursor=values["cursor"] or None, limit=values["size"], **scan_budget(), **filters
-        )
-    except storage.InvalidCursor:
-        cursor_error = "The page link is no longer valid; showing the first page."
-        page = persistence().scan_actors(cursor=None, limit=values["size"], **scan_budget(), **filters)
+    # A cursor that is not valid raises storage.InvalidCursor: the 400 page (atedash/errors.py).
+    page = cursors.scan("actors", persistence().scan_actors, values["cursor"], limit=values["size"],
+                        **scan_budget(), **filters)
     rows = [
         {
             "actor": actor,
@@ -80,9 +75,8 @@ def actor_list(request):
         "page": page,
         "rows": rows,
         "rows_html": listing.actor_rows_html(rows),
-        "cursor_error": cursor_error,
         "refresh": values["refresh"] == "5",
-        "on_first_page": not values["cursor"] or cursor_error is not None,
+        "on_first_page": not values["cursor"],
     }
     return render_page(request, "actors/list.html", "actors/_table.html", context)
 

@@ -1,10 +1,10 @@
 """Locks: every lock:* key with its holder token and TTL; force-release for admins."""
 
-import storage
 from django.contrib import messages
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods
 
+from atedash import cursors
 from atedash.app import current_app
 from atedash.audit import audit
 from atedash.auth import role_required
@@ -16,21 +16,15 @@ from atedash.views.common import persistence, render_page, scan_budget
 def lock_list(request):
     form = LockFilterForm(request.GET)
     values = form.values()
-    scan = persistence().scan_locks
-    cursor_error = None
-    try:
-        page = scan(cursor=values["cursor"] or None, limit=values["size"], **scan_budget())
-    except storage.InvalidCursor:
-        cursor_error = "The page link is no longer valid; showing the first page."
-        page = scan(cursor=None, limit=values["size"], **scan_budget())
+    # A cursor that is not valid raises storage.InvalidCursor: the 400 page (atedash/errors.py).
+    page = cursors.scan("locks", persistence().scan_locks, values["cursor"], limit=values["size"], **scan_budget())
     context = {
         "form": form,
         "values": values,
         "page": page,
         "rows": page.records,
-        "cursor_error": cursor_error,
         "refresh": values["refresh"] == "5",
-        "on_first_page": not values["cursor"] or cursor_error is not None,
+        "on_first_page": not values["cursor"],
     }
     return render_page(request, "locks/list.html", "locks/_table.html", context)
 

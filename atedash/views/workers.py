@@ -8,7 +8,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 from storage import keys
 from storage.ateapi_pb2 import Worker
 
-from atedash import errors, listing
+from atedash import cursors, errors, listing
 from atedash.app import current_app
 from atedash.audit import audit, changed_fields
 from atedash.auth import role_required
@@ -42,22 +42,17 @@ def worker_list(request):
         "assigned": {"free": False, "assigned": True}.get(values["assigned"]),
         "id_contains": values["q"] or None,
     }
-    cursor_error = None
-    scan = persistence().scan_workers
-    try:
-        page = scan(cursor=values["cursor"] or None, limit=values["size"], **scan_budget(), **filters)
-    except storage.InvalidCursor:
-        cursor_error = "The page link is no longer valid; showing the first page."
-        page = scan(cursor=None, limit=values["size"], **scan_budget(), **filters)
+    # A cursor that is not valid raises storage.InvalidCursor: the 400 page (atedash/errors.py).
+    page = cursors.scan("workers", persistence().scan_workers, values["cursor"], limit=values["size"],
+                        **scan_budget(), **filters)
     context = {
         "form": form,
         "values": values,
         "page": page,
         "rows": page.records,
         "rows_html": listing.worker_rows_html(page.records),
-        "cursor_error": cursor_error,
         "refresh": values["refresh"] == "5",
-        "on_first_page": not values["cursor"] or cursor_error is not None,
+        "on_first_page": not values["cursor"],
     }
     return render_page(request, "workers/list.html", "workers/_table.html", context)
 

@@ -191,9 +191,11 @@ def test_actor_list_pages_with_next_and_the_cursor_url_is_shareable(contexts, st
     expect(page.locator("#actors-table tbody tr[data-actor-id]")).to_have_count(len(pages[-2][1]))
     assert shown_ids(page) == pages[-2][1]
 
-    # A mangled cursor is not an error page: the first page, with a note.
-    page.goto("/actors/?size=25&cursor=not-a-cursor")
-    expect(page.locator("#actors-results")).to_contain_text("no longer valid")
+    # A mangled cursor is the 400 page saying so, with a link to the first page.
+    response = page.goto("/actors/?size=25&cursor=not-a-cursor")
+    assert response.status == 400
+    expect(page.locator("#error-message")).to_contain_text("This page link is not valid")
+    page.click("#first-page")
     expect(page.locator("#actors-table tbody tr[data-actor-id]")).to_have_count(25)
     contexts.watch.assert_clean()
 

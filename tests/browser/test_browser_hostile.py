@@ -118,7 +118,7 @@ def pages_to_visit(store):
         "/actors/",
         "/actors/?" + urlencode({"q": SCRIPT}),
         "/actors/?" + urlencode({"ns": IMG, "template": SCRIPT, "size": "200"}),
-        "/actors/?" + urlencode({"q": QUOTES, "status": SVG, "cursor": SCRIPT}),
+        ("/actors/?" + urlencode({"q": QUOTES, "status": SVG, "cursor": SCRIPT}), 400),  # not a valid cursor
         "/actors/" + quote(HOSTILE_ID, safe="") + "/",
         ("/actors/" + quote(f"missing-{IMG}", safe="") + "/", 404),  # the 404 page names the key
         ("/actors/" + quote(SCRIPT, safe="") + "/", 404),  # "%2F" in an id: no such page

@@ -81,12 +81,15 @@ def test_page_size_choice(viewer, make_actor, page_html):
     assert '<option value="100" selected>' in page_html(viewer.get("/actors/?size=100"))
 
 
-def test_invalid_cursor_shows_first_page(viewer, make_actor, page_html):
+def test_invalid_cursor_is_a_400_page_linking_to_the_first_page(viewer, make_actor, page_html):
     make_actor("c-1")
-    response = viewer.get("/actors/?cursor=not-a-cursor")
-    assert response.status_code == 200
-    body = page_html(response)
-    assert "no longer valid" in body and ids_in(body) == ["c-1"]
+    response = viewer.get("/actors/?size=25&status=RUNNING&cursor=not-a-cursor")
+    assert response.status_code == 400
+    body = response.content.decode()
+    assert "This page link is not valid" in body and ids_in(body) == []
+    # The first page of the same list, filters kept, cursor dropped.
+    assert 'href="/actors/?size=25&amp;status=RUNNING" id="first-page"' in body
+    assert ids_in(page_html(viewer.get("/actors/?size=25"))) == ["c-1"]
 
 
 def test_budget_exhausted_offers_continue(viewer, make_actor, settings, page_html, store):
