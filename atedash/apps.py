@@ -10,6 +10,8 @@ class AtedashConfig(AppConfig):
     def ready(self):
         from atedash.app import Application
 
+        import atedash.deploy_checks  # noqa: F401 - registers the deploy checks
+
         self.application = Application(settings)
         setting_changed.connect(self._setting_changed, dispatch_uid="atedash.app")
 

@@ -31,6 +31,7 @@ from django.conf import settings
 from storage.keys import AUDIT_STREAM_KEY as STREAM_KEY
 
 from atedash.app import current_app
+from atedash.auth import client_ip
 
 log = logging.getLogger("atedash.audit")
 _log = logging.getLogger("atedash")
@@ -45,7 +46,7 @@ def _who(request_or_operator):
         return request_or_operator, None, "cli", ""
     operator = getattr(request_or_operator, "operator", request_or_operator)
     meta = getattr(request_or_operator, "META", None)
-    remote = meta.get("REMOTE_ADDR", "") if meta is not None else ""
+    remote = client_ip(request_or_operator) if meta is not None else ""
     if operator is None or not hasattr(operator, "name"):
         return None, None, None, remote
     return operator.name, getattr(operator, "role", None), getattr(operator, "source", None), remote

@@ -1,11 +1,155 @@
-"""Security tests: the dashboard's fixtures (settings on the test cluster, operators of every role,
+"""Security tests: gunicorn as shipped, with operators of every role (`serve`), and the dashboard's fixtures (settings on the test cluster, operators of every role,
 logged-in clients), reused from tests/dashboard/conftest.py rather than copied."""
 
+import http.client
+import json
+import os
+import re
+import secrets
+import socket
+import subprocess
+import sys
+import threading
+from http.cookies import SimpleCookie
+from pathlib import Path
+from urllib.parse import urlencode
+
+import pytest
+
 from tests.dashboard.conftest import (  # noqa: F401 - fixtures, registered by being imported
+    PASSWORDS,
     admin,
+    audit_log,
     dash_settings,
     editor,
     make_actor,
     make_worker,
     viewer,
 )
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def serve(redis_url, store, tmp_path):
+    """serve(**env) -> Server: atedash under gunicorn as shipped (atedash/gunicorn.conf.py) on a free
+    port, operators of every role in its users file (real PBKDF2 hashes), stopped after the test."""
+    servers = []
+
+    def start(**env):
+        server = Server(redis_url, tmp_path / f"server-{len(servers)}", env)
+        servers.append(server)
+        server.start()
+        return server
+
+    yield start
+    for server in servers:
+        server.stop()
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Server:
+    def __init__(self, redis_url, directory, env):
+        from django.contrib.auth.hashers import PBKDF2PasswordHasher, make_password
+
+        directory.mkdir()
+        (directory / "prom").mkdir()
+        self.users = directory / "operators.json"
+        self.users.write_text(json.dumps({"operators": {
+            role: {"role": role, "password": make_password(password, hasher=PBKDF2PasswordHasher())}
+            for role, password in PASSWORDS.items()}}))
+        self.key = secrets.token_urlsafe(60)
+        self.port = free_port()
+        self.log: list[str] = []
+        self.env = dict(
+            os.environ,
+            ATEDASH_REDIS_URL=redis_url,
+            ATEDASH_SECRET_KEY=self.key,
+            ATEDASH_ENVIRONMENT="security-test",
+            ATEDASH_USERS_FILE=str(self.users),
+            ATEDASH_STATIC_ROOT=str(directory / "static"),
+            PROMETHEUS_MULTIPROC_DIR=str(directory / "prom"),
+        )
+        self.env.update({"GUNICORN_WORKERS": "1", "GUNICORN_THREADS": "4", **env})
+        self.env.pop("PYTEST_VERSION", None)
+        self.proc = self._drain = None
+
+    def start(self):
+        # The pages need the static files' manifest (as the image builds it).
+        collect = [sys.executable, "manage.py", "collectstatic", "--noinput", "-v", "0"]
+        subprocess.run(collect, cwd=REPO, env=self.env, check=True)
+        self.proc = subprocess.Popen(
+            [str(Path(sys.executable).parent / "gunicorn"), "atedash.wsgi", "-c", "atedash/gunicorn.conf.py",
+             "--bind", f"127.0.0.1:{self.port}", "--access-logfile", "/dev/null"],
+            cwd=REPO, env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        )
+        for line in self.proc.stderr:  # the socket is bound before the worker boots
+            self.log.append(line)
+            if "Booting worker" in line:
+                break
+        assert any("Booting worker" in line for line in self.log), "".join(self.log)[-3000:]
+        self._drain = threading.Thread(target=lambda: self.log.extend(self.proc.stderr), daemon=True)
+        self._drain.start()
+
+    def stop(self):
+        if self.proc is None:
+            return
+        self.proc.terminate()
+        self.proc.wait(timeout=30)
+        if self._drain is not None:
+            self._drain.join(timeout=10)
+        self.proc.stderr.close()
+
+    def browser(self, **headers):
+        return Browser(self.port, headers)
+
+    def tracebacks(self):
+        return [line for line in self.log if "Traceback" in line]
+
+
+class Browser:
+    """Cookies and one connection per request, like a plain HTTP client; `headers` go with every request."""
+
+    def __init__(self, port, headers=None):
+        self.port, self.cookies, self.headers = port, {}, dict(headers or {})
+
+    def request(self, method, path, form=None, headers=None):
+        headers = {"Host": "127.0.0.1", **self.headers, **(headers or {})}
+        if self.cookies:
+            headers["Cookie"] = "; ".join(f"{k}={v}" for k, v in self.cookies.items())
+        body = None
+        if form is not None:
+            body = urlencode(form)
+            headers["Content-Type"] = "application/x-www-form-urlencoded"
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
+        try:
+            conn.request(method, path, body=body, headers=headers)
+            response = conn.getresponse()
+            text = response.read().decode()
+        finally:
+            conn.close()
+        for header in response.headers.get_all("Set-Cookie") or []:
+            for key, morsel in SimpleCookie(header).items():
+                if morsel.value:
+                    self.cookies[key] = morsel.value
+                else:
+                    self.cookies.pop(key, None)
+        return response.status, text
+
+    def csrf(self, path="/login/"):
+        status, page = self.request("GET", path)
+        return re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page).group(1)
+
+    def login(self, name, password=None):
+        token = self.csrf()
+        form = {"username": name, "password": password or PASSWORDS[name], "csrfmiddlewaretoken": token}
+        return self.request("POST", "/login/", form)[0]
+
+    def post(self, path, form=None):
+        token = self.cookies.get("atedash_csrftoken") or self.csrf()
+        return self.request("POST", path, {**(form or {}), "csrfmiddlewaretoken": token})

@@ -14,16 +14,8 @@ Redis is read back from the primaries' SLOWLOG (threshold 0: every command is lo
 """
 
 import base64
-import http.client
 import json
-import os
 import re
-import secrets
-import socket
-import subprocess
-import sys
-import threading
-from http.cookies import SimpleCookie
 from pathlib import Path
 from urllib.parse import unquote, urlencode
 
@@ -42,6 +34,7 @@ from storage.scanning import (
     encode_cursor,
 )
 from tests.dashboard.conftest import PASSWORDS
+from tests.security.conftest import Browser
 
 REPO = Path(__file__).resolve().parents[2]
 SECRET_VALUE = "sk-live-" + "S3CRET" * 4
@@ -331,86 +324,11 @@ def test_other_malformed_list_parameters_are_clamped_not_errors(viewer, query):
 # --- the same attacks against gunicorn as shipped --------------------------------------------
 
 
-def _free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Browser:
-    """Cookies and one keep-alive connection, like a browser's."""
-
-    def __init__(self, port):
-        self.port, self.cookies = port, {}
-
-    def request(self, method, path, form=None, headers=None):
-        headers = {"Host": "127.0.0.1", **(headers or {})}
-        if self.cookies:
-            headers["Cookie"] = "; ".join(f"{k}={v}" for k, v in self.cookies.items())
-        body = None
-        if form is not None:
-            body = urlencode(form)
-            headers["Content-Type"] = "application/x-www-form-urlencoded"
-        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
-        try:
-            conn.request(method, path, body=body, headers=headers)
-            response = conn.getresponse()
-            text = response.read().decode()
-        finally:
-            conn.close()
-        for header in response.headers.get_all("Set-Cookie") or []:
-            for key, morsel in SimpleCookie(header).items():
-                self.cookies[key] = morsel.value
-        return response.status, text
-
-
 @pytest.fixture
-def gunicorn(redis_url, store, tmp_path):
+def gunicorn(serve):
     """atedash under gunicorn (atedash/gunicorn.conf.py), an operators file with a viewer."""
-    from django.contrib.auth.hashers import PBKDF2PasswordHasher, make_password
-
-    users = tmp_path / "operators.json"
-    users.write_text(json.dumps({"operators": {"viewer": {
-        "role": "viewer", "password": make_password(PASSWORDS["viewer"], hasher=PBKDF2PasswordHasher())}}}))
-    (tmp_path / "prom").mkdir()
-    key = secrets.token_urlsafe(60)
-    port = _free_port()
-    env = dict(
-        os.environ,
-        ATEDASH_REDIS_URL=redis_url,
-        ATEDASH_SECRET_KEY=key,
-        ATEDASH_ENVIRONMENT="cursor-attacks",
-        ATEDASH_USERS_FILE=str(users),
-        ATEDASH_STATIC_ROOT=str(tmp_path / "static"),
-        PROMETHEUS_MULTIPROC_DIR=str(tmp_path / "prom"),
-        GUNICORN_WORKERS="1",
-        GUNICORN_THREADS="4",
-    )
-    env.pop("PYTEST_VERSION", None)
-    # The pages need the static files' manifest (as the image builds it).
-    collect = [sys.executable, "manage.py", "collectstatic", "--noinput", "-v", "0"]
-    subprocess.run(collect, cwd=REPO, env=env, check=True)
-    proc = subprocess.Popen(
-        [str(Path(sys.executable).parent / "gunicorn"), "atedash.wsgi", "-c", "atedash/gunicorn.conf.py",
-         "--bind", f"127.0.0.1:{port}", "--access-logfile", "/dev/null"],
-        cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-    )
-    log, drain = [], None
-    try:
-        for line in proc.stderr:  # the socket is bound before the worker boots
-            log.append(line)
-            if "Booting worker" in line:
-                break
-        assert any("Booting worker" in line for line in log), "".join(log)[-3000:]
-        drain = threading.Thread(target=lambda: log.extend(proc.stderr), daemon=True)
-        drain.start()
-        yield port, key, log
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
-        if drain is not None:
-            drain.join(timeout=10)
-        proc.stderr.close()
+    server = serve(ATEDASH_ENVIRONMENT="cursor-attacks")
+    return server.port, server.key, server.log
 
 
 def test_the_attacks_against_gunicorn(gunicorn, store, make_actor, commands):
