@@ -438,10 +438,9 @@ _K_STRING, _K_INT64, _K_ENUM = "string", "int64", "enum"
 _KIND_NAMES = {FieldDescriptor.TYPE_STRING: _K_STRING, FieldDescriptor.TYPE_INT64: _K_INT64,
                FieldDescriptor.TYPE_ENUM: _K_ENUM}
 
-_WS = r"[ \t\n\r]*"
 # The inside of a JSON string without surrogate escapes (those go to the exact decoder), on text.
-_STRING_BODY = r'[^"\\\x00-\x1f]*(?:\\(?:["\\/bfnrt]|u(?![dD][89abcdefABCDEF])[0-9a-fA-F]{4})[^"\\\x00-\x1f]*)*'
-# Integers sure to fit: at most 18 digits for int64, 9 for int32 (enum numbers).
+# Possessive quantifiers: nothing to backtrack into, and ~20% faster.
+_STRING_BODY = r'[^"\\\x00-\x1f]*+(?:\\(?:["\\/bfnrt]|u(?![dD][89abcdefABCDEF])[0-9a-fA-F]{4})[^"\\\x00-\x1f]*+)*+'
 _INT64_RE = r'(?:"-?(?:0|[1-9][0-9]{0,17})"|-?(?:0|[1-9][0-9]{0,17}))'
 _INT32_RE = r"-?(?:0|[1-9][0-9]{0,8})"
 
@@ -481,55 +480,60 @@ class _Schema:
             self.by_name[field.json_name] = field
         self._identity_index = {name: i for i, name in enumerate(identity)}
         self._canonical = self._build_canonical()
+        self._fullmatch = self._canonical.fullmatch
+        self.colons = key_parts - 1
 
     # -- tier 1: the canonical form, by one regular expression
 
     def _member(self, field: _Field) -> str:
         names = sorted({field.json_name, field.name}, key=len, reverse=True)
-        key = '"(?:' + "|".join(re.escape(n) for n in names) + ')"'
+        key = '"(?:' + "|".join(re.escape(n) for n in names) + ')":'
         if field.kind is _K_STRING:
             group = "(" if field.name in self.identity else "(?:"
-            value = f'(?:"{group}{_STRING_BODY})"|null)'
+            value = f'"{group}{_STRING_BODY})"'
         elif field.kind is _K_INT64:
-            value = f"(?:{_INT64_RE}|null)"
+            value = _INT64_RE
         else:
             enum = "|".join(re.escape(n) for n in sorted(field.enum_names, key=len, reverse=True))
-            value = f'(?:"(?:{enum})"|{_INT32_RE}|null)'
-        return key + _WS + ":" + _WS + value
+            value = f'(?:"(?:{enum})"|{_INT32_RE})'
+        return key + value
 
     def _build_canonical(self) -> re.Pattern:
-        sep = _WS + "," + _WS
-        # Members in field-number order, each at most once: one alternative per first member. The
-        # identity fields capture; ``_groups[name]`` lists that field's group in every alternative.
-        self._groups: dict[str, list[int]] = {name: [] for name in self.identity}
+        """The form protojson.Marshal and atedash write: members in field-number order, each at
+        most once, under either name; no whitespace but the space Go's Marshal puts after some
+        commas; no nulls (those, other orders and other whitespace take the json.loads path)."""
+        # One alternative per first member. Identity fields capture: ``_identity_groups[i]`` lists
+        # the groups (one per alternative they appear in) of identity field i.
+        groups: dict[str, list[int]] = {name: [] for name in self.identity}
         alternatives = []
         group = 0
         for first in range(len(self.fields)):
             parts = []
             for i, field in enumerate(self.fields[first:]):
                 member = self._member(field)
-                parts.append(member if i == 0 else f"(?:{sep}{member})?")
-                if field.name in self._groups:
+                parts.append(member if i == 0 else f"(?:, ?{member})?")
+                if field.name in groups:
                     group += 1
-                    self._groups[field.name].append(group)
+                    groups[field.name].append(group - 1)  # index into m.groups()
             alternatives.append("".join(parts))
-        body = "(?:" + "|".join(alternatives) + ")?"
-        return re.compile(r"[ \t\n\r]*\{" + _WS + body + _WS + r"\}[ \t\n\r]*")
+        self._identity_groups = tuple(tuple(groups[name]) for name in self.identity)
+        self._identity_len = len(self.identity)
+        # judge() relies on the identity fields being the first groups of the first alternative.
+        assert [f.name for f in self.fields[: len(self.identity)]] == list(self.identity)
+        return re.compile(r"\{(?:" + "|".join(alternatives) + r")?\}")
 
     def _canonical_identity(self, m: re.Match) -> tuple[str, ...]:
+        found = m.groups()
         out = []
-        for name in self.identity:
-            v = None
-            for g in self._groups[name]:
-                v = m.group(g)
-                if v is not None:
+        for indexes in self._identity_groups:
+            v = ""
+            for g in indexes:
+                if found[g] is not None:
+                    v = found[g]
+                    if "\\" in v:
+                        v = json.loads('"' + v + '"')
                     break
-            if v is None:
-                out.append("")
-            elif "\\" in v:
-                out.append(json.loads('"' + v + '"'))
-            else:
-                out.append(v)
+            out.append(v)
         return tuple(out)
 
     # -- tier 2: json.loads and a strict look at the members
@@ -650,6 +654,12 @@ class _Schema:
     # -- the verdict
 
     def value_error(self, raw: bytes) -> str | None:
+        if raw.__class__ is bytes:
+            try:
+                if self._fullmatch(raw.decode("utf-8")) is not None:
+                    return None
+            except UnicodeDecodeError:
+                pass
         return self.value_identity(raw)[0]
 
     def value_identity(self, raw: bytes) -> tuple[str | None, tuple[str, ...]]:
@@ -670,11 +680,26 @@ class _Schema:
         return self.prefix + ":".join(identity).encode("utf-8", "surrogatepass")
 
     def judge(self, key: bytes | str, value) -> Unreadable | None:
-        if isinstance(key, str):
-            key = key.encode("utf-8", "surrogateescape")
-        if key.count(b":") != self.key_parts - 1:
+        if key.__class__ is not bytes:
+            key = key.encode("utf-8", "surrogateescape") if isinstance(key, str) else bytes(key)
+        if key.count(b":") != self.colons:
             return Unreadable(f"bad key format {go_quote(key)}", True,
                               f"the ate server's {self.list_call} fails while this record exists")
+        # The common case first, inline: the canonical form, its identity the key's.
+        if value.__class__ is bytes:
+            try:
+                m = self._fullmatch(value.decode("utf-8"))
+            except UnicodeDecodeError:
+                m = None
+            if m is not None:
+                # The first alternative's groups are the identity fields, in order: all there in
+                # the common case.
+                head = m.groups()[: self._identity_len]
+                joined = ":".join(head) if None not in head else ":".join(self._canonical_identity(m))
+                if "\\" not in joined:
+                    if self.prefix + joined.encode("utf-8") == key:
+                        return None
+                    return self._mismatch()
         if isinstance(value, Exception):  # the GET failed, e.g. WRONGTYPE
             return Unreadable(f"while getting {self.record} {go_quote(key)}: {value}", True,
                               f"the ate server's {self.list_call} fails while this record exists")
@@ -684,10 +709,12 @@ class _Schema:
                               f"the ate server's {self.list_call} fails while this record exists; "
                               f"{self.get_call} and updates of it fail")
         if self.key_of(identity) != key:
-            return Unreadable(self.mismatch, False,
-                              f"the ate server's {self.get_call} fails for this key "
-                              f"(the record names another)")
+            return self._mismatch()
         return None
+
+    def _mismatch(self) -> Unreadable:
+        return Unreadable(self.mismatch, False,
+                          f"the ate server's {self.get_call} fails for this key (the record names another)")
 
 
 class _Unsure(Exception):
