@@ -22,9 +22,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from storage.ateapi_pb2 import Actor, Worker  # noqa: E402
-from storage.codec import ACTOR_CODEC, WORKER_CODEC  # noqa: E402
-from storage.server_readable import (  # noqa: E402
+from storage.ateapi_pb2 import Actor, Worker
+from storage.codec import ACTOR_CODEC, WORKER_CODEC
+from storage.server_readable import (
     ACTOR_SCHEMA,
     WORKER_SCHEMA,
     actor_value_error,
@@ -95,11 +95,11 @@ def main() -> None:
         assert all(judge(k, v) is None for k, v in rev)
         print(f"{kind}s ({len(items)} records, {sum(len(v) for _, v in items) // len(items)} bytes on average):")
         print(f"  judge, as atedash writes them:      {best_us(judge, items, args.repeat):6.2f} µs/record")
-        print(f"  value only (*_value_error):         {best_us(lambda k, v: value_error(v), items, args.repeat):6.2f} µs/record")
+        print(f"  value only (*_value_error):         {best_us(lambda k, v, f=value_error: f(v), items, args.repeat):6.2f} µs/record")
         print(f"  judge, as Go writes them (spaces):  {best_us(judge, spaced, args.repeat):6.2f} µs/record")
         print(f"  judge, members reversed (json):     {best_us(judge, rev, args.repeat):6.2f} µs/record")
-        print(f"  exact decoder alone:                {best_us(lambda k, v: schema.exact(v), items, 1):6.2f} µs/record")
-        print(f"  codec.decode (for scale):           {best_us(lambda k, v: codec.decode(v), items, args.repeat):6.2f} µs/record")
+        print(f"  exact decoder alone:                {best_us(lambda k, v, s=schema: s.exact(v), items, 1):6.2f} µs/record")
+        print(f"  codec.decode (for scale):           {best_us(lambda k, v, c=codec: c.decode(v), items, args.repeat):6.2f} µs/record")
 
 
 if __name__ == "__main__":

@@ -29,10 +29,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent.parent
 sys.path.insert(0, str(REPO))
 
-from storage.ateapi_pb2 import Actor, Worker  # noqa: E402
-from storage.codec import ACTOR_CODEC, WORKER_CODEC  # noqa: E402
-from storage.server_readable import ACTOR_SCHEMA, WORKER_SCHEMA  # noqa: E402
-from storage.server_readable import exact_value_error, fast_accepts, value_error  # noqa: E402
+from storage.ateapi_pb2 import Actor, Worker
+from storage.codec import ACTOR_CODEC, WORKER_CODEC
+from storage.server_readable import ACTOR_SCHEMA, WORKER_SCHEMA, exact_value_error, fast_accepts, value_error
 
 KINDS = ("actor", "worker")
 

@@ -7,11 +7,10 @@ sample of the same generator, plus the classes the issue names, each with Go's v
 from __future__ import annotations
 
 import pytest
+from differential import KINDS, compare, generate, go_verdicts
 
 from storage.ateapi_pb2 import Actor
 from storage.server_readable import exact_value_error, fast_accepts, value_error
-
-from differential import KINDS, compare, generate, go_verdicts
 
 SAMPLE = 5000
 
