@@ -30,6 +30,7 @@ from storage.keys import (
 from storage.persistence import Persistence
 from storage.raw import LockInfo, RawRecord
 from storage.scanning import CorruptEntry, Page
+from storage.server_readable import Unreadable, judge_actor, judge_worker, server_read_error
 
 __all__ = [
     "ACTOR_PREFIX",
@@ -64,3 +65,4 @@ __all__ = [
     "parse_worker_key",
     "worker_key",
 ]
+__all__ += ["Unreadable", "judge_actor", "judge_worker", "server_read_error"]

@@ -1,0 +1,109 @@
+"""storage.server_readable against the Go server's own protojson.Unmarshal (`ateref - check-*`).
+
+The full run (100,000 values per kind) is `python tests/interop/differential.py`; here a smaller
+sample of the same generator, plus the classes the issue names, each with Go's verdict spelled out.
+"""
+
+from __future__ import annotations
+
+import pytest
+from differential import KINDS, compare, generate, go_verdicts
+
+from storage.ateapi_pb2 import Actor
+from storage.server_readable import exact_value_error, fast_accepts, value_error
+
+SAMPLE = 5000
+
+# (value, does the Go server read it?) for actors: the classes of issue 11, and their neighbours.
+ACTOR_CASES = [
+    (b'{"actorId":"a","version":"3","status":"STATUS_RUNNING"}', True),
+    (b'{"actorId":"a","foo":1}', False),  # unknown key
+    (b'{"actorId":"a","foo":null}', False),  # ... whatever its value
+    (b'{"actorId":"a","actor_id":"a"}', False),  # one field under both names
+    (b'{"actor_id":"a","version":"1"}', True),  # the proto name alone is fine
+    (b'{"status":"STATUS_PAUSED"}', False),  # not a name of the enum
+    (b'{"status":"2"}', False),  # a number in a string is not a name
+    (b'{"status":"status_running"}', False),
+    (b'{"status":""}', False),
+    (b'{"status":2.5}', False),
+    (b'{"status":true}', False),
+    (b'{"status":2}', True),  # integer numbers are accepted for enums...
+    (b'{"status":99}', True),  # ... even ones the enum does not name (proto3 enums are open)
+    (b'{"status":2.0}', True),
+    (b'{"status":2147483648}', False),  # but only int32
+    (b'{"version":"01"}', False),
+    (b'{"version":"+5"}', False),
+    (b'{"version":"1_000"}', False),
+    (b'{"version":" 5"}', False),
+    ('{"version":"\uff15"}'.encode(), False),  # full-width digit
+    (b'{"version":1e-400}', False),
+    (b'{"version":9.223372036854775807e18}', True),  # Go reads it (an integer, exactly)
+    (b'{"version":9.007199254740993e15}', True),
+    (b'{"version":"1e5"}', True),
+    (b'{"version":1e}', True),  # Go's tokenizer: an exponent without digits before a delimiter
+    (b'{"version":"1e"}', False),
+    (b'{"version":1e+}', False),
+    (b'{"version":"9223372036854775808"}', False),
+    (b'{"actorId":null,"actor_id":"a"}', False),  # null counts as given
+    (b'{"actorId":null}', True),
+    (b'{"actorId":"a","actorId":"a"}', False),  # duplicate key
+    (b'{"actorId":"\\ud800"}', False),  # lone surrogate escape
+    (b'{"actorId":"\\ud83d\\ude00"}', True),
+    (b'{"actorId":"\xff"}', False),  # invalid UTF-8
+    (b'{"actorId":"\xed\xa0\x80"}', False),  # an encoded surrogate
+    (b'{"actorId":{"nested":1}}', False),
+    (b'{"actorId":["a"]}', False),
+    (b'{"version":NaN}', False),
+    (b'{"actorId":"a"}{}', False),
+    (b"\xef\xbb\xbf{}", False),  # BOM
+    (b" {} ", True),
+    (Actor(actor_id="a", version=1).SerializeToString(), False),  # binary protobuf
+    (b"", False),
+]
+
+
+def test_the_issue_classes_as_go_judges_them(ateref_bin):
+    values = [v for v, _ in ACTOR_CASES]
+    go = go_verdicts(ateref_bin, "actor", values)
+    wrong = []
+    for (value, readable), go_error in zip(ACTOR_CASES, go):
+        ours = value_error("actor", value)
+        if (go_error is None) != readable or (ours is None) != readable or ours != go_error:
+            wrong.append((value, readable, go_error, ours))
+    assert not wrong, "\n".join(f"{v!r}: expected {r}, go {g!r}, ours {o!r}" for v, r, g, o in wrong)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_differential_sample_zero_disagreements(ateref_bin, kind):
+    values = generate(kind, SAMPLE, seed=11)
+    result = compare(ateref_bin, kind, values)
+    counts = result["counts"]
+    shown = "\n".join(f"{bad}: {value!r}\n  go: {go}\n  py: {ours}"
+                      for bad, value, go, ours in result["disagreements"][:10])
+    assert counts["disagreements"] == 0, f"{counts['disagreements']} of {SAMPLE} disagree:\n{shown}"
+    # The sample means something: both verdicts, every tier, and the fast tiers used.
+    assert counts["go_ok"] > SAMPLE // 5 and counts["go_err"] > SAMPLE // 5, counts
+    assert counts["fast_canonical"] > SAMPLE // 20 and counts["fast_pairs"] > SAMPLE // 100, counts
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_reasons_are_go_s_words(ateref_bin, kind):
+    values = generate(kind, SAMPLE, seed=12)
+    diffs = compare(ateref_bin, kind, values)["message_diffs"]
+    assert not diffs, "\n".join(f"{v!r}\n  go: {g}\n  py: {p}" for v, g, p in diffs[:10])
+
+
+def test_fast_tiers_never_accept_what_go_rejects_among_near_misses(ateref_bin):
+    """Canonical records with one byte changed: the regex and json.loads paths must not be fooled."""
+    base = (b'{"actorId":"a-1","version":"12","actorTemplateNamespace":"ns","actorTemplateName":"t",'
+            b'"status":"STATUS_RUNNING","ateomPodIp":"10.0.0.1"}')
+    values = []
+    for i in range(len(base)):
+        for b in b'{}[],:"\\ 0-e.+nu\x00\xff\x7f':
+            values.append(base[:i] + bytes([b]) + base[i + 1:])
+            values.append(base[:i] + bytes([b]) + base[i:])
+    go = go_verdicts(ateref_bin, "actor", values)
+    for value, go_error in zip(values, go):
+        fast = fast_accepts("actor", value)
+        assert not (fast and go_error), (value, fast, go_error)
+        assert (exact_value_error("actor", value) is None) == (go_error is None), (value, go_error)
