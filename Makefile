@@ -31,6 +31,8 @@ run: cluster-start
 	HOST=$(HOST) PORT=$(PORT) ATEDASH_CLUSTER_PORT=$(RUN_CLUSTER_PORT) scripts/run-local
 
 test: setup
+	@date +%s > .test-started
+	$(VENV)/bin/ruff check
 	scripts/ensure-system browser
 	ATEDASH_CLUSTER_PORT=$(TEST_CLUSTER_PORT) ATEDASH_CLUSTER_DIR=$(CURDIR)/.cluster-test scripts/cluster stop >/dev/null
 	ATEDASH_CLUSTER_PORT=$(TEST_CLUSTER_PORT) ATEDASH_CLUSTER_DIR=$(CURDIR)/.cluster-test scripts/cluster start
@@ -38,6 +40,7 @@ test: setup
 	ATEDASH_TEST_CLUSTER_PORT=$(TEST_CLUSTER_PORT) ATEDASH_TEST_CLUSTER_DIR=$(CURDIR)/.cluster-test \
 	  $(PY) -m pytest $(PYTEST_ARGS) || status=$$?; \
 	ATEDASH_CLUSTER_PORT=$(TEST_CLUSTER_PORT) ATEDASH_CLUSTER_DIR=$(CURDIR)/.cluster-test scripts/cluster stop; \
+	echo "make test: $$(( $$(date +%s) - $$(cat .test-started) )) s in all"; rm -f .test-started; \
 	exit $$status
 
 # Regenerates storage/ateapi_pb2.py from storage/ateapi.proto (a test checks they match).

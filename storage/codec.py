@@ -145,7 +145,7 @@ class RecordCodec(Generic[M]):
         try:
             text = raw.decode("utf-8") if isinstance(raw, (bytes, bytearray)) else raw
             pairs = _PAIRS_DECODER.decode(text)
-        except Exception:
+        except Exception:  # noqa: BLE001 - any failure sends the value to the exact parser, which says why
             return None
         if type(pairs) is not list:
             return None
@@ -177,7 +177,7 @@ class RecordCodec(Generic[M]):
         try:
             # Out-of-range integers and unpaired surrogates raise here; the exact parser reports them.
             return self.message_class(**kwargs)
-        except Exception:
+        except Exception:  # noqa: BLE001 - any failure sends the value to the exact parser, which says why
             return None
 
     # ----------------------------------------------------------------- encoding

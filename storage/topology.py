@@ -119,8 +119,7 @@ class Topology:
                 return
             try:
                 self.client.nodes_manager.initialize()
-            except Exception:
-                # The cluster may still be electing; the next attempt refreshes again.
+            except Exception:  # noqa: BLE001 - the cluster may still be electing; the next attempt refreshes again
                 pass
             finally:
                 self._refresh_lock.release()

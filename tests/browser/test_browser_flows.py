@@ -19,8 +19,10 @@ def test_login_wrong_password_then_back_to_the_page_asked_for(contexts):
     page = contexts.page()
     page.goto("/actors/?status=RUNNING")
     expect(page).to_have_url(re.compile(r"/login/\?next="))
-    expect(page.locator("#banner-environment")).to_have_text(ENVIRONMENT)
-    expect(page.locator("nav.nav")).to_have_count(0)  # nothing to navigate to before signing in
+    # Nothing to navigate to before signing in, and nothing said about the environment or the store.
+    expect(page.locator("#banner-environment")).to_have_count(0)
+    expect(page.locator("#banner-store")).to_have_count(0)
+    expect(page.locator("nav.nav")).to_have_count(0)
 
     page.fill("#id_username", "editor")
     page.fill("#id_password", "not-the-password")
@@ -32,6 +34,7 @@ def test_login_wrong_password_then_back_to_the_page_asked_for(contexts):
     page.click("#login-button")
     expect(page).to_have_url(re.compile(r"/actors/\?status=RUNNING$"))
     expect(page.locator("#banner-operator")).to_have_text("editor")
+    expect(page.locator("#banner-environment")).to_have_text(ENVIRONMENT)
     expect(page.locator("#id_status")).to_have_value("RUNNING")
 
     page.click("#logout-button")
