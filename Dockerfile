@@ -12,8 +12,10 @@ COPY atedash ./atedash
 COPY storage ./storage
 COPY templates ./templates
 COPY static ./static
-# collectstatic needs settings to import, not a store or a real secret.
-RUN ATEDASH_SECRET_KEY=collectstatic-only /opt/venv/bin/python manage.py collectstatic --noinput
+# collectstatic needs settings to import, not a store or a real secret (a throwaway one: settings refuse
+# short keys and the placeholders written in this repository).
+RUN ATEDASH_SECRET_KEY="$(/opt/venv/bin/python -c 'import secrets; print(secrets.token_urlsafe(50))')" \
+    /opt/venv/bin/python manage.py collectstatic --noinput
 
 FROM python:3.11-slim-bookworm
 ENV PATH=/opt/venv/bin:$PATH PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 \
