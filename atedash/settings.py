@@ -225,9 +225,12 @@ WHITENOISE_USE_FINDERS = DEBUG or TESTING
 
 # --- atedash ---------------------------------------------------------------------------------
 ATEDASH_REDIS_URL = env_str("ATEDASH_REDIS_URL", "redis://127.0.0.1:7100")
-ATEDASH_REDIS_CLUSTER = env_str("ATEDASH_REDIS_CLUSTER", "auto").lower()  # auto | yes | no
-if ATEDASH_REDIS_CLUSTER != "auto" and ATEDASH_REDIS_CLUSTER not in _TRUE | _FALSE:
-    raise ImproperlyConfigured(f"ATEDASH_REDIS_CLUSTER={ATEDASH_REDIS_CLUSTER!r} is not one of auto, yes, no")
+# auto | yes | no (any yes/no spelling is read as yes or no).
+ATEDASH_REDIS_CLUSTER = env_str("ATEDASH_REDIS_CLUSTER", "auto").lower()
+if ATEDASH_REDIS_CLUSTER != "auto":
+    if ATEDASH_REDIS_CLUSTER not in _TRUE | _FALSE:
+        raise ImproperlyConfigured(f"ATEDASH_REDIS_CLUSTER={ATEDASH_REDIS_CLUSTER!r} is not one of auto, yes, no")
+    ATEDASH_REDIS_CLUSTER = "yes" if ATEDASH_REDIS_CLUSTER in _TRUE else "no"
 # Seconds a store command may take before it counts as failed (storage's default: 5). When every node
 # hangs, a request that finds out waits about this long once per node the client knows.
 ATEDASH_REDIS_TIMEOUT = env_float("ATEDASH_REDIS_TIMEOUT", None) or None

@@ -30,8 +30,6 @@ PROBE_TIMEOUT_S = 0.5  # per node: connect and PING
 PROBE_INTERVAL_S = 1.0  # during an outage, at most one probe per interval; others fail at once
 SLOT_MAP_REFRESH_INTERVAL_S = 1.0
 
-_CLUSTER_FLAGS = {"yes": True, "true": True, "1": True, "on": True, "no": False, "false": False, "0": False,
-                  "off": False}
 
 
 class StoreUnreachable(redis.exceptions.ConnectionError):
@@ -47,8 +45,9 @@ class Outage:
 
 
 def cluster_flag(value: str) -> bool | None:
-    """ATEDASH_REDIS_CLUSTER as connect() takes it: True, False, or None to auto-detect."""
-    return _CLUSTER_FLAGS.get(value.strip().lower())
+    """ATEDASH_REDIS_CLUSTER (auto | yes | no, as settings.py reads it) as connect() takes it: True,
+    False, or None to auto-detect."""
+    return {"yes": True, "no": False}.get(value)
 
 
 def public_address(url: str) -> str:

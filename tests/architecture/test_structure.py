@@ -137,8 +137,7 @@ ALLOWED_CALLS = {"logging.getLogger", "template.Library", "get_wsgi_application"
                  "namedtuple", "object"}
 # Constructors of state: never at module level, whatever the name says.
 STATEFUL_CALLS = {"threading.Lock", "threading.RLock", "Lock", "RLock", "ThreadPoolExecutor", "dict", "list", "set",
-                  "defaultdict", "OrderedDict", "Counter", "deque", "CollectorRegistry", "Histogram", "Counter",
-                  "Gauge", "weakref.WeakValueDictionary", "WeakValueDictionary"}
+                  "defaultdict", "OrderedDict", "Counter", "deque", "CollectorRegistry", "Histogram", "Gauge", "weakref.WeakValueDictionary", "WeakValueDictionary"}
 SKIPPED_MODULES = {"atedash.settings", "atedash.gunicorn.conf", "atedash.gunicorn"}
 
 

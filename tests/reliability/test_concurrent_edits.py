@@ -9,7 +9,6 @@ every other attempt got the conflict view (409) naming the version stored now. N
 """
 
 import html
-import http.client
 import os
 import re
 import secrets
@@ -18,13 +17,12 @@ import subprocess
 import sys
 import threading
 import time
-from http.cookies import SimpleCookie
 from pathlib import Path
-from urllib.parse import urlencode
 
 import pytest
 
 from tests.cluster_faults import poll
+from tests.http_client import Browser
 
 pytestmark = pytest.mark.slow
 
@@ -69,49 +67,16 @@ def gunicorn(redis_url, store, tmp_path):
         cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
     try:
-        poll(lambda: Session(port, "probe").request("GET", "/readyz")[0] == 200, "gunicorn to serve", 60)
+        poll(lambda: operator_browser(port, "probe").request("GET", "/readyz")[0] == 200, "gunicorn to serve", 60)
         yield port
     finally:
         proc.terminate()
         proc.wait(timeout=30)
 
 
-class Session:
-    """One operator's browser: keep-alive connection, cookies, the auth proxy's headers."""
-
-    def __init__(self, port, name, role="editor"):
-        self.port = port
-        self.headers = {"Host": "127.0.0.1", "X-Forwarded-User": name, "X-Forwarded-Role": role}
-        self.cookies = {}
-        self.conn = None
-
-    def request(self, method, path, form=None):
-        headers = dict(self.headers)
-        if self.cookies:
-            headers["Cookie"] = "; ".join(f"{k}={v}" for k, v in self.cookies.items())
-        body = None
-        if form is not None:
-            body = urlencode(form)
-            headers["Content-Type"] = "application/x-www-form-urlencoded"
-            headers["Referer"] = f"http://127.0.0.1:{self.port}{path}"
-        for attempt in (1, 2):
-            if self.conn is None:
-                self.conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
-            try:
-                self.conn.request(method, path, body=body, headers=headers)
-                response = self.conn.getresponse()
-                text = response.read().decode()
-                break
-            except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
-                # gunicorn closed an idle keep-alive connection; a browser would reconnect too.
-                self.conn.close()
-                self.conn = None
-                if attempt == 2:
-                    raise
-        for header in response.headers.get_all("Set-Cookie") or []:
-            for key, morsel in SimpleCookie(header).items():
-                self.cookies[key] = morsel.value
-        return response.status, text
+def operator_browser(port, name, role="editor"):
+    """One operator's browser behind the auth proxy (its user and role headers)."""
+    return Browser(port, {"X-Forwarded-User": name, "X-Forwarded-Role": role})
 
 
 def test_many_operators_edit_one_actor(gunicorn, make_actor, store, capsys):
@@ -123,7 +88,7 @@ def test_many_operators_edit_one_actor(gunicorn, make_actor, store, capsys):
     other = []
 
     def operator(n):
-        session = Session(gunicorn, f"op-{n}")
+        session = operator_browser(gunicorn, f"op-{n}")
         for attempt in range(ATTEMPTS):
             status, page = session.request("GET", url)
             if status != 200:

@@ -1,21 +1,18 @@
 """Security tests: gunicorn as shipped, with operators of every role (`serve`), and the dashboard's fixtures (settings on the test cluster, operators of every role,
 logged-in clients), reused from tests/dashboard/conftest.py rather than copied."""
 
-import http.client
 import json
 import os
-import re
 import secrets
 import socket
 import subprocess
 import sys
 import threading
-from http.cookies import SimpleCookie
 from pathlib import Path
-from urllib.parse import urlencode
 
 import pytest
 
+from tests import http_client
 from tests.dashboard.conftest import (  # noqa: F401 - fixtures, registered by being imported
     PASSWORDS,
     admin,
@@ -112,44 +109,8 @@ class Server:
         return [line for line in self.log if "Traceback" in line]
 
 
-class Browser:
-    """Cookies and one connection per request, like a plain HTTP client; `headers` go with every request."""
-
-    def __init__(self, port, headers=None):
-        self.port, self.cookies, self.headers = port, {}, dict(headers or {})
-
-    def request(self, method, path, form=None, headers=None):
-        headers = {"Host": "127.0.0.1", **self.headers, **(headers or {})}
-        if self.cookies:
-            headers["Cookie"] = "; ".join(f"{k}={v}" for k, v in self.cookies.items())
-        body = None
-        if form is not None:
-            body = urlencode(form)
-            headers["Content-Type"] = "application/x-www-form-urlencoded"
-        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
-        try:
-            conn.request(method, path, body=body, headers=headers)
-            response = conn.getresponse()
-            text = response.read().decode()
-        finally:
-            conn.close()
-        for header in response.headers.get_all("Set-Cookie") or []:
-            for key, morsel in SimpleCookie(header).items():
-                if morsel.value:
-                    self.cookies[key] = morsel.value
-                else:
-                    self.cookies.pop(key, None)
-        return response.status, text
-
-    def csrf(self, path="/login/"):
-        status, page = self.request("GET", path)
-        return re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page).group(1)
+class Browser(http_client.Browser):
+    """A browser that knows the test operators' passwords."""
 
     def login(self, name, password=None):
-        token = self.csrf()
-        form = {"username": name, "password": password or PASSWORDS[name], "csrfmiddlewaretoken": token}
-        return self.request("POST", "/login/", form)[0]
-
-    def post(self, path, form=None):
-        token = self.cookies.get("atedash_csrftoken") or self.csrf()
-        return self.request("POST", path, {**(form or {}), "csrfmiddlewaretoken": token})
+        return super().login(name, password or PASSWORDS[name])
