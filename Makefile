@@ -33,6 +33,7 @@ run: cluster-start
 test: setup
 	@date +%s > .test-started
 	$(VENV)/bin/ruff check
+	$(VENV)/bin/ruff format --check
 	scripts/ensure-system browser
 	ATEDASH_CLUSTER_PORT=$(TEST_CLUSTER_PORT) ATEDASH_CLUSTER_DIR=$(CURDIR)/.cluster-test scripts/cluster stop >/dev/null
 	ATEDASH_CLUSTER_PORT=$(TEST_CLUSTER_PORT) ATEDASH_CLUSTER_DIR=$(CURDIR)/.cluster-test scripts/cluster start

@@ -1,5 +1,6 @@
 #!/usr/bin/env python
 """Django's command-line utility for atedash (operators, seed_demo, collectstatic, ...)."""
+
 import os
 import sys
 

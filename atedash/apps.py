@@ -8,9 +8,8 @@ class AtedashConfig(AppConfig):
     verbose_name = "atedash"
 
     def ready(self):
-        from atedash.app import Application
-
         import atedash.deploy_checks  # noqa: F401 - registers the deploy checks
+        from atedash.app import Application
 
         self.application = Application(settings)
         setting_changed.connect(self._setting_changed, dispatch_uid="atedash.app")

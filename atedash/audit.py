@@ -24,18 +24,16 @@ import json
 import logging
 import os
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from django.conf import settings
 
-from storage.keys import AUDIT_STREAM_KEY as STREAM_KEY
-
 from atedash.app import current_app
 from atedash.auth import client_ip
+from storage.keys import AUDIT_STREAM_KEY as STREAM_KEY
 
 log = logging.getLogger("atedash.audit")
 _log = logging.getLogger("atedash")
-
 
 
 def _who(request_or_operator):
@@ -116,7 +114,7 @@ def audit(
         version_after = extra.get("to_version")
     if version_before is None and version_after is None and "version" in extra:
         version_before = extra["version"]  # a delete names the version it removed
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     entry = {
         "when": now.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
         "ts": time.strftime("%Y-%m-%dT%H:%M:%SZ", now.timetuple()),

@@ -20,8 +20,7 @@ def validate_dns1123_label(value):
         raise ValidationError("At most 63 characters.", code="too_long")
     if not DNS1123_LABEL.match(value):
         raise ValidationError(
-            "Must be a DNS-1123 label: lowercase letters, digits and '-', starting and ending "
-            "with a letter or digit.",
+            "Must be a DNS-1123 label: lowercase letters, digits and '-', starting and ending with a letter or digit.",
             code="dns1123_label",
         )
 
@@ -173,7 +172,9 @@ class ActorEditForm(forms.Form):
         if self.stored is not None:
             for name in self.IMMUTABLE:
                 if name in data and data[name] != getattr(self.stored, name):
-                    self.add_error(name, f"{self.fields[name].label} cannot change (stored: {getattr(self.stored, name)!r}).")
+                    self.add_error(
+                        name, f"{self.fields[name].label} cannot change (stored: {getattr(self.stored, name)!r})."
+                    )
         return data
 
     @classmethod
@@ -232,7 +233,9 @@ class WorkerEditForm(forms.Form):
         if self.stored is not None:
             for name in self.IMMUTABLE:
                 if name in data and (data[name] or "") != getattr(self.stored, name):
-                    self.add_error(name, f"{self.fields[name].label} cannot change (stored: {getattr(self.stored, name)!r}).")
+                    self.add_error(
+                        name, f"{self.fields[name].label} cannot change (stored: {getattr(self.stored, name)!r})."
+                    )
         return data
 
     @classmethod
@@ -279,12 +282,17 @@ class FlushForm(forms.Form):
     def clean_confirm(self):
         typed = self.cleaned_data["confirm"]
         if typed != settings.ATEDASH_ENVIRONMENT:
-            raise ValidationError(
-                "That is not this environment's name: nothing was removed.", code="wrong_environment"
-            )
+            raise ValidationError("That is not this environment's name: nothing was removed.", code="wrong_environment")
         return typed
 
 
 class LoginForm(forms.Form):
-    username = forms.CharField(label="Name", max_length=150, widget=forms.TextInput(attrs={"autocomplete": "username", "autofocus": True}))
-    password = forms.CharField(label="Password", max_length=4096, strip=False, widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}))
+    username = forms.CharField(
+        label="Name", max_length=150, widget=forms.TextInput(attrs={"autocomplete": "username", "autofocus": True})
+    )
+    password = forms.CharField(
+        label="Password",
+        max_length=4096,
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
+    )

@@ -28,7 +28,7 @@ def _url_format(name, count):
     url = reverse(name, args=[f"{_P}{i}" for i in range(count)])
     url = url.replace("{", "{{").replace("}", "}}")
     for i in range(count):
-        url = url.replace(f"{_P}{i}", "{%d}" % i, 1)
+        url = url.replace(f"{_P}{i}", f"{{{i}}}", 1)
     return url
 
 

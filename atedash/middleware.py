@@ -5,8 +5,8 @@ import time
 from django.conf import settings
 from django.shortcuts import redirect
 from django.urls import reverse
-from django.utils.http import urlencode
 from django.utils.cache import add_never_cache_headers, patch_vary_headers
+from django.utils.http import urlencode
 from django_htmx.http import HttpResponseClientRedirect
 
 from atedash import auth, errors
@@ -92,7 +92,10 @@ class StoreErrorMiddleware:
 
 
 class RequestLatencyMiddleware:
-    """Observes every request's duration into the application's request histogram (first in MIDDLEWARE: the whole stack)."""
+    """Observes every request's duration into the application's request histogram.
+
+    First in MIDDLEWARE, so it times the whole stack.
+    """
 
     def __init__(self, get_response):
         self.get_response = get_response

@@ -8,10 +8,9 @@ import os
 import secrets
 from pathlib import Path
 
-BASE_DIR = Path(__file__).resolve().parent.parent
-
-
 from django.core.exceptions import ImproperlyConfigured
+
+BASE_DIR = Path(__file__).resolve().parent.parent
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
@@ -30,7 +29,9 @@ def env_bool(name: str, default: bool = False) -> bool:
         return True
     if value in _FALSE:
         return False
-    raise ImproperlyConfigured(f"{name}={os.environ[name]!r} is not a yes/no value (use one of 1/0, true/false, yes/no, on/off)")
+    raise ImproperlyConfigured(
+        f"{name}={os.environ[name]!r} is not a yes/no value (use one of 1/0, true/false, yes/no, on/off)"
+    )
 
 
 def _env_number(name, default, parse, what):
@@ -74,16 +75,19 @@ DEBUG = env_bool("ATEDASH_DEBUG")
 
 # Values shipped in the repository (deploy/, docs/) as examples: anyone who reads the repository knows
 # them, so a key or token equal to one of them is refused, as is a key too short to resist guessing.
-PLACEHOLDER_SECRETS = frozenset({"replace-me-with-50-random-characters", "replace-me-too", "replace-me",
-                                 "change-me", "changeme", "secret"})
+PLACEHOLDER_SECRETS = frozenset(
+    {"replace-me-with-50-random-characters", "replace-me-too", "replace-me", "change-me", "changeme", "secret"}
+)
 MIN_SECRET_KEY_LENGTH = 50
 MIN_METRICS_TOKEN_LENGTH = 32
 
 
 def _refuse_weak(name, value, min_length):
     if value.lower() in PLACEHOLDER_SECRETS or "replace-me" in value.lower():
-        raise ImproperlyConfigured(f"{name} is a placeholder from the repository: generate a random one "
-                                   "(python -c 'import secrets; print(secrets.token_urlsafe(50))')")
+        raise ImproperlyConfigured(
+            f"{name} is a placeholder from the repository: generate a random one "
+            "(python -c 'import secrets; print(secrets.token_urlsafe(50))')"
+        )
     if len(value) < min_length:
         raise ImproperlyConfigured(f"{name} has {len(value)} characters: use at least {min_length} random ones")
     return value

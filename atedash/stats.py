@@ -66,7 +66,6 @@ class StatsCache(BackgroundComputation):
                 return
             self._start_locked()
 
-
     def known_pools(self, namespace=None):
         """(namespace, pool) pairs the last count saw, for one namespace or all; [] before any count.
 

@@ -31,7 +31,6 @@ PROBE_INTERVAL_S = 1.0  # during an outage, at most one probe per interval; othe
 SLOT_MAP_REFRESH_INTERVAL_S = 1.0
 
 
-
 class StoreUnreachable(redis.exceptions.ConnectionError):
     """No node of the store answered the last probe (shown as the 503 page)."""
 

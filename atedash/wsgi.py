@@ -1,4 +1,5 @@
 """WSGI entry point: `gunicorn atedash.wsgi -c atedash/gunicorn.conf.py`."""
+
 import os
 
 from django.core.wsgi import get_wsgi_application

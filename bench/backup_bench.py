@@ -31,7 +31,7 @@ def snapshot(client) -> dict:
             out[key] = None
     keys = list(out)
     for i in range(0, len(keys), 1000):
-        chunk = keys[i:i + 1000]
+        chunk = keys[i : i + 1000]
         for k, v in zip(chunk, client.mget_nonatomic(chunk)):
             out[k] = v
     return out
@@ -70,8 +70,10 @@ def main() -> None:
         t_import = time.perf_counter() - t0
     after = snapshot(client)
     n = result.records
-    print(f"export: {n} records, {size / 2**20:.0f} MiB, {t_export:.2f} s ({t_export / n * 1e6:.0f} µs/record); "
-          f"peak Python memory {peak / 2**20:.1f} MiB")
+    print(
+        f"export: {n} records, {size / 2**20:.0f} MiB, {t_export:.2f} s ({t_export / n * 1e6:.0f} µs/record); "
+        f"peak Python memory {peak / 2**20:.1f} MiB"
+    )
     print(f"import --dry-run: {t_dry:.2f} s ({dry.created} would be created)")
     print(f"import: {t_import:.2f} s ({t_import / n * 1e6:.0f} µs/record, {real.created} created)")
     print(f"byte for byte: {'yes' if after == before else 'NO'} ({len(after)} keys)")

@@ -47,12 +47,21 @@ def seed(client, n_actors: int) -> dict:
     for i in range(n_actors):
         aid = f"actor-{i:07d}"
         running = i % 10 < 3
-        a = Actor(actor_id=aid, version=1 + i % 5, actor_template_namespace=f"team-{i % 20}",
-                  actor_template_name=f"tpl-{i % 7}", last_snapshot=f"snap-{i}")
+        a = Actor(
+            actor_id=aid,
+            version=1 + i % 5,
+            actor_template_namespace=f"team-{i % 20}",
+            actor_template_name=f"tpl-{i % 7}",
+            last_snapshot=f"snap-{i}",
+        )
         pod = f"pod-{i:07d}"
         if running:
             a.status = Actor.STATUS_RUNNING
-            a.ateom_pod_namespace, a.ateom_pod_name, a.ateom_pod_ip = "workers", pod, f"10.{i >> 16 & 255}.{i >> 8 & 255}.{i & 255}"
+            a.ateom_pod_namespace, a.ateom_pod_name, a.ateom_pod_ip = (
+                "workers",
+                pod,
+                f"10.{i >> 16 & 255}.{i >> 8 & 255}.{i & 255}",
+            )
         else:
             a.status = Actor.STATUS_SUSPENDED
         planted_no_worker = running and i % 1000 == 2 and i // 1000 < PLANTED
@@ -62,20 +71,40 @@ def seed(client, n_actors: int) -> dict:
         put(f"actor:{aid}", ACTOR_CODEC.encode_json(a))
         counts["actors"] += 1
         if running and not planted_no_worker:
-            w = Worker(worker_namespace="workers", worker_pool=f"pool-{i % 4}", worker_pod=pod,
-                       ip=a.ateom_pod_ip, actor_namespace=a.actor_template_namespace,
-                       actor_template=a.actor_template_name, actor_id=aid, version=1)
+            w = Worker(
+                worker_namespace="workers",
+                worker_pool=f"pool-{i % 4}",
+                worker_pod=pod,
+                ip=a.ateom_pod_ip,
+                actor_namespace=a.actor_template_namespace,
+                actor_template=a.actor_template_name,
+                actor_id=aid,
+                version=1,
+            )
             put(f"worker:workers:pool-{i % 4}:{pod}", WORKER_CODEC.encode_json(w))
             counts["workers"] += 1
     for j in range(n_actors // 10):  # free workers
-        w = Worker(worker_namespace="workers", worker_pool=f"pool-{j % 4}", worker_pod=f"free-{j:07d}",
-                   ip="10.200.0.1", version=1)
+        w = Worker(
+            worker_namespace="workers",
+            worker_pool=f"pool-{j % 4}",
+            worker_pod=f"free-{j:07d}",
+            ip="10.200.0.1",
+            version=1,
+        )
         put(f"worker:workers:pool-{j % 4}:free-{j:07d}", WORKER_CODEC.encode_json(w))
         counts["workers"] += 1
     for j in range(PLANTED):  # orphan workers, and leaked ones (claiming suspended actors)
         for kind, target in (("orphan", f"ghost-{j}"), ("leaked", f"actor-{j * 10 + 5:07d}")):
-            w = Worker(worker_namespace="workers", worker_pool="pool-x", worker_pod=f"{kind}-{j}",
-                       ip="10.201.0.1", actor_namespace="team-0", actor_template="tpl-0", actor_id=target, version=1)
+            w = Worker(
+                worker_namespace="workers",
+                worker_pool="pool-x",
+                worker_pod=f"{kind}-{j}",
+                ip="10.201.0.1",
+                actor_namespace="team-0",
+                actor_template="tpl-0",
+                actor_id=target,
+                version=1,
+            )
             put(f"worker:workers:pool-x:{kind}-{j}", WORKER_CODEC.encode_json(w))
             counts["workers"] += 1
     pipe.execute()
@@ -127,11 +156,15 @@ def main() -> None:
     tracemalloc.stop()
 
     med, fl = statistics.median(times), statistics.median(floors)
-    print(f"run_check: median {med:.2f} s over {args.repeat} runs ({', '.join(f'{t:.2f}' for t in times)}); "
-          f"{report.keys_scanned} keys scanned, {len(report.findings)} findings")
+    print(
+        f"run_check: median {med:.2f} s over {args.repeat} runs ({', '.join(f'{t:.2f}' for t in times)}); "
+        f"{report.keys_scanned} keys scanned, {len(report.findings)} findings"
+    )
     print(f"floor (SCAN + pipelined GET, no decoding): median {fl:.2f} s; check/floor = {med / fl:.1f}x")
-    print(f"per record: {med / max(1, report.actors + report.workers) * 1e6:.1f} µs; "
-          f"peak Python memory of one check (tracemalloc): {peak / 2**20:.1f} MiB")
+    print(
+        f"per record: {med / max(1, report.actors + report.workers) * 1e6:.1f} µs; "
+        f"peak Python memory of one check (tracemalloc): {peak / 2**20:.1f} MiB"
+    )
     print("findings by kind: " + ", ".join(f"{k}={v}" for k, v in report.counts.items() if v))
     store.debug_clear_all()
 

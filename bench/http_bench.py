@@ -49,11 +49,13 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
+from storage_bench import actor_record, default_url, write_per_shard  # noqa: E402
+from storage_bench import seed as seed_actors
+
 from atedash import cursors  # noqa: E402
 from storage import Persistence, connect  # noqa: E402
 from storage.ateapi_pb2 import Worker  # noqa: E402
 from storage.codec import ACTOR_CODEC, WORKER_CODEC  # noqa: E402
-from storage_bench import actor_record, default_url, write_per_shard, seed as seed_actors  # noqa: E402
 
 PY = sys.executable
 GUNICORN = str(Path(sys.executable).with_name("gunicorn"))
@@ -77,10 +79,19 @@ def worker_records(n_workers: int, n_actors: int):
         else:
             pod = f"w-{k:07d}"
             actor = (k * 7) % n_actors if k % 2 == 0 else None
-        w = Worker(worker_namespace=ns, worker_pool=pool, worker_pod=pod, ip=f"10.{k >> 16 & 255}.{k >> 8 & 255}.{k & 255}",
-                   version=1 + k % 3)
+        w = Worker(
+            worker_namespace=ns,
+            worker_pool=pool,
+            worker_pod=pod,
+            ip=f"10.{k >> 16 & 255}.{k >> 8 & 255}.{k & 255}",
+            version=1 + k % 3,
+        )
         if actor is not None:
-            w.actor_id, w.actor_namespace, w.actor_template = f"actor-{actor:07d}", f"team-{actor % 20}", f"template-{actor % 50}"
+            w.actor_id, w.actor_namespace, w.actor_template = (
+                f"actor-{actor:07d}",
+                f"team-{actor % 20}",
+                f"template-{actor % 50}",
+            )
         yield f"worker:{ns}:{pool}:{pod}", WORKER_CODEC.encode_json(w)
 
 
@@ -129,8 +140,15 @@ class Server:
         manage = [PY, str(ROOT / "manage.py")]
         if not (self.tmp / "static").exists():
             subprocess.run(manage + ["collectstatic", "--noinput", "-v", "0"], cwd=ROOT, env=self.env, check=True)
-        subprocess.run(manage + ["operators", "add", "bench", "--role", "viewer", "--password-stdin", "--replace"],
-                       cwd=ROOT, env=self.env, check=True, input=self.password + "\n", text=True, capture_output=True)
+        subprocess.run(
+            manage + ["operators", "add", "bench", "--role", "viewer", "--password-stdin", "--replace"],
+            cwd=ROOT,
+            env=self.env,
+            check=True,
+            input=self.password + "\n",
+            text=True,
+            capture_output=True,
+        )
 
     def start(self) -> None:
         shutil.rmtree(self.tmp / "prometheus", ignore_errors=True)
@@ -138,7 +156,11 @@ class Server:
         self.log = open(self.tmp / "gunicorn.log", "ab")
         self.proc = subprocess.Popen(
             [GUNICORN, "-c", str(ROOT / "atedash" / "gunicorn.conf.py"), "--bind", f"127.0.0.1:{self.port}"],
-            cwd=ROOT, env=self.env, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True,
+            cwd=ROOT,
+            env=self.env,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
         deadline = time.time() + 30
         while time.time() < deadline:
@@ -213,7 +235,8 @@ def login(port: int, password: str) -> str:
     token = re.search(rb'name="csrfmiddlewaretoken" value="([^"]+)"', body).group(1).decode()
     cookie = "; ".join(f"{k}={v}" for k, v in cookies.items())
     status, headers, _ = client.post(
-        "/login/", {"csrfmiddlewaretoken": token, "username": "bench", "password": password, "next": "/"},
+        "/login/",
+        {"csrfmiddlewaretoken": token, "username": "bench", "password": password, "next": "/"},
         {"Cookie": cookie, "Referer": f"http://127.0.0.1:{port}/login/"},
     )
     if status != 302:
@@ -257,9 +280,13 @@ def one_client(port: int, cookie: str, path: str, requests: int, expect: bytes |
         app.append(a)
         store.append(s)
     return {
-        "median_ms": statistics.median(times), "p99_ms": percentile(times, 0.99), "max_ms": max(times),
-        "app_ms": statistics.median(app), "store_ms": statistics.median(store),
-        "django_ms": statistics.median(a - s for a, s in zip(app, store)), "bytes": len(body),
+        "median_ms": statistics.median(times),
+        "p99_ms": percentile(times, 0.99),
+        "max_ms": max(times),
+        "app_ms": statistics.median(app),
+        "store_ms": statistics.median(store),
+        "django_ms": statistics.median(a - s for a, s in zip(app, store)),
+        "bytes": len(body),
         "scan_info": _scan_info(body),
     }
 
@@ -314,8 +341,20 @@ def run_wrk(port: int, cookie: str, path: str, seconds: int, connections: int, l
     cpu_of = cpu_of or {}
     before = {name: cpu_seconds(pids) for name, pids in cpu_of.items()}
     children = os.times()
-    cmd = ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--timeout", "30s", "--latency", "-s", str(lua),
-           "-H", f"Cookie: {cookie}", f"http://127.0.0.1:{port}{path}"]
+    cmd = [
+        "wrk",
+        "-t1",
+        f"-c{connections}",
+        f"-d{seconds}s",
+        "--timeout",
+        "30s",
+        "--latency",
+        "-s",
+        str(lua),
+        "-H",
+        f"Cookie: {cookie}",
+        f"http://127.0.0.1:{port}{path}",
+    ]
     out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
     after = os.times()
     cpu = {name: cpu_seconds(pids) - before[name] for name, pids in cpu_of.items()}
@@ -328,9 +367,16 @@ def run_wrk(port: int, cookie: str, path: str, seconds: int, connections: int, l
     errors = re.search(r"Socket errors: (.*)", out)
     return {
         "cpu_ms_per_request": {name: seconds * 1000 / max(1, total) for name, seconds in cpu.items()},
-        "rps": rps, "requests": total, "median_ms": p50, "p99_ms": p99, "max_ms": lmax,
-        "app_mean_ms": a / c if c else float("nan"), "store_mean_ms": s / c if c else float("nan"),
-        "app_max_ms": m, "non2xx": non2xx, "socket_errors": errors.group(1) if errors else "",
+        "rps": rps,
+        "requests": total,
+        "median_ms": p50,
+        "p99_ms": p99,
+        "max_ms": lmax,
+        "app_mean_ms": a / c if c else float("nan"),
+        "store_mean_ms": s / c if c else float("nan"),
+        "app_max_ms": m,
+        "non2xx": non2xx,
+        "socket_errors": errors.group(1) if errors else "",
     }
 
 
@@ -363,25 +409,62 @@ def pages_for(store: Persistence, budget: dict, n_actors: int, secret_key: str) 
         return raw
 
     return [
-        {"page": "actors, first page", "path": "/actors/", "expect": b'id="actors-table"', "requests": 200,
-         "floor": lambda: store.scan_actors(limit=50, **budget), "floor_call": "scan_actors(limit=50)"},
-        {"page": "actors, page 11 (cursor)", "path": "/actors/?" + urllib.parse.urlencode({"cursor": signed_cursor}),
-         "expect": b'id="actors-table"', "requests": 200,
-         "floor": lambda: store.scan_actors(cursor=cursor, limit=50, **budget), "floor_call": "scan_actors(cursor, limit=50)"},
-        {"page": "workers, first page", "path": "/workers/", "expect": b'id="workers-table"', "requests": 200,
-         "floor": lambda: store.scan_workers(limit=50, **budget), "floor_call": "scan_workers(limit=50)"},
-        {"page": "actor detail", "path": f"/actors/{DETAIL_ACTOR}/", "expect": b'class="ok" id="worker-points-back"', "requests": 200,
-         "floor": detail_floor, "floor_call": "get_raw + get_lock + get_worker"},
-        {"page": "overview (counts cached)", "path": "/", "expect": b'id="stats-age"', "requests": 100,
-         "floor": lambda: store.cluster_overview(), "floor_call": "cluster_overview()"},
-        {"page": f"actors, rare filter (1/1000: {rare_expected} in store)",
-         "path": f"/actors/?template={RARE_TEMPLATE}", "expect": b'id="actors-table"', "requests": 10,
-         "floor": lambda: store.scan_actors(limit=50, template_name=RARE_TEMPLATE, **budget),
-         "floor_call": "scan_actors(template_name=rare, **budget)"},
-        {"page": "actors, never-matching filter", "path": f"/actors/?template={NO_TEMPLATE}",
-         "expect": b'id="actors-table"', "requests": 10,
-         "floor": lambda: store.scan_actors(limit=50, template_name=NO_TEMPLATE, **budget),
-         "floor_call": "scan_actors(template_name=none, **budget)"},
+        {
+            "page": "actors, first page",
+            "path": "/actors/",
+            "expect": b'id="actors-table"',
+            "requests": 200,
+            "floor": lambda: store.scan_actors(limit=50, **budget),
+            "floor_call": "scan_actors(limit=50)",
+        },
+        {
+            "page": "actors, page 11 (cursor)",
+            "path": "/actors/?" + urllib.parse.urlencode({"cursor": signed_cursor}),
+            "expect": b'id="actors-table"',
+            "requests": 200,
+            "floor": lambda: store.scan_actors(cursor=cursor, limit=50, **budget),
+            "floor_call": "scan_actors(cursor, limit=50)",
+        },
+        {
+            "page": "workers, first page",
+            "path": "/workers/",
+            "expect": b'id="workers-table"',
+            "requests": 200,
+            "floor": lambda: store.scan_workers(limit=50, **budget),
+            "floor_call": "scan_workers(limit=50)",
+        },
+        {
+            "page": "actor detail",
+            "path": f"/actors/{DETAIL_ACTOR}/",
+            "expect": b'class="ok" id="worker-points-back"',
+            "requests": 200,
+            "floor": detail_floor,
+            "floor_call": "get_raw + get_lock + get_worker",
+        },
+        {
+            "page": "overview (counts cached)",
+            "path": "/",
+            "expect": b'id="stats-age"',
+            "requests": 100,
+            "floor": lambda: store.cluster_overview(),
+            "floor_call": "cluster_overview()",
+        },
+        {
+            "page": f"actors, rare filter (1/1000: {rare_expected} in store)",
+            "path": f"/actors/?template={RARE_TEMPLATE}",
+            "expect": b'id="actors-table"',
+            "requests": 10,
+            "floor": lambda: store.scan_actors(limit=50, template_name=RARE_TEMPLATE, **budget),
+            "floor_call": "scan_actors(template_name=rare, **budget)",
+        },
+        {
+            "page": "actors, never-matching filter",
+            "path": f"/actors/?template={NO_TEMPLATE}",
+            "expect": b'id="actors-table"',
+            "requests": 10,
+            "floor": lambda: store.scan_actors(limit=50, template_name=NO_TEMPLATE, **budget),
+            "floor_call": "scan_actors(template_name=none, **budget)",
+        },
     ]
 
 
@@ -426,8 +509,10 @@ def bench_size(args, store: Persistence, n: int, tmp: Path, lua: Path) -> dict:
     results = []
     try:
         cookie = login(args.port, server.password)
-        budget = {"max_scan": int(server.env.get("ATEDASH_SCAN_BUDGET") or _setting("ATEDASH_SCAN_BUDGET")),
-                  "max_seconds": float(server.env.get("ATEDASH_SCAN_SECONDS") or _setting("ATEDASH_SCAN_SECONDS"))}
+        budget = {
+            "max_scan": int(server.env.get("ATEDASH_SCAN_BUDGET") or _setting("ATEDASH_SCAN_BUDGET")),
+            "max_seconds": float(server.env.get("ATEDASH_SCAN_SECONDS") or _setting("ATEDASH_SCAN_SECONDS")),
+        }
         t0 = time.perf_counter()
         wait_for_stats(args.port, cookie)
         print(f"overview counts available in both workers after {time.perf_counter() - t0:.1f} s", flush=True)
@@ -436,28 +521,52 @@ def bench_size(args, store: Persistence, n: int, tmp: Path, lua: Path) -> dict:
             single = one_client(args.port, cookie, spec["path"], spec["requests"], spec["expect"])
             cpu_of = {"gunicorn": server.worker_pids(), "redis": redis_pids(store)}
             loaded = run_wrk(args.port, cookie, spec["path"], args.seconds, args.connections, lua, cpu_of)
-            row = {"page": spec["page"], "n": n, "path": spec["path"], "floor_ms": floor, "floor_call": spec["floor_call"],
-                   "one": single, "wrk": loaded, "ratio": single["median_ms"] / floor}
+            row = {
+                "page": spec["page"],
+                "n": n,
+                "path": spec["path"],
+                "floor_ms": floor,
+                "floor_call": spec["floor_call"],
+                "one": single,
+                "wrk": loaded,
+                "ratio": single["median_ms"] / floor,
+            }
             results.append(row)
             print(_row_text(row), flush=True)
             cpu = loaded["cpu_ms_per_request"]
-            print(f"    under wrk: CPU per request gunicorn {cpu['gunicorn']:.2f} ms, redis {cpu['redis']:.2f} ms, "
-                  f"wrk {cpu['wrk']:.2f} ms; server time mean {loaded['app_mean_ms']:.1f} ms "
-                  f"(store {loaded['store_mean_ms']:.1f}), max {loaded['app_max_ms']:.0f} ms", flush=True)
+            print(
+                f"    under wrk: CPU per request gunicorn {cpu['gunicorn']:.2f} ms, redis {cpu['redis']:.2f} ms, "
+                f"wrk {cpu['wrk']:.2f} ms; server time mean {loaded['app_mean_ms']:.1f} ms "
+                f"(store {loaded['store_mean_ms']:.1f}), max {loaded['app_max_ms']:.0f} ms",
+                flush=True,
+            )
             if single["scan_info"] and "filter" in spec["page"]:
                 print(f"    page says: {single['scan_info']}", flush=True)
         rss_before = server.worker_rss_mib()
         walk = walk_all(args.port, cookie, args.walk_pages) if n >= args.walk_from else None
         rss_after = server.worker_rss_mib()
         if walk:
-            print(f"walked {walk['pages']:,} actor pages ({walk['rows']:,} rows, {'all' if walk['complete'] else 'a sample'})"
-                  f" in {walk['seconds']:.0f} s", flush=True)
-        print(f"gunicorn worker RSS: {', '.join(f'{r:.0f}' for r in rss_before)} MiB before the walk, "
-              f"{', '.join(f'{r:.0f}' for r in rss_after)} MiB after", flush=True)
+            print(
+                f"walked {walk['pages']:,} actor pages ({walk['rows']:,} rows, {'all' if walk['complete'] else 'a sample'})"
+                f" in {walk['seconds']:.0f} s",
+                flush=True,
+            )
+        print(
+            f"gunicorn worker RSS: {', '.join(f'{r:.0f}' for r in rss_before)} MiB before the walk, "
+            f"{', '.join(f'{r:.0f}' for r in rss_after)} MiB after",
+            flush=True,
+        )
     finally:
         server.stop()
-    return {"n": n, "workers": n_workers, "seed_s": seconds, "pages": results, "rss_before_mib": rss_before,
-            "rss_after_mib": rss_after, "walk": walk}
+    return {
+        "n": n,
+        "workers": n_workers,
+        "seed_s": seconds,
+        "pages": results,
+        "rss_before_mib": rss_before,
+        "rss_after_mib": rss_after,
+        "walk": walk,
+    }
 
 
 def redis_pids(store: Persistence) -> list[int]:
@@ -465,21 +574,27 @@ def redis_pids(store: Persistence) -> list[int]:
 
 
 def _setting(name):
-    code = f"import django,os;os.environ.setdefault('DJANGO_SETTINGS_MODULE','atedash.settings');" \
-           f"os.environ.setdefault('ATEDASH_SECRET_KEY','x');django.setup();from django.conf import settings;print(settings.{name})"
+    code = (
+        f"import django,os;os.environ.setdefault('DJANGO_SETTINGS_MODULE','atedash.settings');"
+        f"os.environ.setdefault('ATEDASH_SECRET_KEY','x');django.setup();from django.conf import settings;print(settings.{name})"
+    )
     return subprocess.run([PY, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True).stdout.strip()
 
 
-HEADER = (f"{'page':<44} {'N':>9} | {'1 client: median':>16} {'p99':>7} {'app':>6} {'store':>6} {'django':>6} | "
-          f"{'16 conn: median':>15} {'p99':>7} {'req/s':>7} | {'floor':>7} {'ratio':>6}")
+HEADER = (
+    f"{'page':<44} {'N':>9} | {'1 client: median':>16} {'p99':>7} {'app':>6} {'store':>6} {'django':>6} | "
+    f"{'16 conn: median':>15} {'p99':>7} {'req/s':>7} | {'floor':>7} {'ratio':>6}"
+)
 
 
 def _row_text(row) -> str:
     one, wrk = row["one"], row["wrk"]
     flag = f"  (non-2xx {wrk['non2xx']})" if wrk["non2xx"] else ""
-    return (f"{row['page']:<44} {row['n']:>9,} | {one['median_ms']:>13.1f} ms {one['p99_ms']:>7.1f} {one['app_ms']:>6.1f} "
-            f"{one['store_ms']:>6.1f} {one['django_ms']:>6.1f} | {wrk['median_ms']:>12.1f} ms {wrk['p99_ms']:>7.1f} "
-            f"{wrk['rps']:>7.0f} | {row['floor_ms']:>7.2f} {row['ratio']:>5.1f}x{flag}")
+    return (
+        f"{row['page']:<44} {row['n']:>9,} | {one['median_ms']:>13.1f} ms {one['p99_ms']:>7.1f} {one['app_ms']:>6.1f} "
+        f"{one['store_ms']:>6.1f} {one['django_ms']:>6.1f} | {wrk['median_ms']:>12.1f} ms {wrk['p99_ms']:>7.1f} "
+        f"{wrk['rps']:>7.0f} | {row['floor_ms']:>7.2f} {row['ratio']:>5.1f}x{flag}"
+    )
 
 
 def markdown_table(results) -> str:
@@ -517,8 +632,11 @@ def main() -> None:
         sys.exit("wrk is required: scripts/ensure-system wrk")
     store = Persistence(connect(args.url))
     load = os.getloadavg()
-    print(f"HTTP bench on {store.address} ({len(store.topology.shards())} primaries), Python {sys.version.split()[0]}, "
-          f"{os.cpu_count()} cores, load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}", flush=True)
+    print(
+        f"HTTP bench on {store.address} ({len(store.topology.shards())} primaries), Python {sys.version.split()[0]}, "
+        f"{os.cpu_count()} cores, load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}",
+        flush=True,
+    )
     print(HEADER)
     results = []
     with tempfile.TemporaryDirectory(prefix="atedash-http-bench-") as tmpdir:
@@ -538,8 +656,10 @@ def main() -> None:
     for r in results:
         walk = r["walk"]
         if walk:
-            print(f"N={r['n']:,}: gunicorn worker RSS {', '.join(f'{x:.0f}' for x in r['rss_before_mib'])} MiB before, "
-                  f"{', '.join(f'{x:.0f}' for x in r['rss_after_mib'])} MiB after walking {walk['pages']:,} pages")
+            print(
+                f"N={r['n']:,}: gunicorn worker RSS {', '.join(f'{x:.0f}' for x in r['rss_before_mib'])} MiB before, "
+                f"{', '.join(f'{x:.0f}' for x in r['rss_after_mib'])} MiB after walking {walk['pages']:,} pages"
+            )
     print("\n" + markdown_table(results))
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2, default=str))

@@ -38,15 +38,27 @@ def records(n: int):
     actors, workers = [], []
     for i in range(n):
         aid = f"actor-{i:07d}"
-        a = Actor(actor_id=aid, version=1 + i % 5, actor_template_namespace=f"team-{i % 20}",
-                  actor_template_name=f"tpl-{i % 7}", last_snapshot=f"snap-{i}")
+        a = Actor(
+            actor_id=aid,
+            version=1 + i % 5,
+            actor_template_namespace=f"team-{i % 20}",
+            actor_template_name=f"tpl-{i % 7}",
+            last_snapshot=f"snap-{i}",
+        )
         if i % 10 < 3:
             pod = f"pod-{i:07d}"
             a.status = Actor.STATUS_RUNNING
             a.ateom_pod_namespace, a.ateom_pod_name, a.ateom_pod_ip = "workers", pod, f"10.0.{i >> 8 & 255}.{i & 255}"
-            w = Worker(worker_namespace="workers", worker_pool=f"pool-{i % 4}", worker_pod=pod, ip=a.ateom_pod_ip,
-                       actor_namespace=a.actor_template_namespace, actor_template=a.actor_template_name,
-                       actor_id=aid, version=1)
+            w = Worker(
+                worker_namespace="workers",
+                worker_pool=f"pool-{i % 4}",
+                worker_pod=pod,
+                ip=a.ateom_pod_ip,
+                actor_namespace=a.actor_template_namespace,
+                actor_template=a.actor_template_name,
+                actor_id=aid,
+                version=1,
+            )
             workers.append((f"worker:workers:pool-{i % 4}:{pod}".encode(), WORKER_CODEC.encode_json(w)))
         else:
             a.status = Actor.STATUS_SUSPENDED
@@ -95,11 +107,17 @@ def main() -> None:
         assert all(judge(k, v) is None for k, v in rev)
         print(f"{kind}s ({len(items)} records, {sum(len(v) for _, v in items) // len(items)} bytes on average):")
         print(f"  judge, as atedash writes them:      {best_us(judge, items, args.repeat):6.2f} µs/record")
-        print(f"  value only (*_value_error):         {best_us(lambda k, v, f=value_error: f(v), items, args.repeat):6.2f} µs/record")
+        print(
+            f"  value only (*_value_error):         {best_us(lambda k, v, f=value_error: f(v), items, args.repeat):6.2f} µs/record"
+        )
         print(f"  judge, as Go writes them (spaces):  {best_us(judge, spaced, args.repeat):6.2f} µs/record")
         print(f"  judge, members reversed (json):     {best_us(judge, rev, args.repeat):6.2f} µs/record")
-        print(f"  exact decoder alone:                {best_us(lambda k, v, s=schema: s.exact(v), items, 1):6.2f} µs/record")
-        print(f"  codec.decode (for scale):           {best_us(lambda k, v, c=codec: c.decode(v), items, args.repeat):6.2f} µs/record")
+        print(
+            f"  exact decoder alone:                {best_us(lambda k, v, s=schema: s.exact(v), items, 1):6.2f} µs/record"
+        )
+        print(
+            f"  codec.decode (for scale):           {best_us(lambda k, v, c=codec: c.decode(v), items, args.repeat):6.2f} µs/record"
+        )
 
 
 if __name__ == "__main__":

@@ -174,10 +174,16 @@ def bench_size(store: Persistence, url: str, n: int, repeat: int, walk_limit: in
     fp_best, fp_med = min(fp), statistics.median(fp)
     fs_best, fs_med = min(fs), statistics.median(fs)
     la_best, la_med = min(la), statistics.median(la)
-    print(f"floor (parallel primaries)   best {fp_best:8.3f} s  median {fp_med:8.3f} s  {fp_best / n * 1e6:6.1f} µs/record")
-    print(f"floor (sequential)           best {fs_best:8.3f} s  median {fs_med:8.3f} s  {fs_best / n * 1e6:6.1f} µs/record")
-    print(f"list_actors                  best {la_best:8.3f} s  median {la_med:8.3f} s  {la_best / n * 1e6:6.1f} µs/record"
-          f"  = {la_best / fp_best:.2f}x the parallel floor (medians: {la_med / fp_med:.2f}x)")
+    print(
+        f"floor (parallel primaries)   best {fp_best:8.3f} s  median {fp_med:8.3f} s  {fp_best / n * 1e6:6.1f} µs/record"
+    )
+    print(
+        f"floor (sequential)           best {fs_best:8.3f} s  median {fs_med:8.3f} s  {fs_best / n * 1e6:6.1f} µs/record"
+    )
+    print(
+        f"list_actors                  best {la_best:8.3f} s  median {la_med:8.3f} s  {la_best / n * 1e6:6.1f} µs/record"
+        f"  = {la_best / fp_best:.2f}x the parallel floor (medians: {la_med / fp_med:.2f}x)"
+    )
 
     def first_page(**filters):
         times = []
@@ -195,12 +201,22 @@ def bench_size(store: Persistence, url: str, n: int, repeat: int, walk_limit: in
 
     walk = walk_rss(url, walk_limit)
     assert walk["records"] == n, walk
-    print(f"paged walk (limit {walk_limit}) {walk['pages']} pages in {walk['seconds']:.1f} s; RSS "
-          f"{walk['base_rss_mib']:.1f} MiB after connecting, peak {walk['peak_rss_mib']:.1f} MiB", flush=True)
+    print(
+        f"paged walk (limit {walk_limit}) {walk['pages']} pages in {walk['seconds']:.1f} s; RSS "
+        f"{walk['base_rss_mib']:.1f} MiB after connecting, peak {walk['peak_rss_mib']:.1f} MiB",
+        flush=True,
+    )
     return {
-        "n": n, "seed_s": seconds, "floor_parallel_s": fp_best, "floor_sequential_s": fs_best,
-        "list_actors_s": la_best, "ratio": la_best / fp_best, "first_page_ms": p_best * 1e3,
-        "first_page_median_ms": p_med * 1e3, "first_page_filtered_ms": pf_best * 1e3, "walk": walk,
+        "n": n,
+        "seed_s": seconds,
+        "floor_parallel_s": fp_best,
+        "floor_sequential_s": fs_best,
+        "list_actors_s": la_best,
+        "ratio": la_best / fp_best,
+        "first_page_ms": p_best * 1e3,
+        "first_page_median_ms": p_med * 1e3,
+        "first_page_filtered_ms": pf_best * 1e3,
+        "walk": walk,
     }
 
 
@@ -213,8 +229,10 @@ def main() -> None:
     parser.add_argument("--json", help="also write the figures to this file")
     args = parser.parse_args()
     store = Persistence(connect(args.url))
-    print(f"storage bench on {store.address} ({len(store.topology.shards())} primaries), "
-          f"Python {sys.version.split()[0]}, {os.cpu_count()} cores")
+    print(
+        f"storage bench on {store.address} ({len(store.topology.shards())} primaries), "
+        f"Python {sys.version.split()[0]}, {os.cpu_count()} cores"
+    )
     results = [bench_size(store, args.url, int(n), args.repeat, args.walk_limit) for n in args.sizes.split(",")]
     store.debug_clear_all()
     if args.json:

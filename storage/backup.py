@@ -34,8 +34,9 @@ import io
 import json
 import os
 import tempfile
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import IO, Callable, Iterable, Iterator
+from typing import IO
 
 from google.protobuf import json_format
 from redis.cluster import RedisCluster
@@ -396,7 +397,7 @@ def _stored_version(persistence, key: str) -> tuple[bool, int | None]:
 def _seekable_text(source) -> tuple[IO[str], bool]:
     """A text stream that can be read twice, and whether we opened it."""
     if isinstance(source, (str, os.PathLike)):
-        return open(source, "r", encoding="utf-8", newline="\n"), True
+        return open(source, encoding="utf-8", newline="\n"), True
     if isinstance(source, (bytes, bytearray)):
         return io.StringIO(bytes(source).decode("utf-8"), newline="\n"), True
     stream = source

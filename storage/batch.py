@@ -7,15 +7,13 @@ a node's SCAN live on that node, so no routing is involved.
 
 from __future__ import annotations
 
-from typing import Callable, Iterator
+from collections.abc import Callable, Iterator
 
 import redis
 from redis.exceptions import AskError, ClusterDownError, MovedError, ResponseError, TryAgainError
 
 
-def fetch_values(
-    node: redis.Redis, keys: list[bytes], reroute: Callable[[bytes], bytes | None] | None = None
-) -> list:
+def fetch_values(node: redis.Redis, keys: list[bytes], reroute: Callable[[bytes], bytes | None] | None = None) -> list:
     """GET of every key in one round trip to ``node``: bytes, None (deleted meanwhile), or the
     ResponseError the server answered for that key (e.g. WRONGTYPE), for the caller to report.
 

@@ -232,9 +232,15 @@ def cluster_overview(topology: Topology) -> ClusterOverview:
         shard = topology.shards()[0]
         keys, memory = _node_numbers(client)
         node = NodeInfo(
-            node_id=shard.address, address=shard.address, role="primary", primary_id=None,
-            healthy=keys is not None, flags=["standalone"], slots=[(0, SLOTS - 1)],
-            keys=keys, used_memory=memory,
+            node_id=shard.address,
+            address=shard.address,
+            role="primary",
+            primary_id=None,
+            healthy=keys is not None,
+            flags=["standalone"],
+            slots=[(0, SLOTS - 1)],
+            keys=keys,
+            used_memory=memory,
         )
         return ClusterOverview("standalone", "ok" if node.healthy else "fail", SLOTS, [node])
 
@@ -250,8 +256,17 @@ def cluster_overview(topology: Topology) -> ClusterOverview:
         healthy = bool(info.get("connected", True)) and not ({"fail", "fail?", "handshake", "noaddr"} & set(flags))
         slots = [(int(a), int(b)) for a, b in (s if len(s) == 2 else (s[0], s[0]) for s in info.get("slots", []))]
         primary_id = info.get("master_id")
-        entries.append((addr, info.get("node_id", ""), role, None if primary_id in (None, "-") else primary_id,
-                        healthy, flags, slots))
+        entries.append(
+            (
+                addr,
+                info.get("node_id", ""),
+                role,
+                None if primary_id in (None, "-") else primary_id,
+                healthy,
+                flags,
+                slots,
+            )
+        )
 
     # A node that (re)joined after the client last read the topology is not in its node cache yet.
     known = client.nodes_manager.nodes_cache
@@ -275,8 +290,17 @@ def cluster_overview(topology: Topology) -> ClusterOverview:
     pool = topology._pool()
     figures = list(pool.map(numbers, entries))
     nodes = [
-        NodeInfo(node_id=node_id, address=addr, role=role, primary_id=primary_id, healthy=healthy,
-                 flags=flags, slots=slots, keys=keys, used_memory=memory)
+        NodeInfo(
+            node_id=node_id,
+            address=addr,
+            role=role,
+            primary_id=primary_id,
+            healthy=healthy,
+            flags=flags,
+            slots=slots,
+            keys=keys,
+            used_memory=memory,
+        )
         for (addr, node_id, role, primary_id, healthy, flags, slots), (keys, memory) in zip(entries, figures)
     ]
     nodes.sort(key=lambda n: (n.role != "primary", n.slots[0][0] if n.slots else SLOTS, n.address))

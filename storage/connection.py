@@ -37,9 +37,7 @@ def connect(url: str, cluster: bool | None = None, **overrides) -> redis.Redis |
     if cluster is None:
         cluster = _cluster_enabled(url, options)
     if not cluster:
-        return redis.Redis.from_url(
-            url, retry=Retry(ExponentialWithJitterBackoff(base=0.05, cap=1.0), 3), **options
-        )
+        return redis.Redis.from_url(url, retry=Retry(ExponentialWithJitterBackoff(base=0.05, cap=1.0), 3), **options)
     return RedisCluster.from_url(
         url,
         retry=Retry(ExponentialWithJitterBackoff(base=0.05, cap=1.0), CLUSTER_RETRY_ATTEMPTS),

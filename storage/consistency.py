@@ -28,15 +28,16 @@ the one whose (namespace, pod) equals the actor's; when several pools hold that 
 whose ``ip`` equals the actor's ``ateom_pod_ip`` wins, and if that is still ambiguous, the one that
 claims the actor.
 
-Repairs. Every finding carries a :class:`Repair` except corrupt records and the few cases a person
-must decide (two running actors naming one pod; two pools' workers with the actor's pod name and no
-IP to tell them apart: ``note`` says why). Findings about the same record share one repair object, and
-different repairs never touch the same record, so applying each distinct repair of a report once
-(``repairs``/``apply_all``) leaves a store that checks clean (unless it changed meanwhile). ``describe()`` gives the exact field changes; ``apply(persistence)`` re-reads the
-record, re-checks that the finding still holds (otherwise :class:`RepairNotApplicable`, "no longer
-applies"), then writes with the version that the check saw (``VersionConflict`` propagates when the
-record changed between the re-read and the write). Locks have no version: a lock is released only when
-its holder token is still the one the check saw (``release_lock`` is atomic on the token).
+Repairs. Every finding carries a :class:`Repair` except corrupt records and the few cases a person must
+decide (two running actors naming one pod; two pools' workers with the actor's pod name and no IP to tell
+them apart: ``note`` says why). Findings about the same record share one repair object, and different
+repairs never touch the same record, so applying each distinct repair of a report once
+(``repairs``/``apply_all``) leaves a store that checks clean (unless it changed meanwhile).
+``describe()`` gives the exact field changes; ``apply(persistence)`` re-reads the record, re-checks that
+the finding still holds (otherwise :class:`RepairNotApplicable`, "no longer applies"), then writes with
+the version that the check saw (``VersionConflict`` propagates when the record changed between the
+re-read and the write). Locks have no version: a lock is released only when its holder token is still the
+one the check saw (``release_lock`` is atomic on the token).
 
 Memory bound. Actors are streamed and never kept: only the page in hand is in memory. What is kept is
 O(W + L + F): a compact index of the W workers (by (namespace, pod), and by claimed actor id for
@@ -54,13 +55,13 @@ from __future__ import annotations
 import dataclasses
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any, Iterator
+from typing import Any
 
 from storage.ateapi_pb2 import Actor, Worker
 from storage.errors import CorruptRecord, NotFound, VersionConflict
 from storage.keys import ACTOR_LOCK_PREFIX, ACTOR_PREFIX, WORKER_PREFIX
-
 
 PAGE_SIZE = 1000
 
@@ -185,7 +186,7 @@ class Repair:
         return d
 
     @staticmethod
-    def from_dict(data: dict) -> "Repair":
+    def from_dict(data: dict) -> Repair:
         data = dict(data)
         action = data.pop("action", None)
         cls = _REPAIRS.get(action)
@@ -369,9 +370,7 @@ class AssignWorker(Repair):
             self.namespace,
             self.pod,
         ):
-            raise RepairNotApplicable(
-                self.key, f"actor {self.to_actor_id!r} is no longer running on this worker's pod"
-            )
+            raise RepairNotApplicable(self.key, f"actor {self.to_actor_id!r} is no longer running on this worker's pod")
         if (target.actor_template_namespace, target.actor_template_name) != (
             self.to_actor_namespace,
             self.to_actor_template,
@@ -501,9 +500,7 @@ class SuspendActor(Repair):
                         and other.status != Actor.STATUS_SUSPENDED
                         and (other.ateom_pod_namespace, other.ateom_pod_name) == (ns, pod)
                     ):
-                        raise RepairNotApplicable(
-                            self.key, f"{wkey} no longer belongs to an actor running on that pod"
-                        )
+                        raise RepairNotApplicable(self.key, f"{wkey} no longer belongs to an actor running on that pod")
         return a
 
     def apply(self, persistence) -> dict:
@@ -548,7 +545,7 @@ class ReleaseLock(Repair):
         if info.token != self.token:
             raise RepairNotApplicable(self.lock_key, f"{self.lock_key} is held by another token now")
         if self.reason == "orphan":
-            actor_id = self.lock_key[len(ACTOR_LOCK_PREFIX):]
+            actor_id = self.lock_key[len(ACTOR_LOCK_PREFIX) :]
             if _actor_exists(p, actor_id) is not None:
                 raise RepairNotApplicable(self.lock_key, f"actor {actor_id!r} exists now")
         elif info.ttl_ms is not None:
@@ -584,7 +581,7 @@ def _workers_at_pod(p, ns: str, pod: str) -> Iterator[tuple[str, Worker]]:
         if key in seen:
             continue
         seen.add(key)
-        parts = key[len(WORKER_PREFIX):].split(":")
+        parts = key[len(WORKER_PREFIX) :].split(":")
         if len(parts) != 3 or parts[0] != ns or parts[2] != pod:
             continue
         try:
@@ -619,9 +616,7 @@ class Finding:
             "kind": self.kind,
             "keys": list(self.keys),
             "message": self.message,
-            "repair": (
-                {"description": self.repair.describe(), **self.repair.to_dict()} if self.repair else None
-            ),
+            "repair": ({"description": self.repair.describe(), **self.repair.to_dict()} if self.repair else None),
             "note": self.note,
         }
 
@@ -686,8 +681,14 @@ class _WorkerIndex:
 
     def add(self, w: Worker) -> None:
         pod_key = _intern(w.worker_namespace) + "\0" + w.worker_pod
-        entry = (_intern(w.worker_pool), _intern(w.actor_namespace), _intern(w.actor_template), w.actor_id,
-                 w.version, w.ip)
+        entry = (
+            _intern(w.worker_pool),
+            _intern(w.actor_namespace),
+            _intern(w.actor_template),
+            w.actor_id,
+            w.version,
+            w.ip,
+        )
         present = self._by_pod.get(pod_key)
         if present is None:
             self._by_pod[pod_key] = entry
@@ -748,7 +749,7 @@ def run_check(persistence, *, page_size: int = PAGE_SIZE) -> CheckReport:
         for info in page.records:
             n_locks += 1
             if info.key.startswith(ACTOR_LOCK_PREFIX):
-                actor_locks[info.key[len(ACTOR_LOCK_PREFIX):]] = (info.key, info.token, info.ttl_ms)
+                actor_locks[info.key[len(ACTOR_LOCK_PREFIX) :]] = (info.key, info.token, info.ttl_ms)
             elif info.ttl_ms is None:
                 no_expiry.append((info.key, info.token))
         for c in page.corrupt:
@@ -785,7 +786,7 @@ def run_check(persistence, *, page_size: int = PAGE_SIZE) -> CheckReport:
         for c in page.corrupt:
             findings.append(_corrupt(c))
             if c.key.startswith(ACTOR_PREFIX):
-                corrupt_actor_ids.add(c.key[len(ACTOR_PREFIX):])
+                corrupt_actor_ids.add(c.key[len(ACTOR_PREFIX) :])
         for a in page.records:
             n_actors += 1
             aid = a.actor_id
@@ -828,8 +829,13 @@ def run_check(persistence, *, page_size: int = PAGE_SIZE) -> CheckReport:
                         (akey,),
                         f"actor {aid} is {status_name(a.status)} but names no ateom pod",
                         SuspendActor(
-                            aid, a.version, a.status, a.ateom_pod_namespace, a.ateom_pod_name,
-                            a.ateom_pod_ip, "no_worker",
+                            aid,
+                            a.version,
+                            a.status,
+                            a.ateom_pod_namespace,
+                            a.ateom_pod_name,
+                            a.ateom_pod_ip,
+                            "no_worker",
                         ),
                     )
                 )
@@ -843,8 +849,13 @@ def run_check(persistence, *, page_size: int = PAGE_SIZE) -> CheckReport:
                         f"actor {aid} is {status_name(a.status)} on ateom pod {pod_ref[0]}/{pod_ref[1]}, "
                         f"which has no worker record",
                         SuspendActor(
-                            aid, a.version, a.status, a.ateom_pod_namespace, a.ateom_pod_name,
-                            a.ateom_pod_ip, "no_worker",
+                            aid,
+                            a.version,
+                            a.status,
+                            a.ateom_pod_namespace,
+                            a.ateom_pod_name,
+                            a.ateom_pod_ip,
+                            "no_worker",
                         ),
                     )
                 )
@@ -874,15 +885,33 @@ def run_check(persistence, *, page_size: int = PAGE_SIZE) -> CheckReport:
                         (akey, wkey),
                         f"actor {aid} is {status_name(a.status)} on {wkey}, but that worker is free",
                         AssignWorker(
-                            wref[0], wref[1], wref[2], w[_W_VER], w[_W_ANS], w[_W_ATPL], w[_W_AID],
-                            a.actor_template_namespace, a.actor_template_name, aid,
+                            wref[0],
+                            wref[1],
+                            wref[2],
+                            w[_W_VER],
+                            w[_W_ANS],
+                            w[_W_ATPL],
+                            w[_W_AID],
+                            a.actor_template_namespace,
+                            a.actor_template_name,
+                            aid,
                         ),
                     )
                 )
                 continue
             pending_elsewhere.append(
-                (aid, a.version, a.status, a.ateom_pod_namespace, a.ateom_pod_name, a.ateom_pod_ip,
-                 a.actor_template_namespace, a.actor_template_name, wref, w)
+                (
+                    aid,
+                    a.version,
+                    a.status,
+                    a.ateom_pod_namespace,
+                    a.ateom_pod_name,
+                    a.ateom_pod_ip,
+                    a.actor_template_namespace,
+                    a.actor_template_name,
+                    wref,
+                    w,
+                )
             )
 
     # -- workers that claim actors which were never seen.
@@ -900,7 +929,7 @@ def run_check(persistence, *, page_size: int = PAGE_SIZE) -> CheckReport:
     assigned_by_elsewhere: dict[tuple[str, str, str], str] = {}
     # The one repair of each worker that some finding mends; findings about the same worker share it.
     worker_repairs: dict[tuple[str, str, str], Repair] = {}
-    for (aid, version, status, pns, pname, pip, tns, tname, wref, w) in pending_elsewhere:
+    for aid, version, status, pns, pname, pip, tns, tname, wref, w in pending_elsewhere:
         akey = _actor_key(aid)
         wkey = _worker_key(*wref)
         other = w[_W_AID]
@@ -989,9 +1018,7 @@ def run_check(persistence, *, page_size: int = PAGE_SIZE) -> CheckReport:
         names = ", ".join(keys)
         # The repair of the first claimant that should not claim the actor (an orphan or leaked
         # worker: the same repair as that worker's own finding); the next check shows any others.
-        shared = next(
-            (worker_repairs[(g[0], g[1], g[2])] for g in group if (g[0], g[1], g[2]) in worker_repairs), None
-        )
+        shared = next((worker_repairs[(g[0], g[1], g[2])] for g in group if (g[0], g[1], g[2]) in worker_repairs), None)
         if actor_info is None:
             findings.append(
                 Finding(

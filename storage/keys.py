@@ -58,7 +58,7 @@ def parse_actor_key(key: str | bytes) -> str:
     key = _text(key)
     if not key.startswith(ACTOR_PREFIX):
         raise ValueError(f"not an actor key: {key!r}")
-    return key[len(ACTOR_PREFIX):]
+    return key[len(ACTOR_PREFIX) :]
 
 
 def parse_worker_key(key: str | bytes) -> tuple[str, str, str]:
@@ -70,7 +70,7 @@ def parse_worker_key(key: str | bytes) -> tuple[str, str, str]:
     key = _text(key)
     if not key.startswith(WORKER_PREFIX):
         raise ValueError(f"not a worker key: {key!r}")
-    parts = key[len(WORKER_PREFIX):].split(":", 2)
+    parts = key[len(WORKER_PREFIX) :].split(":", 2)
     if len(parts) != 3:
         raise ValueError(f"worker key needs namespace, pool and pod: {key!r}")
     return parts[0], parts[1], parts[2]

@@ -10,8 +10,8 @@ succeed from the same version, and a delete never removes a record it did not se
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from typing import Iterator
 
 import redis
 from google.protobuf import json_format
@@ -19,8 +19,7 @@ from google.protobuf.message import Message
 from redis.cluster import RedisCluster
 
 from storage import cluster as cluster_info
-from storage import dashboard
-from storage import scanning
+from storage import dashboard, scanning
 from storage.ateapi_pb2 import Actor, Worker
 from storage.codec import JSON, RecordDecodeError, preview
 from storage.errors import (
@@ -441,4 +440,3 @@ class Persistence:
         if isinstance(self.client, RedisCluster):
             return self.client.get_node_from_key(key).name
         return self.topology.shards()[0].address
-

@@ -52,6 +52,10 @@ def describe_unknown_fields(message: Message) -> list[dict]:
         else:
             shown = repr(data)
         described.append(
-            {"number": field.field_number, "wireType": _WIRE_TYPES.get(field.wire_type, field.wire_type), "value": shown}
+            {
+                "number": field.field_number,
+                "wireType": _WIRE_TYPES.get(field.wire_type, field.wire_type),
+                "value": shown,
+            }
         )
     return described

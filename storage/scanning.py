@@ -17,8 +17,8 @@ import binascii
 import json
 import re
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Callable, Iterator
 
 from storage.batch import fetch_values
 from storage.errors import CorruptRecord, InvalidCursor
@@ -270,9 +270,16 @@ def decode_cursor(cursor: str) -> _Position:
             raise ValueError("bad batch position")
         visited = state.get("d")
         if visited is not None:
-            if not isinstance(visited, list) or len(visited) > _MAX_VISITED_RANGES or not all(
-                isinstance(r, list) and len(r) == 2 and all(type(v) is int for v in r) and 0 <= r[0] <= r[1] <= _MAX_SLOT
-                for r in visited
+            if (
+                not isinstance(visited, list)
+                or len(visited) > _MAX_VISITED_RANGES
+                or not all(
+                    isinstance(r, list)
+                    and len(r) == 2
+                    and all(type(v) is int for v in r)
+                    and 0 <= r[0] <= r[1] <= _MAX_SLOT
+                    for r in visited
+                )
             ):
                 raise ValueError("bad visited slots")
             visited = _merge_ranges(tuple(visited))
@@ -287,8 +294,6 @@ def decode_cursor(cursor: str) -> _Position:
         )
     except (ValueError, KeyError, TypeError, UnicodeError, binascii.Error, RecursionError) as e:
         raise InvalidCursor(cursor if isinstance(cursor, str) else repr(cursor), str(e)) from None
-
-
 
 
 def _merge_ranges(ranges) -> tuple[tuple[int, int], ...]:
@@ -484,7 +489,9 @@ class _Walk:
                     size = max(2 * need, self.chunk)
                     self.chunk = min(2 * self.chunk, _MAX_COUNT)
                 chunk = pending[i : i + min(size, self.max_scan - self.scanned)]
-                loaded = self.topology.call_on_shard(shard, lambda s: self.load(s.client, chunk, self.topology.reroute))
+                loaded = self.topology.call_on_shard(
+                    shard, lambda s, chunk=chunk: self.load(s.client, chunk, self.topology.reroute)
+                )
                 for key, item in zip(chunk, loaded):
                     i += 1
                     self.scanned += 1
@@ -537,8 +544,9 @@ class _Walk:
                 return _Position(shard.slot_start, shard.address, scan_cursor, leftover, visited=visited)
             if consumed == 0:
                 return _Position(shard.slot_start, shard.address, batch_cursor, visited=visited)
-            return _Position(shard.slot_start, shard.address, batch_cursor, (), batch_count, pending[consumed - 1],
-                             visited=visited)
+            return _Position(
+                shard.slot_start, shard.address, batch_cursor, (), batch_count, pending[consumed - 1], visited=visited
+            )
         if not shard_done:
             return _Position(shard.slot_start, shard.address, scan_cursor, visited=visited)
         visited = _merge_ranges(visited + shard.slot_ranges)
@@ -619,4 +627,3 @@ def walk_keys(topology: Topology, shard: Shard, match: str | None, count: int = 
             yield keys
         if cursor == 0:
             return
-

@@ -133,9 +133,18 @@ _PLAIN_RUN = re.compile(rb'[^"\\\x00-\x1f]+')
 _ERR_REGEXP = re.compile(
     rb"[-+._a-zA-Z0-9]{1,32}|[\xc2-\xdf][\x80-\xbf]|\xe0[\xa0-\xbf][\x80-\xbf]|[\xe1-\xec\xee\xef][\x80-\xbf]{2}"
     rb"|\xed[\x80-\x9f][\x80-\xbf]|\xf0[\x90-\xbf][\x80-\xbf]{2}|[\xf1-\xf3][\x80-\xbf]{3}|\xf4[\x80-\x8f][\x80-\xbf]{2}|.",
-    re.DOTALL)
-_SIMPLE_ESCAPES = {ord('"'): '"', ord("\\"): "\\", ord("/"): "/", ord("b"): "\b", ord("f"): "\f",
-                   ord("n"): "\n", ord("r"): "\r", ord("t"): "\t"}
+    re.DOTALL,
+)
+_SIMPLE_ESCAPES = {
+    ord('"'): '"',
+    ord("\\"): "\\",
+    ord("/"): "/",
+    ord("b"): "\b",
+    ord("f"): "\f",
+    ord("n"): "\n",
+    ord("r"): "\r",
+    ord("t"): "\t",
+}
 
 
 class _GoError(Exception):
@@ -169,7 +178,7 @@ class _Decoder:
         before = self.orig[:pos]
         line = before.count(b"\n") + 1
         nl = before.rfind(b"\n")
-        column = len(before[nl + 1:].decode("utf-8", "surrogateescape")) + 1
+        column = len(before[nl + 1 :].decode("utf-8", "surrogateescape")) + 1
         return line, column
 
     def syntax_error(self, pos: int, message: str) -> _GoError:
@@ -181,7 +190,7 @@ class _Decoder:
         return _GoError(f"{PROTO_PREFIX}(line {line}:{column}): {message}")
 
     def raw(self, tok: _Token) -> str:
-        return _text(self.orig[tok.start:tok.end])
+        return _text(self.orig[tok.start : tok.end])
 
     def unexpected(self, tok: _Token) -> _GoError:
         return self.syntax_error(tok.start, f"unexpected token {self.raw(tok)}")
@@ -222,8 +231,7 @@ class _Decoder:
                     raise _GoError(f"{PROTO_PREFIX}unexpected EOF")
                 c = self.orig[self.i]
                 if c != 0x3A:  # ':'
-                    raise self.syntax_error(
-                        self.i, f'unexpected character {chr(c)}, missing ":" after field name')
+                    raise self.syntax_error(self.i, f'unexpected character {chr(c)}, missing ":" after field name')
                 tok.kind = _NAME
                 self._consume(1)
         elif kind & (_OBJ_OPEN | _ARR_OPEN):
@@ -325,27 +333,28 @@ class _Decoder:
                 elif e == 0x75:  # u
                     if end - j < 6:
                         raise _GoError(f"{PROTO_PREFIX}unexpected EOF")
-                    hex4 = data[j + 2:j + 6]
+                    hex4 = data[j + 2 : j + 6]
                     if not _HEX4.match(hex4):
-                        raise self.syntax_error(
-                            start, f"invalid escape code {go_quote(data[j:j + 6])} in string")
+                        raise self.syntax_error(start, f"invalid escape code {go_quote(data[j : j + 6])} in string")
                     r = int(hex4, 16)
                     j += 6
                     if 0xD800 <= r <= 0xDFFF:
                         if end - j < 6:
                             raise _GoError(f"{PROTO_PREFIX}unexpected EOF")
-                        hex4 = data[j + 2:j + 6]
+                        hex4 = data[j + 2 : j + 6]
                         low = int(hex4, 16) if _HEX4.match(hex4) else -1
-                        if (data[j] != 0x5C or data[j + 1] != 0x75 or not 0xD800 <= r < 0xDC00
-                                or not 0xDC00 <= low <= 0xDFFF):
-                            raise self.syntax_error(
-                                start, f"invalid escape code {go_quote(data[j:j + 6])} in string")
+                        if (
+                            data[j] != 0x5C
+                            or data[j + 1] != 0x75
+                            or not 0xD800 <= r < 0xDC00
+                            or not 0xDC00 <= low <= 0xDFFF
+                        ):
+                            raise self.syntax_error(start, f"invalid escape code {go_quote(data[j : j + 6])} in string")
                         r = 0x10000 + ((r - 0xD800) << 10) + (low - 0xDC00)
                         j += 6
                     out.append(chr(r))
                 else:
-                    raise self.syntax_error(
-                        start, f"invalid escape code {go_quote(data[j:j + 2])} in string")
+                    raise self.syntax_error(start, f"invalid escape code {go_quote(data[j : j + 2])} in string")
             elif c < 0x20:
                 raise self.syntax_error(start, f"invalid character {_go_quote_rune(chr(c))} in string")
             else:
@@ -444,8 +453,11 @@ def _go_parse_int(s: str | None, bits: int) -> int | None:
 # ----------------------------------------------------------------------------- schema
 
 _K_STRING, _K_INT64, _K_ENUM = "string", "int64", "enum"
-_KIND_NAMES = {FieldDescriptor.TYPE_STRING: _K_STRING, FieldDescriptor.TYPE_INT64: _K_INT64,
-               FieldDescriptor.TYPE_ENUM: _K_ENUM}
+_KIND_NAMES = {
+    FieldDescriptor.TYPE_STRING: _K_STRING,
+    FieldDescriptor.TYPE_INT64: _K_INT64,
+    FieldDescriptor.TYPE_ENUM: _K_ENUM,
+}
 
 # The inside of a JSON string without surrogate escapes (those go to the exact decoder), on text.
 # Possessive quantifiers: nothing to backtrack into, and ~20% faster.
@@ -464,8 +476,17 @@ class _Field:
 
 
 class _Schema:
-    def __init__(self, message_class, record: str, prefix: bytes, key_parts: int,
-                 identity: tuple[str, ...], list_call: str, get_call: str, mismatch: str):
+    def __init__(
+        self,
+        message_class,
+        record: str,
+        prefix: bytes,
+        key_parts: int,
+        identity: tuple[str, ...],
+        list_call: str,
+        get_call: str,
+        mismatch: str,
+    ):
         self.record = record
         self.prefix = prefix
         self.key_parts = key_parts
@@ -641,7 +662,7 @@ class _Schema:
             return tok.kind == _STRING
         if kind is _K_INT64:
             if tok.kind == _NUMBER:
-                return _go_parse_int(number_to_int_string(d.orig[tok.start:tok.end]), 64) is not None
+                return _go_parse_int(number_to_int_string(d.orig[tok.start : tok.end]), 64) is not None
             if tok.kind == _STRING:
                 s = tok.value
                 if not s or s[0] in _GO_SPACE or s[-1] in _GO_SPACE:
@@ -657,7 +678,7 @@ class _Schema:
         if tok.kind == _STRING:
             return tok.value in field.enum_names
         if tok.kind == _NUMBER:
-            return _go_parse_int(number_to_int_string(d.orig[tok.start:tok.end]), 32) is not None
+            return _go_parse_int(number_to_int_string(d.orig[tok.start : tok.end]), 32) is not None
         return False
 
     # -- the verdict
@@ -692,8 +713,11 @@ class _Schema:
         if key.__class__ is not bytes:
             key = key.encode("utf-8", "surrogateescape") if isinstance(key, str) else bytes(key)
         if key.count(b":") != self.colons:
-            return Unreadable(f"bad key format {go_quote(key)}", True,
-                              f"the ate server's {self.list_call} fails while this record exists")
+            return Unreadable(
+                f"bad key format {go_quote(key)}",
+                True,
+                f"the ate server's {self.list_call} fails while this record exists",
+            )
         # The common case first, inline: the canonical form, its identity the key's.
         if value.__class__ is bytes:
             try:
@@ -710,20 +734,27 @@ class _Schema:
                         return None
                     return self._mismatch()
         if isinstance(value, Exception):  # the GET failed, e.g. WRONGTYPE
-            return Unreadable(f"while getting {self.record} {go_quote(key)}: {value}", True,
-                              f"the ate server's {self.list_call} fails while this record exists")
+            return Unreadable(
+                f"while getting {self.record} {go_quote(key)}: {value}",
+                True,
+                f"the ate server's {self.list_call} fails while this record exists",
+            )
         error, identity = self.value_identity(value)
         if error is not None:
-            return Unreadable(error, True,
-                              f"the ate server's {self.list_call} fails while this record exists; "
-                              f"{self.get_call} and updates of it fail")
+            return Unreadable(
+                error,
+                True,
+                f"the ate server's {self.list_call} fails while this record exists; "
+                f"{self.get_call} and updates of it fail",
+            )
         if self.key_of(identity) != key:
             return self._mismatch()
         return None
 
     def _mismatch(self) -> Unreadable:
-        return Unreadable(self.mismatch, False,
-                          f"the ate server's {self.get_call} fails for this key (the record names another)")
+        return Unreadable(
+            self.mismatch, False, f"the ate server's {self.get_call} fails for this key (the record names another)"
+        )
 
 
 class _Unsure(Exception):
@@ -743,16 +774,32 @@ class _Pairs(list):
 _PAIRS_DECODER = json.JSONDecoder(object_pairs_hook=_Pairs, parse_constant=_no_constant)
 _SAFE_INT_STRING = re.compile(r"-?(?:0|[1-9][0-9]{0,18})\Z")
 
-ACTOR_SCHEMA = _Schema(Actor, "actor", b"actor:", 2, ("actor_id",), LIST_ACTORS, "GetActor",
-                       "(impossible) mismatch between stored id and key id")
-WORKER_SCHEMA = _Schema(Worker, "worker", b"worker:", 4, ("worker_namespace", "worker_pool", "worker_pod"),
-                        LIST_WORKERS, "GetWorker",
-                        "(impossible) mismatch between stored namespace/pool/pod and key")
+ACTOR_SCHEMA = _Schema(
+    Actor,
+    "actor",
+    b"actor:",
+    2,
+    ("actor_id",),
+    LIST_ACTORS,
+    "GetActor",
+    "(impossible) mismatch between stored id and key id",
+)
+WORKER_SCHEMA = _Schema(
+    Worker,
+    "worker",
+    b"worker:",
+    4,
+    ("worker_namespace", "worker_pool", "worker_pod"),
+    LIST_WORKERS,
+    "GetWorker",
+    "(impossible) mismatch between stored namespace/pool/pod and key",
+)
 
 _SCHEMAS = {"actor": ACTOR_SCHEMA, "worker": WORKER_SCHEMA}
 
 
 # ----------------------------------------------------------------------------- API
+
 
 def actor_value_error(value: bytes) -> str | None:
     """protojson.Unmarshal's error for an Actor value (Go's text), or None when the server reads it."""

@@ -37,8 +37,9 @@ def poll(condition, what: str, timeout: float = DEADLINE_S, interval: float = 0.
 
 def node_client(port: int) -> redis.Redis:
     # No retries: a probe must see the node as it is (and SHUTDOWN must not reconnect to retry).
-    return redis.Redis(host="127.0.0.1", port=port, socket_timeout=2, socket_connect_timeout=1,
-                       retry=Retry(NoBackoff(), 0))
+    return redis.Redis(
+        host="127.0.0.1", port=port, socket_timeout=2, socket_connect_timeout=1, retry=Retry(NoBackoff(), 0)
+    )
 
 
 def _ask(port: int, *command):
@@ -71,12 +72,31 @@ def start_node_like_the_script(cluster_dir: Path, port: int) -> None:
     nd = Path(cluster_dir) / str(port)
     subprocess.run(
         [
-            redis_server(), "--port", str(port), "--bind", "127.0.0.1",
-            "--daemonize", "yes", "--dir", str(nd), "--pidfile", str(nd / "redis.pid"),
-            "--logfile", str(nd / "redis.log"), "--cluster-enabled", "yes",
-            "--cluster-config-file", str(nd / "nodes.conf"),
-            "--cluster-node-timeout", os.environ.get("ATEDASH_CLUSTER_NODE_TIMEOUT", "2000"),
-            "--save", "", "--appendonly", "no", "--protected-mode", "yes",
+            redis_server(),
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--daemonize",
+            "yes",
+            "--dir",
+            str(nd),
+            "--pidfile",
+            str(nd / "redis.pid"),
+            "--logfile",
+            str(nd / "redis.log"),
+            "--cluster-enabled",
+            "yes",
+            "--cluster-config-file",
+            str(nd / "nodes.conf"),
+            "--cluster-node-timeout",
+            os.environ.get("ATEDASH_CLUSTER_NODE_TIMEOUT", "2000"),
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--protected-mode",
+            "yes",
         ],
         check=True,
         stdout=subprocess.DEVNULL,
@@ -214,7 +234,10 @@ class LocalCluster:
             except redis.exceptions.ConnectionError:
                 pass  # the server closes the connection as it exits
         for port, pid in pids.items():
-            poll(lambda pid=pid, port=port: not (_pid_alive(pid) and _is_redis_on(pid, port)), f"127.0.0.1:{port} to exit")
+            poll(
+                lambda pid=pid, port=port: not (_pid_alive(pid) and _is_redis_on(pid, port)),
+                f"127.0.0.1:{port} to exit",
+            )
 
     def start_all(self) -> None:
         for port in self.ports:
@@ -226,9 +249,19 @@ class LocalCluster:
         """Starts `redis-cli --cluster reshard` moving `slots` slots (with their keys) between primaries."""
         return subprocess.Popen(
             [
-                redis_cli(), "--cluster", "reshard", f"127.0.0.1:{self.base_port}",
-                "--cluster-from", self.node_id(source_port), "--cluster-to", self.node_id(target_port),
-                "--cluster-slots", str(slots), "--cluster-yes", "--cluster-pipeline", "10",
+                redis_cli(),
+                "--cluster",
+                "reshard",
+                f"127.0.0.1:{self.base_port}",
+                "--cluster-from",
+                self.node_id(source_port),
+                "--cluster-to",
+                self.node_id(target_port),
+                "--cluster-slots",
+                str(slots),
+                "--cluster-yes",
+                "--cluster-pipeline",
+                "10",
             ],
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
@@ -238,7 +271,9 @@ class LocalCluster:
         """Spreads the slots evenly again (after a reshard), waiting until the cluster is whole."""
         result = subprocess.run(
             [redis_cli(), "--cluster", "rebalance", f"127.0.0.1:{self.base_port}", "--cluster-threshold", "1"],
-            capture_output=True, text=True, timeout=300,
+            capture_output=True,
+            text=True,
+            timeout=300,
         )
         assert result.returncode == 0, result.stdout + result.stderr
         self.wait_whole()

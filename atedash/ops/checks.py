@@ -48,6 +48,7 @@ class CheckCache(BackgroundComputation):
 
         epoch = self.current_epoch()
         return epoch, run_check(self.store.persistence())
+
     def _keep_result(self, result):
         self.epoch, self.report = result
         self.finished_at = time.time()

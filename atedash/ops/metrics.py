@@ -36,15 +36,21 @@ class StoreCollector:
     def collect(self):
         from storage.consistency import KINDS
 
-        actors = GaugeMetricFamily("atedash_actors", "Actors in the store by status (last statistics run).",
-                                   labels=["status"])
-        workers = GaugeMetricFamily("atedash_workers", "Workers in the store by namespace, pool and state.",
-                                    labels=["namespace", "pool", "state"])
+        actors = GaugeMetricFamily(
+            "atedash_actors", "Actors in the store by status (last statistics run).", labels=["status"]
+        )
+        workers = GaugeMetricFamily(
+            "atedash_workers",
+            "Workers in the store by namespace, pool and state.",
+            labels=["namespace", "pool", "state"],
+        )
         locks = GaugeMetricFamily("atedash_locks_held", "lock:* keys held (last statistics run).")
-        stats_age = GaugeMetricFamily("atedash_store_stats_age_seconds",
-                                      "Age of the store statistics behind these gauges.")
-        stats_up = GaugeMetricFamily("atedash_store_stats_available",
-                                     "1 when store statistics are available, 0 while none were computed.")
+        stats_age = GaugeMetricFamily(
+            "atedash_store_stats_age_seconds", "Age of the store statistics behind these gauges."
+        )
+        stats_up = GaugeMetricFamily(
+            "atedash_store_stats_available", "1 when store statistics are available, 0 while none were computed."
+        )
         result, error, _running = self.stats.snapshot()
         if result is not None:
             for status, n in sorted(result.actors_by_status.items()):
@@ -61,12 +67,13 @@ class StoreCollector:
         yield stats_age
         yield stats_up
 
-        findings = GaugeMetricFamily("atedash_consistency_findings",
-                                     "Findings of the last consistency check, by kind.", labels=["kind"])
-        check_age = GaugeMetricFamily("atedash_consistency_check_age_seconds",
-                                      "Age of the last consistency check.")
-        check_duration = GaugeMetricFamily("atedash_consistency_check_duration_seconds",
-                                           "Duration of the last consistency check.")
+        findings = GaugeMetricFamily(
+            "atedash_consistency_findings", "Findings of the last consistency check, by kind.", labels=["kind"]
+        )
+        check_age = GaugeMetricFamily("atedash_consistency_check_age_seconds", "Age of the last consistency check.")
+        check_duration = GaugeMetricFamily(
+            "atedash_consistency_check_duration_seconds", "Duration of the last consistency check."
+        )
         report, _error, _running = self.checks.snapshot()
         if report is not None:
             for kind in KINDS:

@@ -156,8 +156,11 @@ def _run_check(request):
     if current_app().claim_refresh("check"):
         current_app().checks.refresh()
     else:
-        messages.info(request, f"A check started less than {settings.ATEDASH_REFRESH_INTERVAL} s ago; "
-                               "its findings are shown as soon as it is done.")
+        messages.info(
+            request,
+            f"A check started less than {settings.ATEDASH_REFRESH_INTERVAL} s ago; "
+            "its findings are shown as soon as it is done.",
+        )
     return redirect(reverse("ops_check"))  # the GET shows it (post/redirect/get)
 
 
@@ -202,8 +205,9 @@ def parse_stream_id(value):
         return None
     match = _STREAM_ID.fullmatch(value)
     if match is None or any(int(part) >= 2**64 for part in match.groups() if part is not None):
-        raise BadParameter("before", "The audit page link is not valid: 'before' must be an entry id such as "
-                                     "1700000000000-0.")
+        raise BadParameter(
+            "before", "The audit page link is not valid: 'before' must be an entry id such as 1700000000000-0."
+        )
     return value
 
 
@@ -218,8 +222,22 @@ def audit_page(request):
     return render_page(request, "ops/audit.html", "ops/_audit_table.html", context)
 
 
-_SHOWN = {"when", "ts", "who", "operator", "role", "auth", "action", "key", "version_before", "version_after",
-          "changed_fields", "environment", "store", "remote_addr"}
+_SHOWN = {
+    "when",
+    "ts",
+    "who",
+    "operator",
+    "role",
+    "auth",
+    "action",
+    "key",
+    "version_before",
+    "version_after",
+    "changed_fields",
+    "environment",
+    "store",
+    "remote_addr",
+}
 
 
 def _entry_row(entry):
@@ -242,7 +260,7 @@ def _bearer_ok(request):
     header = request.headers.get("Authorization", "")
     if not token or not header.startswith("Bearer "):
         return None  # no token configured or none presented
-    return hmac.compare_digest(header[len("Bearer "):].strip().encode(), token.encode())
+    return hmac.compare_digest(header[len("Bearer ") :].strip().encode(), token.encode())
 
 
 @login_exempt

@@ -1,21 +1,21 @@
 """Actors: list (paged scan with filters), detail, create, version-checked edit, delete."""
 
-import storage
 from django.conf import settings
 from django.contrib import messages
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods
-from storage import keys
-from storage.ateapi_pb2 import Actor
-from storage.records import ACTORS, WORKERS
 
+import storage
 from atedash import cursors, errors, listing, timing
 from atedash.app import current_app
 from atedash.audit import audit, changed_fields
 from atedash.auth import role_required
 from atedash.forms import ActorCreateForm, ActorEditForm, ActorFilterForm, short_status, status_value
 from atedash.views.common import persistence, render_page, scan_budget
+from storage import keys
+from storage.ateapi_pb2 import Actor
+from storage.records import ACTORS, WORKERS
 
 SUSPENDED = Actor.Status.Value("STATUS_SUSPENDED")
 
@@ -59,13 +59,16 @@ def actor_list(request):
         "id_contains": values["q"] or None,
     }
     # A cursor that is not valid raises storage.InvalidCursor: the 400 page (atedash/errors.py).
-    page = cursors.scan("actors", persistence().scan_actors, values["cursor"], limit=values["size"],
-                        **scan_budget(), **filters)
+    page = cursors.scan(
+        "actors", persistence().scan_actors, values["cursor"], limit=values["size"], **scan_budget(), **filters
+    )
     rows = [
         {
             "actor": actor,
             "status": status_name(actor),
-            "pod": f"{actor.ateom_pod_namespace}/{actor.ateom_pod_name}" if actor.ateom_pod_namespace and actor.ateom_pod_name else actor.ateom_pod_name,
+            "pod": f"{actor.ateom_pod_namespace}/{actor.ateom_pod_name}"
+            if actor.ateom_pod_namespace and actor.ateom_pod_name
+            else actor.ateom_pod_name,
         }
         for actor in page.records
     ]
@@ -208,8 +211,13 @@ def actor_create(request):
                 errors.add_form_error(form, exc, id_field="actor_id")
                 status = 409
             else:
-                audit(request, "actor.create", key=keys.actor_key(actor.actor_id), version_after=1,
-                      changed_fields=changed_fields(None, actor))
+                audit(
+                    request,
+                    "actor.create",
+                    key=keys.actor_key(actor.actor_id),
+                    version_after=1,
+                    changed_fields=changed_fields(None, actor),
+                )
                 current_app().records_changed()
                 messages.success(request, f"Actor {actor.actor_id} created (SUSPENDED, version 1).")
                 return redirect("actor_detail", actor_id=actor.actor_id)
@@ -266,8 +274,14 @@ def actor_edit(request, actor_id):
             errors.add_form_error(form, exc)
             status = 409
         else:
-            audit(request, "actor.update", key=keys.actor_key(actor_id), from_version=expected, to_version=edited.version,
-                  changed_fields=changed_fields(stored, edited))
+            audit(
+                request,
+                "actor.update",
+                key=keys.actor_key(actor_id),
+                from_version=expected,
+                to_version=edited.version,
+                changed_fields=changed_fields(stored, edited),
+            )
             current_app().records_changed()
             messages.success(request, f"Actor {actor_id} saved (version {edited.version}).")
             return redirect("actor_detail", actor_id=actor_id)
@@ -300,8 +314,13 @@ def actor_delete(request, actor_id):
             status = 409
             actor = p.get_actor(actor_id)
         else:
-            audit(request, "actor.delete", key=keys.actor_key(actor_id), version=actor.version,
-                  changed_fields=changed_fields(actor, None))
+            audit(
+                request,
+                "actor.delete",
+                key=keys.actor_key(actor_id),
+                version=actor.version,
+                changed_fields=changed_fields(actor, None),
+            )
             current_app().records_changed()
             messages.success(request, f"Actor {actor_id} deleted.")
             return redirect("actor_list")

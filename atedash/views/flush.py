@@ -14,8 +14,14 @@ from atedash.views.common import persistence
 
 def shard_rows(counts):
     rows = [
-        {"node": c.node, "actors": c.actors, "workers": c.workers, "locks": c.locks, "other": c.other,
-         "total": c.actors + c.workers + c.locks + c.other}
+        {
+            "node": c.node,
+            "actors": c.actors,
+            "workers": c.workers,
+            "locks": c.locks,
+            "other": c.other,
+            "total": c.actors + c.workers + c.locks + c.other,
+        }
         for c in counts
     ]
     totals = {k: sum(r[k] for r in rows) for k in ("actors", "workers", "locks", "other", "total")}

@@ -49,14 +49,18 @@ def lock_release(request):
         messages.success(request, f"Lock {key} released (token {token}).")
     elif after.token != token:
         outcome = "kept: taken again by another holder"
-        messages.warning(
-            request, f"Lock {key} is now held by another token ({after.token}); it was left in place."
-        )
+        messages.warning(request, f"Lock {key} is now held by another token ({after.token}); it was left in place.")
     else:
         outcome = "still held"
         messages.error(request, f"Lock {key} is still held by {token}.")
-    audit(request, "lock.release", key=key, token=token, outcome=outcome,
-          changed_fields={"holder": [token, None]} if outcome == "released" else {})
+    audit(
+        request,
+        "lock.release",
+        key=key,
+        token=token,
+        outcome=outcome,
+        changed_fields={"holder": [token, None]} if outcome == "released" else {},
+    )
     if outcome == "released":
         current_app().records_changed()
     return redirect("lock_list")

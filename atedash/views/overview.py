@@ -13,24 +13,31 @@ from atedash.app import current_app
 from atedash.auth import role_required
 from atedash.views.common import persistence, render_page
 
-
 SINCE_SALT = "atedash.overview.since"
 
 
 def _stats_context(since=None):
     result, error, running = current_app().stats.snapshot()
     # A recount asked for at `since` is still pending here while this process's counts predate it.
-    pending_since = since if since is not None and error is None and (result is None or result.computed_at < since) else None
-    context = {"stats": result, "stats_error": error, "stats_running": running or pending_since is not None,
-               "stats_age": None,
-               "stats_since": signing.dumps(pending_since, salt=SINCE_SALT) if pending_since is not None else None}
+    pending_since = (
+        since if since is not None and error is None and (result is None or result.computed_at < since) else None
+    )
+    context = {
+        "stats": result,
+        "stats_error": error,
+        "stats_running": running or pending_since is not None,
+        "stats_age": None,
+        "stats_since": signing.dumps(pending_since, salt=SINCE_SALT) if pending_since is not None else None,
+    }
     if result is not None:
         context["stats_age"] = max(0, int(time.time() - result.computed_at))
         context["actor_total"] = sum(result.actors_by_status.values())
         pools = []
         for (namespace, pool), counts in sorted(result.workers_by_pool.items()):
             free, assigned = counts.get("free", 0), counts.get("assigned", 0)
-            pools.append({"namespace": namespace, "pool": pool, "free": free, "assigned": assigned, "total": free + assigned})
+            pools.append(
+                {"namespace": namespace, "pool": pool, "free": free, "assigned": assigned, "total": free + assigned}
+            )
         context["pools"] = pools
         context["pool_rows_html"] = _pool_rows_html(result, pools)
         context["workers_free"] = sum(p["free"] for p in pools)

@@ -1,13 +1,11 @@
 """Workers: list (paged scan with filters), detail, create, version-checked edit, delete."""
 
-import storage
 from django.contrib import messages
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods
-from storage import keys
-from storage.ateapi_pb2 import Worker
 
+import storage
 from atedash import cursors, errors, listing
 from atedash.app import current_app
 from atedash.audit import audit, changed_fields
@@ -15,6 +13,8 @@ from atedash.auth import role_required
 from atedash.forms import WorkerCreateForm, WorkerEditForm, WorkerFilterForm
 from atedash.views.actors import status_name
 from atedash.views.common import persistence, render_page, scan_budget
+from storage import keys
+from storage.ateapi_pb2 import Worker
 
 FIELD_LABELS = [
     ("worker_namespace", "Worker namespace"),
@@ -43,8 +43,9 @@ def worker_list(request):
         "id_contains": values["q"] or None,
     }
     # A cursor that is not valid raises storage.InvalidCursor: the 400 page (atedash/errors.py).
-    page = cursors.scan("workers", persistence().scan_workers, values["cursor"], limit=values["size"],
-                        **scan_budget(), **filters)
+    page = cursors.scan(
+        "workers", persistence().scan_workers, values["cursor"], limit=values["size"], **scan_budget(), **filters
+    )
     context = {
         "form": form,
         "values": values,
@@ -68,8 +69,16 @@ def worker_detail(request, namespace, pool, pod):
         worker = p.get_worker(namespace, pool, pod)
     except storage.CorruptRecord as exc:
         corrupt = exc
-    context = {"key": key, "raw": raw, "pretty": pretty, "corrupt": corrupt, "worker": worker,
-               "namespace": namespace, "pool": pool, "pod": pod}
+    context = {
+        "key": key,
+        "raw": raw,
+        "pretty": pretty,
+        "corrupt": corrupt,
+        "worker": worker,
+        "namespace": namespace,
+        "pool": pool,
+        "pod": pod,
+    }
     if worker is not None:
         context["fields"] = [{"name": n, "label": label, "value": getattr(worker, n)} for n, label in FIELD_LABELS]
         actor = actor_error = None
@@ -108,8 +117,13 @@ def worker_create(request):
                 errors.add_form_error(form, exc, id_field="worker_pod")
                 status = 409
             else:
-                audit(request, "worker.create", key=keys.worker_key(*worker_args(worker)), version_after=1,
-                      changed_fields=changed_fields(None, worker))
+                audit(
+                    request,
+                    "worker.create",
+                    key=keys.worker_key(*worker_args(worker)),
+                    version_after=1,
+                    changed_fields=changed_fields(None, worker),
+                )
                 current_app().records_changed()
                 messages.success(request, f"Worker {'/'.join(worker_args(worker))} created.")
                 return redirect("worker_detail", *worker_args(worker))
@@ -142,8 +156,15 @@ def worker_edit(request, namespace, pool, pod):
             rows = []
             for name in form.IMMUTABLE + form.EDITABLE:
                 now, mine = getattr(current, name), form.cleaned_data.get(name) or ""
-                rows.append({"name": name, "label": form.fields[name].label, "stored": now, "mine": mine,
-                             "differs": str(now) != str(mine)})
+                rows.append(
+                    {
+                        "name": name,
+                        "label": form.fields[name].label,
+                        "stored": now,
+                        "mine": mine,
+                        "differs": str(now) != str(mine),
+                    }
+                )
             reapply = [("version", current.version)] + [
                 (name, form.cleaned_data.get(name) or "") for name in form.IMMUTABLE + form.EDITABLE
             ]
@@ -162,8 +183,14 @@ def worker_edit(request, namespace, pool, pod):
             errors.add_form_error(form, exc)
             status = 409
         else:
-            audit(request, "worker.update", key=keys.worker_key(*args), from_version=expected, to_version=edited.version,
-                  changed_fields=changed_fields(stored, edited))
+            audit(
+                request,
+                "worker.update",
+                key=keys.worker_key(*args),
+                from_version=expected,
+                to_version=edited.version,
+                changed_fields=changed_fields(stored, edited),
+            )
             current_app().records_changed()
             messages.success(request, f"Worker {'/'.join(args)} saved (version {edited.version}).")
             return redirect("worker_detail", *args)
@@ -178,8 +205,13 @@ def worker_delete(request, namespace, pool, pod):
     args = [namespace, pool, pod]
     if request.method == "POST":
         p.delete_worker(namespace, pool, pod)
-        audit(request, "worker.delete", key=keys.worker_key(*args), version=worker.version,
-              changed_fields=changed_fields(worker, None))
+        audit(
+            request,
+            "worker.delete",
+            key=keys.worker_key(*args),
+            version=worker.version,
+            changed_fields=changed_fields(worker, None),
+        )
         current_app().records_changed()
         messages.success(request, f"Worker {'/'.join(args)} deleted.")
         return redirect("worker_list")

@@ -17,7 +17,11 @@ def load_settings(**env):
     environment.update({"ATEDASH_DEBUG": "1", **env})
     return subprocess.run(
         [sys.executable, "-c", "import atedash.settings as s; print(s.ATEDASH_ALLOW_FLUSH, s.ATEDASH_SCAN_BUDGET)"],
-        cwd=REPO, env=environment, capture_output=True, text=True, timeout=60,
+        cwd=REPO,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
 
 

@@ -132,12 +132,42 @@ def test_no_global_statement():
 
 # Module-level objects that are not process state: loggers, template libraries, URL tables, the WSGI
 # entry point, a context variable (per request by construction), and gunicorn's config module.
-ALLOWED_CALLS = {"logging.getLogger", "template.Library", "get_wsgi_application", "contextvars.ContextVar",
-                 "path", "include", "frozenset", "tuple", "re.compile", "Path", "TypeVar", "range",
-                 "namedtuple", "object"}
+ALLOWED_CALLS = {
+    "logging.getLogger",
+    "template.Library",
+    "get_wsgi_application",
+    "contextvars.ContextVar",
+    "path",
+    "include",
+    "frozenset",
+    "tuple",
+    "re.compile",
+    "Path",
+    "TypeVar",
+    "range",
+    "namedtuple",
+    "object",
+}
 # Constructors of state: never at module level, whatever the name says.
-STATEFUL_CALLS = {"threading.Lock", "threading.RLock", "Lock", "RLock", "ThreadPoolExecutor", "dict", "list", "set",
-                  "defaultdict", "OrderedDict", "Counter", "deque", "CollectorRegistry", "Histogram", "Gauge", "weakref.WeakValueDictionary", "WeakValueDictionary"}
+STATEFUL_CALLS = {
+    "threading.Lock",
+    "threading.RLock",
+    "Lock",
+    "RLock",
+    "ThreadPoolExecutor",
+    "dict",
+    "list",
+    "set",
+    "defaultdict",
+    "OrderedDict",
+    "Counter",
+    "deque",
+    "CollectorRegistry",
+    "Histogram",
+    "Gauge",
+    "weakref.WeakValueDictionary",
+    "WeakValueDictionary",
+}
 SKIPPED_MODULES = {"atedash.settings", "atedash.gunicorn.conf", "atedash.gunicorn"}
 
 
@@ -176,8 +206,10 @@ def _mutable_module_state(tree: ast.Module) -> list[str]:
 
 
 def test_the_state_finder_finds_state():
-    tree = ast.parse("cache = Cache()\n_LOCK = threading.Lock()\n_seen = {}\nLIMITS = {'a': 1}\n"
-                     "log = logging.getLogger(__name__)\nKIND = Kind('a')\n")
+    tree = ast.parse(
+        "cache = Cache()\n_LOCK = threading.Lock()\n_seen = {}\nLIMITS = {'a': 1}\n"
+        "log = logging.getLogger(__name__)\nKIND = Kind('a')\n"
+    )
     assert [f.split(" ")[0] for f in _mutable_module_state(tree)] == ["cache", "_LOCK", "_seen:"]
 
 

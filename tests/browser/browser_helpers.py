@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 from playwright.sync_api import Page, expect
+
 from storage.ateapi_pb2 import Actor, Worker
 
 REPO = Path(__file__).resolve().parent.parent.parent
@@ -51,8 +52,14 @@ S = Actor.Status
 
 def put_actor(store, actor_id, *, ns="team-a", template="web", status="SUSPENDED", **fields) -> Actor:
     """Creates an actor as the ate API does (SUSPENDED, version 1), then applies status and fields."""
-    store.create_actor(Actor(actor_id=actor_id, actor_template_namespace=ns, actor_template_name=template,
-                             status=S.Value("STATUS_SUSPENDED")))
+    store.create_actor(
+        Actor(
+            actor_id=actor_id,
+            actor_template_namespace=ns,
+            actor_template_name=template,
+            status=S.Value("STATUS_SUSPENDED"),
+        )
+    )
     actor = store.get_actor(actor_id)
     if status != "SUSPENDED" or fields:
         actor.status = S.Value("STATUS_" + status)
@@ -73,5 +80,4 @@ def status_name(actor: Actor) -> str:
 
 def shown_ids(page: Page, table="#actors-table") -> list[str]:
     """The record ids of the rows in a list table, in order."""
-    return page.locator(f"{table} tbody tr[data-actor-id]").evaluate_all(
-        "rows => rows.map(r => r.dataset.actorId)")
+    return page.locator(f"{table} tbody tr[data-actor-id]").evaluate_all("rows => rows.map(r => r.dataset.actorId)")

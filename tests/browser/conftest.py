@@ -30,7 +30,13 @@ import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
 
 from .browser_helpers import (
-    CHROMIUM, CHROMIUM_ARGS, ENVIRONMENT, PASSWORDS, REPO, VIEWPORT, login,
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    ENVIRONMENT,
+    PASSWORDS,
+    REPO,
+    VIEWPORT,
+    login,
 )
 
 
@@ -56,8 +62,13 @@ class App:
     def manage(self, *args: str, input: str | None = None) -> str:
         """Runs `manage.py ARGS` with the server's environment; returns its stdout."""
         result = subprocess.run(
-            [sys.executable, "manage.py", *args], cwd=REPO, env=self.env, input=input,
-            capture_output=True, text=True, timeout=120,
+            [sys.executable, "manage.py", *args],
+            cwd=REPO,
+            env=self.env,
+            input=input,
+            capture_output=True,
+            text=True,
+            timeout=120,
         )
         if result.returncode != 0:
             raise AssertionError(f"manage.py {' '.join(args)} failed ({result.returncode}):\n{result.stderr}")
@@ -78,7 +89,9 @@ def _wait_healthy(app: App, deadline_s: float = 60) -> None:
         except (urllib.error.URLError, OSError) as e:
             last_error = e
         time.sleep(0.05)  # poll interval, not synchronisation: the loop exits on the first 200
-    pytest.fail(f"atedash did not answer /healthz within {deadline_s} s ({last_error}):\n{app.log_tail()}", pytrace=False)
+    pytest.fail(
+        f"atedash did not answer /healthz within {deadline_s} s ({last_error}):\n{app.log_tail()}", pytrace=False
+    )
 
 
 @pytest.fixture(scope="package")
@@ -109,9 +122,22 @@ def app(redis_url, cluster_client, tmp_path_factory) -> App:
     app.manage("collectstatic", "--noinput", "-v", "0")
     log = open(app.log_path, "wb")
     app.process = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "atedash.wsgi", "-c", "atedash/gunicorn.conf.py",
-         "--bind", f"127.0.0.1:{port}", "--access-logfile", "-"],
-        cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT,
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "atedash.wsgi",
+            "-c",
+            "atedash/gunicorn.conf.py",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--access-logfile",
+            "-",
+        ],
+        cwd=REPO,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )
     try:
         _wait_healthy(app)
@@ -129,8 +155,9 @@ def app(redis_url, cluster_client, tmp_path_factory) -> App:
 @pytest.fixture(scope="package")
 def browser() -> Browser:
     if not os.access(CHROMIUM, os.X_OK):
-        pytest.fail(f"no Chromium at {CHROMIUM}: `scripts/ensure-system browser` installs it (make test runs it)",
-                    pytrace=False)
+        pytest.fail(
+            f"no Chromium at {CHROMIUM}: `scripts/ensure-system browser` installs it (make test runs it)", pytrace=False
+        )
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
         yield browser
@@ -187,7 +214,11 @@ class Contexts:
         `options` go to Browser.new_context."""
         state = self._session(role) if role else None
         context = self.browser.new_context(
-            base_url=self.app.url, viewport=VIEWPORT, java_script_enabled=js, storage_state=state, **options,
+            base_url=self.app.url,
+            viewport=VIEWPORT,
+            java_script_enabled=js,
+            storage_state=state,
+            **options,
         )
         # Pages of 10+ MB (the hostile 5 MB record) take seconds of layout on a loaded machine.
         context.set_default_navigation_timeout(60_000)

@@ -4,8 +4,9 @@ page shows is paired with what the store holds."""
 import re
 
 import pytest
-import storage
 from playwright.sync_api import expect
+
+import storage
 
 from .browser_helpers import ENVIRONMENT, PASSWORDS, put_actor, put_worker, shown_ids, status_name
 
@@ -207,10 +208,18 @@ def test_actor_list_pages_with_next_and_the_cursor_url_is_shareable(contexts, st
 
 
 def test_actor_detail_shows_fields_storage_worker_and_lock(contexts, store):
-    put_worker(store, "team-a", "small", "pod-7", "10.2.0.7", actor_id="a-1", actor_namespace="team-a",
-               actor_template="web")
-    put_actor(store, "a-1", status="RUNNING", ateom_pod_namespace="team-a", ateom_pod_name="pod-7",
-              ateom_pod_ip="10.2.0.7", last_snapshot="gs://snaps/a-1/0003")
+    put_worker(
+        store, "team-a", "small", "pod-7", "10.2.0.7", actor_id="a-1", actor_namespace="team-a", actor_template="web"
+    )
+    put_actor(
+        store,
+        "a-1",
+        status="RUNNING",
+        ateom_pod_namespace="team-a",
+        ateom_pod_name="pod-7",
+        ateom_pod_ip="10.2.0.7",
+        last_snapshot="gs://snaps/a-1/0003",
+    )
     store.acquire_lock("lock:actor:a-1", "holder-42", 90)
     raw = store.get_raw("actor:a-1")
 
@@ -265,7 +274,12 @@ def test_edit_actor_saves_a_new_version_and_refuses_bad_input(contexts, store):
 
     stored = store.get_actor("edit-me")
     assert (stored.version, status_name(stored), stored.ateom_pod_ip, stored.ateom_pod_name, stored.last_snapshot) == (
-        2, "RUNNING", "fd00::17", "pod-17", "gs://snaps/edit-me/0001")
+        2,
+        "RUNNING",
+        "fd00::17",
+        "pod-17",
+        "gs://snaps/edit-me/0001",
+    )
     contexts.watch.assert_clean()
 
 
@@ -316,10 +330,15 @@ def test_conflict_between_two_sessions_reapply(contexts, store):
     differs = table.locator("tr.row-differs")
     expect(differs).to_have_count(4)
     assert sorted(differs.evaluate_all("rows => rows.map(r => r.dataset.field)")) == [
-        "ateom_pod_name", "ateom_pod_namespace", "last_snapshot", "status"]
+        "ateom_pod_name",
+        "ateom_pod_namespace",
+        "last_snapshot",
+        "status",
+    ]
     expect(table.locator("tr[data-field=status] td")).to_have_text(["RESUMING", "SUSPENDED"])
     expect(table.locator("tr[data-field=last_snapshot] td")).to_have_text(
-        ["gs://snaps/shared/0001", "gs://snaps/shared/0002"])
+        ["gs://snaps/shared/0001", "gs://snaps/shared/0002"]
+    )
     expect(table.locator("tr[data-field=ateom_pod_name] td")).to_have_text(["pod-a", "—"])
     stored = store.get_actor("shared")
     assert (stored.version, status_name(stored), stored.last_snapshot) == (3, "RESUMING", "gs://snaps/shared/0001")
@@ -334,7 +353,11 @@ def test_conflict_between_two_sessions_reapply(contexts, store):
     expect(bob.locator("#field-ateom_pod_name")).to_have_text("—")
     stored = store.get_actor("shared")
     assert (stored.version, status_name(stored), stored.last_snapshot, stored.ateom_pod_name) == (
-        4, "SUSPENDED", "gs://snaps/shared/0002", "")
+        4,
+        "SUSPENDED",
+        "gs://snaps/shared/0002",
+        "",
+    )
     contexts.watch.assert_clean()
 
 
@@ -359,7 +382,8 @@ def test_conflict_discard_keeps_the_stored_record_and_reapply_conflicts_again(co
     bob.click("#reapply-button")
     expect(bob.locator("#stored-version")).to_have_text("3")
     expect(bob.locator("#conflict-table tr[data-field=last_snapshot] td")).to_have_text(
-        ["gs://someone-else/3", "gs://bob/1"])
+        ["gs://someone-else/3", "gs://bob/1"]
+    )
     assert store.get_actor("contested").last_snapshot == "gs://someone-else/3"
 
     # Discard: back to the detail page, which shows what is stored; the store is untouched.
@@ -454,8 +478,16 @@ def test_workers_list_filters(contexts, store):
     put_actor(store, "runs-here", status="RUNNING", ateom_pod_namespace="team-a", ateom_pod_name="big-1")
     for i in range(4):
         put_worker(store, "team-a", "small", f"small-{i}", f"10.3.0.{i}")
-    put_worker(store, "team-a", "large", "big-1", "10.3.1.1", actor_id="runs-here", actor_namespace="team-a",
-               actor_template="web")
+    put_worker(
+        store,
+        "team-a",
+        "large",
+        "big-1",
+        "10.3.1.1",
+        actor_id="runs-here",
+        actor_namespace="team-a",
+        actor_template="web",
+    )
     put_worker(store, "team-a", "large", "big-2", "10.3.1.2")
     put_worker(store, "team-b", "general", "gen-1", "10.3.2.1")
 

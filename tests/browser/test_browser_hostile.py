@@ -29,12 +29,12 @@ def js(tag):
 SCRIPT = f"<script>{js('script')}</script>"
 IMG = f'<img src=x onerror="{js("img")}">'
 SVG = f"'\"><svg onload={js('svg')}>"
-QUOTES = "\"' onmouseover=\"" + js("attr") + "\" x='"
+QUOTES = '"\' onmouseover="' + js("attr") + "\" x='"
 UNICODE = "ünïcødé ☃ 🚀 \u202eevil\u202c"
 FIVE_MB = 5 * 1024 * 1024
 
 HOSTILE_ID = f"id-{IMG}"  # no "/": it has a detail URL
-QUOTED_ID = f'has space "dq" \'sq\' {UNICODE}'
+QUOTED_ID = f"has space \"dq\" 'sq' {UNICODE}"
 
 
 def write_hostile_records(store, *, huge_valid=True):
@@ -45,21 +45,31 @@ def write_hostile_records(store, *, huge_valid=True):
     c = store.client
     rng = random.Random(5)
     # Valid records whose ids and fields are hostile text (they decode: shown as normal rows).
-    put_actor(store, HOSTILE_ID, ns="team-a", template="web", status="RUNNING",
-              ateom_pod_namespace=SVG, ateom_pod_name=SCRIPT, ateom_pod_ip=QUOTES,
-              last_snapshot=IMG, in_progress_snapshot=f"javascript:{js('href')}")
+    put_actor(
+        store,
+        HOSTILE_ID,
+        ns="team-a",
+        template="web",
+        status="RUNNING",
+        ateom_pod_namespace=SVG,
+        ateom_pod_name=SCRIPT,
+        ateom_pod_ip=QUOTES,
+        last_snapshot=IMG,
+        in_progress_snapshot=f"javascript:{js('href')}",
+    )
     put_actor(store, QUOTED_ID, ns="team-a", template=SCRIPT)
     if huge_valid:
         put_actor(store, "huge-valid", last_snapshot="gs://" + "<b>x</b>" * (FIVE_MB // 8))
-    put_worker(store, "team-a", "pool", "pod-1", "10.0.0.1", actor_id=SCRIPT, actor_namespace=IMG,
-               actor_template=SVG)
+    put_worker(store, "team-a", "pool", "pod-1", "10.0.0.1", actor_id=SCRIPT, actor_namespace=IMG, actor_template=SVG)
     put_worker(store, "team-a", "pool", QUOTED_ID, "10.0.0.2")
     # Corrupt actors.
     corrupt_actors = {
         f"actor:{SCRIPT}": b"not json at all",
         "actor:value-script": SCRIPT.encode(),
         "actor:wrong-shape": ('{"actorId": ["' + SCRIPT.replace('"', '\\"') + '"], "status": {"x": 1}}').encode(),
-        "actor:mismatch": b'{"actorId": "someone-else", "actorTemplateNamespace": "' + IMG.replace('"', "'").encode() + b'"}',
+        "actor:mismatch": b'{"actorId": "someone-else", "actorTemplateNamespace": "'
+        + IMG.replace('"', "'").encode()
+        + b'"}',
         f"actor:{QUOTED_ID}-corrupt": b"\xff\xfe\xfd" + IMG.encode() + b"\x00\x01",
         "actor:binary-garbage": rng.randbytes(4096),
         "actor:five-mb": (SCRIPT.encode() * (FIVE_MB // len(SCRIPT) + 1))[:FIVE_MB],
@@ -189,8 +199,9 @@ def test_corrupt_records_are_flagged_rows(contexts, hostile, store):
     for row in page.locator("#actors-table tr.row-corrupt").all():
         expect(row.locator(".flag-corrupt")).to_have_text("corrupt")
     # The valid hostile records are normal rows.
-    ids = set(page.locator("#actors-table tbody tr[data-actor-id]").evaluate_all(
-        "rows => rows.map(r => r.dataset.actorId)"))
+    ids = set(
+        page.locator("#actors-table tbody tr[data-actor-id]").evaluate_all("rows => rows.map(r => r.dataset.actorId)")
+    )
     assert ids == {HOSTILE_ID, QUOTED_ID, "huge-valid"}
     # The corrupt 5 MB value shows as a short preview, not 5 MB of text.
     five = page.locator('#actors-table tr.row-corrupt[data-key="actor:five-mb"] .preview')
@@ -241,7 +252,7 @@ def test_hostile_login_next(contexts, store):
         page.fill("#id_password", PASSWORDS["viewer"])
         page.click("#login-button")
         expect(page.locator("#banner-operator")).to_have_text("viewer")
-        if target.startswith("\""):
+        if target.startswith('"'):
             # A relative path on this site: followed (to a 404 page), harmless.
             assert page.url.startswith(contexts.app.url + "/login/"), page.url
         else:
@@ -249,7 +260,6 @@ def test_hostile_login_next(contexts, store):
             assert page.url == contexts.app.url + "/", page.url
         assert page.evaluate(DOM_CHECK) == {"bad": [], "pwned": None}
     contexts.watch.assert_clean()
-
 
 
 @pytest.mark.parametrize("csp", ["enforced", "ignored"])

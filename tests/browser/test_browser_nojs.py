@@ -4,8 +4,9 @@ form or a link, and the results are the same (checked in the store)."""
 import re
 
 import pytest
-import storage
 from playwright.sync_api import expect
+
+import storage
 
 from .browser_helpers import ENVIRONMENT, PASSWORDS, put_actor, put_worker, shown_ids, status_name
 
@@ -95,7 +96,9 @@ def test_nojs_edit_and_conflict(contexts, store):
     bob.click("#save-button")
     expect(bob.locator("#stored-version")).to_have_text("2")
     expect(bob.locator("#conflict-table tr[data-field=status] td")).to_have_text(["RESUMING", "SUSPENDED"])
-    expect(bob.locator("#conflict-table tr[data-field=in_progress_snapshot] td")).to_have_text(["—", "gs://bob/pending"])
+    expect(bob.locator("#conflict-table tr[data-field=in_progress_snapshot] td")).to_have_text(
+        ["—", "gs://bob/pending"]
+    )
     assert store.get_actor("plain").in_progress_snapshot == ""
 
     bob.click("#reapply-button")
@@ -139,7 +142,9 @@ def test_nojs_delete(contexts, store):
 
 def test_nojs_workers_filter_locks_and_flush(contexts, store):
     put_worker(store, "team-a", "small", "w-1", "10.0.0.1")
-    put_worker(store, "team-a", "large", "w-2", "10.0.0.2", actor_id="x", actor_namespace="team-a", actor_template="web")
+    put_worker(
+        store, "team-a", "large", "w-2", "10.0.0.2", actor_id="x", actor_namespace="team-a", actor_template="web"
+    )
     store.acquire_lock("lock:actor:x", "tok-1", 300)
     page = contexts.page("admin", js=False)
     page.goto("/workers/")
@@ -166,8 +171,11 @@ def test_nojs_workers_filter_locks_and_flush(contexts, store):
     expect(page.locator("h1")).to_contain_text("Flushed: everything")
     # Every key is gone; only atedash's own bookkeeping written after the flush (the audit stream
     # recording it, say) may be there.
-    left = {key for node in store.client.get_primaries()
-            for key in store.client.get_redis_connection(node).scan_iter(count=1000)}
+    left = {
+        key
+        for node in store.client.get_primaries()
+        for key in store.client.get_redis_connection(node).scan_iter(count=1000)
+    }
     assert all(key.startswith(b"atedash:") for key in left), left
     contexts.watch.assert_clean()
 

@@ -14,14 +14,37 @@ pytestmark = pytest.mark.browser
 
 def crafted(store):
     """A consistent running pair, a worker claiming a missing actor, a suspended actor naming a pod."""
-    put_actor(store, "web-1", status="RUNNING", ateom_pod_namespace="team-a", ateom_pod_name="w-1",
-              ateom_pod_ip="10.0.0.11")
-    put_worker(store, "team-a", "small", "w-1", ip="10.0.0.11", actor_id="web-1", actor_namespace="team-a",
-               actor_template="web")
-    put_worker(store, "team-a", "small", "w-2", ip="10.0.0.12", actor_id="gone-7", actor_namespace="team-a",
-               actor_template="web")
-    put_actor(store, "idle-3", status="SUSPENDED", ateom_pod_namespace="team-a", ateom_pod_name="w-9",
-              ateom_pod_ip="10.0.0.19")
+    put_actor(
+        store, "web-1", status="RUNNING", ateom_pod_namespace="team-a", ateom_pod_name="w-1", ateom_pod_ip="10.0.0.11"
+    )
+    put_worker(
+        store,
+        "team-a",
+        "small",
+        "w-1",
+        ip="10.0.0.11",
+        actor_id="web-1",
+        actor_namespace="team-a",
+        actor_template="web",
+    )
+    put_worker(
+        store,
+        "team-a",
+        "small",
+        "w-2",
+        ip="10.0.0.12",
+        actor_id="gone-7",
+        actor_namespace="team-a",
+        actor_template="web",
+    )
+    put_actor(
+        store,
+        "idle-3",
+        status="SUSPENDED",
+        ateom_pod_namespace="team-a",
+        ateom_pod_name="w-9",
+        ateom_pod_ip="10.0.0.19",
+    )
 
 
 @pytest.mark.parametrize("js", [True, False], ids=["js", "nojs"])
@@ -93,7 +116,11 @@ def test_backup_download_from_the_flush_page(contexts, store):
     assert re.match(r"atedash-test-\d{8}T\d{6}Z\.jsonl$", download.value.suggested_filename)
     lines = [json.loads(line) for line in open(path, encoding="utf-8")]
     assert sorted(line["key"] for line in lines) == [
-        "actor:idle-3", "actor:web-1", "worker:team-a:small:w-1", "worker:team-a:small:w-2"]
+        "actor:idle-3",
+        "actor:web-1",
+        "worker:team-a:small:w-1",
+        "worker:team-a:small:w-2",
+    ]
     web = next(line for line in lines if line["key"] == "actor:web-1")
     assert web["encoding"] == "json" and web["value"].encode() == store.client.get("actor:web-1")
     assert web["record"]["status"] == "STATUS_RUNNING"

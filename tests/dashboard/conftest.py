@@ -92,8 +92,12 @@ def make_actor(store):
     from storage.ateapi_pb2 import Actor
 
     def make(actor_id, ns="team-a", template="web", status="STATUS_SUSPENDED", **fields):
-        actor = Actor(actor_id=actor_id, actor_template_namespace=ns, actor_template_name=template,
-                      status=Actor.Status.Value("STATUS_SUSPENDED"))
+        actor = Actor(
+            actor_id=actor_id,
+            actor_template_namespace=ns,
+            actor_template_name=template,
+            status=Actor.Status.Value("STATUS_SUSPENDED"),
+        )
         store.create_actor(actor)
         actor = store.get_actor(actor_id)
         if status != "STATUS_SUSPENDED" or fields:

@@ -3,6 +3,7 @@
 import re
 
 import pytest
+
 from storage.ateapi_pb2 import Actor
 
 RUNNING = "STATUS_RUNNING"
@@ -13,12 +14,29 @@ def ids_in(body):
 
 
 def test_list_shows_kubectl_columns(viewer, make_actor, page_html):
-    make_actor("a-1", ns="team-a", template="web", status=RUNNING, ateom_pod_namespace="team-a",
-               ateom_pod_name="w-1", ateom_pod_ip="10.0.0.7", last_snapshot="gs://snap/1")
+    make_actor(
+        "a-1",
+        ns="team-a",
+        template="web",
+        status=RUNNING,
+        ateom_pod_namespace="team-a",
+        ateom_pod_name="w-1",
+        ateom_pod_ip="10.0.0.7",
+        last_snapshot="gs://snap/1",
+    )
     response = viewer.get("/actors/")
     assert response.status_code == 200
     body = page_html(response)
-    for column in ("Template namespace", "Template", "Id", "Status", "Ateom pod", "Ateom IP", "Version", "Last snapshot"):
+    for column in (
+        "Template namespace",
+        "Template",
+        "Id",
+        "Status",
+        "Ateom pod",
+        "Ateom IP",
+        "Version",
+        "Last snapshot",
+    ):
         assert f">{column}</th>" in body
     row = re.search(r'<tr data-actor-id="a-1">(.*?)</tr>', body, re.S).group(1)
     for value in ("team-a", "web", "RUNNING", "team-a/w-1", "10.0.0.7", ">2<", "gs://snap/1", 'href="/actors/a-1/"'):
@@ -132,7 +150,7 @@ def test_auto_refresh_is_opt_in(viewer, page_html):
 
 def test_corrupt_record_is_a_flagged_row(viewer, make_actor, store, page_html):
     make_actor("good-1")
-    store.client.set("actor:bad-1", b'<script>alert(1)</script>\x00\xff')
+    store.client.set("actor:bad-1", b"<script>alert(1)</script>\x00\xff")
     response = viewer.get("/actors/")
     assert response.status_code == 200
     body = page_html(response)
@@ -159,15 +177,22 @@ def test_detail_shows_fields_json_key_slot_node(viewer, make_actor, store, page_
 
 
 def test_detail_of_binary_record_is_decoded(viewer, store, page_html):
-    actor = Actor(actor_id="bin-1", version=3, actor_template_namespace="ns", actor_template_name="t",
-                  status=Actor.Status.Value("STATUS_SUSPENDED"))
+    actor = Actor(
+        actor_id="bin-1",
+        version=3,
+        actor_template_namespace="ns",
+        actor_template_name="t",
+        status=Actor.Status.Value("STATUS_SUSPENDED"),
+    )
     store.client.set("actor:bin-1", actor.SerializeToString())
     body = page_html(viewer.get("/actors/bin-1/"))
     assert "binary" in body and "&quot;actorId&quot;: &quot;bin-1&quot;" in body
 
 
 def test_detail_worker_points_back_or_not(viewer, make_actor, make_worker, page_html):
-    make_worker(namespace="team-a", pool="small", pod="w-1", actor_id="d-1", actor_namespace="team-a", actor_template="web")
+    make_worker(
+        namespace="team-a", pool="small", pod="w-1", actor_id="d-1", actor_namespace="team-a", actor_template="web"
+    )
     make_worker(namespace="team-a", pool="small", pod="w-2", actor_id="someone-else")
     make_actor("d-1", status=RUNNING, ateom_pod_namespace="team-a", ateom_pod_name="w-1")
     make_actor("d-2", status=RUNNING, ateom_pod_namespace="team-a", ateom_pod_name="w-2")
@@ -209,8 +234,9 @@ def test_missing_actor_is_404(viewer, editor):
 
 
 def test_create_actor(editor, store, audit_log, page_html):
-    response = editor.post("/actors/new/", {"actor_id": "new-1", "actor_template_namespace": "team-a",
-                                             "actor_template_name": "web.v2"})
+    response = editor.post(
+        "/actors/new/", {"actor_id": "new-1", "actor_template_namespace": "team-a", "actor_template_name": "web.v2"}
+    )
     assert response.status_code == 302 and response["Location"] == "/actors/new-1/"
     actor = store.get_actor("new-1")
     assert actor.status == Actor.Status.Value("STATUS_SUSPENDED") and actor.version == 1
@@ -221,8 +247,9 @@ def test_create_actor(editor, store, audit_log, page_html):
 
 def test_create_existing_id_errors_on_the_id_field(editor, make_actor, page_html):
     make_actor("dup-1")
-    response = editor.post("/actors/new/", {"actor_id": "dup-1", "actor_template_namespace": "team-a",
-                                             "actor_template_name": "web"})
+    response = editor.post(
+        "/actors/new/", {"actor_id": "dup-1", "actor_template_namespace": "team-a", "actor_template_name": "web"}
+    )
     assert response.status_code == 409
     body = page_html(response)
     field = re.search(r'id="field-actor_id">(.*?)</div>', body, re.S).group(1)
@@ -231,8 +258,15 @@ def test_create_existing_id_errors_on_the_id_field(editor, make_actor, page_html
 
 @pytest.mark.parametrize(
     ("field", "value"),
-    [("actor_id", "Upper"), ("actor_id", "a" * 64), ("actor_id", "-x"), ("actor_id", "a.b"),
-     ("actor_template_namespace", "bad_ns"), ("actor_template_name", "Web"), ("actor_id", "")],
+    [
+        ("actor_id", "Upper"),
+        ("actor_id", "a" * 64),
+        ("actor_id", "-x"),
+        ("actor_id", "a.b"),
+        ("actor_template_namespace", "bad_ns"),
+        ("actor_template_name", "Web"),
+        ("actor_id", ""),
+    ],
 )
 def test_create_validation(editor, store, field, value):
     data = {"actor_id": "ok-1", "actor_template_namespace": "team-a", "actor_template_name": "web"}
@@ -243,7 +277,9 @@ def test_create_validation(editor, store, field, value):
 
 
 def test_viewer_cannot_create(viewer, store):
-    response = viewer.post("/actors/new/", {"actor_id": "v-1", "actor_template_namespace": "a", "actor_template_name": "b"})
+    response = viewer.post(
+        "/actors/new/", {"actor_id": "v-1", "actor_template_namespace": "a", "actor_template_name": "b"}
+    )
     assert response.status_code == 403
     assert store.scan_actors().records == []
 
@@ -277,8 +313,10 @@ def test_edit_form_carries_the_version_and_read_only_identity(editor, make_actor
 
 def test_edit_saves_with_the_version(editor, make_actor, store, audit_log):
     actor = make_actor("e-1")
-    response = editor.post("/actors/e-1/edit/", edit_data(actor, status="RUNNING", ateom_pod_namespace="team-a",
-                                                          ateom_pod_name="w-1", ateom_pod_ip="fd00::1"))
+    response = editor.post(
+        "/actors/e-1/edit/",
+        edit_data(actor, status="RUNNING", ateom_pod_namespace="team-a", ateom_pod_name="w-1", ateom_pod_ip="fd00::1"),
+    )
     assert response.status_code == 302
     stored = store.get_actor("e-1")
     assert stored.version == actor.version + 1
@@ -289,8 +327,14 @@ def test_edit_saves_with_the_version(editor, make_actor, store, audit_log):
 
 @pytest.mark.parametrize(
     ("field", "value"),
-    [("status", "RUNNINGISH"), ("ateom_pod_ip", "10.0.0.300"), ("ateom_pod_ip", "not-ip"),
-     ("ateom_pod_name", "Pod_1"), ("ateom_pod_namespace", "x" * 64), ("version", "abc")],
+    [
+        ("status", "RUNNINGISH"),
+        ("ateom_pod_ip", "10.0.0.300"),
+        ("ateom_pod_ip", "not-ip"),
+        ("ateom_pod_name", "Pod_1"),
+        ("ateom_pod_namespace", "x" * 64),
+        ("version", "abc"),
+    ],
 )
 def test_edit_validation(editor, make_actor, store, field, value):
     actor = make_actor("e-1")
@@ -360,7 +404,9 @@ def test_delete_suspended_actor_after_confirmation(editor, make_actor, store, au
 
     make_actor("x-1")
     body = page_html(editor.get("/actors/x-1/delete/"))
-    assert 'id="confirm-delete"' in body and "disabled" not in re.search(r"<button[^>]*confirm-delete[^>]*>", body).group(0)
+    assert 'id="confirm-delete"' in body and "disabled" not in re.search(
+        r"<button[^>]*confirm-delete[^>]*>", body
+    ).group(0)
     response = editor.post("/actors/x-1/delete/")
     assert response.status_code == 302 and response["Location"] == "/actors/"
     with pytest.raises(storage.NotFound):

@@ -5,14 +5,13 @@ import ipaddress
 import re
 
 import pytest
-
-from atedash.app import current_app
 from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from atedash import auth
+from atedash.app import current_app
 
 PUBLIC = {"healthz", "readyz", "login"}
 # Reachable without a session but guarded by its own bearer token (ATEDASH_METRICS_TOKEN, tests/ops).
@@ -94,7 +93,9 @@ def test_login_refuses_wrong_password_and_unknown_name(page_html):
 
 def test_login_next_must_be_local():
     client = Client()
-    response = client.post("/login/", {"username": "viewer", "password": "viewer-pass-1", "next": "https://evil.example/"})
+    response = client.post(
+        "/login/", {"username": "viewer", "password": "viewer-pass-1", "next": "https://evil.example/"}
+    )
     assert response["Location"] == "/"
 
 
@@ -109,7 +110,9 @@ def forget_login_failures(cluster_client):
 def test_throttle_locks_name_and_address_after_failures(settings, page_html, cluster_client):
     client = Client()
     for _ in range(settings.ATEDASH_LOGIN_MAX_FAILURES):
-        assert "Wrong name or password" in page_html(client.post("/login/", {"username": "editor", "password": "wrong"}))
+        assert "Wrong name or password" in page_html(
+            client.post("/login/", {"username": "editor", "password": "wrong"})
+        )
     response = client.post("/login/", {"username": "editor", "password": "editor-pass-1"})
     assert response.status_code == 429
     assert "Too many failed attempts" in page_html(response)
@@ -238,8 +241,14 @@ def test_throttle_counts_the_proxied_client_address(settings):
 
 
 READ_PAGES = ["/", "/overview/stats/", "/actors/", "/actors/m-1/", "/workers/", "/workers/team-a/small/w-0/", "/locks/"]
-EDIT_PAGES = ["/actors/new/", "/actors/m-1/edit/", "/actors/m-1/delete/", "/workers/new/",
-              "/workers/team-a/small/w-0/edit/", "/workers/team-a/small/w-0/delete/"]
+EDIT_PAGES = [
+    "/actors/new/",
+    "/actors/m-1/edit/",
+    "/actors/m-1/delete/",
+    "/workers/new/",
+    "/workers/team-a/small/w-0/edit/",
+    "/workers/team-a/small/w-0/delete/",
+]
 ADMIN_PAGES = ["/flush/", "/locks/release/?key=lock:actor:m-1&token=t"]
 
 

@@ -3,14 +3,13 @@ exactly what the template loops gave; the actor detail reads the worker by key f
 and falls back to the scan; every response carries Server-Timing."""
 
 import pytest
-
-from atedash.app import current_app
 from django.template import engines
 from django.urls import set_script_prefix
-from storage.ateapi_pb2 import Actor, Worker
 
 from atedash import listing
+from atedash.app import current_app
 from atedash.views.actors import status_name
+from storage.ateapi_pb2 import Actor, Worker
 
 # The row markup of templates/actors/_table.html and templates/workers/_table.html before the rows
 # moved to atedash.listing.
@@ -49,8 +48,26 @@ WORKER_LOOP = """{% for w in rows %}
     {% endfor %}"""
 
 AWKWARD = [
-    "plain-id-1", "a.b_c~d", "UPPER", "", "with/slash", "sp ace", "quote\"s", "<script>", "amp&er", "per%cent",
-    "q?uery", "ha#sh", "co:lon@at", "ünïcødé", "tab\tnew\nline", "'single'", "{braces}", "zzatedashzz0", "-", ".",
+    "plain-id-1",
+    "a.b_c~d",
+    "UPPER",
+    "",
+    "with/slash",
+    "sp ace",
+    'quote"s',
+    "<script>",
+    "amp&er",
+    "per%cent",
+    "q?uery",
+    "ha#sh",
+    "co:lon@at",
+    "ünïcødé",
+    "tab\tnew\nline",
+    "'single'",
+    "{braces}",
+    "zzatedashzz0",
+    "-",
+    ".",
     "long<" * 300,  # clipped in the cells, as the |clip filter does
 ]
 
@@ -58,11 +75,22 @@ AWKWARD = [
 def _actor_rows():
     rows = []
     for i, text in enumerate(AWKWARD):
-        actor = Actor(actor_id=text, actor_template_namespace=text or "ns", actor_template_name=f"t<{i}>",
-                      status=i % 6, ateom_pod_namespace=text if i % 3 else "", ateom_pod_name=text if i % 2 else "",
-                      ateom_pod_ip=f"10.0.0.{i}" if i % 2 else "", version=i * 1_000_003, last_snapshot=text if i % 4 else "")
-        pod = (f"{actor.ateom_pod_namespace}/{actor.ateom_pod_name}"
-               if actor.ateom_pod_namespace and actor.ateom_pod_name else actor.ateom_pod_name)
+        actor = Actor(
+            actor_id=text,
+            actor_template_namespace=text or "ns",
+            actor_template_name=f"t<{i}>",
+            status=i % 6,
+            ateom_pod_namespace=text if i % 3 else "",
+            ateom_pod_name=text if i % 2 else "",
+            ateom_pod_ip=f"10.0.0.{i}" if i % 2 else "",
+            version=i * 1_000_003,
+            last_snapshot=text if i % 4 else "",
+        )
+        pod = (
+            f"{actor.ateom_pod_namespace}/{actor.ateom_pod_name}"
+            if actor.ateom_pod_namespace and actor.ateom_pod_name
+            else actor.ateom_pod_name
+        )
         rows.append({"actor": actor, "status": status_name(actor), "pod": pod})
     return rows
 
@@ -70,9 +98,16 @@ def _actor_rows():
 def _workers():
     out = []
     for i, text in enumerate(AWKWARD):
-        w = Worker(worker_namespace=text if i % 2 else "ns-1", worker_pool=text if i % 3 else "pool", worker_pod=text or "pod",
-                   ip=text if i % 5 else "", actor_id=AWKWARD[-i] if i % 4 else "", actor_namespace=text,
-                   actor_template=text if i % 3 else "", version=i)
+        w = Worker(
+            worker_namespace=text if i % 2 else "ns-1",
+            worker_pool=text if i % 3 else "pool",
+            worker_pod=text or "pod",
+            ip=text if i % 5 else "",
+            actor_id=AWKWARD[-i] if i % 4 else "",
+            actor_namespace=text,
+            actor_template=text if i % 3 else "",
+            version=i,
+        )
         out.append(w)
     return out
 
@@ -86,7 +121,9 @@ def test_rows_match_the_template_loop(prefix):
         assert listing.actor_rows_html(rows) == engine.from_string(ACTOR_LOOP).render({"rows": rows})
         workers = _workers()
         assert listing.worker_rows_html(workers) == engine.from_string(WORKER_LOOP).render({"rows": workers})
-        pools = [{"namespace": text, "pool": AWKWARD[-i], "free": i, "assigned": 10 * i} for i, text in enumerate(AWKWARD)]
+        pools = [
+            {"namespace": text, "pool": AWKWARD[-i], "free": i, "assigned": 10 * i} for i, text in enumerate(AWKWARD)
+        ]
         assert listing.pool_rows_html(pools) == engine.from_string(POOL_LOOP).render({"pools": pools})
     finally:
         set_script_prefix("/")
@@ -108,8 +145,14 @@ def test_empty_lists_say_so(viewer):
 
 
 def _running(actor_id, pod, ns="team"):
-    return Actor(actor_id=actor_id, actor_template_namespace="t", actor_template_name="t", status=Actor.STATUS_RUNNING,
-                 ateom_pod_namespace=ns, ateom_pod_name=pod)
+    return Actor(
+        actor_id=actor_id,
+        actor_template_namespace="t",
+        actor_template_name="t",
+        status=Actor.STATUS_RUNNING,
+        ateom_pod_namespace=ns,
+        ateom_pod_name=pod,
+    )
 
 
 def test_actor_detail_reads_the_worker_from_the_counted_pools(viewer, store):
@@ -155,11 +198,11 @@ def test_scan_time_budget_stops_a_filtered_page_and_offers_to_continue(viewer, s
     pipe.execute()
     settings.ATEDASH_SCAN_SECONDS = 0  # stop as soon as something was examined
     body = viewer.get("/actors/?template=never").content.decode()
-    info = body[body.index('id="scan-info"'):][:400]
+    info = body[body.index('id="scan-info"') :][:400]
     assert 'id="continue-scan"' in body and "of about 1,50" in body, info
     settings.ATEDASH_SCAN_SECONDS = 60
     body = viewer.get("/actors/?template=never").content.decode()
-    info = body[body.index('id="scan-info"'):][:400]
+    info = body[body.index('id="scan-info"') :][:400]
     assert 'id="continue-scan"' not in body and "scanned 1,500 of about 1,50" in body, info
 
 
@@ -170,8 +213,9 @@ def test_a_long_count_is_reused_for_ten_times_its_duration(settings):
 
     settings.ATEDASH_STATS_MAX_AGE = 30
     now = __import__("time").time()
-    slow = StoreStats(actors_by_status={}, workers_by_pool={}, locks=0, computed_at=now - 60, duration_s=20.0,
-                      keys_scanned=0)
+    slow = StoreStats(
+        actors_by_status={}, workers_by_pool={}, locks=0, computed_at=now - 60, duration_s=20.0, keys_scanned=0
+    )
     current_app().stats.result = slow
     current_app().stats.ensure_fresh()  # 60 s old, but a 20 s count is reused for 200 s
     assert current_app().stats._thread is None or not current_app().stats._thread.is_alive()

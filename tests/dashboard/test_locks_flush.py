@@ -114,7 +114,8 @@ def test_flush_wrong_name_removes_nothing(admin, filled, flush_on, cluster_clien
     assert response.status_code == 400
     assert "nothing was removed" in page_html(response)
     assert [k for k in all_keys(cluster_client) if not k.startswith(b"atedash:")] == [
-        k for k in before if not k.startswith(b"atedash:")]
+        k for k in before if not k.startswith(b"atedash:")
+    ]
 
 
 def test_flush_ate_records_only(admin, filled, flush_on, cluster_client, audit_log, page_html):

@@ -133,9 +133,22 @@ def test_no_inline_scripts_or_styles(admin, settings, make_actor, make_worker, s
     make_actor("a-1", status="STATUS_RUNNING", ateom_pod_namespace="team-a", ateom_pod_name="w-0")
     make_worker()
     store.acquire_lock("lock:actor:a-1", "t", 60)
-    urls = ["/", "/actors/", "/actors/a-1/", "/actors/a-1/edit/", "/actors/a-1/delete/", "/actors/new/",
-            "/workers/", "/workers/team-a/small/w-0/", "/workers/team-a/small/w-0/edit/", "/workers/new/",
-            "/locks/", "/locks/release/?key=lock:actor:a-1&token=t", "/flush/", "/actors/nope/"]
+    urls = [
+        "/",
+        "/actors/",
+        "/actors/a-1/",
+        "/actors/a-1/edit/",
+        "/actors/a-1/delete/",
+        "/actors/new/",
+        "/workers/",
+        "/workers/team-a/small/w-0/",
+        "/workers/team-a/small/w-0/edit/",
+        "/workers/new/",
+        "/locks/",
+        "/locks/release/?key=lock:actor:a-1&token=t",
+        "/flush/",
+        "/actors/nope/",
+    ]
     for url in urls:
         body = page_html(admin.get(url))
         assert not INLINE_SCRIPT.search(body), url
@@ -185,7 +198,9 @@ def test_store_down_htmx_gets_a_fragment(viewer, store_down, page_html):
 
 def test_store_down_editing_pages_and_posts(editor, store_down, page_html):
     assert editor.get("/actors/a-1/edit/").status_code == 503
-    response = editor.post("/actors/new/", {"actor_id": "x", "actor_template_namespace": "a", "actor_template_name": "b"})
+    response = editor.post(
+        "/actors/new/", {"actor_id": "x", "actor_template_namespace": "a", "actor_template_name": "b"}
+    )
     assert response.status_code == 503
 
 

@@ -3,6 +3,7 @@
 import re
 
 import pytest
+
 import storage
 
 
@@ -17,11 +18,17 @@ def test_list_and_filters(viewer, make_worker, page_html):
     body = page_html(viewer.get("/workers/"))
     assert sorted(workers_in(body)) == ["team-a/large/w-2", "team-a/small/w-1", "team-b/small/w-3"]
     assert 'href="/actors/act-1/"' in body  # the assigned actor is linked
-    assert sorted(workers_in(page_html(viewer.get("/workers/?namespace=team-a")))) == ["team-a/large/w-2", "team-a/small/w-1"]
+    assert sorted(workers_in(page_html(viewer.get("/workers/?namespace=team-a")))) == [
+        "team-a/large/w-2",
+        "team-a/small/w-1",
+    ]
     assert workers_in(page_html(viewer.get("/workers/?namespace=team-a&pool=small"))) == ["team-a/small/w-1"]
     assert sorted(workers_in(page_html(viewer.get("/workers/?pool=small")))) == ["team-a/small/w-1", "team-b/small/w-3"]
     assert workers_in(page_html(viewer.get("/workers/?assigned=assigned"))) == ["team-a/small/w-1"]
-    assert sorted(workers_in(page_html(viewer.get("/workers/?assigned=free")))) == ["team-a/large/w-2", "team-b/small/w-3"]
+    assert sorted(workers_in(page_html(viewer.get("/workers/?assigned=free")))) == [
+        "team-a/large/w-2",
+        "team-b/small/w-3",
+    ]
     assert workers_in(page_html(viewer.get("/workers/?q=w-3"))) == ["team-b/small/w-3"]
 
 
@@ -72,17 +79,31 @@ def test_missing_worker_is_404(viewer, editor):
 
 
 def test_create_worker(editor, store, page_html):
-    response = editor.post("/workers/new/", {"worker_namespace": "team-a", "worker_pool": "small", "worker_pod": "w-9",
-                                              "ip": "10.1.1.1", "actor_namespace": "", "actor_template": "", "actor_id": ""})
+    response = editor.post(
+        "/workers/new/",
+        {
+            "worker_namespace": "team-a",
+            "worker_pool": "small",
+            "worker_pod": "w-9",
+            "ip": "10.1.1.1",
+            "actor_namespace": "",
+            "actor_template": "",
+            "actor_id": "",
+        },
+    )
     assert response.status_code == 302 and response["Location"] == "/workers/team-a/small/w-9/"
     worker = store.get_worker("team-a", "small", "w-9")
     assert worker.version == 1 and worker.ip == "10.1.1.1"
-    response = editor.post("/workers/new/", {"worker_namespace": "team-a", "worker_pool": "small", "worker_pod": "w-9", "ip": ""})
+    response = editor.post(
+        "/workers/new/", {"worker_namespace": "team-a", "worker_pool": "small", "worker_pod": "w-9", "ip": ""}
+    )
     assert response.status_code == 409
     assert "already exists" in page_html(response)
 
 
-@pytest.mark.parametrize(("field", "value"), [("worker_namespace", "Bad"), ("worker_pod", "a_b"), ("ip", "1.2.3"), ("actor_id", "X")])
+@pytest.mark.parametrize(
+    ("field", "value"), [("worker_namespace", "Bad"), ("worker_pod", "a_b"), ("ip", "1.2.3"), ("actor_id", "X")]
+)
 def test_create_worker_validation(editor, store, field, value):
     data = {"worker_namespace": "team-a", "worker_pool": "small", "worker_pod": "w-1", "ip": "10.0.0.1"}
     data[field] = value
@@ -91,22 +112,39 @@ def test_create_worker_validation(editor, store, field, value):
 
 
 def edit_data(worker, **changes):
-    data = {name: getattr(worker, name) for name in
-            ("version", "worker_namespace", "worker_pool", "worker_pod", "ip", "actor_namespace", "actor_template", "actor_id")}
+    data = {
+        name: getattr(worker, name)
+        for name in (
+            "version",
+            "worker_namespace",
+            "worker_pool",
+            "worker_pod",
+            "ip",
+            "actor_namespace",
+            "actor_template",
+            "actor_id",
+        )
+    }
     data.update(changes)
     return data
 
 
 def test_edit_worker(editor, make_worker, store, audit_log):
     worker = make_worker()
-    response = editor.post("/workers/team-a/small/w-0/edit/", edit_data(worker, actor_id="act-1", actor_namespace="team-a", actor_template="web"))
+    response = editor.post(
+        "/workers/team-a/small/w-0/edit/",
+        edit_data(worker, actor_id="act-1", actor_namespace="team-a", actor_template="web"),
+    )
     assert response.status_code == 302
     stored = store.get_worker("team-a", "small", "w-0")
     assert stored.actor_id == "act-1" and stored.version == 2
     assert audit_log.entries[-1]["action"] == "worker.update"
 
 
-@pytest.mark.parametrize(("field", "value"), [("worker_namespace", "other"), ("worker_pool", "other"), ("worker_pod", "other"), ("ip", "10.9.9.9")])
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("worker_namespace", "other"), ("worker_pool", "other"), ("worker_pod", "other"), ("ip", "10.9.9.9")],
+)
 def test_edit_worker_immutables(editor, make_worker, store, field, value, page_html):
     worker = make_worker()
     response = editor.post("/workers/team-a/small/w-0/edit/", edit_data(worker, **{field: value}, actor_id="x"))

@@ -37,10 +37,14 @@ KINDS = ("actor", "worker")
 
 # (proto name, json name, kind) per message, in field-number order.
 FIELDS = {
-    "actor": [(f.name, f.json_name, {9: "string", 3: "int64", 14: "enum"}[f.type])
-              for f in sorted(Actor.DESCRIPTOR.fields, key=lambda f: f.number)],
-    "worker": [(f.name, f.json_name, {9: "string", 3: "int64", 14: "enum"}[f.type])
-               for f in sorted(Worker.DESCRIPTOR.fields, key=lambda f: f.number)],
+    "actor": [
+        (f.name, f.json_name, {9: "string", 3: "int64", 14: "enum"}[f.type])
+        for f in sorted(Actor.DESCRIPTOR.fields, key=lambda f: f.number)
+    ],
+    "worker": [
+        (f.name, f.json_name, {9: "string", 3: "int64", 14: "enum"}[f.type])
+        for f in sorted(Worker.DESCRIPTOR.fields, key=lambda f: f.number)
+    ],
 }
 ENUM_NAMES = [v.name for v in Actor.DESCRIPTOR.enum_types_by_name["Status"].values]
 MESSAGES = {"actor": Actor, "worker": Worker}
@@ -52,43 +56,196 @@ WS = [" ", "\t", "\n", "\r", "  ", "\r\n", " \n\t"]
 BAD_WS = ["\v", "\f", "\xa0", "\u2028", "\ufeff", "\x85", "\u3000", "\x1c", "\u180e", "\u200b"]
 
 PLAIN_STRINGS = [
-    "", "a", "actor-0001", "ns", "team-7", "10.0.0.1", "pod-abc", "tpl", "snap/2024-01-01T00:00:00Z",
-    "with space", "colon:inside", "a:b:c", "ünïcödé", "日本語", "emoji 😀", "\u2028\u2029", "\x7f",
-    "\ufffd", "\ufffe", "\uffff", "quote\"inside", "back\\slash", "tab\there", "nul\x00x",
-    "STATUS_RUNNING", "123", "-0", "null", "true", "{}", "[]", "x" * 300,
+    "",
+    "a",
+    "actor-0001",
+    "ns",
+    "team-7",
+    "10.0.0.1",
+    "pod-abc",
+    "tpl",
+    "snap/2024-01-01T00:00:00Z",
+    "with space",
+    "colon:inside",
+    "a:b:c",
+    "ünïcödé",
+    "日本語",
+    "emoji 😀",
+    "\u2028\u2029",
+    "\x7f",
+    "\ufffd",
+    "\ufffe",
+    "\uffff",
+    'quote"inside',
+    "back\\slash",
+    "tab\there",
+    "nul\x00x",
+    "STATUS_RUNNING",
+    "123",
+    "-0",
+    "null",
+    "true",
+    "{}",
+    "[]",
+    "x" * 300,
 ]
 
 INT_SPELLINGS_OK = [
-    "0", "1", "-1", "3", "42", "-0", "9223372036854775807", "-9223372036854775808", "1e5", "1E5", "1e+5",
-    "100e-2", "1.0", "1.50e1", "0.5e1", "0e99999999999", "0.0", "-0.0", "9.223372036854775807e18",
-    "9.007199254740993e15", "1e0000000000000000001", "0.0001e4", "12345678901234567890e-1",
-    "922337203685477580.7e1", "1e18", "-9.223372036854775808e18", "0.000e-5",
+    "0",
+    "1",
+    "-1",
+    "3",
+    "42",
+    "-0",
+    "9223372036854775807",
+    "-9223372036854775808",
+    "1e5",
+    "1E5",
+    "1e+5",
+    "100e-2",
+    "1.0",
+    "1.50e1",
+    "0.5e1",
+    "0e99999999999",
+    "0.0",
+    "-0.0",
+    "9.223372036854775807e18",
+    "9.007199254740993e15",
+    "1e0000000000000000001",
+    "0.0001e4",
+    "12345678901234567890e-1",
+    "922337203685477580.7e1",
+    "1e18",
+    "-9.223372036854775808e18",
+    "0.000e-5",
 ]
 INT_SPELLINGS_BAD = [
-    "01", "+5", "1_000", " 5", "5 ", "\uff15", "0x10", "1e", "1e+", "1e-", "1.", ".5", "1.5", "1e-400",
-    "9223372036854775808", "-9223372036854775809", "9.223372036854775808e18", "1e19", "1e20",
-    "NaN", "Infinity", "-Infinity", "inf", "", "-", "--1", "1-", "1e1.5", "１", "٣", "0b1", "1,000",
-    "1e2147483648", "0.00000000000000000000001e23", "1ee1", "1e+-1", "00", "-01", "5\x00", "5\u00a0",
+    "01",
+    "+5",
+    "1_000",
+    " 5",
+    "5 ",
+    "\uff15",
+    "0x10",
+    "1e",
+    "1e+",
+    "1e-",
+    "1.",
+    ".5",
+    "1.5",
+    "1e-400",
+    "9223372036854775808",
+    "-9223372036854775809",
+    "9.223372036854775808e18",
+    "1e19",
+    "1e20",
+    "NaN",
+    "Infinity",
+    "-Infinity",
+    "inf",
+    "",
+    "-",
+    "--1",
+    "1-",
+    "1e1.5",
+    "１",
+    "٣",
+    "0b1",
+    "1,000",
+    "1e2147483648",
+    "0.00000000000000000000001e23",
+    "1ee1",
+    "1e+-1",
+    "00",
+    "-01",
+    "5\x00",
+    "5\u00a0",
 ]
 ENUM_SPELLINGS_BAD = [
-    '"STATUS_PAUSED"', '"2"', '"status_running"', '"Status_Running"', '""', '" STATUS_RUNNING"',
-    '"STATUS_RUNNING "', "2.5", "true", "false", "1.5", "2147483648", "-2147483649", '"1"', '"STATUS_"',
-    "[1]", "{}", '"\\u0000"', "1e10", "NaN",
+    '"STATUS_PAUSED"',
+    '"2"',
+    '"status_running"',
+    '"Status_Running"',
+    '""',
+    '" STATUS_RUNNING"',
+    '"STATUS_RUNNING "',
+    "2.5",
+    "true",
+    "false",
+    "1.5",
+    "2147483648",
+    "-2147483649",
+    '"1"',
+    '"STATUS_"',
+    "[1]",
+    "{}",
+    '"\\u0000"',
+    "1e10",
+    "NaN",
 ]
-ENUM_SPELLINGS_OK = ["0", "1", "2", "4", "99", "-1", "-2147483648", "2147483647", "2.0", "2e0", "20e-1",
-                     "0e5", "-0", "1e", "4.0e0"]
+ENUM_SPELLINGS_OK = [
+    "0",
+    "1",
+    "2",
+    "4",
+    "99",
+    "-1",
+    "-2147483648",
+    "2147483647",
+    "2.0",
+    "2e0",
+    "20e-1",
+    "0e5",
+    "-0",
+    "1e",
+    "4.0e0",
+]
 
 # Raw string fragments (between the quotes) that Go rejects, or that Python and Go read differently.
 STRING_FRAGMENTS_BAD = [
-    b"\\ud800", b"\\udc00", b"\\ud800\\u0041", b"\\udc00\\ud800", b"\\ud800\\ud800", b"\\ud83d",
-    b"\\x41", b"\\q", b"\\U0001F600", b"\\u12", b"\\u12G4", b"\\", b"\x01", b"\x1f", b"\n", b"\t",
-    b"\xff", b"\xc0\x80", b"\xed\xa0\x80", b"\xe2\x82", b"\xf4\x90\x80\x80", b"\x80", b"\xf0\x9f\x98",
-    b"\\u+123", b"\\u-123",
+    b"\\ud800",
+    b"\\udc00",
+    b"\\ud800\\u0041",
+    b"\\udc00\\ud800",
+    b"\\ud800\\ud800",
+    b"\\ud83d",
+    b"\\x41",
+    b"\\q",
+    b"\\U0001F600",
+    b"\\u12",
+    b"\\u12G4",
+    b"\\",
+    b"\x01",
+    b"\x1f",
+    b"\n",
+    b"\t",
+    b"\xff",
+    b"\xc0\x80",
+    b"\xed\xa0\x80",
+    b"\xe2\x82",
+    b"\xf4\x90\x80\x80",
+    b"\x80",
+    b"\xf0\x9f\x98",
+    b"\\u+123",
+    b"\\u-123",
 ]
 STRING_FRAGMENTS_OK = [
-    b"\\u0041", b"\\u00e9", b"\\ud83d\\ude00", b"\\uD83D\\uDE00", b"\\/", b"\\b\\f\\n\\r\\t", b"\\\"",
-    b"\\\\", b"\\u0000", b"\\ufffd", b"\\u2028", b"\xef\xbf\xbd", b"\xf0\x9f\x98\x80", b"\x7f",
-    b"\\uFFFF", b"\\uABCD",
+    b"\\u0041",
+    b"\\u00e9",
+    b"\\ud83d\\ude00",
+    b"\\uD83D\\uDE00",
+    b"\\/",
+    b"\\b\\f\\n\\r\\t",
+    b'\\"',
+    b"\\\\",
+    b"\\u0000",
+    b"\\ufffd",
+    b"\\u2028",
+    b"\xef\xbf\xbd",
+    b"\xf0\x9f\x98\x80",
+    b"\x7f",
+    b"\\uFFFF",
+    b"\\uABCD",
 ]
 
 
@@ -124,7 +281,7 @@ def random_string(rng: random.Random) -> str:
     if r < 0.8:
         return rng.choice(PLAIN_STRINGS)
     n = rng.randint(0, 12)
-    alphabet = "abcXYZ019-_:./ \"\\\t\né日😀\x00\x7f\u2028"
+    alphabet = 'abcXYZ019-_:./ "\\\t\né日😀\x00\x7f\u2028'
     return "".join(rng.choice(alphabet) for _ in range(n))
 
 
@@ -139,19 +296,27 @@ def random_number_text(rng: random.Random) -> str:
     if r < 0.2:
         parts.append("0")
     else:
-        parts.append(str(rng.randint(1, 9)) + "".join(rng.choice("0123456789") for _ in range(rng.choice([0, 1, 2, 5, 17, 18, 19, 20, 22]))))
+        parts.append(
+            str(rng.randint(1, 9))
+            + "".join(rng.choice("0123456789") for _ in range(rng.choice([0, 1, 2, 5, 17, 18, 19, 20, 22])))
+        )
     if rng.random() < 0.3:
-        parts.append("." + "".join(rng.choice("0000123456789") for _ in range(rng.randint(0 if rng.random() < 0.05 else 1, 20))))
+        parts.append(
+            "." + "".join(rng.choice("0000123456789") for _ in range(rng.randint(0 if rng.random() < 0.05 else 1, 20)))
+        )
     if rng.random() < 0.35:
-        parts.append(rng.choice("eE") + rng.choice(["", "", "+", "-"]) + "".join(
-            rng.choice("0123456789") for _ in range(rng.choice([0, 1, 1, 1, 2, 2, 3, 11]))))
+        parts.append(
+            rng.choice("eE")
+            + rng.choice(["", "", "+", "-"])
+            + "".join(rng.choice("0123456789") for _ in range(rng.choice([0, 1, 1, 1, 2, 2, 3, 11])))
+        )
     return "".join(parts)
 
 
 def int_value(rng: random.Random) -> str:
     r = rng.random()
     if r < 0.35:
-        v = str(rng.choice([0, 1, 2, 3, 7, 100, rng.randint(-10**6, 10**6), rng.randint(-2**63, 2**63 - 1)]))
+        v = str(rng.choice([0, 1, 2, 3, 7, 100, rng.randint(-(10**6), 10**6), rng.randint(-(2**63), 2**63 - 1)]))
         return f'"{v}"' if rng.random() < 0.7 else v
     if r < 0.55:
         v = rng.choice(INT_SPELLINGS_OK)
@@ -184,11 +349,37 @@ def field_value(kind: str, rng: random.Random) -> str:
 
 
 def garbage_value(rng: random.Random) -> str:
-    return rng.choice([
-        "null", "true", "false", "[]", "{}", "[1,2]", '{"a":1}', '[{"b":[null]}]', '"x"', "1", "-1.5e3",
-        '{"actorId":"x"}', "[" * 50 + "]" * 50, '{"a":{"b":{"c":[1,{"d":null}]}}}', "nul", "tru", "NaN",
-        "Infinity", "-Infinity", "'x'", "undefined", "0x1F", ".5", "+1", "[,]", "[1,]", '{"a"}',
-    ])
+    return rng.choice(
+        [
+            "null",
+            "true",
+            "false",
+            "[]",
+            "{}",
+            "[1,2]",
+            '{"a":1}',
+            '[{"b":[null]}]',
+            '"x"',
+            "1",
+            "-1.5e3",
+            '{"actorId":"x"}',
+            "[" * 50 + "]" * 50,
+            '{"a":{"b":{"c":[1,{"d":null}]}}}',
+            "nul",
+            "tru",
+            "NaN",
+            "Infinity",
+            "-Infinity",
+            "'x'",
+            "undefined",
+            "0x1F",
+            ".5",
+            "+1",
+            "[,]",
+            "[1,]",
+            '{"a"}',
+        ]
+    )
 
 
 def ws(rng: random.Random) -> str:
@@ -221,7 +412,7 @@ def valid_members(kind: str, rng: random.Random) -> list[Member]:
             value = js(random_string(rng), rng)
         elif fkind == "int64":
             if rng.random() < 0.7:
-                v = str(rng.choice([1, 2, 3, rng.randint(0, 10**6), rng.randint(-2**63, 2**63 - 1)]))
+                v = str(rng.choice([1, 2, 3, rng.randint(0, 10**6), rng.randint(-(2**63), 2**63 - 1)]))
             else:
                 v = rng.choice(INT_SPELLINGS_OK)
             value = f'"{v}"' if rng.random() < 0.7 and "e" not in v.lower() else (v if rng.random() < 0.5 else f'"{v}"')
@@ -237,11 +428,37 @@ def mutate(kind: str, members: list[Member], rng: random.Random) -> None:
     fields = FIELDS[kind]
     op = rng.randrange(14)
     if op == 0:  # unknown key
-        members.insert(rng.randint(0, len(members)), Member(rng.choice([
-            "foo", "actorid", "ActorId", "actor_ID", "actorId ", "[ateapi.x]", "[]", "", "@type", "ip",
-            "workerNamespace", "actorTemplate", "version_", "Version", "status2", "actorNamespace",
-            "actor-id", "actor id", "\u0430ctorId", "lastSnapshot", "ateomPodIp",
-        ]), rng.choice([garbage_value(rng), field_value("string", rng), "null"])))
+        members.insert(
+            rng.randint(0, len(members)),
+            Member(
+                rng.choice(
+                    [
+                        "foo",
+                        "actorid",
+                        "ActorId",
+                        "actor_ID",
+                        "actorId ",
+                        "[ateapi.x]",
+                        "[]",
+                        "",
+                        "@type",
+                        "ip",
+                        "workerNamespace",
+                        "actorTemplate",
+                        "version_",
+                        "Version",
+                        "status2",
+                        "actorNamespace",
+                        "actor-id",
+                        "actor id",
+                        "\u0430ctorId",
+                        "lastSnapshot",
+                        "ateomPodIp",
+                    ]
+                ),
+                rng.choice([garbage_value(rng), field_value("string", rng), "null"]),
+            ),
+        )
     elif op == 1 and members:  # duplicate a field, by the same or its other name
         m = rng.choice(members)
         names = [(n, j) for n, j, _ in fields if m.key in (n, j)]
@@ -251,11 +468,17 @@ def mutate(kind: str, members: list[Member], rng: random.Random) -> None:
         rng.choice(members).value = garbage_value(rng)
     elif op in (3, 4):  # weird value for a field of each kind
         name, json_name, fkind = rng.choice(fields)
-        value = field_value(fkind, rng) if rng.random() < 0.5 else {
-            "string": lambda: rng.choice([random_number_text(rng), garbage_value(rng), js(random_string(rng), rng)]),
-            "int64": lambda: int_value(rng),
-            "enum": lambda: enum_value(rng),
-        }[fkind]()
+        value = (
+            field_value(fkind, rng)
+            if rng.random() < 0.5
+            else {
+                "string": lambda: rng.choice(
+                    [random_number_text(rng), garbage_value(rng), js(random_string(rng), rng)]
+                ),
+                "int64": lambda: int_value(rng),
+                "enum": lambda: enum_value(rng),
+            }[fkind]()
+        )
         key = json_name if rng.random() < 0.7 else name
         existing = [m for m in members if m.key in (name, json_name)]
         if existing:
@@ -297,8 +520,11 @@ def mutate(kind: str, members: list[Member], rng: random.Random) -> None:
         m = rng.choice(members)
         for n, j, _ in fields:
             if m.key in (n, j):
-                m.key = rng.choice([n, j]) if rng.random() < 0.5 else "\x00RAW" + "".join(
-                    f"\\u{ord(c):04x}" if rng.random() < 0.3 else c for c in m.key)
+                m.key = (
+                    rng.choice([n, j])
+                    if rng.random() < 0.5
+                    else "\x00RAW" + "".join(f"\\u{ord(c):04x}" if rng.random() < 0.3 else c for c in m.key)
+                )
                 break
     elif op == 11:  # a member with the proto name of a field given under its JSON name already
         name, json_name, fkind = rng.choice(fields)
@@ -328,7 +554,7 @@ def render(members: list[Member], rng: random.Random) -> str:
 def structural(raw: bytes, rng: random.Random) -> bytes:
     op = rng.randrange(10)
     if op == 0 and raw:  # truncate
-        return raw[:rng.randrange(len(raw))]
+        return raw[: rng.randrange(len(raw))]
     if op == 1:  # trailing data
         return raw + rng.choice([b"{}", b"x", b",", b"}", b" ", b"\n", b"\x00", b"null", b"[]", b"\xa0"])
     if op == 2 and len(raw) > 2:  # trailing comma / missing comma
@@ -336,10 +562,10 @@ def structural(raw: bytes, rng: random.Random) -> bytes:
         return raw[:i] + b"," + raw[i:] if rng.random() < 0.5 else raw.replace(b",", b" ", 1)
     if op == 3 and raw:  # flip a byte
         i = rng.randrange(len(raw))
-        return raw[:i] + bytes([rng.randrange(256)]) + raw[i + 1:]
+        return raw[:i] + bytes([rng.randrange(256)]) + raw[i + 1 :]
     if op == 4 and raw:  # delete a byte
         i = rng.randrange(len(raw))
-        return raw[:i] + raw[i + 1:]
+        return raw[:i] + raw[i + 1 :]
     if op == 5:  # insert a byte
         i = rng.randint(0, len(raw))
         return raw[:i] + bytes([rng.choice(b'{}[],:"\\ \t\n0-e.+nul\x00\xff')]) + raw[i:]
@@ -383,7 +609,7 @@ def canonical_value(kind: str, rng: random.Random) -> bytes:
         if fkind == "string":
             setattr(msg, name, random_string(rng))
         elif fkind == "int64":
-            setattr(msg, name, rng.choice([1, 2, rng.randint(0, 10**6), rng.randint(-2**63, 2**63 - 1)]))
+            setattr(msg, name, rng.choice([1, 2, rng.randint(0, 10**6), rng.randint(-(2**63), 2**63 - 1)]))
         else:
             setattr(msg, name, rng.choice([1, 2, 3, 4, 4, 4, 7, -3]))
     raw = CODECS[kind].encode_json(msg)
@@ -466,8 +692,7 @@ def compare(ateref: str, kind: str, labelled: list[tuple[str, bytes]]) -> dict:
         if bad:
             counts["disagreements"] += 1
             disagreements.append((bad, value, go_error, ours))
-    return {"counts": counts, "by_class": by_class, "disagreements": disagreements,
-            "message_diffs": message_diffs}
+    return {"counts": counts, "by_class": by_class, "disagreements": disagreements, "message_diffs": message_diffs}
 
 
 def build_ateref(goref_dir: Path) -> str:
@@ -504,12 +729,18 @@ def main() -> int:
         values = generate(kind, args.per_kind, args.seed)
         result = compare(ateref, kind, values)
         c = result["counts"]
-        print(f"{kind}: {c['values']} values, Go reads {c['go_ok']}, rejects {c['go_err']}; "
-              f"fast tiers accepted {c['fast_canonical']} (regex) + {c['fast_pairs']} (json.loads); "
-              f"disagreements {c['disagreements']}; error text differs on {c['message_differs']} of {c['go_err']}")
+        print(
+            f"{kind}: {c['values']} values, Go reads {c['go_ok']}, rejects {c['go_err']}; "
+            f"fast tiers accepted {c['fast_canonical']} (regex) + {c['fast_pairs']} (json.loads); "
+            f"disagreements {c['disagreements']}; error text differs on {c['message_differs']} of {c['go_err']}"
+        )
         classes = sorted({label for label, _ in result["by_class"]})
-        print("  by class (Go reads / rejects): " + ", ".join(
-            f"{label} {result['by_class'][(label, True)]}/{result['by_class'][(label, False)]}" for label in classes))
+        print(
+            "  by class (Go reads / rejects): "
+            + ", ".join(
+                f"{label} {result['by_class'][(label, True)]}/{result['by_class'][(label, False)]}" for label in classes
+            )
+        )
         for bad, value, go_error, ours in result["disagreements"][: args.show]:
             print(f"  {bad}: {value!r}\n    go: {go_error}\n    py: {ours}")
         for value, go_error, exact in result["message_diffs"][: args.show_messages]:

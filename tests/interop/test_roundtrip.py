@@ -20,18 +20,38 @@ S = Actor.Status
 
 ACTORS = [
     Actor(actor_id="a-plain", actor_template_namespace="ns", actor_template_name="tpl", status=S.STATUS_SUSPENDED),
-    Actor(actor_id="a-full", actor_template_namespace="team-7", actor_template_name="tpl-3", status=S.STATUS_RUNNING,
-          ateom_pod_namespace="workers", ateom_pod_name="pod-1", ateom_pod_ip="10.0.0.7",
-          last_snapshot="snap/2024-01-01T00:00:00Z", in_progress_snapshot="snap/next"),
-    Actor(actor_id="a-unicode-é日😀", actor_template_namespace="ns \"quoted\" \\ back", actor_template_name="t\u2028\x00\x7f",
-          status=S.STATUS_RESUMING, last_snapshot="<&>"),
+    Actor(
+        actor_id="a-full",
+        actor_template_namespace="team-7",
+        actor_template_name="tpl-3",
+        status=S.STATUS_RUNNING,
+        ateom_pod_namespace="workers",
+        ateom_pod_name="pod-1",
+        ateom_pod_ip="10.0.0.7",
+        last_snapshot="snap/2024-01-01T00:00:00Z",
+        in_progress_snapshot="snap/next",
+    ),
+    Actor(
+        actor_id="a-unicode-é日😀",
+        actor_template_namespace='ns "quoted" \\ back',
+        actor_template_name="t\u2028\x00\x7f",
+        status=S.STATUS_RESUMING,
+        last_snapshot="<&>",
+    ),
     Actor(actor_id="a-empty"),  # every other field at its default: omitted from the JSON
     Actor(actor_id="a-unknown-enum", actor_template_namespace="ns", actor_template_name="tpl", status=7),
 ]
 
 WORKERS = [
-    Worker(worker_namespace="workers", worker_pool="pool-0", worker_pod="pod-1", ip="10.0.0.7",
-           actor_namespace="team-7", actor_template="tpl-3", actor_id="a-full"),
+    Worker(
+        worker_namespace="workers",
+        worker_pool="pool-0",
+        worker_pod="pod-1",
+        ip="10.0.0.7",
+        actor_namespace="team-7",
+        actor_template="tpl-3",
+        actor_id="a-full",
+    ),
     Worker(worker_namespace="workers", worker_pool="pool-0", worker_pod="free-é", ip="10.0.0.8"),
     Worker(worker_namespace="", worker_pool="", worker_pod=""),  # "worker:::" is a key Go lists
 ]
@@ -221,8 +241,9 @@ def test_a_record_naming_another_key_fails_go_get_but_not_list(store, ateref):
     store.client.set("actor:a-here", b'{"actorId":"a-elsewhere"}')
     store.client.set("worker:ns:pool:here", b'{"workerNamespace":"ns","workerPool":"pool","workerPod":"there"}')
     actor_verdict = judge_actor("actor:a-here", b'{"actorId":"a-elsewhere"}')
-    worker_verdict = judge_worker("worker:ns:pool:here",
-                                  b'{"workerNamespace":"ns","workerPool":"pool","workerPod":"there"}')
+    worker_verdict = judge_worker(
+        "worker:ns:pool:here", b'{"workerNamespace":"ns","workerPool":"pool","workerPod":"there"}'
+    )
     assert actor_verdict is not None and not actor_verdict.breaks_list
     assert worker_verdict is not None and not worker_verdict.breaks_list
     assert ateref.one("get-actor", "a-here") == f"ERR {actor_verdict.reason}"

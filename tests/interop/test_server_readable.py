@@ -78,8 +78,9 @@ def test_differential_sample_zero_disagreements(ateref_bin, kind):
     values = generate(kind, SAMPLE, seed=11)
     result = compare(ateref_bin, kind, values)
     counts = result["counts"]
-    shown = "\n".join(f"{bad}: {value!r}\n  go: {go}\n  py: {ours}"
-                      for bad, value, go, ours in result["disagreements"][:10])
+    shown = "\n".join(
+        f"{bad}: {value!r}\n  go: {go}\n  py: {ours}" for bad, value, go, ours in result["disagreements"][:10]
+    )
     assert counts["disagreements"] == 0, f"{counts['disagreements']} of {SAMPLE} disagree:\n{shown}"
     # The sample means something: both verdicts, every tier, and the fast tiers used.
     assert counts["go_ok"] > SAMPLE // 5 and counts["go_err"] > SAMPLE // 5, counts
@@ -95,12 +96,14 @@ def test_reasons_are_go_s_words(ateref_bin, kind):
 
 def test_fast_tiers_never_accept_what_go_rejects_among_near_misses(ateref_bin):
     """Canonical records with one byte changed: the regex and json.loads paths must not be fooled."""
-    base = (b'{"actorId":"a-1","version":"12","actorTemplateNamespace":"ns","actorTemplateName":"t",'
-            b'"status":"STATUS_RUNNING","ateomPodIp":"10.0.0.1"}')
+    base = (
+        b'{"actorId":"a-1","version":"12","actorTemplateNamespace":"ns","actorTemplateName":"t",'
+        b'"status":"STATUS_RUNNING","ateomPodIp":"10.0.0.1"}'
+    )
     values = []
     for i in range(len(base)):
         for b in b'{}[],:"\\ 0-e.+nu\x00\xff\x7f':
-            values.append(base[:i] + bytes([b]) + base[i + 1:])
+            values.append(base[:i] + bytes([b]) + base[i + 1 :])
             values.append(base[:i] + bytes([b]) + base[i:])
     go = go_verdicts(ateref_bin, "actor", values)
     for value, go_error in zip(values, go):

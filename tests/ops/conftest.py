@@ -48,5 +48,3 @@ def editor(ops_settings):
 @pytest.fixture
 def admin(ops_settings):
     return login("admin")
-
-

@@ -8,8 +8,8 @@ import json
 
 import pytest
 from google.protobuf import json_format
-
 from ops_helpers import actor, all_values, running_pair, worker
+
 from storage import backup
 from storage.ateapi_pb2 import Actor, Worker
 from storage.backup import ImportFileError, export, import_records
@@ -23,8 +23,14 @@ GO_STYLE = (
 
 
 def binary_actor() -> bytes:
-    a = Actor(actor_id="bin-1", version=3, actor_template_namespace="t-ns", actor_template_name="t",
-              status=Actor.STATUS_SUSPENDED, last_snapshot="snap-1")
+    a = Actor(
+        actor_id="bin-1",
+        version=3,
+        actor_template_namespace="t-ns",
+        actor_template_name="t",
+        status=Actor.STATUS_SUSPENDED,
+        last_snapshot="snap-1",
+    )
     # An unknown field number 99 (length-delimited) after the known ones.
     return a.SerializeToString() + bytes([0x9A, 0x06, 0x03]) + b"xyz"
 
@@ -60,14 +66,26 @@ def test_export_lines(store, cluster_client):
     lines = [json.loads(line) for line in export_text(store).splitlines()]
     by_key = {line["key"]: line for line in lines}
     assert sorted(by_key) == sorted(
-        ["actor:a1", "actor:a2", "actor:go-1", "actor:bin-1", "worker:ns:pool:pod-1", "worker:ns:pool:pod-free",
-         "worker:ns:bp:bpod"]
+        [
+            "actor:a1",
+            "actor:a2",
+            "actor:go-1",
+            "actor:bin-1",
+            "worker:ns:pool:pod-1",
+            "worker:ns:pool:pod-free",
+            "worker:ns:bp:bpod",
+        ]
     )
     go = by_key["actor:go-1"]
     assert go["encoding"] == "json" and go["value"].encode("utf-8") == GO_STYLE and "value_base64" not in go
     assert go["record"] == {
-        "actorId": "go-1", "version": "7", "actorTemplateNamespace": "t-ns", "actorTemplateName": "t",
-        "status": "STATUS_RUNNING", "ateomPodNamespace": "ns", "ateomPodName": "pé",
+        "actorId": "go-1",
+        "version": "7",
+        "actorTemplateNamespace": "t-ns",
+        "actorTemplateName": "t",
+        "status": "STATUS_RUNNING",
+        "ateomPodNamespace": "ns",
+        "ateomPodName": "pé",
     }
     b = by_key["actor:bin-1"]
     assert b["encoding"] == "binary" and base64.b64decode(b["value_base64"]) == binary_actor() and "value" not in b
@@ -155,12 +173,16 @@ def test_on_write_reports_each_change(store, cluster_client):
     text = export_text(store)
     cluster_client.delete("actor:a2")
     seen = []
-    import_records(store, io.StringIO(text), on_write=lambda e, outcome, before: seen.append((e.key, outcome, before, e.version)))
+    import_records(
+        store, io.StringIO(text), on_write=lambda e, outcome, before: seen.append((e.key, outcome, before, e.version))
+    )
     assert seen == [("actor:a2", "created", None, 1)]
 
 
 def good_line(key="actor:x1"):
-    return json.dumps({"key": key, "encoding": "json", "value": json.dumps({"actorId": key.split(":", 1)[1], "version": "1"})})
+    return json.dumps(
+        {"key": key, "encoding": "json", "value": json.dumps({"actorId": key.split(":", 1)[1], "version": "1"})}
+    )
 
 
 @pytest.mark.parametrize(
@@ -275,8 +297,7 @@ def test_check_and_backup_on_a_standalone_server(standalone_client):
     assert [f.kind for f in report.findings] == ["orphan_worker"]
     report.findings[0].repair.apply(p)
     assert run_check(p).ok
-    before = {k: standalone_client.get(k) for k in standalone_client.keys("*")
-              if k.startswith((b"actor:", b"worker:"))}
+    before = {k: standalone_client.get(k) for k in standalone_client.keys("*") if k.startswith((b"actor:", b"worker:"))}
     text = export_text(p)
     standalone_client.flushdb()
     assert import_records(p, io.StringIO(text)).created == len(before) == 4

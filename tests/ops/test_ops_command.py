@@ -12,7 +12,6 @@ import yaml
 from django.core.management import call_command
 from django.core.management.base import CommandError
 from google.protobuf import json_format
-
 from ops_helpers import RUNNING, actor, all_values, crafted_store, running_pair, worker
 
 pytestmark = pytest.mark.usefixtures("ops_settings")
@@ -52,16 +51,30 @@ def test_check_with_findings_exits_1_text_and_json(store, cluster_client):
     doc = json.loads(out)
     assert doc["ok"] is False and doc["actors"] == 12
     kinds = {f["kind"] for f in doc["findings"]}
-    assert {"orphan_worker", "leaked_worker", "actor_without_worker", "actor_worker_free", "actor_worker_elsewhere",
-            "duplicate_claim", "suspended_with_pod", "orphan_lock", "lock_without_expiry"} <= kinds
+    assert {
+        "orphan_worker",
+        "leaked_worker",
+        "actor_without_worker",
+        "actor_worker_free",
+        "actor_worker_elsewhere",
+        "duplicate_claim",
+        "suspended_with_pod",
+        "orphan_lock",
+        "lock_without_expiry",
+    } <= kinds
     orphan = next(f for f in doc["findings"] if f["kind"] == "orphan_worker")
     assert orphan["keys"] == ["worker:ns9:pool-a:w-orphan", "actor:ghost"]
     assert orphan["repair"]["action"] == "free_worker" and "actor_id: 'ghost' → ''" in orphan["repair"]["description"]
 
 
 def test_check_exit_status_from_a_real_process(store, cluster_client, redis_url, tmp_path):
-    env = dict(os.environ, ATEDASH_REDIS_URL=redis_url, ATEDASH_ENVIRONMENT="ops-test",
-               ATEDASH_SECRET_KEY="x" * 50, ATEDASH_USERS_FILE=str(tmp_path / "u.json"))
+    env = dict(
+        os.environ,
+        ATEDASH_REDIS_URL=redis_url,
+        ATEDASH_ENVIRONMENT="ops-test",
+        ATEDASH_SECRET_KEY="x" * 50,
+        ATEDASH_USERS_FILE=str(tmp_path / "u.json"),
+    )
     env.pop("PYTEST_VERSION", None)
     cmd = [sys.executable, str(REPO / "manage.py"), "ate", "check", "--format", "json"]
     clean = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
@@ -95,7 +108,7 @@ def test_export_to_stdout_and_file_then_import(store, cluster_client, tmp_path, 
     assert len(out.splitlines()) == 5 and all(json.loads(line)["key"] for line in out.splitlines())
     path = tmp_path / "backup.jsonl"
     code, _, err = run("export", "-o", str(path))
-    assert code == 0 and path.read_text() .count("\n") == 5
+    assert code == 0 and path.read_text().count("\n") == 5
     store.debug_clear_all()
     code, out, _ = run("import", str(path), "--dry-run")
     assert code == 0 and "5 would be created" in out and "nothing was written" in out
@@ -151,8 +164,9 @@ def test_get_actors_table_json_yaml(store):
     assert lines[1].index("a-1") == lines[0].index("ID") == lines[2].index("b-2")
     code, out, _ = run("get", "actors", "-o", "json")
     doc = json.loads(out)
-    assert doc == {"items": [json_format.MessageToDict(store.get_actor("a-1")),
-                             json_format.MessageToDict(store.get_actor("b-2"))]}
+    assert doc == {
+        "items": [json_format.MessageToDict(store.get_actor("a-1")), json_format.MessageToDict(store.get_actor("b-2"))]
+    }
     assert doc["items"][1]["status"] == "STATUS_RUNNING" and doc["items"][1]["version"] == "1"
     code, out, _ = run("get", "actors", "-o", "yaml")
     assert yaml.safe_load(out) == doc

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-
 from ops_helpers import RUNNING, SUSPENDED, actor, consistent_store, crafted_store, worker
+
 from storage import consistency as cc
 from storage.consistency import Repair, RepairNotApplicable, run_check
 from storage.errors import StorageError, VersionConflict
@@ -150,8 +150,11 @@ def test_each_repair_alone_clears_its_finding(store, cluster_client, kind):
         applied.add(repair)
     after = run_check(store)
     assert after.by_kind(kind) == []
+
     # Nothing else was disturbed: the findings other repairs mend are all still there.
-    others = lambda r: sorted((f.kind, f.keys) for f in r.findings if f.kind != kind and f.repair not in applied)
+    def others(report):
+        return sorted((f.kind, f.keys) for f in report.findings if f.kind != kind and f.repair not in applied)
+
     assert others(after) == others(before)
 
 
@@ -286,8 +289,9 @@ def test_findings_about_one_record_share_its_repair(store, cluster_client):
     worker(store, "ns", "pool", "w2", "gone")
     cluster_client.set("lock:actor:gone", "tok")  # no actor, no expiry
     report = run_check(store)
-    assert kinds(report) == sorted([cc.ORPHAN_WORKER, cc.ORPHAN_WORKER, cc.DUPLICATE_CLAIM, cc.ORPHAN_LOCK,
-                                    cc.LOCK_WITHOUT_EXPIRY])
+    assert kinds(report) == sorted(
+        [cc.ORPHAN_WORKER, cc.ORPHAN_WORKER, cc.DUPLICATE_CLAIM, cc.ORPHAN_LOCK, cc.LOCK_WITHOUT_EXPIRY]
+    )
     dup = report.by_kind(cc.DUPLICATE_CLAIM)[0]
     assert dup.repair in [f.repair for f in report.by_kind(cc.ORPHAN_WORKER)]
     assert report.by_kind(cc.ORPHAN_LOCK)[0].repair == report.by_kind(cc.LOCK_WITHOUT_EXPIRY)[0].repair

@@ -45,7 +45,11 @@ def test_metrics_aggregate_over_gunicorn_workers(store, redis_url, tmp_path):
     gunicorn = Path(sys.executable).parent / "gunicorn"
     proc = subprocess.Popen(
         [str(gunicorn), "atedash.wsgi", "-c", "atedash/gunicorn.conf.py", "--bind", f"127.0.0.1:{port}"],
-        cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     try:
         booted = 0

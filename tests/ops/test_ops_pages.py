@@ -6,8 +6,8 @@ from html import unescape
 
 import pytest
 from django.test import Client
-
 from ops_helpers import SUSPENDED, actor, crafted_store, worker
+
 from storage import consistency as cc
 
 pytestmark = pytest.mark.usefixtures("ops_settings")
@@ -56,15 +56,24 @@ def test_check_page_clean_store(viewer, store):
 def test_check_page_lists_findings_with_links(editor, store, cluster_client):
     crafted_store(store, cluster_client)
     html = page(editor.get("/ops/check/?wait=1"))
-    for kind in (cc.ORPHAN_WORKER, cc.LEAKED_WORKER, cc.ACTOR_WITHOUT_WORKER, cc.ACTOR_WORKER_FREE,
-                 cc.ACTOR_WORKER_ELSEWHERE, cc.DUPLICATE_CLAIM, cc.SUSPENDED_WITH_POD, cc.ORPHAN_LOCK,
-                 cc.LOCK_WITHOUT_EXPIRY):
+    for kind in (
+        cc.ORPHAN_WORKER,
+        cc.LEAKED_WORKER,
+        cc.ACTOR_WITHOUT_WORKER,
+        cc.ACTOR_WORKER_FREE,
+        cc.ACTOR_WORKER_ELSEWHERE,
+        cc.DUPLICATE_CLAIM,
+        cc.SUSPENDED_WITH_POD,
+        cc.ORPHAN_LOCK,
+        cc.LOCK_WITHOUT_EXPIRY,
+    ):
         assert f'data-kind="{kind}"' in html, kind
     assert 'href="/actors/S1/"' in html
     assert 'href="/workers/ns9/pool-a/w-orphan/"' in html
     # Every repair the editor may make has its link (lock releases are an admin's).
     assert len(repair_links(html)) == sum(
-        1 for f in cc.run_check(store).findings if f.repair and f.repair.action != "release_lock")
+        1 for f in cc.run_check(store).findings if f.repair and f.repair.action != "release_lock"
+    )
     # Filter by kind.
     html = page(editor.get(f"/ops/check/?kind={cc.SUSPENDED_WITH_POD}"))
     assert f'data-kind="{cc.SUSPENDED_WITH_POD}"' in html and f'data-kind="{cc.ORPHAN_WORKER}"' not in html
@@ -160,15 +169,26 @@ def test_flush_page_offers_the_backup_first(admin, ops_settings):
 
 
 def test_audit_page_lists_changes_newest_first(editor, store, cluster_client):
-    response = editor.post("/actors/new/", {"actor_id": "aud-1", "actor_template_namespace": "ns",
-                                            "actor_template_name": "t"})
+    response = editor.post(
+        "/actors/new/", {"actor_id": "aud-1", "actor_template_namespace": "ns", "actor_template_name": "t"}
+    )
     assert response.status_code == 302
     stored = store.get_actor("aud-1")
-    response = editor.post("/actors/aud-1/edit/", {
-        "version": stored.version, "actor_id": "aud-1", "actor_template_namespace": "ns",
-        "actor_template_name": "t", "status": "SUSPENDED", "ateom_pod_namespace": "",
-        "ateom_pod_name": "", "ateom_pod_ip": "", "last_snapshot": "snap-9", "in_progress_snapshot": "",
-    })
+    response = editor.post(
+        "/actors/aud-1/edit/",
+        {
+            "version": stored.version,
+            "actor_id": "aud-1",
+            "actor_template_namespace": "ns",
+            "actor_template_name": "t",
+            "status": "SUSPENDED",
+            "ateom_pod_namespace": "",
+            "ateom_pod_name": "",
+            "ateom_pod_ip": "",
+            "last_snapshot": "snap-9",
+            "in_progress_snapshot": "",
+        },
+    )
     assert response.status_code == 302, page(response)[:2000]
     html = page(editor.get("/audit/"))
     assert html.index('data-action="actor.update"') < html.index('data-action="actor.create"')
@@ -181,7 +201,7 @@ def test_audit_page_lists_changes_newest_first(editor, store, cluster_client):
     create = next(e for e in entries if e["action"] == "actor.create")
     assert create["version_before"] is None and create["version_after"] == 1
     assert create["changed_fields"]["actor_id"] == [None, "aud-1"]
-    assert 'snap-9' in html  # the changed fields are on the page
+    assert "snap-9" in html  # the changed fields are on the page
 
 
 def test_audit_stream_is_capped(ops_settings, cluster_client):
@@ -252,8 +272,9 @@ def test_metrics_text(viewer, store, cluster_client):
     assert re.search(r"atedash_locks_held 4\.0", text)
     assert 'atedash_consistency_findings{kind="orphan_worker"} 1.0' in text
     assert 'atedash_consistency_findings{kind="corrupt_record"} 0.0' in text
-    assert re.search(r'atedash_request_duration_seconds_bucket\{le="0\.5",method="GET",status="2xx",view="actor_list"\} \d', text) \
-        or re.search(r'atedash_request_duration_seconds_bucket\{.*view="actor_list".*\} \d', text)
+    assert re.search(
+        r'atedash_request_duration_seconds_bucket\{le="0\.5",method="GET",status="2xx",view="actor_list"\} \d', text
+    ) or re.search(r'atedash_request_duration_seconds_bucket\{.*view="actor_list".*\} \d', text)
     assert "atedash_request_duration_seconds_count" in text
 
 
@@ -372,7 +393,7 @@ def test_a_long_check_shows_running_then_the_partial_polls_for_the_result(viewer
     release.set()
     current_app().checks.wait(60)
     partial = page(viewer.get("/ops/check/", HTTP_HX_REQUEST="true"))
-    assert 'id="check-running"' not in partial and 'hx-trigger' not in partial
+    assert 'id="check-running"' not in partial and "hx-trigger" not in partial
     assert f'data-kind="{cc.ORPHAN_WORKER}"' in partial
 
 

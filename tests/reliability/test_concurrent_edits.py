@@ -62,9 +62,20 @@ def gunicorn(redis_url, store, tmp_path):
         GUNICORN_LOG_LEVEL="warning",
     )
     proc = subprocess.Popen(
-        [str(Path(sys.executable).parent / "gunicorn"), "atedash.wsgi", "-c", "atedash/gunicorn.conf.py",
-         "--bind", f"127.0.0.1:{port}", "--access-logfile", "/dev/null"],
-        cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [
+            str(Path(sys.executable).parent / "gunicorn"),
+            "atedash.wsgi",
+            "-c",
+            "atedash/gunicorn.conf.py",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--access-logfile",
+            "/dev/null",
+        ],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     try:
         poll(lambda: operator_browser(port, "probe").request("GET", "/readyz")[0] == 200, "gunicorn to serve", 60)
@@ -97,9 +108,15 @@ def test_many_operators_edit_one_actor(gunicorn, make_actor, store, capsys):
                 continue
             version = int(VERSION_INPUT.search(page).group(1))
             snapshot = f"op-{n}-{attempt}"
-            form = {"csrfmiddlewaretoken": CSRF_INPUT.search(page).group(1), "version": version,
-                    "actor_id": "hot", "actor_template_namespace": "team-a", "actor_template_name": "web",
-                    "status": "SUSPENDED", "last_snapshot": snapshot}
+            form = {
+                "csrfmiddlewaretoken": CSRF_INPUT.search(page).group(1),
+                "version": version,
+                "actor_id": "hot",
+                "actor_template_namespace": "team-a",
+                "actor_template_name": "web",
+                "status": "SUSPENDED",
+                "last_snapshot": snapshot,
+            }
             status, page = session.request("POST", url, form)
             # On the conflict view, every other client re-applies its edit on the version it shows.
             reapplied = 0
@@ -115,7 +132,11 @@ def test_many_operators_edit_one_actor(gunicorn, make_actor, store, capsys):
             with lock:
                 if status == 302:
                     saved.append((n, version + 1, snapshot))
-                elif status == 409 and "The record changed while you were editing" in page and 'id="conflict-table"' in page:
+                elif (
+                    status == 409
+                    and "The record changed while you were editing" in page
+                    and 'id="conflict-table"' in page
+                ):
                     conflicts.append((n, int(re.search(r'id="stored-version">(\d+)<', page).group(1))))
                 else:
                     other.append((n, "POST", status, page[:300]))
@@ -132,9 +153,11 @@ def test_many_operators_edit_one_actor(gunicorn, make_actor, store, capsys):
     final = store.get_actor("hot")
     versions = sorted(v for _, v, _ in saved)
     with capsys.disabled():
-        print(f"\n[concurrency] {CLIENTS} HTTP clients, {CLIENTS * ATTEMPTS} edit attempts on one actor in "
-              f"{elapsed:.1f} s: {len(saved)} saved, {len(conflicts)} conflict views "
-              f"(re-applied from the view where offered); final version {final.version}")
+        print(
+            f"\n[concurrency] {CLIENTS} HTTP clients, {CLIENTS * ATTEMPTS} edit attempts on one actor in "
+            f"{elapsed:.1f} s: {len(saved)} saved, {len(conflicts)} conflict views "
+            f"(re-applied from the view where offered); final version {final.version}"
+        )
     assert len(saved) >= CLIENTS  # contention, but progress
     # Every confirmed save is one version of the record, and every version is a confirmed save.
     assert versions == list(range(2, final.version + 1)), versions

@@ -13,34 +13,77 @@ from urllib.parse import quote, urlencode
 
 import pytest
 from django.test import Client
-from hypothesis import HealthCheck, assume, given, settings as hsettings, strategies as st
-from storage.ateapi_pb2 import Actor
+from hypothesis import HealthCheck, assume, given
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
 
+from storage.ateapi_pb2 import Actor
 from tests.dashboard.conftest import ENVIRONMENT, login
 
 FUZZ = hsettings(max_examples=100, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
 
 # Text as browsers and attackers send it: any unicode (surrogates cannot be sent), control
 # characters, markup, very long values, and values close to the valid ones.
-NEAR_VALID = st.sampled_from([
-    "", " ", "a", "team-a", "web", "w-0", "small", "10.0.0.1", "::1", "RUNNING", "SUSPENDED", "UNSPECIFIED",
-    "STATUS_RUNNING", "-a", "a-", "A", "a.b", "a..b", "1", "0", "-1", "99999999999999999999", "9223372036854775807",
-    "<script>alert(1)</script>", "' OR 1=1 --", "../../etc/passwd", "a" * 63, "a" * 64, "a" * 254, "x\x00y",
-    "lock:actor:a-0", "lock:", "actor:a-0", ENVIRONMENT, ENVIRONMENT + " ", "ünï", "🚀", "\r\n", "%00", "a*", "[",
-])
+NEAR_VALID = st.sampled_from(
+    [
+        "",
+        " ",
+        "a",
+        "team-a",
+        "web",
+        "w-0",
+        "small",
+        "10.0.0.1",
+        "::1",
+        "RUNNING",
+        "SUSPENDED",
+        "UNSPECIFIED",
+        "STATUS_RUNNING",
+        "-a",
+        "a-",
+        "A",
+        "a.b",
+        "a..b",
+        "1",
+        "0",
+        "-1",
+        "99999999999999999999",
+        "9223372036854775807",
+        "<script>alert(1)</script>",
+        "' OR 1=1 --",
+        "../../etc/passwd",
+        "a" * 63,
+        "a" * 64,
+        "a" * 254,
+        "x\x00y",
+        "lock:actor:a-0",
+        "lock:",
+        "actor:a-0",
+        ENVIRONMENT,
+        ENVIRONMENT + " ",
+        "ünï",
+        "🚀",
+        "\r\n",
+        "%00",
+        "a*",
+        "[",
+    ]
+)
 VALUE = st.one_of(NEAR_VALID, st.text(max_size=300), st.text(max_size=3000))
-NUMBER = st.one_of(st.integers(min_value=-(2 ** 80), max_value=2 ** 80).map(str), NEAR_VALID)
+NUMBER = st.one_of(st.integers(min_value=-(2**80), max_value=2**80).map(str), NEAR_VALID)
 
 
 def form_data(fields, numeric=()):
     """A dict of some of `fields` (and maybe unknown ones), each a value or a list of values."""
+
     def value_for(name):
         base = NUMBER if name in numeric else VALUE
         return st.one_of(base, st.lists(base, min_size=2, max_size=3))
 
     known = st.fixed_dictionaries({}, optional={name: value_for(name) for name in fields})
-    extra = st.dictionaries(st.sampled_from(["csrfmiddlewaretoken", "next", "id", "actor_id", "__proto__", "version"]),
-                            VALUE, max_size=2)
+    extra = st.dictionaries(
+        st.sampled_from(["csrfmiddlewaretoken", "next", "id", "actor_id", "__proto__", "version"]), VALUE, max_size=2
+    )
     return st.tuples(known, extra).map(lambda t: {**t[1], **t[0]})
 
 
@@ -76,11 +119,29 @@ def check(response, before, after, where):
 # --- fuzzing every form ----------------------------------------------------------------------
 
 ACTOR_CREATE = ("actor_id", "actor_template_namespace", "actor_template_name")
-ACTOR_EDIT = ("version", "actor_id", "actor_template_namespace", "actor_template_name", "status",
-              "ateom_pod_namespace", "ateom_pod_name", "ateom_pod_ip", "last_snapshot", "in_progress_snapshot")
+ACTOR_EDIT = (
+    "version",
+    "actor_id",
+    "actor_template_namespace",
+    "actor_template_name",
+    "status",
+    "ateom_pod_namespace",
+    "ateom_pod_name",
+    "ateom_pod_ip",
+    "last_snapshot",
+    "in_progress_snapshot",
+)
 WORKER_CREATE = ("worker_namespace", "worker_pool", "worker_pod", "ip", "actor_namespace", "actor_template", "actor_id")
-WORKER_EDIT = ("version", "worker_namespace", "worker_pool", "worker_pod", "ip", "actor_namespace",
-               "actor_template", "actor_id")
+WORKER_EDIT = (
+    "version",
+    "worker_namespace",
+    "worker_pool",
+    "worker_pod",
+    "ip",
+    "actor_namespace",
+    "actor_template",
+    "actor_id",
+)
 
 
 @pytest.mark.parametrize(
@@ -141,16 +202,23 @@ def cursors():
             "v": st.one_of(st.just(1), st.integers(), st.text(max_size=3)),
             "s": st.one_of(st.integers(min_value=-5, max_value=20000), st.integers(), st.none(), st.text(max_size=5)),
             "a": st.one_of(st.text(max_size=30), st.integers(), st.just("127.0.0.1:1")),
-            "c": st.one_of(st.integers(min_value=0, max_value=2 ** 70), st.integers(), st.floats(allow_nan=False)),
-            "r": st.one_of(st.lists(st.text(max_size=40), max_size=5), st.text(max_size=5), st.lists(st.integers(), max_size=2)),
-            "n": st.one_of(st.integers(min_value=-1, max_value=2 ** 40), st.text(max_size=3)),
+            "c": st.one_of(st.integers(min_value=0, max_value=2**70), st.integers(), st.floats(allow_nan=False)),
+            "r": st.one_of(
+                st.lists(st.text(max_size=40), max_size=5), st.text(max_size=5), st.lists(st.integers(), max_size=2)
+            ),
+            "n": st.one_of(st.integers(min_value=-1, max_value=2**40), st.text(max_size=3)),
             "l": st.one_of(st.text(max_size=40), st.none(), st.integers()),
-            "d": st.one_of(st.lists(st.lists(st.integers(min_value=-2, max_value=16400), min_size=0, max_size=3),
-                                    max_size=4), st.integers(), st.text(max_size=5)),
+            "d": st.one_of(
+                st.lists(st.lists(st.integers(min_value=-2, max_value=16400), min_size=0, max_size=3), max_size=4),
+                st.integers(),
+                st.text(max_size=5),
+            ),
         },
     )
     encoded = state.map(lambda d: base64.urlsafe_b64encode(json.dumps(d).encode()).decode().rstrip("="))
-    return st.one_of(encoded, st.text(max_size=200), st.binary(max_size=100).map(lambda b: base64.b64encode(b).decode()))
+    return st.one_of(
+        encoded, st.text(max_size=200), st.binary(max_size=100).map(lambda b: base64.b64encode(b).decode())
+    )
 
 
 def stream_id(text):
@@ -165,9 +233,25 @@ def test_fuzz_list_urls(seeded, cluster_client):
     @given(
         path=st.sampled_from(["/actors/", "/workers/", "/locks/", "/audit/", "/ops/check/"]),
         query=st.dictionaries(
-            st.sampled_from(["size", "status", "ns", "template", "q", "cursor", "refresh", "namespace", "pool",
-                             "assigned", "kind", "before"]),
-            st.one_of(VALUE, cursors()), max_size=5),
+            st.sampled_from(
+                [
+                    "size",
+                    "status",
+                    "ns",
+                    "template",
+                    "q",
+                    "cursor",
+                    "refresh",
+                    "namespace",
+                    "pool",
+                    "assigned",
+                    "kind",
+                    "before",
+                ]
+            ),
+            st.one_of(VALUE, cursors()),
+            max_size=5,
+        ),
     )
     def fuzz(path, query):
         before = records(cluster_client)
@@ -193,8 +277,12 @@ def test_fuzz_record_paths(seeded):
     @given(segment=st.text(min_size=1, max_size=80))
     def fuzz(segment):
         q = quote(segment, safe="")
-        for url in (f"/actors/{q}/", f"/actors/{q}/edit/", f"/workers/{q}/{q}/{q}/",
-                    f"/workers/team-a/small/{q}/delete/"):
+        for url in (
+            f"/actors/{q}/",
+            f"/actors/{q}/edit/",
+            f"/workers/{q}/{q}/{q}/",
+            f"/workers/team-a/small/{q}/delete/",
+        ):
             response = client.get(url)
             assert response.status_code in (200, 301, 404, 422), (url, response.status_code)
 
@@ -212,12 +300,17 @@ def test_oversized_post_is_refused(seeded, cluster_client):
     response = client.post("/actors/new/", big)
     assert response.status_code == 400, response.status_code
     assert b"Traceback" not in response.content and b"Bad request" in response.content
-    many = {f"f{i}": "x" for i in range(300)} | {"actor_id": "many", "actor_template_namespace": "a",
-                                                   "actor_template_name": "b"}
+    many = {f"f{i}": "x" for i in range(300)} | {
+        "actor_id": "many",
+        "actor_template_namespace": "a",
+        "actor_template_name": "b",
+    }
     response = client.post("/actors/new/", many)
     assert response.status_code == 400, response.status_code
     # A raw body of 1 MB with a lying content type is refused as well.
-    response = client.post("/actors/a-0/edit/", data=b"x" * (1024 * 1024), content_type="application/x-www-form-urlencoded")
+    response = client.post(
+        "/actors/a-0/edit/", data=b"x" * (1024 * 1024), content_type="application/x-www-form-urlencoded"
+    )
     assert response.status_code == 400
     assert records(cluster_client) == before
 
@@ -225,10 +318,17 @@ def test_oversized_post_is_refused(seeded, cluster_client):
 def test_large_but_ordinary_form_still_works(seeded, store):
     client = login(Client(), "editor")
     stored = store.get_actor("a-0")
-    response = client.post("/actors/a-0/edit/", {
-        "version": stored.version, "actor_id": "a-0", "actor_template_namespace": "team-a",
-        "actor_template_name": "web", "status": "SUSPENDED", "last_snapshot": "s" * 1024,
-    })
+    response = client.post(
+        "/actors/a-0/edit/",
+        {
+            "version": stored.version,
+            "actor_id": "a-0",
+            "actor_template_namespace": "team-a",
+            "actor_template_name": "web",
+            "status": "SUSPENDED",
+            "last_snapshot": "s" * 1024,
+        },
+    )
     assert response.status_code == 302
     assert store.get_actor("a-0").last_snapshot == "s" * 1024
 
@@ -240,7 +340,9 @@ def csrf_client(role):
     """A client that enforces CSRF like a browser would, logged in through the real login form."""
     client = Client(enforce_csrf_checks=True)
     page = client.get("/login/").content.decode()
-    response = client.post("/login/", {"username": role, "password": f"{role}-pass-1", "csrfmiddlewaretoken": token(page)})
+    response = client.post(
+        "/login/", {"username": role, "password": f"{role}-pass-1", "csrfmiddlewaretoken": token(page)}
+    )
     assert response.status_code == 302
     return client
 
@@ -254,37 +356,91 @@ def mutations(store):
     a0 = store.get_actor("a-0")
     w0 = store.get_worker("team-a", "small", "w-0")
     return [
-        ("create actor", "editor", "/actors/new/",
-         {"actor_id": "new-one", "actor_template_namespace": "team-a", "actor_template_name": "web"},
-         lambda: store.client.exists("actor:new-one")),
-        ("edit actor", "editor", "/actors/a-0/edit/",
-         {"version": a0.version, "actor_id": "a-0", "actor_template_namespace": "team-a",
-          "actor_template_name": "web", "status": "RUNNING"},
-         lambda: store.get_actor("a-0").status == Actor.STATUS_RUNNING),
-        ("delete actor", "editor", "/actors/a-0/delete/", {},
-         lambda: not store.client.exists("actor:a-0")),
-        ("create worker", "editor", "/workers/new/",
-         {"worker_namespace": "team-a", "worker_pool": "small", "worker_pod": "w-9", "ip": "10.0.0.9"},
-         lambda: store.client.exists("worker:team-a:small:w-9")),
-        ("edit worker", "editor", "/workers/team-a/small/w-0/edit/",
-         {"version": w0.version, "worker_namespace": "team-a", "worker_pool": "small", "worker_pod": "w-0",
-          "ip": "10.0.0.1", "actor_id": ""},
-         lambda: store.get_worker("team-a", "small", "w-0").actor_id == ""),
-        ("delete worker", "editor", "/workers/team-a/small/w-0/delete/", {},
-         lambda: not store.client.exists("worker:team-a:small:w-0")),
-        ("release lock", "admin", "/locks/release/", {"key": "lock:actor:a-0", "token": "holder-token"},
-         lambda: not store.client.exists("lock:actor:a-0")),
-        ("flush ate records", "admin", "/flush/", {"scope": "ate", "confirm": ENVIRONMENT},
-         lambda: not store.client.exists("actor:a-1")),
-        ("flush everything", "admin", "/flush/", {"scope": "all", "confirm": ENVIRONMENT},
-         lambda: not store.client.exists("actor:a-1")),
+        (
+            "create actor",
+            "editor",
+            "/actors/new/",
+            {"actor_id": "new-one", "actor_template_namespace": "team-a", "actor_template_name": "web"},
+            lambda: store.client.exists("actor:new-one"),
+        ),
+        (
+            "edit actor",
+            "editor",
+            "/actors/a-0/edit/",
+            {
+                "version": a0.version,
+                "actor_id": "a-0",
+                "actor_template_namespace": "team-a",
+                "actor_template_name": "web",
+                "status": "RUNNING",
+            },
+            lambda: store.get_actor("a-0").status == Actor.STATUS_RUNNING,
+        ),
+        ("delete actor", "editor", "/actors/a-0/delete/", {}, lambda: not store.client.exists("actor:a-0")),
+        (
+            "create worker",
+            "editor",
+            "/workers/new/",
+            {"worker_namespace": "team-a", "worker_pool": "small", "worker_pod": "w-9", "ip": "10.0.0.9"},
+            lambda: store.client.exists("worker:team-a:small:w-9"),
+        ),
+        (
+            "edit worker",
+            "editor",
+            "/workers/team-a/small/w-0/edit/",
+            {
+                "version": w0.version,
+                "worker_namespace": "team-a",
+                "worker_pool": "small",
+                "worker_pod": "w-0",
+                "ip": "10.0.0.1",
+                "actor_id": "",
+            },
+            lambda: store.get_worker("team-a", "small", "w-0").actor_id == "",
+        ),
+        (
+            "delete worker",
+            "editor",
+            "/workers/team-a/small/w-0/delete/",
+            {},
+            lambda: not store.client.exists("worker:team-a:small:w-0"),
+        ),
+        (
+            "release lock",
+            "admin",
+            "/locks/release/",
+            {"key": "lock:actor:a-0", "token": "holder-token"},
+            lambda: not store.client.exists("lock:actor:a-0"),
+        ),
+        (
+            "flush ate records",
+            "admin",
+            "/flush/",
+            {"scope": "ate", "confirm": ENVIRONMENT},
+            lambda: not store.client.exists("actor:a-1"),
+        ),
+        (
+            "flush everything",
+            "admin",
+            "/flush/",
+            {"scope": "all", "confirm": ENVIRONMENT},
+            lambda: not store.client.exists("actor:a-1"),
+        ),
     ]
 
 
 RANK = {"viewer": 0, "editor": 1, "admin": 2}
 ACTIONS = [
-    "create actor", "edit actor", "delete actor", "create worker", "edit worker", "delete worker",
-    "release lock", "flush ate records", "flush everything"]
+    "create actor",
+    "edit actor",
+    "delete actor",
+    "create worker",
+    "edit worker",
+    "delete worker",
+    "release lock",
+    "flush ate records",
+    "flush everything",
+]
 
 
 @pytest.mark.parametrize("role", ["viewer", "editor", "admin"])
@@ -307,9 +463,20 @@ def test_role_against_mutating_action(seeded, cluster_client, role, action):
         assert not happened()
 
 
-MUTATING_URLS = ["/actors/new/", "/actors/a-0/edit/", "/actors/a-0/delete/", "/workers/new/",
-                 "/workers/team-a/small/w-0/edit/", "/workers/team-a/small/w-0/delete/", "/locks/release/",
-                 "/flush/", "/ops/repair/", "/ops/check/", "/logout/", "/login/"]
+MUTATING_URLS = [
+    "/actors/new/",
+    "/actors/a-0/edit/",
+    "/actors/a-0/delete/",
+    "/workers/new/",
+    "/workers/team-a/small/w-0/edit/",
+    "/workers/team-a/small/w-0/delete/",
+    "/locks/release/",
+    "/flush/",
+    "/ops/repair/",
+    "/ops/check/",
+    "/logout/",
+    "/login/",
+]
 
 
 @pytest.mark.parametrize("url", MUTATING_URLS)
@@ -336,15 +503,18 @@ def test_viewer_cannot_flush_by_crafting_a_post(seeded, cluster_client, settings
     before = records(cluster_client)
     for scope in ("ate", "all"):
         for headers in ({}, {"HX-Request": "true"}, {"X-Forwarded-Role": "admin", "X-Forwarded-User": "admin"}):
-            response = client.post("/flush/", {"scope": scope, "confirm": ENVIRONMENT, "csrfmiddlewaretoken": csrf},
-                                   headers=headers)
+            response = client.post(
+                "/flush/", {"scope": scope, "confirm": ENVIRONMENT, "csrfmiddlewaretoken": csrf}, headers=headers
+            )
             assert response.status_code == 403, (scope, headers, response.status_code)
     assert records(cluster_client) == before
     # Even with flush turned off, an admin's crafted POST removes nothing.
     settings.ATEDASH_ALLOW_FLUSH = False
     admin = csrf_client("admin")
-    response = admin.post("/flush/", {"scope": "all", "confirm": ENVIRONMENT,
-                                      "csrfmiddlewaretoken": admin.cookies["atedash_csrftoken"].value})
+    response = admin.post(
+        "/flush/",
+        {"scope": "all", "confirm": ENVIRONMENT, "csrfmiddlewaretoken": admin.cookies["atedash_csrftoken"].value},
+    )
     assert response.status_code == 403
     assert records(cluster_client) == before
 

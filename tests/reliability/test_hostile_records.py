@@ -22,8 +22,14 @@ FIVE_MB = 5 * 1024 * 1024
 
 
 def actor_json(actor_id, **fields):
-    record = {"actorId": actor_id, "version": "1", "actorTemplateNamespace": "team-a",
-              "actorTemplateName": "web", "status": "STATUS_SUSPENDED", **fields}
+    record = {
+        "actorId": actor_id,
+        "version": "1",
+        "actorTemplateNamespace": "team-a",
+        "actorTemplateName": "web",
+        "status": "STATUS_SUSPENDED",
+        **fields,
+    }
     return json.dumps(record).encode()
 
 
@@ -60,7 +66,7 @@ CORRUPT_WORKERS = {
     b"worker:" + SCRIPT.encode() + b":p:q": b"{" + IMG.encode(),
     b"worker:too:many:colons:here": b"{}",
 }
-HOSTILE_WORKERS = [("ns", "pool", SCRIPT), ("ns", "pool", IMG), ("ns", "p o o l", "quo\"te"), ("ünï", "🚀", "pod")]
+HOSTILE_WORKERS = [("ns", "pool", SCRIPT), ("ns", "pool", IMG), ("ns", "p o o l", 'quo"te'), ("ünï", "🚀", "pod")]
 
 
 @pytest.fixture
@@ -73,8 +79,12 @@ def hostile_store(store, cluster_client):
     for key, value in CORRUPT_WORKERS.items():
         c.set(key, value)
     for ns, pool, pod in HOSTILE_WORKERS:
-        c.set(f"worker:{ns}:{pool}:{pod}", json.dumps(
-            {"workerNamespace": ns, "workerPool": pool, "workerPod": pod, "actorId": SCRIPT, "version": "1"}))
+        c.set(
+            f"worker:{ns}:{pool}:{pod}",
+            json.dumps(
+                {"workerNamespace": ns, "workerPool": pool, "workerPod": pod, "actorId": SCRIPT, "version": "1"}
+            ),
+        )
     # Keys of the wrong Redis type, and hostile locks.
     c.hset("actor:a-hash", "field", SCRIPT)
     c.rpush("worker:ns:pool:a-list", SCRIPT)
@@ -209,12 +219,14 @@ def test_worker_and_lock_pages(admin, settings, hostile_store):
 
 def get_urls():
     """Every URL pattern without arguments (lists, overview, ops pages...)."""
+
     def patterns(entries, prefix=""):
         for entry in entries:
             if isinstance(entry, URLResolver):
                 yield from patterns(entry.url_patterns, prefix + str(entry.pattern))
             elif isinstance(entry, URLPattern) and not entry.pattern.converters:
                 yield entry
+
     from django.urls import reverse
 
     return sorted({reverse(p.name) for p in patterns(get_resolver().url_patterns) if p.name})

@@ -11,8 +11,8 @@ import threading
 import time
 
 import pytest
-from storage.keys import key_slot
 
+from storage.keys import key_slot
 from tests.cluster_faults import poll
 from tests.reliability.operators import ACCEPTABLE, Operator, error_window, run_threads
 
@@ -36,7 +36,9 @@ def test_primary_killed_while_operators_read_and_edit(local_cluster, store, make
     # three on the shard that dies, two on shards that stay up.
     editors = {actor_id: Operator("editor") for actor_id in on_victim[:3] + elsewhere[:2]}
     readers = [Operator("viewer") for _ in range(3)]
-    read_urls = ["/actors/?size=25", "/", "/workers/", "/locks/"] + [f"/actors/{i}/" for i in on_victim[:2] + elsewhere[:1]]
+    read_urls = ["/actors/?size=25", "/", "/workers/", "/locks/"] + [
+        f"/actors/{i}/" for i in on_victim[:2] + elsewhere[:1]
+    ]
 
     def editing(actor_id):
         return lambda operator, n: operator.edit(actor_id, f"{actor_id}-snap-{n}")
@@ -56,15 +58,21 @@ def test_primary_killed_while_operators_read_and_edit(local_cluster, store, make
         witness = local_cluster.witness(avoid=(victim_port,))
         killed_at = time.monotonic()
         local_cluster.kill(victim_port)
-        poll(lambda: local_cluster.served_by_other_than(key_slot(f"actor:{on_victim[0]}"), victim_id, witness),
-             "the replica of the killed primary to take over", 60)
+        poll(
+            lambda: local_cluster.served_by_other_than(key_slot(f"actor:{on_victim[0]}"), victim_id, witness),
+            "the replica of the killed primary to take over",
+            60,
+        )
         promoted_at = time.monotonic()
 
         # Without restarting atedash, edits on the failed shard succeed again, and every page answers.
         def recovered():
             fresh = [o for op in everyone for o in op.outcomes if o.at > promoted_at]
-            saved = all(any(c.at > promoted_at for c in list(op.confirmed))
-                        for actor_id, op in editors.items() if actor_id in on_victim)
+            saved = all(
+                any(c.at > promoted_at for c in list(op.confirmed))
+                for actor_id, op in editors.items()
+                if actor_id in on_victim
+            )
             pages = {o.what for o in fresh if o.status == 200 and o.what.startswith("GET")}
             return saved and all(f"GET {url}" in pages for url in read_urls)
 
@@ -88,9 +96,14 @@ def test_primary_killed_while_operators_read_and_edit(local_cluster, store, make
     with capsys.disabled():
         print(
             f"\n[failover] primary 127.0.0.1:{victim_port} SIGKILLed; replica promoted after "
-            f"{promoted_at - killed_at:.2f} s; pages and edits all working again after {recovered_at - killed_at:.2f} s; "
-            + (f"error window {window[0] - killed_at:+.2f} s .. {window[1] - killed_at:+.2f} s "
-               f"({window[1] - window[0]:.2f} s, {len(outages)} pages answered 503)" if window else "no error page at all")
+            f"{promoted_at - killed_at:.2f} s; "
+            f"pages and edits all working again after {recovered_at - killed_at:.2f} s; "
+            + (
+                f"error window {window[0] - killed_at:+.2f} s .. {window[1] - killed_at:+.2f} s "
+                f"({window[1] - window[0]:.2f} s, {len(outages)} pages answered 503)"
+                if window
+                else "no error page at all"
+            )
             + f"; {requests} requests, {sum(len(op.confirmed) for op in editors.values())} edits confirmed"
         )
 

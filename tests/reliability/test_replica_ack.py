@@ -12,8 +12,8 @@ import signal
 import time
 
 import pytest
-from storage.keys import key_slot
 
+from storage.keys import key_slot
 from tests.cluster_faults import cluster_view, node_client, poll
 
 pytestmark = pytest.mark.slow
@@ -37,10 +37,17 @@ def read_on_replica(port, key):
 
 def save(editor, store, actor_id, snapshot):
     version = store.get_actor(actor_id).version
-    response = editor.post(f"/actors/{actor_id}/edit/", {
-        "version": version, "actor_id": actor_id, "actor_template_namespace": "team-a",
-        "actor_template_name": "web", "status": "SUSPENDED", "last_snapshot": snapshot,
-    })
+    response = editor.post(
+        f"/actors/{actor_id}/edit/",
+        {
+            "version": version,
+            "actor_id": actor_id,
+            "actor_template_namespace": "team-a",
+            "actor_template_name": "web",
+            "status": "SUSPENDED",
+            "last_snapshot": snapshot,
+        },
+    )
     assert response.status_code == 302, response.content[:500]
     return version + 1
 
@@ -77,8 +84,7 @@ def test_a_dead_replica_does_not_slow_saves(local_cluster, editor, make_actor, s
     assert store.get_actor("orphan").version == version
 
 
-def test_a_frozen_replica_delays_the_confirmation_but_not_the_save(local_cluster, settings, editor, make_actor,
-                                                                    store):
+def test_a_frozen_replica_delays_the_confirmation_but_not_the_save(local_cluster, settings, editor, make_actor, store):
 
     settings.ATEDASH_REPLICA_ACK_SECONDS = 0.5
     make_actor("lonely")

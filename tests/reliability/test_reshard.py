@@ -30,12 +30,18 @@ WORKER_ROW = re.compile(r'<tr data-worker="([^"]*)"')
 def seed(cluster_client):
     pipe = cluster_client.pipeline(transaction=False)
     for i in range(ACTORS):
-        pipe.set(f"actor:rs-{i:05d}", (
-            '{"actorId":"rs-%05d","version":"1","actorTemplateNamespace":"team-a",'
-            '"actorTemplateName":"web","status":"STATUS_SUSPENDED"}' % i))
+        pipe.set(
+            f"actor:rs-{i:05d}",
+            (
+                '{"actorId":"rs-%05d","version":"1","actorTemplateNamespace":"team-a",'  # noqa: UP031
+                '"actorTemplateName":"web","status":"STATUS_SUSPENDED"}' % i
+            ),
+        )
     for i in range(WORKERS):
-        pipe.set(f"worker:team-a:pool-{i % 3}:w-{i:04d}", (
-            '{"workerNamespace":"team-a","workerPool":"pool-%d","workerPod":"w-%04d","version":"1"}' % (i % 3, i)))
+        pipe.set(
+            f"worker:team-a:pool-{i % 3}:w-{i:04d}",
+            (f'{{"workerNamespace":"team-a","workerPool":"pool-{i % 3}","workerPod":"w-{i:04d}","version":"1"}}'),
+        )
     pipe.execute()
 
 
@@ -132,11 +138,15 @@ def test_lists_paged_while_slots_move(local_cluster, store, cluster_client, caps
                 assert len(seen) == WORKERS
         twice = sum(len(seen) - len(set(seen)) for _, _, seen in during)
         missed = sum(len(expected - set(seen)) for _, _, seen in during) if expected is not None else None
-        report.append(f"{p.path}?size={p.size}: {p.pages} pages, {len(p.walks)} walks ({len(during)} during the moves: "
-                      f"{twice} records seen twice across a walk" + (f", {missed} missed" if missed is not None else "") + ")")
+        report.append(
+            f"{p.path}?size={p.size}: {p.pages} pages, {len(p.walks)} walks ({len(during)} during the moves: "
+            f"{twice} records seen twice across a walk" + (f", {missed} missed" if missed is not None else "") + ")"
+        )
     with capsys.disabled():
-        print(f"\n[reshard] slots moved for {ended - began:.1f} s; no error page, no record twice in a page; "
-              + "; ".join(report))
+        print(
+            f"\n[reshard] slots moved for {ended - began:.1f} s; no error page, no record twice in a page; "
+            + "; ".join(report)
+        )
 
     # Nothing was lost or changed by the moves.
     assert sorted(a.actor_id for a in store.list_actors()) == sorted(actor_ids)

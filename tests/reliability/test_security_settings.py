@@ -88,8 +88,9 @@ def test_cookies_are_secure_and_http_only_under_https(behind_https_proxy):
         assert morsel["secure"], name
         assert morsel["httponly"], name
     # A message cookie (set after a save) is Secure and HttpOnly too.
-    response = client.post("/actors/new/", {"actor_id": "c-1", "actor_template_namespace": "a",
-                                            "actor_template_name": "b"})
+    response = client.post(
+        "/actors/new/", {"actor_id": "c-1", "actor_template_namespace": "a", "actor_template_name": "b"}
+    )
     assert response.status_code == 302
     messages = response.cookies["messages"]
     assert messages["secure"] and messages["httponly"]
@@ -136,7 +137,11 @@ def production_env(**extra):
 def test_check_deploy_passes_with_production_settings():
     result = subprocess.run(
         [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
-        cwd=REPO, env=production_env(), capture_output=True, text=True, timeout=120,
+        cwd=REPO,
+        env=production_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no issues" in (result.stdout + result.stderr)
@@ -147,7 +152,11 @@ def test_check_deploy_passes_with_the_https_settings_spelled_out():
     del env["ATEDASH_HTTPS"]
     result = subprocess.run(
         [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
-        cwd=REPO, env=env, capture_output=True, text=True, timeout=120,
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert result.returncode == 0, result.stdout + result.stderr
 
@@ -160,7 +169,11 @@ def test_check_deploy_passes_when_https_is_implied(switch):
     env.update(switch)
     result = subprocess.run(
         [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
-        cwd=REPO, env=env, capture_output=True, text=True, timeout=120,
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert result.returncode == 0, result.stdout + result.stderr
 
@@ -170,7 +183,11 @@ def test_check_deploy_flags_a_plain_http_deployment():
     del env["ATEDASH_HTTPS"], env["ATEDASH_PROXY_SSL_HEADER"]
     result = subprocess.run(
         [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
-        cwd=REPO, env=env, capture_output=True, text=True, timeout=120,
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert result.returncode != 0
     assert "SESSION_COOKIE_SECURE" in result.stderr and "SECURE_SSL_REDIRECT" in result.stderr
@@ -185,8 +202,9 @@ def test_production_settings_values():
         "'proxy': list(s.SECURE_PROXY_SSL_HEADER), 'exempt': s.SECURE_REDIRECT_EXEMPT,"
         "'upload': s.DATA_UPLOAD_MAX_MEMORY_SIZE}))"
     )
-    result = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=production_env(), capture_output=True,
-                            text=True, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO, env=production_env(), capture_output=True, text=True, timeout=60
+    )
     assert result.returncode == 0, result.stderr
     values = json.loads(result.stdout.strip().splitlines()[-1])
     assert values["debug"] is False

@@ -51,15 +51,25 @@ def assert_unavailable(viewer, editor, redis_url, page_html, capsys, how):
     fragment = viewer.get("/actors/?size=25", headers={"HX-Request": "true", "HX-Target": "actors-results"})
     assert fragment.status_code == 503
     assert "<html" not in page_html(fragment) and 'hx-trigger="every 5s"' in page_html(fragment)
-    save = editor.post("/actors/out-0/edit/", {"version": 1, "actor_id": "out-0", "status": "RUNNING",
-                                               "actor_template_namespace": "team-a", "actor_template_name": "web"})
+    save = editor.post(
+        "/actors/out-0/edit/",
+        {
+            "version": 1,
+            "actor_id": "out-0",
+            "status": "RUNNING",
+            "actor_template_namespace": "team-a",
+            "actor_template_name": "web",
+        },
+    )
     assert save.status_code == 503 and "unreachable" in page_html(save)
     assert Client().get("/healthz").status_code == 200
     ready = Client().get("/readyz")
     assert ready.status_code == 503 and ready.json() == {"ready": False}  # the reason is in the log only
     with capsys.disabled():
-        print(f"\n[outage:{how}] first request found the store gone after {first:.2f} s; then 503 pages "
-              f"answered in {min(timings):.2f}..{max(timings):.2f} s")
+        print(
+            f"\n[outage:{how}] first request found the store gone after {first:.2f} s; then 503 pages "
+            f"answered in {min(timings):.2f}..{max(timings):.2f} s"
+        )
     assert max(timings) < MAX_ANSWER_S, timings
 
 
@@ -83,8 +93,9 @@ def short_socket_timeout(settings):
     yield
 
 
-def test_store_frozen_then_back(local_cluster, records, short_socket_timeout, viewer, editor, redis_url, store,
-                                page_html, capsys):
+def test_store_frozen_then_back(
+    local_cluster, records, short_socket_timeout, viewer, editor, redis_url, store, page_html, capsys
+):
     assert viewer.get("/actors/").status_code == 200
     local_cluster.freeze_all()
     try:

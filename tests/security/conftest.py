@@ -1,5 +1,7 @@
-"""Security tests: gunicorn as shipped, with operators of every role (`serve`), and the dashboard's fixtures (settings on the test cluster, operators of every role,
-logged-in clients), reused from tests/dashboard/conftest.py rather than copied."""
+"""Security tests: gunicorn as shipped, with operators of every role (`serve`).
+
+The dashboard's fixtures (settings on the test cluster, operators of every role, logged-in clients)
+are reused from tests/dashboard/conftest.py rather than copied."""
 
 import json
 import os
@@ -57,9 +59,16 @@ class Server:
         directory.mkdir()
         (directory / "prom").mkdir()
         self.users = directory / "operators.json"
-        self.users.write_text(json.dumps({"operators": {
-            role: {"role": role, "password": make_password(password, hasher=PBKDF2PasswordHasher())}
-            for role, password in PASSWORDS.items()}}))
+        self.users.write_text(
+            json.dumps(
+                {
+                    "operators": {
+                        role: {"role": role, "password": make_password(password, hasher=PBKDF2PasswordHasher())}
+                        for role, password in PASSWORDS.items()
+                    }
+                }
+            )
+        )
         self.key = secrets.token_urlsafe(60)
         self.port = free_port()
         self.log: list[str] = []
@@ -81,9 +90,21 @@ class Server:
         collect = [sys.executable, "manage.py", "collectstatic", "--noinput", "-v", "0"]
         subprocess.run(collect, cwd=REPO, env=self.env, check=True)
         self.proc = subprocess.Popen(
-            [str(Path(sys.executable).parent / "gunicorn"), "atedash.wsgi", "-c", "atedash/gunicorn.conf.py",
-             "--bind", f"127.0.0.1:{self.port}", "--access-logfile", "/dev/null"],
-            cwd=REPO, env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+            [
+                str(Path(sys.executable).parent / "gunicorn"),
+                "atedash.wsgi",
+                "-c",
+                "atedash/gunicorn.conf.py",
+                "--bind",
+                f"127.0.0.1:{self.port}",
+                "--access-logfile",
+                "/dev/null",
+            ],
+            cwd=REPO,
+            env=self.env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
         )
         for line in self.proc.stderr:  # the socket is bound before the worker boots
             self.log.append(line)

@@ -17,8 +17,11 @@ from tests.dashboard.conftest import PASSWORDS, login
 
 REPO = Path(__file__).resolve().parents[2]
 MALLORY = {"X-Forwarded-User": "mallory", "X-Forwarded-Role": "admin"}
-HEADERS = dict(ATEDASH_TRUSTED_HEADER="X-Forwarded-User", ATEDASH_TRUSTED_HEADER_ROLE_HEADER="X-Forwarded-Role",
-               ATEDASH_ALLOW_FLUSH="1")
+HEADERS = dict(
+    ATEDASH_TRUSTED_HEADER="X-Forwarded-User",
+    ATEDASH_TRUSTED_HEADER_ROLE_HEADER="X-Forwarded-Role",
+    ATEDASH_ALLOW_FLUSH="1",
+)
 
 
 # --- 1. the trusted header, from anyone ------------------------------------------------------
@@ -48,8 +51,14 @@ def test_trusted_header_from_a_trusted_proxy_signs_in(serve):
 def test_check_deploy_says_the_header_trusts_nobody():
     env = {k: v for k, v in os.environ.items() if not k.startswith("ATEDASH_") and k != "PYTEST_VERSION"}
     env.update(ATEDASH_SECRET_KEY="k" * 60, ATEDASH_HTTPS="1", ATEDASH_TRUSTED_HEADER="X-Forwarded-User")
-    result = subprocess.run([sys.executable, "manage.py", "check", "--deploy"], cwd=REPO, env=env,
-                            capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy"],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert "atedash.W001" in result.stderr + result.stdout and "trusts nobody" in result.stderr + result.stdout
 
 
@@ -145,8 +154,9 @@ def test_password_checks_beyond_the_cap_are_refused_at_once(serve):
 
     def attempt(browser):
         token = browser.cookies["atedash_csrftoken"]
-        return browser.request("POST", "/login/", {"username": "admin", "password": "wrong",
-                                                   "csrfmiddlewaretoken": token})[0]
+        return browser.request(
+            "POST", "/login/", {"username": "admin", "password": "wrong", "csrfmiddlewaretoken": token}
+        )[0]
 
     with ThreadPoolExecutor(8) as pool:
         statuses = list(pool.map(attempt, browsers))
@@ -158,18 +168,22 @@ def test_password_checks_beyond_the_cap_are_refused_at_once(serve):
 # --- 8. the placeholder secret ---------------------------------------------------------------
 
 
-@pytest.mark.parametrize("name, value", [
-    ("ATEDASH_SECRET_KEY", "replace-me-with-50-random-characters"),
-    ("ATEDASH_SECRET_KEY", "short-key"),
-    ("ATEDASH_METRICS_TOKEN", "replace-me-too"),
-    ("ATEDASH_METRICS_TOKEN", "tok"),
-])
+@pytest.mark.parametrize(
+    "name, value",
+    [
+        ("ATEDASH_SECRET_KEY", "replace-me-with-50-random-characters"),
+        ("ATEDASH_SECRET_KEY", "short-key"),
+        ("ATEDASH_METRICS_TOKEN", "replace-me-too"),
+        ("ATEDASH_METRICS_TOKEN", "tok"),
+    ],
+)
 def test_a_placeholder_or_short_secret_refuses_to_start(name, value):
     env = {k: v for k, v in os.environ.items() if not k.startswith("ATEDASH_") and k != "PYTEST_VERSION"}
     env.update(ATEDASH_SECRET_KEY="k" * 60)
     env[name] = value
-    result = subprocess.run([sys.executable, "-c", "import atedash.wsgi"], cwd=REPO, env=env,
-                            capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-c", "import atedash.wsgi"], cwd=REPO, env=env, capture_output=True, text=True, timeout=120
+    )
     assert result.returncode != 0 and "ImproperlyConfigured" in result.stderr and name in result.stderr
 
 

@@ -261,8 +261,9 @@ def test_a_cursor_of_one_list_is_400_on_another(viewer, make_actor, store):
     actors_cursor = next_page_cursor(viewer.get("/actors/?size=25").content.decode())
     assert viewer.get("/actors/?" + urlencode({"size": 25, "cursor": actors_cursor})).status_code == 200
     for path in ("/locks/", "/workers/"):
-        assert_invalid_link(viewer.get(path + "?" + urlencode({"size": 25, "cursor": actors_cursor})),
-                            path + "?size=25")
+        assert_invalid_link(
+            viewer.get(path + "?" + urlencode({"size": 25, "cursor": actors_cursor})), path + "?size=25"
+        )
     # The unsigned storage cursor inside it is refused too, and so is a tampered signature.
     storage_cursor = actors_cursor.rsplit(":", 1)[0]
     assert_invalid_link(viewer.get("/actors/?" + urlencode({"cursor": storage_cursor})), "/actors/")
@@ -271,8 +272,10 @@ def test_a_cursor_of_one_list_is_400_on_another(viewer, make_actor, store):
 
 
 def test_htmx_request_with_a_bad_cursor_gets_a_400_fragment(viewer):
-    response = viewer.get("/actors/?" + urlencode({"size": 25, "cursor": HUGE_COUNT}),
-                          headers={"HX-Request": "true", "HX-Target": "actors-results"})
+    response = viewer.get(
+        "/actors/?" + urlencode({"size": 25, "cursor": HUGE_COUNT}),
+        headers={"HX-Request": "true", "HX-Target": "actors-results"},
+    )
     body = response.content.decode()
     assert response.status_code == 400 and INVALID in body
     assert body.lstrip().startswith("<div")
@@ -281,8 +284,22 @@ def test_htmx_request_with_a_bad_cursor_gets_a_400_fragment(viewer):
 
 
 @pytest.mark.parametrize(
-    "before", ["---", "-", "1-", "-1", "1-2-3", "abc", "1 2", "١٢٣-0", "1" * 21, "18446744073709551616",
-               "0-18446744073709551616", "x" * 5000, "1-0\x00"],
+    "before",
+    [
+        "---",
+        "-",
+        "1-",
+        "-1",
+        "1-2-3",
+        "abc",
+        "1 2",
+        "١٢٣-0",
+        "1" * 21,
+        "18446744073709551616",
+        "0-18446744073709551616",
+        "x" * 5000,
+        "1-0\x00",
+    ],
 )
 def test_malformed_audit_before_is_400(viewer, before):
     response = viewer.get("/audit/?" + urlencode({"before": before}))
@@ -310,8 +327,18 @@ def test_audit_paging_with_before_still_works(viewer):
 
 
 @pytest.mark.parametrize(
-    "query", [{"size": "10000000"}, {"size": "-1"}, {"size": "abc"}, {"refresh": "9"}, {"status": "BOGUS"},
-              {"q": "*" * 253}, {"q": "[a-"}, {"ns": "\\"}, {"template": "x" * 5000}],
+    "query",
+    [
+        {"size": "10000000"},
+        {"size": "-1"},
+        {"size": "abc"},
+        {"refresh": "9"},
+        {"status": "BOGUS"},
+        {"q": "*" * 253},
+        {"q": "[a-"},
+        {"ns": "\\"},
+        {"template": "x" * 5000},
+    ],
 )
 def test_other_malformed_list_parameters_are_clamped_not_errors(viewer, query):
     # Page size, refresh and filters: an invalid value falls back to its default (a sensible clamp).

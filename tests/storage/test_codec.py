@@ -13,8 +13,7 @@ from storage.ateapi_pb2 import Actor, Worker
 from storage.codec import ACTOR_CODEC, BINARY, JSON, WORKER_CODEC, RecordDecodeError, preview
 
 GO_ACTOR = (
-    b'{"actorId":"a1","version":"3","actorTemplateNamespace":"ns","actorTemplateName":"t",'
-    b'"status":"STATUS_RUNNING"}'
+    b'{"actorId":"a1","version":"3","actorTemplateNamespace":"ns","actorTemplateName":"t","status":"STATUS_RUNNING"}'
 )
 
 
@@ -36,8 +35,9 @@ def fast_or_exact(codec, raw):
 def test_go_written_record_decodes_and_reencodes_byte_for_byte():
     actor, encoding = ACTOR_CODEC.decode(GO_ACTOR)
     assert encoding == JSON
-    assert actor == Actor(actor_id="a1", version=3, actor_template_namespace="ns", actor_template_name="t",
-                          status=Actor.STATUS_RUNNING)
+    assert actor == Actor(
+        actor_id="a1", version=3, actor_template_namespace="ns", actor_template_name="t", status=Actor.STATUS_RUNNING
+    )
     assert ACTOR_CODEC.encode_json(actor) == GO_ACTOR
 
 
@@ -94,7 +94,7 @@ def test_binary_whose_first_field_is_123_bytes_long_is_not_mistaken_for_json():
         b'{"version":"3x"}',
         b'{"version":true}',
         b'{"status":"STATUS_NOPE","actorId":1}',
-        b'[1,2]',
+        b"[1,2]",
         b"\xff\xfe\xfd",  # not JSON, not protobuf
         b'{"actorId":"\\ud800"}',  # unpaired surrogate
         b'{"version":"99999999999999999999"}',  # out of int64 range
@@ -137,6 +137,7 @@ def test_preview_is_printable_and_short():
 
 # ------------------------------------------------------------------ property tests
 
+
 def _keys(message_class):
     return [k for f in message_class.DESCRIPTOR.fields for k in (f.name, f.json_name)]
 
@@ -178,8 +179,10 @@ def json_records(draw, message_class=Actor):
     fields = list(message_class.DESCRIPTOR.fields)
     if draw(st.booleans()):
         chosen = draw(st.lists(st.sampled_from(fields), unique_by=lambda f: f.number))
-        members = [(draw(st.sampled_from([f.name, f.json_name])), draw(_well_typed_value(message_class, f.name)))
-                   for f in chosen]
+        members = [
+            (draw(st.sampled_from([f.name, f.json_name])), draw(_well_typed_value(message_class, f.name)))
+            for f in chosen
+        ]
     else:
         member_keys = st.one_of(
             st.sampled_from(_keys(message_class)),

@@ -38,8 +38,9 @@ def test_primary_killed_replica_promoted_and_operations_continue(store, cluster_
     # Replication is asynchronous: make sure the replica has everything before pulling the plug.
     assert primary.execute_command("WAIT", 1, 5000) >= 1
     victim_id = primary.execute_command("CLUSTER MYID").decode()
-    witness_port = next(s.client.connection_pool.connection_kwargs["port"] for s in store.topology.shards()
-                        if s.address != victim.name)
+    witness_port = next(
+        s.client.connection_pool.connection_kwargs["port"] for s in store.topology.shards() if s.address != victim.name
+    )
     pid = int((cluster_dir / str(victim_port) / "redis.pid").read_text())
 
     os.kill(pid, signal.SIGKILL)
@@ -83,7 +84,8 @@ def test_primary_killed_replica_promoted_and_operations_continue(store, cluster_
         poll(lambda: cluster_whole(witness_port), "the restarted node to rejoin as a replica")
 
     assert "slave" in cluster_view(victim_port)[f"127.0.0.1:{victim_port}"]["flags"] or any(
-        n["node_id"] == victim_id and "slave" in n["flags"] for n in cluster_view(witness_port).values())
+        n["node_id"] == victim_id and "slave" in n["flags"] for n in cluster_view(witness_port).values()
+    )
     overview = store.cluster_overview()
     assert overview.slots_covered == 16384 and len([n for n in overview.nodes if n.role == "primary"]) == 3
 

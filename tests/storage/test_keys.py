@@ -3,8 +3,15 @@ from __future__ import annotations
 import pytest
 
 from storage.keys import (
-    ACTOR_PREFIX, LOCK_PREFIX, WORKER_PREFIX, actor_key, actor_lock_key, key_slot, parse_actor_key,
-    parse_worker_key, worker_key,
+    ACTOR_PREFIX,
+    LOCK_PREFIX,
+    WORKER_PREFIX,
+    actor_key,
+    actor_lock_key,
+    key_slot,
+    parse_actor_key,
+    parse_worker_key,
+    worker_key,
 )
 
 

@@ -211,8 +211,12 @@ def test_get_actor_whose_id_is_not_its_keys_is_corrupt(store):
 
 
 def test_records_written_as_go_writes_them_are_read_and_updated_in_the_same_form(store):
-    raw_set(store, "actor:a1", b'{"actorId":"a1","version":"3","actorTemplateNamespace":"ns",'
-                               b'"actorTemplateName":"t","status":"STATUS_RUNNING"}')
+    raw_set(
+        store,
+        "actor:a1",
+        b'{"actorId":"a1","version":"3","actorTemplateNamespace":"ns",'
+        b'"actorTemplateName":"t","status":"STATUS_RUNNING"}',
+    )
     actor = store.get_actor("a1")
     assert (actor.version, actor.actor_template_name, actor.status) == (3, "t", S.STATUS_RUNNING)
     actor.status = S.STATUS_SUSPENDING
@@ -231,8 +235,9 @@ def test_other_valid_json_spellings_are_read(store):
 
 
 def test_binary_records_are_read_and_stay_binary_on_update(store):
-    record = Actor(actor_id="a1", version=5, actor_template_namespace="ns", actor_template_name="t",
-                   status=S.STATUS_RUNNING)
+    record = Actor(
+        actor_id="a1", version=5, actor_template_namespace="ns", actor_template_name="t", status=S.STATUS_RUNNING
+    )
     raw_set(store, "actor:a1", record.SerializeToString())
     actor = store.get_actor("a1")
     assert actor == record
@@ -240,13 +245,18 @@ def test_binary_records_are_read_and_stay_binary_on_update(store):
     store.update_actor(actor, 5)
     stored = store.client.get("actor:a1")
     assert not stored.startswith(b"{")
-    assert Actor.FromString(stored) == Actor(actor_id="a1", version=6, actor_template_namespace="ns",
-                                             actor_template_name="t", status=S.STATUS_SUSPENDED)
+    assert Actor.FromString(stored) == Actor(
+        actor_id="a1", version=6, actor_template_namespace="ns", actor_template_name="t", status=S.STATUS_SUSPENDED
+    )
 
 
 def test_unknown_json_keys_survive_an_update_from_a_fresh_message(store):
-    raw_set(store, "actor:a1", b'{"actorId":"a1","version":"1","actorTemplateNamespace":"ns",'
-                               b'"actorTemplateName":"t","newThing":{"deep":[1,2.50]},"flag":true}')
+    raw_set(
+        store,
+        "actor:a1",
+        b'{"actorId":"a1","version":"1","actorTemplateNamespace":"ns",'
+        b'"actorTemplateName":"t","newThing":{"deep":[1,2.50]},"flag":true}',
+    )
     fresh = Actor(actor_id="a1", actor_template_namespace="ns", actor_template_name="t", status=S.STATUS_RUNNING)
     store.update_actor(fresh, 1)
     assert store.client.get("actor:a1") == (
@@ -266,7 +276,9 @@ def test_unknown_binary_fields_survive_an_update_from_a_fresh_message(store):
     assert Worker.FromString(stored).actor_id == "a9" and fresh.version == 3
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
+)
 @given(
     actor_id=st.text(alphabet=st.characters(blacklist_categories=["Cs"]), min_size=1, max_size=30),
     pod_ip=st.text(alphabet=st.characters(blacklist_categories=["Cs"]), max_size=20),
@@ -275,8 +287,14 @@ def test_unknown_binary_fields_survive_an_update_from_a_fresh_message(store):
 )
 def test_property_create_get_update_round_trip(store, actor_id, pod_ip, status, snapshot):
     store.client.delete(actor_key(actor_id))
-    actor = Actor(actor_id=actor_id, actor_template_namespace="ns", actor_template_name="t",
-                  ateom_pod_ip=pod_ip, status=status, last_snapshot=snapshot)
+    actor = Actor(
+        actor_id=actor_id,
+        actor_template_namespace="ns",
+        actor_template_name="t",
+        ateom_pod_ip=pod_ip,
+        status=status,
+        last_snapshot=snapshot,
+    )
     store.create_actor(actor)
     got = store.get_actor(actor_id)
     expected = Actor()

@@ -140,17 +140,24 @@ def test_shard_counts_and_clear_ate_records(store):
     removed = store.clear_ate_records()
     assert [sum(getattr(c, f) for c in removed) for f in ("actors", "workers", "locks")] == [20, 1, 1]
     assert store.client.get("keep-me") == b"x"
-    assert [sum(getattr(c, f) for c in store.shard_counts()) for f in ("actors", "workers", "locks", "other")] \
-        == [0, 0, 0, 1]
+    assert [sum(getattr(c, f) for c in store.shard_counts()) for f in ("actors", "workers", "locks", "other")] == [
+        0,
+        0,
+        0,
+        1,
+    ]
 
 
 def test_store_stats(store):
     for i in range(30):
-        store.create_actor(Actor(actor_id=f"a{i}", status=[S.STATUS_RUNNING, S.STATUS_SUSPENDED, S.STATUS_RESUMING][i % 3]))
+        store.create_actor(
+            Actor(actor_id=f"a{i}", status=[S.STATUS_RUNNING, S.STATUS_SUSPENDED, S.STATUS_RESUMING][i % 3])
+        )
     store.client.set("actor:broken", b"\x00")
     for i in range(10):
-        store.create_worker(Worker(worker_namespace="n", worker_pool=f"p{i % 2}", worker_pod=f"w{i}",
-                                   actor_id="a1" if i < 3 else ""))
+        store.create_worker(
+            Worker(worker_namespace="n", worker_pool=f"p{i % 2}", worker_pod=f"w{i}", actor_id="a1" if i < 3 else "")
+        )
     store.acquire_lock("lock:actor:a1", "t", 60)
     stats = store.store_stats()
     assert stats.actors_by_status["STATUS_RUNNING"] == 10

@@ -17,8 +17,14 @@ def seed_actors(store, n, prefix="a", **fields):
 
     pipe = store.client.pipeline(transaction=False)
     for i in range(n):
-        actor = Actor(actor_id=f"{prefix}{i:05d}", version=1, actor_template_namespace="ns",
-                      actor_template_name=f"t{i % 3}", status=[S.STATUS_RUNNING, S.STATUS_SUSPENDED][i % 2], **fields)
+        actor = Actor(
+            actor_id=f"{prefix}{i:05d}",
+            version=1,
+            actor_template_namespace="ns",
+            actor_template_name=f"t{i % 3}",
+            status=[S.STATUS_RUNNING, S.STATUS_SUSPENDED][i % 2],
+            **fields,
+        )
         pipe.set(f"actor:{actor.actor_id}", ACTOR_CODEC.encode_json(actor))
     pipe.execute()
 
@@ -97,8 +103,14 @@ def test_id_filter_with_glob_characters_is_literal(store):
 
 def test_worker_filters(store):
     for i in range(40):
-        store.create_worker(Worker(worker_namespace=f"ns{i % 2}", worker_pool=f"p{i % 4}", worker_pod=f"pod-{i}",
-                                   actor_id=f"actor-{i}" if i % 5 == 0 else ""))
+        store.create_worker(
+            Worker(
+                worker_namespace=f"ns{i % 2}",
+                worker_pool=f"p{i % 4}",
+                worker_pod=f"pod-{i}",
+                actor_id=f"actor-{i}" if i % 5 == 0 else "",
+            )
+        )
     all_workers, _ = walk(store.scan_workers, limit=6)
     assert len(all_workers) == 40
     ns0, _ = walk(store.scan_workers, namespace="ns0")
@@ -220,7 +232,9 @@ def test_a_key_of_the_wrong_type_is_reported_as_corrupt(store):
     assert [a.actor_id for a in page.records] == ["ok"]
     assert [c.key for c in page.corrupt] == ["actor:hash"] and "WRONGTYPE" in page.corrupt[0].error
     import pytest as _pytest
+
     from storage import CorruptRecord
+
     with _pytest.raises(CorruptRecord) as e:
         store.list_actors()
     assert e.value.key == "actor:hash"
@@ -261,8 +275,23 @@ def test_batch_read_on_a_node_whose_cluster_is_down_raises_instead_of_reporting_
     while port + 10000 > 65535:  # a cluster node also listens on port + 10000 (its bus)
         port = free_port()
     server = subprocess.Popen(
-        ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-         "--cluster-enabled", "yes", "--cluster-config-file", str(tmp_path / "nodes.conf"), "--dir", str(tmp_path)],
+        [
+            "redis-server",
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--cluster-enabled",
+            "yes",
+            "--cluster-config-file",
+            str(tmp_path / "nodes.conf"),
+            "--dir",
+            str(tmp_path),
+        ],
         stdout=subprocess.DEVNULL,
     )
     try:

@@ -13,8 +13,14 @@ STORAGE = Path(__file__).resolve().parents[2] / "storage"
 
 def test_committed_ateapi_pb2_matches_the_proto(tmp_path):
     subprocess.run(
-        [sys.executable, "-m", "grpc_tools.protoc", f"-I{STORAGE}", f"--python_out={tmp_path}",
-         str(STORAGE / "ateapi.proto")],
+        [
+            sys.executable,
+            "-m",
+            "grpc_tools.protoc",
+            f"-I{STORAGE}",
+            f"--python_out={tmp_path}",
+            str(STORAGE / "ateapi.proto"),
+        ],
         check=True,
     )
     generated = (tmp_path / "ateapi_pb2.py").read_bytes()
@@ -28,17 +34,33 @@ def test_field_names_and_numbers_are_the_go_servers():
 
     assert Actor.DESCRIPTOR.full_name == "ateapi.Actor"
     assert fields(Actor) == [
-        ("actor_id", 1), ("version", 2), ("actor_template_namespace", 3), ("actor_template_name", 4),
-        ("status", 5), ("ateom_pod_namespace", 6), ("ateom_pod_name", 7), ("ateom_pod_ip", 8),
-        ("last_snapshot", 9), ("in_progress_snapshot", 10),
+        ("actor_id", 1),
+        ("version", 2),
+        ("actor_template_namespace", 3),
+        ("actor_template_name", 4),
+        ("status", 5),
+        ("ateom_pod_namespace", 6),
+        ("ateom_pod_name", 7),
+        ("ateom_pod_ip", 8),
+        ("last_snapshot", 9),
+        ("in_progress_snapshot", 10),
     ]
     assert dict(Actor.Status.items()) == {
-        "STATUS_UNSPECIFIED": 0, "STATUS_RESUMING": 1, "STATUS_RUNNING": 2, "STATUS_SUSPENDING": 3,
+        "STATUS_UNSPECIFIED": 0,
+        "STATUS_RESUMING": 1,
+        "STATUS_RUNNING": 2,
+        "STATUS_SUSPENDING": 3,
         "STATUS_SUSPENDED": 4,
     }
     assert fields(Worker) == [
-        ("worker_namespace", 1), ("worker_pool", 2), ("worker_pod", 3), ("actor_namespace", 4),
-        ("actor_template", 5), ("actor_id", 6), ("ip", 7), ("version", 8),
+        ("worker_namespace", 1),
+        ("worker_pool", 2),
+        ("worker_pod", 3),
+        ("actor_namespace", 4),
+        ("actor_template", 5),
+        ("actor_id", 6),
+        ("ip", 7),
+        ("version", 8),
     ]
 
 

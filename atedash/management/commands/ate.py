@@ -33,8 +33,20 @@ def _status(actor):
 
 
 def actor_row(a):
-    pod = f"{a.ateom_pod_namespace}/{a.ateom_pod_name}" if a.ateom_pod_namespace and a.ateom_pod_name else a.ateom_pod_name
-    return [a.actor_template_namespace, a.actor_template_name, a.actor_id, _status(a), pod, a.ateom_pod_ip, str(a.version)]
+    pod = (
+        f"{a.ateom_pod_namespace}/{a.ateom_pod_name}"
+        if a.ateom_pod_namespace and a.ateom_pod_name
+        else a.ateom_pod_name
+    )
+    return [
+        a.actor_template_namespace,
+        a.actor_template_name,
+        a.actor_id,
+        _status(a),
+        pod,
+        a.ateom_pod_ip,
+        str(a.version),
+    ]
 
 
 def worker_row(w):
@@ -68,19 +80,31 @@ class Command(BaseCommand):
         imp = sub.add_parser("import", help="restore a JSON-lines export")
         imp.add_argument("file", help='the export file ("-" for standard input)')
         imp.add_argument("--dry-run", action="store_true", help="report what would happen; write nothing")
-        imp.add_argument("--include-corrupt", action="store_true",
-                         help="also write back records exported as undecodable (only where the key is free)")
-        imp.add_argument("--policy", choices=["skip", "overwrite-if-version"], default="skip",
-                         help="for keys that exist: leave them (skip, the default), or overwrite only when the "
-                              "stored version is the one in the file")
+        imp.add_argument(
+            "--include-corrupt",
+            action="store_true",
+            help="also write back records exported as undecodable (only where the key is free)",
+        )
+        imp.add_argument(
+            "--policy",
+            choices=["skip", "overwrite-if-version"],
+            default="skip",
+            help="for keys that exist: leave them (skip, the default), or overwrite only when the "
+            "stored version is the one in the file",
+        )
         get = sub.add_parser("get", help="list actors or workers as kubectl ate get does")
         get.add_argument("kind", choices=["actors", "workers", "actor", "worker"])
         get.add_argument("-o", "--output", choices=["table", "json", "yaml"], default="table")
         flush = sub.add_parser("flush", help="remove the ate records (or everything) from the store")
-        flush.add_argument("--environment", required=True,
-                           help="the name of this environment (ATEDASH_ENVIRONMENT), typed to confirm")
-        flush.add_argument("--scope", choices=["records", "all"], default="records",
-                           help="records: actor:*, worker:*, lock:* (default); all: FLUSHALL on every primary")
+        flush.add_argument(
+            "--environment", required=True, help="the name of this environment (ATEDASH_ENVIRONMENT), typed to confirm"
+        )
+        flush.add_argument(
+            "--scope",
+            choices=["records", "all"],
+            default="records",
+            help="records: actor:*, worker:*, lock:* (default); all: FLUSHALL on every primary",
+        )
 
     def handle(self, *args, subcommand, **options):
         import redis
@@ -148,8 +172,7 @@ class Command(BaseCommand):
                 raise
         self.stderr.write(
             f"exported {result.records} records ({result.actors} actors, {result.workers} workers"
-            f"{f', {result.corrupt} corrupt' if result.corrupt else ''})"
-            + (f" to {target}" if target != "-" else "")
+            f"{f', {result.corrupt} corrupt' if result.corrupt else ''})" + (f" to {target}" if target != "-" else "")
         )
 
     # ------------------------------------------------------------------------------ import
@@ -164,12 +187,27 @@ class Command(BaseCommand):
         dry_run, policy = options["dry_run"], options["policy"]
 
         def on_write(entry, outcome, version_before):
-            audit(who, f"import.{outcome}", key=entry.key, version_before=version_before,
-                  version_after=entry.version, changed_fields={}, stream=False, file=options["file"], policy=policy)
+            audit(
+                who,
+                f"import.{outcome}",
+                key=entry.key,
+                version_before=version_before,
+                version_after=entry.version,
+                changed_fields={},
+                stream=False,
+                file=options["file"],
+                policy=policy,
+            )
 
         try:
-            result = import_records(current_app().store.persistence(), source, policy=policy, dry_run=dry_run, on_write=on_write,
-                                    include_corrupt=options["include_corrupt"])
+            result = import_records(
+                current_app().store.persistence(),
+                source,
+                policy=policy,
+                dry_run=dry_run,
+                on_write=on_write,
+                include_corrupt=options["include_corrupt"],
+            )
         except ImportFileError as exc:
             raise CommandError(str(exc)) from None
         except FileNotFoundError as exc:
@@ -185,13 +223,21 @@ class Command(BaseCommand):
             # What differs from a plain restore into an empty store: overwrites, skips, undecodable lines.
             notable = sorted(d for d in result.details if d[2] != "created")
             for line, key, outcome, stored, version in notable[:100]:
-                self.stdout.write(f"  line {line}: {key}: would be {outcome}"
-                                  + (f" (stored version {stored}, file version {version})" if stored is not None else ""))
+                self.stdout.write(
+                    f"  line {line}: {key}: would be {outcome}"
+                    + (f" (stored version {stored}, file version {version})" if stored is not None else "")
+                )
             if len(notable) > 100:
                 self.stdout.write(f"  ... and {len(notable) - 100} more")
         else:
-            audit(who, "import", key=None, file=options["file"], policy=policy, **{
-                k: v for k, v in result.to_dict().items() if k not in ("policy", "dry_run")})
+            audit(
+                who,
+                "import",
+                key=None,
+                file=options["file"],
+                policy=policy,
+                **{k: v for k, v in result.to_dict().items() if k not in ("policy", "dry_run")},
+            )
             current_app().records_changed()
 
     # ------------------------------------------------------------------------------ get
@@ -238,19 +284,32 @@ class Command(BaseCommand):
             raise CommandError("flush is turned off for this environment (set ATEDASH_ALLOW_FLUSH=1 to allow it)")
         if name != settings.ATEDASH_ENVIRONMENT:
             raise CommandError(
-                f"--environment {name!r} does not match this environment ({settings.ATEDASH_ENVIRONMENT!r}); nothing removed"
+                f"--environment {name!r} does not match this environment "
+                f"({settings.ATEDASH_ENVIRONMENT!r}); nothing removed"
             )
         p = current_app().store.persistence()
         removed = p.clear_ate_records() if scope == "records" else p.debug_clear_all()
-        rows = [{"node": c.node, "actors": c.actors, "workers": c.workers, "locks": c.locks, "other": c.other}
-                for c in removed]
+        rows = [
+            {"node": c.node, "actors": c.actors, "workers": c.workers, "locks": c.locks, "other": c.other}
+            for c in removed
+        ]
         totals = {k: sum(r[k] for r in rows) for k in ("actors", "workers", "locks", "other")}
         # After the flush, so that the entry survives a FLUSHALL.
-        audit(cli_operator(), "flush", key=None, scope="ate" if scope == "records" else "all", removed=rows,
-              removed_total=totals)
+        audit(
+            cli_operator(),
+            "flush",
+            key=None,
+            scope="ate" if scope == "records" else "all",
+            removed=rows,
+            removed_total=totals,
+        )
         current_app().records_changed()
         for r in rows:
-            self.stdout.write(f"{r['node']}: removed {r['actors']} actors, {r['workers']} workers, "
-                              f"{r['locks']} locks, {r['other']} other keys")
-        self.stdout.write(f"flushed {settings.ATEDASH_ENVIRONMENT} ({'ate records' if scope == 'records' else 'everything'}): "
-                          f"{sum(totals.values())} keys removed")
+            self.stdout.write(
+                f"{r['node']}: removed {r['actors']} actors, {r['workers']} workers, "
+                f"{r['locks']} locks, {r['other']} other keys"
+            )
+        self.stdout.write(
+            f"flushed {settings.ATEDASH_ENVIRONMENT} ({'ate records' if scope == 'records' else 'everything'}): "
+            f"{sum(totals.values())} keys removed"
+        )

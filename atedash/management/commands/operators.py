@@ -19,8 +19,11 @@ class Command(BaseCommand):
         add = sub.add_parser("add", help="add an operator (or change one with --replace)")
         add.add_argument("name")
         add.add_argument("--role", choices=ROLES, required=True)
-        add.add_argument("--password-stdin", action="store_true",
-                         help="read the password from stdin (first line); else one is generated and printed")
+        add.add_argument(
+            "--password-stdin",
+            action="store_true",
+            help="read the password from stdin (first line); else one is generated and printed",
+        )
         add.add_argument("--replace", action="store_true", help="overwrite an existing operator")
         remove = sub.add_parser("remove", help="remove an operator")
         remove.add_argument("name")
@@ -50,8 +53,10 @@ class Command(BaseCommand):
         try:
             sessions.end_everywhere(name, current_app())
         except Exception as exc:  # noqa: BLE001 - the users-file check alone still ends them
-            self.stderr.write(f"note: could not mark {name}'s sessions ended in the store ({exc}); "
-                              "they end anyway, as the users file no longer matches them")
+            self.stderr.write(
+                f"note: could not mark {name}'s sessions ended in the store ({exc}); "
+                "they end anyway, as the users file no longer matches them"
+            )
         else:
             self.stdout.write(f"ended every session of {name}")
 

@@ -81,8 +81,11 @@ def seed_store(p, *, actors, workers, rng):
     rng.shuffle(free)
 
     statuses = (
-        [S.STATUS_RUNNING] * 40 + [S.STATUS_SUSPENDED] * 40 + [S.STATUS_RESUMING] * 8
-        + [S.STATUS_SUSPENDING] * 8 + [S.STATUS_UNSPECIFIED] * 1
+        [S.STATUS_RUNNING] * 40
+        + [S.STATUS_SUSPENDED] * 40
+        + [S.STATUS_RESUMING] * 8
+        + [S.STATUS_SUSPENDING] * 8
+        + [S.STATUS_UNSPECIFIED] * 1
     )
     actor_list = []
     for i in range(actors):
@@ -122,7 +125,10 @@ def seed_store(p, *, actors, workers, rng):
     if len(assigned) >= 2:
         w1, w2 = assigned[0], assigned[1]
         w1.actor_id, w1.actor_namespace, w1.actor_template = (
-            w2.actor_id, by_id[w2.actor_id].actor_template_namespace, by_id[w2.actor_id].actor_template_name)
+            w2.actor_id,
+            by_id[w2.actor_id].actor_template_namespace,
+            by_id[w2.actor_id].actor_template_name,
+        )
         disagreements.append(f"worker {w1.worker_pod} points at {w2.actor_id}, which runs on {w2.worker_pod}")
     # A RUNNING actor whose worker does not exist.
     if running:
@@ -145,7 +151,9 @@ def seed_store(p, *, actors, workers, rng):
     for a in actor_list:
         pipe.set(storage.actor_key(a.actor_id), actor_codec.encode_json(a), nx=True)
     for w in worker_list:
-        pipe.set(storage.worker_key(w.worker_namespace, w.worker_pool, w.worker_pod), worker_codec.encode_json(w), nx=True)
+        pipe.set(
+            storage.worker_key(w.worker_namespace, w.worker_pool, w.worker_pod), worker_codec.encode_json(w), nx=True
+        )
     # Locks: a few held by live holders, and one stale lock on a suspended actor.
     locks = 0
     for a in running[:5]:
