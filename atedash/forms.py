@@ -112,8 +112,20 @@ class ActorFilterForm(ListForm):
     ns = forms.CharField(label="Template namespace", required=False, max_length=253)
     template = forms.CharField(label="Template", required=False, max_length=253)
     q = forms.CharField(label="Id contains", required=False, max_length=253)
+    # The searches an incident starts with: a pod, an address, a snapshot path someone pasted.
+    pod = forms.CharField(label="Ateom pod", required=False, max_length=507)  # namespace/name, or name
+    ip = forms.CharField(label="Ateom IP", required=False, max_length=64)
+    snapshot = forms.CharField(label="Last snapshot contains", required=False, max_length=1024)
 
-    field_order = ["status", "ns", "template", "q", "size", "refresh", "cursor"]
+    field_order = ["status", "ns", "template", "q", "pod", "ip", "snapshot", "size", "refresh", "cursor"]
+
+    @staticmethod
+    def pod_filter(pod):
+        """ "ns/name" -> (ns, name); "name" -> (None, name); "ns/" -> (ns, None); "" -> (None, None)."""
+        namespace, sep, name = (pod or "").partition("/")
+        if not sep:
+            namespace, name = "", namespace
+        return namespace or None, name or None
 
 
 ASSIGNED_CHOICES = [("", "any"), ("free", "free"), ("assigned", "assigned")]
@@ -124,8 +136,9 @@ class WorkerFilterForm(ListForm):
     pool = forms.CharField(label="Pool", required=False, max_length=253)
     assigned = forms.ChoiceField(label="Assignment", choices=ASSIGNED_CHOICES, required=False)
     q = forms.CharField(label="Pod or actor contains", required=False, max_length=253)
+    ip = forms.CharField(label="IP", required=False, max_length=64)
 
-    field_order = ["namespace", "pool", "assigned", "q", "size", "refresh", "cursor"]
+    field_order = ["namespace", "pool", "assigned", "q", "ip", "size", "refresh", "cursor"]
 
 
 class LockFilterForm(ListForm):
@@ -296,3 +309,11 @@ class LoginForm(forms.Form):
         strip=False,
         widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
     )
+
+
+# --- the header's "open by key or id" box ------------------------------------------------------
+
+
+class OpenRecordForm(forms.Form):
+    # A worker key is worker:<ns>:<pool>:<pod> (253 + 63 + 253 characters and the separators).
+    q = forms.CharField(label="Open by key or id", required=False, max_length=600)

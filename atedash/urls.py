@@ -1,6 +1,6 @@
 from django.urls import include, path
 
-from atedash.views import actors, errors, flush, health, locks, overview, session, workers
+from atedash.views import actors, errors, flush, health, locks, lookup, overview, session, workers
 
 urlpatterns = [
     path("", overview.overview, name="overview"),
@@ -17,6 +17,7 @@ urlpatterns = [
     path("workers/<str:namespace>/<str:pool>/<str:pod>/", workers.worker_detail, name="worker_detail"),
     path("workers/<str:namespace>/<str:pool>/<str:pod>/edit/", workers.worker_edit, name="worker_edit"),
     path("workers/<str:namespace>/<str:pool>/<str:pod>/delete/", workers.worker_delete, name="worker_delete"),
+    path("open/", lookup.open_record, name="open_record"),
     path("locks/", locks.lock_list, name="lock_list"),
     path("locks/release/", locks.lock_release, name="lock_release"),
     path("flush/", flush.flush, name="flush"),

@@ -76,6 +76,23 @@ def parse_worker_key(key: str | bytes) -> tuple[str, str, str]:
     return parts[0], parts[1], parts[2]
 
 
+def record_of_key(key: str) -> tuple[str, tuple[str, ...]] | None:
+    """What record a typed key names: ("actor", (id,)) for `actor:<id>` and its lock `lock:actor:<id>`,
+    ("worker", (ns, pool, pod)) for `worker:<ns>:<pool>:<pod>`; None for anything else."""
+    if key.startswith(ACTOR_LOCK_PREFIX):
+        key = key[len(LOCK_PREFIX) :]
+    if key.startswith(ACTOR_PREFIX):
+        actor_id = parse_actor_key(key)
+        return ("actor", (actor_id,)) if actor_id else None
+    if key.startswith(WORKER_PREFIX):
+        try:
+            parts = parse_worker_key(key)
+        except ValueError:
+            return None
+        return ("worker", parts) if all(parts) else None
+    return None
+
+
 def key_slot(key: str | bytes) -> int:
     """Redis Cluster hash slot of a key (CRC16 of the hash tag, if any, modulo 16384)."""
     if isinstance(key, str):

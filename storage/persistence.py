@@ -259,10 +259,25 @@ class Persistence:
         template_namespace: str | None = None,
         template_name: str | None = None,
         id_contains: str | None = None,
+        pod_namespace: str | None = None,
+        pod_name: str | None = None,
+        pod_ip: str | None = None,
+        snapshot_contains: str | None = None,
         max_scan: int = 100_000,
         max_seconds: float | None = None,
     ) -> scanning.Page:
-        wanted = scanning.actor_filter(status, template_namespace, template_name, id_contains)
+        """One page of actors. Filters (None: any): exact status, template namespace and name, ateom
+        pod namespace, name and IP; `id_contains` and `snapshot_contains` (last snapshot) are substrings."""
+        wanted = scanning.actor_filter(
+            status,
+            template_namespace,
+            template_name,
+            id_contains,
+            pod_namespace=pod_namespace,
+            pod_name=pod_name,
+            pod_ip=pod_ip,
+            snapshot_contains=snapshot_contains,
+        )
         return scanning.scan_page(self.topology, scanning.ACTOR_SCAN, cursor, limit, wanted, max_scan, max_seconds)
 
     def scan_workers(
@@ -274,10 +289,13 @@ class Persistence:
         pool: str | None = None,
         assigned: bool | None = None,
         id_contains: str | None = None,
+        ip: str | None = None,
         max_scan: int = 100_000,
         max_seconds: float | None = None,
     ) -> scanning.Page:
-        wanted = scanning.worker_filter(namespace, pool, assigned, id_contains)
+        """One page of workers. Filters (None: any): exact namespace, pool and IP, free or assigned;
+        `id_contains` is a substring of the pod or the assigned actor's id."""
+        wanted = scanning.worker_filter(namespace, pool, assigned, id_contains, ip=ip)
         return scanning.scan_page(self.topology, scanning.WORKER_SCAN, cursor, limit, wanted, max_scan, max_seconds)
 
     def scan_locks(
@@ -288,6 +306,10 @@ class Persistence:
         )
 
     # ================================================================ raw records
+
+    def exists(self, key: str) -> bool:
+        """Whether `key` holds anything (one EXISTS; the value is not read)."""
+        return bool(self.client.exists(key))
 
     def get_raw(self, key: str) -> RawRecord:
         pipe = self.client.pipeline(transaction=False)

@@ -116,7 +116,18 @@ class ScanFilter:
         return self.record_ok is not None or self.match.count("*") > 1 or not self.match.endswith(":*")
 
 
-def actor_filter(status, template_namespace, template_name, id_contains) -> ScanFilter:
+def actor_filter(
+    status,
+    template_namespace,
+    template_name,
+    id_contains,
+    pod_namespace=None,
+    pod_name=None,
+    pod_ip=None,
+    snapshot_contains=None,
+) -> ScanFilter:
+    """What an actor page keeps. The incident searches (ateom pod, its IP, a piece of the last
+    snapshot) are record checks like the template's: the walk stays bounded by the page's budget."""
     match = ACTOR_PREFIX + ("*" + _glob_escape(id_contains) + "*" if id_contains else "*")
     checks = []
     if status is not None:
@@ -128,10 +139,18 @@ def actor_filter(status, template_namespace, template_name, id_contains) -> Scan
     if id_contains:
         # MATCH also looks at the key; the record's own id is what the user searched.
         checks.append(lambda a: id_contains in a.actor_id)
+    if pod_namespace is not None:
+        checks.append(lambda a: a.ateom_pod_namespace == pod_namespace)
+    if pod_name is not None:
+        checks.append(lambda a: a.ateom_pod_name == pod_name)
+    if pod_ip is not None:
+        checks.append(lambda a: a.ateom_pod_ip == pod_ip)
+    if snapshot_contains:
+        checks.append(lambda a: snapshot_contains in a.last_snapshot)
     return ScanFilter(match, _all(checks))
 
 
-def worker_filter(namespace, pool, assigned, id_contains) -> ScanFilter:
+def worker_filter(namespace, pool, assigned, id_contains, ip=None) -> ScanFilter:
     # Worker keys are worker:<ns>:<pool>:<pod>, so namespace and pool narrow the SCAN itself.
     if namespace is not None and pool is not None:
         match = f"{WORKER_PREFIX}{_glob_escape(namespace)}:{_glob_escape(pool)}:*"
@@ -151,6 +170,8 @@ def worker_filter(namespace, pool, assigned, id_contains) -> ScanFilter:
     if id_contains:
         # A worker is identified by its pod; the actor it serves is searched too.
         checks.append(lambda w: id_contains in w.worker_pod or id_contains in w.actor_id)
+    if ip is not None:
+        checks.append(lambda w: w.ip == ip)
     return ScanFilter(match, _all(checks))
 
 

@@ -52,11 +52,16 @@ def actor_fields(actor):
 def actor_list(request):
     form = ActorFilterForm(request.GET)
     values = form.values()
+    pod_namespace, pod_name = form.pod_filter(values["pod"])
     filters = {
         "status": status_value(values["status"]) if values["status"] else None,
         "template_namespace": values["ns"] or None,
         "template_name": values["template"] or None,
         "id_contains": values["q"] or None,
+        "pod_namespace": pod_namespace,
+        "pod_name": pod_name,
+        "pod_ip": values["ip"] or None,
+        "snapshot_contains": values["snapshot"] or None,
     }
     # A cursor that is not valid raises storage.InvalidCursor: the 400 page (atedash/errors.py).
     page = cursors.scan(

@@ -41,6 +41,7 @@ def worker_list(request):
         "pool": values["pool"] or None,
         "assigned": {"free": False, "assigned": True}.get(values["assigned"]),
         "id_contains": values["q"] or None,
+        "ip": values["ip"] or None,
     }
     # A cursor that is not valid raises storage.InvalidCursor: the 400 page (atedash/errors.py).
     page = cursors.scan(

@@ -37,3 +37,13 @@ def test_key_slot_uses_hash_tags():
     assert key_slot("{user1000}.following") == key_slot("{user1000}.followers")
     assert key_slot("actor:a1") == key_slot(b"actor:a1")
     assert 0 <= key_slot("anything") < 16384
+
+
+def test_record_of_key_names_the_record_a_typed_key_means():
+    from storage.keys import record_of_key
+
+    assert record_of_key("actor:a1") == ("actor", ("a1",))
+    assert record_of_key("lock:actor:a:1") == ("actor", ("a:1",))
+    assert record_of_key("worker:ns:pool:pod:x") == ("worker", ("ns", "pool", "pod:x"))
+    for other in ["actor:", "worker:ns:pool", "worker:ns::pod", "lock:other", "atedash:audit", "a1", ""]:
+        assert record_of_key(other) is None

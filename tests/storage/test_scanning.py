@@ -309,3 +309,44 @@ def test_batch_read_on_a_node_whose_cluster_is_down_raises_instead_of_reporting_
     finally:
         server.terminate()
         server.wait(10)
+
+
+def test_incident_filters_find_actors_by_pod_ip_and_snapshot(store):
+    seed_actors(store, 120)
+    pipe_actors = [
+        ("on-pod", {"ateom_pod_namespace": "ml-serving", "ateom_pod_name": "cpu-worker-0194"}),
+        ("same-name-other-ns", {"ateom_pod_namespace": "batch", "ateom_pod_name": "cpu-worker-0194"}),
+        ("on-ip", {"ateom_pod_ip": "10.20.66.146"}),
+        ("near-ip", {"ateom_pod_ip": "10.20.66.14"}),
+        ("snap", {"last_snapshot": "gs://ate-snapshots/ml/2026-11-30/run-7"}),
+    ]
+    for actor_id, fields in pipe_actors:
+        store.create_actor(Actor(actor_id=actor_id))
+        actor = store.get_actor(actor_id)
+        for name, value in fields.items():
+            setattr(actor, name, value)
+        store.update_actor(actor, actor.version)
+    ids = lambda records: sorted(a.actor_id for a in records)  # noqa: E731
+    found, _ = walk(store.scan_actors, limit=7, pod_namespace="ml-serving", pod_name="cpu-worker-0194")
+    assert ids(found) == ["on-pod"]
+    found, _ = walk(store.scan_actors, limit=7, pod_name="cpu-worker-0194")
+    assert ids(found) == ["on-pod", "same-name-other-ns"]
+    found, _ = walk(store.scan_actors, limit=7, pod_ip="10.20.66.146")
+    assert ids(found) == ["on-ip"]  # exact: 10.20.66.14 is another pod
+    found, _ = walk(store.scan_actors, limit=7, snapshot_contains="2026-11-30/run")
+    assert ids(found) == ["snap"]
+    found, _ = walk(store.scan_actors, limit=7, snapshot_contains="*")  # literal, not a glob
+    assert found == []
+    # Bounded like every filter: a call examines at most max_scan keys and the walk goes on.
+    found, pages = walk(store.scan_actors, limit=10, pod_ip="10.20.66.146", max_scan=30)
+    assert ids(found) == ["on-ip"] and all(p.scanned <= 30 for p in pages) and len(pages) > 3
+    assert sum(p.scanned for p in pages) == 125
+
+
+def test_worker_ip_filter(store):
+    for i in range(30):
+        store.create_worker(Worker(worker_namespace="ns", worker_pool="p", worker_pod=f"pod-{i}", ip=f"10.0.0.{i}"))
+    found, _ = walk(store.scan_workers, limit=4, ip="10.0.0.3")
+    assert [w.worker_pod for w in found] == ["pod-3"]
+    found, _ = walk(store.scan_workers, limit=4, namespace="other", ip="10.0.0.3")
+    assert found == []

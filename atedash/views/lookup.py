@@ -1,0 +1,81 @@
+"""The header's "open by key or id" box: straight to the record, or a page that says nothing was found.
+
+What it understands: an actor id, a worker as namespace/pool/pod, or a full key (`actor:<id>`,
+`worker:<ns>:<pool>:<pod>`, `lock:actor:<id>`). It reads at most one key (EXISTS); searches that need a
+walk (a pod, an IP) are offered as links to the list pages, which bound their scans.
+"""
+
+import ipaddress
+from urllib.parse import urlencode
+
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_GET
+
+from atedash.forms import OpenRecordForm
+from atedash.templatetags.atedash import _reverse_or_empty
+from atedash.views.common import persistence
+from storage import keys
+
+
+def _target(query):
+    """(kind, args) of the one record the query names, or None."""
+    named = keys.record_of_key(query)
+    if named is not None:
+        return named
+    parts = query.split("/")
+    if len(parts) == 3 and all(parts):
+        return "worker", tuple(parts)
+    if len(parts) == 1 and ":" not in query:
+        return "actor", (query,)
+    return None
+
+
+def _searches(query):
+    """Links to the bounded list searches that may find what the query means: (label, url)."""
+    actors, workers = reverse("actor_list"), reverse("worker_list")
+    out = []
+    try:
+        ipaddress.ip_address(query)
+    except ValueError:
+        pass
+    else:
+        out.append((f"Actors whose ateom IP is {query}", f"{actors}?{urlencode({'ip': query})}"))
+        out.append((f"Workers with IP {query}", f"{workers}?{urlencode({'ip': query})}"))
+        return out
+    parts = query.split("/")
+    if len(parts) == 2 and all(parts):
+        out.append((f"Actors on ateom pod {query}", f"{actors}?{urlencode({'pod': query})}"))
+        out.append(
+            (
+                f"Workers in namespace {parts[0]} whose pod contains {parts[1]}",
+                f"{workers}?{urlencode({'namespace': parts[0], 'q': parts[1]})}",
+            )
+        )
+    elif len(parts) == 1 and ":" not in query:
+        out.append((f"Actors whose id contains {query}", f"{actors}?{urlencode({'q': query})}"))
+        out.append((f"Actors on ateom pod {query}", f"{actors}?{urlencode({'pod': query})}"))
+        out.append((f"Workers whose pod or actor contains {query}", f"{workers}?{urlencode({'q': query})}"))
+    return out
+
+
+@require_GET
+def open_record(request):
+    form = OpenRecordForm(request.GET)
+    context = {"form": form, "query": "", "key": None, "searches": []}
+    if not form.is_valid():
+        return render(request, "lookup/open.html", context, status=400)
+    query = form.cleaned_data["q"]
+    context["query"] = query
+    if not query:
+        return render(request, "lookup/open.html", context)
+    target = _target(query)
+    if target is not None:
+        kind, args = target
+        key = keys.actor_key(*args) if kind == "actor" else keys.worker_key(*args)
+        context["key"] = key
+        url = _reverse_or_empty("actor_detail" if kind == "actor" else "worker_detail", *args)
+        if url and persistence().exists(key):
+            return redirect(url)
+    context["searches"] = _searches(query)
+    return render(request, "lookup/open.html", context, status=404)
