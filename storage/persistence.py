@@ -19,7 +19,7 @@ from google.protobuf.message import Message
 from redis.cluster import RedisCluster
 
 from storage import cluster as cluster_info
-from storage import dashboard, scanning
+from storage import dashboard, scanning, walk
 from storage.ateapi_pb2 import Actor, Worker
 from storage.codec import JSON, RecordDecodeError, preview
 from storage.errors import (
@@ -304,6 +304,13 @@ class Persistence:
         return scanning.scan_page(
             self.topology, scanning.LOCK_SCAN, cursor, limit, scanning.lock_filter(), max_scan, max_seconds
         )
+
+    # ================================================================ full walks
+
+    def full_walk(self, wanted: walk.WalkFilter, **kwargs) -> walk.FullWalk:
+        """Every match of ``wanted`` (storage.walk.actor_walk / worker_walk), all primaries in
+        parallel; not started: call run() (blocking), progress() and cancel() (storage/walk.py)."""
+        return walk.FullWalk(self.topology, wanted, **kwargs)
 
     # ================================================================ raw records
 

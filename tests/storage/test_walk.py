@@ -1,0 +1,256 @@
+"""Full-store filtered walks (storage/walk.py): every match, no false negative of the byte test
+whatever form a record is stored in, the cap, cancel, progress, and the client-side fallback."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+from redis.cluster import RedisCluster
+
+from storage import Persistence
+from storage.ateapi_pb2 import Actor, Worker
+from storage.codec import ACTOR_CODEC, WORKER_CODEC
+from storage.records import ACTORS, WORKERS
+from storage.walk import FullWalk, actor_walk, worker_walk
+
+S = Actor.Status
+STATUSES = [S.STATUS_RUNNING, S.STATUS_SUSPENDED, S.STATUS_RESUMING, S.STATUS_SUSPENDING]
+
+
+def seed(store, actors=10_000, workers=2_000):
+    """Pipelined: one batch per primary (the cluster pipeline groups commands by node)."""
+    pipe = store.client.pipeline(transaction=False)
+    for i in range(actors):
+        actor = Actor(
+            actor_id=f"a{i:05d}",
+            version=1 + i % 3,
+            actor_template_namespace=f"ns-{i % 10}",
+            actor_template_name=f"t-{i % 7}",
+            status=STATUSES[i % 4],
+        )
+        pipe.set(f"actor:{actor.actor_id}", ACTOR_CODEC.encode_json(actor))
+    for i in range(workers):
+        worker = Worker(worker_namespace=f"ns-{i % 10}", worker_pool=f"p{i % 3}", worker_pod=f"w{i:05d}", version=1)
+        if i % 5:
+            worker.actor_id = f"a{i:05d}"
+        pipe.set(
+            f"worker:{worker.worker_namespace}:{worker.worker_pool}:{worker.worker_pod}",
+            WORKER_CODEC.encode_json(worker),
+        )
+    pipe.execute()
+
+
+# Records stored in every form a reader accepts; the byte test must never turn one of them away.
+ODD_ACTORS = {
+    # escapes: strings spelled with \u, keys too
+    "actor:x-escaped": b'{"actorId":"x-escaped","actorTemplateNamespace":"ns-\\u0031","actorTemplateName":"t-1",'
+    b'"status":"STATUS_RUNNING"}',
+    "actor:x-escaped-key": b'{"actorId":"x-escaped-key","\\u0073tatus":"STATUS_RESUMING",'
+    b'"actorTemplateNamespace":"ns-1"}',
+    # status as a number, as a numeric string, spaced, snake_case keys
+    "actor:x-number": b'{"actorId":"x-number","status":2,"actorTemplateNamespace":"ns-1","actorTemplateName":"t-1"}',
+    "actor:x-numstring": b'{"actorId":"x-numstring","status":"2","actorTemplateNamespace":"ns-1"}',
+    "actor:x-spaced": b'{ "actorId" : "x-spaced" , "status" : "STATUS_RUNNING" , "actorTemplateNamespace" : "ns-1" }',
+    "actor:x-snake": b'{"actor_id":"x-snake","actor_template_namespace":"ns-1","actor_template_name":"t-1",'
+    b'"status":"STATUS_RUNNING"}',
+    "actor:x-leading-ws": b' \n{"actorId":"x-leading-ws","status":"STATUS_RUNNING","actorTemplateNamespace":"ns-1"}',
+    "actor:x-unknown": b'{"actorId":"x-unknown","status":"STATUS_RUNNING",'
+    b'"actorTemplateNamespace":"ns-1","newField":{"a":[1]}}',
+    # binary protobuf (a string field may hold what looks like the canonical JSON of another status)
+    "actor:x-binary": Actor(
+        actor_id="x-binary",
+        actor_template_namespace="ns-1",
+        actor_template_name='"status":"STATUS_SUSPENDED"',
+        status=2,
+    ).SerializeToString(),
+    # unspecified status: the field absent
+    "actor:x-nostatus": b'{"actorId":"x-nostatus","actorTemplateNamespace":"ns-1"}',
+}
+
+
+def odd_workers():
+    binary = Worker(worker_namespace="ns-1", worker_pool="p1", worker_pod="x-bin", actor_id="a1").SerializeToString()
+    return {
+        "worker:ns-1:p1:x-empty": b'{"workerNamespace":"ns-1","workerPool":"p1","workerPod":"x-empty","actorId":""}',
+        "worker:ns-1:p1:x-snake": b'{"worker_namespace":"ns-1","worker_pool":"p1",'
+        b'"worker_pod":"x-snake","actor_id":"a9"}',
+        "worker:ns-1:p1:x-spaced": b'{"workerNamespace":"ns-1","workerPool":"p1",'
+        b'"workerPod":"x-spaced","actorId" : "a8"}',
+        "worker:ns-1:p1:x-spaced-empty": b'{"workerNamespace":"ns-1","workerPool":"p1","workerPod":"x-spaced-empty",'
+        b'"actorId" : ""}',
+        "worker:ns-1:p1:x-escaped": b'{"workerNamespace":"ns-1","workerPool":"p1",'
+        b'"workerPod":"x-escaped","\\u0061ctorId":"a7"}',
+        "worker:ns-1:p1:x-bin": binary,
+    }
+
+
+def decoded(store, kind):
+    """Brute force: every record of the kind decoded (corrupt ones left out: they are no match)."""
+    out = []
+    for key, raw in store.iter_raw(prefixes=(kind.prefix,)):
+        try:
+            out.append((key, kind.decode_stored(key, raw)[0]))
+        except Exception:  # noqa: BLE001 - corrupt records are no match
+            continue
+    return out
+
+
+def expected(store, kind, wanted):
+    return sorted(key for key, record in store.decoded[kind.name] if wanted.matches(record))
+
+
+ACTOR_FILTERS = [
+    {"status": S.STATUS_RUNNING},
+    {"status": S.STATUS_RESUMING, "template_namespace": "ns-1"},
+    {"status": S.STATUS_UNSPECIFIED},
+    {"status": 42},
+    {"template_namespace": "ns-1", "template_name": "t-1"},
+    {"template_namespace": "ns-1"},
+    {"template_name": '"status":"STATUS_SUSPENDED"'},
+    {"id_contains": "x-"},
+    {"id_contains": "0042", "status": S.STATUS_SUSPENDED},
+    {},
+]
+
+
+@pytest.fixture(scope="module")
+def seeded(cluster_client):
+    from tests.conftest import flush_primaries
+
+    flush_primaries(cluster_client)
+    store = Persistence(cluster_client)
+    seed(store)
+    for key, value in {**ODD_ACTORS, **odd_workers()}.items():
+        cluster_client.set(key, value)
+    cluster_client.hset("actor:x-hash", "status", "STATUS_RUNNING")  # not a string: corrupt
+    cluster_client.set("actor:x-garbage", b'{"actorId":"x-garbage","status":"STATUS_RUNNING",')
+    store.decoded = {kind.name: decoded(store, kind) for kind in (ACTORS, WORKERS)}
+    # Every odd form is a readable record (so a walk that missed one would fail a comparison).
+    readable = {key for kind in store.decoded.values() for key, _ in kind}
+    assert set(ODD_ACTORS) | set(odd_workers()) <= readable
+    return store
+
+
+@pytest.mark.parametrize("use_script", [True, False], ids=["script", "client"])
+@pytest.mark.parametrize("filters", ACTOR_FILTERS, ids=lambda f: ",".join(f"{k}={v}" for k, v in f.items()) or "all")
+def test_actor_walk_finds_exactly_the_matches(seeded, filters, use_script):
+    wanted = actor_walk(**filters)
+    result = FullWalk(seeded.topology, wanted, use_script=use_script).run()
+    assert result.keys == expected(seeded, ACTORS, wanted)
+    assert result.matched == len(result.keys)
+    assert not result.truncated and not result.cancelled
+    assert result.server_side == (use_script and bool(wanted.clauses))
+
+
+@pytest.mark.parametrize("use_script", [True, False], ids=["script", "client"])
+@pytest.mark.parametrize(
+    "filters",
+    [{"assigned": True}, {"assigned": False}, {"namespace": "ns-1", "pool": "p1", "assigned": False}, {"pool": "p2"}],
+    ids=str,
+)
+def test_worker_walk_finds_exactly_the_matches(seeded, filters, use_script):
+    wanted = worker_walk(**filters)
+    result = FullWalk(seeded.topology, wanted, use_script=use_script).run()
+    assert result.keys == expected(seeded, WORKERS, wanted)
+    assert result.keys
+
+
+def test_the_byte_test_decides_most_records_on_the_server(seeded):
+    result = FullWalk(seeded.topology, actor_walk(template_namespace="ns-1", template_name="t-1")).run()
+    # 10k plain actors, 1 in 70 match; only they and the odd records are decoded.
+    assert len(result.keys) >= 10_000 // 70
+    assert result.candidates < len(result.keys) + 20
+    assert result.scanned == 10_000 + len(ODD_ACTORS) + 2
+
+
+def test_corrupt_candidates_are_reported(seeded):
+    result = FullWalk(seeded.topology, actor_walk(status=S.STATUS_RUNNING)).run()
+    corrupt = {c.key for c in result.corrupt}
+    assert {"actor:x-hash", "actor:x-garbage"} <= corrupt
+
+
+def test_the_cap_stops_the_walk_and_says_so(seeded):
+    result = FullWalk(seeded.topology, actor_walk(status=S.STATUS_RUNNING), max_results=100).run()
+    assert len(result.keys) == 100 and result.truncated and not result.cancelled
+
+
+def test_cancel_stops_between_batches_and_progress_says_where(seeded):
+    seen = []
+    walk = None
+
+    def on_batch(matches):
+        seen.extend(matches)
+        walk.cancel()
+
+    walk = FullWalk(seeded.topology, actor_walk(), on_batch=on_batch, step_count=100)
+    result = walk.run()
+    assert result.cancelled and not result.truncated
+    assert 0 < len(seen) < 10_000
+    progress = walk.progress()
+    assert progress.cancelled and progress.finished and progress.fraction < 1.0
+    assert progress.scanned == result.scanned < 10_000
+
+
+def test_progress_runs_to_one(seeded):
+    walk = FullWalk(seeded.topology, actor_walk(status=S.STATUS_RUNNING), step_count=200)
+    fractions = []
+    done = threading.Event()
+
+    def watch():
+        while not done.is_set():
+            fractions.append(walk.progress().fraction)
+            done.wait(0.001)
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    walk.run()
+    done.set()
+    watcher.join()
+    progress = walk.progress()
+    assert progress.finished and progress.fraction == 1.0 and progress.shards_done == progress.shards == 3
+    assert progress.total_keys >= 12_000
+    assert all(0.0 <= f <= 1.0 for f in fractions)
+
+
+def test_on_batch_gets_the_stored_bytes_and_records(seeded):
+    got = []
+    lock = threading.Lock()
+
+    def on_batch(matches):
+        with lock:
+            got.extend(matches)
+
+    wanted = actor_walk(template_namespace="ns-3", status=S.STATUS_RUNNING)
+    result = FullWalk(seeded.topology, wanted, on_batch=on_batch).run()
+    assert result.keys == [] and result.matched == len(got)
+    assert sorted(m.key for m in got) == expected(seeded, ACTORS, wanted)
+    for m in got[:20]:
+        assert seeded.client.get(m.key) == m.raw and m.record.actor_template_namespace == "ns-3"
+
+
+def test_a_server_that_refuses_scripts_is_walked_from_the_client(seeded, cluster_client, redis_url):
+    """An ACL user without scripting: the walk falls back to SCAN + GET + the byte test in Python."""
+    password = "walk-no-script-pw"
+    for node in cluster_client.get_primaries() + cluster_client.get_replicas():
+        cluster_client.get_redis_connection(node).execute_command(
+            "ACL", "SETUSER", "walk-noscript", "on", f">{password}", "~*", "&*", "+@all", "-@scripting"
+        )
+    host_port = redis_url.split("://", 1)[1]
+    client = RedisCluster.from_url(f"redis://walk-noscript:{password}@{host_port}")
+    try:
+        wanted = actor_walk(status=S.STATUS_RESUMING, template_namespace="ns-1")
+        result = FullWalk(Persistence(client).topology, wanted).run()
+        assert not result.server_side
+        assert result.keys == expected(seeded, ACTORS, wanted)
+    finally:
+        client.close()
+        for node in cluster_client.get_primaries() + cluster_client.get_replicas():
+            cluster_client.get_redis_connection(node).execute_command("ACL", "DELUSER", "walk-noscript")
+
+
+def test_filters_of_hostile_values_stay_literal(seeded):
+    for value in ("*", "ns-[1]", "\\", '"', "ns-1\x00", "\ud800"):
+        wanted = actor_walk(template_namespace=value)
+        result = FullWalk(seeded.topology, wanted).run()
+        assert result.keys == []
