@@ -170,25 +170,43 @@ def actor_walk(
     template_namespace: str | None = None,
     template_name: str | None = None,
     id_contains: str | None = None,
+    pod_namespace: str | None = None,
+    pod_name: str | None = None,
+    pod_ip: str | None = None,
+    snapshot_contains: str | None = None,
 ) -> WalkFilter:
     """The actors list's filters (storage.scanning.actor_filter) as a full walk."""
-    base = actor_filter(status, template_namespace, template_name, id_contains)
+    base = actor_filter(
+        status, template_namespace, template_name, id_contains, pod_namespace, pod_name, pod_ip, snapshot_contains
+    )
     clauses = []
     if status is not None:
         clauses.append(_status_is(status))
-    if template_namespace:
-        clauses.append(_string_equals(template_namespace))
-    elif template_namespace == "":
-        clauses.extend(_string_empty("actorTemplateNamespace") + _string_empty("actor_template_namespace"))
-    if template_name:
-        clauses.append(_string_equals(template_name))
-    elif template_name == "":
-        clauses.extend(_string_empty("actorTemplateName") + _string_empty("actor_template_name"))
-    description = (
-        ("status", "" if status is None else str(status)),
-        ("template_namespace", template_namespace or ""),
-        ("template_name", template_name or ""),
-        ("id_contains", id_contains or ""),
+    for value, camel, snake in (
+        (template_namespace, "actorTemplateNamespace", "actor_template_namespace"),
+        (template_name, "actorTemplateName", "actor_template_name"),
+        (pod_namespace, "ateomPodNamespace", "ateom_pod_namespace"),
+        (pod_name, "ateomPodName", "ateom_pod_name"),
+        (pod_ip, "ateomPodIp", "ateom_pod_ip"),
+    ):
+        if value:
+            clauses.append(_string_equals(value))
+        elif value == "":
+            clauses.extend(_string_empty(camel) + _string_empty(snake))
+    if snapshot_contains:
+        clauses.append(ByteClause(((True, _utf8(snapshot_contains)),)))
+    description = tuple(
+        (name, "" if value is None else str(value))
+        for name, value in (
+            ("status", status),
+            ("template_namespace", template_namespace),
+            ("template_name", template_name),
+            ("id_contains", id_contains),
+            ("pod_namespace", pod_namespace),
+            ("pod_name", pod_name),
+            ("pod_ip", pod_ip),
+            ("snapshot_contains", snapshot_contains),
+        )
     )
     return WalkFilter(ACTORS, base.match, tuple(clauses), base.record_ok, description)
 
@@ -198,11 +216,14 @@ def worker_walk(
     pool: str | None = None,
     assigned: bool | None = None,
     id_contains: str | None = None,
+    ip: str | None = None,
 ) -> WalkFilter:
     """The workers list's filters (storage.scanning.worker_filter) as a full walk; namespace and pool
     narrow the SCAN itself (they are part of the key)."""
-    base = worker_filter(namespace, pool, assigned, id_contains)
+    base = worker_filter(namespace, pool, assigned, id_contains, ip)
     clauses = []
+    if ip:
+        clauses.append(_string_equals(ip))
     if assigned is True:
         clauses.append(_string_set(("actorId", "actor_id")))
     elif assigned is False:
@@ -212,6 +233,7 @@ def worker_walk(
         ("pool", pool or ""),
         ("assigned", "" if assigned is None else ("yes" if assigned else "no")),
         ("id_contains", id_contains or ""),
+        ("ip", ip or ""),
     )
     return WalkFilter(WORKERS, base.match, tuple(clauses), base.record_ok, description)
 

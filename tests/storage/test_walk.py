@@ -29,9 +29,18 @@ def seed(store, actors=10_000, workers=2_000):
             actor_template_name=f"t-{i % 7}",
             status=STATUSES[i % 4],
         )
+        if actor.status == S.STATUS_RUNNING:
+            actor.ateom_pod_namespace, actor.ateom_pod_name = f"ns-{i % 10}", f"pod-{i % 13}"
+            actor.ateom_pod_ip, actor.last_snapshot = f"10.0.{i % 5}.1", f"gs://snap/{i}/x"
         pipe.set(f"actor:{actor.actor_id}", ACTOR_CODEC.encode_json(actor))
     for i in range(workers):
-        worker = Worker(worker_namespace=f"ns-{i % 10}", worker_pool=f"p{i % 3}", worker_pod=f"w{i:05d}", version=1)
+        worker = Worker(
+            worker_namespace=f"ns-{i % 10}",
+            worker_pool=f"p{i % 3}",
+            worker_pod=f"w{i:05d}",
+            version=1,
+            ip=f"10.1.{i % 9}.2",
+        )
         if i % 5:
             worker.actor_id = f"a{i:05d}"
         pipe.set(
@@ -110,6 +119,9 @@ ACTOR_FILTERS = [
     {"template_name": '"status":"STATUS_SUSPENDED"'},
     {"id_contains": "x-"},
     {"id_contains": "0042", "status": S.STATUS_SUSPENDED},
+    {"pod_namespace": "ns-1", "pod_name": "pod-3"},
+    {"pod_ip": "10.0.2.1", "snapshot_contains": "/12"},
+    {"pod_name": ""},
     {},
 ]
 
@@ -146,7 +158,13 @@ def test_actor_walk_finds_exactly_the_matches(seeded, filters, use_script):
 @pytest.mark.parametrize("use_script", [True, False], ids=["script", "client"])
 @pytest.mark.parametrize(
     "filters",
-    [{"assigned": True}, {"assigned": False}, {"namespace": "ns-1", "pool": "p1", "assigned": False}, {"pool": "p2"}],
+    [
+        {"assigned": True},
+        {"assigned": False},
+        {"namespace": "ns-1", "pool": "p1", "assigned": False},
+        {"pool": "p2"},
+        {"ip": "10.1.3.2"},
+    ],
     ids=str,
 )
 def test_worker_walk_finds_exactly_the_matches(seeded, filters, use_script):
