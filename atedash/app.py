@@ -19,6 +19,7 @@ from atedash.ops.metrics import Metrics
 from atedash.stats import StatsCache
 from atedash.store import StoreConnection, cluster_flag
 from atedash.throttle import LoginThrottle
+from atedash.walks import WalkRegistry
 
 # Settings the application is built from: changing one (tests do) builds a new application.
 SETTINGS = frozenset(
@@ -65,6 +66,8 @@ class Application:
             concurrency=settings.ATEDASH_LOGIN_CONCURRENCY,
         )
         self.metrics = Metrics(self.stats, self.checks)
+        # "Show all matches": full-store walks in the background, one at a time (atedash/walks.py).
+        self.walks = WalkRegistry(self.store.persistence)
         self.refresh_interval_s = settings.ATEDASH_REFRESH_INTERVAL
 
     def claim_refresh(self, what: str) -> bool:
@@ -81,6 +84,7 @@ class Application:
 
     def close(self) -> None:
         """Waits for running background computations, then closes the store connection."""
+        self.walks.close(timeout=CLOSE_WAIT_S)
         for computation in (self.stats, self.checks):
             computation.wait(timeout=CLOSE_WAIT_S)
             computation.reset()

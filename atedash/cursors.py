@@ -15,7 +15,7 @@ from django.core import signing
 import storage
 
 # The lists whose pages carry cursors; each signs with its own salt.
-LISTS = ("actors", "workers", "locks")
+LISTS = ("actors", "workers", "locks", "matches")
 _SALT = "atedash.cursor."
 # A signed cursor is storage's cursor, the separator and the signature: anything longer is not ours.
 MAX_CHARS = 16384 + 128

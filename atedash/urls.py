@@ -1,6 +1,6 @@
 from django.urls import include, path
 
-from atedash.views import actors, errors, flush, health, locks, lookup, overview, session, workers
+from atedash.views import actors, errors, flush, health, locks, lookup, matches, overview, session, workers
 
 urlpatterns = [
     path("", overview.overview, name="overview"),
@@ -8,11 +8,14 @@ urlpatterns = [
     path("login/", session.login, name="login"),
     path("logout/", session.logout, name="logout"),
     path("actors/", actors.actor_list, name="actor_list"),
+    path("actors/all/", matches.actor_matches, name="actor_matches"),
     path("actors/new/", actors.actor_create, name="actor_create"),
     path("actors/<str:actor_id>/", actors.actor_detail, name="actor_detail"),
     path("actors/<str:actor_id>/edit/", actors.actor_edit, name="actor_edit"),
     path("actors/<str:actor_id>/delete/", actors.actor_delete, name="actor_delete"),
     path("workers/", workers.worker_list, name="worker_list"),
+    path("workers/all/", matches.worker_matches, name="worker_matches"),
+    path("walks/<str:job_id>/cancel/", matches.cancel_walk, name="walk_cancel"),
     path("workers/new/", workers.worker_create, name="worker_create"),
     path("workers/<str:namespace>/<str:pool>/<str:pod>/", workers.worker_detail, name="worker_detail"),
     path("workers/<str:namespace>/<str:pool>/<str:pod>/edit/", workers.worker_edit, name="worker_edit"),

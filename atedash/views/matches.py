@@ -1,0 +1,183 @@
+"""Show all matches: the actor or worker list's filters walked over the whole store in the background.
+
+GET shows the walk of the URL's filters: a button to start it when there is none, its progress while
+it runs (an HTMX poll, and a meta refresh without JavaScript), then its matches page by page (signed
+offsets into the walk's sorted keys). POST starts it (or joins the walk of the same filters already
+running); POST .../cancel/ stops it. The walks live in the application's registry (atedash/walks.py).
+"""
+
+from urllib.parse import urlencode
+
+from django.http import HttpResponseRedirect
+from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_http_methods, require_POST
+
+import storage
+from atedash import cursors, listing
+from atedash.app import current_app
+from atedash.auth import role_required
+from atedash.forms import ActorFilterForm, WorkerFilterForm, status_value
+from atedash.views.actors import status_name
+from atedash.views.common import persistence, render_page
+from storage.records import ACTORS, WORKERS
+from storage.walk import actor_walk, worker_walk
+
+PAGE_SIZE = 100
+# The list filters each walk keeps in its URL (the list pages' own parameters).
+FILTER_PARAMS = {
+    "actors": ("status", "ns", "template", "q", "pod", "ip", "snapshot"),
+    "workers": ("namespace", "pool", "assigned", "q", "ip"),
+}
+
+
+def actor_walk_of(values):
+    pod_namespace, pod_name = ActorFilterForm.pod_filter(values["pod"])
+    return actor_walk(
+        status=status_value(values["status"]) if values["status"] else None,
+        template_namespace=values["ns"] or None,
+        template_name=values["template"] or None,
+        id_contains=values["q"] or None,
+        pod_namespace=pod_namespace,
+        pod_name=pod_name,
+        pod_ip=values["ip"] or None,
+        snapshot_contains=values["snapshot"] or None,
+    )
+
+
+def worker_walk_of(values):
+    return worker_walk(
+        namespace=values["namespace"] or None,
+        pool=values["pool"] or None,
+        assigned={"free": False, "assigned": True}.get(values["assigned"]),
+        id_contains=values["q"] or None,
+        ip=values["ip"] or None,
+    )
+
+
+def _wanted(kind, data):
+    form = (ActorFilterForm if kind == "actors" else WorkerFilterForm)(data)
+    values = form.values()
+    wanted = actor_walk_of(values) if kind == "actors" else worker_walk_of(values)
+    query = {name: values[name] for name in FILTER_PARAMS[kind] if values[name]}
+    return wanted, query
+
+
+def _url(kind, query, **extra):
+    return reverse(f"{kind[:-1]}_matches") + ("?" + urlencode({**query, **extra}) if query or extra else "")
+
+
+def _offset(job, signed):
+    """The page's offset from its signed `at` parameter (0 without one); InvalidCursor when it was not
+    signed for this very walk (another walk's link, an edited number): the 400 page."""
+    if not signed:
+        return 0
+    job_id, _, offset = cursors.unsign("matches", signed).partition(":")
+    if job_id != job.id or not offset.isdigit():
+        raise storage.InvalidCursor(signed[:64], "this link belongs to another walk; start from its first page")
+    return int(offset)
+
+
+def _read(kind, keys):
+    """The records of a page of keys, one read per node; gone and corrupt ones said so."""
+    record_kind = ACTORS if kind == "actors" else WORKERS
+    p = persistence()
+    client = p.client
+    read = getattr(client, "mget_nonatomic", None) or client.mget
+    rows, gone, corrupt = [], [], []
+    for key, raw in zip(keys, read(keys) if keys else []):
+        if raw is None:
+            gone.append(key)
+            continue
+        try:
+            rows.append(record_kind.decode_stored(key, raw)[0])
+        except storage.CorruptRecord as exc:
+            corrupt.append(storage.CorruptEntry(exc.key, exc.reason, exc.preview))
+    return rows, gone, corrupt
+
+
+def _actor_rows(actors):
+    return [
+        {
+            "actor": actor,
+            "status": status_name(actor),
+            "pod": f"{actor.ateom_pod_namespace}/{actor.ateom_pod_name}"
+            if actor.ateom_pod_namespace and actor.ateom_pod_name
+            else actor.ateom_pod_name,
+        }
+        for actor in actors
+    ]
+
+
+def _page(request, kind):
+    wanted, query = _wanted(kind, request.GET)
+    walks = current_app().walks
+    job = walks.find(kind, wanted)
+    busy = walks.running()
+    context = {
+        "kind": kind,
+        "query": query,
+        "filters": [(k, v) for k, v in query.items()],
+        "job": job,
+        "busy": busy if busy is not None and busy is not job else None,
+        "list_url": reverse(f"{kind[:-1]}_list") + ("?" + urlencode(query) if query else ""),
+        "self_url": _url(kind, query),
+        "max_results": walks.max_results,
+    }
+    if job is not None and job.running:
+        context["progress"] = job.walk.progress()
+    elif job is not None and job.result is not None:
+        result = job.result
+        offset = min(_offset(job, request.GET.get("at", "")), max(0, len(result.keys) - 1))
+        keys = result.keys[offset : offset + PAGE_SIZE]
+        records, gone, corrupt = _read(kind, keys)
+        following = offset + PAGE_SIZE
+        context.update(
+            {
+                "result": result,
+                "offset": offset,
+                "first": offset + 1 if keys else 0,
+                "last": offset + len(keys),
+                "gone": gone,
+                "corrupt": corrupt,
+                "next_url": _url(kind, query, at=cursors.sign("matches", f"{job.id}:{following}"))
+                if following < len(result.keys)
+                else None,
+                "prev_url": _url(kind, query, at=cursors.sign("matches", f"{job.id}:{max(0, offset - PAGE_SIZE)}"))
+                if offset > 0
+                else None,
+            }
+        )
+        if kind == "actors":
+            context["rows_html"] = listing.actor_rows_html(_actor_rows(records))
+        else:
+            context["rows_html"] = listing.worker_rows_html(records)
+        context["rows"] = records
+    return render_page(request, "matches/page.html", "matches/_walk.html", context)
+
+
+def _start(request, kind):
+    wanted, query = _wanted(kind, request.POST)
+    current_app().walks.start(kind, wanted, request.operator.name, fresh=request.POST.get("fresh") == "1")
+    return HttpResponseRedirect(_url(kind, query))
+
+
+@require_http_methods(["GET", "POST"])
+def actor_matches(request):
+    return _start(request, "actors") if request.method == "POST" else _page(request, "actors")
+
+
+@require_http_methods(["GET", "POST"])
+def worker_matches(request):
+    return _start(request, "workers") if request.method == "POST" else _page(request, "workers")
+
+
+@role_required("editor")
+@require_POST
+def cancel_walk(request, job_id):
+    walks = current_app().walks
+    walks.cancel(job_id)
+    back = request.POST.get("next", "")
+    if not back.startswith("/") or not url_has_allowed_host_and_scheme(back, allowed_hosts=None):
+        back = reverse("overview")
+    return HttpResponseRedirect(back)

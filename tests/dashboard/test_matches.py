@@ -1,0 +1,144 @@
+"""Show all matches: the walk of a list's filters in the background, its progress, its pages."""
+
+import re
+import time
+
+from atedash.app import current_app
+from storage.ateapi_pb2 import Actor, Worker
+from storage.codec import ACTOR_CODEC, WORKER_CODEC
+from storage.walk import actor_walk
+
+S = Actor.Status
+
+
+def seed(store, actors=10_000, workers=1_000):
+    pipe = store.client.pipeline(transaction=False)
+    for i in range(actors):
+        actor = Actor(
+            actor_id=f"a{i:05d}",
+            version=1,
+            actor_template_namespace=f"ns-{i % 10}",
+            actor_template_name=f"t-{i % 7}",
+            status=[S.STATUS_RUNNING, S.STATUS_SUSPENDED, S.STATUS_RESUMING][i % 3],
+        )
+        pipe.set(f"actor:{actor.actor_id}", ACTOR_CODEC.encode_json(actor))
+    for i in range(workers):
+        worker = Worker(worker_namespace=f"ns-{i % 10}", worker_pool=f"p{i % 3}", worker_pod=f"w{i:05d}", version=1)
+        if i % 4:
+            worker.actor_id = f"a{i:05d}"
+        pipe.set(
+            f"worker:{worker.worker_namespace}:{worker.worker_pool}:{worker.worker_pod}",
+            WORKER_CODEC.encode_json(worker),
+        )
+    pipe.execute()
+
+
+def wait_done(client, url, deadline_s=60):
+    end = time.monotonic() + deadline_s
+    while time.monotonic() < end:
+        response = client.get(url)
+        assert response.status_code == 200
+        if b'id="walk-progress"' not in response.content:
+            return response
+        time.sleep(0.05)
+    raise AssertionError("the walk did not finish")
+
+
+def ids_on(response):
+    return re.findall(r'data-actor-id="([^"]+)"', response.content.decode())
+
+
+def test_list_page_offers_show_all_with_its_filters(viewer, store):
+    response = viewer.get("/actors/?ns=ns-1&status=RUNNING")
+    html = response.content.decode()
+    assert 'id="show-all-matches"' in html
+    form = html[html.index('id="show-all-form"') : html.index("</form>", html.index('id="show-all-form"'))]
+    assert 'name="ns" value="ns-1"' in form and 'name="status" value="RUNNING"' in form
+    assert 'id="show-all-matches"' in viewer.get("/workers/?pool=p1").content.decode()
+
+
+def test_show_all_walks_every_match_and_pages_them(viewer, store):
+    seed(store)
+    response = viewer.get("/actors/all/?ns=ns-3&template=t-2")
+    assert b'id="walk-none"' in response.content  # GET never starts a walk
+    response = viewer.post("/actors/all/", {"ns": "ns-3", "template": "t-2"})
+    assert response.status_code == 302 and response["Location"].startswith("/actors/all/?")
+    page = wait_done(viewer, response["Location"])
+    expected = sorted(f"a{i:05d}" for i in range(10_000) if i % 10 == 3 and i % 7 == 2)
+    assert len(expected) == 143
+    html = page.content.decode()
+    assert "143 matches" in html, html[html.find('id="walk"') :][:2000]
+    seen = ids_on(page)
+    next_url = re.search(r'id="walk-next"', page.content.decode()) and re.search(
+        r'href="([^"]+)"[^>]*id="walk-next"', page.content.decode()
+    ).group(1)
+    assert next_url
+    second = viewer.get(next_url.replace("&amp;", "&"))
+    seen += ids_on(second)
+    assert seen == expected
+    assert b'id="walk-next"' not in second.content
+
+
+def test_the_same_filters_reuse_the_walk_and_others_wait(viewer, editor, store):
+    seed(store, actors=3000, workers=0)
+    viewer.post("/actors/all/", {"status": "RUNNING"})
+    job = current_app().walks.find("actors", actor_walk(status=S.STATUS_RUNNING))
+    assert job is not None
+    editor.post("/actors/all/", {"status": "RUNNING"})
+    assert current_app().walks.find("actors", job.walk.wanted) is job
+    wait_done(viewer, "/actors/all/?status=RUNNING")
+    assert len(current_app().walks._jobs) == 1
+
+
+def test_progress_partial_polls_and_full_page_refreshes_without_js(viewer, store):
+    seed(store, actors=10_000, workers=0)
+    app = current_app()
+    viewer.post("/actors/all/", {"status": "SUSPENDED"})
+    response = viewer.get("/actors/all/?status=SUSPENDED")
+    if b'id="walk-progress"' in response.content:  # still running: both ways to follow it are there
+        assert b'http-equiv="refresh"' in response.content
+        partial = viewer.get("/actors/all/?status=SUSPENDED", HTTP_HX_REQUEST="true")
+        assert b"<html" not in partial.content and b'hx-trigger="every 1s"' in partial.content
+    wait_done(viewer, "/actors/all/?status=SUSPENDED")
+    assert app.walks.running() is None
+
+
+def test_cancel_needs_an_editor_and_stops_the_walk(viewer, editor, store):
+    seed(store, actors=10_000, workers=0)
+    editor.post("/actors/all/", {})
+    job = current_app().walks.running()
+    assert job is not None
+    assert viewer.post(f"/walks/{job.id}/cancel/", {"next": "/actors/all/"}).status_code == 403
+    response = editor.post(f"/walks/{job.id}/cancel/", {"next": "https://evil.example/"})
+    assert response.status_code == 302 and response["Location"] == "/"
+    job.thread.join(30)
+    assert job.result is not None and (job.result.cancelled or job.result.matched == 10_000)
+
+
+def test_the_cap_is_said(viewer, store, monkeypatch):
+    seed(store, actors=500, workers=0)
+    monkeypatch.setattr(current_app().walks, "max_results", 100)
+    viewer.post("/actors/all/", {})
+    page = wait_done(viewer, "/actors/all/")
+    assert b'id="walk-truncated"' in page.content and b"100 matches" in page.content
+
+
+def test_a_forged_or_foreign_offset_is_the_400_page(viewer, store):
+    seed(store, actors=300, workers=0)
+    viewer.post("/actors/all/", {})
+    page = wait_done(viewer, "/actors/all/")
+    assert viewer.get("/actors/all/?at=123").status_code == 400
+    link = re.search(r'href="([^"]+)"[^>]*id="walk-next"', page.content.decode()).group(1).replace("&amp;", "&")
+    assert viewer.get(link.replace("/actors/all/?", "/actors/all/?status=RUNNING&")).status_code == 200
+    viewer.post("/actors/all/", {"status": "RUNNING"})
+    wait_done(viewer, "/actors/all/?status=RUNNING")
+    # the first walk's link on the second walk's page
+    assert viewer.get(link.replace("/actors/all/?", "/actors/all/?status=RUNNING&")).status_code == 400
+
+
+def test_worker_matches(viewer, store):
+    seed(store, actors=0, workers=1000)
+    viewer.post("/workers/all/", {"assigned": "free", "pool": "p1"})
+    page = wait_done(viewer, "/workers/all/?pool=p1&assigned=free")
+    expected = sum(1 for i in range(1000) if i % 3 == 1 and i % 4 == 0)
+    assert f"{expected} matches".encode() in page.content
