@@ -49,6 +49,11 @@ def actor_lock_key(actor_id: str) -> str:
     return LOCK_PREFIX + actor_key(actor_id)
 
 
+def glob_escape(text: str) -> str:
+    """``text`` as a literal inside a SCAN MATCH pattern (``*?[]\\`` escaped)."""
+    return "".join("\\" + ch if ch in "*?[]\\" else ch for ch in text)
+
+
 def _text(key: str | bytes) -> str:
     return key.decode("utf-8", "surrogateescape") if isinstance(key, (bytes, bytearray)) else key
 

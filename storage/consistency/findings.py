@@ -1,0 +1,297 @@
+"""One function per finding kind: the finding's records, its message, and its repair (or why none).
+
+The checker (storage/consistency/checker.py) decides which case holds; these say it.
+"""
+
+from __future__ import annotations
+
+from storage.ateapi_pb2 import Actor
+from storage.consistency.entries import DuplicateGroup, LeakedClaim, LockEntry, WorkerEntry
+from storage.consistency.kinds import (
+    ACTOR_WITHOUT_WORKER,
+    ACTOR_WORKER_ELSEWHERE,
+    ACTOR_WORKER_FREE,
+    CORRUPT_RECORD,
+    DUPLICATE_CLAIM,
+    LEAKED_WORKER,
+    LOCK_WITHOUT_EXPIRY,
+    ORPHAN_LOCK,
+    ORPHAN_WORKER,
+    SERVER_UNREADABLE,
+    SUSPENDED_WITH_POD,
+    status_name,
+)
+from storage.consistency.loading import JudgedCorrupt
+from storage.consistency.repairs import (
+    AssignWorker,
+    ClearActorPod,
+    FreeWorker,
+    ReleaseLock,
+    Repair,
+    SuspendActor,
+)
+from storage.consistency.report import Finding
+from storage.keys import actor_key
+from storage.server_readable import Unreadable
+
+# ----------------------------------------------------------------------------- repairs
+
+
+def free_worker(w: WorkerEntry, reason: str) -> FreeWorker:
+    return FreeWorker(*w.ref, w.version, w.actor_namespace, w.actor_template, w.actor_id, reason)
+
+
+def assign_worker(w: WorkerEntry, to: Actor) -> AssignWorker:
+    return AssignWorker(
+        *w.ref,
+        w.version,
+        w.actor_namespace,
+        w.actor_template,
+        w.actor_id,
+        to.actor_template_namespace,
+        to.actor_template_name,
+        to.actor_id,
+    )
+
+
+def suspend_actor(a: Actor, reason: str, other_actor_id: str = "") -> SuspendActor:
+    pod = (a.ateom_pod_namespace, a.ateom_pod_name, a.ateom_pod_ip)
+    return SuspendActor(a.actor_id, a.version, a.status, *pod, reason, other_actor_id)
+
+
+# ----------------------------------------------------------------------------- actors
+
+
+def suspended_with_pod(a: Actor) -> Finding:
+    return Finding(
+        SUSPENDED_WITH_POD,
+        (actor_key(a.actor_id),),
+        f"actor {a.actor_id} is SUSPENDED but still names ateom pod "
+        f"{a.ateom_pod_namespace}/{a.ateom_pod_name} ({a.ateom_pod_ip or 'no IP'})",
+        ClearActorPod(a.actor_id, a.version, a.ateom_pod_namespace, a.ateom_pod_name, a.ateom_pod_ip),
+    )
+
+
+def actor_names_no_pod(a: Actor) -> Finding:
+    return Finding(
+        ACTOR_WITHOUT_WORKER,
+        (actor_key(a.actor_id),),
+        f"actor {a.actor_id} is {status_name(a.status)} but names no ateom pod",
+        suspend_actor(a, "no_worker"),
+    )
+
+
+def actor_without_worker(a: Actor) -> Finding:
+    return Finding(
+        ACTOR_WITHOUT_WORKER,
+        (actor_key(a.actor_id),),
+        f"actor {a.actor_id} is {status_name(a.status)} on ateom pod {a.ateom_pod_namespace}/{a.ateom_pod_name}, "
+        f"which has no worker record",
+        suspend_actor(a, "no_worker"),
+    )
+
+
+def actor_worker_free(a: Actor, w: WorkerEntry) -> Finding:
+    return Finding(
+        ACTOR_WORKER_FREE,
+        (actor_key(a.actor_id), w.key),
+        f"actor {a.actor_id} is {status_name(a.status)} on {w.key}, but that worker is free",
+        assign_worker(w, a),
+    )
+
+
+def actor_worker_free_twice(a: Actor, w: WorkerEntry) -> Finding:
+    """A second running actor pointing at a free worker already promised to another one."""
+    return Finding(
+        ACTOR_WORKER_FREE,
+        (actor_key(a.actor_id), w.key),
+        f"actor {a.actor_id} is {status_name(a.status)} on {w.key}, which is free; "
+        f"another running actor also points at that pod",
+        None,
+        "another actor points at the same worker: decide by hand which one runs there",
+    )
+
+
+def actor_worker_reassigned(a: Actor, w: WorkerEntry, repair: AssignWorker, claim_missing: bool) -> Finding:
+    """The worker at the actor's pod claims an actor that is missing or runs elsewhere: reassign it."""
+    return Finding(
+        ACTOR_WORKER_ELSEWHERE,
+        (actor_key(a.actor_id), w.key, actor_key(w.actor_id)),
+        f"actor {a.actor_id} is {status_name(a.status)} on {w.key}, which claims actor {w.actor_id} "
+        f"({'missing' if claim_missing else 'not running on that pod'})",
+        repair,
+    )
+
+
+def actor_worker_contested(a: Actor, w: WorkerEntry, first: str) -> Finding:
+    """A second running actor on a worker whose claim is wrong, already reassigned to ``first``."""
+    return Finding(
+        ACTOR_WORKER_ELSEWHERE,
+        (actor_key(a.actor_id), w.key),
+        f"actor {a.actor_id} is {status_name(a.status)} on {w.key}, which claims actor {w.actor_id}",
+        None,
+        f"actor {first} also runs on that pod: decide by hand",
+    )
+
+
+def actor_worker_taken(a: Actor, w: WorkerEntry) -> Finding:
+    """The worker at the actor's pod belongs to another actor that runs on it: suspend this one."""
+    return Finding(
+        ACTOR_WORKER_ELSEWHERE,
+        (actor_key(a.actor_id), w.key, actor_key(w.actor_id)),
+        f"actor {a.actor_id} is {status_name(a.status)} on {w.key}, but that worker belongs to actor "
+        f"{w.actor_id}, which runs on it",
+        suspend_actor(a, "worker_elsewhere", w.actor_id),
+    )
+
+
+# ----------------------------------------------------------------------------- workers
+
+
+def _assigned_note(assigned_to: str | None) -> str:
+    if assigned_to is None:
+        return ""
+    return f"the repair assigns it to actor {assigned_to}, which runs on its pod"
+
+
+def orphan_worker(w: WorkerEntry, repair: Repair, assigned_to: str | None) -> Finding:
+    return Finding(
+        ORPHAN_WORKER,
+        (w.key, actor_key(w.actor_id)),
+        f"worker {w.key} is assigned to actor {w.actor_id}, which does not exist",
+        repair,
+        _assigned_note(assigned_to),
+    )
+
+
+def leaked_worker(claim: LeakedClaim, repair: Repair, assigned_to: str | None) -> Finding:
+    w, a = claim.worker, claim.actor
+    if a.status == Actor.STATUS_SUSPENDED:
+        why = f"actor {a.actor_id} is SUSPENDED"
+    elif a.ateom_pod_namespace or a.ateom_pod_name:
+        why = f"actor {a.actor_id} points at pod {a.ateom_pod_namespace}/{a.ateom_pod_name}"
+    else:
+        why = f"actor {a.actor_id} names no pod"
+    ns, _, pod = w.ref
+    return Finding(
+        LEAKED_WORKER,
+        (w.key, actor_key(a.actor_id)),
+        f"worker {w.key} ({ns}/{pod}) is assigned to actor {a.actor_id}, but {why}",
+        repair,
+        _assigned_note(assigned_to),
+    )
+
+
+def duplicate_claim(group: DuplicateGroup, shared: Repair | None, leaked: set) -> Finding:
+    """``shared``: the repair of a claimant's own finding, if one has any; ``leaked``: the refs of
+    the workers found leaked."""
+    keys = (actor_key(group.actor_id),) + tuple(w.key for w in group.workers)
+    names = ", ".join(keys[1:])
+    n, aid = len(group.workers), group.actor_id
+    if group.actor is None:
+        return Finding(
+            DUPLICATE_CLAIM,
+            keys,
+            f"{n} workers claim actor {aid}, which does not exist: {names}",
+            shared,
+            "" if shared else "each is an orphan worker",
+        )
+    matching = [w for w in group.workers if w.ref not in leaked]
+    if len(matching) <= 1:
+        runs_on = f", which runs on {matching[0].key}" if matching else ""
+        return Finding(
+            DUPLICATE_CLAIM,
+            keys,
+            f"{n} workers claim actor {aid}{runs_on}: {names}",
+            shared,
+            "" if shared else "the workers the actor does not point at are leaked workers",
+        )
+    return _duplicate_in_pools(group, matching, keys, names)
+
+
+def _duplicate_in_pools(group: DuplicateGroup, matching: list[WorkerEntry], keys: tuple, names: str) -> Finding:
+    """Several pools hold the actor's pod name and all claim it: tell them apart by IP."""
+    a, n = group.actor, len(group.workers)
+    ip = a.ateom_pod_ip
+    by_ip = [w for w in matching if w.ip == ip and ip]
+    if len(by_ip) != 1:
+        return Finding(
+            DUPLICATE_CLAIM,
+            keys,
+            f"{n} workers claim actor {a.actor_id} on pod {a.ateom_pod_namespace}/{a.ateom_pod_name} in different "
+            f"pools: {names}",
+            None,
+            "the actor's IP does not tell which pool it runs in: free the others by hand",
+        )
+    keep = by_ip[0]
+    # One repair per record: free the first extra; the next check reports the rest.
+    extra = next(w for w in matching if w is not keep)
+    return Finding(
+        DUPLICATE_CLAIM,
+        keys,
+        f"{n} workers claim actor {a.actor_id}: {names}; it runs on {keep.key} (IP {ip})",
+        free_worker(extra, "duplicate"),
+        "",
+    )
+
+
+# ----------------------------------------------------------------------------- locks
+
+
+def orphan_lock(lock: LockEntry, actor_id: str, release: ReleaseLock) -> Finding:
+    msg = f"lock {lock.key} (holder {lock.token!r}) is for actor {actor_id}, which does not exist"
+    if lock.ttl_ms is None:
+        msg += "; it has no expiry either"
+    return Finding(ORPHAN_LOCK, (lock.key, actor_key(actor_id)), msg, release, "")
+
+
+def orphan_lock_without_expiry(lock: LockEntry, release: ReleaseLock) -> Finding:
+    return Finding(LOCK_WITHOUT_EXPIRY, (lock.key,), f"lock {lock.key} (holder {lock.token!r}) has no expiry", release)
+
+
+def lock_without_expiry(lock: LockEntry) -> Finding:
+    return Finding(
+        LOCK_WITHOUT_EXPIRY,
+        (lock.key,),
+        f"lock {lock.key} (holder {lock.token!r}) has no expiry: it stays held forever if its holder crashed",
+        ReleaseLock(lock.key, lock.token, "no_expiry"),
+    )
+
+
+# ----------------------------------------------------------------------------- unreadable records
+
+FIX_BY_HAND = "fix or delete the record by hand (its raw value is shown on its detail page)"
+FIX_AS_RAW_JSON = "no automatic repair: edit its raw JSON (from its detail page) into a form the server reads"
+
+
+def corrupt_record(entry) -> Finding:
+    """A record atedash cannot decode (``entry``: a CorruptEntry; a JudgedCorrupt says whether the ate
+    server reads it). Reported once, as this kind, whatever the server says."""
+    message = f"{entry.key} does not decode: {entry.error} (starts {entry.preview})"
+    if isinstance(entry, JudgedCorrupt):
+        server = entry.server
+        message += "; the ate server reads it" if server is None else f"; the ate server cannot either: {server}"
+    return Finding(CORRUPT_RECORD, (entry.key,), message, None, FIX_BY_HAND)
+
+
+def server_unreadable(key: str, why: Unreadable) -> Finding:
+    """A record atedash reads but the ate server does not (storage.server_readable)."""
+    return Finding(
+        SERVER_UNREADABLE,
+        (key,),
+        f"the ate server cannot read {key}: {why.reason} ({why.fails})",
+        None,
+        FIX_AS_RAW_JSON,
+    )
+
+
+def withheld(finding: Finding, key: str) -> Finding:
+    """``finding`` without its repair, which would rewrite ``key``, a record the ate server cannot read
+    (nothing rewrites such a record but an operator's raw edit)."""
+    return Finding(
+        finding.kind,
+        finding.keys,
+        finding.message,
+        None,
+        f"the ate server cannot read {key}: fix that record as raw JSON first, then run the check again",
+    )

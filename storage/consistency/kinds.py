@@ -1,0 +1,57 @@
+"""The finding kinds of the consistency check: their names (as the page, the JSON report and the
+/metrics labels spell them), their titles and their order in a report."""
+
+from __future__ import annotations
+
+from storage.ateapi_pb2 import Actor
+
+ORPHAN_WORKER = "orphan_worker"
+LEAKED_WORKER = "leaked_worker"
+ACTOR_WITHOUT_WORKER = "actor_without_worker"
+ACTOR_WORKER_FREE = "actor_worker_free"
+ACTOR_WORKER_ELSEWHERE = "actor_worker_elsewhere"
+DUPLICATE_CLAIM = "duplicate_claim"
+SUSPENDED_WITH_POD = "suspended_with_pod"
+ORPHAN_LOCK = "orphan_lock"
+LOCK_WITHOUT_EXPIRY = "lock_without_expiry"
+SERVER_UNREADABLE = "server_unreadable"
+CORRUPT_RECORD = "corrupt_record"
+
+KINDS = (
+    ORPHAN_WORKER,
+    LEAKED_WORKER,
+    ACTOR_WITHOUT_WORKER,
+    ACTOR_WORKER_FREE,
+    ACTOR_WORKER_ELSEWHERE,
+    DUPLICATE_CLAIM,
+    SUSPENDED_WITH_POD,
+    ORPHAN_LOCK,
+    LOCK_WITHOUT_EXPIRY,
+    SERVER_UNREADABLE,
+    CORRUPT_RECORD,
+)
+
+KIND_TITLES = {
+    ORPHAN_WORKER: "Worker assigned to an actor that does not exist",
+    LEAKED_WORKER: "Leaked worker (its actor points at a different pod)",
+    ACTOR_WITHOUT_WORKER: "Running actor whose ateom pod has no worker record",
+    ACTOR_WORKER_FREE: "Running actor whose worker is free",
+    ACTOR_WORKER_ELSEWHERE: "Running actor whose worker is assigned elsewhere",
+    DUPLICATE_CLAIM: "Two or more workers claiming the same actor",
+    SUSPENDED_WITH_POD: "Suspended actor still naming an ateom pod",
+    ORPHAN_LOCK: "Lock for an actor that does not exist",
+    LOCK_WITHOUT_EXPIRY: "Lock without expiry",
+    SERVER_UNREADABLE: "Record the ate server cannot read",
+    CORRUPT_RECORD: "Record that does not decode",
+}
+
+ACTIVE = (Actor.STATUS_RUNNING, Actor.STATUS_RESUMING)
+POD_FIELDS = ("ateom_pod_namespace", "ateom_pod_name", "ateom_pod_ip")
+CLAIM_FIELDS = ("actor_namespace", "actor_template", "actor_id")
+
+
+def status_name(status: int) -> str:
+    try:
+        return Actor.Status.Name(status)
+    except ValueError:
+        return str(status)

@@ -1,0 +1,484 @@
+"""The repairs the consistency check proposes: one frozen dataclass of plain values per kind of write.
+
+A repair can be serialised (``to_dict``/``Repair.from_dict``) into a confirmation form and rebuilt to
+apply it. ``describe()`` gives the exact field changes; ``apply(persistence)`` re-reads the record,
+re-checks that the finding still holds (otherwise :class:`RepairNotApplicable`, "no longer applies"),
+then writes with the version that the check saw (``VersionConflict`` propagates when the record changed
+between the re-read and the write). Locks have no version: a lock is released only when its holder
+token is still the one the check saw (``release_lock`` is atomic on the token).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from storage.ateapi_pb2 import Actor, Worker
+from storage.consistency.kinds import ACTIVE, CLAIM_FIELDS, POD_FIELDS, status_name
+from storage.errors import CorruptRecord, NotFound, VersionConflict
+from storage.keys import ACTOR_LOCK_PREFIX, WORKER_PREFIX, actor_key, glob_escape, worker_key
+
+
+class RepairNotApplicable(VersionConflict):
+    """The record changed since the check, so the repair no longer applies; nothing was written.
+
+    A subclass of ``VersionConflict`` (the record is not the one the check saw) and so of
+    ``StorageError``."""
+
+    def __init__(self, key: str, message: str, expected: int | None = None, actual: int | None = None):
+        super().__init__(key, expected, actual, f"no longer applies: {message}")
+
+
+@dataclass(frozen=True)
+class FieldChange:
+    key: str
+    field: str
+    before: str
+    after: str
+
+    def __str__(self) -> str:
+        return f"{self.key}: {self.field} {self.before!r} → {self.after!r}"
+
+
+# ---------------------------------------------------------------------------------------------------
+# Repairs
+# ---------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Repair:
+    """Base of the repairs. Subclasses are frozen dataclasses of plain values, so a repair can be
+    serialised (``to_dict``/``Repair.from_dict``) into a confirmation form and rebuilt to apply it."""
+
+    action = "repair"
+    title = "Repair"
+
+    @property
+    def key(self) -> str:  # the record written
+        raise NotImplementedError
+
+    def changes(self) -> list[FieldChange]:
+        raise NotImplementedError
+
+    def describe(self) -> str:
+        head = f"{self.title}: {self.key}"
+        version = getattr(self, "version", None)
+        if version is not None:
+            head += f" (version {version} → {version + 1})"
+        return head + "\n" + "\n".join(f"  {c.field}: {c.before!r} → {c.after!r}" for c in self.changes())
+
+    def verify(self, persistence):
+        """Re-read the record and re-check that the finding still holds, without writing: returns the
+        record as stored now, or raises RepairNotApplicable ("no longer applies")."""
+        raise NotImplementedError
+
+    def apply(self, persistence) -> dict:
+        """Re-read, re-check (``verify``), write. Returns an audit dict: key, version_before, version_after,
+        changed_fields ({field: [before, after]})."""
+        raise NotImplementedError
+
+    def to_dict(self) -> dict:
+        d = dataclasses.asdict(self)
+        d["action"] = self.action
+        return d
+
+    @staticmethod
+    def from_dict(data: dict) -> Repair:
+        data = dict(data)
+        action = data.pop("action", None)
+        cls = _REPAIRS.get(action)
+        if cls is None:
+            raise ValueError(f"unknown repair action {action!r}")
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(data) - names
+        if unknown:
+            raise ValueError(f"unknown repair fields {sorted(unknown)}")
+        kwargs = {}
+        for f in dataclasses.fields(cls):
+            value = data[f.name]
+            if isinstance(value, list):
+                value = tuple(tuple(v) if isinstance(v, list) else v for v in value)
+            kwargs[f.name] = value
+        return cls(**kwargs)
+
+    def _audit(self, version_before, version_after) -> dict:
+        return {
+            "action": self.action,
+            "key": self.key,
+            "version_before": version_before,
+            "version_after": version_after,
+            "changed_fields": {c.field: [c.before, c.after] for c in self.changes()},
+        }
+
+
+# ---------------------------------------------------------------------------------------------------
+# Re-reads
+# ---------------------------------------------------------------------------------------------------
+
+
+def _actor_exists(p, actor_id: str) -> Actor | None | bool:
+    """The actor, None when missing, True when present but corrupt."""
+    try:
+        return p.get_actor(actor_id)
+    except NotFound:
+        return None
+    except CorruptRecord:
+        return True
+
+
+def _read_worker(p, ns, pool, pod) -> Worker:
+    key = worker_key(ns, pool, pod)
+    try:
+        return p.get_worker(ns, pool, pod)
+    except NotFound:
+        raise RepairNotApplicable(key, f"{key} no longer exists") from None
+
+
+def _read_actor(p, actor_id) -> Actor:
+    key = actor_key(actor_id)
+    try:
+        return p.get_actor(actor_id)
+    except NotFound:
+        raise RepairNotApplicable(key, f"{key} no longer exists") from None
+
+
+def _same_version(key: str, seen: int, stored: int) -> None:
+    if stored != seen:
+        raise RepairNotApplicable(
+            key, f"{key} changed since the check (version {seen} seen, {stored} stored)", seen, stored
+        )
+
+
+@dataclass(frozen=True)
+class FreeWorker(Repair):
+    """Clear the worker's claim (actor_namespace, actor_template, actor_id).
+
+    ``reason``: "orphan" (the claimed actor does not exist), "leaked" (it exists but points at another
+    pod, at none, or is SUSPENDED), "duplicate" (another pool's worker with the same pod name and the
+    actor's IP also claims it)."""
+
+    namespace: str
+    pool: str
+    pod: str
+    version: int
+    actor_namespace: str
+    actor_template: str
+    actor_id: str
+    reason: str
+
+    action = "free_worker"
+    title = "Free the worker"
+
+    @property
+    def key(self) -> str:
+        return worker_key(self.namespace, self.pool, self.pod)
+
+    def changes(self) -> list[FieldChange]:
+        return [
+            FieldChange(self.key, f, before, "")
+            for f, before in zip(CLAIM_FIELDS, (self.actor_namespace, self.actor_template, self.actor_id))
+            if before
+        ]
+
+    def verify(self, persistence) -> Worker:
+        p = persistence
+        w = _read_worker(p, self.namespace, self.pool, self.pod)
+        _same_version(self.key, self.version, w.version)
+        if (w.actor_namespace, w.actor_template, w.actor_id) != (
+            self.actor_namespace,
+            self.actor_template,
+            self.actor_id,
+        ):
+            raise RepairNotApplicable(self.key, f"{self.key} no longer claims actor {self.actor_id!r}")
+        actor = _actor_exists(p, self.actor_id)
+        if self.reason == "orphan":
+            if actor is not None:
+                raise RepairNotApplicable(self.key, f"actor {self.actor_id!r} exists now")
+        elif self.reason == "duplicate":
+            # Several pools hold the actor's pod name; it runs on the one whose IP matches.
+            if not isinstance(actor, Actor):
+                raise RepairNotApplicable(self.key, f"actor {self.actor_id!r} no longer exists as the check saw it")
+            if actor.ateom_pod_ip and w.ip == actor.ateom_pod_ip:
+                raise RepairNotApplicable(self.key, f"actor {self.actor_id!r} runs on this worker's IP now")
+        else:
+            if actor is None:
+                # Still wrong (now an orphan claim): freeing is still the right repair.
+                pass
+            elif actor is True:
+                raise RepairNotApplicable(self.key, f"actor {self.actor_id!r} does not decode; repair it first")
+            elif actor.status != Actor.STATUS_SUSPENDED and (
+                actor.ateom_pod_namespace,
+                actor.ateom_pod_name,
+            ) == (self.namespace, self.pod):
+                raise RepairNotApplicable(self.key, f"actor {self.actor_id!r} points at this worker's pod now")
+        return w
+
+    def apply(self, persistence) -> dict:
+        w = self.verify(persistence)
+        p = persistence
+        before = w.version
+        for f in CLAIM_FIELDS:
+            setattr(w, f, "")
+        p.update_worker(w, self.version)
+        return self._audit(before, w.version)
+
+
+@dataclass(frozen=True)
+class AssignWorker(Repair):
+    """Make the worker at a RUNNING/RESUMING actor's pod claim that actor (the worker was free, or
+    claimed an actor that does not exist or does not point back at it)."""
+
+    namespace: str
+    pool: str
+    pod: str
+    version: int
+    actor_namespace: str  # the claim seen (empty when free)
+    actor_template: str
+    actor_id: str
+    to_actor_namespace: str
+    to_actor_template: str
+    to_actor_id: str
+
+    action = "assign_worker"
+    title = "Assign the worker to the actor at its pod"
+
+    @property
+    def key(self) -> str:
+        return worker_key(self.namespace, self.pool, self.pod)
+
+    def changes(self) -> list[FieldChange]:
+        return [
+            FieldChange(self.key, f, before, after)
+            for f, before, after in zip(
+                CLAIM_FIELDS,
+                (self.actor_namespace, self.actor_template, self.actor_id),
+                (self.to_actor_namespace, self.to_actor_template, self.to_actor_id),
+            )
+            if before != after
+        ]
+
+    def verify(self, persistence) -> Worker:
+        p = persistence
+        w = _read_worker(p, self.namespace, self.pool, self.pod)
+        _same_version(self.key, self.version, w.version)
+        if (w.actor_namespace, w.actor_template, w.actor_id) != (
+            self.actor_namespace,
+            self.actor_template,
+            self.actor_id,
+        ):
+            raise RepairNotApplicable(self.key, f"{self.key} no longer has the claim the check saw")
+        target = _read_actor(p, self.to_actor_id)
+        if target.status not in ACTIVE or (target.ateom_pod_namespace, target.ateom_pod_name) != (
+            self.namespace,
+            self.pod,
+        ):
+            raise RepairNotApplicable(self.key, f"actor {self.to_actor_id!r} is no longer running on this worker's pod")
+        if (target.actor_template_namespace, target.actor_template_name) != (
+            self.to_actor_namespace,
+            self.to_actor_template,
+        ):
+            raise RepairNotApplicable(self.key, f"actor {self.to_actor_id!r} changed template")
+        if self.actor_id:
+            previous = _actor_exists(p, self.actor_id)
+            if previous is True:
+                raise RepairNotApplicable(self.key, f"actor {self.actor_id!r} does not decode; repair it first")
+            if (
+                previous is not None
+                and previous.status != Actor.STATUS_SUSPENDED
+                and (previous.ateom_pod_namespace, previous.ateom_pod_name) == (self.namespace, self.pod)
+            ):
+                raise RepairNotApplicable(self.key, f"actor {self.actor_id!r} points at this worker's pod now")
+        return w
+
+    def apply(self, persistence) -> dict:
+        w = self.verify(persistence)
+        p = persistence
+        before = w.version
+        w.actor_namespace = self.to_actor_namespace
+        w.actor_template = self.to_actor_template
+        w.actor_id = self.to_actor_id
+        p.update_worker(w, self.version)
+        return self._audit(before, w.version)
+
+
+@dataclass(frozen=True)
+class ClearActorPod(Repair):
+    """Clear the ateom pod fields of a SUSPENDED actor."""
+
+    actor_id: str
+    version: int
+    ateom_pod_namespace: str
+    ateom_pod_name: str
+    ateom_pod_ip: str
+
+    action = "clear_actor_pod"
+    title = "Clear the stale pod fields"
+
+    @property
+    def key(self) -> str:
+        return actor_key(self.actor_id)
+
+    def changes(self) -> list[FieldChange]:
+        return [
+            FieldChange(self.key, f, before, "")
+            for f, before in zip(POD_FIELDS, (self.ateom_pod_namespace, self.ateom_pod_name, self.ateom_pod_ip))
+            if before
+        ]
+
+    def verify(self, persistence) -> Actor:
+        p = persistence
+        a = _read_actor(p, self.actor_id)
+        _same_version(self.key, self.version, a.version)
+        if a.status != Actor.STATUS_SUSPENDED:
+            raise RepairNotApplicable(self.key, f"{self.key} is {status_name(a.status)} now")
+        if not (a.ateom_pod_namespace or a.ateom_pod_name or a.ateom_pod_ip):
+            raise RepairNotApplicable(self.key, f"{self.key} names no pod any more")
+        return a
+
+    def apply(self, persistence) -> dict:
+        a = self.verify(persistence)
+        p = persistence
+        before = a.version
+        for f in POD_FIELDS:
+            setattr(a, f, "")
+        p.update_actor(a, self.version)
+        return self._audit(before, a.version)
+
+
+@dataclass(frozen=True)
+class SuspendActor(Repair):
+    """Mark a RUNNING/RESUMING actor whose worker is gone (or belongs to another actor) SUSPENDED and
+    clear its pod fields, so that the ate API resumes it from its last snapshot.
+
+    ``reason``: "no_worker" (no worker record at its pod, or it names none) or "worker_elsewhere"
+    (the worker at its pod claims another actor that points back at it)."""
+
+    actor_id: str
+    version: int
+    status: int
+    ateom_pod_namespace: str
+    ateom_pod_name: str
+    ateom_pod_ip: str
+    reason: str
+    other_actor_id: str = ""
+
+    action = "suspend_actor"
+    title = "Mark the actor SUSPENDED and clear its pod fields"
+
+    @property
+    def key(self) -> str:
+        return actor_key(self.actor_id)
+
+    def changes(self) -> list[FieldChange]:
+        out = [FieldChange(self.key, "status", status_name(self.status), "STATUS_SUSPENDED")]
+        out += [
+            FieldChange(self.key, f, before, "")
+            for f, before in zip(POD_FIELDS, (self.ateom_pod_namespace, self.ateom_pod_name, self.ateom_pod_ip))
+            if before
+        ]
+        return out
+
+    def verify(self, persistence) -> Actor:
+        p = persistence
+        a = _read_actor(p, self.actor_id)
+        _same_version(self.key, self.version, a.version)
+        if a.status not in ACTIVE:
+            raise RepairNotApplicable(self.key, f"{self.key} is {status_name(a.status)} now")
+        ns, pod = a.ateom_pod_namespace, a.ateom_pod_name
+        if ns or pod:
+            workers = list(_workers_at_pod(p, ns, pod))
+            if self.reason == "no_worker":
+                if workers:
+                    raise RepairNotApplicable(self.key, f"a worker exists at {ns}/{pod} now: {workers[0][0]}")
+            else:
+                if not workers:
+                    raise RepairNotApplicable(self.key, f"no worker exists at {ns}/{pod} any more")
+                for wkey, w in workers:
+                    if w.actor_id == self.actor_id:
+                        raise RepairNotApplicable(self.key, f"{wkey} claims this actor now")
+                    other = _actor_exists(p, w.actor_id) if w.actor_id else None
+                    if not (
+                        isinstance(other, Actor)
+                        and other.status != Actor.STATUS_SUSPENDED
+                        and (other.ateom_pod_namespace, other.ateom_pod_name) == (ns, pod)
+                    ):
+                        raise RepairNotApplicable(self.key, f"{wkey} no longer belongs to an actor running on that pod")
+        return a
+
+    def apply(self, persistence) -> dict:
+        a = self.verify(persistence)
+        p = persistence
+        before = a.version
+        a.status = Actor.STATUS_SUSPENDED
+        for f in POD_FIELDS:
+            setattr(a, f, "")
+        p.update_actor(a, self.version)
+        return self._audit(before, a.version)
+
+
+@dataclass(frozen=True)
+class ReleaseLock(Repair):
+    """Release a stale lock, only while its holder token is the one the check saw.
+
+    ``reason``: "orphan" (its actor does not exist) or "no_expiry"."""
+
+    lock_key: str
+    token: str
+    reason: str
+
+    action = "release_lock"
+    title = "Release the lock"
+
+    @property
+    def key(self) -> str:
+        return self.lock_key
+
+    def describe(self) -> str:
+        return f"{self.title}: {self.lock_key}\n  deleted while its holder token is {self.token!r}"
+
+    def changes(self) -> list[FieldChange]:
+        return [FieldChange(self.lock_key, "holder", self.token, "(released)")]
+
+    def verify(self, persistence):
+        p = persistence
+        info = p.get_lock(self.lock_key)
+        if info is None:
+            raise RepairNotApplicable(self.lock_key, f"{self.lock_key} is not held any more")
+        if info.token != self.token:
+            raise RepairNotApplicable(self.lock_key, f"{self.lock_key} is held by another token now")
+        if self.reason == "orphan":
+            actor_id = self.lock_key[len(ACTOR_LOCK_PREFIX) :]
+            if _actor_exists(p, actor_id) is not None:
+                raise RepairNotApplicable(self.lock_key, f"actor {actor_id!r} exists now")
+        elif info.ttl_ms is not None:
+            raise RepairNotApplicable(self.lock_key, f"{self.lock_key} has an expiry now")
+        return info
+
+    def apply(self, persistence) -> dict:
+        self.verify(persistence)
+        persistence.release_lock(self.lock_key, self.token)
+        return self._audit(None, None)
+
+
+_REPAIRS = {cls.action: cls for cls in (FreeWorker, AssignWorker, ClearActorPod, SuspendActor, ReleaseLock)}
+
+
+def _workers_at_pod(p, ns: str, pod: str) -> Iterator[tuple[str, Worker]]:
+    """Every worker whose (namespace, pod) is (ns, pod), whatever its pool: one SCAN MATCH per
+    primary (server-side filter) and a GET per match. Used by a repair's re-check only."""
+    client = p.client
+    pattern = f"{WORKER_PREFIX}{glob_escape(ns)}:*:{glob_escape(pod)}"
+    seen = set()
+    for raw_key in client.scan_iter(match=pattern, count=1000):
+        key = raw_key.decode() if isinstance(raw_key, bytes) else raw_key
+        if key in seen:
+            continue
+        seen.add(key)
+        parts = key[len(WORKER_PREFIX) :].split(":")
+        if len(parts) != 3 or parts[0] != ns or parts[2] != pod:
+            continue
+        try:
+            yield key, p.get_worker(parts[0], parts[1], parts[2])
+        except NotFound:
+            continue

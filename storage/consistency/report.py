@@ -1,0 +1,82 @@
+"""What a check returns: its findings (each with the repair that mends it, if any) and their counts."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+from storage.consistency.kinds import KIND_TITLES
+from storage.consistency.repairs import Repair
+
+
+@dataclass(frozen=True)
+class Finding:
+    kind: str
+    keys: tuple[str, ...]
+    message: str
+    repair: Repair | None = None
+    note: str = ""  # why there is no repair, when there is none
+
+    @property
+    def title(self) -> str:
+        return KIND_TITLES.get(self.kind, self.kind)
+
+    def to_dict(self) -> dict:
+        return {
+            "kind": self.kind,
+            "keys": list(self.keys),
+            "message": self.message,
+            "repair": ({"description": self.repair.describe(), **self.repair.to_dict()} if self.repair else None),
+            "note": self.note,
+        }
+
+
+@dataclass
+class CheckReport:
+    findings: list[Finding]
+    counts: dict[str, int]
+    duration_s: float
+    keys_scanned: int
+    actors: int
+    workers: int
+    locks: int
+    started_at: float = field(default_factory=time.time)
+    # Records the ate server cannot read: the server_unreadable findings plus the corrupt records it
+    # cannot read either (those are reported once, as corrupt_record).
+    unreadable_by_server: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return not self.findings
+
+    def to_dict(self) -> dict:
+        return {
+            "ok": self.ok,
+            "started_at": self.started_at,
+            "duration_s": round(self.duration_s, 4),
+            "keys_scanned": self.keys_scanned,
+            "actors": self.actors,
+            "workers": self.workers,
+            "locks": self.locks,
+            "unreadable_by_server": self.unreadable_by_server,
+            "counts": dict(self.counts),
+            "findings": [f.to_dict() for f in self.findings],
+        }
+
+    def by_kind(self, kind: str) -> list[Finding]:
+        return [f for f in self.findings if f.kind == kind]
+
+
+def repairs(report: CheckReport) -> list[Repair]:
+    """The distinct repairs of a report, in finding order (findings about the same record share one)."""
+    seen, out = set(), []
+    for f in report.findings:
+        if f.repair is not None and f.repair not in seen:
+            seen.add(f.repair)
+            out.append(f.repair)
+    return out
+
+
+def apply_all(persistence, report: CheckReport) -> list[dict]:
+    """Apply every distinct repair of a report (in order); returns their audit dicts."""
+    return [repair.apply(persistence) for repair in repairs(report)]
