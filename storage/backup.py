@@ -307,9 +307,33 @@ def _by_node(client, keys: list[str]) -> list[tuple[object, list[int]]]:
 
 
 def _import_batch(persistence, batch, policy, dry_run, result, max_details, on_write) -> None:
+    """One batch: one pipelined read of the stored values per node, the plans, one pipelined round of
+    writes per node (unless ``dry_run``), then the tally."""
     client = persistence.client
     keys = [entry.key for entry in batch]
     groups = _by_node(client, keys)
+    stored = _read_stored(client, groups, batch, keys)
+    plans = [_plan(entry, exists, version, policy) for entry, (exists, _value, version) in zip(batch, stored)]
+    if dry_run:
+        outcomes = [_DRY_OUTCOMES[plan] for plan in plans]
+    else:
+        replies = _write_planned(groups, batch, keys, plans, stored)
+        outcomes = [
+            _outcome(persistence, entry, plan, reply, policy) for entry, plan, reply in zip(batch, plans, replies)
+        ]
+    for entry, outcome, (exists, _value, version) in zip(batch, outcomes, stored):
+        setattr(result, outcome, getattr(result, outcome) + 1)
+        if not dry_run and on_write is not None and outcome in ("created", "overwritten"):
+            on_write(entry, outcome, version if outcome == "overwritten" else None)
+        if len(result.details) < max_details:
+            result.details.append((entry.line, entry.key, outcome, version if exists else None, entry.version))
+
+
+_DRY_OUTCOMES = {"create": "created", "overwrite": "overwritten", "skip": "skipped"}
+
+
+def _read_stored(client, groups, batch, keys) -> list[tuple[bool, bytes | None, int | None]]:
+    """Per entry: (exists, stored bytes, stored version; None when the stored record does not decode)."""
     reroute = client.get if isinstance(client, RedisCluster) else None
     stored_values: list = [None] * len(batch)
     for node, indices in groups:
@@ -318,7 +342,7 @@ def _import_batch(persistence, batch, policy, dry_run, result, max_details, on_w
             if isinstance(value, Exception):
                 raise value
             stored_values[i] = value
-    stored = []  # (exists, stored bytes, stored version)
+    stored = []
     for entry, value in zip(batch, stored_values):
         if value is None:
             stored.append((False, None, None))
@@ -328,58 +352,53 @@ def _import_batch(persistence, batch, policy, dry_run, result, max_details, on_w
         except ValueError:
             version = None  # a corrupt record in the store is never overwritten
         stored.append((True, value, version))
+    return stored
 
-    plans = []  # per entry: "create" | "overwrite" | "skip"
-    for entry, (exists, _value, version) in zip(batch, stored):
-        if not exists:
-            plans.append("create")
-        elif policy == "overwrite-if-version" and version is not None and version == entry.version:
-            plans.append("overwrite")
-        else:
-            plans.append("skip")
 
-    if dry_run:
-        outcomes = [{"create": "created", "overwrite": "overwritten", "skip": "skipped"}[plan] for plan in plans]
-    else:
-        replies: list = [None] * len(batch)
-        for node, indices in groups:
-            pipe = node.pipeline(transaction=False)
-            sent = []
-            for i in indices:
-                if plans[i] == "create":
-                    pipe.set(keys[i], batch[i].value, nx=True)
-                elif plans[i] == "overwrite":
-                    pipe.execute_command("EVAL", _CAS, 1, keys[i], stored[i][1], batch[i].value)
-                else:
-                    continue
-                sent.append(i)
-            if sent:
-                for i, reply in zip(sent, pipe.execute(raise_on_error=False)):
-                    replies[i] = reply
-        outcomes = []
-        for i, entry in enumerate(batch):
-            plan, reply = plans[i], replies[i]
-            if plan == "skip":
-                outcomes.append("skipped")
-            elif isinstance(reply, Exception):
-                # MOVED/ASK (a slot migrating), or any other refusal: the cluster client decides.
-                outcomes.append(_restore(persistence, entry, policy))
-            elif plan == "create" and reply:
-                outcomes.append("created")
-            elif plan == "overwrite" and reply == 1:
-                outcomes.append("overwritten")
-            elif policy == "skip":
-                outcomes.append("skipped")  # created by someone else meanwhile: left alone
+def _plan(entry, exists: bool, version: int | None, policy: str) -> str:
+    """ "create" | "overwrite" | "skip"."""
+    if not exists:
+        return "create"
+    if policy == "overwrite-if-version" and version is not None and version == entry.version:
+        return "overwrite"
+    return "skip"
+
+
+def _write_planned(groups, batch, keys, plans, stored) -> list:
+    """The planned writes, one pipeline per node: SET NX for a create, compare-and-set against the bytes
+    read for an overwrite. Per entry: the reply (an exception when refused), None when skipped."""
+    replies: list = [None] * len(batch)
+    for node, indices in groups:
+        pipe = node.pipeline(transaction=False)
+        sent = []
+        for i in indices:
+            if plans[i] == "create":
+                pipe.set(keys[i], batch[i].value, nx=True)
+            elif plans[i] == "overwrite":
+                pipe.execute_command("EVAL", _CAS, 1, keys[i], stored[i][1], batch[i].value)
             else:
-                # Lost a race: restore_raw re-reads, re-checks the version and decides.
-                outcomes.append(_restore(persistence, entry, policy))
+                continue
+            sent.append(i)
+        if sent:
+            for i, reply in zip(sent, pipe.execute(raise_on_error=False)):
+                replies[i] = reply
+    return replies
 
-    for entry, outcome, (exists, _value, version) in zip(batch, outcomes, stored):
-        setattr(result, outcome, getattr(result, outcome) + 1)
-        if not dry_run and on_write is not None and outcome in ("created", "overwritten"):
-            on_write(entry, outcome, version if outcome == "overwritten" else None)
-        if len(result.details) < max_details:
-            result.details.append((entry.line, entry.key, outcome, version if exists else None, entry.version))
+
+def _outcome(persistence, entry, plan: str, reply, policy: str) -> str:
+    if plan == "skip":
+        return "skipped"
+    if isinstance(reply, Exception):
+        # MOVED/ASK (a slot migrating), or any other refusal: the cluster client decides.
+        return _restore(persistence, entry, policy)
+    if plan == "create" and reply:
+        return "created"
+    if plan == "overwrite" and reply == 1:
+        return "overwritten"
+    if policy == "skip":
+        return "skipped"  # created by someone else meanwhile: left alone
+    # Lost a race: restore_raw re-reads, re-checks the version and decides.
+    return _restore(persistence, entry, policy)
 
 
 def _stored_version(persistence, key: str) -> tuple[bool, int | None]:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import redis
 from redis.cluster import RedisCluster
@@ -124,57 +125,19 @@ def store_stats(topology: Topology) -> StoreStats:
     """One streaming, batched walk of the store; meant for a background thread."""
     started = time.time()
     t0 = time.perf_counter()
-
-    def shard_stats(shard: Shard):
-        by_status = Counter()
-        by_pool: dict[tuple[str, str], Counter] = {}
-        scanned = 0
-        corrupt = []
-        for keys, values in walk_shard(topology, shard, ACTOR_PREFIX + "*"):
-            for key, raw in zip(keys, values):
-                scanned += 1
-                if raw is None:
-                    continue
-                try:
-                    actor = ACTORS.decode_stored(key, raw)[0]
-                except CorruptRecord as e:
-                    by_status["CORRUPT"] += 1
-                    corrupt.append(e.key)
-                    continue
-                by_status[_status_name(actor.status)] += 1
-        for keys, values in walk_shard(topology, shard, WORKER_PREFIX + "*"):
-            for key, raw in zip(keys, values):
-                scanned += 1
-                if raw is None:
-                    continue
-                try:
-                    worker = WORKERS.decode_stored(key, raw)[0]
-                except CorruptRecord as e:
-                    corrupt.append(e.key)
-                    continue
-                pool = by_pool.setdefault((worker.worker_namespace, worker.worker_pool), Counter())
-                pool["assigned" if worker.actor_id else "free"] += 1
-        locks = 0
-        for keys in walk_keys(topology, shard, LOCK_PREFIX + "*"):
-            locks += len(keys)
-            scanned += len(keys)
-        return by_status, by_pool, locks, scanned, corrupt
-
     actors_by_status = {name: 0 for name in Actor.Status.keys()}
     actors_by_status["CORRUPT"] = 0
     workers_by_pool: dict[tuple[str, str], dict[str, int]] = {}
     locks = scanned = 0
-    corrupt_keys = []
-    for by_status, by_pool, shard_locks, shard_scanned, corrupt in topology.map_shards(shard_stats):
-        for name, n in by_status.items():
+    for shard in topology.map_shards(lambda shard: _shard_stats(topology, shard)):
+        for name, n in shard.by_status.items():
             actors_by_status[name] = actors_by_status.get(name, 0) + n
-        for pool, counts in by_pool.items():
+        for pool, counts in shard.by_pool.items():
             merged = workers_by_pool.setdefault(pool, {"free": 0, "assigned": 0})
             for k, n in counts.items():
                 merged[k] += n
-        locks += shard_locks
-        scanned += shard_scanned
-        corrupt_keys.extend(corrupt)
+        locks += shard.locks
+        scanned += shard.scanned
     return StoreStats(
         actors_by_status=actors_by_status,
         workers_by_pool=workers_by_pool,
@@ -183,6 +146,44 @@ def store_stats(topology: Topology) -> StoreStats:
         duration_s=time.perf_counter() - t0,
         keys_scanned=scanned,
     )
+
+
+@dataclass
+class _ShardStats:
+    by_status: Counter = field(default_factory=Counter)
+    by_pool: dict[tuple[str, str], Counter] = field(default_factory=dict)
+    locks: int = 0
+    scanned: int = 0
+
+
+def _shard_stats(topology: Topology, shard: Shard) -> _ShardStats:
+    stats = _ShardStats()
+    for keys, values in walk_shard(topology, shard, ACTOR_PREFIX + "*"):
+        for key, raw in zip(keys, values):
+            stats.scanned += 1
+            if raw is None:
+                continue
+            try:
+                actor = ACTORS.decode_stored(key, raw)[0]
+            except CorruptRecord:
+                stats.by_status["CORRUPT"] += 1
+                continue
+            stats.by_status[_status_name(actor.status)] += 1
+    for keys, values in walk_shard(topology, shard, WORKER_PREFIX + "*"):
+        for key, raw in zip(keys, values):
+            stats.scanned += 1
+            if raw is None:
+                continue
+            try:
+                worker = WORKERS.decode_stored(key, raw)[0]
+            except CorruptRecord:
+                continue
+            pool = stats.by_pool.setdefault((worker.worker_namespace, worker.worker_pool), Counter())
+            pool["assigned" if worker.actor_id else "free"] += 1
+    for keys in walk_keys(topology, shard, LOCK_PREFIX + "*"):
+        stats.locks += len(keys)
+        stats.scanned += len(keys)
+    return stats
 
 
 def _status_name(status: int) -> str:
@@ -228,84 +229,69 @@ def _is_ssl_class(cls) -> bool:
 
 def cluster_overview(topology: Topology) -> ClusterOverview:
     if not topology.is_cluster:
-        client = topology.client
-        shard = topology.shards()[0]
-        keys, memory = _node_numbers(client)
-        node = NodeInfo(
-            node_id=shard.address,
-            address=shard.address,
-            role="primary",
-            primary_id=None,
-            healthy=keys is not None,
-            flags=["standalone"],
-            slots=[(0, SLOTS - 1)],
-            keys=keys,
-            used_memory=memory,
-        )
-        return ClusterOverview("standalone", "ok" if node.healthy else "fail", SLOTS, [node])
-
+        return _standalone_overview(topology)
     client: RedisCluster = topology.client
-    raw_nodes = client.cluster_nodes()
+    entries = [_node_entry(addr, info) for addr, info in client.cluster_nodes().items()]
     state = cluster_state(topology)
-    entries = []
-    for addr, info in raw_nodes.items():
-        addr = addr.split("@")[0]
-        # "myself" only says which node answered CLUSTER NODES; it is not a property of the node.
-        flags = [f for f in info.get("flags", "").split(",") if f and f != "myself"]
-        role = "primary" if "master" in flags else "replica"
-        healthy = bool(info.get("connected", True)) and not ({"fail", "fail?", "handshake", "noaddr"} & set(flags))
-        slots = [(int(a), int(b)) for a, b in (s if len(s) == 2 else (s[0], s[0]) for s in info.get("slots", []))]
-        primary_id = info.get("master_id")
-        entries.append(
-            (
-                addr,
-                info.get("node_id", ""),
-                role,
-                None if primary_id in (None, "-") else primary_id,
-                healthy,
-                flags,
-                slots,
-            )
-        )
-
     # A node that (re)joined after the client last read the topology is not in its node cache yet.
     known = client.nodes_manager.nodes_cache
-    if any(healthy and addr not in known for addr, _, _, _, healthy, _, _ in entries):
+    if any(node.healthy and node.address not in known for node in entries):
         topology.refresh()
-
-    def numbers(entry):
-        addr, _, _, _, healthy, _, _ = entry
-        if not healthy:
-            return None, None
-        host, port = addr.rsplit(":", 1)
-        try:
-            node = client.get_node(host=host, port=int(port))
-            conn = client.get_redis_connection(node) if node is not None else None
-            if conn is None:
-                return None, None
-            return _node_numbers(conn)
-        except redis.exceptions.RedisError:
-            return None, None
-
-    pool = topology._pool()
-    figures = list(pool.map(numbers, entries))
-    nodes = [
-        NodeInfo(
-            node_id=node_id,
-            address=addr,
-            role=role,
-            primary_id=primary_id,
-            healthy=healthy,
-            flags=flags,
-            slots=slots,
-            keys=keys,
-            used_memory=memory,
-        )
-        for (addr, node_id, role, primary_id, healthy, flags, slots), (keys, memory) in zip(entries, figures)
-    ]
+    figures = list(topology._pool().map(lambda node: _figures_of(client, node), entries))
+    nodes = [dataclasses.replace(node, keys=keys, used_memory=memory) for node, (keys, memory) in zip(entries, figures)]
     nodes.sort(key=lambda n: (n.role != "primary", n.slots[0][0] if n.slots else SLOTS, n.address))
     covered = sum(b - a + 1 for n in nodes if n.role == "primary" for a, b in n.slots)
     return ClusterOverview("cluster", state, covered, nodes)
+
+
+def _standalone_overview(topology: Topology) -> ClusterOverview:
+    shard = topology.shards()[0]
+    keys, memory = _node_numbers(topology.client)
+    node = NodeInfo(
+        node_id=shard.address,
+        address=shard.address,
+        role="primary",
+        primary_id=None,
+        healthy=keys is not None,
+        flags=["standalone"],
+        slots=[(0, SLOTS - 1)],
+        keys=keys,
+        used_memory=memory,
+    )
+    return ClusterOverview("standalone", "ok" if node.healthy else "fail", SLOTS, [node])
+
+
+def _node_entry(addr: str, info: dict) -> NodeInfo:
+    """A node as CLUSTER NODES describes it (its key count and memory not read yet)."""
+    # "myself" only says which node answered CLUSTER NODES; it is not a property of the node.
+    flags = [f for f in info.get("flags", "").split(",") if f and f != "myself"]
+    primary_id = info.get("master_id")
+    return NodeInfo(
+        node_id=info.get("node_id", ""),
+        address=addr.split("@")[0],
+        role="primary" if "master" in flags else "replica",
+        primary_id=None if primary_id in (None, "-") else primary_id,
+        healthy=bool(info.get("connected", True)) and not ({"fail", "fail?", "handshake", "noaddr"} & set(flags)),
+        flags=flags,
+        slots=[(int(a), int(b)) for a, b in (s if len(s) == 2 else (s[0], s[0]) for s in info.get("slots", []))],
+        keys=None,
+        used_memory=None,
+    )
+
+
+def _figures_of(client: RedisCluster, node: NodeInfo) -> tuple[int | None, int | None]:
+    """(keys, used memory) of a healthy node; (None, None) when it cannot say."""
+    if not node.healthy:
+        return None, None
+    host, port = node.address.rsplit(":", 1)
+    try:
+        found = client.get_node(host=host, port=int(port))
+        conn = client.get_redis_connection(found) if found is not None else None
+        if conn is None:
+            return None, None
+        return _node_numbers(conn)
+    except redis.exceptions.RedisError:
+        return None, None
 
 
 def _node_numbers(conn: redis.Redis) -> tuple[int | None, int | None]:

@@ -298,3 +298,79 @@ def test_findings_about_one_record_share_its_repair(store, cluster_client):
     assert len(cc.repairs(report)) == 3
     cc.apply_all(store, report)
     assert run_check(store).ok
+
+
+# ------------------------------------------------------------------ records the ate server cannot read
+
+
+def unreadable_findings(report, key):
+    return [f for f in report.findings if f.keys[0] == key and f.kind in (cc.SERVER_UNREADABLE, cc.CORRUPT_RECORD)]
+
+
+@pytest.mark.parametrize(
+    "key, value, says",
+    [
+        ("actor:u1", b'{"actorId":"u1","status":"STATUS_SUSPENDED","foo":1}', 'unknown field "foo"'),
+        ("actor:u2", b'{"actorId":"u2","status":"STATUS_PAUSED"}', "invalid value for enum field status"),
+        ("actor:u3", b'{"actorId":"u3","actor_id":"u3"}', "duplicate field"),
+        ("actor:u4", b'{"actorId":"u4","version":"01"}', "invalid value for int64 field version"),
+        ("actor:u:5", b'{"actorId":"u:5"}', 'bad key format "actor:u:5"'),
+        ("worker:ns:p:w1", b'{"workerNamespace":"ns","workerPool":"p","workerPod":"w1","x":"y"}', "unknown field"),
+    ],
+)
+def test_a_record_the_server_cannot_read_is_reported_once(store, cluster_client, key, value, says):
+    cluster_client.set(key, value)
+    report = run_check(store)
+    assert kinds(report) == [cc.SERVER_UNREADABLE]
+    [finding] = report.findings
+    assert finding.keys == (key,) and says in finding.message and finding.repair is None
+    assert ("ListActors" if key.startswith("actor:") else "ListWorkers") in finding.message
+    assert "raw JSON" in finding.note
+    assert report.counts[cc.SERVER_UNREADABLE] == 1 and report.unreadable_by_server == 1
+    assert report.to_dict()["unreadable_by_server"] == 1
+
+
+def test_canonical_and_other_readable_forms_are_not_flagged(store, cluster_client):
+    consistent_store(store, cluster_client)
+    # Other member order, whitespace, proto names, nulls: the server reads them all.
+    cluster_client.set("actor:r1", b'{ "status": "STATUS_SUSPENDED", "actor_id": "r1", "version": null }')
+    cluster_client.set("actor:r2", b'{"version":"3","actorId":"r2","status":4}')
+    report = run_check(store)
+    assert report.ok, [f.message for f in report.findings]
+    assert report.unreadable_by_server == 0
+
+
+def test_corrupt_records_are_reported_once_saying_whether_the_server_reads_them(store, cluster_client):
+    cluster_client.set("actor:bad", b"{not json")
+    # Go reads this int64 (an exact integer in exponent form); atedash refuses it.
+    cluster_client.set("actor:big", b'{"actorId":"big","version":9.223372036854775807e18}')
+    report = run_check(store)
+    assert kinds(report) == [cc.CORRUPT_RECORD, cc.CORRUPT_RECORD]
+    bad, big = (unreadable_findings(report, k) for k in ("actor:bad", "actor:big"))
+    assert len(bad) == 1 and "the ate server cannot either" in bad[0].message
+    assert len(big) == 1 and "the ate server reads it" in big[0].message
+    assert report.counts[cc.SERVER_UNREADABLE] == 0 and report.unreadable_by_server == 1
+
+
+def test_no_repair_rewrites_a_record_the_server_cannot_read(store, cluster_client):
+    # A worker claiming a suspended actor (leaked), whose value the server cannot read; the actor's
+    # lock is not an orphan: the actor exists as atedash reads it, though the server cannot read it.
+    actor(store, "S9")
+    cluster_client.set(
+        "worker:ns1:pool-a:pod-9",
+        b'{"workerNamespace":"ns1","workerPool":"pool-a","workerPod":"pod-9","actorId":"S9","version":"1",'
+        b'"extra":true}',
+    )
+    cluster_client.set("actor:U9", b'{"actorId":"U9","status":"STATUS_SUSPENDED","ateomPodName":"p","zz":0}')
+    assert store.acquire_lock("lock:actor:U9", "t", 60)
+    report = run_check(store)
+    assert kinds(report) == sorted(
+        [cc.LEAKED_WORKER, cc.SERVER_UNREADABLE, cc.SERVER_UNREADABLE, cc.SUSPENDED_WITH_POD]
+    )
+    leaked = report.by_kind(cc.LEAKED_WORKER)[0]
+    stale_pod = report.by_kind(cc.SUSPENDED_WITH_POD)[0]
+    for finding, key in ((leaked, "worker:ns1:pool-a:pod-9"), (stale_pod, "actor:U9")):
+        assert finding.repair is None and f"the ate server cannot read {key}" in finding.note
+    assert cc.repairs(report) == []
+    assert sorted(f.keys[0] for f in report.by_kind(cc.SERVER_UNREADABLE)) == ["actor:U9", "worker:ns1:pool-a:pod-9"]
+    assert report.unreadable_by_server == 2

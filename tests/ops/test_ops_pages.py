@@ -406,3 +406,22 @@ def test_lock_release_is_audited_with_the_holder(admin, store, audit_log, cluste
     assert entry["changed_fields"] == {"holder": ["tok-1", None]}
     streamed = json.loads(cluster_client.xrevrange("atedash:audit", count=1)[0][1][b"entry"])
     assert streamed["action"] == "lock.release"
+
+
+def test_check_page_counts_and_links_records_the_server_cannot_read(viewer, store, cluster_client):
+    actor(store, "fine")
+    cluster_client.set("actor:odd", b'{"actorId":"odd","status":"STATUS_PAUSED"}')  # atedash reads it, Go does not
+    cluster_client.set("actor:bad", b"{not json")  # neither does
+    html = page(viewer.get("/ops/check/?wait=1"))
+    banner = re.search(r'<p class="message message-error" role="alert" id="check-unreadable">(.*?)</p>', html, re.S)
+    assert banner and "2 records the ate server cannot read" in banner.group(1)
+    assert "1 that atedash reads" in banner.group(1)
+    counts = re.search(r'<table class="table" id="check-counts">.*?</table>', html, re.S).group(0)
+    row = re.search(r"<tr[^>]*>(?:(?!</tr>).)*server_unreadable(?:(?!</tr>).)*</tr>", counts, re.S).group(0)
+    assert '<td class="num">1</td>' in row
+    html = page(viewer.get(f"/ops/check/?kind={cc.SERVER_UNREADABLE}"))
+    [finding] = re.findall(r'<tr class="finding" data-kind="server_unreadable">.*?</tr>', html, re.S)
+    assert "invalid value for enum field status" in unescape(finding) and "ListActors" in finding
+    assert 'href="/actors/odd/" class="record-link"' in finding and repair_links(finding) == []
+    response = viewer.get("/actors/odd/")
+    assert response.status_code == 200
