@@ -34,8 +34,10 @@ class StoreCollector:
         return []  # computed on collect; no scan at registration
 
     def collect(self):
-        from storage.consistency import KINDS
+        yield from self._store_gauges()
+        yield from self._check_gauges()
 
+    def _store_gauges(self):
         actors = GaugeMetricFamily(
             "atedash_actors", "Actors in the store by status (last statistics run).", labels=["status"]
         )
@@ -67,6 +69,9 @@ class StoreCollector:
         yield stats_age
         yield stats_up
 
+    def _check_gauges(self):
+        from storage.consistency import KINDS
+
         findings = GaugeMetricFamily(
             "atedash_consistency_findings", "Findings of the last consistency check, by kind.", labels=["kind"]
         )
@@ -74,13 +79,20 @@ class StoreCollector:
         check_duration = GaugeMetricFamily(
             "atedash_consistency_check_duration_seconds", "Duration of the last consistency check."
         )
+        unreadable = GaugeMetricFamily(
+            "atedash_records_unreadable_by_server",
+            "Records the ate server cannot read (last consistency check; corrupt ones included): while one "
+            "exists, its ListActors or ListWorkers fails.",
+        )
         report, _error, _running = self.checks.snapshot()
         if report is not None:
             for kind in KINDS:
                 findings.add_metric([kind], report.counts.get(kind, 0))
+            unreadable.add_metric([], report.unreadable_by_server)
             check_age.add_metric([], self.checks.age() or 0.0)
             check_duration.add_metric([], report.duration_s)
         yield findings
+        yield unreadable
         yield check_age
         yield check_duration
 

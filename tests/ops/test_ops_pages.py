@@ -425,3 +425,15 @@ def test_check_page_counts_and_links_records_the_server_cannot_read(viewer, stor
     assert 'href="/actors/odd/" class="record-link"' in finding and repair_links(finding) == []
     response = viewer.get("/actors/odd/")
     assert response.status_code == 200
+
+
+def test_metrics_count_records_the_server_cannot_read(viewer, store, cluster_client):
+    from atedash.app import current_app
+
+    cluster_client.set("actor:odd", b'{"actorId":"odd","foo":1}')  # atedash reads it, Go does not
+    cluster_client.set("worker:ns:p:bad", b"\xff\xff")  # neither does
+    current_app().checks.refresh().join(60)
+    text = page(viewer.get("/metrics"))
+    assert 'atedash_consistency_findings{kind="server_unreadable"} 1.0' in text
+    assert 'atedash_consistency_findings{kind="corrupt_record"} 1.0' in text
+    assert "atedash_records_unreadable_by_server 2.0" in text
