@@ -261,7 +261,7 @@ def lock_without_expiry(lock: LockEntry) -> Finding:
 # ----------------------------------------------------------------------------- unreadable records
 
 FIX_BY_HAND = "fix or delete the record by hand (its raw value is shown on its detail page)"
-FIX_AS_RAW_JSON = "no automatic repair: edit its raw JSON (from its detail page) into a form the server reads"
+FIX_AS_RAW_JSON = "edit its raw JSON (from its record's page) into a form the ate server reads"
 
 
 def corrupt_record(entry) -> Finding:

@@ -67,6 +67,17 @@ def test_check_with_findings_exits_1_text_and_json(store, cluster_client):
     assert orphan["repair"]["action"] == "free_worker" and "actor_id: 'ghost' → ''" in orphan["repair"]["description"]
 
 
+def test_check_names_records_the_server_cannot_read(store, cluster_client):
+    cluster_client.set("actor:odd", b'{"actorId":"odd","version":"01"}')  # an int64 with a leading zero
+    code, out, _ = run("check")
+    assert code == 1 and "1 finding(s); 1 record(s) the ate server cannot read" in out
+    assert "server_unreadable\tactor:odd\tthe ate server cannot read actor:odd: proto: " in out
+    assert "\tno automatic repair: no automatic repair: edit its raw JSON" not in out
+    code, out, _ = run("check", "--format", "json")
+    doc = json.loads(out)
+    assert doc["unreadable_by_server"] == 1 and doc["counts"]["server_unreadable"] == 1
+
+
 def test_check_exit_status_from_a_real_process(store, cluster_client, redis_url, tmp_path):
     env = dict(
         os.environ,

@@ -131,6 +131,11 @@ class Command(BaseCommand):
                 f"checked {report.actors} actors, {report.workers} workers, {report.locks} locks "
                 f"({report.keys_scanned} keys) in {report.duration_s:.2f} s: "
                 + ("no findings" if report.ok else f"{len(report.findings)} finding(s)")
+                + (
+                    f"; {report.unreadable_by_server} record(s) the ate server cannot read"
+                    if report.unreadable_by_server
+                    else ""
+                )
             )
             for f in report.findings:
                 self.stdout.write(f"{f.kind}\t{' '.join(f.keys)}\t{f.message}")
