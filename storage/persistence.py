@@ -305,6 +305,26 @@ class Persistence:
             self.topology, scanning.LOCK_SCAN, cursor, limit, scanning.lock_filter(), max_scan, max_seconds
         )
 
+    # ================================================================ byte-checked writes
+
+    def compare_and_delete(self, key: str, raw: bytes) -> tuple[str, bytes | None]:
+        """Deletes `key` only if it still holds exactly `raw`: ("deleted", None), ("gone", None), or
+        ("changed", the value now)."""
+        result = self._compare_and_delete(keys=[key], args=[raw])
+        if result == 1:
+            self._replicated(key)
+            return "deleted", None
+        return ("gone", None) if result == 0 else ("changed", result)
+
+    def compare_and_set(self, key: str, raw: bytes, new_raw: bytes) -> tuple[str, bytes | None]:
+        """Writes `new_raw` only if `key` still holds exactly `raw` (its expiry kept): ("written",
+        None), ("gone", None), or ("changed", the value now)."""
+        result = self._compare_and_set(keys=[key], args=[raw, new_raw])
+        if result == 1:
+            self._replicated(key)
+            return "written", None
+        return ("gone", None) if result == 0 else ("changed", result)
+
     # ================================================================ full walks
 
     def full_walk(self, wanted: walk.WalkFilter, **kwargs) -> walk.FullWalk:

@@ -5,6 +5,8 @@
     manage.py ate import FILE [--dry-run] [--policy skip|overwrite-if-version]     FILE "-" is stdin
     manage.py ate get actors|workers [-o table|json|yaml]
     manage.py ate flush --environment NAME [--scope records|all]
+    manage.py ate reset --environment NAME (--actors-namespace NS | --actors-template NS/NAME |
+                        --actors-status STATUS | --workers-pool NS/POOL) [--dry-run] [--format text|json]
 
 The store is the one of the dashboard (ATEDASH_REDIS_URL). Changes (import, flush) are audited like the
 pages' (who is cli:<os user>, or ATEDASH_OPERATOR).
@@ -105,6 +107,18 @@ class Command(BaseCommand):
             default="records",
             help="records: actor:*, worker:*, lock:* (default); all: FLUSHALL on every primary",
         )
+
+        reset = sub.add_parser("reset", help="reset one scope: actors of a namespace, template or status, or a pool")
+        reset.add_argument(
+            "--environment", required=True, help="the name of this environment (ATEDASH_ENVIRONMENT), typed to confirm"
+        )
+        which = reset.add_mutually_exclusive_group(required=True)
+        which.add_argument("--actors-namespace", metavar="NS")
+        which.add_argument("--actors-template", metavar="NS/NAME")
+        which.add_argument("--actors-status", metavar="STATUS")
+        which.add_argument("--workers-pool", metavar="NS/POOL")
+        reset.add_argument("--dry-run", action="store_true", help="walk and report, change nothing")
+        reset.add_argument("--format", choices=["text", "json"], default="text")
 
     def handle(self, *args, subcommand, **options):
         import redis
@@ -282,6 +296,48 @@ class Command(BaseCommand):
             self.stderr.write(f"corrupt record {entry.key}: {entry.error} ({entry.preview})")
 
     # ------------------------------------------------------------------------------ flush
+
+    def _reset(self, options):
+        from storage.reset import Scope, ScopeError, reset_scope
+
+        name = options["environment"]
+        if not settings.ATEDASH_ALLOW_FLUSH:
+            raise CommandError("reset is turned off for this environment (set ATEDASH_ALLOW_FLUSH=1 to allow it)")
+        if name != settings.ATEDASH_ENVIRONMENT:
+            raise CommandError(
+                f"--environment {name!r} does not match this environment "
+                f"({settings.ATEDASH_ENVIRONMENT!r}); nothing changed"
+            )
+        kind = next(k for k in ("actors_namespace", "actors_template", "actors_status", "workers_pool") if options[k])
+        try:
+            scope = Scope.parse(kind.replace("_", "-"), options[kind])
+        except ScopeError as exc:
+            raise CommandError(f"--{kind.replace('_', '-')}: {exc.message}") from None
+        operator = cli_operator()
+
+        def on_change(action, key, details):
+            audit(operator, action, key=key, via="reset", scope=f"{scope.kind} {scope.value}", **details)
+
+        report = reset_scope(current_app().store.persistence(), scope, dry_run=options["dry_run"], on_change=on_change)
+        if not options["dry_run"]:
+            audit(operator, "reset", key=None, scope=f"{scope.kind} {scope.value}", counts=report.counts())
+            current_app().records_changed(recount=True)
+        if options["format"] == "json":
+            self.stdout.write(json.dumps(report.to_dict(), indent=2))
+            return
+        verb = "would " if options["dry_run"] else ""
+        counts = report.counts()
+        dry = "dry run: " if options["dry_run"] else ""
+        self.stdout.write(
+            f"{dry}reset of {scope.describe()} on {settings.ATEDASH_ENVIRONMENT}: "
+            f"{verb}delete {counts['actors_deleted']} actors and {counts['workers_deleted']} workers, "
+            f"{verb}free {counts['workers_freed']} workers, {verb}release {counts['locks_released']} locks; "
+            f"{counts['skipped']} skipped"
+        )
+        for entry in report.to_dict()["skipped"]:
+            self.stdout.write(f"skipped {entry['key']}: {entry['why']}")
+        for entry in report.to_dict()["corrupt"]:
+            self.stdout.write(f"corrupt {entry['key']}: {entry['error']}")
 
     def _flush(self, options):
         name, scope = options["environment"], options["scope"]
