@@ -317,3 +317,42 @@ class LoginForm(forms.Form):
 class OpenRecordForm(forms.Form):
     # A worker key is worker:<ns>:<pool>:<pod> (253 + 63 + 253 characters and the separators).
     q = forms.CharField(label="Open by key or id", required=False, max_length=600)
+
+
+# --- scoped reset ----------------------------------------------------------------------------
+
+RESET_SCOPES = [
+    ("actors-namespace", "the actors of a template namespace (NS)"),
+    ("actors-template", "the actors of a template (NS/NAME)"),
+    ("actors-status", "the actors in a status (e.g. RESUMING)"),
+    ("workers-pool", "the workers of a pool (NS/POOL)"),
+]
+
+
+class ResetScopeForm(forms.Form):
+    """What a reset covers (GET: the preview's URL)."""
+
+    kind = forms.ChoiceField(label="Scope", choices=RESET_SCOPES, widget=forms.RadioSelect)
+    value = forms.CharField(
+        label="Namespace, template, status or pool",
+        max_length=507,
+        widget=forms.TextInput(attrs={"autocomplete": "off", "spellcheck": "false"}),
+    )
+
+    def clean(self):
+        from storage.reset import Scope, ScopeError
+
+        cleaned = super().clean()
+        if "kind" in cleaned and "value" in cleaned:
+            try:
+                cleaned["scope"] = Scope.parse(cleaned["kind"], cleaned["value"])
+            except ScopeError as exc:
+                self.add_error("value", exc.message)
+        return cleaned
+
+
+class ResetForm(ResetScopeForm):
+    """Applying a reset: the scope and the environment's name typed (the flush page's guard)."""
+
+    confirm = FlushForm.base_fields["confirm"]
+    clean_confirm = FlushForm.clean_confirm

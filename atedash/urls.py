@@ -1,6 +1,6 @@
 from django.urls import include, path
 
-from atedash.views import actors, errors, flush, health, locks, lookup, matches, overview, session, workers
+from atedash.views import actors, errors, flush, health, locks, lookup, matches, overview, reset, session, workers
 
 urlpatterns = [
     path("", overview.overview, name="overview"),
@@ -24,6 +24,8 @@ urlpatterns = [
     path("locks/", locks.lock_list, name="lock_list"),
     path("locks/release/", locks.lock_release, name="lock_release"),
     path("flush/", flush.flush, name="flush"),
+    path("reset/", reset.reset, name="reset"),
+    path("reset/backup/", reset.reset_backup, name="reset_backup"),
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
     path("", include("atedash.ops.urls")),  # consistency check, repairs, backup, audit, /metrics

@@ -1,0 +1,106 @@
+"""Scoped reset: the actors of a template namespace, a template or a status, or the workers of a pool.
+
+Admins only, only when ATEDASH_ALLOW_FLUSH is on, the environment's name typed (the flush page's
+guard). GET with a scope in the URL previews it (a dry run: counts, the first keys, the backup of
+exactly that scope); POST applies it (storage/reset.py) and shows what changed and what was skipped
+because it changed meanwhile, with one audit line per record.
+"""
+
+import itertools
+import time
+
+from django.conf import settings
+from django.http import StreamingHttpResponse
+from django.shortcuts import render
+from django.views.decorators.http import require_GET, require_http_methods
+
+from atedash.app import current_app
+from atedash.audit import audit
+from atedash.auth import role_required
+from atedash.errors import forbidden
+from atedash.forms import ResetForm, ResetScopeForm
+from atedash.views.common import persistence
+from storage.reset import FIRST_KEYS, ScopeTooLarge, iter_scope_export, reset_scope
+
+SHOWN = 500  # keys listed per kind on the result page (the counts are exact)
+
+
+def _guard(request):
+    if not settings.ATEDASH_ALLOW_FLUSH:
+        return forbidden(request, "Reset is turned off for this environment (ATEDASH_ALLOW_FLUSH).")
+    return None
+
+
+def _lists(report, limit):
+    d = report.to_dict()
+    return {
+        name: {"keys": d[name][:limit], "more": max(0, len(d[name]) - limit)}
+        for name in ("actors_deleted", "workers_deleted", "freed", "released", "skipped", "corrupt")
+    }
+
+
+@role_required("admin")
+@require_http_methods(["GET", "POST"])
+def reset(request):
+    refused = _guard(request)
+    if refused is not None:
+        return refused
+    p = persistence()
+    if request.method == "POST":
+        form = ResetForm(request.POST)
+        if form.is_valid():
+            scope = form.cleaned_data["scope"]
+            label = f"{scope.kind} {scope.value}"
+
+            def on_change(action, key, details):
+                audit(request, action, key=key, via="reset", scope=label, **details)
+
+            report = reset_scope(p, scope, on_change=on_change)
+            audit(request, "reset", scope=label, counts=report.counts())
+            current_app().records_changed(recount=True)
+            context = {"scope": scope, "report": report, "counts": report.counts(), "lists": _lists(report, SHOWN)}
+            return render(request, "reset/done.html", context)
+        audit(request, "reset.refused", reason="; ".join(e for errs in form.errors.values() for e in errs))
+        return render(request, "reset/page.html", {"form": form, "preview": None}, status=400)
+    scope_form = ResetScopeForm(request.GET if "kind" in request.GET else None)
+    preview = None
+    form = ResetForm(initial=request.GET.dict() if "kind" in request.GET else None)
+    status = 200
+    if scope_form.is_bound:
+        if scope_form.is_valid():
+            scope = scope_form.cleaned_data["scope"]
+            report = reset_scope(p, scope, dry_run=True)
+            preview = {"scope": scope, "counts": report.counts(), "lists": _lists(report, FIRST_KEYS)}
+            form = ResetForm(initial={"kind": scope.kind, "value": scope.value})
+        else:
+            form = scope_form
+            status = 400
+    return render(request, "reset/page.html", {"form": form, "preview": preview}, status=status)
+
+
+@role_required("admin")
+@require_GET
+def reset_backup(request):
+    """The backup of exactly a scope (JSON lines, as manage.py ate import reads them)."""
+    refused = _guard(request)
+    if refused is not None:
+        return refused
+    form = ResetScopeForm(request.GET)
+    if not form.is_valid():
+        return render(request, "reset/page.html", {"form": form, "preview": None}, status=400)
+    scope = form.cleaned_data["scope"]
+    lines = iter_scope_export(persistence(), scope)
+    try:
+        first = next(lines, "")  # the scope is walked here, before the download starts
+    except ScopeTooLarge as exc:
+        form.add_error(None, exc.message)
+        return render(request, "reset/page.html", {"form": form, "preview": None}, status=400)
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    name = "-".join(("atedash", settings.ATEDASH_ENVIRONMENT, scope.kind, scope.value, stamp))
+    name = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in name)[:200]
+    response = StreamingHttpResponse(
+        itertools.chain([first], lines), content_type="application/x-ndjson; charset=utf-8"
+    )
+    response["Content-Disposition"] = f'attachment; filename="{name}.jsonl"'
+    audit(request, "export", scope=f"{scope.kind} {scope.value}")
+    return response
