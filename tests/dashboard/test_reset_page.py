@@ -118,7 +118,7 @@ def test_the_backup_of_a_scope_restores_it(flush_on, demo, admin):
 
 
 def test_cli_reset_json_lists_what_changed(flush_on, store):
-    from tests.storage.test_reset import seed
+    from tests.storage.test_scoped_reset import seed
 
     seed(store, actors=2000)
     out = io.StringIO()
