@@ -1,6 +1,6 @@
 from django.urls import include, path
 
-from atedash.views import actors, errors, flush, health, locks, lookup, matches, overview, reset, session, workers
+from atedash.views import actors, bulk, errors, flush, health, locks, lookup, matches, overview, reset, session, workers
 
 urlpatterns = [
     path("", overview.overview, name="overview"),
@@ -25,6 +25,7 @@ urlpatterns = [
     path("locks/release/", locks.lock_release, name="lock_release"),
     path("flush/", flush.flush, name="flush"),
     path("reset/", reset.reset, name="reset"),
+    path("bulk/", bulk.bulk, name="bulk"),
     path("reset/backup/", reset.reset_backup, name="reset_backup"),
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),

@@ -6,11 +6,13 @@ offsets into the walk's sorted keys). POST starts it (or joins the walk of the s
 running); POST .../cancel/ stops it. The walks live in the application's registry (atedash/walks.py).
 """
 
+from html import escape
 from urllib.parse import urlencode
 
 from django.http import HttpResponseRedirect
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_http_methods, require_POST
 
 import storage
@@ -19,7 +21,10 @@ from atedash.app import current_app
 from atedash.auth import role_required
 from atedash.forms import ActorFilterForm, WorkerFilterForm, status_value
 from atedash.views.actors import status_name
+from atedash.views.bulk import KIND_ACTIONS
 from atedash.views.common import persistence, render_page
+from storage import keys
+from storage.bulk import ACTIONS
 from storage.records import ACTORS, WORKERS
 from storage.walk import actor_walk, worker_walk
 
@@ -109,6 +114,29 @@ def _actor_rows(actors):
     ]
 
 
+def _rows_html(kind, records, selectable):
+    """The list's own rows (atedash/listing.py); for admins each with a checkbox for bulk actions,
+    whose value is the record's key and the version shown (storage/bulk.py checks it)."""
+    if not selectable:
+        return listing.actor_rows_html(_actor_rows(records)) if kind == "actors" else listing.worker_rows_html(records)
+    out = []
+    for record in records:
+        if kind == "actors":
+            html = listing.actor_rows_html(_actor_rows([record]))
+            key = keys.actor_key(record.actor_id)
+        else:
+            html = listing.worker_rows_html([record])
+            key = keys.worker_key(record.worker_namespace, record.worker_pool, record.worker_pod)
+        value = escape(f"{key}@{record.version}")
+        cell = (
+            f'        <td class="select"><input type="checkbox" name="target" value="{value}" form="bulk-form" '
+            f'aria-label="select {escape(key)}"></td>\n'
+        )
+        cut = html.index(">\n", html.index("<tr")) + 2
+        out.append(html[:cut] + cell + html[cut:])
+    return mark_safe("".join(out))
+
+
 def _page(request, kind):
     wanted, query = _wanted(kind, request.GET)
     walks = current_app().walks
@@ -148,11 +176,11 @@ def _page(request, kind):
                 else None,
             }
         )
-        if kind == "actors":
-            context["rows_html"] = listing.actor_rows_html(_actor_rows(records))
-        else:
-            context["rows_html"] = listing.worker_rows_html(records)
+        selectable = request.operator is not None and request.operator.is_admin
+        context["rows_html"] = _rows_html(kind, records, selectable)
         context["rows"] = records
+        context["selectable"] = selectable
+        context["bulk_actions"] = [(a, ACTIONS[a]) for a in KIND_ACTIONS[kind]]
     return render_page(request, "matches/page.html", "matches/_walk.html", context)
 
 

@@ -142,3 +142,38 @@ def test_worker_matches(viewer, store):
     page = wait_done(viewer, "/workers/all/?pool=p1&assigned=free")
     expected = sum(1 for i in range(1000) if i % 3 == 1 and i % 4 == 0)
     assert f"{expected} matches".encode() in page.content
+
+
+def test_bulk_delete_of_selected_and_of_all_matches(admin, viewer, store, audit_log):
+    seed(store, actors=600, workers=0)
+    admin.post("/actors/all/", {"ns": "ns-1"})
+    page = wait_done(admin, "/actors/all/?ns=ns-1")
+    html = page.content.decode()
+    assert 'id="bulk-form"' in html and html.count('name="target"') == 60
+    assert 'id="bulk-form"' not in wait_done(viewer, "/actors/all/?ns=ns-1").content.decode()
+    job_id = re.search(r'name="walk" value="([0-9a-f]+)"', html).group(1)
+    # a selection: one SUSPENDED (a00001 is ns-1, i % 3 == 1), one RUNNING (a00021? i=21: 21 % 3 == 0)
+    selected = {"kind": "actors", "action": "delete-suspended", "scope": "selected", "walk": job_id}
+    confirm = admin.post("/bulk/", {**selected, "target": ["actor:a00001@1", "actor:a00021@1", "actor:a00031@7"]})
+    assert (
+        confirm.status_code == 200 and b'id="bulk-confirm"' in confirm.content and store.client.exists("actor:a00001")
+    )
+    done = admin.post(
+        "/bulk/", {**selected, "target": ["actor:a00001@1", "actor:a00021@1", "actor:a00031@7"], "confirm": "1"}
+    )
+    body = done.content.decode()
+    assert "1 done, 2 skipped" in body and "is STATUS_RUNNING, not STATUS_SUSPENDED" in body
+    assert "changed since you saw it: version 7, now 1" in body
+    assert not store.client.exists("actor:a00001") and store.client.exists("actor:a00021", "actor:a00031") == 2
+    # all matches: the other SUSPENDED actors of ns-1 go, one audit line each
+    done = admin.post(
+        "/bulk/", {"kind": "actors", "action": "delete-suspended", "scope": "all", "walk": job_id, "confirm": "1"}
+    )
+    suspended = [i for i in range(600) if i % 10 == 1 and i % 3 == 1]
+    assert f"{len(suspended) - 1} done".encode() in done.content
+    assert not any(store.client.exists(f"actor:a{i:05d}") for i in suspended)
+    deletes = [e for e in audit_log.entries if e.get("via") == "bulk"]
+    assert len(deletes) == len(suspended)
+    assert admin.post("/bulk/", {**selected, "target": ["actor:a00001"]}).status_code == 400
+    assert admin.post("/bulk/", {**selected, "scope": "all", "walk": "nope"}).status_code == 400
+    assert viewer.post("/bulk/", {**selected, "target": ["actor:a00011@1"], "confirm": "1"}).status_code == 403

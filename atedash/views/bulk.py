@@ -1,0 +1,80 @@
+"""Bulk actions (admin): delete SUSPENDED actors, free workers, release actors' locks, on the records
+selected on a page of "all matches" (each with the version the operator saw) or on all the matches of
+that walk. A first POST shows what will be done; the confirmed POST does it (storage/bulk.py), every
+record version-checked, and lists the result per record, skipped ones with the reason.
+"""
+
+from django.shortcuts import render
+from django.views.decorators.http import require_POST
+
+from atedash.app import current_app
+from atedash.audit import audit
+from atedash.auth import role_required
+from atedash.views.common import persistence
+from storage.bulk import ACTIONS, BulkError, bulk_apply
+
+KIND_ACTIONS = {"actors": ("delete-suspended", "release-locks"), "workers": ("free-workers",)}
+MAX_SELECTED = 1000
+SHOWN = 1000
+
+
+def _refuse(request, message):
+    return render(request, "bulk/refused.html", {"message": message}, status=400)
+
+
+def _targets(request, kind):
+    """[(key, version seen | None)], or a message saying why there are none."""
+    if request.POST.get("scope") == "all":
+        job = current_app().walks.get(request.POST.get("walk", ""))
+        if job is None or job.running or job.result is None or job.kind != kind:
+            return None, "That walk is no longer kept (results are kept 10 minutes): walk again."
+        return [(key, None) for key in job.result.keys], None
+    values = request.POST.getlist("target")
+    if len(values) > MAX_SELECTED:
+        return None, f"At most {MAX_SELECTED} selected records at once; use 'all matches' for more."
+    targets = []
+    for value in values:
+        key, sep, version = value.rpartition("@")
+        if not sep or not key or not version.isdigit() or len(version) > 19:
+            return None, "A selected record is not of the form key@version."
+        targets.append((key, int(version)))
+    if not targets:
+        return None, "Nothing selected."
+    return targets, None
+
+
+@role_required("admin")
+@require_POST
+def bulk(request):
+    kind = request.POST.get("kind", "")
+    action = request.POST.get("action", "")
+    if kind not in KIND_ACTIONS or action not in KIND_ACTIONS[kind]:
+        return _refuse(request, "Unknown action for this list.")
+    targets, problem = _targets(request, kind)
+    if problem:
+        return _refuse(request, problem)
+    context = {
+        "kind": kind,
+        "action": action,
+        "what": ACTIONS[action],
+        "scope": request.POST.get("scope", "selected"),
+        "walk": request.POST.get("walk", ""),
+        "targets": targets,
+        "count": len(targets),
+        "first": targets[:20],
+        "selected": [f"{k}@{v}" for k, v in targets] if request.POST.get("scope") != "all" else [],
+    }
+    if request.POST.get("confirm") != "1":
+        return render(request, "bulk/confirm.html", context)
+
+    def on_change(change, key, details):
+        audit(request, change, key=key, via="bulk", bulk_action=action, **details)
+
+    try:
+        report = bulk_apply(persistence(), action, targets, on_change=on_change)
+    except BulkError as exc:
+        return _refuse(request, str(exc))
+    audit(request, "bulk", bulk_action=action, done=len(report.done), skipped=len(report.skipped))
+    current_app().records_changed()
+    context.update({"report": report, "done": report.done[:SHOWN], "skipped": report.skipped[:SHOWN]})
+    return render(request, "bulk/done.html", context)

@@ -1,0 +1,168 @@
+"""Bulk actions on many records at once: delete SUSPENDED actors, free workers, release actors' locks.
+
+Each record is read, checked and written on its own: written only if it still holds the very bytes
+that were checked (compare-and-set / compare-and-delete, as every write of storage), and, when the
+caller says which version the operator saw, only if it is still at that version. Every record gets
+a result: done, or skipped with the reason. Nothing is retried.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from storage.ateapi_pb2 import Actor, Worker
+from storage.errors import CorruptRecord
+from storage.keys import ACTOR_PREFIX, WORKER_PREFIX, actor_lock_key, parse_actor_key
+from storage.records import ACTORS, WORKERS
+
+ACTIONS = {
+    "delete-suspended": "delete the SUSPENDED actors",
+    "release-locks": "release the actors' locks",
+    "free-workers": "free the workers",
+}
+MAX_KEYS = 100_000
+_BATCH = 500
+
+
+class BulkError(ValueError):
+    pass
+
+
+@dataclass
+class BulkReport:
+    action: str
+    done: list[dict] = field(default_factory=list)  # {"key", ...details}
+    skipped: list[dict] = field(default_factory=list)  # {"key", "why"}
+
+    def to_dict(self) -> dict:
+        return {"action": self.action, "done": self.done, "skipped": self.skipped}
+
+
+def _status(status: int) -> str:
+    return Actor.Status.Name(status) if status in Actor.Status.values() else str(status)
+
+
+def bulk_apply(
+    p,
+    action: str,
+    targets: list[tuple[str, int | None]],
+    on_change: Callable[[str, str, dict], None] | None = None,
+) -> BulkReport:
+    """`targets`: (key, version the operator saw or None). `on_change(action, key, details)` once per
+    record written, for the audit."""
+    if action not in ACTIONS:
+        raise BulkError(f"unknown action {action!r}")
+    if len(targets) > MAX_KEYS:
+        raise BulkError(f"at most {MAX_KEYS:,} records at once")
+    prefix = WORKER_PREFIX if action == "free-workers" else ACTOR_PREFIX
+    for key, _ in targets:
+        if not key.startswith(prefix):
+            raise BulkError(f"{key!r} is not {'a worker' if prefix == WORKER_PREFIX else 'an actor'} key")
+    on_change = on_change or (lambda a, k, d: None)
+    report = BulkReport(action)
+    read = getattr(p.client, "mget_nonatomic", None) or p.client.mget
+    seen_targets = set()
+    unique = []
+    for key, version in targets:
+        if key not in seen_targets:
+            seen_targets.add(key)
+            unique.append((key, version))
+    for start in range(0, len(unique), _BATCH):
+        batch = unique[start : start + _BATCH]
+        if action == "release-locks":
+            _release(p, batch, report, on_change, read)
+            continue
+        values = read([k for k, _ in batch])
+        for (key, version), raw in zip(batch, values):
+            if raw is None:
+                report.skipped.append({"key": key, "why": "gone"})
+                continue
+            kind = WORKERS if action == "free-workers" else ACTORS
+            try:
+                record = kind.decode_stored(key, raw)[0]
+            except CorruptRecord as exc:
+                report.skipped.append({"key": key, "why": f"corrupt: {exc.reason}"})
+                continue
+            if version is not None and record.version != version:
+                report.skipped.append(
+                    {"key": key, "why": f"changed since you saw it: version {version}, now {record.version}"}
+                )
+                continue
+            if action == "delete-suspended":
+                _delete(p, key, raw, record, report, on_change)
+            else:
+                _free(p, key, raw, record, report, on_change)
+    return report
+
+
+def _changed(kind, key, record, now) -> str:
+    try:
+        return f"changed meanwhile: version {record.version}, now {kind.decode_stored(key, now)[0].version}"
+    except CorruptRecord:
+        return "changed meanwhile: it is now corrupt"
+
+
+def _delete(p, key, raw, actor: Actor, report, on_change) -> None:
+    if actor.status != Actor.STATUS_SUSPENDED:
+        report.skipped.append({"key": key, "why": f"is {_status(actor.status)}, not STATUS_SUSPENDED"})
+        return
+    outcome, now = p.compare_and_delete(key, raw)
+    if outcome == "deleted":
+        report.done.append({"key": key, "version": actor.version})
+        on_change("actor.delete", key, {"version": actor.version, "status": _status(actor.status)})
+    elif outcome == "gone":
+        report.skipped.append({"key": key, "why": "gone meanwhile"})
+    else:
+        report.skipped.append({"key": key, "why": _changed(ACTORS, key, actor, now)})
+
+
+def _free(p, key, raw, worker: Worker, report, on_change) -> None:
+    if not worker.actor_id:
+        report.skipped.append({"key": key, "why": "already free"})
+        return
+    freed = Worker()
+    freed.CopyFrom(worker)
+    freed.actor_id = freed.actor_namespace = freed.actor_template = ""
+    freed.version = worker.version + 1
+    new_raw = WORKERS.codec.encode_update(freed, raw, WORKERS.codec.decode(raw)[1])
+    outcome, now = p.compare_and_set(key, raw, new_raw)
+    if outcome == "written":
+        report.done.append({"key": key, "from_version": worker.version, "to_version": freed.version})
+        on_change(
+            "worker.free",
+            key,
+            {
+                "from_version": worker.version,
+                "to_version": freed.version,
+                "changed_fields": {"actor_id": [worker.actor_id, ""]},
+            },
+        )
+    elif outcome == "gone":
+        report.skipped.append({"key": key, "why": "gone meanwhile"})
+    else:
+        report.skipped.append({"key": key, "why": _changed(WORKERS, key, worker, now)})
+
+
+def _release(p, batch, report, on_change, read) -> None:
+    lock_keys = [actor_lock_key(parse_actor_key(key)) for key, _ in batch]
+    pipe = p.client.pipeline(transaction=False)
+    for lock_key in lock_keys:
+        pipe.get(lock_key)
+    tokens = pipe.execute(raise_on_error=False)
+    for lock_key, token in zip(lock_keys, tokens):
+        if token is None:
+            report.skipped.append({"key": lock_key, "why": "not held"})
+            continue
+        if isinstance(token, Exception):
+            report.skipped.append({"key": lock_key, "why": f"not a lock: {token}"})
+            continue
+        outcome, _ = p.compare_and_delete(lock_key, token)
+        if outcome == "deleted":
+            shown = token.decode("utf-8", "backslashreplace")
+            report.done.append({"key": lock_key, "token": shown})
+            on_change("lock.release", lock_key, {"token": shown})
+        elif outcome == "gone":
+            report.skipped.append({"key": lock_key, "why": "expired or released meanwhile"})
+        else:
+            report.skipped.append({"key": lock_key, "why": "taken by another holder meanwhile"})
