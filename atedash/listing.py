@@ -49,14 +49,15 @@ def actor_rows_html(rows) -> SafeString:
             link = f'<a href="{escape(url)}">{escape(actor_id)}</a>' if url else escape(actor_id)
         append(
             f'\n      <tr data-actor-id="{escape(actor_id)}">\n'
-            f"        <td>{escape(clip(actor.actor_template_namespace))}</td>\n"
-            f"        <td>{escape(clip(actor.actor_template_name))}</td>\n"
-            f"        <td>{link}</td>\n"
-            f'        <td><span class="status {escape(status_class(status))}">{escape(status)}</span></td>\n'
-            f"        <td>{escape(clip(or_dash(row['pod'])))}</td>\n"
-            f"        <td>{escape(clip(or_dash(actor.ateom_pod_ip)))}</td>\n"
-            f'        <td class="num">{actor.version}</td>\n'
-            f"        <td>{escape(clip(or_dash(actor.last_snapshot)))}</td>\n"
+            f'        <td data-label="Template namespace">{escape(clip(actor.actor_template_namespace))}</td>\n'
+            f'        <td data-label="Template">{escape(clip(actor.actor_template_name))}</td>\n'
+            f'        <td data-label="Id">{link}</td>\n'
+            f'        <td data-label="Status"><span class="status {escape(status_class(status))}">'
+            f"{escape(status)}</span></td>\n"
+            f'        <td data-label="Ateom pod">{escape(clip(or_dash(row["pod"])))}</td>\n'
+            f'        <td data-label="Ateom IP">{escape(clip(or_dash(actor.ateom_pod_ip)))}</td>\n'
+            f'        <td class="num" data-label="Version">{actor.version}</td>\n'
+            f'        <td data-label="Last snapshot">{escape(clip(or_dash(actor.last_snapshot)))}</td>\n'
             "      </tr>\n    "
         )
     return mark_safe("".join(out))
@@ -86,13 +87,13 @@ def worker_rows_html(workers) -> SafeString:
         template = f"{escape(clip(w.actor_namespace))}/{escape(clip(w.actor_template))}" if w.actor_template else "—"
         append(
             f'\n      <tr data-worker="{escape(ns)}/{escape(pool)}/{escape(pod)}">\n'
-            f"        <td>{escape(ns)}</td>\n"
-            f"        <td>{escape(pool)}</td>\n"
-            f"        <td>{pod_cell}</td>\n"
-            f"        <td>{escape(clip(or_dash(w.ip)))}</td>\n"
-            f"        <td>{actor_cell}</td>\n"
-            f"        <td>{template}</td>\n"
-            f'        <td class="num">{w.version}</td>\n'
+            f'        <td data-label="Namespace">{escape(ns)}</td>\n'
+            f'        <td data-label="Pool">{escape(pool)}</td>\n'
+            f'        <td data-label="Pod">{pod_cell}</td>\n'
+            f'        <td data-label="IP">{escape(clip(or_dash(w.ip)))}</td>\n'
+            f'        <td data-label="Assigned actor">{actor_cell}</td>\n'
+            f'        <td data-label="Actor template">{template}</td>\n'
+            f'        <td class="num" data-label="Version">{w.version}</td>\n'
             "      </tr>\n    "
         )
     return mark_safe("".join(out))
@@ -108,10 +109,11 @@ def pool_rows_html(pools) -> SafeString:
         query = f"{base}?namespace={escape(quote(p['namespace']))}&amp;pool={escape(quote(p['pool']))}"
         append(
             "\n          <tr>\n"
-            f"            <td>{ns}</td>\n"
-            f'            <td><a href="{query}">{escape(p["pool"])}</a></td>\n'
-            f'            <td class="num"><a href="{query}&amp;assigned=free">{p["free"]}</a></td>\n'
-            f'            <td class="num"><a href="{query}&amp;assigned=assigned">{p["assigned"]}</a></td>\n'
+            f'            <td data-label="Namespace">{ns}</td>\n'
+            f'            <td data-label="Pool"><a href="{query}">{escape(p["pool"])}</a></td>\n'
+            f'            <td class="num" data-label="Free"><a href="{query}&amp;assigned=free">{p["free"]}</a></td>\n'
+            f'            <td class="num" data-label="Assigned"><a href="{query}&amp;assigned=assigned">'
+            f"{p['assigned']}</a></td>\n"
             "          </tr>\n        "
         )
     return mark_safe("".join(out))

@@ -33,6 +33,17 @@ FIELD_LABELS = [
 ]
 
 
+# Fields whose value an operator pastes elsewhere: a copy button beside them (static/js/copy.js).
+COPYABLE = {
+    "actor_id",
+    "ateom_pod_namespace",
+    "ateom_pod_name",
+    "ateom_pod_ip",
+    "last_snapshot",
+    "in_progress_snapshot",
+}
+
+
 def status_name(actor):
     return short_status(Actor.Status.Name(actor.status)) if actor.status in Actor.Status.values() else str(actor.status)
 
@@ -41,7 +52,9 @@ def actor_fields(actor):
     rows = []
     for name, label in FIELD_LABELS:
         value = status_name(actor) if name == "status" else getattr(actor, name)
-        rows.append({"name": name, "label": label, "value": value})
+        rows.append(
+            {"name": name, "label": label, "value": value, "copy": name in COPYABLE and len(str(value)) <= 4096}
+        )
     return rows
 
 

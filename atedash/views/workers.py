@@ -28,6 +28,10 @@ FIELD_LABELS = [
 ]
 
 
+# Fields whose value an operator pastes elsewhere: a copy button beside them (static/js/copy.js).
+COPYABLE = {"worker_pod", "ip", "actor_id"}
+
+
 def worker_args(worker):
     return [worker.worker_namespace, worker.worker_pool, worker.worker_pod]
 
@@ -81,7 +85,9 @@ def worker_detail(request, namespace, pool, pod):
         "pod": pod,
     }
     if worker is not None:
-        context["fields"] = [{"name": n, "label": label, "value": getattr(worker, n)} for n, label in FIELD_LABELS]
+        context["fields"] = [
+            {"name": n, "label": label, "value": getattr(worker, n), "copy": n in COPYABLE} for n, label in FIELD_LABELS
+        ]
         actor = actor_error = None
         if worker.actor_id:
             try:

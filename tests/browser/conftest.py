@@ -211,14 +211,13 @@ class Contexts:
 
     def new(self, role: str | None = None, *, js: bool = True, **options) -> BrowserContext:
         """A fresh context (own cookies), logged in as `role` (a stored session) or anonymous;
-        `options` go to Browser.new_context."""
+        `options` go to Browser.new_context (viewport: VIEWPORT unless given)."""
         state = self._session(role) if role else None
         context = self.browser.new_context(
             base_url=self.app.url,
-            viewport=VIEWPORT,
             java_script_enabled=js,
             storage_state=state,
-            **options,
+            **{"viewport": VIEWPORT, **options},
         )
         # Pages of 10+ MB (the hostile 5 MB record) take seconds of layout on a loaded machine.
         context.set_default_navigation_timeout(60_000)

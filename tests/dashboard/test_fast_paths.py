@@ -15,35 +15,35 @@ from storage.ateapi_pb2 import Actor, Worker
 # moved to atedash.listing.
 ACTOR_LOOP = """{% for row in rows %}
       <tr data-actor-id="{{ row.actor.actor_id }}">
-        <td>{{ row.actor.actor_template_namespace|clip }}</td>
-        <td>{{ row.actor.actor_template_name|clip }}</td>
-        <td>{% with url=row.actor.actor_id|actor_url %}{% if url %}<a href="{{ url }}">{{ row.actor.actor_id }}</a>{% else %}{{ row.actor.actor_id }}{% endif %}{% endwith %}</td>
-        <td><span class="status {{ row.status|status_class }}">{{ row.status }}</span></td>
-        <td>{{ row.pod|or_dash|clip }}</td>
-        <td>{{ row.actor.ateom_pod_ip|or_dash|clip }}</td>
-        <td class="num">{{ row.actor.version }}</td>
-        <td>{{ row.actor.last_snapshot|or_dash|clip }}</td>
+        <td data-label="Template namespace">{{ row.actor.actor_template_namespace|clip }}</td>
+        <td data-label="Template">{{ row.actor.actor_template_name|clip }}</td>
+        <td data-label="Id">{% with url=row.actor.actor_id|actor_url %}{% if url %}<a href="{{ url }}">{{ row.actor.actor_id }}</a>{% else %}{{ row.actor.actor_id }}{% endif %}{% endwith %}</td>
+        <td data-label="Status"><span class="status {{ row.status|status_class }}">{{ row.status }}</span></td>
+        <td data-label="Ateom pod">{{ row.pod|or_dash|clip }}</td>
+        <td data-label="Ateom IP">{{ row.actor.ateom_pod_ip|or_dash|clip }}</td>
+        <td class="num" data-label="Version">{{ row.actor.version }}</td>
+        <td data-label="Last snapshot">{{ row.actor.last_snapshot|or_dash|clip }}</td>
       </tr>
     {% endfor %}"""
 
 POOL_LOOP = """{% for p in pools %}
           <tr>
-            <td>{{ p.namespace }}</td>
-            <td><a href="{% url 'worker_list' %}?namespace={{ p.namespace|urlencode }}&amp;pool={{ p.pool|urlencode }}">{{ p.pool }}</a></td>
-            <td class="num"><a href="{% url 'worker_list' %}?namespace={{ p.namespace|urlencode }}&amp;pool={{ p.pool|urlencode }}&amp;assigned=free">{{ p.free }}</a></td>
-            <td class="num"><a href="{% url 'worker_list' %}?namespace={{ p.namespace|urlencode }}&amp;pool={{ p.pool|urlencode }}&amp;assigned=assigned">{{ p.assigned }}</a></td>
+            <td data-label="Namespace">{{ p.namespace }}</td>
+            <td data-label="Pool"><a href="{% url 'worker_list' %}?namespace={{ p.namespace|urlencode }}&amp;pool={{ p.pool|urlencode }}">{{ p.pool }}</a></td>
+            <td class="num" data-label="Free"><a href="{% url 'worker_list' %}?namespace={{ p.namespace|urlencode }}&amp;pool={{ p.pool|urlencode }}&amp;assigned=free">{{ p.free }}</a></td>
+            <td class="num" data-label="Assigned"><a href="{% url 'worker_list' %}?namespace={{ p.namespace|urlencode }}&amp;pool={{ p.pool|urlencode }}&amp;assigned=assigned">{{ p.assigned }}</a></td>
           </tr>
         {% endfor %}"""
 
 WORKER_LOOP = """{% for w in rows %}
       <tr data-worker="{{ w.worker_namespace }}/{{ w.worker_pool }}/{{ w.worker_pod }}">
-        <td>{{ w.worker_namespace }}</td>
-        <td>{{ w.worker_pool }}</td>
-        <td>{% with url=w|worker_url %}{% if url %}<a href="{{ url }}">{{ w.worker_pod }}</a>{% else %}{{ w.worker_pod }}{% endif %}{% endwith %}</td>
-        <td>{{ w.ip|or_dash|clip }}</td>
-        <td>{% if w.actor_id %}{% with url=w.actor_id|actor_url %}{% if url %}<a href="{{ url }}">{{ w.actor_id }}</a>{% else %}{{ w.actor_id }}{% endif %}{% endwith %}{% else %}<span class="muted">free</span>{% endif %}</td>
-        <td>{% if w.actor_template %}{{ w.actor_namespace|clip }}/{{ w.actor_template|clip }}{% else %}—{% endif %}</td>
-        <td class="num">{{ w.version }}</td>
+        <td data-label="Namespace">{{ w.worker_namespace }}</td>
+        <td data-label="Pool">{{ w.worker_pool }}</td>
+        <td data-label="Pod">{% with url=w|worker_url %}{% if url %}<a href="{{ url }}">{{ w.worker_pod }}</a>{% else %}{{ w.worker_pod }}{% endif %}{% endwith %}</td>
+        <td data-label="IP">{{ w.ip|or_dash|clip }}</td>
+        <td data-label="Assigned actor">{% if w.actor_id %}{% with url=w.actor_id|actor_url %}{% if url %}<a href="{{ url }}">{{ w.actor_id }}</a>{% else %}{{ w.actor_id }}{% endif %}{% endwith %}{% else %}<span class="muted">free</span>{% endif %}</td>
+        <td data-label="Actor template">{% if w.actor_template %}{{ w.actor_namespace|clip }}/{{ w.actor_template|clip }}{% else %}—{% endif %}</td>
+        <td class="num" data-label="Version">{{ w.version }}</td>
       </tr>
     {% endfor %}"""
 
@@ -133,7 +133,7 @@ def test_list_pages_show_the_rows(viewer, store):
     store.create_actor(Actor(actor_id="row-a", actor_template_namespace="ns<1>", actor_template_name="tpl"))
     store.create_worker(Worker(worker_namespace="ns", worker_pool="pool", worker_pod="pod-1", actor_id="row-a"))
     body = viewer.get("/actors/").content.decode()
-    assert '<tr data-actor-id="row-a">' in body and "<td>ns&lt;1&gt;</td>" in body
+    assert '<tr data-actor-id="row-a">' in body and '<td data-label="Template namespace">ns&lt;1&gt;</td>' in body
     assert '<a href="/actors/row-a/">row-a</a>' in body
     body = viewer.get("/workers/").content.decode()
     assert '<a href="/workers/ns/pool/pod-1/">pod-1</a>' in body and '<a href="/actors/row-a/">row-a</a>' in body

@@ -29,7 +29,11 @@ def test_overview_cluster_and_stats(viewer, make_actor, make_worker, store, page
     table = re.search(r'id="actors-by-status">(.*?)</table>', body, re.S).group(1)
     assert "RUNNING" in table and "SUSPENDED" in table and "corrupt" in table
     pools = re.search(r'id="workers-by-pool">(.*?)</table>', body, re.S).group(1)
-    assert re.search(r"small</a></td>\s*<td class=\"num\"><a[^>]*>1</a></td>\s*<td class=\"num\"><a[^>]*>1</a>", pools)
+    free_and_assigned = (
+        r'small</a></td>\s*<td class="num" data-label="Free"><a[^>]*>1</a></td>'
+        r'\s*<td class="num" data-label="Assigned"><a[^>]*>1</a>'
+    )
+    assert re.search(free_and_assigned, pools)
     assert 'id="locks-count">1<' in body
     assert re.search(r'id="stats-age">\s*Counted \d+ s ago', body)
 

@@ -1,0 +1,153 @@
+"""atedash on a phone (390 px wide, Chromium): no page scrolls sideways, list tables are one card per
+record (id and status first), the navigation wraps inside the screen, and the copy buttons on detail
+pages copy (and are absent without JavaScript). Writes docs/screenshots/mobile-*.png for the README."""
+
+import pytest
+from playwright.sync_api import expect
+
+from .browser_helpers import put_actor, put_worker, screenshot
+from .tour import LONG_ID, overflow, prepare, visit
+
+pytestmark = pytest.mark.browser
+
+PHONE = {"width": 390, "height": 844}
+
+
+def _pages(contexts, *, js=True):
+    return {role: contexts.page(role, js=js, viewport=PHONE) for role in ("admin", "viewer", None)}
+
+
+@pytest.mark.parametrize("js", [True, False], ids=["js", "nojs"])
+def test_no_page_scrolls_sideways_at_390_px(contexts, store, app, js):
+    pages = _pages(contexts, js=js)
+    tour = prepare(store, app, pages["admin"])
+    problems = []
+    for stop in tour:
+        page = pages[stop.role]
+        visit(page, stop)
+        measured = overflow(page)
+        if measured["scrollWidth"] != measured["innerWidth"]:
+            problems.append(f"{stop.name} {stop.url}: {measured}")
+    assert not problems, "pages wider than the window:\n" + "\n".join(problems)
+    if js:
+        # The detail pages carry their copy buttons and still fit.
+        visit(pages["admin"], next(s for s in tour if s.name == "actor-detail"))
+        expect(pages["admin"].locator("#copy-record-key")).to_be_visible()
+    contexts.watch.assert_clean()
+
+
+def test_phone_layout_cards_navigation_and_screenshots(contexts, store, app):
+    app.manage("seed_demo")
+    page = contexts.page("admin", viewport=PHONE)
+
+    page.goto("/overview/stats/?wait=1")
+    expect(page.locator("#actors-by-status")).to_contain_text("RUNNING")
+    # The navigation wraps: every link is inside the screen, none hidden.
+    links = page.locator("nav.nav a")
+    assert links.count() >= 7
+    for i in range(links.count()):
+        box = links.nth(i).bounding_box()
+        assert box and box["x"] >= 0 and box["x"] + box["width"] <= PHONE["width"], links.nth(i).inner_text()
+    # The header's "open" box fits too.
+    box = page.locator("#open-record-q").bounding_box()
+    assert box and box["x"] + box["width"] <= PHONE["width"]
+    screenshot(page, "mobile-overview")
+
+    page.goto("/actors/")
+    rows = page.locator("#actors-table tbody tr[data-actor-id]")
+    expect(rows).to_have_count(50)
+    # One card per record: the column headers are not shown, each cell is labelled, and the id
+    # and the status come first, on one line, then the pod, IP and version below them.
+    assert page.locator("#actors-table thead").bounding_box()["height"] <= 1
+    card = rows.nth(0)
+    boxes = {
+        label: card.locator(f'td[data-label="{label}"]').bounding_box()
+        for label in ("Id", "Status", "Ateom pod", "Ateom IP", "Version", "Template namespace")
+    }
+    assert abs(boxes["Id"]["y"] - boxes["Status"]["y"]) < boxes["Id"]["height"], boxes
+    for later in ("Ateom pod", "Ateom IP", "Version", "Template namespace"):
+        assert boxes[later]["y"] > boxes["Id"]["y"], (later, boxes)
+    assert (
+        boxes["Ateom pod"]["y"] <= boxes["Ateom IP"]["y"] <= boxes["Version"]["y"] <= boxes["Template namespace"]["y"]
+    )
+    label = card.locator('td[data-label="Ateom IP"]').evaluate("td => getComputedStyle(td, '::before').content")
+    assert label == '"Ateom IP: "'
+    card_box = card.bounding_box()
+    assert card_box["x"] >= 0 and card_box["x"] + card_box["width"] <= PHONE["width"]
+    screenshot(page, "mobile-actors", full_page=False)
+
+    # A demo actor that runs on a worker pointing back, with its lock held (as the desktop screenshot).
+    actor_id = None
+    for lock in store.scan_locks(limit=50).records:
+        candidate = lock.key.removeprefix("lock:actor:")
+        page.goto(f"/actors/{candidate}/")
+        if page.locator("#worker-points-back.ok").count():
+            actor_id = candidate
+            break
+    assert actor_id, "the demo data has no running actor with a lock and a worker pointing back"
+    expect(page.locator("#lock-token")).to_be_visible()
+    screenshot(page, "mobile-actor-detail")
+
+    page.goto(f"/actors/{actor_id}/edit/")
+    expect(page.locator("#actor-edit-form")).to_be_visible()
+    field = page.locator("#id_last_snapshot").bounding_box()
+    assert field["x"] >= 0 and field["x"] + field["width"] <= PHONE["width"]
+    screenshot(page, "mobile-actor-edit")
+
+    page.goto("/workers/?assigned=assigned")
+    card = page.locator("#workers-table tbody tr[data-worker]").first
+    pod, ip = card.locator('td[data-label="Pod"]').bounding_box(), card.locator('td[data-label="IP"]').bounding_box()
+    assert pod["y"] < ip["y"]
+    contexts.watch.assert_clean()
+
+
+def test_copy_buttons_copy_the_value_and_need_javascript(contexts, store):
+    put_actor(
+        store, "copy-me", status="RUNNING", ateom_pod_namespace="team-a", ateom_pod_name="w-1", ateom_pod_ip="10.9.8.7"
+    )
+    put_worker(store, "team-a", "small", "w-1", ip="10.9.8.7", actor_id="copy-me")
+    assert store.acquire_lock("lock:actor:copy-me", "holder-token-42", 600)
+    page = contexts.page("viewer", permissions=["clipboard-read", "clipboard-write"])
+    page.goto("/actors/copy-me/")
+    # Beside the id, the key, the lock's key and token, the pod and its IP.
+    for label in ("actor id", "key", "lock key", "lock token", "Ateom pod IP", "Ateom pod name"):
+        expect(page.get_by_role("button", name=f"Copy {label}", exact=True)).to_be_visible()
+    # The value's own text is unchanged (the button's label is CSS, its name aria-label).
+    expect(page.locator("#field-ateom_pod_ip")).to_have_text("10.9.8.7")
+    expect(page.locator("#record-key")).to_have_text("actor:copy-me")
+    cases = [("Copy key", "actor:copy-me"), ("Copy lock token", "holder-token-42"), ("Copy Ateom pod IP", "10.9.8.7")]
+    for name, value in cases:
+        page.get_by_role("button", name=name, exact=True).click()
+        expect(page.locator("#copy-status")).to_have_text(f"Copied {name.removeprefix('Copy ')}")
+        assert page.evaluate("navigator.clipboard.readText()") == value
+
+    page.goto("/workers/team-a/small/w-1/")
+    page.get_by_role("button", name="Copy IP", exact=True).click()
+    expect(page.locator("#copy-status")).to_have_text("Copied IP")
+    assert page.evaluate("navigator.clipboard.readText()") == "10.9.8.7"
+    expect(page.get_by_role("button", name="Copy worker namespace/pool/pod", exact=True)).to_be_visible()
+
+    # Without JavaScript: no button at all (no dead control), the values are plain selectable text.
+    nojs = contexts.page("viewer", js=False)
+    nojs.goto("/actors/copy-me/")
+    expect(nojs.locator("#record-key")).to_have_text("actor:copy-me")
+    expect(nojs.locator(".copy-button")).to_have_count(0)
+    expect(nojs.locator("button", has_text="Copy")).to_have_count(0)
+    assert nojs.locator("#record-key").evaluate("el => getComputedStyle(el).userSelect") != "none"
+    contexts.watch.assert_clean()
+
+
+def test_long_values_wrap_inside_the_window(contexts, store, app):
+    """The longest id, pod name and token a record can hold stay within 390 px on their detail page."""
+    pages = _pages(contexts)
+    tour = prepare(store, app, pages["admin"])
+    page = pages["admin"]
+    visit(page, next(s for s in tour if s.name == "actor-detail"))
+    for selector in ("#actor-id", "#record-key", "#lock-token", "#field-ateom_pod_name", "#field-last_snapshot"):
+        box = page.locator(selector).bounding_box()
+        assert box and box["x"] + box["width"] <= PHONE["width"], (selector, box)
+    expect(page.locator("#actor-id")).to_have_text(LONG_ID)
+    # The stored JSON scrolls inside its own box rather than widening the page.
+    json_box = page.locator("#stored-json")
+    assert json_box.evaluate("el => getComputedStyle(el).overflowX") == "auto"
+    assert json_box.bounding_box()["x"] + json_box.bounding_box()["width"] <= PHONE["width"]
