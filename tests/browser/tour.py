@@ -10,6 +10,7 @@ has an entry) and returns the tour: one Stop per page, in an order that needs no
 from __future__ import annotations
 
 import re
+import time
 from dataclasses import dataclass
 from urllib.parse import quote
 
@@ -108,9 +109,17 @@ def prepare(store, app, page: Page) -> list[Stop]:
     ]
 
 
-def visit(page: Page, stop: Stop) -> None:
-    response = page.goto(stop.url)
-    assert response is not None and response.status == stop.status, f"{stop.name}: {response and response.status}"
+def visit(page: Page, stop: Stop, deadline_s: float = 90) -> None:
+    """Opens the stop's page and waits until it shows `ready`. The overview's counts come from a
+    background count: without JavaScript (nothing polls) on a loaded machine `?wait=1` may answer
+    before it is done, so the page is loaded again until they are there (up to `deadline_s`)."""
+    deadline = time.monotonic() + deadline_s
+    while True:
+        response = page.goto(stop.url)
+        assert response is not None and response.status == stop.status, f"{stop.name}: {response and response.status}"
+        if page.locator(stop.ready).count() or page.locator("#stats-pending").count() == 0:
+            break
+        assert time.monotonic() < deadline, f"{stop.name}: the counts never came"
     expect(page.locator(stop.ready).first).to_be_visible()
 
 
