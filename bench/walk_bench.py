@@ -13,6 +13,10 @@ one run, each the best of --repeat (median too):
 - the same walk with the byte test in the client (a server that refuses scripts);
 - walk, status RESUMING (1 in 6: a filter the byte test can only narrow, not decide);
 - walk, free workers (1 in 1,000 of the workers).
+
+Each line also gives the CPU time the walk cost the busiest primary (INFO cpu, user + sys) and this
+process (client): on a shared machine wall times follow the load, CPU times do not; with every primary
+on a core of its own, a walk takes about the larger of the two.
 """
 
 from __future__ import annotations
@@ -85,13 +89,28 @@ def floor_shard(shard) -> int:
             return n
 
 
-def timed(fn, repeat):
-    times, result = [], None
+def server_cpu(topology) -> list[float]:
+    """CPU seconds (user + sys) each primary's process has used: unlike wall time, what a walk costs a
+    primary does not depend on what else the machine runs."""
+    out = []
+    for shard in topology.shards():
+        info = shard.client.info("cpu")
+        out.append(float(info["used_cpu_user"]) + float(info["used_cpu_sys"]))
+    return out
+
+
+def timed(fn, repeat, topology=None):
+    times, cpu, result = [], [], None
     for _ in range(repeat):
+        before = server_cpu(topology) if topology is not None else None
+        c0 = time.process_time()
         t0 = time.perf_counter()
         result = fn()
         times.append(time.perf_counter() - t0)
-    return min(times), statistics.median(times), result
+        if before is not None:
+            after = server_cpu(topology)
+            cpu.append((max(a - b for a, b in zip(after, before)), time.process_time() - c0))
+    return min(times), statistics.median(times), result, min(cpu) if cpu else None
 
 
 def main() -> None:
@@ -121,7 +140,7 @@ def main() -> None:
     rows = []
 
     def row(label, fn, expected=None):
-        best, median, result = timed(fn, args.repeat)
+        best, median, result, cpu = timed(fn, args.repeat, topology)
         found = result if isinstance(result, int) else result.matched
         if expected is not None:
             assert found == expected, (label, found, expected)
@@ -133,6 +152,8 @@ def main() -> None:
                 f"  scanned {result.scanned:,}, decoded {result.candidates:,}, "
                 f"{'script' if result.server_side else 'client'}"
             )
+        if cpu is not None:
+            extra += f"  CPU: busiest primary {cpu[0]:.2f} s, client {cpu[1]:.2f} s"
         print(f"{label:48s} best {best:7.3f} s  median {median:7.3f} s  matches {found:,}{extra}", flush=True)
         rows.append((label, best, median, found))
 

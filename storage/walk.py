@@ -452,6 +452,9 @@ class FullWalk:
                 reread.append(key)
             else:
                 pairs.append((key, value))
+        if reread and len(reread) == scanned and _demoted(shard):
+            # The node stopped being a primary (a failover): the walk resumes on the new one.
+            raise redis.exceptions.ConnectionError(f"{shard.address} is no longer a primary")
         if reread:
             for key, value in zip(reread, fetch_values(shard.client, reread, self.topology.reroute)):
                 if value is not None and not (
@@ -508,6 +511,11 @@ class FullWalk:
                     break
                 self._keys.add(m.key)
             self._matched = len(self._keys)
+
+
+def _demoted(shard: Shard) -> bool:
+    role = shard.client.execute_command("ROLE")
+    return bool(role) and role[0] not in (b"master", "master")
 
 
 def _is_node_trouble(error: redis.exceptions.ResponseError) -> bool:
