@@ -12,6 +12,7 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 
 from django.apps import apps
+from django.conf import LazySettings
 
 from atedash.operators import UsersFile
 from atedash.ops.checks import CheckCache
@@ -44,7 +45,7 @@ CLOSE_WAIT_S = 60
 
 
 class Application:
-    def __init__(self, settings):
+    def __init__(self, settings: LazySettings) -> None:
         # Shard tasks of every store walk (storage.topology), shared by every Persistence of this app.
         self.shard_executor = ThreadPoolExecutor(max_workers=32, thread_name_prefix="storage-shard")
         self.store = StoreConnection(

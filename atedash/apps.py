@@ -1,20 +1,27 @@
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
 from django.apps import AppConfig
 from django.conf import settings
 from django.core.signals import setting_changed
+
+if TYPE_CHECKING:
+    from atedash.app import Application
 
 
 class AtedashConfig(AppConfig):
     name = "atedash"
     verbose_name = "atedash"
 
-    def ready(self):
+    def ready(self) -> None:
         import atedash.deploy_checks  # noqa: F401 - registers the deploy checks
         from atedash.app import Application
 
         self.application = Application(settings)
         setting_changed.connect(self._setting_changed, dispatch_uid="atedash.app")
 
-    def replace_application(self):
+    def replace_application(self) -> Application:
         """A fresh application object from the current settings (the old one is closed)."""
         from atedash.app import Application
 
@@ -22,7 +29,7 @@ class AtedashConfig(AppConfig):
         old.close()
         return self.application
 
-    def _setting_changed(self, setting, **kwargs):
+    def _setting_changed(self, setting: str, **kwargs: Any) -> None:
         from atedash.app import SETTINGS
 
         if setting in SETTINGS:

@@ -5,10 +5,15 @@ OperatorMiddleware, from the signed session (checked against the users file) or,
 header set by a trusted auth proxy.
 """
 
+from __future__ import annotations
+
 import ipaddress
+from collections.abc import Callable
 from functools import wraps
+from typing import Any, TypeVar
 
 from django.conf import settings
+from django.http import HttpRequest, HttpResponse
 
 from atedash import sessions
 from atedash.app import current_app
@@ -17,11 +22,15 @@ from atedash.sessions import SESSION_KEY
 
 __all__ = ["ROLES", "ROLE_RANK", "Operator", "UsersFileError", "SESSION_KEY"]
 
+# A view function (decorated views keep their own signature).
+View = Callable[..., HttpResponse]
+_V = TypeVar("_V", bound=Callable[..., HttpResponse])
+
 
 # --- who is asking ---------------------------------------------------------------------------
 
 
-def header_operator(request):
+def header_operator(request: HttpRequest) -> Operator | None:
     """The operator named by the trusted proxy header, when that is configured and present, on a
     request that came from a trusted proxy (from anyone else the header counts for nothing)."""
     header = settings.ATEDASH_TRUSTED_HEADER
@@ -41,33 +50,33 @@ def header_operator(request):
     return Operator(name=name, role=role, source="header")
 
 
-def session_operator(request):
+def session_operator(request: HttpRequest) -> Operator | None:
     """The operator of the signed session while it is valid (atedash/sessions.py), with the role the
     users file gives them now."""
     return sessions.operator_of(request, current_app())
 
 
-def current_operator(request):
+def current_operator(request: HttpRequest) -> Operator | None:
     return header_operator(request) or session_operator(request)
 
 
 # --- view decorators -------------------------------------------------------------------------
 
 
-def login_exempt(view):
+def login_exempt(view: _V) -> _V:
     """Marks a view as reachable without login (only /healthz, /readyz, the login page, static)."""
     view.login_exempt = True
     return view
 
 
-def role_required(role):
+def role_required(role: str) -> Callable[[View], View]:
     """The view needs at least `role`; others get the 403 page naming the role needed."""
     if role not in ROLE_RANK:
         raise ValueError(role)
 
-    def decorator(view):
+    def decorator(view: View) -> View:
         @wraps(view)
-        def wrapped(request, *args, **kwargs):
+        def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
             operator = getattr(request, "operator", None)
             if operator is None or not operator.has_role(role):
                 from atedash.errors import forbidden
@@ -84,7 +93,7 @@ def role_required(role):
 # --- where the request comes from ------------------------------------------------------------
 
 
-def from_trusted_proxy(request):
+def from_trusted_proxy(request: HttpRequest) -> bool:
     """True when the request's peer is one of ATEDASH_TRUSTED_PROXIES (none by default): only then do
     the proxy's headers (user, role, client address) count."""
     try:
@@ -94,7 +103,7 @@ def from_trusted_proxy(request):
     return any(peer in network for network in settings.ATEDASH_TRUSTED_PROXIES)
 
 
-def client_ip(request):
+def client_ip(request: HttpRequest) -> str:
     """The client's address (throttling, audit): REMOTE_ADDR, or, on a request from a trusted proxy
     that appends the client's address to a header (ATEDASH_CLIENT_IP_HEADER, e.g. X-Forwarded-For),
     the last address in that header (the one the proxy itself added; earlier ones come from the

@@ -1,9 +1,14 @@
+from __future__ import annotations
+
+from typing import Any
+
 from django.conf import settings
+from django.http import HttpRequest
 
 from atedash.app import current_app
 
 
-def banner(request):
+def banner(request: HttpRequest) -> dict[str, Any]:
     """The banner on every page: environment, store address, and who is logged in.
 
     The environment's name (the word that confirms a flush) and the store's address are shown to

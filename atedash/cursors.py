@@ -8,7 +8,11 @@ storage sees it. A refused cursor raises storage.InvalidCursor, which atedash/er
 the 400 page ("this page link is not valid", with a link to the first page).
 """
 
+from __future__ import annotations
+
 import dataclasses
+from collections.abc import Callable
+from typing import Any, overload
 
 from django.core import signing
 
@@ -21,7 +25,7 @@ _SALT = "atedash.cursor."
 MAX_CHARS = 16384 + 128
 
 
-def _signer(kind, key=None):
+def _signer(kind: str, key: str | None = None) -> signing.Signer:
     if kind not in LISTS:
         raise ValueError(f"unknown list {kind!r}")
     if key is not None:  # outside the site (a benchmark signing for a server it started)
@@ -29,7 +33,15 @@ def _signer(kind, key=None):
     return signing.Signer(salt=_SALT + kind)
 
 
-def sign(kind, cursor, *, key=None):
+@overload
+def sign(kind: str, cursor: str, *, key: str | None = None) -> str: ...
+@overload
+def sign(kind: str, cursor: None, *, key: str | None = None) -> None: ...
+@overload
+def sign(kind: str, cursor: str | None, *, key: str | None = None) -> str | None: ...
+
+
+def sign(kind: str, cursor: str | None, *, key: str | None = None) -> str | None:
     """The URL form of storage's `cursor` (None stays None: the walk is complete). `key`: another
     secret key than this site's."""
     if cursor is None:
@@ -37,7 +49,7 @@ def sign(kind, cursor, *, key=None):
     return _signer(kind, key).sign(cursor)
 
 
-def unsign(kind, signed):
+def unsign(kind: str, signed: str | None) -> str | None:
     """Storage's cursor from a URL's; None for the first page. InvalidCursor when it is not ours."""
     signer = _signer(kind)
     if not signed:
@@ -50,7 +62,7 @@ def unsign(kind, signed):
         raise storage.InvalidCursor(signed[:64], f"not signed for the {kind} list") from None
 
 
-def scan(kind, scan_method, signed_cursor, **kwargs):
+def scan(kind: str, scan_method: Callable[..., storage.Page], signed_cursor: str | None, **kwargs: Any) -> storage.Page:
     """One page of `scan_method` (a Persistence.scan_* call) from a URL's cursor, its next_cursor
     signed for the same list."""
     page = scan_method(cursor=unsign(kind, signed_cursor), **kwargs)

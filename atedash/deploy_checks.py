@@ -1,12 +1,18 @@
 """`manage.py check --deploy`: settings that leave the dashboard open to whoever reaches it."""
 
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from django.apps import AppConfig
 from django.conf import settings
-from django.core.checks import Tags, Warning, register
+from django.core.checks import CheckMessage, Tags, Warning, register
 
 
 @register(Tags.security, deploy=True)
-def trusted_proxy_headers(app_configs, **kwargs):
-    problems = []
+def trusted_proxy_headers(app_configs: Sequence[AppConfig] | None, **kwargs: Any) -> list[CheckMessage]:
+    problems: list[CheckMessage] = []
     if settings.ATEDASH_TRUSTED_HEADER and not settings.ATEDASH_TRUSTED_PROXIES:
         problems.append(
             Warning(

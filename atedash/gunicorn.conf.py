@@ -4,7 +4,14 @@ Every value can be overridden from the environment (GUNICORN_WORKERS, GUNICORN_T
 GUNICORN_TIMEOUT) or on the command line (e.g. --bind).
 """
 
+from __future__ import annotations
+
 import os
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from gunicorn.arbiter import Arbiter
+    from gunicorn.workers.base import Worker
 
 wsgi_app = "atedash.wsgi:application"
 worker_class = "gthread"
@@ -38,7 +45,7 @@ else:
 # Prometheus metrics across worker processes (atedash/ops/metrics.py): when PROMETHEUS_MULTIPROC_DIR
 # is set, every worker writes its samples there and /metrics aggregates them. The directory is
 # emptied when the server starts and a dead worker's live gauges are dropped.
-def on_starting(server):
+def on_starting(server: Arbiter) -> None:
     path = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
     if path:
         import shutil
@@ -47,7 +54,7 @@ def on_starting(server):
         os.makedirs(path, exist_ok=True)
 
 
-def child_exit(server, worker):
+def child_exit(server: Arbiter, worker: Worker) -> None:
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         from prometheus_client import multiprocess
 

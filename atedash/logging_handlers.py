@@ -2,6 +2,7 @@
 
 import logging
 import sys
+from typing import TextIO
 
 
 class StdoutHandler(logging.StreamHandler):
@@ -10,13 +11,13 @@ class StdoutHandler(logging.StreamHandler):
     A plain StreamHandler binds the stream once at configuration; this one follows sys.stdout, so
     output redirection (gunicorn workers, management commands, test capture) sees every line."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         super().__init__(sys.stdout)
 
     @property
-    def stream(self):
+    def stream(self) -> TextIO:
         return sys.stdout
 
     @stream.setter
-    def stream(self, value):
+    def stream(self, value: TextIO) -> None:
         pass

@@ -1,8 +1,14 @@
 """Request plumbing: latency metrics, security headers, who the operator is, and store failures shown as pages."""
 
+from __future__ import annotations
+
 import time
+from collections.abc import Callable
+from typing import Any
 
 from django.conf import settings
+from django.http import HttpRequest, HttpResponse
+from django.http.response import HttpResponseBase
 from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils.cache import add_never_cache_headers, patch_vary_headers
@@ -11,6 +17,9 @@ from django_htmx.http import HttpResponseClientRedirect
 
 from atedash import auth, errors
 from atedash.app import current_app
+
+# The next layer of the stack: the rest of the middleware, then the view (its response may stream).
+GetResponse = Callable[[HttpRequest], HttpResponseBase]
 
 _METHODS = {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"}
 
@@ -34,10 +43,10 @@ CONTENT_SECURITY_POLICY = "; ".join(
 class SecurityHeadersMiddleware:
     """CSP (Django 5.2 has none built in) and a Permissions-Policy; the rest comes from Django settings."""
 
-    def __init__(self, get_response):
+    def __init__(self, get_response: GetResponse) -> None:
         self.get_response = get_response
 
-    def __call__(self, request):
+    def __call__(self, request: HttpRequest) -> HttpResponseBase:
         response = self.get_response(request)
         response.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
         response.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=(), payment=()")
@@ -62,14 +71,20 @@ class OperatorMiddleware:
     the URL conf to keep it that way.
     """
 
-    def __init__(self, get_response):
+    def __init__(self, get_response: GetResponse) -> None:
         self.get_response = get_response
 
-    def __call__(self, request):
+    def __call__(self, request: HttpRequest) -> HttpResponseBase:
         request.operator = auth.current_operator(request)
         return self.get_response(request)
 
-    def process_view(self, request, view_func, view_args, view_kwargs):
+    def process_view(
+        self,
+        request: HttpRequest,
+        view_func: Callable[..., HttpResponseBase],
+        view_args: tuple[Any, ...],
+        view_kwargs: dict[str, Any],
+    ) -> HttpResponse | None:
         if getattr(view_func, "login_exempt", False) or request.operator is not None:
             return None
         login_url = reverse("login") + "?" + urlencode({"next": request.get_full_path()})
@@ -81,13 +96,13 @@ class OperatorMiddleware:
 class StoreErrorMiddleware:
     """Store unreachable -> 503 page; NotFound -> 404; other storage errors -> an error page."""
 
-    def __init__(self, get_response):
+    def __init__(self, get_response: GetResponse) -> None:
         self.get_response = get_response
 
-    def __call__(self, request):
+    def __call__(self, request: HttpRequest) -> HttpResponseBase:
         return self.get_response(request)
 
-    def process_exception(self, request, exception):
+    def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
         return errors.handle_exception(request, exception)
 
 
@@ -97,10 +112,10 @@ class RequestLatencyMiddleware:
     First in MIDDLEWARE, so it times the whole stack.
     """
 
-    def __init__(self, get_response):
+    def __init__(self, get_response: GetResponse) -> None:
         self.get_response = get_response
 
-    def __call__(self, request):
+    def __call__(self, request: HttpRequest) -> HttpResponseBase:
         start = time.perf_counter()
         response = self.get_response(request)
         match = getattr(request, "resolver_match", None)

@@ -4,17 +4,22 @@
 `manage.py operators`; the application object (atedash/app.py) holds the process's UsersFile.
 """
 
+from __future__ import annotations
+
 import json
 import os
 import tempfile
 import threading
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from django.contrib.auth.hashers import check_password, make_password
 
 ROLES = ("viewer", "editor", "admin")
 ROLE_RANK = {role: rank for rank, role in enumerate(ROLES)}
+# An operator's entry in the users file: {"role": "...", "password": "<django hash>"}.
+Entry = dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -23,15 +28,15 @@ class Operator:
     role: str
     source: str = "session"  # "session" (users file login) | "header" (trusted proxy)
 
-    def has_role(self, role):
+    def has_role(self, role: str) -> bool:
         return ROLE_RANK.get(self.role, -1) >= ROLE_RANK[role]
 
     @property
-    def can_edit(self):
+    def can_edit(self) -> bool:
         return self.has_role("editor")
 
     @property
-    def is_admin(self):
+    def is_admin(self) -> bool:
         return self.has_role("admin")
 
 
@@ -45,13 +50,13 @@ class UsersFileError(Exception):
 class UsersFile:
     """{"operators": {"<name>": {"role": "...", "password": "<django hash>"}}}, re-read when it changes."""
 
-    def __init__(self, path):
+    def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
         self._lock = threading.Lock()
-        self._cache_key = None
-        self._cache = {}
+        self._cache_key: tuple[int, int, int] | None = None  # the file's (mtime_ns, size, inode)
+        self._cache: dict[str, Entry] = {}
 
-    def load(self):
+    def load(self) -> dict[str, Entry]:
         try:
             stat = self.path.stat()
         except FileNotFoundError:
@@ -72,7 +77,7 @@ class UsersFile:
                 self._cache_key = key
             return dict(self._cache)
 
-    def save(self, operators):
+    def save(self, operators: dict[str, Entry]) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         payload = json.dumps({"operators": operators}, indent=2, sort_keys=True) + "\n"
         fd, tmp = tempfile.mkstemp(prefix=".operators-", dir=self.path.parent)
@@ -86,7 +91,7 @@ class UsersFile:
                 os.unlink(tmp)
             raise
 
-    def add(self, name, role, password, *, replace=False):
+    def add(self, name: str, role: str, password: str, *, replace: bool = False) -> None:
         if role not in ROLE_RANK:
             raise UsersFileError(f"unknown role {role!r} (one of {', '.join(ROLES)})")
         operators = self.load()
@@ -95,14 +100,14 @@ class UsersFile:
         operators[name] = {"role": role, "password": make_password(password)}
         self.save(operators)
 
-    def remove(self, name):
+    def remove(self, name: str) -> None:
         operators = self.load()
         if name not in operators:
             raise UsersFileError(f"no operator named {name!r}")
         del operators[name]
         self.save(operators)
 
-    def authenticate(self, name, password):
+    def authenticate(self, name: str, password: str) -> Operator | None:
         """The Operator when name and password match, else None (constant work for unknown names)."""
         entry = self.load().get(name)
         if entry is None:
@@ -112,6 +117,6 @@ class UsersFile:
             return None
         return Operator(name=name, role=entry["role"])
 
-    def role_of(self, name):
+    def role_of(self, name: str) -> str | None:
         entry = self.load().get(name)
         return entry["role"] if entry else None

@@ -14,12 +14,18 @@ the store and answers 503 then anyway.
 from __future__ import annotations
 
 import time
+from typing import TYPE_CHECKING
 
 from django.conf import settings
+from django.contrib.sessions.backends.base import SessionBase
+from django.http import HttpRequest
 from django.utils.crypto import constant_time_compare, salted_hmac
 
 from atedash.errors import is_redis_error
 from atedash.operators import Operator, UsersFileError
+
+if TYPE_CHECKING:
+    from atedash.app import Application
 
 SESSION_KEY = "operator"
 PASSWORD_KEY = "operator_password"
@@ -34,7 +40,7 @@ def password_fingerprint(password_hash: str) -> str:
     return salted_hmac("atedash.sessions.password", password_hash, algorithm="sha256").hexdigest()[:32]
 
 
-def start(request, operator: Operator, app) -> None:
+def start(request: HttpRequest, operator: Operator, app: Application) -> None:
     """A new session for `operator` (who just proved their password)."""
     entry = app.users.load().get(operator.name) or {}
     now = time.time()
@@ -46,12 +52,12 @@ def start(request, operator: Operator, app) -> None:
     request.session[SEEN_AT_KEY] = now
 
 
-def end_everywhere(name: str, app) -> None:
+def end_everywhere(name: str, app: Application) -> None:
     """Every session of `name`, in every browser, ends (the next request of each is logged out)."""
     app.store.persistence().end_sessions(name)
 
 
-def operator_of(request, app) -> Operator | None:
+def operator_of(request: HttpRequest, app: Application) -> Operator | None:
     """The operator of the request's session while it is valid, else None (the session is emptied)."""
     session = request.session
     name = session.get(SESSION_KEY)
@@ -63,7 +69,7 @@ def operator_of(request, app) -> Operator | None:
     return operator
 
 
-def _valid_operator(session, name, app) -> Operator | None:
+def _valid_operator(session: SessionBase, name: object, app: Application) -> Operator | None:
     now = time.time()
     login_at, seen_at = session.get(LOGIN_AT_KEY), session.get(SEEN_AT_KEY)
     if not isinstance(name, str) or not all(isinstance(t, (int, float)) for t in (login_at, seen_at)):
@@ -89,7 +95,7 @@ def _valid_operator(session, name, app) -> Operator | None:
     return Operator(name=name, role=entry["role"])
 
 
-def _stored_generation(name, app) -> int | None:
+def _stored_generation(name: str, app: Application) -> int | None:
     try:
         return app.store.persistence().session_generation(name)
     except Exception as exc:

@@ -3,9 +3,12 @@
 Every ATEDASH_* variable is documented in docs/configuration.md.
 """
 
+from __future__ import annotations
+
 import ipaddress
 import os
 import secrets
+import typing
 from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
@@ -14,6 +17,12 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
+# Only for annotations, never names at run time (Django would read the upper-case ones as settings).
+if typing.TYPE_CHECKING:
+    from collections.abc import Callable
+
+    _N = typing.TypeVar("_N", int, float)  # what a number setting parses to
+    _D = typing.TypeVar("_D")  # its default
 
 
 def env_str(name: str, default: str = "") -> str:
@@ -34,7 +43,7 @@ def env_bool(name: str, default: bool = False) -> bool:
     )
 
 
-def _env_number(name, default, parse, what):
+def _env_number(name: str, default: _D, parse: Callable[[str], _N], what: str) -> _N | _D:
     value = env_str(name)
     if not value:
         return default
@@ -52,7 +61,7 @@ def env_float(name: str, default: float | None) -> float | None:
     return _env_number(name, default, float, "a number")
 
 
-def env_networks(name: str) -> tuple:
+def env_networks(name: str) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
     """Comma-separated addresses or CIDRs (10.0.0.0/8, fd00::/8, 127.0.0.1)."""
     networks = []
     for item in env_list(name, ""):
@@ -63,7 +72,7 @@ def env_networks(name: str) -> tuple:
     return tuple(networks)
 
 
-def env_list(name, default):
+def env_list(name: str, default: str) -> list[str]:
     return [item.strip() for item in env_str(name, default).split(",") if item.strip()]
 
 
@@ -82,7 +91,7 @@ MIN_SECRET_KEY_LENGTH = 50
 MIN_METRICS_TOKEN_LENGTH = 32
 
 
-def _refuse_weak(name, value, min_length):
+def _refuse_weak(name: str, value: str, min_length: int) -> str:
     if value.lower() in PLACEHOLDER_SECRETS or "replace-me" in value.lower():
         raise ImproperlyConfigured(
             f"{name} is a placeholder from the repository: generate a random one "
@@ -93,7 +102,7 @@ def _refuse_weak(name, value, min_length):
     return value
 
 
-def _secret_key():
+def _secret_key() -> str:
     key = env_str("ATEDASH_SECRET_KEY")
     if key:
         return _refuse_weak("ATEDASH_SECRET_KEY", key, MIN_SECRET_KEY_LENGTH)

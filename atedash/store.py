@@ -16,8 +16,9 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import redis
@@ -71,7 +72,7 @@ class StoreConnection:
         timeout: float | None = None,
         replica_ack_seconds: float | None = 1.0,
         executor: ThreadPoolExecutor | None = None,
-    ):
+    ) -> None:
         self.url = url
         self.address = public_address(url)
         self._cluster = cluster
@@ -157,7 +158,7 @@ class StoreConnection:
         self._last_slot_map_refresh = now
         self._submit(persistence.topology.refresh)
 
-    def _submit(self, fn: Callable, *args):
+    def _submit(self, fn: Callable[..., Any], *args: Any) -> Future[Any] | None:
         try:
             return self._probe_pool.submit(fn, *args)
         except RuntimeError:  # closed meanwhile (the application was replaced)

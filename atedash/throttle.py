@@ -14,12 +14,26 @@ so a flood of logins cannot take the CPU that pages and probes need.
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from atedash.store import StoreConnection
 
 
 class LoginThrottle:
-    def __init__(self, store, *, max_failures, max_failures_per_ip, max_failures_per_name, window_s, concurrency):
-        self.store = store  # atedash.store.StoreConnection
+    def __init__(
+        self,
+        store: StoreConnection,
+        *,
+        max_failures: int,
+        max_failures_per_ip: int,
+        max_failures_per_name: int,
+        window_s: float,
+        concurrency: int,
+    ) -> None:
+        self.store = store
         self.limits = {"pair": max_failures, "ip": max_failures_per_ip, "name": max_failures_per_name}
         self.window_s = window_s
         self._checks = threading.BoundedSemaphore(max(1, concurrency))
@@ -48,7 +62,7 @@ class LoginThrottle:
         self.store.persistence().clear_login_failures("pair", self._counters(name, ip)["pair"])
 
     @contextmanager
-    def password_check(self):
+    def password_check(self) -> Iterator[bool]:
         """Yields True while this process may check a password now, False when enough are running."""
         acquired = self._checks.acquire(blocking=False)
         try:

@@ -13,11 +13,21 @@ Views get the Persistence through the application's ``store.timed()`` (atedash.v
 (background statistics, health checks) uses it untimed.
 """
 
+from __future__ import annotations
+
 import contextvars
+from collections.abc import Callable
 from time import perf_counter
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    from django.http import HttpRequest
+    from django.http.response import HttpResponseBase
+
+    import storage
 
 # A one-element list per request: the store time in seconds accumulated so far.
-_store_time = contextvars.ContextVar("atedash_store_time", default=None)
+_store_time: contextvars.ContextVar[list[float] | None] = contextvars.ContextVar("atedash_store_time", default=None)
 
 
 class TimedPersistence:
@@ -25,19 +35,19 @@ class TimedPersistence:
 
     __slots__ = ("_target", "__weakref__")
 
-    def __init__(self, target):
+    def __init__(self, target: storage.Persistence) -> None:
         self._target = target
 
     @property
-    def target(self):
+    def target(self) -> storage.Persistence:
         return self._target
 
-    def __getattr__(self, name):
+    def __getattr__(self, name: str) -> Any:
         value = getattr(self._target, name)
         if name[0] == "_" or not callable(value):
             return value
 
-        def timed_call(*args, **kwargs):
+        def timed_call(*args: Any, **kwargs: Any) -> Any:
             acc = _store_time.get()
             if acc is None:
                 return value(*args, **kwargs)
@@ -55,21 +65,21 @@ class store_call:
 
     __slots__ = ("acc", "t0")
 
-    def __enter__(self):
+    def __enter__(self) -> None:
         self.acc = _store_time.get()
         self.t0 = perf_counter()
 
-    def __exit__(self, *exc):
+    def __exit__(self, *exc: object) -> Literal[False]:
         if self.acc is not None:
             self.acc[0] += perf_counter() - self.t0
         return False
 
 
 class ServerTimingMiddleware:
-    def __init__(self, get_response):
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponseBase]) -> None:
         self.get_response = get_response
 
-    def __call__(self, request):
+    def __call__(self, request: HttpRequest) -> HttpResponseBase:
         acc = [0.0]
         token = _store_time.set(acc)
         t0 = perf_counter()

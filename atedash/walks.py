@@ -14,9 +14,14 @@ import logging
 import secrets
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from storage.walk import FullWalk, WalkFilter, WalkResult
+
+if TYPE_CHECKING:
+    from storage import Persistence
 
 log = logging.getLogger(__name__)
 
@@ -44,8 +49,15 @@ class WalkJob:
 
 
 class WalkRegistry:
-    def __init__(self, persistence, *, max_results: int = 100_000, keep: int = 4, keep_s: float = 600.0):
-        self._persistence = persistence  # callable: the process's storage.Persistence
+    def __init__(
+        self,
+        persistence: Callable[[], Persistence],
+        *,
+        max_results: int = 100_000,
+        keep: int = 4,
+        keep_s: float = 600.0,
+    ) -> None:
+        self._persistence = persistence  # the process's storage.Persistence, when a walk starts
         self.max_results = max_results
         self.keep, self.keep_s = keep, keep_s
         self._lock = threading.Lock()

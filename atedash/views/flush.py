@@ -1,9 +1,16 @@
 """Flush (the ate API's DebugClear): admins only, only when ATEDASH_ALLOW_FLUSH is on, typed confirmation."""
 
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
 from django.conf import settings
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_http_methods
 
+import storage
 from atedash.app import current_app
 from atedash.audit import audit
 from atedash.auth import role_required
@@ -12,7 +19,7 @@ from atedash.forms import FLUSH_SCOPES, FlushForm
 from atedash.views.common import persistence
 
 
-def shard_rows(counts):
+def shard_rows(counts: Iterable[storage.ShardCounts]) -> tuple[list[dict[str, Any]], dict[str, int]]:
     rows = [
         {
             "node": c.node,
@@ -30,7 +37,7 @@ def shard_rows(counts):
 
 @role_required("admin")
 @require_http_methods(["GET", "POST"])
-def flush(request):
+def flush(request: HttpRequest) -> HttpResponse:
     if not settings.ATEDASH_ALLOW_FLUSH:
         return forbidden(request, "Flush is turned off for this environment (ATEDASH_ALLOW_FLUSH).")
     p = persistence()

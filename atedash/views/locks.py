@@ -1,6 +1,7 @@
 """Locks: every lock:* key with its holder token and TTL; force-release for admins."""
 
 from django.contrib import messages
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods
 
@@ -13,7 +14,7 @@ from atedash.views.common import persistence, render_page, scan_budget
 
 
 @require_GET
-def lock_list(request):
+def lock_list(request: HttpRequest) -> HttpResponse:
     form = LockFilterForm(request.GET)
     values = form.values()
     # A cursor that is not valid raises storage.InvalidCursor: the 400 page (atedash/errors.py).
@@ -31,7 +32,7 @@ def lock_list(request):
 
 @role_required("admin")
 @require_http_methods(["GET", "POST"])
-def lock_release(request):
+def lock_release(request: HttpRequest) -> HttpResponse:
     """GET: confirmation naming the key and the token shown; POST: release only that token."""
     form = LockReleaseForm(request.POST if request.method == "POST" else request.GET)
     if not form.is_valid():

@@ -1,8 +1,11 @@
 """Login and logout (sessions: atedash/sessions.py; throttling: atedash/throttle.py)."""
 
+from __future__ import annotations
+
 import logging
 
 from django.contrib import messages
+from django.http import HttpRequest, HttpResponse
 from django.middleware.csrf import rotate_token
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -16,11 +19,12 @@ from atedash import auth, sessions
 from atedash.app import current_app
 from atedash.audit import audit
 from atedash.forms import LoginForm
+from atedash.operators import Operator
 
 log = logging.getLogger(__name__)
 
 
-def _safe_next(request, target):
+def _safe_next(request: HttpRequest, target: str) -> str:
     if target and url_has_allowed_host_and_scheme(
         target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
     ):
@@ -33,7 +37,7 @@ def _safe_next(request, target):
 @csrf_protect
 @never_cache
 @require_http_methods(["GET", "POST"])
-def login(request):
+def login(request: HttpRequest) -> HttpResponse:
     next_url = request.POST.get("next") or request.GET.get("next") or ""
     if request.operator is not None and request.method == "GET":
         return redirect(_safe_next(request, next_url))
@@ -55,7 +59,7 @@ def login(request):
     return render(request, "login.html", context, status=status)
 
 
-def _authenticate(request, form):
+def _authenticate(request: HttpRequest, form: LoginForm) -> tuple[Operator | None, int]:
     """(the operator, 200) when name and password match; else (None, status) with the form's error.
 
     A locked name or address, or a process already busy checking passwords, is refused (429)
@@ -86,7 +90,7 @@ def _authenticate(request, form):
 
 
 @require_POST
-def logout(request):
+def logout(request: HttpRequest) -> HttpResponse:
     """Ends the operator's sessions everywhere (a copy of the cookie stops working too)."""
     audit(request, "logout")
     if request.operator is not None and request.operator.source == "session":

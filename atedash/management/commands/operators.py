@@ -1,20 +1,23 @@
 """manage.py operators add|remove|list: the operators file (ATEDASH_USERS_FILE)."""
 
+from __future__ import annotations
+
 import secrets
 import sys
+from typing import Any
 
 from django.conf import settings
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from atedash import sessions
 from atedash.app import current_app
-from atedash.operators import ROLES, UsersFileError
+from atedash.operators import ROLES, UsersFile, UsersFileError
 
 
 class Command(BaseCommand):
     help = "Manage dashboard operators in the users file (passwords hashed with Django's hashers)."
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser: CommandParser) -> None:
         sub = parser.add_subparsers(dest="action", required=True)
         add = sub.add_parser("add", help="add an operator (or change one with --replace)")
         add.add_argument("name")
@@ -29,7 +32,7 @@ class Command(BaseCommand):
         remove.add_argument("name")
         sub.add_parser("list", help="list operators and roles")
 
-    def handle(self, *args, action, **options):
+    def handle(self, *args: Any, action: str, **options: Any) -> None:
         file = current_app().users
         try:
             if action == "add":
@@ -47,7 +50,7 @@ class Command(BaseCommand):
         except UsersFileError as exc:
             raise CommandError(str(exc)) from exc
 
-    def _end_sessions(self, name):
+    def _end_sessions(self, name: str) -> None:
         """Sessions of a removed operator, or of one whose password changed, end anyway (the users
         file no longer matches them); ending them in the store too says so at once, everywhere."""
         try:
@@ -60,7 +63,7 @@ class Command(BaseCommand):
         else:
             self.stdout.write(f"ended every session of {name}")
 
-    def _add(self, file, options):
+    def _add(self, file: UsersFile, options: dict[str, Any]) -> None:
         name = options["name"].strip()
         if not name or any(c.isspace() for c in name) or len(name) > 150:
             raise CommandError("operator names are 1-150 characters without spaces")
