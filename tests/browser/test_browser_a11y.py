@@ -42,5 +42,5 @@ def test_no_axe_violations_on_any_page(contexts, store, app, width):
         visit(page, stop)
         found += [f"{stop.name} {stop.url[:80]}: {v}" for v in axe_violations(page)]
     assert not found, f"axe-core {AXE.parent.name} at {viewport['width']} px:\n" + "\n".join(found)
-    assert len(tour) >= 25
+    assert len(tour) >= 29
     contexts.watch.assert_clean()

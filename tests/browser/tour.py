@@ -85,8 +85,10 @@ def prepare(store, app, page: Page) -> list[Stop]:
         Stop("actor-edit", actor + "edit/", ready="#actor-edit-form"),
         Stop("actor-create", "/actors/new/", ready="#actor-create-form"),
         Stop("actor-delete", actor + "delete/"),
+        Stop("actor-matches", "/actors/all/?status=RUNNING&ns=ml-serving", ready="#walk"),
         Stop("workers", "/workers/", ready="#workers-table tbody tr[data-worker]"),
         Stop("workers-search", f"/workers/?ip={LONG_IP}", ready="#workers-table tbody tr[data-worker]"),
+        Stop("worker-matches", f"/workers/all/?ip={LONG_IP}", ready="#walk"),
         Stop("worker-detail", worker, ready="#worker-fields"),
         Stop("worker-edit", worker + "edit/", ready="#worker-edit-form"),
         Stop("worker-create", "/workers/new/"),
@@ -102,6 +104,10 @@ def prepare(store, app, page: Page) -> list[Stop]:
         Stop("repair", repair_href),
         Stop("backup", "/ops/backup/"),
         Stop("flush", "/flush/", ready="#flush-form"),
+        Stop("reset", "/reset/", ready="#reset-scope-form"),
+        Stop(
+            "reset-preview", f"/reset/?kind=actors-template&value={NAMESPACE}/inference", ready="#reset-preview-result"
+        ),
         Stop("open-not-found", "/open/?q=ml-serving/cpu-worker-0194", status=404, ready="#open-not-found"),
         Stop("error-404", "/actors/no-such-actor/", status=404),
         Stop("error-400", "/actors/?cursor=forged", status=400),
