@@ -264,3 +264,31 @@ def test_records_go_reads_that_atedash_might_doubt(store, ateref):
         store.client.set(key, value)
         assert server_read_error(key, value) is None, key
     assert ateref("list-actors")[0] == "LIST 4"
+
+
+def test_the_consistency_check_reports_every_record_go_cannot_read_once(store, ateref):
+    """All the unreadable records above in one store: the check reports each exactly once (corrupt_record
+    when atedash cannot decode it either, else server_unreadable), Go's lists fail until the last one is
+    gone, and the records Go reads are not reported as unreadable."""
+    from storage import consistency as cc
+
+    for key, value in UNREADABLE:
+        store.client.set(key, value)
+    store.client.set("actor:r1", b'{"actorId":"r1","version":9.223372036854775807e18}')  # Go reads it
+    store.client.set("actor:r2", b'{"actor_id":"r2","status":99,"version":"1e5"}')  # Go reads it
+    report = cc.run_check(store)
+    flagged = {}
+    for f in report.findings:
+        if f.kind == cc.SERVER_UNREADABLE or (f.kind == cc.CORRUPT_RECORD and "the ate server cannot" in f.message):
+            flagged.setdefault(f.keys[0], []).append(f.kind)
+    assert sorted(flagged) == sorted(key for key, _ in UNREADABLE)
+    assert all(len(kinds) == 1 for kinds in flagged.values()), flagged
+    assert report.unreadable_by_server == len(UNREADABLE)
+    assert [f.kind for f in report.findings if "actor:r1" in f.keys] == [cc.CORRUPT_RECORD]
+    assert "the ate server reads it" in next(f.message for f in report.findings if "actor:r1" in f.keys)
+    assert not any("actor:r2" in f.keys for f in report.findings)
+    assert ateref.one("list-actors").startswith("ERR ") and ateref.one("list-workers").startswith("ERR ")
+    for key, _ in UNREADABLE:
+        store.client.delete(key)
+    assert ateref("list-actors")[0] == "LIST 2" and ateref("list-workers")[0] == "LIST 0"
+    assert cc.run_check(store).unreadable_by_server == 0
