@@ -13,7 +13,8 @@ from functools import wraps
 from typing import Any, TypeVar
 
 from django.conf import settings
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest
+from django.http.response import HttpResponseBase
 
 from atedash import sessions
 from atedash.app import current_app
@@ -22,9 +23,9 @@ from atedash.sessions import SESSION_KEY
 
 __all__ = ["ROLES", "ROLE_RANK", "Operator", "UsersFileError", "SESSION_KEY"]
 
-# A view function (decorated views keep their own signature).
-View = Callable[..., HttpResponse]
-_V = TypeVar("_V", bound=Callable[..., HttpResponse])
+# A view function (decorated views keep their own signature); its response may stream (a download).
+View = Callable[..., HttpResponseBase]
+_V = TypeVar("_V", bound=Callable[..., HttpResponseBase])
 
 
 # --- who is asking ---------------------------------------------------------------------------
@@ -76,7 +77,7 @@ def role_required(role: str) -> Callable[[View], View]:
 
     def decorator(view: View) -> View:
         @wraps(view)
-        def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
             operator = getattr(request, "operator", None)
             if operator is None or not operator.has_role(role):
                 from atedash.errors import forbidden

@@ -4,6 +4,11 @@ that walk. A first POST shows what will be done; the confirmed POST does it (sto
 record version-checked, and lists the result per record, skipped ones with the reason.
 """
 
+from __future__ import annotations
+
+from typing import Any
+
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_POST
 
@@ -18,11 +23,11 @@ MAX_SELECTED = 1000
 SHOWN = 1000
 
 
-def _refuse(request, message):
+def _refuse(request: HttpRequest, message: str) -> HttpResponse:
     return render(request, "bulk/refused.html", {"message": message}, status=400)
 
 
-def _targets(request, kind):
+def _targets(request: HttpRequest, kind: str) -> tuple[list[tuple[str, int | None]] | None, str | None]:
     """[(key, version seen | None)], or a message saying why there are none."""
     if request.POST.get("scope") == "all":
         job = current_app().walks.get(request.POST.get("walk", ""))
@@ -45,7 +50,7 @@ def _targets(request, kind):
 
 @role_required("admin")
 @require_POST
-def bulk(request):
+def bulk(request: HttpRequest) -> HttpResponse:
     kind = request.POST.get("kind", "")
     action = request.POST.get("action", "")
     if kind not in KIND_ACTIONS or action not in KIND_ACTIONS[kind]:
@@ -67,7 +72,7 @@ def bulk(request):
     if request.POST.get("confirm") != "1":
         return render(request, "bulk/confirm.html", context)
 
-    def on_change(change, key, details):
+    def on_change(change: str, key: str, details: dict[str, Any]) -> None:
         audit(request, change, key=key, via="bulk", bulk_action=action, **details)
 
     try:

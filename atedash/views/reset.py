@@ -6,11 +6,14 @@ exactly that scope); POST applies it (storage/reset.py) and shows what changed a
 because it changed meanwhile, with one audit line per record.
 """
 
+from __future__ import annotations
+
 import itertools
 import time
+from typing import Any
 
 from django.conf import settings
-from django.http import StreamingHttpResponse
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET, require_http_methods
 
@@ -20,18 +23,18 @@ from atedash.auth import role_required
 from atedash.errors import forbidden
 from atedash.forms import ResetForm, ResetScopeForm
 from atedash.views.common import persistence
-from storage.reset import FIRST_KEYS, ScopeTooLarge, iter_scope_export, reset_scope
+from storage.reset import FIRST_KEYS, ResetReport, ScopeTooLarge, iter_scope_export, reset_scope
 
 SHOWN = 500  # keys listed per kind on the result page (the counts are exact)
 
 
-def _guard(request):
+def _guard(request: HttpRequest) -> HttpResponse | None:
     if not settings.ATEDASH_ALLOW_FLUSH:
         return forbidden(request, "Reset is turned off for this environment (ATEDASH_ALLOW_FLUSH).")
     return None
 
 
-def _lists(report, limit):
+def _lists(report: ResetReport, limit: int) -> dict[str, dict[str, Any]]:
     d = report.to_dict()
     return {
         name: {"keys": d[name][:limit], "more": max(0, len(d[name]) - limit)}
@@ -41,7 +44,7 @@ def _lists(report, limit):
 
 @role_required("admin")
 @require_http_methods(["GET", "POST"])
-def reset(request):
+def reset(request: HttpRequest) -> HttpResponse:
     refused = _guard(request)
     if refused is not None:
         return refused
@@ -52,7 +55,7 @@ def reset(request):
             scope = form.cleaned_data["scope"]
             label = f"{scope.kind} {scope.value}"
 
-            def on_change(action, key, details):
+            def on_change(action: str, key: str, details: dict[str, Any]) -> None:
                 audit(request, action, key=key, via="reset", scope=label, **details)
 
             report = reset_scope(p, scope, on_change=on_change)
@@ -80,7 +83,7 @@ def reset(request):
 
 @role_required("admin")
 @require_GET
-def reset_backup(request):
+def reset_backup(request: HttpRequest) -> HttpResponse | StreamingHttpResponse:
     """The backup of exactly a scope (JSON lines, as manage.py ate import reads them)."""
     refused = _guard(request)
     if refused is not None:
