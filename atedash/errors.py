@@ -119,6 +119,7 @@ def storage_error_page(request, exc, status=409):
         storage.ImmutableField: "That field cannot change",
         storage.CorruptRecord: "The stored record is corrupt",
         storage.AlreadyExists: "The record exists already",
+        storage.UnreadableByServer: "The ate server could not read that",
     }.get(type(exc), "The store refused this")
     context = {
         "title": title,
@@ -152,7 +153,7 @@ def add_form_error(form, exc, *, id_field=None):
     """Puts a StorageError on the form where the operator will look for it."""
     storage = _storage()
     message = storage_message(exc)
-    if isinstance(exc, storage.AlreadyExists) and id_field:
+    if isinstance(exc, (storage.AlreadyExists, storage.UnreadableByServer)) and id_field:
         form.add_error(id_field, message)
     elif isinstance(exc, storage.ImmutableField):
         field = getattr(exc, "field", None)

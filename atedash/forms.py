@@ -1,5 +1,7 @@
 """Input parsing for every page: GET filter forms (state in the URL) and POST record forms."""
 
+import base64
+import binascii
 import ipaddress
 import re
 
@@ -154,6 +156,9 @@ class ActorCreateForm(forms.Form):
     actor_template_name = name_field("Template name")
 
 
+EDIT_WHILE_LOCKED = "Edit while a workflow holds this actor"
+
+
 class ActorEditForm(forms.Form):
     IMMUTABLE = ("actor_id", "actor_template_namespace", "actor_template_name")
     EDITABLE = (
@@ -175,6 +180,8 @@ class ActorEditForm(forms.Form):
     ateom_pod_ip = forms.CharField(label="Ateom pod IP", required=False, max_length=45, validators=[validate_ip])
     last_snapshot = forms.CharField(label="Last snapshot", required=False, max_length=1024)
     in_progress_snapshot = forms.CharField(label="In-progress snapshot", required=False, max_length=1024)
+    # Needed to save while lock:actor:<id> is held (atedash/views/raw.py, held_lock_error).
+    edit_while_locked = forms.BooleanField(label=EDIT_WHILE_LOCKED, required=False)
 
     def __init__(self, *args, stored=None, **kwargs):
         super().__init__(*args, **kwargs)
@@ -356,3 +363,63 @@ class ResetForm(ResetScopeForm):
 
     confirm = FlushForm.base_fields["confirm"]
     clean_confirm = FlushForm.clean_confirm
+
+
+# --- raw records (atedash/views/raw.py) --------------------------------------------------------
+
+RAW_MAX_KEY = 1024  # characters of a key given in a URL
+RAW_MAX_VALUE = 1 << 20  # bytes of a record the raw editor shows and writes
+
+
+class RawKeyForm(forms.Form):
+    """The record of a raw page, in the URL: actor:* or worker:*."""
+
+    key = forms.CharField(max_length=RAW_MAX_KEY, strip=False)
+
+    def clean_key(self):
+        key = self.cleaned_data["key"]
+        if not key.startswith(("actor:", "worker:")):
+            raise ValidationError("Only actor:* and worker:* records are edited here.", code="kind")
+        if "\x00" in key:
+            raise ValidationError("A key with a NUL cannot be named in a URL.", code="nul")
+        return key
+
+
+class _ShownForm(forms.Form):
+    """The stored bytes the page showed (base64): written over only if still stored exactly."""
+
+    shown = forms.CharField(widget=forms.HiddenInput, max_length=4 * (RAW_MAX_VALUE // 3 + 1), strip=False)
+    edit_while_locked = forms.BooleanField(label=EDIT_WHILE_LOCKED, required=False)
+
+    def clean_shown(self):
+        try:
+            return base64.b64decode(self.cleaned_data["shown"], validate=True)
+        except (binascii.Error, ValueError):
+            raise ValidationError("The page's copy of the stored bytes is garbled; reload the page.") from None
+
+
+class RawEditForm(_ShownForm):
+    value = forms.CharField(
+        label="Value (JSON)",
+        widget=forms.Textarea(attrs={"rows": 16, "spellcheck": "false", "class": "mono"}),
+        max_length=RAW_MAX_VALUE,
+        strip=False,
+    )
+
+    def clean_value(self):
+        value = self.cleaned_data["value"]
+        try:
+            encoded = value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ValidationError("The value is not valid UTF-8 text.") from None
+        if len(encoded) > RAW_MAX_VALUE:
+            raise ValidationError(f"At most {RAW_MAX_VALUE} bytes.")
+        return encoded
+
+
+class RawRepairForm(_ShownForm):
+    accept_losses = forms.BooleanField(label="I accept losing what is listed above", required=False)
+
+
+class RawDeleteForm(_ShownForm):
+    pass

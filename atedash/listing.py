@@ -16,11 +16,20 @@ from django.urls import reverse
 from django.utils.safestring import SafeString, mark_safe
 
 from atedash.templatetags.atedash import actor_url, clip, or_dash, status_class, worker_url
+from storage.keys import worker_key
 
 # URL path segments that reverse() emits unchanged (no percent-encoding); anything else, and ids
 # that cannot be part of a URL (empty, or with a "/"), goes through reverse() itself.
 _PLAIN = re.compile(r"[A-Za-z0-9._~-]+\Z")
 _P = "zzatedashzz"  # placeholder, plain characters only
+
+
+def unreadable_flag(unreadable) -> str:
+    """The flag of a record the ate server cannot read (storage.server_readable.Unreadable): its
+    reason, in Go's words, and what it breaks, on hover and for screen readers."""
+    why = escape(f"{unreadable.reason} ({unreadable.fails})")
+    label = f"the ate server cannot read it: {why}"
+    return f' <span class="flag-unreadable" title="{why}" aria-label="{label}">unreadable</span>'
 
 
 def _url_format(name, count):
@@ -33,7 +42,8 @@ def _url_format(name, count):
 
 
 def actor_rows_html(rows) -> SafeString:
-    """rows: dicts with "actor" (Actor), "status" (short name) and "pod", as actors.actor_list makes."""
+    """rows: dicts with "actor" (Actor), "status" (short name), "pod", and "unreadable" (why the ate
+    server cannot read the record, or None / absent), as actors.actor_list makes."""
     detail = _url_format("actor_detail", 1)
     plain = _PLAIN.match
     out = []
@@ -47,8 +57,13 @@ def actor_rows_html(rows) -> SafeString:
         else:
             url = actor_url(actor_id)
             link = f'<a href="{escape(url)}">{escape(actor_id)}</a>' if url else escape(actor_id)
+        unreadable = row.get("unreadable")
+        row_class = ""
+        if unreadable is not None:
+            link += unreadable_flag(unreadable)
+            row_class = ' class="row-unreadable"'
         append(
-            f'\n      <tr data-actor-id="{escape(actor_id)}">\n'
+            f'\n      <tr data-actor-id="{escape(actor_id)}"{row_class}>\n'
             f'        <td data-label="Template namespace">{escape(clip(actor.actor_template_namespace))}</td>\n'
             f'        <td data-label="Template">{escape(clip(actor.actor_template_name))}</td>\n'
             f'        <td data-label="Id">{link}</td>\n'
@@ -63,7 +78,8 @@ def actor_rows_html(rows) -> SafeString:
     return mark_safe("".join(out))
 
 
-def worker_rows_html(workers) -> SafeString:
+def worker_rows_html(workers, unreadable=None) -> SafeString:
+    """workers: Worker messages; unreadable: {key: why the ate server cannot read it} (Page.unreadable)."""
     detail = _url_format("worker_detail", 3)
     actor_detail = _url_format("actor_detail", 1)
     plain = _PLAIN.match
@@ -76,6 +92,11 @@ def worker_rows_html(workers) -> SafeString:
         else:
             url = worker_url(w)
             pod_cell = f'<a href="{escape(url)}">{escape(pod)}</a>' if url else escape(pod)
+        why = unreadable.get(worker_key(ns, pool, pod)) if unreadable else None
+        row_class = ""
+        if why is not None:
+            pod_cell += unreadable_flag(why)
+            row_class = ' class="row-unreadable"'
         actor_id = w.actor_id
         if not actor_id:
             actor_cell = '<span class="muted">free</span>'
@@ -86,7 +107,7 @@ def worker_rows_html(workers) -> SafeString:
             actor_cell = f'<a href="{escape(url)}">{escape(actor_id)}</a>' if url else escape(actor_id)
         template = f"{escape(clip(w.actor_namespace))}/{escape(clip(w.actor_template))}" if w.actor_template else "—"
         append(
-            f'\n      <tr data-worker="{escape(ns)}/{escape(pool)}/{escape(pod)}">\n'
+            f'\n      <tr data-worker="{escape(ns)}/{escape(pool)}/{escape(pod)}"{row_class}>\n'
             f'        <td data-label="Namespace">{escape(ns)}</td>\n'
             f'        <td data-label="Pool">{escape(pool)}</td>\n'
             f'        <td data-label="Pod">{pod_cell}</td>\n'

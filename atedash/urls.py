@@ -1,6 +1,20 @@
 from django.urls import include, path
 
-from atedash.views import actors, bulk, errors, flush, health, locks, lookup, matches, overview, reset, session, workers
+from atedash.views import (
+    actors,
+    bulk,
+    errors,
+    flush,
+    health,
+    locks,
+    lookup,
+    matches,
+    overview,
+    raw,
+    reset,
+    session,
+    workers,
+)
 
 urlpatterns = [
     path("", overview.overview, name="overview"),
@@ -21,6 +35,9 @@ urlpatterns = [
     path("workers/<str:namespace>/<str:pool>/<str:pod>/edit/", workers.worker_edit, name="worker_edit"),
     path("workers/<str:namespace>/<str:pool>/<str:pod>/delete/", workers.worker_delete, name="worker_delete"),
     path("open/", lookup.open_record, name="open_record"),
+    path("records/raw/", raw.raw_edit, name="raw_edit"),
+    path("records/raw/repair/", raw.raw_repair, name="raw_repair"),
+    path("records/raw/delete/", raw.raw_delete, name="raw_delete"),
     path("locks/", locks.lock_list, name="lock_list"),
     path("locks/release/", locks.lock_release, name="lock_release"),
     path("flush/", flush.flush, name="flush"),

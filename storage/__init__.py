@@ -14,6 +14,7 @@ from storage.errors import (
     InvalidCursor,
     NotFound,
     StorageError,
+    UnreadableByServer,
     VersionConflict,
 )
 from storage.keys import (
@@ -55,6 +56,7 @@ __all__ = [
     "ShardCounts",
     "StorageError",
     "StoreStats",
+    "UnreadableByServer",
     "VersionConflict",
     "WORKER_PREFIX",
     "actor_key",

@@ -15,6 +15,10 @@ bytes, so export → flush → import gives back every key byte for byte. A reco
 exported with ``"record": null`` and ``"error": "..."`` so that nothing is lost from the file; the store
 never writes such a record (``restore_raw`` refuses it), so import counts it as ``corrupt`` and moves on,
 unless asked (``include_corrupt``) to put it back where its key is free, for a byte-for-byte restore.
+A record atedash decodes but the ate server cannot read (``storage.server_readable``: unknown fields,
+binary protobuf, an id with ':' ...) is refused the same way and counted as ``unreadable``, unless
+``allow_unreadable``: then it is written and counted in ``unreadable_written``, so that the store can be
+flagged and mended afterwards (the dashboard shows such records and edits them raw).
 
 Import validates the whole file before writing anything (errors name their line numbers), then writes
 each record with ``Persistence.restore_raw`` under a policy for keys that exist already:
@@ -46,6 +50,7 @@ from storage.errors import CorruptRecord, NotFound, StorageError
 from storage.keys import ACTOR_PREFIX, WORKER_PREFIX
 from storage.raw import detect_encoding
 from storage.records import kind_of_key
+from storage.server_readable import server_read_error
 
 POLICIES = ("skip", "overwrite-if-version")
 MAX_REPORTED_ERRORS = 50
@@ -166,6 +171,7 @@ class ImportEntry:
     key: str
     value: bytes
     version: int | None  # None for a record that does not decode (exported as corrupt)
+    unreadable: str | None = None  # why the ate server could not read it (Go's words), None when it can
 
     @property
     def corrupt(self) -> bool:
@@ -211,11 +217,16 @@ def parse_line(lineno: int, text: str) -> ImportEntry:
     except ValueError as e:
         if "error" in data and data.get("record") is None:
             # Exported as corrupt: the store refuses to write it back; import reports it.
-            return ImportEntry(lineno, key, value, None)
+            return ImportEntry(lineno, key, value, None, _unreadable(key, value) or "undecodable")
         raise ValueError(f"value does not decode as stored records do: {e}") from None
     if actual != encoding:
         raise ValueError(f'"encoding" says {encoding} but the value is {actual}')
-    return ImportEntry(lineno, key, value, msg.version)
+    return ImportEntry(lineno, key, value, msg.version, _unreadable(key, value))
+
+
+def _unreadable(key: str, value: bytes) -> str | None:
+    unreadable = server_read_error(key, value)
+    return None if unreadable is None else unreadable.reason
 
 
 def iter_entries(lines: Iterable[str]) -> Iterator[ImportEntry | tuple[int, str]]:
@@ -255,6 +266,8 @@ class ImportResult:
     overwritten: int = 0
     skipped: int = 0
     corrupt: int = 0  # lines exported as undecodable records: reported, not written (see include_corrupt)
+    unreadable: int = 0  # records the ate server cannot read: refused, not written (see allow_unreadable)
+    unreadable_written: int = 0  # records the ate server cannot read that were written (allow_unreadable)
     # Up to max_details (line, key, outcome, version in the store before, version after) rows.
     details: list[tuple[int, str, str, int | None, int | None]] = field(default_factory=list)
 
@@ -267,15 +280,17 @@ class ImportResult:
             "overwritten": self.overwritten,
             "skipped": self.skipped,
             "corrupt": self.corrupt,
+            "unreadable": self.unreadable,
+            "unreadable_written": self.unreadable_written,
         }
 
 
-# Replaces the value only if it still is ARGV[1] (the bytes whose version was checked); KEEPTTL as
-# Persistence's own compare-and-set. 1 when written, else 0.
+# Replaces the value only if it still is ARGV[1] (the bytes whose version was checked); a plain SET
+# as Persistence's own compare-and-set (and the Go server's writes). 1 when written, else 0.
 _CAS = """
 local current = redis.call('GET', KEYS[1])
 if current and current == ARGV[1] then
-  redis.call('SET', KEYS[1], ARGV[2], 'KEEPTTL')
+  redis.call('SET', KEYS[1], ARGV[2])
   return 1
 end
 return 0
@@ -288,7 +303,10 @@ def _restore(persistence, entry, policy) -> str:
         # restore_raw refuses undecodable values; only a free key takes one.
         return "created" if persistence.client.set(entry.key, entry.value, nx=True) else "skipped"
     return persistence.restore_raw(
-        entry.key, entry.value, overwrite_version=entry.version if policy != "skip" else None
+        entry.key,
+        entry.value,
+        overwrite_version=entry.version if policy != "skip" else None,
+        allow_unreadable=entry.unreadable is not None,  # import_records let it through: it was allowed
     )
 
 
@@ -323,6 +341,8 @@ def _import_batch(persistence, batch, policy, dry_run, result, max_details, on_w
         ]
     for entry, outcome, (exists, _value, version) in zip(batch, outcomes, stored):
         setattr(result, outcome, getattr(result, outcome) + 1)
+        if entry.unreadable is not None and outcome in ("created", "overwritten"):
+            result.unreadable_written += 1
         if not dry_run and on_write is not None and outcome in ("created", "overwritten"):
             on_write(entry, outcome, version if outcome == "overwritten" else None)
         if len(result.details) < max_details:
@@ -446,6 +466,7 @@ def import_records(
     on_write: Callable[[ImportEntry, str, int | None], None] | None = None,
     batch_size: int = 500,
     include_corrupt: bool = False,
+    allow_unreadable: bool = False,
 ) -> ImportResult:
     """Imports a JSON-lines export. ``source``: a path, bytes, or a text/binary stream.
 
@@ -459,7 +480,11 @@ def import_records(
     overwrite). A write that loses a race with another writer is retried through ``restore_raw``.
 
     ``include_corrupt``: also write back the records that were exported as undecodable (for a restore
-    that is byte for byte even of a damaged store), only where the key is free: never over a record."""
+    that is byte for byte even of a damaged store), only where the key is free: never over a record.
+
+    ``allow_unreadable``: also write the records the ate server cannot read (``storage.server_readable``);
+    without it they are counted in ``unreadable`` and not written. Written ones are counted in
+    ``unreadable_written`` (undecodable ones written by ``include_corrupt`` too)."""
     if policy not in POLICIES:
         raise ValueError(f"policy must be one of {', '.join(POLICIES)}, not {policy!r}")
     stream, opened = _seekable_text(source)
@@ -477,6 +502,11 @@ def import_records(
                 result.corrupt += 1
                 if len(result.details) < max_details:
                     result.details.append((entry.line, entry.key, "corrupt", None, None))
+                continue
+            if entry.unreadable is not None and not entry.corrupt and not allow_unreadable:
+                result.unreadable += 1
+                if len(result.details) < max_details:
+                    result.details.append((entry.line, entry.key, "unreadable", None, entry.version))
                 continue
             batch.append(entry)
             if len(batch) >= batch_size:

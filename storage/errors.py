@@ -61,3 +61,15 @@ class InvalidCursor(StorageError):
         super().__init__(f"invalid scan cursor: {reason}")
         self.cursor = cursor
         self.reason = reason
+
+
+class UnreadableByServer(StorageError):
+    """The ate server could not read what would be written (or what is stored): ``reason`` in Go's
+    words (``proto: (line 1:2): unknown field "foo"``, ``bad key format "actor:a:b"``); ``fails``:
+    what that breaks ("the ate server's ListActors fails while this record exists")."""
+
+    def __init__(self, key: str, reason: str, fails: str = ""):
+        super().__init__(f"{key}: the ate server cannot read this record: {reason}")
+        self.key = key
+        self.reason = reason
+        self.fails = fails

@@ -28,12 +28,14 @@ from storage.errors import (
     FailedPrecondition,
     ImmutableField,
     NotFound,
+    UnreadableByServer,
     VersionConflict,
 )
 from storage.keys import ACTOR_PREFIX, WORKER_PREFIX, actor_key, key_slot, worker_key
 from storage.raw import LockInfo, RawRecord, describe_unknown_fields, detect_encoding
 from storage.records import ACTORS, WORKERS, RecordKind, kind_of_key
 from storage.replication import ReplicaAck
+from storage.server_readable import server_read_error
 from storage.topology import Topology
 
 
@@ -56,13 +58,13 @@ def _get_string(client, key: str) -> bytes | None:
 
 
 # Replaces the value only if it still is ARGV[1]. Returns 1 when written, 0 when the key is gone,
-# else the current value so the caller can re-check without another round trip. KEEPTTL: a write
-# never changes whether the key expires.
+# else the current value so the caller can re-check without another round trip. A plain SET, as the
+# Go server's UpdateActor/UpdateWorker write: a TTL on the record does not survive a write.
 _COMPARE_AND_SET = """
 local current = redis.call('GET', KEYS[1])
 if not current then return 0 end
 if current == ARGV[1] then
-  redis.call('SET', KEYS[1], ARGV[2], 'KEEPTTL')
+  redis.call('SET', KEYS[1], ARGV[2])
   return 1
 end
 return current
@@ -82,6 +84,13 @@ return current
 # Concurrent writers that leave the version unchanged (restores, repairs) make a compare-and-set
 # fail without a version conflict; after this many such rounds the update gives up.
 _MAX_CAS_ROUNDS = 64
+
+
+def _refuse_unreadable(key: str, value: bytes) -> None:
+    """UnreadableByServer when the ate server could not list or read ``value`` at ``key``."""
+    unreadable = server_read_error(key, value)
+    if unreadable is not None:
+        raise UnreadableByServer(key, unreadable.reason, unreadable.fails)
 
 
 def _status_name(status: int) -> str:
@@ -317,7 +326,8 @@ class Persistence:
         return ("gone", None) if result == 0 else ("changed", result)
 
     def compare_and_set(self, key: str, raw: bytes, new_raw: bytes) -> tuple[str, bytes | None]:
-        """Writes `new_raw` only if `key` still holds exactly `raw` (its expiry kept): ("written",
+        """Writes `new_raw` only if `key` still holds exactly `raw` (a plain SET: a TTL does not survive, as
+        after the Go server's writes): ("written",
         None), ("gone", None), or ("changed", the value now)."""
         result = self._compare_and_set(keys=[key], args=[raw, new_raw])
         if result == 1:
@@ -389,15 +399,21 @@ class Persistence:
                     if type(value) is bytes and key.startswith(byte_prefixes):
                         yield key.decode("utf-8", "backslashreplace"), value
 
-    def restore_raw(self, key: str, value: bytes, *, overwrite_version: int | None = None) -> str:
+    def restore_raw(
+        self, key: str, value: bytes, *, overwrite_version: int | None = None, allow_unreadable: bool = False
+    ) -> str:
         """Writes an exported record back: "created", "overwritten" or "skipped".
 
         An existing record is only overwritten when ``overwrite_version`` is given and the stored
         record is still at that version (the one the operator reviewed); otherwise it is skipped.
+        A record the ate server could not read is refused (UnreadableByServer) unless
+        ``allow_unreadable`` (restoring a damaged store byte for byte).
         """
         kind = kind_of_key(key)
         if kind is not None:
             kind.decode_stored(key, value)  # refuse to import what would be a corrupt record
+            if not allow_unreadable:
+                _refuse_unreadable(key, value)
         if self.client.set(key, value, nx=True):
             return "created"
         if overwrite_version is None:
@@ -417,6 +433,48 @@ class Persistence:
             current = None if result == 0 else result
         return "created" if self.client.set(key, value, nx=True) else "skipped"
 
+    def write_raw(self, key: str, shown: bytes, value: bytes) -> None:
+        """Replaces the record at ``key`` by ``value`` if it still holds exactly ``shown`` (the bytes
+        an operator edited): the raw editor's and the canonical repair's write.
+
+        Refuses (UnreadableByServer) a value the ate server could not read at that key, and a key it
+        cannot list; VersionConflict when the stored bytes are no longer ``shown``; NotFound when the
+        key is gone. A plain SET, as the server's updates: a TTL does not survive.
+        """
+        if kind_of_key(key) is None:
+            raise FailedPrecondition(key, "only actor:* and worker:* records are edited raw")
+        _refuse_unreadable(key, value)
+        result = self._compare_and_set(keys=[key], args=[shown, value])
+        if result == 1:
+            self._replicated(key)
+            return
+        if result == 0:
+            raise NotFound(key)
+        raise VersionConflict(key, None, None, f"{key} changed since it was shown; nothing was written")
+
+    def delete_raw(self, key: str, shown: bytes) -> None:
+        """Deletes a record the ate server cannot read (or atedash cannot decode) if it still holds
+        exactly ``shown``. A record both read is deleted the ordinary way (FailedPrecondition:
+        an actor is deleted once SUSPENDED). VersionConflict when the bytes changed, NotFound when gone.
+        """
+        kind = kind_of_key(key)
+        if kind is None:
+            raise FailedPrecondition(key, "only actor:* and worker:* records are deleted here")
+        if server_read_error(key, shown) is None:
+            try:
+                kind.decode_stored(key, shown)
+            except CorruptRecord:
+                pass  # atedash cannot decode it: corrupt for the dashboard, deleted here
+            else:
+                raise FailedPrecondition(key, "the ate server reads this record: delete it the ordinary way")
+        result = self._compare_and_delete(keys=[key], args=[shown])
+        if result == 1:
+            self._replicated(key)
+            return
+        if result == 0:
+            raise NotFound(key)
+        raise VersionConflict(key, None, None, f"{key} changed since it was shown; nothing was deleted")
+
     # ================================================================ shared machinery
 
     def _create(self, kind: RecordKind, message: Message) -> None:
@@ -424,7 +482,9 @@ class Persistence:
         record.CopyFrom(message)  # the caller's message is not modified
         record.version = 1
         key = kind.key_of(record)
-        if not self.client.set(key, kind.codec.encode_json(record), nx=True):
+        value = kind.codec.encode_json(record)
+        _refuse_unreadable(key, value)  # e.g. an id with ':' (the server's list fails on its key)
+        if not self.client.set(key, value, nx=True):
             raise AlreadyExists(key)
         self._replicated(key)
 

@@ -18,13 +18,14 @@ import json
 import re
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from storage.batch import fetch_values
 from storage.errors import CorruptRecord, InvalidCursor
 from storage.keys import ACTOR_PREFIX, LOCK_PREFIX, WORKER_PREFIX, key_slot
 from storage.raw import LockInfo
 from storage.records import ACTORS, WORKERS, RecordKind
+from storage.server_readable import ACTOR_SCHEMA, WORKER_SCHEMA, Unreadable
 from storage.topology import FAILOVER_ERRORS, Shard, Topology
 
 _CURSOR_VERSION = 1
@@ -49,6 +50,17 @@ class Page:
     scanned: int  # keys examined by this call
     total_keys: int  # DBSIZE summed over primaries (estimate of the walk's length)
     budget_exhausted: bool  # True when the call stopped on its scan budget before filling `limit`
+    # Records of `records` the ate server cannot read (storage.server_readable), by key.
+    unreadable: dict[str, Unreadable] = field(default_factory=dict)
+
+
+class _Unreadable:
+    """A decoded record the ate server cannot read, as a loader hands it to the walk."""
+
+    __slots__ = ("key", "record", "why")
+
+    def __init__(self, key: str, record, why: Unreadable):
+        self.key, self.record, self.why = key, record, why
 
 
 # ===================================================================== what is scanned
@@ -58,7 +70,13 @@ class Page:
 # None when the key is gone, or a CorruptEntry.
 
 
-def _load_records(kind: RecordKind):
+# Values longer than this are not judged on list pages (storage.server_readable costs ~30 ms a MB).
+JUDGE_MAX_BYTES = 1 << 20
+
+
+def _load_records(kind: RecordKind, schema):
+    judge = schema.judge
+
     def load(node, keys, reroute=None):
         out = []
         for key, raw in zip(keys, fetch_values(node, keys, reroute)):
@@ -66,9 +84,14 @@ def _load_records(kind: RecordKind):
                 out.append(None)
                 continue
             try:
-                out.append(kind.decode_stored(key, raw)[0])
+                record = kind.decode_stored(key, raw)[0]
             except CorruptRecord as e:
                 out.append(CorruptEntry(e.key, e.reason, e.preview))
+                continue
+            # ~1 µs for what atedash and the server write; a huge value (~30 ms a MB) is left to its
+            # detail page and the overview's count, so that a page's time stays bounded.
+            why = judge(key, raw) if len(raw) <= JUDGE_MAX_BYTES else None
+            out.append(record if why is None else _Unreadable(_key_text(key), record, why))
         return out
 
     return load
@@ -181,8 +204,8 @@ def _all(checks):
     return lambda record: all(check(record) for check in checks)
 
 
-ACTOR_SCAN = _load_records(ACTORS)
-WORKER_SCAN = _load_records(WORKERS)
+ACTOR_SCAN = _load_records(ACTORS, ACTOR_SCHEMA)
+WORKER_SCAN = _load_records(WORKERS, WORKER_SCHEMA)
 LOCK_SCAN = _load_locks
 
 
@@ -456,6 +479,7 @@ class _Walk:
         # progress (at least one SCAN, at least one key examined), so a walk always moves on.
         self.deadline = deadline
         self.records, self.corrupt = [], []
+        self.unreadable: dict[str, Unreadable] = {}
         self.taken: set[bytes] = set()  # keys consumed by this call (a page never shows one twice)
         self.scanned = 0  # keys consumed (examined) by this call
         self.spent = 0  # budget: keys examined, counting at least COUNT per SCAN (matches may be sparse)
@@ -552,9 +576,14 @@ class _Walk:
         if isinstance(item, CorruptEntry):
             self.corrupt.append(item)
             return False
+        flagged = None
+        if item.__class__ is _Unreadable:
+            flagged, item = item, item.record
         if self.wanted.record_ok is not None and not self.wanted.record_ok(item):
             return False
         self.records.append(item)
+        if flagged is not None:
+            self.unreadable[flagged.key] = flagged.why
         return True
 
     def _position(self, shard, scan_cursor, shard_done, pending, consumed, batch_cursor, batch_count):
@@ -584,6 +613,7 @@ class _Walk:
             scanned=self.scanned,
             total_keys=total_keys,
             budget_exhausted=budget_exhausted,
+            unreadable=self.unreadable,
         )
 
 

@@ -53,8 +53,16 @@ class StoreCollector:
         stats_up = GaugeMetricFamily(
             "atedash_store_stats_available", "1 when store statistics are available, 0 while none were computed."
         )
+        unreadable = GaugeMetricFamily(
+            "atedash_unreadable_records",
+            "Records the ate server cannot read (its ListActors / ListWorkers fail while one exists), by kind "
+            "(last statistics run).",
+            labels=["kind"],
+        )
         result, error, _running = self.stats.snapshot()
         if result is not None:
+            unreadable.add_metric(["actor"], result.unreadable_actors)
+            unreadable.add_metric(["worker"], result.unreadable_workers)
             for status, n in sorted(result.actors_by_status.items()):
                 actors.add_metric([status], n)
             for (ns, pool), states in sorted(result.workers_by_pool.items()):
@@ -66,6 +74,7 @@ class StoreCollector:
         yield actors
         yield workers
         yield locks
+        yield unreadable
         yield stats_age
         yield stats_up
 

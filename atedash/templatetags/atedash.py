@@ -111,6 +111,19 @@ def worker_key_url(key):
 
 
 @register.filter
+def raw_url(key):
+    """The raw editor of an actor or worker key ("" for any other key)."""
+    key = str(key)
+    if not key.startswith(("actor:", "worker:")) or "\x00" in key:
+        return ""
+    from urllib.parse import urlencode
+
+    from django.urls import reverse
+
+    return reverse("raw_edit") + "?" + urlencode({"key": key})
+
+
+@register.filter
 def thousands(n):
     """1000000 -> "1,000,000" (the scan line: "scanned 120,000 of about 1,000,000 keys")."""
     try:

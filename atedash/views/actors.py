@@ -12,6 +12,7 @@ from atedash.app import current_app
 from atedash.audit import audit, changed_fields
 from atedash.auth import role_required
 from atedash.forms import ActorCreateForm, ActorEditForm, ActorFilterForm, short_status, status_value
+from atedash.views import raw as raw_views
 from atedash.views.common import persistence, render_page, scan_budget
 from storage import keys
 from storage.ateapi_pb2 import Actor
@@ -80,9 +81,11 @@ def actor_list(request):
     page = cursors.scan(
         "actors", persistence().scan_actors, values["cursor"], limit=values["size"], **scan_budget(), **filters
     )
+    unreadable = page.unreadable
     rows = [
         {
             "actor": actor,
+            "unreadable": unreadable.get(keys.actor_key(actor.actor_id)) if unreadable else None,
             "status": status_name(actor),
             "pod": f"{actor.ateom_pod_namespace}/{actor.ateom_pod_name}"
             if actor.ateom_pod_namespace and actor.ateom_pod_name
@@ -186,6 +189,7 @@ def actor_detail(request, actor_id):
         "lock": None,
         "lock_corrupt": None,
         "lock_key": keys.actor_lock_key(actor_id),
+        **raw_views.record_notices(p, key, raw.value),  # unreadable by the server, held lock, raw editor
     }
     try:
         context["lock"] = p.get_lock(keys.actor_lock_key(actor_id))
@@ -259,14 +263,22 @@ def conflict_rows(form, stored):
 @require_http_methods(["GET", "POST"])
 def actor_edit(request, actor_id):
     p = persistence()
+    key = keys.actor_key(actor_id)
+    refused = raw_views.refuse_unreadable(request, p, key)  # edited raw only: the form would guess
+    if refused is not None:
+        return refused
     stored = p.get_actor(actor_id)  # NotFound -> 404, CorruptRecord -> error page
+    lock = raw_views.held_lock(p, key)
+    page = {"actor": stored, "actor_id": actor_id, "held_lock": lock}
     if request.method == "GET":
         form = ActorEditForm(initial=ActorEditForm.initial_from(stored))
-        return render(request, "actors/edit.html", {"form": form, "actor": stored, "actor_id": actor_id})
+        return render(request, "actors/edit.html", {"form": form, **page})
 
     form = ActorEditForm(request.POST, stored=stored)
     status = 400
-    if form.is_valid():
+    if form.is_valid() and raw_views.lock_refused(form, lock):
+        status = 409
+    elif form.is_valid():
         expected = form.cleaned_data["version"]
         edited = Actor()
         edited.CopyFrom(stored)
@@ -299,11 +311,12 @@ def actor_edit(request, actor_id):
                 from_version=expected,
                 to_version=edited.version,
                 changed_fields=changed_fields(stored, edited),
+                **raw_views.lock_audit(lock),
             )
             current_app().records_changed()
             messages.success(request, f"Actor {actor_id} saved (version {edited.version}).")
             return redirect("actor_detail", actor_id=actor_id)
-    return render(request, "actors/edit.html", {"form": form, "actor": stored, "actor_id": actor_id}, status=status)
+    return render(request, "actors/edit.html", {"form": form, **page}, status=status)
 
 
 def reapply_values(form, version):

@@ -11,6 +11,7 @@ from atedash.app import current_app
 from atedash.audit import audit, changed_fields
 from atedash.auth import role_required
 from atedash.forms import WorkerCreateForm, WorkerEditForm, WorkerFilterForm
+from atedash.views import raw as raw_views
 from atedash.views.actors import status_name
 from atedash.views.common import persistence, render_page, scan_budget
 from storage import keys
@@ -56,7 +57,7 @@ def worker_list(request):
         "values": values,
         "page": page,
         "rows": page.records,
-        "rows_html": listing.worker_rows_html(page.records),
+        "rows_html": listing.worker_rows_html(page.records, page.unreadable),
         "refresh": values["refresh"] == "5",
         "on_first_page": not values["cursor"],
     }
@@ -75,6 +76,7 @@ def worker_detail(request, namespace, pool, pod):
     except storage.CorruptRecord as exc:
         corrupt = exc
     context = {
+        **raw_views.record_notices(p, key, raw.value),  # unreadable by the server, raw editor
         "key": key,
         "raw": raw,
         "pretty": pretty,
@@ -141,6 +143,9 @@ def worker_create(request):
 @require_http_methods(["GET", "POST"])
 def worker_edit(request, namespace, pool, pod):
     p = persistence()
+    refused = raw_views.refuse_unreadable(request, p, keys.worker_key(namespace, pool, pod))  # edited raw only
+    if refused is not None:
+        return refused
     stored = p.get_worker(namespace, pool, pod)
     args = [namespace, pool, pod]
     context = {"worker": stored, "args": args}

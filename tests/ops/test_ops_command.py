@@ -122,15 +122,19 @@ def test_export_to_stdout_and_file_then_import(store, cluster_client, tmp_path, 
     assert code == 0 and path.read_text().count("\n") == 5
     store.debug_clear_all()
     code, out, _ = run("import", str(path), "--dry-run")
-    assert code == 0 and "5 would be created" in out and "nothing was written" in out
+    assert code == 0 and "3 would be created" in out and "nothing was written" in out
+    assert "2 the ate server cannot read (not written; --allow-unreadable writes them)" in out
     assert records(cluster_client) == {}
-    code, out, _ = run("import", str(path))
-    assert code == 0 and "5 were created" in out
+    code, out, _ = run("import", str(path), "--dry-run", "--allow-unreadable")
+    assert code == 0 and "5 would be created" in out and "2 the ate server cannot read would be written" in out
+    code, out, _ = run("import", str(path), "--allow-unreadable")
+    assert code == 0 and "5 were created" in out and "2 the ate server cannot read were written" in out
     assert records(cluster_client) == before
     created = [e for e in audit_log.entries if e["action"] == "import.created"]
     assert sorted(e["key"] for e in created) == sorted(k.decode() for k in before)
     assert all(e["who"].startswith("cli:") and e["version_before"] is None for e in created)
     assert audit_log.entries[-1]["action"] == "import" and audit_log.entries[-1]["created"] == 5
+    assert audit_log.entries[-1]["unreadable_written"] == 2
     # The stream keeps the summary, not one entry per record.
     streamed = [json.loads(f[b"entry"])["action"] for _, f in cluster_client.xrevrange("atedash:audit", count=10)]
     assert streamed[0] == "import" and "import.created" not in streamed
@@ -142,10 +146,10 @@ def test_import_policies_from_stdin(store, cluster_client):
     a1 = store.get_actor("a1")
     a1.last_snapshot = "kept"
     store.update_actor(a1, a1.version)
-    code, out, _ = run("import", "-", "--policy", "overwrite-if-version", stdin=io.StringIO(text))
+    code, out, _ = run("import", "-", "--policy", "overwrite-if-version", "--allow-unreadable", stdin=io.StringIO(text))
     assert code == 0 and "4 were overwritten, 1 were skipped" in out
     assert store.get_actor("a1").last_snapshot == "kept"
-    code, out, _ = run("import", "-", stdin=io.StringIO(text))
+    code, out, _ = run("import", "-", "--allow-unreadable", stdin=io.StringIO(text))
     assert "0 were created, 0 were overwritten, 5 were skipped" in out
 
 

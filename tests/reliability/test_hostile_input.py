@@ -327,6 +327,7 @@ def test_large_but_ordinary_form_still_works(seeded, store):
             "actor_template_name": "web",
             "status": "SUSPENDED",
             "last_snapshot": "s" * 1024,
+            "edit_while_locked": "on",  # a-0's lock is held (seeded)
         },
     )
     assert response.status_code == 302
@@ -373,6 +374,7 @@ def mutations(store):
                 "actor_template_namespace": "team-a",
                 "actor_template_name": "web",
                 "status": "RUNNING",
+                "edit_while_locked": "on",  # a-0's lock is held (seeded)
             },
             lambda: store.get_actor("a-0").status == Actor.STATUS_RUNNING,
         ),

@@ -12,6 +12,7 @@ from storage import (
     NotFound,
     RawRecord,
     ShardCounts,
+    UnreadableByServer,
     key_slot,
 )
 from storage.ateapi_pb2 import Actor, Worker
@@ -85,7 +86,11 @@ def test_export_then_restore_gives_back_every_byte(store):
     store.create_worker(Worker(worker_namespace="n", worker_pool="p", worker_pod="w"))
     exported = dict(store.iter_raw())
     store.debug_clear_all()
-    assert {store.restore_raw(k, v) for k, v in exported.items()} == {"created"}
+    # The binary record is one the ate server cannot read: refused unless allowed, as import does.
+    with pytest.raises(UnreadableByServer, match="actor:bin: the ate server cannot read"):
+        store.restore_raw("actor:bin", exported["actor:bin"])
+    assert store.client.get("actor:bin") is None
+    assert {store.restore_raw(k, v, allow_unreadable=True) for k, v in exported.items()} == {"created"}
     assert dict(store.iter_raw()) == exported
 
 

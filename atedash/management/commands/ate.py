@@ -88,6 +88,12 @@ class Command(BaseCommand):
             help="also write back records exported as undecodable (only where the key is free)",
         )
         imp.add_argument(
+            "--allow-unreadable",
+            action="store_true",
+            help="also write records the ate server cannot read (unknown fields, binary, ids with ':'...), "
+            "to restore a damaged store byte for byte; they are counted, and flagged in the dashboard",
+        )
+        imp.add_argument(
             "--policy",
             choices=["skip", "overwrite-if-version"],
             default="skip",
@@ -226,6 +232,7 @@ class Command(BaseCommand):
                 dry_run=dry_run,
                 on_write=on_write,
                 include_corrupt=options["include_corrupt"],
+                allow_unreadable=options.get("allow_unreadable", False),
             )
         except ImportFileError as exc:
             raise CommandError(str(exc)) from None
@@ -236,6 +243,16 @@ class Command(BaseCommand):
             f"{result.records} records in {options['file']}: {result.created} {verb} created, "
             f"{result.overwritten} {verb} overwritten, {result.skipped} {verb} skipped"
             + (f", {result.corrupt} undecodable (not written; --include-corrupt writes them)" if result.corrupt else "")
+            + (
+                f", {result.unreadable} the ate server cannot read (not written; --allow-unreadable writes them)"
+                if result.unreadable
+                else ""
+            )
+            + (
+                f", {result.unreadable_written} the ate server cannot read {verb} written"
+                if result.unreadable_written
+                else ""
+            )
             + f" (policy {policy}{', dry run: nothing was written' if dry_run else ''})"
         )
         if dry_run:

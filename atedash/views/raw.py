@@ -1,0 +1,333 @@
+"""The raw editor: any actor or worker record as its stored bytes, mended in the dashboard.
+
+- ``raw_edit`` (editor): the stored bytes shown, edited as JSON text, checked by the ate server's
+  judgment (storage.server_readable) before saving, written by compare-and-set on exactly the bytes the
+  page showed (``Persistence.write_raw``). A record the server cannot read is edited here only: the
+  ordinary edit forms send the operator here (``refuse_unreadable``).
+- ``raw_repair`` (editor): "rewrite canonically": the record as atedash reads it, written as protojson
+  writes it; what that would lose (unknown fields, values atedash reads leniently) is listed and must
+  be accepted with a checkbox first.
+- ``raw_delete`` (admin): delete a record the server cannot read or atedash cannot decode; its bytes
+  go to the audit line (``restore_line``, an export line ``manage.py ate import --allow-unreadable``
+  restores) so the delete can be undone.
+
+A held ``lock:actor:<id>`` (a server workflow between two steps) must be overridden explicitly
+(``edit_while_locked``) to save an actor; the audit line says so. The key is in the URL (``?key=``).
+"""
+
+import base64
+from urllib.parse import urlencode
+
+from django.contrib import messages
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_http_methods
+
+import storage
+from atedash import errors
+from atedash.app import current_app
+from atedash.audit import audit
+from atedash.auth import role_required
+from atedash.forms import EDIT_WHILE_LOCKED, RAW_MAX_VALUE, RawDeleteForm, RawEditForm, RawKeyForm, RawRepairForm
+from atedash.templatetags.atedash import actor_key_url, raw_url, ttl, worker_key_url
+from atedash.views.common import persistence
+from storage import keys
+from storage.backup import export_line
+from storage.codec import preview
+from storage.rawedit import canonical_rewrite
+from storage.records import kind_of_key
+from storage.server_readable import server_read_error
+
+# --- shared with the detail and edit pages ----------------------------------------------------
+
+
+def held_lock(p, key):
+    """The LockInfo of ``lock:actor:<id>`` while a workflow holds it (actor keys only), else None."""
+    if not key.startswith(keys.ACTOR_PREFIX):
+        return None
+    try:
+        return p.get_lock(keys.actor_lock_key(keys.parse_actor_key(key)))
+    except storage.CorruptRecord:  # not a lock at the lock's key: the detail page says so
+        return None
+
+
+def lock_refused(form, lock):
+    """True (with a form error) when ``lock`` is held and the operator did not tick the override."""
+    if lock is None or form.cleaned_data.get("edit_while_locked"):
+        return False
+    form.add_error(
+        "edit_while_locked",
+        f"A workflow holds {lock.key} (token {lock.token}, expires in {ttl(lock.ttl_ms)}): an edit between "
+        f"two of its steps makes its next step fail. Tick “{EDIT_WHILE_LOCKED}” to save anyway.",
+    )
+    return True
+
+
+def lock_audit(lock):
+    """Audit fields of a save made while ``lock`` was held (empty when it was not)."""
+    if lock is None:
+        return {}
+    return {"edited_while_locked": True, "lock_held": {"key": lock.key, "token": lock.token, "ttl_ms": lock.ttl_ms}}
+
+
+def record_notices(p, key, value):
+    """Context of templates/raw/_notices.html for a detail or edit page: why the server cannot read
+    the record (None when it can), the held lock, the raw editor's URL."""
+    return {
+        "unreadable": server_read_error(key, value) if isinstance(value, bytes) else None,
+        "held_lock": held_lock(p, key),
+        "raw_edit_url": raw_url(key),
+        "notice_key": key,
+    }
+
+
+def refuse_unreadable(request, p, key):
+    """The response of an ordinary edit form for a record the server cannot read (or atedash cannot
+    decode), linking to the raw editor; None when the form may go on."""
+    raw = p.get_raw(key)  # NotFound -> 404
+    unreadable = server_read_error(key, raw.value)
+    if unreadable is None:
+        return None
+    corrupt = _decoded(key, raw.value) is None  # atedash cannot decode it either: 422, as before
+    context = {
+        "key": key,
+        "unreadable": unreadable,
+        "corrupt": corrupt,
+        "raw_edit_url": raw_url(key),
+        "detail_url": _detail_url(key),
+    }
+    return render(request, "raw/refused.html", context, status=422 if corrupt else 409)
+
+
+# --- helpers ------------------------------------------------------------------------------------
+
+
+def _key(request):
+    form = RawKeyForm(request.GET)
+    if not form.is_valid():
+        message = " ".join(form.errors.get("key") or ["A record key is needed (?key=actor:<id>)."])
+        raise errors.BadParameter("key", message)
+    return form.cleaned_data["key"]
+
+
+def _detail_url(key):
+    return actor_key_url(key) or worker_key_url(key) or ""
+
+
+def _shown(value: bytes) -> str:
+    return base64.b64encode(value).decode("ascii")
+
+
+def _as_text(value: bytes):
+    try:
+        return value.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+
+
+def _decoded(key, value):
+    """The record as atedash decodes it, or None."""
+    try:
+        return kind_of_key(key).decode_stored(key, value)[0]
+    except storage.CorruptRecord:
+        return None
+
+
+def _version(key, value):
+    record = _decoded(key, value)
+    return None if record is None else record.version
+
+
+def _context(p, key, raw, lock=None):
+    value = raw.value
+    text = _as_text(value) if raw.encoding == "json" else None
+    rewrite = rewrite_error = None
+    try:
+        rewrite = canonical_rewrite(key, value)
+    except (storage.CorruptRecord, storage.FailedPrecondition) as exc:
+        rewrite_error = exc.reason
+    if text is not None:
+        initial = text
+    elif rewrite is not None:
+        initial = rewrite.value.decode("utf-8")  # binary: its JSON form, to save as JSON
+    else:
+        initial = ""
+    return {
+        "key": key,
+        "raw": raw,
+        "text": text,
+        "stored_preview": preview(value, 4096),
+        "size": len(value),
+        "too_big": len(value) > RAW_MAX_VALUE,
+        "initial_value": initial,
+        "shown": _shown(value),
+        "unreadable": server_read_error(key, value),
+        "rewrite": rewrite,
+        "rewrite_text": rewrite.value.decode("utf-8") if rewrite is not None else "",
+        "rewrite_error": rewrite_error,
+        "held_lock": lock if lock is not None else held_lock(p, key),
+        "detail_url": _detail_url(key),
+        "edit_url": _url("raw_edit", key),
+        "repair_url": _url("raw_repair", key),
+        "delete_url": _url("raw_delete", key),
+    }
+
+
+def _url(name, key):
+    return reverse(name) + "?" + urlencode({"key": key})
+
+
+def _changed(request, key, before: bytes, after: bytes | None, action: str, lock, **extra):
+    """The audit line of a raw write or delete: the bytes before and after as export lines
+    (``manage.py ate import --allow-unreadable`` of ``restore_line`` puts the old record back)."""
+    audit(
+        request,
+        action,
+        key=key,
+        version_before=_version(key, before),
+        version_after=_version(key, after) if after is not None else None,
+        changed_fields={},
+        restore_line=export_line(key, before),
+        written_line=export_line(key, after) if after is not None else None,
+        **lock_audit(lock),
+        **extra,
+    )
+    current_app().records_changed(recount=True)  # the overview's count of unreadable records
+
+
+# --- the raw editor ------------------------------------------------------------------------------
+
+
+@role_required("editor")
+@require_http_methods(["GET", "POST"])
+def raw_edit(request):
+    key = _key(request)
+    p = persistence()
+    raw = p.get_raw(key)  # NotFound -> 404; another Redis type -> the corrupt-record page
+    context = _context(p, key, raw)
+    if request.method == "GET":
+        context["form"] = RawEditForm(initial={"shown": context["shown"], "value": context["initial_value"]})
+        return render(request, "raw/edit.html", context)
+
+    form = RawEditForm(request.POST)
+    context["form"] = form
+    status = 400
+    if form.is_valid():
+        shown, value = form.cleaned_data["shown"], form.cleaned_data["value"]
+        verdict = server_read_error(key, value)
+        context["verdict"] = verdict
+        context["checked"] = True
+        if "check" in request.POST:
+            return render(request, "raw/edit.html", context, status=200)
+        lock = context["held_lock"]
+        if verdict is not None:
+            form.add_error("value", f"The ate server could not read this: {verdict.reason} ({verdict.fails}).")
+            status = 422
+        elif lock_refused(form, lock):
+            status = 409
+        else:
+            try:
+                p.write_raw(key, shown, value)
+            except storage.VersionConflict:
+                # Changed since it was shown: show what is stored now, keep the operator's text.
+                fresh = p.get_raw(key)
+                context = _context(p, key, fresh)
+                context["form"] = RawEditForm(initial={"shown": context["shown"], "value": value.decode("utf-8")})
+                context["conflict"] = True
+                return render(request, "raw/edit.html", context, status=409)
+            except storage.StorageError as exc:
+                form.add_error(None, errors.storage_message(exc))
+                status = 409
+            else:
+                _changed(request, key, shown, value, "raw.edit", lock)
+                messages.success(request, f"{key} written as edited.")
+                return redirect(context["detail_url"] or context["edit_url"])
+    return render(request, "raw/edit.html", context, status=status)
+
+
+@role_required("editor")
+@require_http_methods(["GET", "POST"])
+def raw_repair(request):
+    key = _key(request)
+    p = persistence()
+    raw = p.get_raw(key)
+    context = _context(p, key, raw)
+    if request.method == "GET":
+        context["form"] = RawRepairForm(initial={"shown": context["shown"]})
+        return render(request, "raw/repair.html", context, status=200 if context["rewrite"] else 409)
+
+    form = RawRepairForm(request.POST)
+    context["form"] = form
+    status = 400
+    if form.is_valid():
+        shown = form.cleaned_data["shown"]
+        lock = context["held_lock"]
+        # The rewrite of the bytes the page showed (never a value sent by the client); the
+        # compare-and-set makes sure they are still what is stored.
+        try:
+            rewrite = canonical_rewrite(key, shown)
+        except (storage.CorruptRecord, storage.FailedPrecondition) as exc:
+            form.add_error(None, f"No canonical rewrite: {exc.reason}")
+            return render(request, "raw/repair.html", context, status=409)
+        if rewrite.losses and not form.cleaned_data["accept_losses"]:
+            form.add_error("accept_losses", "The rewrite loses what is listed: tick the box to accept that.")
+            status = 409
+        elif lock_refused(form, lock):
+            status = 409
+        else:
+            try:
+                p.write_raw(key, shown, rewrite.value)
+            except storage.VersionConflict:
+                context = _context(p, key, p.get_raw(key))
+                context["form"] = RawRepairForm(initial={"shown": context["shown"]})
+                context["conflict"] = True
+                return render(request, "raw/repair.html", context, status=409)
+            except storage.StorageError as exc:
+                form.add_error(None, errors.storage_message(exc))
+                status = 409
+            else:
+                _changed(request, key, shown, rewrite.value, "raw.repair", lock, accepted_losses=rewrite.losses)
+                messages.success(request, f"{key} rewritten canonically.")
+                return redirect(context["detail_url"] or context["edit_url"])
+    return render(request, "raw/repair.html", context, status=status)
+
+
+@role_required("admin")
+@require_http_methods(["GET", "POST"])
+def raw_delete(request):
+    key = _key(request)
+    p = persistence()
+    raw = p.get_raw(key)
+    context = _context(p, key, raw)
+    context["decodable"] = _decoded(key, raw.value) is not None
+    deletable = context["unreadable"] is not None or not context["decodable"]
+    context["deletable"] = deletable
+    if request.method == "GET":
+        context["form"] = RawDeleteForm(initial={"shown": context["shown"]})
+        return render(request, "raw/delete.html", context, status=200 if deletable else 409)
+
+    form = RawDeleteForm(request.POST)
+    context["form"] = form
+    status = 400
+    if form.is_valid():
+        shown = form.cleaned_data["shown"]
+        lock = context["held_lock"]
+        if lock_refused(form, lock):
+            status = 409
+        else:
+            try:
+                p.delete_raw(key, shown)
+            except storage.VersionConflict:
+                context = _context(p, key, p.get_raw(key))
+                context["form"] = RawDeleteForm(initial={"shown": context["shown"]})
+                context["conflict"] = True
+                context["deletable"] = True
+                return render(request, "raw/delete.html", context, status=409)
+            except storage.StorageError as exc:
+                form.add_error(None, errors.storage_message(exc))
+                status = 409
+            else:
+                _changed(request, key, shown, None, "raw.delete", lock)
+                messages.success(request, f"{key} deleted; the audit entry holds its bytes (restore_line) to undo it.")
+                return redirect("overview")
+    return render(request, "raw/delete.html", context, status=status)
