@@ -66,6 +66,7 @@ def prepare(store, app, page: Page) -> list[Stop]:
     # An edit through the form: the audit page then lists it (with its long changed values).
     page.goto(f"/actors/{LONG_ID}/edit/")
     page.fill("#id_in_progress_snapshot", LONG_SNAPSHOT + "-next")
+    page.check("#id_edit_while_locked")  # the lock above is held: saving needs the explicit override
     page.click("#save-button")
     expect(page.locator("#messages")).to_contain_text("saved")
     # A repair link from the consistency check of the demo data (it has findings).
