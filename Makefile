@@ -10,7 +10,7 @@ TEST_CLUSTER_PORT ?= 7200
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test setup cluster-start cluster-stop proto bench bench-http bench-ops check clean
+.PHONY: run test setup cluster-start cluster-stop proto bench bench-http bench-ops bench-walk check clean
 
 $(VENV)/.installed: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -58,6 +58,10 @@ bench-http: cluster-start
 bench-ops: cluster-start
 	ATEDASH_CLUSTER_PORT=$(RUN_CLUSTER_PORT) $(PY) bench/check_bench.py
 	ATEDASH_CLUSTER_PORT=$(RUN_CLUSTER_PORT) $(PY) bench/backup_bench.py
+
+# The full-store walk at 1M actors + 200k workers (flushes the dev cluster; seeding takes minutes).
+bench-walk: cluster-start
+	ATEDASH_CLUSTER_PORT=$(RUN_CLUSTER_PORT) $(PY) bench/walk_bench.py
 
 clean: cluster-stop
 	rm -rf $(VENV) .pytest_cache
