@@ -122,7 +122,7 @@ class ActorFilterForm(ListForm):
     field_order = ["status", "ns", "template", "q", "pod", "ip", "snapshot", "size", "refresh", "cursor"]
 
     @staticmethod
-    def pod_filter(pod):
+    def pod_filter(pod: str) -> tuple[str | None, str | None]:
         """ "ns/name" -> (ns, name); "name" -> (None, name); "ns/" -> (ns, None); "" -> (None, None)."""
         namespace, sep, name = (pod or "").partition("/")
         if not sep:

@@ -8,6 +8,7 @@ walk (a pod, an IP) are offered as links to the list pages, which bound their sc
 import ipaddress
 from urllib.parse import urlencode
 
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET
@@ -18,7 +19,7 @@ from atedash.views.common import persistence
 from storage import keys
 
 
-def _target(query):
+def _target(query: str) -> tuple[str, tuple[str, ...]] | None:
     """(kind, args) of the one record the query names, or None."""
     named = keys.record_of_key(query)
     if named is not None:
@@ -31,7 +32,7 @@ def _target(query):
     return None
 
 
-def _searches(query):
+def _searches(query: str) -> list[tuple[str, str]]:
     """Links to the bounded list searches that may find what the query means: (label, url)."""
     actors, workers = reverse("actor_list"), reverse("worker_list")
     out = []
@@ -60,7 +61,7 @@ def _searches(query):
 
 
 @require_GET
-def open_record(request):
+def open_record(request: HttpRequest) -> HttpResponse:
     form = OpenRecordForm(request.GET)
     context = {"form": form, "query": "", "key": None, "searches": []}
     if not form.is_valid():
