@@ -46,8 +46,12 @@ def is_store_unreachable(exc):
     return isinstance(exc, UNREACHABLE)
 
 
+# Every error of the store's client: what the pages show as the 503 page, commands as "unreachable".
+STORE_ERRORS = (redis.exceptions.RedisError, redis.exceptions.RedisClusterException)
+
+
 def is_redis_error(exc):
-    return isinstance(exc, (redis.exceptions.RedisError, redis.exceptions.RedisClusterException))
+    return isinstance(exc, STORE_ERRORS)
 
 
 def storage_message(exc):

@@ -8,8 +8,10 @@ import re
 from django import forms
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from google.protobuf.message import Message
 
 from storage.ateapi_pb2 import Actor
+from storage.records import ACTORS, WORKERS
 
 # --- Kubernetes-style names ------------------------------------------------------------------
 
@@ -108,6 +110,22 @@ class ListForm(forms.Form):
             values["cursor"] = self.data.get("cursor") or ""
         return values
 
+    def filter_fields(self, values: dict) -> list[dict]:
+        """The filters a list page shows before the shared controls: name, label, choices (a select) or
+        None (a search box), and the value in use."""
+        return [
+            {
+                "name": name,
+                "label": field.label,
+                "choices": getattr(field, "choices", None),
+                "value": values[name],
+                "help": field.help_text,
+                "attrs": sorted(field.widget.attrs.items()),
+            }
+            for name, field in self.fields.items()
+            if name not in ListForm.base_fields
+        ]
+
 
 class ActorFilterForm(ListForm):
     status = forms.ChoiceField(label="Status", choices=[("", "any")] + STATUS_CHOICES, required=False)
@@ -115,9 +133,25 @@ class ActorFilterForm(ListForm):
     template = forms.CharField(label="Template", required=False, max_length=253)
     q = forms.CharField(label="Id contains", required=False, max_length=253)
     # The searches an incident starts with: a pod, an address, a snapshot path someone pasted.
-    pod = forms.CharField(label="Ateom pod", required=False, max_length=507)  # namespace/name, or name
-    ip = forms.CharField(label="Ateom IP", required=False, max_length=64)
-    snapshot = forms.CharField(label="Last snapshot contains", required=False, max_length=1024)
+    pod = forms.CharField(  # namespace/name, or name
+        label="Ateom pod",
+        required=False,
+        max_length=507,
+        help_text="namespace/name, or the name alone",
+        widget=forms.TextInput(attrs={"spellcheck": "false", "placeholder": "namespace/name"}),
+    )
+    ip = forms.CharField(
+        label="Ateom IP",
+        required=False,
+        max_length=64,
+        widget=forms.TextInput(attrs={"spellcheck": "false", "inputmode": "decimal"}),
+    )
+    snapshot = forms.CharField(
+        label="Last snapshot contains",
+        required=False,
+        max_length=1024,
+        widget=forms.TextInput(attrs={"spellcheck": "false"}),
+    )
 
     field_order = ["status", "ns", "template", "q", "pod", "ip", "snapshot", "size", "refresh", "cursor"]
 
@@ -138,7 +172,12 @@ class WorkerFilterForm(ListForm):
     pool = forms.CharField(label="Pool", required=False, max_length=253)
     assigned = forms.ChoiceField(label="Assignment", choices=ASSIGNED_CHOICES, required=False)
     q = forms.CharField(label="Pod or actor contains", required=False, max_length=253)
-    ip = forms.CharField(label="IP", required=False, max_length=64)
+    ip = forms.CharField(
+        label="IP",
+        required=False,
+        max_length=64,
+        widget=forms.TextInput(attrs={"spellcheck": "false", "inputmode": "decimal"}),
+    )
 
     field_order = ["namespace", "pool", "assigned", "q", "ip", "size", "refresh", "cursor"]
 
@@ -147,10 +186,79 @@ class LockFilterForm(ListForm):
     pass
 
 
-# --- actors ----------------------------------------------------------------------------------
+# --- records ---------------------------------------------------------------------------------
 
 
-class ActorCreateForm(forms.Form):
+def message_value(message: Message, name: str) -> str:
+    """A field of a record as forms and pages show it: an enum by its short name ("RUNNING")."""
+    value = getattr(message, name)
+    enum = message.DESCRIPTOR.fields_by_name[name].enum_type
+    if enum is None:
+        return value
+    number = enum.values_by_number.get(value)
+    return short_status(number.name) if number is not None else str(value)
+
+
+class FieldsetForm(forms.Form):
+    """A form shown as fieldsets: FIELDSETS is ((legend, (field name, ...)), ...)."""
+
+    FIELDSETS: tuple[tuple[str, tuple[str, ...]], ...] = ()
+
+    def fieldsets(self) -> list[tuple[str, list]]:
+        return [(legend, [self[name] for name in names]) for legend, names in self.FIELDSETS]
+
+
+class RecordEditForm(FieldsetForm):
+    """The edit form of any record kind: the stored version, the identity (IMMUTABLE, shown read-only
+    and checked here against the stored record) and the fields an operator may change (EDITABLE)."""
+
+    IMMUTABLE: tuple[str, ...] = ()
+    EDITABLE: tuple[str, ...] = ()
+    EDITABLE_LEGEND = "State"
+
+    version = forms.IntegerField(widget=forms.HiddenInput, min_value=0)
+
+    def __init__(self, *args, stored: Message | None = None, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.stored = stored  # the record as stored now, for the server-side immutability check
+
+    def clean(self) -> dict:
+        data = super().clean()
+        if self.stored is not None:
+            for name in self.IMMUTABLE:
+                stored = getattr(self.stored, name)
+                if name in data and (data[name] or "") != stored:
+                    self.add_error(name, f"{self.fields[name].label} cannot change (stored: {stored!r}).")
+        return data
+
+    @classmethod
+    def initial_from(cls, record: Message) -> dict:
+        initial = {name: message_value(record, name) for name in cls.IMMUTABLE + cls.EDITABLE}
+        for name in cls.EDITABLE:
+            field = record.DESCRIPTOR.fields_by_name[name]
+            if field.enum_type is not None and getattr(record, name) not in field.enum_type.values_by_number:
+                initial[name] = ""  # a value this schema does not know: the operator picks one
+        initial["version"] = record.version
+        return initial
+
+    def apply_to(self, record: Message) -> Message:
+        """Copies the edited fields onto ``record`` (a fresh copy of the stored record)."""
+        for name in self.EDITABLE:
+            value = self.cleaned_data[name]
+            if record.DESCRIPTOR.fields_by_name[name].enum_type is not None:
+                value = status_value(value)
+            setattr(record, name, value)
+        return record
+
+    def fieldsets(self) -> list[tuple[str, list]]:
+        return [("Identity (cannot change)", [self[n] for n in self.IMMUTABLE])] + [
+            (self.EDITABLE_LEGEND, [self[n] for n in self.EDITABLE])
+        ]
+
+
+class ActorCreateForm(FieldsetForm):
+    FIELDSETS = (("Identity", ("actor_id", "actor_template_namespace", "actor_template_name")),)
+
     actor_id = name_field("Actor id", label_only=True, help_text="A DNS-1123 label, at most 63 characters.")
     actor_template_namespace = name_field("Template namespace", label_only=True)
     actor_template_name = name_field("Template name")
@@ -159,8 +267,8 @@ class ActorCreateForm(forms.Form):
 EDIT_WHILE_LOCKED = "Edit while a workflow holds this actor"
 
 
-class ActorEditForm(forms.Form):
-    IMMUTABLE = ("actor_id", "actor_template_namespace", "actor_template_name")
+class ActorEditForm(RecordEditForm):
+    IMMUTABLE = ACTORS.immutable_fields
     EDITABLE = (
         "status",
         "ateom_pod_namespace",
@@ -170,7 +278,6 @@ class ActorEditForm(forms.Form):
         "in_progress_snapshot",
     )
 
-    version = forms.IntegerField(widget=forms.HiddenInput, min_value=0)
     actor_id = readonly(forms.CharField(label="Actor id", max_length=253))
     actor_template_namespace = readonly(forms.CharField(label="Template namespace", max_length=253))
     actor_template_name = readonly(forms.CharField(label="Template name", max_length=253))
@@ -183,45 +290,13 @@ class ActorEditForm(forms.Form):
     # Needed to save while lock:actor:<id> is held (atedash/views/raw.py, held_lock_error).
     edit_while_locked = forms.BooleanField(label=EDIT_WHILE_LOCKED, required=False)
 
-    def __init__(self, *args, stored=None, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.stored = stored  # the Actor as stored now, for the server-side immutability check
 
-    def clean(self):
-        data = super().clean()
-        if self.stored is not None:
-            for name in self.IMMUTABLE:
-                if name in data and data[name] != getattr(self.stored, name):
-                    self.add_error(
-                        name, f"{self.fields[name].label} cannot change (stored: {getattr(self.stored, name)!r})."
-                    )
-        return data
+class WorkerCreateForm(FieldsetForm):
+    FIELDSETS = (
+        ("Identity", ("worker_namespace", "worker_pool", "worker_pod", "ip")),
+        ("Assignment", ("actor_namespace", "actor_template", "actor_id")),
+    )
 
-    @classmethod
-    def initial_from(cls, actor):
-        initial = {name: getattr(actor, name) for name in cls.IMMUTABLE + cls.EDITABLE if name != "status"}
-        try:
-            initial["status"] = short_status(Actor.Status.Name(actor.status))
-        except ValueError:  # a status number this schema does not know: the operator picks one
-            initial["status"] = ""
-        initial["version"] = actor.version
-        return initial
-
-    def apply_to(self, actor):
-        """Copies the edited fields onto `actor` (a fresh copy of the stored record)."""
-        data = self.cleaned_data
-        for name in self.EDITABLE:
-            if name == "status":
-                actor.status = status_value(data["status"])
-            else:
-                setattr(actor, name, data[name])
-        return actor
-
-
-# --- workers ---------------------------------------------------------------------------------
-
-
-class WorkerCreateForm(forms.Form):
     worker_namespace = name_field("Worker namespace", label_only=True)
     worker_pool = name_field("Worker pool")
     worker_pod = name_field("Worker pod")
@@ -231,43 +306,18 @@ class WorkerCreateForm(forms.Form):
     actor_id = name_field("Actor id", label_only=True, required=False, help_text="Empty for a free worker.")
 
 
-class WorkerEditForm(forms.Form):
-    IMMUTABLE = ("worker_namespace", "worker_pool", "worker_pod", "ip")
+class WorkerEditForm(RecordEditForm):
+    IMMUTABLE = WORKERS.immutable_fields
     EDITABLE = ("actor_namespace", "actor_template", "actor_id")
+    EDITABLE_LEGEND = "Assignment"
 
-    version = forms.IntegerField(widget=forms.HiddenInput, min_value=0)
     worker_namespace = readonly(forms.CharField(label="Worker namespace", max_length=253))
     worker_pool = readonly(forms.CharField(label="Worker pool", max_length=253))
     worker_pod = readonly(forms.CharField(label="Worker pod", max_length=253))
     ip = readonly(forms.CharField(label="IP", required=False, max_length=45))
-    actor_namespace = name_field("Actor namespace", label_only=True, required=False)
-    actor_template = name_field("Actor template", required=False)
-    actor_id = name_field("Actor id", label_only=True, required=False, help_text="Empty for a free worker.")
-
-    def __init__(self, *args, stored=None, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.stored = stored
-
-    def clean(self):
-        data = super().clean()
-        if self.stored is not None:
-            for name in self.IMMUTABLE:
-                if name in data and (data[name] or "") != getattr(self.stored, name):
-                    self.add_error(
-                        name, f"{self.fields[name].label} cannot change (stored: {getattr(self.stored, name)!r})."
-                    )
-        return data
-
-    @classmethod
-    def initial_from(cls, worker):
-        initial = {name: getattr(worker, name) for name in cls.IMMUTABLE + cls.EDITABLE}
-        initial["version"] = worker.version
-        return initial
-
-    def apply_to(self, worker):
-        for name in self.EDITABLE:
-            setattr(worker, name, self.cleaned_data[name])
-        return worker
+    actor_namespace = WorkerCreateForm.base_fields["actor_namespace"]
+    actor_template = WorkerCreateForm.base_fields["actor_template"]
+    actor_id = WorkerCreateForm.base_fields["actor_id"]
 
 
 # --- locks and flush -------------------------------------------------------------------------

@@ -2,14 +2,16 @@
 
 Django's template engine costs 5-10 µs per variable node; a page of 50 records x 8 columns with a
 URL per row spent most of its time there. These functions produce exactly what the row markup in
-templates/actors/_table.html, templates/workers/_table.html and templates/overview/_stats.html
+templates/records/_table.html (actors and workers) and templates/overview/_stats.html
 used to (same escaping as Django's autoescape: html.escape; same URLs as {% url %} / reverse()), at
 about a tenth of the cost. tests/dashboard/test_fast_paths.py checks them against the template
 loops they replace.
 """
 
 import re
+from collections.abc import Callable
 from html import escape
+from typing import Any
 from urllib.parse import quote
 
 from django.urls import reverse
@@ -41,40 +43,60 @@ def _url_format(name, count):
     return url
 
 
+def _link(url_format: str, args: tuple[str, ...], text: str, url_of: Callable[[Any], str], target: Any) -> str:
+    """<a> to a detail page: formatted from the URL template for plain ids (fast), else url_of(target)
+    (reverse(), which percent-encodes); just the text when no URL can name the record."""
+    if all(map(_PLAIN.match, args)):
+        return f'<a href="{escape(url_format.format(*args))}">{text}</a>'
+    url = url_of(target)
+    return f'<a href="{escape(url)}">{escape(text)}</a>' if url else escape(text)
+
+
+# The list tables' columns (templates/records/_table.html heads them; each cell carries its column's
+# name as data-label, which the narrow-screen layout shows beside the value: static/css/mobile.css).
+ACTOR_COLUMNS = ("Template namespace", "Template", "Id", "Status", "Ateom pod", "Ateom IP", "Version", "Last snapshot")
+WORKER_COLUMNS = ("Namespace", "Pool", "Pod", "IP", "Assigned actor", "Actor template", "Version")
+
+
+def _tr(attributes: str, columns: tuple[str, ...], cells: tuple, number_at: int) -> str:
+    """One table row as the template loop wrote it; the cell at ``number_at`` is right-aligned (class num)."""
+    tds = "".join(
+        f'        <td class="num" data-label="{label}">{cell}</td>\n'
+        if i == number_at
+        else f'        <td data-label="{label}">{cell}</td>\n'
+        for i, (label, cell) in enumerate(zip(columns, cells))
+    )
+    return f"\n      <tr {attributes}>\n{tds}      </tr>\n    "
+
+
 def actor_rows_html(rows) -> SafeString:
     """rows: dicts with "actor" (Actor), "status" (short name), "pod", and "unreadable" (why the ate
     server cannot read the record, or None / absent), as actors.actor_list makes."""
     detail = _url_format("actor_detail", 1)
-    plain = _PLAIN.match
     out = []
     append = out.append
     for row in rows:
         actor = row["actor"]
         actor_id = actor.actor_id
         status = row["status"]
-        if plain(actor_id):
-            link = f'<a href="{escape(detail.format(actor_id))}">{actor_id}</a>'
-        else:
-            url = actor_url(actor_id)
-            link = f'<a href="{escape(url)}">{escape(actor_id)}</a>' if url else escape(actor_id)
+        link = _link(detail, (actor_id,), actor_id, actor_url, actor_id)
         unreadable = row.get("unreadable")
         row_class = ""
         if unreadable is not None:
             link += unreadable_flag(unreadable)
             row_class = ' class="row-unreadable"'
-        append(
-            f'\n      <tr data-actor-id="{escape(actor_id)}"{row_class}>\n'
-            f'        <td data-label="Template namespace">{escape(clip(actor.actor_template_namespace))}</td>\n'
-            f'        <td data-label="Template">{escape(clip(actor.actor_template_name))}</td>\n'
-            f'        <td data-label="Id">{link}</td>\n'
-            f'        <td data-label="Status"><span class="status {escape(status_class(status))}">'
-            f"{escape(status)}</span></td>\n"
-            f'        <td data-label="Ateom pod">{escape(clip(or_dash(row["pod"])))}</td>\n'
-            f'        <td data-label="Ateom IP">{escape(clip(or_dash(actor.ateom_pod_ip)))}</td>\n'
-            f'        <td class="num" data-label="Version">{actor.version}</td>\n'
-            f'        <td data-label="Last snapshot">{escape(clip(or_dash(actor.last_snapshot)))}</td>\n'
-            "      </tr>\n    "
+        status_cell = f'<span class="status {escape(status_class(status))}">{escape(status)}</span>'
+        cells = (
+            escape(clip(actor.actor_template_namespace)),
+            escape(clip(actor.actor_template_name)),
+            link,
+            status_cell,
+            escape(clip(or_dash(row["pod"]))),
+            escape(clip(or_dash(actor.ateom_pod_ip))),
+            actor.version,
+            escape(clip(or_dash(actor.last_snapshot))),
         )
+        append(_tr(f'data-actor-id="{escape(actor_id)}"{row_class}', ACTOR_COLUMNS, cells, 6))
     return mark_safe("".join(out))
 
 
@@ -82,41 +104,24 @@ def worker_rows_html(workers, unreadable=None) -> SafeString:
     """workers: Worker messages; unreadable: {key: why the ate server cannot read it} (Page.unreadable)."""
     detail = _url_format("worker_detail", 3)
     actor_detail = _url_format("actor_detail", 1)
-    plain = _PLAIN.match
     out = []
     append = out.append
     for w in workers:
         ns, pool, pod = w.worker_namespace, w.worker_pool, w.worker_pod
-        if plain(ns) and plain(pool) and plain(pod):
-            pod_cell = f'<a href="{escape(detail.format(ns, pool, pod))}">{pod}</a>'
-        else:
-            url = worker_url(w)
-            pod_cell = f'<a href="{escape(url)}">{escape(pod)}</a>' if url else escape(pod)
+        pod_cell = _link(detail, (ns, pool, pod), pod, worker_url, w)
         why = unreadable.get(worker_key(ns, pool, pod)) if unreadable else None
         row_class = ""
         if why is not None:
             pod_cell += unreadable_flag(why)
             row_class = ' class="row-unreadable"'
         actor_id = w.actor_id
-        if not actor_id:
-            actor_cell = '<span class="muted">free</span>'
-        elif plain(actor_id):
-            actor_cell = f'<a href="{escape(actor_detail.format(actor_id))}">{actor_id}</a>'
+        if actor_id:
+            actor_cell = _link(actor_detail, (actor_id,), actor_id, actor_url, actor_id)
         else:
-            url = actor_url(actor_id)
-            actor_cell = f'<a href="{escape(url)}">{escape(actor_id)}</a>' if url else escape(actor_id)
+            actor_cell = '<span class="muted">free</span>'
         template = f"{escape(clip(w.actor_namespace))}/{escape(clip(w.actor_template))}" if w.actor_template else "—"
-        append(
-            f'\n      <tr data-worker="{escape(ns)}/{escape(pool)}/{escape(pod)}"{row_class}>\n'
-            f'        <td data-label="Namespace">{escape(ns)}</td>\n'
-            f'        <td data-label="Pool">{escape(pool)}</td>\n'
-            f'        <td data-label="Pod">{pod_cell}</td>\n'
-            f'        <td data-label="IP">{escape(clip(or_dash(w.ip)))}</td>\n'
-            f'        <td data-label="Assigned actor">{actor_cell}</td>\n'
-            f'        <td data-label="Actor template">{template}</td>\n'
-            f'        <td class="num" data-label="Version">{w.version}</td>\n'
-            "      </tr>\n    "
-        )
+        cells = (escape(ns), escape(pool), pod_cell, escape(clip(or_dash(w.ip))), actor_cell, template, w.version)
+        append(_tr(f'data-worker="{escape(ns)}/{escape(pool)}/{escape(pod)}"{row_class}', WORKER_COLUMNS, cells, 6))
     return mark_safe("".join(out))
 
 

@@ -1,39 +1,32 @@
 from django.urls import include, path
 
-from atedash.views import (
-    actors,
-    bulk,
-    errors,
-    flush,
-    health,
-    locks,
-    lookup,
-    matches,
-    overview,
-    raw,
-    reset,
-    session,
-    workers,
-)
+from atedash.records import ActorPages, RecordPages, WorkerPages
+from atedash.views import bulk, errors, flush, health, locks, lookup, matches, overview, raw, records, reset, session
+
+
+def record_urls(pages: type[RecordPages], base: str, ident: str) -> list:
+    """The list, create, detail, edit and delete pages of one record kind (URL names <kind>_<page>)."""
+    kind = {"pages": pages}
+    return [
+        path(base, records.record_list, kind, name=pages.url_name("list")),
+        path(f"{base}new/", records.record_create, kind, name=pages.url_name("create")),
+        path(f"{base}{ident}", records.record_detail, kind, name=pages.url_name("detail")),
+        path(f"{base}{ident}edit/", records.record_edit, kind, name=pages.url_name("edit")),
+        path(f"{base}{ident}delete/", records.record_delete, kind, name=pages.url_name("delete")),
+    ]
+
 
 urlpatterns = [
     path("", overview.overview, name="overview"),
     path("overview/stats/", overview.stats, name="overview_stats"),
     path("login/", session.login, name="login"),
     path("logout/", session.logout, name="logout"),
-    path("actors/", actors.actor_list, name="actor_list"),
+    # Before the record routes: "all" and "new" are not record ids.
     path("actors/all/", matches.actor_matches, name="actor_matches"),
-    path("actors/new/", actors.actor_create, name="actor_create"),
-    path("actors/<str:actor_id>/", actors.actor_detail, name="actor_detail"),
-    path("actors/<str:actor_id>/edit/", actors.actor_edit, name="actor_edit"),
-    path("actors/<str:actor_id>/delete/", actors.actor_delete, name="actor_delete"),
-    path("workers/", workers.worker_list, name="worker_list"),
     path("workers/all/", matches.worker_matches, name="worker_matches"),
     path("walks/<str:job_id>/cancel/", matches.cancel_walk, name="walk_cancel"),
-    path("workers/new/", workers.worker_create, name="worker_create"),
-    path("workers/<str:namespace>/<str:pool>/<str:pod>/", workers.worker_detail, name="worker_detail"),
-    path("workers/<str:namespace>/<str:pool>/<str:pod>/edit/", workers.worker_edit, name="worker_edit"),
-    path("workers/<str:namespace>/<str:pool>/<str:pod>/delete/", workers.worker_delete, name="worker_delete"),
+    *record_urls(ActorPages, "actors/", "<str:actor_id>/"),
+    *record_urls(WorkerPages, "workers/", "<str:namespace>/<str:pool>/<str:pod>/"),
     path("open/", lookup.open_record, name="open_record"),
     path("records/raw/", raw.raw_edit, name="raw_edit"),
     path("records/raw/repair/", raw.raw_repair, name="raw_repair"),

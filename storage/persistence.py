@@ -10,7 +10,7 @@ succeed from the same version, and a delete never removes a record it did not se
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import redis
@@ -147,6 +147,28 @@ class Persistence:
     def claim_refresh(self, what: str, interval_s: int) -> bool:
         return dashboard.claim_refresh(self.client, what, interval_s)
 
+    # ================================================================ any record kind
+
+    def get_record(self, kind: RecordKind, key: str) -> Message:
+        """The record at ``key`` (NotFound, CorruptRecord), as get_actor / get_worker give it."""
+        return self._get(kind, key)
+
+    def create_record(self, kind: RecordKind, message: Message) -> None:
+        self._create(kind, message)
+
+    def update_record(self, kind: RecordKind, message: Message, expected_version: int) -> None:
+        self._update(kind, message, expected_version)
+
+    def write_new_raw(self, entries: Iterable[tuple[str, bytes, int | None]]) -> int:
+        """SET key value NX [EX ttl] for each (key, value, ttl seconds or None), pipelined; how many were new.
+
+        For bulk loads of records that are made elsewhere (the demo data): nothing is overwritten.
+        """
+        pipe = self.client.pipeline(transaction=False)
+        for key, value, ttl in entries:
+            pipe.set(key, value, nx=True, ex=ttl)
+        return sum(1 for written in pipe.execute() if written)
+
     # ================================================================ actors
 
     def create_actor(self, actor: Actor) -> None:
@@ -200,6 +222,50 @@ class Persistence:
 
     def list_workers(self) -> list[Worker]:
         return self._list(WORKERS)
+
+    def find_worker_by_pod(
+        self, namespace: str, pod: str, pools: list[tuple[str, str]], *, budget: int
+    ) -> tuple[Worker | None, bool]:
+        """The worker whose pod is ``pod`` (in ``namespace``; any namespace when empty): an actor's worker.
+
+        A worker's key names its pool, which an actor does not know: the worker is first read by
+        key in each of ``pools`` (the (namespace, pool) pairs the caller knows of, one round trip per
+        node), then looked for with a scan of at most ``budget`` keys. Returns (worker | None,
+        complete), complete saying the whole namespace was looked at.
+        """
+        if not pod:
+            return None, True
+        worker = self._worker_in_pools(pod, pools)
+        if worker is not None:
+            return worker, True
+        scanned, cursor = 0, None
+        while True:
+            page = self.scan_workers(
+                cursor=cursor, limit=200, namespace=namespace or None, max_scan=max(1, budget - scanned)
+            )
+            scanned += page.scanned
+            for worker in page.records:
+                if worker.worker_pod == pod and (not namespace or worker.worker_namespace == namespace):
+                    return worker, True
+            cursor = page.next_cursor
+            if cursor is None:
+                return None, True
+            if scanned >= budget:
+                return None, False
+
+    def _worker_in_pools(self, pod: str, pools: list[tuple[str, str]]) -> Worker | None:
+        """The first worker ``pod`` found by key in ``pools``; None when absent or corrupt (the scan decides)."""
+        if not pools:
+            return None
+        worker_keys = [worker_key(ns, pool, pod) for ns, pool in pools]
+        read = getattr(self.client, "mget_nonatomic", None) or self.client.mget
+        for key, raw in zip(worker_keys, read(worker_keys)):
+            if raw is not None:
+                try:
+                    return WORKERS.decode_stored(key, raw)[0]
+                except CorruptRecord:
+                    return None
+        return None
 
     # ================================================================ locks
 

@@ -19,6 +19,7 @@ import re
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from operator import attrgetter
 
 from storage.batch import fetch_values
 from storage.errors import CorruptRecord, InvalidCursor
@@ -152,13 +153,7 @@ def actor_filter(
     """What an actor page keeps. The incident searches (ateom pod, its IP, a piece of the last
     snapshot) are record checks like the template's: the walk stays bounded by the page's budget."""
     match = ACTOR_PREFIX + ("*" + _glob_escape(id_contains) + "*" if id_contains else "*")
-    checks = []
-    if status is not None:
-        checks.append(lambda a: a.status == status)
-    if template_namespace is not None:
-        checks.append(lambda a: a.actor_template_namespace == template_namespace)
-    if template_name is not None:
-        checks.append(lambda a: a.actor_template_name == template_name)
+    checks = _equal(status=status, actor_template_namespace=template_namespace, actor_template_name=template_name)
     if id_contains:
         # MATCH also looks at the key; the record's own id is what the user searched.
         checks.append(lambda a: id_contains in a.actor_id)
@@ -183,11 +178,7 @@ def worker_filter(namespace, pool, assigned, id_contains, ip=None) -> ScanFilter
         match = f"{WORKER_PREFIX}*:{_glob_escape(pool)}:*"
     else:
         match = WORKER_PREFIX + "*"
-    checks = []
-    if namespace is not None:
-        checks.append(lambda w: w.worker_namespace == namespace)
-    if pool is not None:
-        checks.append(lambda w: w.worker_pool == pool)
+    checks = _equal(worker_namespace=namespace, worker_pool=pool)
     if assigned is not None:
         checks.append(lambda w: bool(w.actor_id) == assigned)
     if id_contains:
@@ -196,6 +187,15 @@ def worker_filter(namespace, pool, assigned, id_contains, ip=None) -> ScanFilter
     if ip is not None:
         checks.append(lambda w: w.ip == ip)
     return ScanFilter(match, _all(checks))
+
+
+def _equal(**wanted: object) -> list[Callable[[object], bool]]:
+    """One check per field given a value (None: any value): the record's field equals it."""
+    return [
+        lambda record, get=attrgetter(field), value=value: get(record) == value
+        for field, value in wanted.items()
+        if value is not None
+    ]
 
 
 def _all(checks):

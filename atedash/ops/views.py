@@ -174,11 +174,10 @@ def export_download(request):
 
     p = persistence()
     if not p.ping():  # fail here (503 page) rather than in the middle of a download
-        import redis
-
         from atedash.errors import store_unavailable
+        from atedash.store import StoreUnreachable
 
-        return store_unavailable(request, redis.exceptions.ConnectionError(f"{p.address} does not answer PING"))
+        return store_unavailable(request, StoreUnreachable(f"{p.address} does not answer PING"))
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
     env = "".join(ch if ch.isalnum() or ch in "-_." else "-" for ch in settings.ATEDASH_ENVIRONMENT)
     response = StreamingHttpResponse(iter_export(p), content_type="application/x-ndjson; charset=utf-8")

@@ -124,6 +124,12 @@ def raw_url(key):
 
 
 @register.filter
+def record_key_url(key):
+    """Detail URL of an actor or worker key ("" for another key, or one no URL can name)."""
+    return actor_key_url(key) or worker_key_url(key)
+
+
+@register.filter
 def thousands(n):
     """1000000 -> "1,000,000" (the scan line: "scanned 120,000 of about 1,000,000 keys")."""
     try:

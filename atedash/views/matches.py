@@ -20,7 +20,7 @@ from atedash import cursors, listing
 from atedash.app import current_app
 from atedash.auth import role_required
 from atedash.forms import ActorFilterForm, WorkerFilterForm, status_value
-from atedash.views.actors import status_name
+from atedash.records import status_name
 from atedash.views.bulk import KIND_ACTIONS
 from atedash.views.common import persistence, render_page
 from storage import keys

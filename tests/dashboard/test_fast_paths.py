@@ -8,7 +8,7 @@ from django.urls import set_script_prefix
 
 from atedash import listing
 from atedash.app import current_app
-from atedash.views.actors import status_name
+from atedash.records import status_name
 from storage.ateapi_pb2 import Actor, Worker
 
 # The row markup of templates/actors/_table.html and templates/workers/_table.html before the rows

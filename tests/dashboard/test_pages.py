@@ -230,14 +230,14 @@ def test_unknown_page_is_404_page(viewer, page_html):
 
 
 def test_unexpected_error_is_a_plain_500_page(monkeypatch, page_html):
-    from atedash.views import actors
+    from atedash.views import records
 
     def broken(*args, **kwargs):
         raise RuntimeError("secret internals")
 
     client = Client(raise_request_exception=False)
     client.post("/login/", {"username": "viewer", "password": "viewer-pass-1"})
-    monkeypatch.setattr(actors, "persistence", broken)
+    monkeypatch.setattr(records, "persistence", broken)
     response = client.get("/actors/")
     assert response.status_code == 500
     body = page_html(response)

@@ -127,11 +127,11 @@ class Command(BaseCommand):
         reset.add_argument("--format", choices=["text", "json"], default="text")
 
     def handle(self, *args, subcommand, **options):
-        import redis
+        from atedash.errors import STORE_ERRORS
 
         try:
             return getattr(self, "_" + subcommand.replace("-", "_"))(options)
-        except redis.exceptions.RedisError as exc:
+        except STORE_ERRORS as exc:
             # Exit status 2: the command could not do its work (1 is "check found something").
             raise CommandError(
                 f"the store {current_app().store.address} is unreachable or refused: {type(exc).__name__}: {exc}",

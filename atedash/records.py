@@ -1,0 +1,316 @@
+"""What the record pages need to know about each record kind, so that atedash/views/records.py can serve
+list, detail, create, edit, conflict and delete once for every kind.
+
+A kind is a `RecordPages` subclass: its storage.records.RecordKind, its URL parameters, its forms, the
+labels of its fields, how a list is filtered and its rows rendered, and what its detail page shows
+next to the fields (templates/records/_<name>_related.html). A third kind is one more subclass.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, ClassVar
+
+from django import forms
+from django.conf import settings
+from django.urls import reverse
+from django.utils.safestring import SafeString
+from google.protobuf.message import Message
+
+import storage
+from atedash import errors, listing
+from atedash.app import current_app
+from atedash.forms import (
+    ActorCreateForm,
+    ActorEditForm,
+    ActorFilterForm,
+    ListForm,
+    RecordEditForm,
+    WorkerCreateForm,
+    WorkerEditForm,
+    WorkerFilterForm,
+    message_value,
+    status_value,
+)
+from storage import keys
+from storage.ateapi_pb2 import Actor, Worker
+from storage.persistence import Persistence
+from storage.records import ACTORS, WORKERS, RecordKind
+
+SUSPENDED = Actor.Status.Value("STATUS_SUSPENDED")
+
+
+def status_name(actor: Actor) -> str:
+    """An actor's status by its short name ("RUNNING"), or its number when this schema does not know it."""
+    return message_value(actor, "status")
+
+
+class RecordPages:
+    """One record kind as the pages see it (subclasses set the class attributes and the hooks)."""
+
+    do_not_call_in_templates = True  # the class itself is the template variable `pages`
+
+    kind: ClassVar[RecordKind]
+    name: ClassVar[str]  # "actor": URL names (actor_detail), element ids (actor-fields), audit actions
+    plural: ClassVar[str]
+    title: ClassVar[str]
+    url_params: ClassVar[tuple[str, ...]]  # the URL's path parameters, in order
+    identity: ClassVar[tuple[str, ...]]  # the record's fields that are the URL parameters
+    key_of_args: ClassVar[Callable[..., str]]  # storage.keys' function of the URL parameters
+    scan_method: ClassVar[str]  # the Persistence method that lists a page of them
+    title_id: ClassVar[str]  # element id of the record's name in the page heading
+    columns: ClassVar[tuple[str, ...]]  # the list table's headings
+    key_columns: ClassVar[int]  # how many columns a corrupt row's key spans
+    filter_form: ClassVar[type[ListForm]]
+    create_form: ClassVar[type[forms.Form]]
+    edit_form: ClassVar[type[RecordEditForm]]
+    id_field: ClassVar[str]  # the create form's field that names the record (AlreadyExists goes there)
+    create_note: ClassVar[str] = ""  # said when a record was created
+    create_intro: ClassVar[str] = ""  # said above the create form
+    title_copy: ClassVar[str]  # what the copy button of the page heading's name copies
+    # Fields whose value an operator pastes elsewhere: a copy button beside them (static/js/copy.js).
+    copyable: ClassVar[frozenset[str]] = frozenset()
+    error_columns: ClassVar[int]  # the rest of a corrupt row
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.error_columns = len(cls.columns) - cls.key_columns
+
+    # --- identity ---------------------------------------------------------------------------
+
+    @classmethod
+    def args(cls, ident: dict[str, str]) -> list[str]:
+        """The URL parameters (as Django passes them) in order."""
+        return [ident[name] for name in cls.url_params]
+
+    @classmethod
+    def args_of(cls, record: Message) -> list[str]:
+        return [getattr(record, name) for name in cls.identity]
+
+    @classmethod
+    def key(cls, args: list[str]) -> str:
+        return cls.key_of_args(*args)
+
+    @classmethod
+    def label(cls, args: list[str]) -> str:
+        return "/".join(args)
+
+    @classmethod
+    def url_name(cls, page: str) -> str:
+        return f"{cls.name}_{page}"
+
+    @classmethod
+    def urls(cls, args: list[str] | None = None) -> dict[str, str]:
+        """The kind's page URLs; with ``args``, the record's too."""
+        out = {page: reverse(cls.url_name(page)) for page in ("list", "create")}
+        for page in ("detail", "edit", "delete") if args is not None else ():
+            out[page] = reverse(cls.url_name(page), args=args)
+        return out
+
+    @classmethod
+    def read(cls, p: Persistence, args: list[str]) -> Message:
+        """The stored record (NotFound: the 404 page; CorruptRecord: the error page)."""
+        return p.get_record(cls.kind, cls.key(args))
+
+    # --- list -------------------------------------------------------------------------------
+
+    @classmethod
+    def scan(cls, p: Persistence) -> Callable[..., storage.Page]:
+        return getattr(p, cls.scan_method)
+
+    @classmethod
+    def filters(cls, values: dict[str, Any]) -> dict[str, Any]:
+        raise NotImplementedError
+
+    @classmethod
+    def rows_html(cls, records: list[Message], unreadable: dict | None = None) -> SafeString:
+        """The list's rows (atedash/listing.py); ``unreadable``: Page.unreadable, flagged on their rows."""
+        raise NotImplementedError
+
+    # --- detail, create, delete ---------------------------------------------------------------
+
+    @classmethod
+    def field_rows(cls, record: Message) -> list[dict[str, Any]]:
+        """The record's fields as the detail page lists them: identity, version, the editable ones."""
+        form = cls.edit_form
+
+        def row(name: str) -> dict[str, Any]:
+            label = form.base_fields[name].label or name.capitalize()
+            value = message_value(record, name)
+            return {
+                "name": name,
+                "label": label,
+                "value": value,
+                "copy": name in cls.copyable and len(str(value)) <= 4096,
+            }
+
+        return [row(name) for name in (*form.IMMUTABLE, "version", *form.EDITABLE)]
+
+    @classmethod
+    def related(cls, p: Persistence, args: list[str], record: Message | None) -> dict[str, Any]:
+        """What the detail page shows beside the fields (templates/records/_<name>_related.html)."""
+        return {}
+
+    @classmethod
+    def new_record(cls, data: dict[str, Any]) -> Message:
+        raise NotImplementedError
+
+    @classmethod
+    def delete_blocked(cls, record: Message) -> str:
+        """Why the record cannot be deleted now ("" when it can)."""
+        return ""
+
+    @classmethod
+    def delete(cls, p: Persistence, args: list[str]) -> None:
+        raise NotImplementedError
+
+
+class ActorPages(RecordPages):
+    kind = ACTORS
+    name, plural, title, title_id = "actor", "actors", "Actor", "actor-id"
+    title_copy = "actor id"
+    copyable = frozenset(
+        {"actor_id", "ateom_pod_namespace", "ateom_pod_name", "ateom_pod_ip", "last_snapshot", "in_progress_snapshot"}
+    )
+    url_params = identity = ("actor_id",)
+    key_of_args = staticmethod(keys.actor_key)
+    scan_method = "scan_actors"
+    columns = listing.ACTOR_COLUMNS
+    key_columns = 3
+    filter_form, create_form, edit_form = ActorFilterForm, ActorCreateForm, ActorEditForm
+    id_field = "actor_id"
+    create_note = "SUSPENDED, "
+    create_intro = "The actor starts SUSPENDED with version 1, as the store's contract says."
+
+    @classmethod
+    def filters(cls, values: dict[str, Any]) -> dict[str, Any]:
+        pod_namespace, pod_name = ActorFilterForm.pod_filter(values["pod"])
+        return {
+            "status": status_value(values["status"]) if values["status"] else None,
+            "template_namespace": values["ns"] or None,
+            "template_name": values["template"] or None,
+            "id_contains": values["q"] or None,
+            "pod_namespace": pod_namespace,
+            "pod_name": pod_name,
+            "pod_ip": values["ip"] or None,
+            "snapshot_contains": values["snapshot"] or None,
+        }
+
+    @classmethod
+    def rows_html(cls, records: list[Actor], unreadable: dict | None = None) -> SafeString:
+        rows = [
+            {
+                "actor": actor,
+                "unreadable": unreadable.get(keys.actor_key(actor.actor_id)) if unreadable else None,
+                "status": status_name(actor),
+                "pod": _pod(actor),
+            }
+            for actor in records
+        ]
+        return listing.actor_rows_html(rows)
+
+    @classmethod
+    def related(cls, p: Persistence, args: list[str], record: Actor | None) -> dict[str, Any]:
+        """The actor's lock, and the worker its ateom pod names (read from the counted pools, else scanned)."""
+        lock_key = keys.actor_lock_key(*args)
+        out: dict[str, Any] = {"lock": None, "lock_corrupt": None, "lock_key": lock_key}
+        try:
+            out["lock"] = p.get_lock(lock_key)
+        except storage.CorruptRecord as exc:  # something that is not a lock sits at the lock's key
+            out["lock_corrupt"] = exc
+        if record is not None:
+            ns = record.ateom_pod_namespace
+            pools = current_app().stats.known_pools(ns or None)
+            budget = settings.ATEDASH_WORKER_LOOKUP_BUDGET
+            worker, complete = p.find_worker_by_pod(ns, record.ateom_pod_name, pools, budget=budget)
+            out["status"] = status_name(record)
+            out["worker"] = worker
+            out["worker_search_complete"] = complete
+            out["worker_points_back"] = worker is not None and worker.actor_id == record.actor_id
+        return out
+
+    @classmethod
+    def new_record(cls, data: dict[str, Any]) -> Actor:
+        return Actor(
+            actor_id=data["actor_id"],
+            actor_template_namespace=data["actor_template_namespace"],
+            actor_template_name=data["actor_template_name"],
+            status=SUSPENDED,
+        )
+
+    @classmethod
+    def delete_blocked(cls, record: Actor) -> str:
+        if record.status == SUSPENDED:
+            return ""
+        return f"Only a SUSPENDED actor can be deleted; this one is {status_name(record)}. Suspend it first."
+
+    @classmethod
+    def delete(cls, p: Persistence, args: list[str]) -> None:
+        p.delete_actor(*args)  # FailedPrecondition / VersionConflict: the page says why
+
+
+def _pod(actor: Actor) -> str:
+    if actor.ateom_pod_namespace and actor.ateom_pod_name:
+        return f"{actor.ateom_pod_namespace}/{actor.ateom_pod_name}"
+    return actor.ateom_pod_name
+
+
+class WorkerPages(RecordPages):
+    kind = WORKERS
+    name, plural, title, title_id = "worker", "workers", "Worker", "worker-name"
+    title_copy = "worker namespace/pool/pod"
+    copyable = frozenset({"worker_pod", "ip", "actor_id"})
+    url_params = ("namespace", "pool", "pod")
+    identity = ("worker_namespace", "worker_pool", "worker_pod")
+    key_of_args = staticmethod(keys.worker_key)
+    scan_method = "scan_workers"
+    columns = listing.WORKER_COLUMNS
+    key_columns = 3
+    filter_form, create_form, edit_form = WorkerFilterForm, WorkerCreateForm, WorkerEditForm
+    id_field = "worker_pod"
+
+    @classmethod
+    def filters(cls, values: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "namespace": values["namespace"] or None,
+            "pool": values["pool"] or None,
+            "assigned": {"free": False, "assigned": True}.get(values["assigned"]),
+            "id_contains": values["q"] or None,
+            "ip": values["ip"] or None,
+        }
+
+    @classmethod
+    def rows_html(cls, records: list[Worker], unreadable: dict | None = None) -> SafeString:
+        return listing.worker_rows_html(records, unreadable)
+
+    @classmethod
+    def related(cls, p: Persistence, args: list[str], record: Worker | None) -> dict[str, Any]:
+        """The actor the worker points at, and whether it points back."""
+        if record is None or not record.actor_id:
+            return {}
+        actor = actor_error = None
+        try:
+            actor = p.get_actor(record.actor_id)
+        except storage.NotFound:
+            actor_error = "no such actor in the store"
+        except storage.CorruptRecord as exc:
+            actor_error = errors.storage_message(exc)
+        return {
+            "actor": actor,
+            "actor_status": status_name(actor) if actor is not None else None,
+            "actor_error": actor_error,
+            "actor_points_back": actor is not None
+            and actor.ateom_pod_name == record.worker_pod
+            and actor.ateom_pod_namespace == record.worker_namespace,
+        }
+
+    @classmethod
+    def new_record(cls, data: dict[str, Any]) -> Worker:
+        return Worker(**data)
+
+    @classmethod
+    def delete(cls, p: Persistence, args: list[str]) -> None:
+        p.delete_worker(*args)  # idempotent, as in the Go server
+
+
+KINDS: dict[str, type[RecordPages]] = {pages.name: pages for pages in (ActorPages, WorkerPages)}
