@@ -31,6 +31,7 @@ from django.conf import settings
 from atedash.app import current_app
 from atedash.auth import client_ip
 from storage.keys import AUDIT_STREAM_KEY as STREAM_KEY
+from storage.records import kind_of_key
 
 log = logging.getLogger("atedash.audit")
 _log = logging.getLogger("atedash")
@@ -135,16 +136,24 @@ def audit(
     line = json.dumps(entry, sort_keys=True, default=str)
     log.info(line)
     if stream:
-        _append_to_stream(line)
+        _append_to_stream(line, key if isinstance(key, str) and kind_of_key(key) is not None else None)
     return entry
 
 
-def _append_to_stream(line):
-    """XADD to the capped stream; False when the store could not be reached (no second try then)."""
+# A record's own history (its page lists it, "revert this change" reads it): the audit entries of its
+# changes, also kept per record, capped at about this many and for this long after its last change.
+RECORD_HISTORY = (100, 90 * 24 * 3600)
+
+
+def _append_to_stream(line, record_key=None):
+    """XADD to the capped stream (and the record's history); False when the store could not be reached
+    (no second try then)."""
     if not settings.ATEDASH_AUDIT_STREAM:
         return True
     try:
-        current_app().store.persistence().append_audit(line, maxlen=settings.ATEDASH_AUDIT_STREAM_MAXLEN)
+        current_app().store.persistence().append_audit(
+            line, maxlen=settings.ATEDASH_AUDIT_MAXLEN, record_key=record_key, history=RECORD_HISTORY
+        )
     except Exception as exc:  # noqa: BLE001 - the stdout line stands; the change is never undone
         _log.warning("audit entry not added to the %s stream: %s", STREAM_KEY, exc)
         return False

@@ -217,6 +217,8 @@ class RecordEditForm(FieldsetForm):
     EDITABLE_LEGEND = "State"
 
     version = forms.IntegerField(widget=forms.HiddenInput, min_value=0)
+    # The values the form was read at, signed (atedash/merge.py): what a three-way merge starts from.
+    base = forms.CharField(widget=forms.HiddenInput, required=False, max_length=65536, strip=False)
 
     def __init__(self, *args, stored: Message | None = None, **kwargs) -> None:
         super().__init__(*args, **kwargs)
@@ -241,12 +243,23 @@ class RecordEditForm(FieldsetForm):
         initial["version"] = record.version
         return initial
 
-    def apply_to(self, record: Message) -> Message:
-        """Copies the edited fields onto ``record`` (a fresh copy of the stored record)."""
-        for name in self.EDITABLE:
-            value = self.cleaned_data[name]
+    @classmethod
+    def values_of(cls, record: Message) -> dict[str, str]:
+        """The editable fields of a record as the form holds them (what a merge compares)."""
+        return {name: message_value(record, name) for name in cls.EDITABLE}
+
+    def wanted(self) -> dict[str, str]:
+        """The editable fields as the operator sent them (a valid form)."""
+        return {name: self.cleaned_data[name] or "" for name in self.EDITABLE}
+
+    @classmethod
+    def set_values(cls, record: Message, values: dict[str, str]) -> Message:
+        """Sets the editable fields of ``record`` (a fresh copy of the stored record) from form values."""
+        for name in cls.EDITABLE:
+            value: object = values[name]
             if record.DESCRIPTOR.fields_by_name[name].enum_type is not None:
-                value = status_value(value)
+                # A short name, or the number of a value this schema does not know (kept as stored).
+                value = int(value) if str(value).lstrip("-").isdigit() else status_value(value)
             setattr(record, name, value)
         return record
 

@@ -17,7 +17,8 @@ from urllib.parse import quote
 from django.urls import reverse
 from django.utils.safestring import SafeString, mark_safe
 
-from atedash.templatetags.atedash import actor_url, clip, or_dash, status_class, worker_url
+from atedash.links import RESERVED, actor_url, worker_url
+from atedash.templatetags.atedash import clip, or_dash, status_class
 from storage.keys import worker_key
 
 # URL path segments that reverse() emits unchanged (no percent-encoding); anything else, and ids
@@ -34,7 +35,7 @@ def unreadable_flag(unreadable) -> str:
     return f' <span class="flag-unreadable" title="{why}" aria-label="{label}">unreadable</span>'
 
 
-def _url_format(name, count):
+def _url_format(name: str, count: int) -> str:
     """reverse(name, args=[placeholders]) turned into a str.format template ("/actors/{0}/")."""
     url = reverse(name, args=[f"{_P}{i}" for i in range(count)])
     url = url.replace("{", "{{").replace("}", "}}")
@@ -46,7 +47,7 @@ def _url_format(name, count):
 def _link(url_format: str, args: tuple[str, ...], text: str, url_of: Callable[[Any], str], target: Any) -> str:
     """<a> to a detail page: formatted from the URL template for plain ids (fast), else url_of(target)
     (reverse(), which percent-encodes); just the text when no URL can name the record."""
-    if all(map(_PLAIN.match, args)):
+    if all(map(_PLAIN.match, args)) and RESERVED.isdisjoint(args):
         return f'<a href="{escape(url_format.format(*args))}">{text}</a>'
     url = url_of(target)
     return f'<a href="{escape(url)}">{escape(text)}</a>' if url else escape(text)
@@ -69,7 +70,7 @@ def _tr(attributes: str, columns: tuple[str, ...], cells: tuple, number_at: int)
     return f"\n      <tr {attributes}>\n{tds}      </tr>\n    "
 
 
-def actor_rows_html(rows) -> SafeString:
+def actor_rows_html(rows: list[dict[str, Any]]) -> SafeString:
     """rows: dicts with "actor" (Actor), "status" (short name), "pod", and "unreadable" (why the ate
     server cannot read the record, or None / absent), as actors.actor_list makes."""
     detail = _url_format("actor_detail", 1)
@@ -100,7 +101,7 @@ def actor_rows_html(rows) -> SafeString:
     return mark_safe("".join(out))
 
 
-def worker_rows_html(workers, unreadable=None) -> SafeString:
+def worker_rows_html(workers: list, unreadable: dict | None = None) -> SafeString:
     """workers: Worker messages; unreadable: {key: why the ate server cannot read it} (Page.unreadable)."""
     detail = _url_format("worker_detail", 3)
     actor_detail = _url_format("actor_detail", 1)

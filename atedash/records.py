@@ -32,6 +32,7 @@ from atedash.forms import (
     message_value,
     status_value,
 )
+from atedash.links import record_url
 from storage import keys
 from storage.ateapi_pb2 import Actor, Worker
 from storage.persistence import Persistence
@@ -55,8 +56,6 @@ class RecordPages:
     plural: ClassVar[str]
     title: ClassVar[str]
     url_params: ClassVar[tuple[str, ...]]  # the URL's path parameters, in order
-    identity: ClassVar[tuple[str, ...]]  # the record's fields that are the URL parameters
-    key_of_args: ClassVar[Callable[..., str]]  # storage.keys' function of the URL parameters
     scan_method: ClassVar[str]  # the Persistence method that lists a page of them
     title_id: ClassVar[str]  # element id of the record's name in the page heading
     columns: ClassVar[tuple[str, ...]]  # the list table's headings
@@ -84,33 +83,31 @@ class RecordPages:
         return [ident[name] for name in cls.url_params]
 
     @classmethod
-    def args_of(cls, record: Message) -> list[str]:
-        return [getattr(record, name) for name in cls.identity]
-
-    @classmethod
     def key(cls, args: list[str]) -> str:
-        return cls.key_of_args(*args)
+        return cls.kind.key_of_parts(*args)
 
     @classmethod
-    def label(cls, args: list[str]) -> str:
-        return "/".join(args)
+    def label(cls, key: str | bytes) -> str:
+        """The record's name as pages show it: the id, ns/pool/pod, or the escaped key."""
+        parts = cls.kind.parts(key)
+        return "/".join(parts) if parts is not None else key_text(key)
 
     @classmethod
     def url_name(cls, page: str) -> str:
         return f"{cls.name}_{page}"
 
     @classmethod
-    def urls(cls, args: list[str] | None = None) -> dict[str, str]:
-        """The kind's page URLs; with ``args``, the record's too."""
+    def urls(cls, key: str | bytes | None = None) -> dict[str, str]:
+        """The kind's page URLs; with ``key``, the record's too (atedash/links.py)."""
         out = {page: reverse(cls.url_name(page)) for page in ("list", "create")}
-        for page in ("detail", "edit", "delete") if args is not None else ():
-            out[page] = reverse(cls.url_name(page), args=args)
+        if key is not None:
+            out.update((page, record_url(key, page)) for page in ("detail", "edit", "delete"))
         return out
 
     @classmethod
-    def read(cls, p: Persistence, args: list[str]) -> Message:
+    def read(cls, p: Persistence, key: str | bytes) -> Message:
         """The stored record (NotFound: the 404 page; CorruptRecord: the error page)."""
-        return p.get_record(cls.kind, cls.key(args))
+        return p.get_record(cls.kind, key)
 
     # --- list -------------------------------------------------------------------------------
 
@@ -147,7 +144,7 @@ class RecordPages:
         return [row(name) for name in (*form.IMMUTABLE, "version", *form.EDITABLE)]
 
     @classmethod
-    def related(cls, p: Persistence, args: list[str], record: Message | None) -> dict[str, Any]:
+    def related(cls, p: Persistence, key: str | bytes, record: Message | None) -> dict[str, Any]:
         """What the detail page shows beside the fields (templates/records/_<name>_related.html)."""
         return {}
 
@@ -161,8 +158,24 @@ class RecordPages:
         return ""
 
     @classmethod
-    def delete(cls, p: Persistence, args: list[str]) -> None:
+    def delete(cls, p: Persistence, key: str) -> None:
         raise NotImplementedError
+
+
+def key_text(key: str | bytes) -> str:
+    """A key as pages show it: bytes that are not UTF-8 escaped (\\xff)."""
+    if isinstance(key, bytes):
+        return key.decode("utf-8", "backslashreplace")
+    return key.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
+def pages_for_key(key: str | bytes) -> type[RecordPages] | None:
+    """The record kind a key belongs to, by its prefix (None: not an actor or worker key)."""
+    text = key_text(key)
+    for pages in KINDS.values():
+        if text.startswith(pages.kind.prefix):
+            return pages
+    return None
 
 
 class ActorPages(RecordPages):
@@ -172,8 +185,7 @@ class ActorPages(RecordPages):
     copyable = frozenset(
         {"actor_id", "ateom_pod_namespace", "ateom_pod_name", "ateom_pod_ip", "last_snapshot", "in_progress_snapshot"}
     )
-    url_params = identity = ("actor_id",)
-    key_of_args = staticmethod(keys.actor_key)
+    url_params = ("actor_id",)
     scan_method = "scan_actors"
     columns = listing.ACTOR_COLUMNS
     key_columns = 3
@@ -210,12 +222,12 @@ class ActorPages(RecordPages):
         return listing.actor_rows_html(rows)
 
     @classmethod
-    def related(cls, p: Persistence, args: list[str], record: Actor | None) -> dict[str, Any]:
+    def related(cls, p: Persistence, key: str | bytes, record: Actor | None) -> dict[str, Any]:
         """The actor's lock, and the worker its ateom pod names (read from the counted pools, else scanned)."""
-        lock_key = keys.actor_lock_key(*args)
+        lock_key = keys.LOCK_PREFIX + key_text(key)
         out: dict[str, Any] = {"lock": None, "lock_corrupt": None, "lock_key": lock_key}
         try:
-            out["lock"] = p.get_lock(lock_key)
+            out["lock"] = p.get_lock(lock_key) if isinstance(key, str) else None
         except storage.CorruptRecord as exc:  # something that is not a lock sits at the lock's key
             out["lock_corrupt"] = exc
         if record is not None:
@@ -245,8 +257,8 @@ class ActorPages(RecordPages):
         return f"Only a SUSPENDED actor can be deleted; this one is {status_name(record)}. Suspend it first."
 
     @classmethod
-    def delete(cls, p: Persistence, args: list[str]) -> None:
-        p.delete_actor(*args)  # FailedPrecondition / VersionConflict: the page says why
+    def delete(cls, p: Persistence, key: str) -> None:
+        p.delete_actor(keys.parse_actor_key(key))  # FailedPrecondition / VersionConflict: the page says why
 
 
 def _pod(actor: Actor) -> str:
@@ -261,8 +273,6 @@ class WorkerPages(RecordPages):
     title_copy = "worker namespace/pool/pod"
     copyable = frozenset({"worker_pod", "ip", "actor_id"})
     url_params = ("namespace", "pool", "pod")
-    identity = ("worker_namespace", "worker_pool", "worker_pod")
-    key_of_args = staticmethod(keys.worker_key)
     scan_method = "scan_workers"
     columns = listing.WORKER_COLUMNS
     key_columns = 3
@@ -284,7 +294,7 @@ class WorkerPages(RecordPages):
         return listing.worker_rows_html(records, unreadable)
 
     @classmethod
-    def related(cls, p: Persistence, args: list[str], record: Worker | None) -> dict[str, Any]:
+    def related(cls, p: Persistence, key: str | bytes, record: Worker | None) -> dict[str, Any]:
         """The actor the worker points at, and whether it points back."""
         if record is None or not record.actor_id:
             return {}
@@ -309,8 +319,8 @@ class WorkerPages(RecordPages):
         return Worker(**data)
 
     @classmethod
-    def delete(cls, p: Persistence, args: list[str]) -> None:
-        p.delete_worker(*args)  # idempotent, as in the Go server
+    def delete(cls, p: Persistence, key: str) -> None:
+        p.delete_worker(*keys.parse_worker_key(key))  # idempotent, as in the Go server
 
 
 KINDS: dict[str, type[RecordPages]] = {pages.name: pages for pages in (ActorPages, WorkerPages)}

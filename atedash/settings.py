@@ -53,8 +53,11 @@ def _env_number(name: str, default: _D, parse: Callable[[str], _N], what: str) -
         raise ImproperlyConfigured(f"{name}={os.environ[name]!r} is not {what}") from None
 
 
-def env_int(name: str, default: int) -> int:
-    return _env_number(name, default, int, "a whole number")
+def env_int(name: str, default: int, *, minimum: int | None = None) -> int:
+    value = _env_number(name, default, int, "a whole number")
+    if minimum is not None and value < minimum:
+        raise ImproperlyConfigured(f"{name}={os.environ[name]!r} is too small: at least {minimum}")
+    return value
 
 
 def env_float(name: str, default: float | None) -> float | None:
@@ -278,7 +281,11 @@ ATEDASH_STATS_MAX_AGE = env_int("ATEDASH_STATS_MAX_AGE", 30)
 ATEDASH_WORKER_LOOKUP_BUDGET = env_int("ATEDASH_WORKER_LOOKUP_BUDGET", 20_000)
 # Operations toolkit (atedash/ops): audit stream, consistency check cache, /metrics.
 ATEDASH_AUDIT_STREAM = env_bool("ATEDASH_AUDIT_STREAM", True)
-ATEDASH_AUDIT_STREAM_MAXLEN = env_int("ATEDASH_AUDIT_STREAM_MAXLEN", 10_000)
+# About how many entries the audit stream keeps (the audit page says how far back that reaches);
+# ATEDASH_AUDIT_STREAM_MAXLEN is its older spelling.
+ATEDASH_AUDIT_MAXLEN = env_int(
+    "ATEDASH_AUDIT_MAXLEN", env_int("ATEDASH_AUDIT_STREAM_MAXLEN", 100_000, minimum=1), minimum=1
+)
 ATEDASH_CHECK_MAX_AGE = env_int("ATEDASH_CHECK_MAX_AGE", 300)
 ATEDASH_CHECK_WAIT = env_int("ATEDASH_CHECK_WAIT", 5)  # seconds the Consistency page waits for a running check
 ATEDASH_METRICS_TOKEN = env_str("ATEDASH_METRICS_TOKEN")

@@ -1,7 +1,24 @@
-from django.urls import include, path
+from django.urls import include, path, register_converter
 
+from atedash.converters import RecordKeyConverter
 from atedash.records import ActorPages, RecordPages, WorkerPages
-from atedash.views import bulk, errors, flush, health, locks, lookup, matches, overview, raw, records, reset, session
+from atedash.views import (
+    bulk,
+    errors,
+    flush,
+    health,
+    locks,
+    lookup,
+    matches,
+    overview,
+    raw,
+    record_edit,
+    records,
+    reset,
+    session,
+)
+
+register_converter(RecordKeyConverter, "recordkey")
 
 
 def record_urls(pages: type[RecordPages], base: str, ident: str) -> list:
@@ -11,7 +28,7 @@ def record_urls(pages: type[RecordPages], base: str, ident: str) -> list:
         path(base, records.record_list, kind, name=pages.url_name("list")),
         path(f"{base}new/", records.record_create, kind, name=pages.url_name("create")),
         path(f"{base}{ident}", records.record_detail, kind, name=pages.url_name("detail")),
-        path(f"{base}{ident}edit/", records.record_edit, kind, name=pages.url_name("edit")),
+        path(f"{base}{ident}edit/", record_edit.record_edit, kind, name=pages.url_name("edit")),
         path(f"{base}{ident}delete/", records.record_delete, kind, name=pages.url_name("delete")),
     ]
 
@@ -27,10 +44,15 @@ urlpatterns = [
     path("walks/<str:job_id>/cancel/", matches.cancel_walk, name="walk_cancel"),
     *record_urls(ActorPages, "actors/", "<str:actor_id>/"),
     *record_urls(WorkerPages, "workers/", "<str:namespace>/<str:pool>/<str:pod>/"),
-    path("open/", lookup.open_record, name="open_record"),
+    path("open/", lookup.open_record, name="open_record"),  # "open by key or id" (header, list pages)
     path("records/raw/", raw.raw_edit, name="raw_edit"),
     path("records/raw/repair/", raw.raw_repair, name="raw_repair"),
     path("records/raw/delete/", raw.raw_delete, name="raw_delete"),
+    # Any actor or worker by its key, whatever the key holds ("/", "%", control characters, bytes
+    # that are not UTF-8): the kind's own URL above where one can carry the identity, else these.
+    path("records/<recordkey:key>/", records.record_detail, name="record_detail"),
+    path("records/<recordkey:key>/edit/", record_edit.record_edit, name="record_edit"),
+    path("records/<recordkey:key>/delete/", records.record_delete, name="record_delete"),
     path("locks/", locks.lock_list, name="lock_list"),
     path("locks/release/", locks.lock_release, name="lock_release"),
     path("flush/", flush.flush, name="flush"),

@@ -16,6 +16,7 @@ from redis.cluster import RedisCluster
 from storage.keys import (
     AUDIT_STREAM_KEY,
     CHECK_EPOCH_KEY,
+    history_key,
     login_failures_key,
     refresh_key,
     session_generation_key,
@@ -32,9 +33,44 @@ return {n, redis.call('PTTL', KEYS[1])}
 """
 
 
-def append_audit(client: Client, line: str, *, maxlen: int) -> None:
-    """One JSON line onto the audit stream, trimmed to about ``maxlen`` entries."""
-    client.xadd(AUDIT_STREAM_KEY, {"entry": line}, maxlen=maxlen, approximate=True)
+def append_audit(
+    client: Client, line: str, *, maxlen: int, record_key: str | None = None, history: tuple[int, int] | None = None
+) -> None:
+    """One JSON line onto the audit stream, trimmed to about ``maxlen`` entries.
+
+    With ``record_key`` and ``history`` = (entries, seconds): also onto that record's history stream,
+    capped at about ``entries`` and kept ``seconds`` after its last change (a deleted record's history
+    goes away by itself)."""
+    if record_key is None or history is None:
+        client.xadd(AUDIT_STREAM_KEY, {"entry": line}, maxlen=maxlen, approximate=True)
+        return
+    entries, seconds = history
+    pipe = client.pipeline(transaction=False)
+    pipe.xadd(AUDIT_STREAM_KEY, {"entry": line}, maxlen=maxlen, approximate=True)
+    pipe.xadd(history_key(record_key), {"entry": line}, maxlen=entries, approximate=True)
+    pipe.expire(history_key(record_key), seconds)
+    pipe.execute()
+
+
+def audit_reach(client: Client) -> tuple[int, str | None]:
+    """(entries in the audit stream, id of its oldest entry or None): how far back the audit reaches."""
+    pipe = client.pipeline(transaction=False)
+    pipe.xlen(AUDIT_STREAM_KEY)
+    pipe.xrange(AUDIT_STREAM_KEY, min="-", max="+", count=1)
+    length, first = pipe.execute()
+    return length, (_text(first[0][0]) if first else None)
+
+
+def record_history(client: Client, record_key: str, count: int, before: str | None = None) -> list[tuple[str, dict]]:
+    """The last ``count`` audit entries of one record, newest first (see recent_audit)."""
+    maximum = f"({before}" if before else "+"
+    return _entries(client.xrevrange(history_key(record_key), max=maximum, min="-", count=count))
+
+
+def history_entry(client: Client, record_key: str, entry_id: str) -> dict | None:
+    """One entry of a record's history by its stream id (None when it is gone)."""
+    rows = _entries(client.xrange(history_key(record_key), min=entry_id, max=entry_id, count=1))
+    return rows[0][1] if rows else None
 
 
 def recent_audit(client: Client, count: int = 100, before: str | None = None) -> list[tuple[str, dict]]:
@@ -42,18 +78,49 @@ def recent_audit(client: Client, count: int = 100, before: str | None = None) ->
 
     ``before``: a stream id; only older entries are returned (for paging)."""
     maximum = f"({before}" if before else "+"
-    rows = client.xrevrange(AUDIT_STREAM_KEY, max=maximum, min="-", count=count)
+    return _entries(client.xrevrange(AUDIT_STREAM_KEY, max=maximum, min="-", count=count))
+
+
+def search_audit(
+    client: Client, wanted, count: int, before: str | None = None, *, budget: int = 10_000, chunk: int = 500
+) -> tuple[list[tuple[str, dict]], str | None, int]:
+    """Audit entries for which ``wanted(entry)`` is true, newest first, looking at no more than ``budget``
+    entries: (up to ``count`` entries, the id to continue before or None at the start of the stream,
+    how many entries were looked at)."""
+    found: list[tuple[str, dict]] = []
+    examined = 0
+    cursor = before
+    while examined < budget:
+        asked = min(chunk, budget - examined)
+        rows = recent_audit(client, asked, cursor)
+        for sid, entry in rows:
+            examined += 1
+            cursor = sid
+            if wanted(entry):
+                found.append((sid, entry))
+                if len(found) == count:
+                    return found, sid, examined
+        if len(rows) < asked:
+            return found, None, examined  # the start of the stream
+    return found, cursor, examined
+
+
+def _text(value: str | bytes) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def _entries(rows: list) -> list[tuple[str, dict]]:
+    """[(stream id, entry dict)] of XRANGE rows; an entry that is not a JSON object is shown as unreadable."""
     out = []
     for stream_id, fields in rows:
-        sid = stream_id.decode() if isinstance(stream_id, bytes) else stream_id
         raw = fields.get(b"entry", fields.get("entry", b"{}"))
         try:
             entry = json.loads(raw)
         except (ValueError, TypeError):
-            entry = {"action": "(unreadable entry)", "raw": repr(raw)[:200]}
+            entry = None
         if not isinstance(entry, dict):
             entry = {"action": "(unreadable entry)", "raw": repr(raw)[:200]}
-        out.append((sid, entry))
+        out.append((_text(stream_id), entry))
     return out
 
 

@@ -17,6 +17,8 @@ CHECK_EPOCH_KEY = DASHBOARD_PREFIX + "check-epoch"
 SESSION_GENERATION_PREFIX = DASHBOARD_PREFIX + "session-generation:"
 LOGIN_FAILURES_PREFIX = DASHBOARD_PREFIX + "login-failures:"
 REFRESH_PREFIX = DASHBOARD_PREFIX + "refresh:"
+# Per record: the audit entries of its changes (atedash:history:<record key>), a short capped stream.
+HISTORY_PREFIX = DASHBOARD_PREFIX + "history:"
 
 
 def _digest(text: str) -> str:
@@ -35,6 +37,10 @@ def login_failures_key(kind: str, value: str) -> str:
 
 def refresh_key(what: str) -> str:
     return REFRESH_PREFIX + what
+
+
+def history_key(record_key: str) -> str:
+    return HISTORY_PREFIX + record_key
 
 
 def actor_key(actor_id: str) -> str:

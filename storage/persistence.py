@@ -117,11 +117,27 @@ class Persistence:
 
     # ================================================================ the dashboard's own records
 
-    def append_audit(self, line: str, *, maxlen: int) -> None:
-        dashboard.append_audit(self.client, line, maxlen=maxlen)
+    def append_audit(
+        self, line: str, *, maxlen: int, record_key: str | None = None, history: tuple[int, int] | None = None
+    ) -> None:
+        dashboard.append_audit(self.client, line, maxlen=maxlen, record_key=record_key, history=history)
 
     def recent_audit(self, count: int = 100, before: str | None = None) -> list[tuple[str, dict]]:
         return dashboard.recent_audit(self.client, count, before)
+
+    def search_audit(
+        self, wanted, count: int, before: str | None = None, *, budget: int = 10_000
+    ) -> tuple[list[tuple[str, dict]], str | None, int]:
+        return dashboard.search_audit(self.client, wanted, count, before, budget=budget)
+
+    def audit_reach(self) -> tuple[int, str | None]:
+        return dashboard.audit_reach(self.client)
+
+    def record_history(self, record_key: str, count: int, before: str | None = None) -> list[tuple[str, dict]]:
+        return dashboard.record_history(self.client, record_key, count, before)
+
+    def history_entry(self, record_key: str, entry_id: str) -> dict | None:
+        return dashboard.history_entry(self.client, record_key, entry_id)
 
     def check_epoch(self) -> bytes:
         return dashboard.check_epoch(self.client)
@@ -288,6 +304,9 @@ class Persistence:
         value, ttl = pipe.execute(raise_on_error=False)
         if isinstance(value, redis.exceptions.ResponseError):  # e.g. WRONGTYPE: a hash under lock:*
             raise CorruptRecord(key, f"not a string value: {value}", "")
+        for reply in (value, ttl):
+            if isinstance(reply, Exception):  # the node failed (a failover under way): the caller's 503
+                raise reply
         if value is None:
             return None
         return LockInfo(key=key, token=value.decode("utf-8", "backslashreplace"), ttl_ms=ttl if ttl >= 0 else None)

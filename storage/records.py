@@ -9,7 +9,7 @@ from google.protobuf.message import Message
 
 from storage.codec import ACTOR_CODEC, WORKER_CODEC, RecordCodec, RecordDecodeError, preview
 from storage.errors import CorruptRecord
-from storage.keys import ACTOR_PREFIX, WORKER_PREFIX, actor_key, worker_key
+from storage.keys import ACTOR_PREFIX, WORKER_PREFIX, actor_key, parse_actor_key, parse_worker_key, worker_key
 
 
 @dataclass(frozen=True)
@@ -20,6 +20,19 @@ class RecordKind:
     key_of: Callable[[Message], str]
     # Fields an update may not change (proto field names, as ImmutableField reports them).
     immutable_fields: tuple[str, ...]
+    # The parts of a key (actor: (id,); worker: (ns, pool, pod)) and back: ValueError for a key of another shape.
+    parse_key: Callable[[str], tuple[str, ...]]
+    key_of_parts: Callable[..., str]
+
+    def parts(self, key: str | bytes) -> tuple[str, ...] | None:
+        """The parts of ``key`` when it is one this kind writes (None: not UTF-8, another shape)."""
+        if not isinstance(key, str):
+            return None
+        try:
+            parts = self.parse_key(key)
+        except ValueError:
+            return None
+        return parts if self.key_of_parts(*parts) == key else None
 
     def decode_stored(self, key: str | bytes, raw: bytes) -> tuple[Message, str]:
         """(message, encoding) of a stored value; CorruptRecord when undecodable or misplaced."""
@@ -47,6 +60,8 @@ ACTORS = RecordKind(
     codec=ACTOR_CODEC,
     key_of=lambda actor: actor_key(actor.actor_id),
     immutable_fields=("actor_id", "actor_template_namespace", "actor_template_name"),
+    parse_key=lambda key: (parse_actor_key(key),),
+    key_of_parts=actor_key,
 )
 
 WORKERS = RecordKind(
@@ -55,10 +70,14 @@ WORKERS = RecordKind(
     codec=WORKER_CODEC,
     key_of=lambda worker: worker_key(worker.worker_namespace, worker.worker_pool, worker.worker_pod),
     immutable_fields=("worker_namespace", "worker_pool", "worker_pod", "ip"),
+    parse_key=parse_worker_key,
+    key_of_parts=worker_key,
 )
 
 
-def kind_of_key(key: str) -> RecordKind | None:
+def kind_of_key(key: str | bytes) -> RecordKind | None:
+    if isinstance(key, bytes):
+        key = key.decode("utf-8", "surrogateescape")
     if key.startswith(ACTOR_PREFIX):
         return ACTORS
     if key.startswith(WORKER_PREFIX):

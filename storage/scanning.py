@@ -41,6 +41,7 @@ class CorruptEntry:
     key: str
     error: str
     preview: str  # printable, escaped repr of the first 200 bytes
+    raw_key: bytes = b""  # the key as stored (``key`` shows bytes that are not UTF-8 escaped)
 
 
 @dataclass(frozen=True)
@@ -87,7 +88,7 @@ def _load_records(kind: RecordKind, schema):
             try:
                 record = kind.decode_stored(key, raw)[0]
             except CorruptRecord as e:
-                out.append(CorruptEntry(e.key, e.reason, e.preview))
+                out.append(CorruptEntry(e.key, e.reason, e.preview, key))
                 continue
             # ~1 µs for what atedash and the server write; a huge value (~30 ms a MB) is left to its
             # detail page and the overview's count, so that a page's time stays bounded.
@@ -112,7 +113,7 @@ def _load_locks(node, keys, reroute=None):
         if value is None:
             out.append(None)
         elif isinstance(value, Exception):  # e.g. WRONGTYPE: a non-string key under lock:
-            out.append(CorruptEntry(key.decode("utf-8", "backslashreplace"), str(value), ""))
+            out.append(CorruptEntry(key.decode("utf-8", "backslashreplace"), str(value), "", key))
         else:
             out.append(
                 LockInfo(

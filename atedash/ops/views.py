@@ -210,15 +210,62 @@ def parse_stream_id(value):
     return value
 
 
+AUDIT_FILTERS = ("operator", "key", "action")
+AUDIT_SEARCH_BUDGET = 10_000  # entries one filtered audit page looks at, at most ("look further" goes on)
+
+
+def audit_filter(values: dict[str, str]):
+    """The entry test of the audit page's filters (None: no filter): operator and key as typed, action
+    as typed or as a prefix ("actor" matches actor.update)."""
+    operator, key, action = (values[name] for name in AUDIT_FILTERS)
+    if not (operator or key or action):
+        return None
+
+    def wanted(entry: dict) -> bool:
+        who = entry.get("who") or entry.get("operator")
+        did = str(entry.get("action") or "")
+        return (
+            (not operator or who == operator)
+            and (not key or entry.get("key") == key)
+            and (not action or did == action or did.startswith(action + "."))
+        )
+
+    return wanted
+
+
 @require_GET
 def audit_page(request):
     before = parse_stream_id(request.GET.get("before"))
-    entries = recent(AUDIT_PAGE_SIZE + 1, before=before)
-    more = len(entries) > AUDIT_PAGE_SIZE
-    entries = entries[:AUDIT_PAGE_SIZE]
+    values = {name: request.GET.get(name, "")[:4096] for name in AUDIT_FILTERS}
+    wanted = audit_filter(values)
+    p = persistence()
+    examined = None
+    if wanted is None:
+        entries = recent(AUDIT_PAGE_SIZE + 1, before=before)
+        more = len(entries) > AUDIT_PAGE_SIZE
+        entries = entries[:AUDIT_PAGE_SIZE]
+        next_before = entries[-1][0] if more and entries else None
+    else:
+        entries, next_before, examined = p.search_audit(wanted, AUDIT_PAGE_SIZE, before, budget=AUDIT_SEARCH_BUDGET)
     rows = [{"id": sid, **_entry_row(entry)} for sid, entry in entries]
-    context = {"rows": rows, "next_before": entries[-1][0] if more and entries else None, "before": before}
+    length, oldest = p.audit_reach()
+    context = {
+        "rows": rows,
+        "next_before": next_before,
+        "before": before,
+        "values": values,
+        "filtered": wanted is not None,
+        "examined": examined,
+        "reach": {"entries": length, "oldest": _stream_time(oldest), "maxlen": settings.ATEDASH_AUDIT_MAXLEN},
+    }
     return render_page(request, "ops/audit.html", "ops/_audit_table.html", context)
+
+
+def _stream_time(stream_id: str | None) -> str | None:
+    """The UTC time a stream id was made at ("2026-11-30 17:05:01")."""
+    if not stream_id:
+        return None
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(int(stream_id.partition("-")[0]) / 1000))
 
 
 _SHOWN = {

@@ -2,6 +2,8 @@
 
 from django import template
 
+from atedash import links
+
 register = template.Library()
 
 
@@ -75,41 +77,12 @@ def clip(value, limit=CELL_LIMIT):
     return f"{text[:limit]}… ({len(text) - limit:,} more characters not shown)"
 
 
-def _reverse_or_empty(name, *args):
-    from django.urls import NoReverseMatch, reverse
-
-    try:
-        return reverse(name, args=args)
-    except NoReverseMatch:
-        return ""
+# Links to records: atedash/links.py (by the kind's URL where it can carry the id, else by key).
+register.filter("actor_url", links.actor_url)
+register.filter("worker_url", links.worker_url)
 
 
 @register.filter
-def actor_url(actor_id):
-    """Detail URL of an actor id ("" when the id cannot be part of a URL)."""
-    return _reverse_or_empty("actor_detail", actor_id) if actor_id else ""
-
-
-@register.filter
-def actor_key_url(key):
-    return actor_url(str(key).removeprefix("actor:")) if str(key).startswith("actor:") else ""
-
-
-@register.filter
-def worker_url(worker):
-    if not worker:
-        return ""
-    return _reverse_or_empty("worker_detail", worker.worker_namespace, worker.worker_pool, worker.worker_pod)
-
-
-@register.filter
-def worker_key_url(key):
-    parts = str(key).split(":")
-    if len(parts) != 4 or parts[0] != "worker":
-        return ""
-    return _reverse_or_empty("worker_detail", *parts[1:])
-
-
 @register.filter
 def raw_url(key):
     """The raw editor of an actor or worker key ("" for any other key)."""
@@ -124,9 +97,9 @@ def raw_url(key):
 
 
 @register.filter
-def record_key_url(key):
-    """Detail URL of an actor or worker key ("" for another key, or one no URL can name)."""
-    return actor_key_url(key) or worker_key_url(key)
+def record_key_url(key: str | bytes) -> str:
+    """Detail URL of an actor or worker key ("" for another key)."""
+    return links.record_url(key)
 
 
 @register.filter

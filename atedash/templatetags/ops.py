@@ -2,20 +2,19 @@
 
 from django import template
 
-from atedash.templatetags.atedash import actor_key_url, worker_key_url
+from atedash.links import record_url
 
 register = template.Library()
 
 
 @register.filter
-def key_url(key):
+def key_url(key: str | bytes) -> str:
     """Page of a record or lock key ("" when there is none)."""
-    key = str(key)
-    if key.startswith("actor:"):
-        return actor_key_url(key)
-    if key.startswith("worker:"):
-        return worker_key_url(key)
-    if key.startswith("lock:"):
+    key = key if isinstance(key, bytes) else str(key)
+    url = record_url(key)
+    if url:
+        return url
+    if isinstance(key, str) and key.startswith("lock:"):
         from django.urls import reverse
 
         return reverse("lock_list")

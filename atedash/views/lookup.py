@@ -14,7 +14,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET
 
 from atedash.forms import OpenRecordForm
-from atedash.templatetags.atedash import _reverse_or_empty
+from atedash.links import record_url
 from atedash.views.common import persistence
 from storage import keys
 
@@ -75,7 +75,7 @@ def open_record(request: HttpRequest) -> HttpResponse:
         kind, args = target
         key = keys.actor_key(*args) if kind == "actor" else keys.worker_key(*args)
         context["key"] = key
-        url = _reverse_or_empty("actor_detail" if kind == "actor" else "worker_detail", *args)
+        url = record_url(key)  # by key when no URL of the kind can carry the id (e.g. a "/" in it)
         if url and persistence().exists(key):
             return redirect(url)
     context["searches"] = _searches(query)

@@ -1,31 +1,71 @@
 """The record pages, written once for every kind (atedash/records.py): list (paged scan with filters),
-detail, create, version-checked edit with its conflict page, delete.
+detail with the record's history, create, delete, and the way to any record by its key. The edit page
+and its three-way merge are in atedash/views/record_edit.py.
 
-The URLs pass the kind as `pages` (atedash/urls.py) and the record's identity as the path parameters.
+A record page is reached two ways: by the kind's own URL (/actors/<id>/: the URL passes `pages` and
+the identity), or by key (/records/<key>/, any key whatever it holds: atedash/converters.py). Both
+end in the same view, which gets (pages, key) from `record_view`.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import wraps
 from typing import Any
 
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.http import urlencode
 from django.views.decorators.http import require_GET, require_http_methods
-from google.protobuf.message import Message
 
 import storage
 from atedash import cursors, errors, timing
 from atedash.app import current_app
 from atedash.audit import audit, changed_fields
 from atedash.auth import role_required
-from atedash.forms import RecordEditForm, message_value
-from atedash.records import RecordPages
+from atedash.history import history_rows
+from atedash.records import RecordPages, key_text, pages_for_key
 from atedash.views import raw as raw_views
 from atedash.views.common import persistence, render_page, scan_budget
 
 Pages = type[RecordPages]
+RecordView = Callable[[HttpRequest, Pages, "str | bytes"], HttpResponse]
+
+
+def record_view(view: RecordView) -> Callable[..., HttpResponse]:
+    """A view of one record, from either route: the kind's (pages + identity) or the key route (key)."""
+
+    @wraps(view)
+    def wrapped(request: HttpRequest, pages: Pages | None = None, key: str | bytes | None = None, **ident: str):
+        if key is None:
+            key = pages.key(pages.args(ident))
+        else:
+            pages = pages_for_key(key)
+            if pages is None:
+                return errors.not_found(request, f"{key_text(key)!r} is not the key of an actor or a worker.")
+        return view(request, pages, key)
+
+    return wrapped
+
+
+def record_context(pages: Pages, key: str | bytes, **extra: Any) -> dict[str, Any]:
+    """What every page of one record knows: the kind, the key (and how it is shown), its name, its URLs."""
+    return {
+        "pages": pages,
+        "key": key,
+        "key_text": key_text(key),
+        "label": pages.label(key),
+        "urls": pages.urls(key),
+        **extra,
+    }
+
+
+def record_changed(request: HttpRequest, pages: Pages, action: str, key: str, **entry: Any) -> None:
+    """Audits a change of a record (also into its history) and tells the caches that records changed."""
+    audit(request, f"{pages.name}.{action}", key=key, **entry)
+    current_app().records_changed()
 
 
 @require_GET
@@ -52,17 +92,10 @@ def record_list(request: HttpRequest, pages: Pages) -> HttpResponse:
     return render_page(request, "records/list.html", "records/_table.html", context)
 
 
-def _context(pages: Pages, args: list[str], **extra: Any) -> dict[str, Any]:
-    """What every record page knows: the kind, the URL parameters, the record's name and key."""
-    label, key, urls = pages.label(args), pages.key(args), pages.urls(args)
-    return {"pages": pages, "args": args, "label": label, "key": key, "urls": urls, **extra}
-
-
 @require_GET
-def record_detail(request: HttpRequest, pages: Pages, **ident: str) -> HttpResponse:
-    args = pages.args(ident)
+@record_view
+def record_detail(request: HttpRequest, pages: Pages, key: str | bytes) -> HttpResponse:
     p = persistence()
-    key = pages.key(args)
     raw = p.get_raw(key)  # NotFound -> 404 page
     corrupt = pretty = record = None
     try:
@@ -71,20 +104,20 @@ def record_detail(request: HttpRequest, pages: Pages, **ident: str) -> HttpRespo
             record = pages.kind.decode_stored(key, raw.value)[0]  # what a get gives, without a 2nd read
     except storage.CorruptRecord as exc:
         corrupt = exc
-    context = _context(pages, args, raw=raw, pretty=pretty, corrupt=corrupt, record=record)
+    context = record_context(pages, key, raw=raw, pretty=pretty, corrupt=corrupt, record=record)
     context[pages.name] = record
-    context.update(pages.related(p, args, record))
-    context.update(raw_views.record_notices(p, key, raw.value))  # unreadable by the server, held lock, raw editor
+    context.update(pages.related(p, key, record))
+    if isinstance(key, str):
+        context.update(raw_views.record_notices(p, key, raw.value))  # unreadable by the server, held lock, raw editor
     if record is not None:
         context["fields"] = pages.field_rows(record)
         context["delete_blocked"] = pages.delete_blocked(record)
+        context["history"] = history_rows(pages, p.record_history(key_text(key), HISTORY_SHOWN), context["urls"])
+        context["history_more_url"] = reverse("ops_audit") + "?" + urlencode({"key": key_text(key)})
     return render(request, "records/detail.html", context)
 
 
-def _changed(request: HttpRequest, pages: Pages, action: str, key: str, **entry: Any) -> None:
-    """Audits a change of a record and tells the caches that records changed."""
-    audit(request, f"{pages.name}.{action}", key=key, **entry)
-    current_app().records_changed()
+HISTORY_SHOWN = 20  # the newest changes on a record's page; the audit page, filtered by key, has the rest
 
 
 @role_required("editor")
@@ -102,108 +135,33 @@ def record_create(request: HttpRequest, pages: Pages) -> HttpResponse:
                 errors.add_form_error(form, exc, id_field=pages.id_field)
                 status = 409
             else:
-                args = pages.args_of(record)
-                _changed(
-                    request,
-                    pages,
-                    "create",
-                    pages.key(args),
-                    version_after=1,
-                    changed_fields=changed_fields(None, record),
+                key = pages.kind.key_of(record)
+                record_changed(
+                    request, pages, "create", key, version_after=1, changed_fields=changed_fields(None, record)
                 )
-                label = pages.label(args)
-                messages.success(request, f"{pages.title} {label} created ({pages.create_note}version 1).")
-                return redirect(pages.url_name("detail"), *args)
+                messages.success(request, f"{pages.title} {pages.label(key)} created ({pages.create_note}version 1).")
+                return redirect(pages.urls(key)["detail"])
     return render(request, "records/create.html", {"pages": pages, "urls": pages.urls(), "form": form}, status=status)
 
 
 @role_required("editor")
 @require_http_methods(["GET", "POST"])
-def record_edit(request: HttpRequest, pages: Pages, **ident: str) -> HttpResponse:
-    args = pages.args(ident)
+@record_view
+def record_delete(request: HttpRequest, pages: Pages, key: str | bytes) -> HttpResponse:
     p = persistence()
-    stored = pages.read(p, args)
-    context = _context(pages, args, record=stored)
-    if request.method == "GET":
-        context["form"] = pages.edit_form(initial=pages.edit_form.initial_from(stored))
-        return render(request, "records/edit.html", context)
-    form = context["form"] = pages.edit_form(request.POST, stored=stored)
-    status = 400
-    if form.is_valid():
-        expected = form.cleaned_data["version"]
-        edited = type(stored)()
-        edited.CopyFrom(stored)
-        form.apply_to(edited)
-        edited.version = expected
-        try:
-            p.update_record(pages.kind, edited, expected)
-        except storage.VersionConflict:
-            return _conflict(request, pages, args, form, pages.read(p, args))
-        except storage.StorageError as exc:
-            errors.add_form_error(form, exc)
-            status = 409
-        else:
-            entry = {"from_version": expected, "to_version": edited.version}
-            _changed(request, pages, "update", context["key"], changed_fields=changed_fields(stored, edited), **entry)
-            messages.success(request, f"{pages.title} {context['label']} saved (version {edited.version}).")
-            return redirect(pages.url_name("detail"), *args)
-    return render(request, "records/edit.html", context, status=status)
-
-
-def _conflict(
-    request: HttpRequest, pages: Pages, args: list[str], form: RecordEditForm, current: Message
-) -> HttpResponse:
-    """The record changed since the form was read: both side by side, nothing saved."""
-    names = form.IMMUTABLE + form.EDITABLE
-    rows = []
-    for name in names:
-        now, mine = message_value(current, name), form.cleaned_data.get(name) or ""
-        rows.append(
-            {
-                "name": name,
-                "label": form.fields[name].label,
-                "stored": now,
-                "mine": mine,
-                "differs": str(now) != str(mine),
-            }
-        )
-    context = _context(
-        pages,
-        args,
-        current=current,
-        rows=rows,
-        your_version=form.cleaned_data["version"],
-        reapply=[("version", current.version)] + [(name, form.cleaned_data.get(name) or "") for name in names],
-        edit_url=reverse(pages.url_name("edit"), args=args),
-        discard_url=reverse(pages.url_name("detail"), args=args),
-    )
-    return render(request, "records/conflict.html", context, status=409)
-
-
-@role_required("editor")
-@require_http_methods(["GET", "POST"])
-def record_delete(request: HttpRequest, pages: Pages, **ident: str) -> HttpResponse:
-    args = pages.args(ident)
-    p = persistence()
-    record = pages.read(p, args)  # NotFound -> 404
-    context = _context(pages, args, record=record, error=None)
+    record = pages.read(p, key)  # NotFound -> 404; CorruptRecord -> the error page
+    context = record_context(pages, key, record=record, error=None)
     status = 200
     if request.method == "POST":
         try:
-            pages.delete(p, args)
+            pages.delete(p, key)
         except (storage.FailedPrecondition, storage.VersionConflict) as exc:
             context["error"] = errors.storage_message(exc)
             status = 409
-            record = context["record"] = pages.read(p, args)
+            record = context["record"] = pages.read(p, key)
         else:
-            _changed(
-                request,
-                pages,
-                "delete",
-                context["key"],
-                version=record.version,
-                changed_fields=changed_fields(record, None),
-            )
+            entry = {"version": record.version, "changed_fields": changed_fields(record, None)}
+            record_changed(request, pages, "delete", key, **entry)
             messages.success(request, f"{pages.title} {context['label']} deleted.")
             return redirect(pages.url_name("list"))
     context[pages.name] = record

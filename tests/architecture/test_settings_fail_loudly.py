@@ -33,6 +33,9 @@ def load_settings(**env):
         ("ATEDASH_SCAN_BUDGET", "50k", "is not a whole number"),
         ("ATEDASH_SCAN_SECONDS", "half", "is not a number"),
         ("ATEDASH_REDIS_CLUSTER", "maybe", "is not one of auto, yes, no"),
+        ("ATEDASH_AUDIT_MAXLEN", "100k", "is not a whole number"),
+        ("ATEDASH_AUDIT_MAXLEN", "0", "is too small: at least 1"),
+        ("ATEDASH_AUDIT_MAXLEN", "-5", "is too small: at least 1"),
     ],
 )
 def test_an_unreadable_value_stops_the_process_with_its_name(name, value, says):

@@ -306,7 +306,7 @@ def open_edit(contexts, role, actor_id):
     return page
 
 
-def test_conflict_between_two_sessions_reapply(contexts, store):
+def test_two_sessions_changing_different_fields_are_merged(contexts, store):
     put_actor(store, "shared", last_snapshot="gs://snaps/shared/0001")
     alice = open_edit(contexts, "editor", "shared")
     bob = open_edit(contexts, "admin", "shared")
@@ -321,47 +321,26 @@ def test_conflict_between_two_sessions_reapply(contexts, store):
     alice.click("#save-button")
     expect(alice.locator("#messages")).to_contain_text("saved (version 3)")
 
-    # Bob edited version 2 too: nothing is saved, he sees both, field by field.
+    # Bob edited version 2 too, another field: his change goes onto version 3, Alice's stays.
     bob.fill("#id_last_snapshot", "gs://snaps/shared/0002")
     bob.click("#save-button")
-    expect(bob.locator("h1")).to_have_text("The record changed while you were editing")
-    expect(bob.locator("#stored-version")).to_have_text("3")
-    table = bob.locator("#conflict-table")
-    differs = table.locator("tr.row-differs")
-    expect(differs).to_have_count(4)
-    assert sorted(differs.evaluate_all("rows => rows.map(r => r.dataset.field)")) == [
-        "ateom_pod_name",
-        "ateom_pod_namespace",
-        "last_snapshot",
-        "status",
-    ]
-    expect(table.locator("tr[data-field=status] td")).to_have_text(["RESUMING", "SUSPENDED"])
-    expect(table.locator("tr[data-field=last_snapshot] td")).to_have_text(
-        ["gs://snaps/shared/0001", "gs://snaps/shared/0002"]
-    )
-    expect(table.locator("tr[data-field=ateom_pod_name] td")).to_have_text(["pod-a", "—"])
-    stored = store.get_actor("shared")
-    assert (stored.version, status_name(stored), stored.last_snapshot) == (3, "RESUMING", "gs://snaps/shared/0001")
-
-    # Re-apply: Bob's whole edit goes onto version 3 and becomes version 4.
-    expect(bob.locator("#reapply-button")).to_have_text("Re-apply my edit on version 3")
-    bob.click("#reapply-button")
     expect(bob).to_have_url(re.compile(r"/actors/shared/$"))
-    expect(bob.locator("#messages")).to_contain_text("saved (version 4)")
-    expect(bob.locator("#field-status")).to_have_text("SUSPENDED")
+    expect(bob.locator("#messages")).to_contain_text("saved (version 4), merged with version 3")
+    expect(bob.locator("#messages")).to_contain_text("applied your Last snapshot")
+    expect(bob.locator("#field-status")).to_have_text("RESUMING")
     expect(bob.locator("#field-last_snapshot")).to_have_text("gs://snaps/shared/0002")
-    expect(bob.locator("#field-ateom_pod_name")).to_have_text("—")
+    expect(bob.locator("#field-ateom_pod_name")).to_have_text("pod-a")
     stored = store.get_actor("shared")
     assert (stored.version, status_name(stored), stored.last_snapshot, stored.ateom_pod_name) == (
         4,
-        "SUSPENDED",
+        "RESUMING",
         "gs://snaps/shared/0002",
-        "",
+        "pod-a",
     )
     contexts.watch.assert_clean()
 
 
-def test_conflict_discard_keeps_the_stored_record_and_reapply_conflicts_again(contexts, store):
+def test_conflict_discard_keeps_the_stored_record_and_a_decision_on_an_old_version_is_asked_again(contexts, store):
     put_actor(store, "contested")
     alice = open_edit(contexts, "editor", "contested")
     bob = open_edit(contexts, "editor", "contested")
@@ -373,17 +352,22 @@ def test_conflict_discard_keeps_the_stored_record_and_reapply_conflicts_again(co
     bob.fill("#id_last_snapshot", "gs://bob/1")
     bob.click("#save-button")
     expect(bob.locator("#stored-version")).to_have_text("2")
+    cells = bob.locator("#conflict-table tr[data-field=last_snapshot] td")
+    expect(cells.nth(0)).to_have_text("—")
+    expect(cells.nth(1)).to_have_text("gs://alice/1")
+    expect(cells.nth(2)).to_have_text("gs://bob/1")
 
-    # While Bob looks at the comparison, the record changes again (version 3): re-applying his
-    # edit "on version 2" is itself a conflict, shown again rather than overwriting version 3.
+    # While Bob looks at the comparison, the record changes again (version 3): his decision, made
+    # against version 2, is itself a conflict, shown again rather than overwriting version 3.
     current = store.get_actor("contested")
     current.last_snapshot = "gs://someone-else/3"
     store.update_actor(current, current.version)
-    bob.click("#reapply-button")
+    bob.check("#mine-last_snapshot")
+    bob.click("#merge-button")
     expect(bob.locator("#stored-version")).to_have_text("3")
-    expect(bob.locator("#conflict-table tr[data-field=last_snapshot] td")).to_have_text(
-        ["gs://someone-else/3", "gs://bob/1"]
-    )
+    expect(cells.nth(0)).to_have_text("gs://alice/1")
+    expect(cells.nth(1)).to_have_text("gs://someone-else/3")
+    expect(cells.nth(2)).to_have_text("gs://bob/1")
     assert store.get_actor("contested").last_snapshot == "gs://someone-else/3"
 
     # Discard: back to the detail page, which shows what is stored; the store is untouched.

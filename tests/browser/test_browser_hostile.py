@@ -220,7 +220,7 @@ def test_corrupt_records_are_flagged_rows(contexts, hostile, store):
 
 
 def test_editing_a_record_with_hostile_fields_keeps_them_inert(contexts, hostile, store):
-    """The edit form, the conflict view and the audit page carry the hostile values through."""
+    """The edit form, the merge view and the audit page carry the hostile values through."""
     alice = contexts.page("editor")
     bob = contexts.page("editor")
     url = "/actors/" + quote(QUOTED_ID, safe="") + "/edit/"
@@ -231,10 +231,14 @@ def test_editing_a_record_with_hostile_fields_keeps_them_inert(contexts, hostile
     expect(alice.locator("#messages")).to_contain_text("saved")
     bob.fill("#id_last_snapshot", IMG)
     bob.click("#save-button")
-    expect(bob.locator("#conflict-table tr[data-field=last_snapshot] td")).to_have_text(["gs://alice", IMG])
-    expect(bob.locator("#conflict-table tr[data-field=actor_template_name] td")).to_have_text([SCRIPT, SCRIPT])
+    cells = bob.locator("#conflict-table tr[data-field=last_snapshot] td")
+    expect(cells.nth(1)).to_have_text("gs://alice")
+    expect(cells.nth(2)).to_have_text(IMG)
+    expect(bob.locator("h1")).to_have_text("The record changed while you were editing")
+    expect(bob.locator("#conflict-summary")).to_contain_text(QUOTED_ID)
     assert bob.evaluate(DOM_CHECK) == {"bad": [], "pwned": None}
-    bob.click("#reapply-button")
+    bob.check("#mine-last_snapshot")
+    bob.click("#merge-button")
     expect(bob.locator("#field-last_snapshot")).to_have_text(IMG)
     assert store.get_actor(QUOTED_ID).last_snapshot == IMG
     visit(bob, "/audit/")

@@ -92,20 +92,14 @@ def test_nojs_edit_and_conflict(contexts, store):
     expect(alice.locator("#messages")).to_contain_text("saved (version 2)")
     expect(alice.locator("#field-status")).to_have_text("RESUMING")
 
+    # Bob changed another field: merged onto version 2, Alice's change kept, Bob not asked.
     bob.fill("#id_in_progress_snapshot", "gs://bob/pending")
     bob.click("#save-button")
-    expect(bob.locator("#stored-version")).to_have_text("2")
-    expect(bob.locator("#conflict-table tr[data-field=status] td")).to_have_text(["RESUMING", "SUSPENDED"])
-    expect(bob.locator("#conflict-table tr[data-field=in_progress_snapshot] td")).to_have_text(
-        ["—", "gs://bob/pending"]
-    )
-    assert store.get_actor("plain").in_progress_snapshot == ""
-
-    bob.click("#reapply-button")
-    expect(bob.locator("#messages")).to_contain_text("saved (version 3)")
+    expect(bob.locator("#messages")).to_contain_text("saved (version 3), merged with version 2")
     expect(bob.locator("#field-in_progress_snapshot")).to_have_text("gs://bob/pending")
+    expect(bob.locator("#field-status")).to_have_text("RESUMING")
     stored = store.get_actor("plain")
-    assert (stored.version, status_name(stored), stored.in_progress_snapshot) == (3, "SUSPENDED", "gs://bob/pending")
+    assert (stored.version, status_name(stored), stored.in_progress_snapshot) == (3, "RESUMING", "gs://bob/pending")
 
     # And the discard path.
     alice.click("#edit-actor")

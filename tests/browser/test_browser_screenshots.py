@@ -34,20 +34,7 @@ def test_screenshots_of_the_main_pages(contexts, store, app):
     expect(page.locator("#lock-token")).to_be_visible()
     screenshot(page, "actor-detail")
 
-    # Two sessions edit it: the second one sees the conflict.
-    other = contexts.page("editor")
-    other.goto(f"/actors/{actor_id}/edit/")
-    page.goto(f"/actors/{actor_id}/edit/")
-    other.fill("#id_last_snapshot", "gs://ate-snapshots/manual/restored-0001")
-    other.check("#id_edit_while_locked")  # its lock is held: saving needs the explicit override
-    other.click("#save-button")
-    expect(other.locator("#messages")).to_contain_text("saved")
-    page.select_option("#id_status", "SUSPENDING")
-    page.fill("#id_in_progress_snapshot", "gs://ate-snapshots/manual/pending")
-    page.check("#id_edit_while_locked")
-    page.click("#save-button")
-    expect(page.locator("#conflict-table")).to_be_visible()
-    screenshot(page, "edit-conflict")
+    # The merge view and a record's history: tests/browser/test_browser_merge.py.
 
     page.goto("/workers/?assigned=assigned")
     expect(page.locator("#workers-table tbody tr[data-worker]").first).to_be_visible()

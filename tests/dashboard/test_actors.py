@@ -1,5 +1,6 @@
 """Actors: list with filters and paging, detail, create, version-checked edit with conflicts, delete."""
 
+import html
 import re
 
 import pytest
@@ -356,9 +357,11 @@ def test_edit_rechecks_immutable_fields_on_the_server(editor, make_actor, store,
     assert stored.version == actor.version and stored.status == actor.status
 
 
-def test_edit_conflict_shows_both_sides_and_reapplies(editor, make_actor, store, page_html):
+def test_edit_conflict_shows_base_stored_and_mine_and_writes_only_what_was_decided(
+    editor, make_actor, store, page_html
+):
     actor = make_actor("c-1")
-    form = edit_data(actor, status="RUNNING", last_snapshot="mine")
+    form = edit_data(actor, status="RUNNING", last_snapshot="mine")  # a form without a base: only its version
     # Someone else saves first.
     other = store.get_actor("c-1")
     other.last_snapshot = "theirs"
@@ -367,16 +370,19 @@ def test_edit_conflict_shows_both_sides_and_reapplies(editor, make_actor, store,
     assert response.status_code == 409
     body = page_html(response)
     assert f'id="stored-version">{other.version}<' in body
-    row = re.search(r'<tr class="row-differs" data-field="last_snapshot">(.*?)</tr>', body, re.S).group(1)
+    row = re.search(r'<tr class="row-conflict" data-field="last_snapshot">(.*?)</tr>', body, re.S).group(1)
     assert "theirs" in row and "mine" in row
     assert store.get_actor("c-1").last_snapshot == "theirs"  # nothing overwritten
-    # The re-apply form carries the new version and my values.
-    reapply = re.search(r'<form[^>]*id="reapply-form">(.*?)</form>', body, re.S).group(1)
-    fields = dict(re.findall(r'name="([^"]+)" value="([^"]*)"', reapply))
-    assert fields["version"] == str(other.version) and fields["last_snapshot"] == "mine"
-    assert fields["status"] == "RUNNING"
+    # The merge form carries the new version and the values to decide between.
+    merge_form = re.search(r'<form[^>]*id="merge-form">(.*?)</form>', body, re.S).group(1)
+    fields = dict(re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)"', merge_form))
+    assert fields["version"] == str(other.version) and "last_snapshot" not in fields
+    assert 'id="mine-last_snapshot"' in merge_form and 'id="keep-last_snapshot"' in merge_form
     assert 'id="discard-button"' in body and 'href="/actors/c-1/"' in body
-    response = editor.post("/actors/c-1/edit/", fields)
+    fields = {k: html.unescape(v) for k, v in fields.items()}
+    undecided = editor.post("/actors/c-1/edit/", fields)
+    assert undecided.status_code == 409 and store.get_actor("c-1").version == other.version
+    response = editor.post("/actors/c-1/edit/", {**fields, "last_snapshot": "mine", "status": "RUNNING"})
     assert response.status_code == 302
     stored = store.get_actor("c-1")
     assert stored.last_snapshot == "mine" and stored.version == other.version + 1

@@ -162,10 +162,11 @@ def test_edit_worker_conflict(editor, make_worker, store, page_html):
     response = editor.post("/workers/team-a/small/w-0/edit/", form)
     assert response.status_code == 409
     body = page_html(response)
-    assert "theirs" in body and "mine" in body and 'id="reapply-form"' in body
+    assert "theirs" in body and "mine" in body and 'id="merge-form"' in body
     assert store.get_worker("team-a", "small", "w-0").actor_id == "theirs"
-    reapply = re.search(r'<form[^>]*id="reapply-form">(.*?)</form>', body, re.S).group(1)
-    fields = dict(re.findall(r'name="([^"]+)" value="([^"]*)"', reapply))
+    merge_form = re.search(r'<form[^>]*id="merge-form">(.*?)</form>', body, re.S).group(1)
+    fields = dict(re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)"', merge_form))
+    fields["actor_id"] = "mine"  # the decision
     assert editor.post("/workers/team-a/small/w-0/edit/", fields).status_code == 302
     assert store.get_worker("team-a", "small", "w-0").actor_id == "mine"
 

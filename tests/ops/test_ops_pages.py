@@ -207,7 +207,7 @@ def test_audit_page_lists_changes_newest_first(editor, store, cluster_client):
 def test_audit_stream_is_capped(ops_settings, cluster_client):
     from atedash.audit import STREAM_KEY, audit
 
-    ops_settings.ATEDASH_AUDIT_STREAM_MAXLEN = 50
+    ops_settings.ATEDASH_AUDIT_MAXLEN = 50
     for i in range(300):
         audit("cli:test", "test.entry", key=f"k{i}")
     # MAXLEN ~ trims whole macro nodes: the stream stays near the cap, never grows without bound.

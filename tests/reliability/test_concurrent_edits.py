@@ -1,11 +1,11 @@
 """Many operators edit the same actor at once, over real HTTP, against gunicorn (2 processes x 8 threads).
 
 24 clients, each with its own cookies and CSRF token, make 14 edit attempts each (336 in all) on one
-actor: open the edit form (its version), change a field, save; on the conflict view, half of them
-re-apply their edit on the new version as the view offers. Every save the dashboard confirmed
-(302 to the detail page) is counted in the final version, each confirmed exactly one version, and
-every other attempt got the conflict view (409) naming the version stored now. Nothing else: no
-500, no 503, no silent overwrite.
+actor: open the edit form (its version), change a field, save; on the merge view (the field changed on
+both sides), half of them decide for their own value as the view asks. Every save the dashboard
+confirmed (302 to the detail page) is counted in the final version, each confirmed exactly one version,
+and every other attempt got the merge view (409) naming the version stored now. Nothing else: no 500,
+no 503, no silent overwrite.
 """
 
 import html
@@ -31,7 +31,7 @@ CLIENTS = 24
 ATTEMPTS = 14
 VERSION_INPUT = re.compile(r'name="version" value="(\d+)"')
 CSRF_INPUT = re.compile(r'name="csrfmiddlewaretoken" value="([^"]+)"')
-REAPPLY_FORM = re.compile(r'<form[^>]*id="reapply-form"[^>]*>(.*?)</form>', re.S)
+MERGE_FORM = re.compile(r'<form[^>]*id="merge-form"[^>]*>(.*?)</form>', re.S)
 HIDDEN = re.compile(r'<input type="hidden" name="([^"]+)" value="([^"]*)"')
 
 
@@ -118,15 +118,16 @@ def test_many_operators_edit_one_actor(gunicorn, make_actor, store, capsys):
                 "last_snapshot": snapshot,
             }
             status, page = session.request("POST", url, form)
-            # On the conflict view, every other client re-applies its edit on the version it shows.
+            # On the merge view, every other client decides for its own snapshot, on the version it shows.
             reapplied = 0
-            while status == 409 and n % 2 == 0 and "reapply-form" in page and reapplied < 5:
+            while status == 409 and n % 2 == 0 and "merge-form" in page and reapplied < 5:
                 reapplied += 1
                 stored = int(re.search(r'id="stored-version">(\d+)<', page).group(1))
                 with lock:
                     conflicts.append((n, stored))
-                fields = dict(HIDDEN.findall(REAPPLY_FORM.search(page).group(1)))
+                fields = dict(HIDDEN.findall(MERGE_FORM.search(page).group(1)))
                 fields = {k: html.unescape(v) for k, v in fields.items()}
+                fields["last_snapshot"] = snapshot  # the decision: mine
                 version = int(fields["version"])
                 status, page = session.request("POST", url, fields)
             with lock:
@@ -156,7 +157,7 @@ def test_many_operators_edit_one_actor(gunicorn, make_actor, store, capsys):
         print(
             f"\n[concurrency] {CLIENTS} HTTP clients, {CLIENTS * ATTEMPTS} edit attempts on one actor in "
             f"{elapsed:.1f} s: {len(saved)} saved, {len(conflicts)} conflict views "
-            f"(re-applied from the view where offered); final version {final.version}"
+            f"(decided on the merge view where asked); final version {final.version}"
         )
     assert len(saved) >= CLIENTS  # contention, but progress
     # Every confirmed save is one version of the record, and every version is a confirmed save.

@@ -1,0 +1,56 @@
+"""A record's history as its page shows it, from the audit entries of its changes (storage keeps them per
+record beside the audit stream), and what "revert this change" puts into the edit form."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+
+from atedash.forms import RecordEditForm, short_status
+
+
+def form_value(form: type[RecordEditForm], name: str, value: Any) -> str:
+    """A value as an audit entry holds it (an enum by its full name, None for absent) as the form holds it."""
+    if value is None:
+        return ""
+    if isinstance(form.base_fields.get(name), forms.ChoiceField):  # an enum: "STATUS_RUNNING" -> "RUNNING"
+        return short_status(str(value))
+    return str(value)
+
+
+def revertible(form: type[RecordEditForm], entry: dict) -> dict[str, tuple[str, str]]:
+    """The editable fields a change changed: field -> (before, after), as the form holds them; {} when the
+    entry is not an edit of an existing record (a create or a delete cannot be reverted by an edit)."""
+    if not isinstance(entry.get("version_before"), int) or not isinstance(entry.get("version_after"), int):
+        return {}
+    changed = entry.get("changed_fields")
+    if not isinstance(changed, dict):
+        return {}
+    out = {}
+    for name, pair in changed.items():
+        if name in form.EDITABLE and isinstance(pair, list) and len(pair) == 2:
+            out[name] = (form_value(form, name, pair[0]), form_value(form, name, pair[1]))
+    return out
+
+
+def history_rows(pages, entries: list[tuple[str, dict]], urls: dict[str, str]) -> list[dict[str, Any]]:
+    """One row per change, newest first: who, when, action, versions, the field diff, and the revert link."""
+    form = pages.edit_form
+    rows = []
+    for entry_id, entry in entries:
+        changed = entry.get("changed_fields") if isinstance(entry.get("changed_fields"), dict) else {}
+        labels = {name: (form.base_fields[name].label if name in form.base_fields else name) for name in changed}
+        rows.append(
+            {
+                "id": entry_id,
+                "when": entry.get("when") or entry.get("ts"),
+                "who": entry.get("who") or entry.get("operator"),
+                "action": entry.get("action"),
+                "version_before": entry.get("version_before"),
+                "version_after": entry.get("version_after"),
+                "changes": [(labels[n], pair) for n, pair in sorted(changed.items()) if isinstance(pair, list)],
+                "revert_url": f"{urls['edit']}?revert={entry_id}" if revertible(form, entry) else "",
+            }
+        )
+    return rows

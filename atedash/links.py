@@ -1,0 +1,43 @@
+"""The URL of a record's pages from its key: by the kind's own URL where one can carry the identity
+(/actors/<id>/), else by key (/records/<key>/, which every key has: atedash/converters.py)."""
+
+from __future__ import annotations
+
+from django.urls import NoReverseMatch, reverse
+
+from storage.keys import actor_key, worker_key
+from storage.records import kind_of_key
+
+# Path segments an id may not be linked by in the kind's own URL: pages of their own (/actors/new/,
+# /actors/all/) and the dot segments browsers resolve away (/actors/../). Such ids go by key.
+RESERVED = frozenset({"new", "all", ".", ".."})
+
+
+def record_url(key: str | bytes, page: str = "detail") -> str:
+    """The URL of ``page`` (detail, edit, delete) of the record at ``key``; "" for a key of no record kind."""
+    if isinstance(key, bytes):
+        try:
+            key = key.decode("utf-8")
+        except UnicodeDecodeError:
+            pass  # named by the key route only
+    kind = kind_of_key(key)
+    if kind is None:
+        return ""
+    parts = kind.parts(key)
+    if parts is not None and RESERVED.isdisjoint(parts):
+        try:
+            return reverse(f"{kind.name}_{page}", args=parts)
+        except NoReverseMatch:  # e.g. an id with "/": no segment of the kind's URL can hold it
+            pass
+    return reverse(f"record_{page}", args=[key])
+
+
+def actor_url(actor_id: str) -> str:
+    """Detail URL of an actor id ("" for no id)."""
+    return record_url(actor_key(actor_id)) if actor_id else ""
+
+
+def worker_url(worker) -> str:
+    if not worker:
+        return ""
+    return record_url(worker_key(worker.worker_namespace, worker.worker_pool, worker.worker_pod))

@@ -1,0 +1,226 @@
+"""Editing a record, for every kind: the edit form carries the values it was read at (the base, signed);
+a save is a three-way merge (atedash/merge.py) onto the newest version with one compare-and-set.
+
+* Nothing changed meanwhile, or only fields the operator left alone: saved; the page says what was merged.
+* A field changed on both sides to different values: the merge view shows base / stored now / yours for
+  each field and asks for a decision on each conflicting one; nothing is written until every one is
+  decided (a form sent without a decision is asked again).
+* "Revert this change" (from a record's history) opens this form holding the values from before the
+  change, with the values after it as the base: the same rules then keep whatever changed since.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import messages
+from django.http import HttpRequest, HttpResponse, QueryDict
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_http_methods
+from google.protobuf.message import Message
+
+import storage
+from atedash import errors
+from atedash.audit import changed_fields
+from atedash.auth import role_required
+from atedash.forms import RecordEditForm
+from atedash.history import revertible
+from atedash.merge import BadBase, Base, Merge, merge, read_base, sign_base
+from atedash.records import key_text
+from atedash.views import raw as raw_views
+from atedash.views.common import persistence
+from atedash.views.records import Pages, record_changed, record_context, record_view
+from storage.raw import LockInfo
+
+MERGE_ROUNDS = 8  # the record keeps changing under the merge: give up after this many compare-and-sets
+BAD_BASE = "This form was changed on its way or made for another record: nothing was saved. Open the edit page again."
+
+
+@role_required("editor")
+@require_http_methods(["GET", "POST"])
+@record_view
+def record_edit(request: HttpRequest, pages: Pages, key: str | bytes) -> HttpResponse:
+    p = persistence()
+    if isinstance(key, str):  # a record the ate server cannot read is edited raw only: the form would guess
+        refused = raw_views.refuse_unreadable(request, p, key)
+        if refused is not None:
+            return refused
+    stored = pages.read(p, key)  # NotFound -> 404, CorruptRecord -> the error page
+    lock = raw_views.held_lock(p, key) if isinstance(key, str) else None  # lock:actor:<id> held by a workflow
+    context = record_context(pages, key, record=stored, held_lock=lock)
+    if request.method == "GET":
+        return _edit_page(request, pages, key, stored, context)
+    try:
+        data, base = _posted(request.POST, key)
+    except BadBase:
+        form = context["form"] = pages.edit_form(request.POST, stored=stored)
+        form.is_valid()
+        form.add_error(None, BAD_BASE)
+        return render(request, "records/edit.html", context, status=400)
+    form = context["form"] = pages.edit_form(data, stored=stored)
+    if not form.is_valid():
+        return render(request, "records/edit.html", context, status=400)
+    if raw_views.lock_refused(form, lock):  # held: saved only with the explicit override
+        return render(request, "records/edit.html", context, status=409)
+    if base is None:  # a form without a base (made before merges): only its version is known
+        version = form.cleaned_data["version"]
+        base = Base(key_text(key), version, form.values_of(stored) if version == stored.version else {}, {})
+    return _save(request, pages, key, form, stored, base, lock)
+
+
+def _edit_page(
+    request: HttpRequest, pages: Pages, key: str | bytes, stored: Message, context: dict[str, Any]
+) -> HttpResponse:
+    """The form, holding the stored values (or, to revert a change, the values from before it)."""
+    form = pages.edit_form
+    initial = form.initial_from(stored)
+    base_values = form.values_of(stored)
+    base_version = stored.version
+    revert_id = request.GET.get("revert")
+    if revert_id:
+        entry = persistence().history_entry(key_text(key), revert_id) if _stream_id(revert_id) else None
+        changes = revertible(form, entry) if entry else {}
+        if not changes:
+            return errors.bad_request(
+                request, "That change is not in this record's history, or is not an edit.", "revert"
+            )
+        for name, (before, after) in changes.items():
+            initial[name], base_values[name] = before, after
+        base_version = entry["version_after"]
+        context["reverting"] = {"entry": entry, "fields": sorted(changes)}
+    initial["base"] = sign_base(key_text(key), base_version, base_values)
+    context["form"] = form(initial=initial)
+    return render(request, "records/edit.html", context)
+
+
+def _stream_id(value: str) -> bool:
+    left, _, right = value.partition("-")
+    return 0 < len(value) <= 41 and left.isdigit() and (not right or right.isdigit()) and value.isascii()
+
+
+def _posted(post: QueryDict, key: str | bytes) -> tuple[QueryDict, Base | None]:
+    """The form data and its base. A conflicting field sent without a decision gets the operator's value
+    and the base value of before the conflict back, so that the merge shows it as a conflict again."""
+    token = post.get("base", "")
+    if not token:
+        return post, None
+    base = read_base(token, key_text(key))
+    data = post.copy()
+    values = dict(base.values)
+    undecided = frozenset(name for name in base.decide if name not in post)
+    for name in undecided:
+        data[name], values[name] = base.decide[name][1], base.decide[name][0]
+    return data, Base(base.key, base.version, values, {}, undecided)
+
+
+def _save(
+    request: HttpRequest,
+    pages: Pages,
+    key: str | bytes,
+    form: RecordEditForm,
+    stored: Message,
+    base: Base,
+    lock: LockInfo | None,
+) -> HttpResponse:
+    """Merges the operator's values onto the newest version and writes it with one compare-and-set."""
+    p = persistence()
+    mine = form.wanted()
+    current = stored
+    for _ in range(MERGE_ROUNDS):
+        result = merge(base.values or None, form.values_of(current), mine, base.undecided)
+        if result.conflicts:
+            return _merge_page(request, pages, key, form, current, base, result)
+        edited = type(current)()
+        edited.CopyFrom(current)
+        form.set_values(edited, result.values)
+        try:
+            p.update_record(pages.kind, edited, current.version)
+        except storage.VersionConflict:
+            current = pages.read(p, key)  # changed again: merge onto that
+            continue
+        except storage.StorageError as exc:
+            errors.add_form_error(form, exc)
+            return render(
+                request,
+                "records/edit.html",
+                record_context(pages, key, record=current, form=form, held_lock=lock),
+                status=409,
+            )
+        entry = {"from_version": current.version, "to_version": edited.version, **raw_views.lock_audit(lock)}
+        if current.version != base.version:
+            entry["merged_from_version"] = base.version
+        record_changed(request, pages, "update", key, changed_fields=changed_fields(current, edited), **entry)
+        messages.success(request, _saved_message(pages, key, form, edited, current, base, result))
+        return redirect(pages.urls(key)["detail"])
+    form.add_error(None, f"{key_text(key)} keeps changing; nothing was saved. Try again.")
+    return render(
+        request, "records/edit.html", record_context(pages, key, record=current, form=form, held_lock=lock), status=409
+    )
+
+
+def _saved_message(
+    pages: Pages, key: str | bytes, form: RecordEditForm, edited: Message, current: Message, base: Base, result: Merge
+) -> str:
+    said = f"{pages.title} {pages.label(key)} saved (version {edited.version})"
+    if current.version == base.version:
+        return said + "."
+    label = {name: form.fields[name].label for name in form.EDITABLE}
+    parts = []
+    if result.kept:
+        parts.append("kept " + ", ".join(label[n] for n in result.kept) + " as changed there")
+    if result.applied:
+        parts.append("applied your " + ", ".join(label[n] for n in result.applied))
+    merged = "; ".join(parts) or "no field you changed was changed there"
+    return f"{said}, merged with version {current.version} saved meanwhile: {merged}."
+
+
+def _merge_page(
+    request: HttpRequest,
+    pages: Pages,
+    key: str | bytes,
+    form: RecordEditForm,
+    current: Message,
+    base: Base,
+    result: Merge,
+) -> HttpResponse:
+    """Base / stored now / yours for every field, a decision for each conflict; nothing written."""
+    mine = form.wanted()
+    stored_values = form.values_of(current)
+    rows = []
+    for name in form.EDITABLE:
+        state = (
+            "conflict"
+            if name in result.conflicts
+            else "applied"
+            if name in result.applied
+            else "kept"
+            if name in result.kept
+            else "same"
+        )
+        rows.append(
+            {
+                "name": name,
+                "label": form.fields[name].label,
+                "base": base.values.get(name),  # None: not known (a form from before merges)
+                "stored": stored_values[name],
+                "mine": mine[name],
+                "merged": result.values[name],
+                "state": state,
+            }
+        )
+    decide = {name: (base.values.get(name, ""), mine[name]) for name in result.conflicts}
+    hidden = [("version", current.version), ("base", sign_base(key_text(key), current.version, stored_values, decide))]
+    hidden += [(name, getattr(current, name)) for name in form.IMMUTABLE]
+    hidden += [(row["name"], row["merged"]) for row in rows if row["state"] != "conflict"]
+    if form.cleaned_data.get("edit_while_locked"):  # the override given stands for the decisions too
+        hidden.append(("edit_while_locked", "on"))
+    context = record_context(
+        pages,
+        key,
+        current=current,
+        rows=rows,
+        your_version=base.version,
+        hidden=hidden,
+        conflicts=len(result.conflicts),
+    )
+    return render(request, "records/conflict.html", context, status=409)
