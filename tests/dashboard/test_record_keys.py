@@ -13,6 +13,7 @@ AWKWARD = ["a/b", "sp ace", "per%cent", "tab\tnew\nline", "<b>x</b>", "ünï/cø
 
 
 def _actor(store, actor_id, **fields):
+    fields.setdefault("status", Actor.STATUS_SUSPENDED)  # as the ate API creates them (deletable)
     store.create_actor(Actor(actor_id=actor_id, actor_template_namespace="t", actor_template_name="t", **fields))
     return store.get_actor(actor_id)
 
@@ -124,8 +125,14 @@ def test_audit_page_filters_and_says_how_far_back_it_reaches(editor, store, page
         audit("cli:alice", "actor.update", key=f"actor:a-{i}")
     audit("cli:bob", "worker.delete", key="worker:n:p:w")
     audit("cli:bob", "login")
+    from atedash.audit import STREAM_KEY
+
     body = page_html(editor.get("/audit/"))
-    assert re.search(r'id="audit-reach">The stream holds <strong>7</strong> entries,\s+back to <strong>20', body)
+    length = store.client.xlen(STREAM_KEY)  # these 7, and the editor's login
+    assert length == 8
+    assert re.search(
+        rf'id="audit-reach">The stream holds <strong>{length}</strong> entries,\s+back to <strong>20', body
+    )
 
     def actions(**params):
         return re.findall(r'<tr data-action="([^"]+)"', page_html(editor.get("/audit/", params)))
@@ -134,4 +141,4 @@ def test_audit_page_filters_and_says_how_far_back_it_reaches(editor, store, page
     assert actions(action="actor") == ["actor.update"] * 5
     assert actions(action="actor.update", key="actor:a-3") == ["actor.update"]
     assert actions(action="act") == []
-    assert 'id="audit-examined">Looked at 7 entries' in page_html(editor.get("/audit/", {"operator": "nobody"}))
+    assert 'id="audit-examined">Looked at 8 entries' in page_html(editor.get("/audit/", {"operator": "nobody"}))
