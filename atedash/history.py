@@ -49,7 +49,11 @@ def history_rows(pages, entries: list[tuple[str, dict]], urls: dict[str, str]) -
                 "action": entry.get("action"),
                 "version_before": entry.get("version_before"),
                 "version_after": entry.get("version_after"),
-                "changes": [(labels[n], pair) for n, pair in sorted(changed.items()) if isinstance(pair, list)],
+                "changes": [
+                    (labels[n], [form_value(form, n, v) if n in form.base_fields else v for v in pair])
+                    for n, pair in sorted(changed.items())
+                    if isinstance(pair, list) and len(pair) == 2
+                ],
                 "revert_url": f"{urls['edit']}?revert={entry_id}" if revertible(form, entry) else "",
             }
         )
