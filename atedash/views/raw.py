@@ -29,7 +29,8 @@ from atedash.app import current_app
 from atedash.audit import audit
 from atedash.auth import role_required
 from atedash.forms import EDIT_WHILE_LOCKED, RAW_MAX_VALUE, RawDeleteForm, RawEditForm, RawKeyForm, RawRepairForm
-from atedash.templatetags.atedash import actor_key_url, raw_url, ttl, worker_key_url
+from atedash.links import record_url
+from atedash.templatetags.atedash import raw_url, ttl
 from atedash.views.common import persistence
 from storage import keys
 from storage.backup import export_line
@@ -111,7 +112,7 @@ def _key(request):
 
 
 def _detail_url(key):
-    return actor_key_url(key) or worker_key_url(key) or ""
+    return record_url(key)  # by key when no URL of the kind can carry the id
 
 
 def _shown(value: bytes) -> str:
