@@ -54,7 +54,7 @@ def judged_loader(kind: RecordKind, schema):
             try:
                 record = decode_stored(key, raw)[0]
             except CorruptRecord as e:
-                out.append(JudgedCorrupt(e.key, e.reason, e.preview, judge(key, raw)))
+                out.append(JudgedCorrupt(e.key, e.reason, e.preview, raw_key=key, server=judge(key, raw)))
                 continue
             if key.count(b":") == colons and value_error(raw) is None:
                 out.append(record)
