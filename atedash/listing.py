@@ -8,10 +8,12 @@ about a tenth of the cost. tests/dashboard/test_fast_paths.py checks them agains
 loops they replace.
 """
 
+from __future__ import annotations
+
 import re
 from collections.abc import Callable
 from html import escape
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from django.urls import reverse
@@ -21,13 +23,17 @@ from atedash.links import RESERVED, actor_url, worker_url
 from atedash.templatetags.atedash import clip, or_dash, status_class
 from storage.keys import worker_key
 
+if TYPE_CHECKING:
+    from storage.ateapi_pb2 import Worker
+    from storage.server_readable import Unreadable
+
 # URL path segments that reverse() emits unchanged (no percent-encoding); anything else, and ids
 # that cannot be part of a URL (empty, or with a "/"), goes through reverse() itself.
 _PLAIN = re.compile(r"[A-Za-z0-9._~-]+\Z")
 _P = "zzatedashzz"  # placeholder, plain characters only
 
 
-def unreadable_flag(unreadable) -> str:
+def unreadable_flag(unreadable: Unreadable) -> str:
     """The flag of a record the ate server cannot read (storage.server_readable.Unreadable): its
     reason, in Go's words, and what it breaks, on hover and for screen readers."""
     why = escape(f"{unreadable.reason} ({unreadable.fails})")
@@ -101,7 +107,7 @@ def actor_rows_html(rows: list[dict[str, Any]]) -> SafeString:
     return mark_safe("".join(out))
 
 
-def worker_rows_html(workers: list, unreadable: dict | None = None) -> SafeString:
+def worker_rows_html(workers: list[Worker], unreadable: dict[str, Unreadable] | None = None) -> SafeString:
     """workers: Worker messages; unreadable: {key: why the ate server cannot read it} (Page.unreadable)."""
     detail = _url_format("worker_detail", 3)
     actor_detail = _url_format("actor_detail", 1)
@@ -126,7 +132,7 @@ def worker_rows_html(workers: list, unreadable: dict | None = None) -> SafeStrin
     return mark_safe("".join(out))
 
 
-def pool_rows_html(pools) -> SafeString:
+def pool_rows_html(pools: list[dict[str, Any]]) -> SafeString:
     """The overview's workers-by-pool rows (pools: dicts with namespace, pool, free, assigned)."""
     base = escape(reverse("worker_list"))
     out = []

@@ -7,9 +7,19 @@ longer (a count of a million records takes seconds of a worker's CPU: counting n
 about a tenth of it). At most one computation runs per process at a time; "Recount now" forces one.
 """
 
+from __future__ import annotations
+
 import time
+from collections.abc import Callable, Hashable
+from typing import TYPE_CHECKING, Any
 
 from atedash.background import BackgroundComputation
+
+if TYPE_CHECKING:
+    from atedash.store import StoreConnection
+    from storage import StoreStats
+
+Pool = tuple[str, str]  # (namespace, pool)
 
 RECOUNT_FACTOR = 10
 
@@ -18,28 +28,29 @@ class StatsCache(BackgroundComputation):
     thread_name = "atedash-stats"
     what = "store statistics"
 
-    def __init__(self, store, max_age):
+    def __init__(self, store: StoreConnection, max_age: float) -> None:
         self.store = store  # atedash.store.StoreConnection
         self.max_age = max_age  # ATEDASH_STATS_MAX_AGE
-        self._derived = (None, {})  # (the StoreStats they were built from, {name: value})
+        # (the StoreStats they were built from, {name: value})
+        self._derived: tuple[StoreStats | None, dict[Hashable, Any]] = (None, {})
         super().__init__()
 
-    def _compute(self):
+    def _compute(self) -> StoreStats:
         return self.store.persistence().store_stats()
 
-    def _keep_result(self, result):
+    def _keep_result(self, result: StoreStats) -> None:
         self.result = result
 
-    def _clear_result(self):
-        self.result = None  # storage.StoreStats of the last successful run
+    def _clear_result(self) -> None:
+        self.result: StoreStats | None = None  # storage.StoreStats of the last successful run
 
-    def snapshot(self):
+    def snapshot(self) -> tuple[StoreStats | None, str | None, bool]:
         """(result, error, running) as they are now, starting a computation when due."""
         self.ensure_fresh()
         with self._lock:
             return self.result, self.error, self._running_locked()
 
-    def ensure_fresh(self):
+    def ensure_fresh(self) -> None:
         max_age = self.max_age
         with self._lock:
             if self._running_locked():
@@ -53,7 +64,7 @@ class StatsCache(BackgroundComputation):
                 return
             self._start_locked()
 
-    def ensure_started_after(self, since):
+    def ensure_started_after(self, since: float) -> None:
         """Start a computation unless one is running or the last one started after ``since``.
 
         "Recount now" hands its time to the poll that follows it; gunicorn may route that poll to
@@ -66,7 +77,7 @@ class StatsCache(BackgroundComputation):
                 return
             self._start_locked()
 
-    def known_pools(self, namespace=None):
+    def known_pools(self, namespace: str | None = None) -> list[Pool]:
         """(namespace, pool) pairs the last count saw, for one namespace or all; [] before any count.
 
         Used to read a worker directly by key (worker:<ns>:<pool>:<pod>) instead of scanning for it.
@@ -76,7 +87,7 @@ class StatsCache(BackgroundComputation):
             return []
         return self.derived(result, "pools_by_namespace", _pools_by_namespace).get(namespace, [])
 
-    def derived(self, result, name, build):
+    def derived(self, result: StoreStats, name: Hashable, build: Callable[[StoreStats], Any]) -> Any:
         """build(result), built once per result (e.g. the overview's rows); the last result's only."""
         built_from, values = self._derived
         if built_from is not result:
@@ -87,8 +98,8 @@ class StatsCache(BackgroundComputation):
         return values[name]
 
 
-def _pools_by_namespace(result):
-    index = {}
+def _pools_by_namespace(result: StoreStats) -> dict[str | None, list[Pool]]:
+    index: dict[str | None, list[Pool]] = {}
     for ns, pool in sorted(result.workers_by_pool):
         index.setdefault(ns, []).append((ns, pool))
         index.setdefault(None, []).append((ns, pool))

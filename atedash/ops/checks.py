@@ -11,10 +11,17 @@ a finding that was repaired through another process for longer than one scrape. 
 itself starts a fresh check whenever it is opened.
 """
 
+from __future__ import annotations
+
 import logging
 import time
+from typing import TYPE_CHECKING
 
 from atedash.background import BackgroundComputation
+
+if TYPE_CHECKING:
+    from atedash.store import StoreConnection
+    from storage.consistency import CheckReport
 
 log = logging.getLogger(__name__)
 
@@ -23,12 +30,12 @@ class CheckCache(BackgroundComputation):
     thread_name = "atedash-check"
     what = "consistency check"
 
-    def __init__(self, store, max_age):
+    def __init__(self, store: StoreConnection, max_age: float) -> None:
         self.store = store  # atedash.store.StoreConnection
         self.max_age = max_age  # ATEDASH_CHECK_MAX_AGE
         super().__init__()
 
-    def current_epoch(self):
+    def current_epoch(self) -> bytes | None:
         """The store's change marker (b"" when none was set, e.g. after a flush); None when the store
         cannot say."""
         try:
@@ -36,39 +43,39 @@ class CheckCache(BackgroundComputation):
         except Exception:  # noqa: BLE001 - an unreachable store shows up elsewhere
             return None
 
-    def invalidate(self):
+    def invalidate(self) -> None:
         """Marks every process's last report stale (called after each change made through atedash)."""
         try:
             self.store.persistence().bump_check_epoch()
         except Exception as exc:  # noqa: BLE001 - the reports age out anyway
             log.warning("could not mark consistency reports stale: %s", exc)
 
-    def _compute(self):
+    def _compute(self) -> tuple[bytes | None, CheckReport]:
         from storage.consistency import run_check
 
         epoch = self.current_epoch()
         return epoch, run_check(self.store.persistence())
 
-    def _keep_result(self, result):
+    def _keep_result(self, result: tuple[bytes | None, CheckReport]) -> None:
         self.epoch, self.report = result
         self.finished_at = time.time()
 
-    def _clear_result(self):
-        self.report = None  # storage.consistency.CheckReport of the last successful run
-        self.epoch = None  # the store's change marker when that run started
-        self.finished_at = None
+    def _clear_result(self) -> None:
+        self.report: CheckReport | None = None  # of the last successful run
+        self.epoch: bytes | None = None  # the store's change marker when that run started
+        self.finished_at: float | None = None
 
-    def snapshot(self, *, start_if_stale=True):
+    def snapshot(self, *, start_if_stale: bool = True) -> tuple[CheckReport | None, str | None, bool]:
         """(report, error, running) as they are now; starts a check when due."""
         if start_if_stale:
             self.ensure_fresh()
         with self._lock:
             return self.report, self.error, self._running_locked()
 
-    def age(self):
+    def age(self) -> float | None:
         return None if self.finished_at is None else time.time() - self.finished_at
 
-    def ensure_fresh(self):
+    def ensure_fresh(self) -> None:
         max_age = self.max_age
         epoch = self.current_epoch() if self.report is not None else None
         with self._lock:

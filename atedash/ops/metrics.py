@@ -16,28 +16,36 @@ token is configured (for Prometheus). Without either, the login redirect of ever
 gets 401.
 """
 
+from __future__ import annotations
+
 import os
 import time
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, Histogram
 from prometheus_client.core import GaugeMetricFamily
+
+if TYPE_CHECKING:
+    from atedash.ops.checks import CheckCache
+    from atedash.stats import StatsCache
 
 
 class StoreCollector:
     """Gauges from the cached store statistics and the cached consistency check."""
 
-    def __init__(self, stats, checks):
-        self.stats = stats  # atedash.stats.StatsCache
-        self.checks = checks  # atedash.ops.checks.CheckCache
+    def __init__(self, stats: StatsCache, checks: CheckCache) -> None:
+        self.stats = stats
+        self.checks = checks
 
-    def describe(self):
+    def describe(self) -> list[GaugeMetricFamily]:
         return []  # computed on collect; no scan at registration
 
-    def collect(self):
+    def collect(self) -> Iterator[GaugeMetricFamily]:
         yield from self._store_gauges()
         yield from self._check_gauges()
 
-    def _store_gauges(self):
+    def _store_gauges(self) -> Iterator[GaugeMetricFamily]:
         actors = GaugeMetricFamily(
             "atedash_actors", "Actors in the store by status (last statistics run).", labels=["status"]
         )
@@ -78,7 +86,7 @@ class StoreCollector:
         yield stats_age
         yield stats_up
 
-    def _check_gauges(self):
+    def _check_gauges(self) -> Iterator[GaugeMetricFamily]:
         from storage.consistency import KINDS
 
         findings = GaugeMetricFamily(
@@ -112,7 +120,7 @@ class Metrics:
     In multiprocess mode (PROMETHEUS_MULTIPROC_DIR) a scrape aggregates every worker's samples
     through a registry of its own, plus this process's gauges."""
 
-    def __init__(self, stats, checks):
+    def __init__(self, stats: StatsCache, checks: CheckCache) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
         self.request_latency = Histogram(
             "atedash_request_duration_seconds",

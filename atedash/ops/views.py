@@ -1,8 +1,12 @@
 """Operations pages: the consistency check and its repairs, the backup download, the audit trail, /metrics."""
 
+from __future__ import annotations
+
 import hmac
 import re
 import time
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.contrib import messages
@@ -20,16 +24,23 @@ from atedash.auth import login_exempt, role_required
 from atedash.errors import BadParameter
 from atedash.views.common import persistence, render_page
 
+if TYPE_CHECKING:
+    from django.http import HttpRequest
+    from django.http.response import HttpResponseBase
+
+    from atedash.operators import Operator
+    from storage.consistency import Finding, Repair
+
 REPAIR_SALT = "atedash.ops.repair"
 AUDIT_PAGE_SIZE = 100
 MAX_ROWS = 500  # findings listed on the page (per kind filter); the counts table has them all
 
 
-def sign_repair(repair):
+def sign_repair(repair: Repair) -> str:
     return signing.dumps(repair.to_dict(), salt=REPAIR_SALT, compress=True)
 
 
-def load_repair(token):
+def load_repair(token: str) -> Repair | None:
     """The Repair a confirmation form carries; None when the token is not one we signed."""
     from storage.consistency import Repair
 
@@ -39,12 +50,12 @@ def load_repair(token):
         return None
 
 
-def required_role(repair):
+def required_role(repair: Repair) -> str:
     """Repairs are record edits (editor); releasing a lock stays an admin's, as on the Locks page."""
     return "admin" if repair.action == "release_lock" else "editor"
 
 
-def _finding_rows(findings, operator):
+def _finding_rows(findings: Iterable[Finding], operator: Operator | None) -> list[dict[str, Any]]:
     rows = []
     for finding in findings:
         repair = finding.repair
@@ -63,7 +74,7 @@ def _finding_rows(findings, operator):
 
 
 @require_http_methods(["GET", "POST"])
-def check_page(request):
+def check_page(request: HttpRequest) -> HttpResponseBase:
     """The last check's findings; "Run the check now" (a POST, editors) starts a new one."""
     htmx = getattr(request, "htmx", False)
     checks = current_app().checks
@@ -104,7 +115,7 @@ def check_page(request):
 
 @role_required("editor")
 @require_http_methods(["GET", "POST"])
-def repair(request):
+def repair(request: HttpRequest) -> HttpResponseBase:
     """GET: the exact change, and whether it still applies; POST: re-check and apply it."""
     from storage.consistency import RepairNotApplicable
     from storage.errors import VersionConflict
@@ -152,7 +163,7 @@ def repair(request):
 
 
 @role_required("editor")
-def _run_check(request):
+def _run_check(request: HttpRequest) -> HttpResponseBase:
     if current_app().claim_refresh("check"):
         current_app().checks.refresh()
     else:
@@ -168,7 +179,7 @@ def _run_check(request):
 
 
 @require_GET
-def export_download(request):
+def export_download(request: HttpRequest) -> HttpResponseBase:
     """Every actor and worker as JSON lines, streamed (constant memory)."""
     from storage.backup import iter_export
 
@@ -187,7 +198,7 @@ def export_download(request):
 
 
 @require_GET
-def backup_page(request):
+def backup_page(request: HttpRequest) -> HttpResponse:
     return render(request, "ops/backup.html", {})
 
 
@@ -197,7 +208,7 @@ def backup_page(request):
 _STREAM_ID = re.compile(r"([0-9]{1,20})(?:-([0-9]{1,20}))?")
 
 
-def parse_stream_id(value):
+def parse_stream_id(value: str | None) -> str | None:
     """`value` as a stream id ("ms-seq" or "ms"), None when empty; BadParameter (the 400 page) when it
     is not one: the store would refuse it (a 503 page) or read it as something else."""
     if not value:
@@ -214,7 +225,7 @@ AUDIT_FILTERS = ("operator", "key", "action")
 AUDIT_SEARCH_BUDGET = 10_000  # entries one filtered audit page looks at, at most ("look further" goes on)
 
 
-def audit_filter(values: dict[str, str]):
+def audit_filter(values: dict[str, str]) -> Callable[[dict], bool] | None:
     """The entry test of the audit page's filters (None: no filter): operator and key as typed, action
     as typed or as a prefix ("actor" matches actor.update)."""
     operator, key, action = (values[name] for name in AUDIT_FILTERS)
@@ -234,7 +245,7 @@ def audit_filter(values: dict[str, str]):
 
 
 @require_GET
-def audit_page(request):
+def audit_page(request: HttpRequest) -> HttpResponse:
     before = parse_stream_id(request.GET.get("before"))
     values = {name: request.GET.get(name, "")[:4096] for name in AUDIT_FILTERS}
     wanted = audit_filter(values)
@@ -286,7 +297,7 @@ _SHOWN = {
 }
 
 
-def _entry_row(entry):
+def _entry_row(entry: dict[str, Any]) -> dict[str, Any]:
     extra = {k: v for k, v in entry.items() if k not in _SHOWN}
     return {
         "when": entry.get("when") or entry.get("ts"),
@@ -301,7 +312,7 @@ def _entry_row(entry):
     }
 
 
-def _bearer_ok(request):
+def _bearer_ok(request: HttpRequest) -> bool | None:
     token = settings.ATEDASH_METRICS_TOKEN
     header = request.headers.get("Authorization", "")
     if not token or not header.startswith("Bearer "):
@@ -311,7 +322,7 @@ def _bearer_ok(request):
 
 @login_exempt
 @require_GET
-def metrics(request):
+def metrics(request: HttpRequest) -> HttpResponseBase:
     bearer = _bearer_ok(request)
     if bearer is False:
         response = HttpResponse("invalid metrics token\n", status=401, content_type="text/plain")

@@ -1,5 +1,7 @@
 """Filters of the operations pages: links to the records a finding names."""
 
+from typing import Any
+
 from django import template
 
 from atedash.links import record_url
@@ -22,6 +24,6 @@ def key_url(key: str | bytes) -> str:
 
 
 @register.filter
-def quoted(value):
+def quoted(value: Any) -> str:
     """A field value as the confirmation shows it: '' for empty, repr-like otherwise."""
     return "''" if value in (None, "") else f"'{value}'"

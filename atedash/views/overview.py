@@ -1,6 +1,9 @@
 """Overview: actors by status, workers by pool, locks held, and the cluster's nodes."""
 
+from __future__ import annotations
+
 import time
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.core import signing
@@ -13,16 +16,23 @@ from atedash.app import current_app
 from atedash.auth import role_required
 from atedash.views.common import persistence, render_page
 
+if TYPE_CHECKING:
+    from django.http import HttpRequest, HttpResponse
+    from django.http.response import HttpResponseBase
+    from django.utils.safestring import SafeString
+
+    from storage import StoreStats
+
 SINCE_SALT = "atedash.overview.since"
 
 
-def _stats_context(since=None):
+def _stats_context(since: float | None = None) -> dict[str, Any]:
     result, error, running = current_app().stats.snapshot()
     # A recount asked for at `since` is still pending here while this process's counts predate it.
     pending_since = (
         since if since is not None and error is None and (result is None or result.computed_at < since) else None
     )
-    context = {
+    context: dict[str, Any] = {
         "stats": result,
         "stats_error": error,
         "stats_running": running or pending_since is not None,
@@ -47,14 +57,14 @@ def _stats_context(since=None):
     return context
 
 
-def _pool_rows_html(result, pools):
+def _pool_rows_html(result: StoreStats, pools: list[dict[str, Any]]) -> SafeString:
     """The rows change only with the counts (and the script prefix the links start with)."""
     name = ("pool_rows_html", get_script_prefix())
     return current_app().stats.derived(result, name, lambda _result: listing.pool_rows_html(pools))
 
 
 @require_GET
-def overview(request):
+def overview(request: HttpRequest) -> HttpResponse:
     cluster = persistence().cluster_overview()
     primaries = [n for n in cluster.nodes if n.role == "primary"]
     context = {
@@ -68,7 +78,7 @@ def overview(request):
 
 
 @require_http_methods(["GET", "POST"])
-def stats(request):
+def stats(request: HttpRequest) -> HttpResponseBase:
     """The statistics block alone (polled by HTMX while a computation runs; a full page without JS).
 
     "Recount now" is a POST by an editor, at most one per ATEDASH_REFRESH_INTERVAL for the fleet;
@@ -87,7 +97,7 @@ def stats(request):
 
 
 @role_required("editor")
-def _recount(request):
+def _recount(request: HttpRequest) -> HttpResponseBase:
     since = None
     if current_app().claim_refresh("stats"):
         since = time.time()
@@ -97,7 +107,7 @@ def _recount(request):
     return render_page(request, "overview/page.html", "overview/_stats.html", _stats_context(since))
 
 
-def _parse_since(token):
+def _parse_since(token: str | None) -> float | None:
     """The time a recount was asked for, from the poll's URL (signed by _stats_context); None when
     absent, forged or older than a minute."""
     if not token:

@@ -15,7 +15,10 @@ A held ``lock:actor:<id>`` (a server workflow between two steps) must be overrid
 (``edit_while_locked``) to save an actor; the audit line says so. The key is in the URL (``?key=``).
 """
 
+from __future__ import annotations
+
 import base64
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
 from django.contrib import messages
@@ -39,10 +42,21 @@ from storage.rawedit import canonical_rewrite
 from storage.records import kind_of_key
 from storage.server_readable import server_read_error
 
+if TYPE_CHECKING:
+    from django import forms
+    from django.http import HttpRequest, HttpResponse
+    from django.http.response import HttpResponseBase
+    from google.protobuf.message import Message
+
+    from atedash.timing import TimedPersistence
+    from storage import LockInfo, Persistence, RawRecord
+
+    Store = Persistence | TimedPersistence
+
 # --- shared with the detail and edit pages ----------------------------------------------------
 
 
-def held_lock(p, key):
+def held_lock(p: Store, key: str) -> LockInfo | None:
     """The LockInfo of ``lock:actor:<id>`` while a workflow holds it (actor keys only), else None."""
     if not key.startswith(keys.ACTOR_PREFIX):
         return None
@@ -52,7 +66,7 @@ def held_lock(p, key):
         return None
 
 
-def lock_refused(form, lock):
+def lock_refused(form: forms.Form, lock: LockInfo | None) -> bool:
     """True (with a form error) when ``lock`` is held and the operator did not tick the override."""
     if lock is None or form.cleaned_data.get("edit_while_locked"):
         return False
@@ -64,14 +78,14 @@ def lock_refused(form, lock):
     return True
 
 
-def lock_audit(lock):
+def lock_audit(lock: LockInfo | None) -> dict[str, Any]:
     """Audit fields of a save made while ``lock`` was held (empty when it was not)."""
     if lock is None:
         return {}
     return {"edited_while_locked": True, "lock_held": {"key": lock.key, "token": lock.token, "ttl_ms": lock.ttl_ms}}
 
 
-def record_notices(p, key, value):
+def record_notices(p: Store, key: str, value: bytes) -> dict[str, Any]:
     """Context of templates/raw/_notices.html for a detail or edit page: why the server cannot read
     the record (None when it can), the held lock, the raw editor's URL."""
     return {
@@ -82,7 +96,7 @@ def record_notices(p, key, value):
     }
 
 
-def refuse_unreadable(request, p, key):
+def refuse_unreadable(request: HttpRequest, p: Store, key: str) -> HttpResponse | None:
     """The response of an ordinary edit form for a record the server cannot read (or atedash cannot
     decode), linking to the raw editor; None when the form may go on."""
     raw = p.get_raw(key)  # NotFound -> 404
@@ -103,7 +117,7 @@ def refuse_unreadable(request, p, key):
 # --- helpers ------------------------------------------------------------------------------------
 
 
-def _key(request):
+def _key(request: HttpRequest) -> str:
     form = RawKeyForm(request.GET)
     if not form.is_valid():
         message = " ".join(form.errors.get("key") or ["A record key is needed (?key=actor:<id>)."])
@@ -111,7 +125,7 @@ def _key(request):
     return form.cleaned_data["key"]
 
 
-def _detail_url(key):
+def _detail_url(key: str) -> str:
     return record_url(key)  # by key when no URL of the kind can carry the id
 
 
@@ -119,14 +133,14 @@ def _shown(value: bytes) -> str:
     return base64.b64encode(value).decode("ascii")
 
 
-def _as_text(value: bytes):
+def _as_text(value: bytes) -> str | None:
     try:
         return value.decode("utf-8")
     except UnicodeDecodeError:
         return None
 
 
-def _decoded(key, value):
+def _decoded(key: str, value: bytes) -> Message | None:
     """The record as atedash decodes it, or None."""
     try:
         return kind_of_key(key).decode_stored(key, value)[0]
@@ -134,12 +148,12 @@ def _decoded(key, value):
         return None
 
 
-def _version(key, value):
+def _version(key: str, value: bytes) -> int | None:
     record = _decoded(key, value)
     return None if record is None else record.version
 
 
-def _context(p, key, raw, lock=None):
+def _context(p: Store, key: str, raw: RawRecord, lock: LockInfo | None = None) -> dict[str, Any]:
     value = raw.value
     text = _as_text(value) if raw.encoding == "json" else None
     rewrite = rewrite_error = None
@@ -174,11 +188,19 @@ def _context(p, key, raw, lock=None):
     }
 
 
-def _url(name, key):
+def _url(name: str, key: str) -> str:
     return reverse(name) + "?" + urlencode({"key": key})
 
 
-def _changed(request, key, before: bytes, after: bytes | None, action: str, lock, **extra):
+def _changed(
+    request: HttpRequest,
+    key: str,
+    before: bytes,
+    after: bytes | None,
+    action: str,
+    lock: LockInfo | None,
+    **extra: Any,
+) -> None:
     """The audit line of a raw write or delete: the bytes before and after as export lines
     (``manage.py ate import --allow-unreadable`` of ``restore_line`` puts the old record back)."""
     audit(
@@ -201,7 +223,7 @@ def _changed(request, key, before: bytes, after: bytes | None, action: str, lock
 
 @role_required("editor")
 @require_http_methods(["GET", "POST"])
-def raw_edit(request):
+def raw_edit(request: HttpRequest) -> HttpResponseBase:
     key = _key(request)
     p = persistence()
     raw = p.get_raw(key)  # NotFound -> 404; another Redis type -> the corrupt-record page
@@ -248,7 +270,7 @@ def raw_edit(request):
 
 @role_required("editor")
 @require_http_methods(["GET", "POST"])
-def raw_repair(request):
+def raw_repair(request: HttpRequest) -> HttpResponseBase:
     key = _key(request)
     p = persistence()
     raw = p.get_raw(key)
@@ -295,7 +317,7 @@ def raw_repair(request):
 
 @role_required("admin")
 @require_http_methods(["GET", "POST"])
-def raw_delete(request):
+def raw_delete(request: HttpRequest) -> HttpResponseBase:
     key = _key(request)
     p = persistence()
     raw = p.get_raw(key)

@@ -12,8 +12,12 @@ The store is the one of the dashboard (ATEDASH_REDIS_URL). Changes (import, flus
 pages' (who is cli:<os user>, or ATEDASH_OPERATOR).
 """
 
+from __future__ import annotations
+
 import json
 import sys
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
@@ -22,10 +26,16 @@ from google.protobuf import json_format
 from atedash.app import current_app
 from atedash.audit import audit, cli_operator
 
+if TYPE_CHECKING:
+    from argparse import ArgumentParser
+
+    from storage.ateapi_pb2 import Actor, Worker
+    from storage.backup import ImportEntry, ImportResult
+
 NONE = "<none>"
 
 
-def _status(actor):
+def _status(actor: Actor) -> str:
     from storage.ateapi_pb2 import Actor
 
     try:
@@ -34,7 +44,7 @@ def _status(actor):
         return str(actor.status)
 
 
-def actor_row(a):
+def actor_row(a: Actor) -> list[str]:
     pod = (
         f"{a.ateom_pod_namespace}/{a.ateom_pod_name}"
         if a.ateom_pod_namespace and a.ateom_pod_name
@@ -51,7 +61,7 @@ def actor_row(a):
     ]
 
 
-def worker_row(w):
+def worker_row(w: Worker) -> list[str]:
     return [w.worker_namespace, w.worker_pool, w.worker_pod, w.ip, w.actor_id, str(w.version)]
 
 
@@ -59,7 +69,7 @@ ACTOR_COLUMNS = ["NAMESPACE", "TEMPLATE", "ID", "STATUS", "ATEOM POD", "ATEOM IP
 WORKER_COLUMNS = ["NAMESPACE", "POOL", "POD", "IP", "ACTOR", "VERSION"]
 
 
-def format_table(columns, rows):
+def format_table(columns: list[str], rows: Sequence[Sequence[str | None]]) -> str:
     """kubectl's layout: upper-case headers, left-aligned columns, three spaces apart, <none> for empty."""
     rows = [[cell if cell not in ("", None) else NONE for cell in row] for row in rows]
     widths = [max([len(c)] + [len(r[i]) for r in rows]) for i, c in enumerate(columns)]
@@ -69,11 +79,32 @@ def format_table(columns, rows):
     return "\n".join(lines)
 
 
+def _import_summary(result: ImportResult, file: str, policy: str, dry_run: bool) -> str:
+    """The one-line report of ``manage.py ate import``."""
+    verb = "would be" if dry_run else "were"
+    return (
+        f"{result.records} records in {file}: {result.created} {verb} created, "
+        f"{result.overwritten} {verb} overwritten, {result.skipped} {verb} skipped"
+        + (f", {result.corrupt} undecodable (not written; --include-corrupt writes them)" if result.corrupt else "")
+        + (
+            f", {result.unreadable} the ate server cannot read (not written; --allow-unreadable writes them)"
+            if result.unreadable
+            else ""
+        )
+        + (
+            f", {result.unreadable_written} the ate server cannot read {verb} written"
+            if result.unreadable_written
+            else ""
+        )
+        + f" (policy {policy}{', dry run: nothing was written' if dry_run else ''})"
+    )
+
+
 class Command(BaseCommand):
     help = "Operations toolkit: consistency check, export/import, get, flush."
     stealth_options = ("stdin",)
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser: ArgumentParser) -> None:
         sub = parser.add_subparsers(dest="subcommand", required=True)
         check = sub.add_parser("check", help="cross-check actors, workers and locks (exit status 1 on findings)")
         check.add_argument("--format", choices=["text", "json"], default="text")
@@ -126,7 +157,7 @@ class Command(BaseCommand):
         reset.add_argument("--dry-run", action="store_true", help="walk and report, change nothing")
         reset.add_argument("--format", choices=["text", "json"], default="text")
 
-    def handle(self, *args, subcommand, **options):
+    def handle(self, *args: Any, subcommand: str, **options: Any) -> None:
         from atedash.errors import STORE_ERRORS
 
         try:
@@ -140,7 +171,7 @@ class Command(BaseCommand):
 
     # ------------------------------------------------------------------------------ check
 
-    def _check(self, options):
+    def _check(self, options: dict[str, Any]) -> None:
         from storage.consistency import run_check
 
         report = run_check(current_app().store.persistence())
@@ -168,7 +199,7 @@ class Command(BaseCommand):
 
     # ------------------------------------------------------------------------------ export
 
-    def _export(self, options):
+    def _export(self, options: dict[str, Any]) -> None:
         from storage.backup import ExportResult, iter_export
 
         result = ExportResult()
@@ -202,7 +233,7 @@ class Command(BaseCommand):
 
     # ------------------------------------------------------------------------------ import
 
-    def _import(self, options):
+    def _import(self, options: dict[str, Any]) -> None:
         from storage.backup import ImportFileError, import_records
 
         who = cli_operator()
@@ -211,7 +242,7 @@ class Command(BaseCommand):
             source = options.get("stdin") or sys.stdin
         dry_run, policy = options["dry_run"], options["policy"]
 
-        def on_write(entry, outcome, version_before):
+        def on_write(entry: ImportEntry, outcome: str, version_before: int | None) -> None:
             audit(
                 who,
                 f"import.{outcome}",
@@ -238,33 +269,9 @@ class Command(BaseCommand):
             raise CommandError(str(exc)) from None
         except FileNotFoundError as exc:
             raise CommandError(f"no such file: {exc.filename}") from None
-        verb = "would be" if dry_run else "were"
-        self.stdout.write(
-            f"{result.records} records in {options['file']}: {result.created} {verb} created, "
-            f"{result.overwritten} {verb} overwritten, {result.skipped} {verb} skipped"
-            + (f", {result.corrupt} undecodable (not written; --include-corrupt writes them)" if result.corrupt else "")
-            + (
-                f", {result.unreadable} the ate server cannot read (not written; --allow-unreadable writes them)"
-                if result.unreadable
-                else ""
-            )
-            + (
-                f", {result.unreadable_written} the ate server cannot read {verb} written"
-                if result.unreadable_written
-                else ""
-            )
-            + f" (policy {policy}{', dry run: nothing was written' if dry_run else ''})"
-        )
+        self.stdout.write(_import_summary(result, options["file"], policy, dry_run))
         if dry_run:
-            # What differs from a plain restore into an empty store: overwrites, skips, undecodable lines.
-            notable = sorted(d for d in result.details if d[2] != "created")
-            for line, key, outcome, stored, version in notable[:100]:
-                self.stdout.write(
-                    f"  line {line}: {key}: would be {outcome}"
-                    + (f" (stored version {stored}, file version {version})" if stored is not None else "")
-                )
-            if len(notable) > 100:
-                self.stdout.write(f"  ... and {len(notable) - 100} more")
+            self._write_dry_run_details(result)
         else:
             audit(
                 who,
@@ -276,9 +283,20 @@ class Command(BaseCommand):
             )
             current_app().records_changed()
 
+    def _write_dry_run_details(self, result: ImportResult) -> None:
+        """What differs from a plain restore into an empty store: overwrites, skips, undecodable lines."""
+        notable = sorted(d for d in result.details if d[2] != "created")
+        for line, key, outcome, stored, version in notable[:100]:
+            self.stdout.write(
+                f"  line {line}: {key}: would be {outcome}"
+                + (f" (stored version {stored}, file version {version})" if stored is not None else "")
+            )
+        if len(notable) > 100:
+            self.stdout.write(f"  ... and {len(notable) - 100} more")
+
     # ------------------------------------------------------------------------------ get
 
-    def _get(self, options):
+    def _get(self, options: dict[str, Any]) -> None:
         kind = options["kind"].rstrip("s") + "s"
         p = current_app().store.persistence()
         scan = p.scan_actors if kind == "actors" else p.scan_workers
@@ -314,7 +332,7 @@ class Command(BaseCommand):
 
     # ------------------------------------------------------------------------------ flush
 
-    def _reset(self, options):
+    def _reset(self, options: dict[str, Any]) -> None:
         from storage.reset import Scope, ScopeError, reset_scope
 
         name = options["environment"]
@@ -332,7 +350,7 @@ class Command(BaseCommand):
             raise CommandError(f"--{kind.replace('_', '-')}: {exc.message}") from None
         operator = cli_operator()
 
-        def on_change(action, key, details):
+        def on_change(action: str, key: str, details: dict) -> None:
             audit(operator, action, key=key, via="reset", scope=f"{scope.kind} {scope.value}", **details)
 
         report = reset_scope(current_app().store.persistence(), scope, dry_run=options["dry_run"], on_change=on_change)
@@ -356,7 +374,7 @@ class Command(BaseCommand):
         for entry in report.to_dict()["corrupt"]:
             self.stdout.write(f"corrupt {entry['key']}: {entry['error']}")
 
-    def _flush(self, options):
+    def _flush(self, options: dict[str, Any]) -> None:
         name, scope = options["environment"], options["scope"]
         if not settings.ATEDASH_ALLOW_FLUSH:
             raise CommandError("flush is turned off for this environment (set ATEDASH_ALLOW_FLUSH=1 to allow it)")
