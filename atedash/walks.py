@@ -43,6 +43,16 @@ class WalkJob:
     def running(self) -> bool:
         return self.finished_at is None
 
+    def state(self) -> tuple[str, WalkResult | None, str | None]:
+        """("running" | "failed" | "done", result, error), read once: a page that asked `running` and
+        then `result` could see the walk finish in between and show a result that is not there."""
+        result, error = self.result, self.error  # set before finished_at (WalkRegistry._run)
+        if result is not None:
+            return "done", result, None
+        if error is not None:
+            return "failed", None, error
+        return "running", None, None
+
     @property
     def identity(self) -> tuple:
         return (self.kind, self.filters)

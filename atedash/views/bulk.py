@@ -31,9 +31,10 @@ def _targets(request: HttpRequest, kind: str) -> tuple[list[tuple[str, int | Non
     """[(key, version seen | None)], or a message saying why there are none."""
     if request.POST.get("scope") == "all":
         job = current_app().walks.get(request.POST.get("walk", ""))
-        if job is None or job.running or job.result is None or job.kind != kind:
+        state, result, _ = job.state() if job is not None else ("none", None, None)
+        if state != "done" or job.kind != kind:
             return None, "That walk is no longer kept (results are kept 10 minutes): walk again."
-        return [(key, None) for key in job.result.keys], None
+        return [(key, None) for key in result.keys], None
     values = request.POST.getlist("target")
     if len(values) > MAX_SELECTED:
         return None, f"At most {MAX_SELECTED} selected records at once; use 'all matches' for more."

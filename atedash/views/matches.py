@@ -152,10 +152,11 @@ def _page(request, kind):
         "self_url": _url(kind, query),
         "max_results": walks.max_results,
     }
-    if job is not None and job.running:
+    state, result, error = job.state() if job is not None else ("none", None, None)
+    context["state"], context["walk_error"] = state, error
+    if state == "running":
         context["progress"] = job.walk.progress()
-    elif job is not None and job.result is not None:
-        result = job.result
+    elif state == "done":
         offset = min(_offset(job, request.GET.get("at", "")), max(0, len(result.keys) - 1))
         keys = result.keys[offset : offset + PAGE_SIZE]
         records, gone, corrupt = _read(kind, keys)

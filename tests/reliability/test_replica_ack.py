@@ -13,6 +13,7 @@ import time
 
 import pytest
 
+from atedash.app import current_app
 from storage.keys import key_slot
 from tests.cluster_faults import cluster_view, node_client, poll
 
@@ -33,6 +34,20 @@ def read_on_replica(port, key):
     pipe.execute_command("READONLY")
     pipe.get(key)
     return pipe.execute()[1]
+
+
+def dashboard_knows_the_replica(port, key):
+    """The dashboard's own cluster client lists `port` among the key's nodes. A replica restarted by an
+    earlier test can stay flagged failed in some node's view for a while, and CLUSTER SLOTS leaves
+    failed nodes out: a client that asked that node would not wait for any replica at all."""
+    client = current_app().store.persistence().client
+
+    def listed():
+        client.nodes_manager.initialize()
+        nodes = client.nodes_manager.slots_cache.get(key_slot(key)) or []
+        return any(node.port == port for node in nodes[1:])
+
+    poll(listed, f"the dashboard's client to list the replica 127.0.0.1:{port} of {key}")
 
 
 def save(editor, store, actor_id, snapshot):
@@ -89,6 +104,7 @@ def test_a_frozen_replica_delays_the_confirmation_but_not_the_save(local_cluster
     settings.ATEDASH_REPLICA_ACK_SECONDS = 0.5
     make_actor("lonely")
     replica = replica_port_of(local_cluster, "actor:lonely")
+    dashboard_knows_the_replica(replica, "actor:lonely")
     pid = local_cluster.pid(replica)
     os.kill(pid, signal.SIGSTOP)
     try:
