@@ -20,11 +20,15 @@ own entry then starts it again); a store that cannot take it never fails the cha
 is the record of last resort.
 """
 
+from __future__ import annotations
+
 import json
 import logging
 import os
 import time
+from collections.abc import Iterable
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 from django.conf import settings
 
@@ -33,11 +37,20 @@ from atedash.auth import client_ip
 from storage.keys import AUDIT_STREAM_KEY as STREAM_KEY
 from storage.records import kind_of_key
 
+if TYPE_CHECKING:
+    from django.http import HttpRequest
+    from google.protobuf.message import Message
+
+    from atedash.operators import Operator
+
+    # Who makes a change: a page's request, an operator, or a name (``cli:<os user>``).
+    Who: TypeAlias = HttpRequest | Operator | str | None
+
 log = logging.getLogger("atedash.audit")
 _log = logging.getLogger("atedash")
 
 
-def _who(request_or_operator):
+def _who(request_or_operator: Who) -> tuple[str | None, str | None, str | None, str]:
     """(who, role, auth source, remote address) of the one making the change."""
     if request_or_operator is None:
         return None, None, None, ""
@@ -51,7 +64,7 @@ def _who(request_or_operator):
     return operator.name, getattr(operator, "role", None), getattr(operator, "source", None), remote
 
 
-def cli_operator():
+def cli_operator() -> str:
     """Who runs a management command: cli:<os user> (ATEDASH_OPERATOR overrides)."""
     name = os.environ.get("ATEDASH_OPERATOR", "").strip()
     if name:
@@ -68,13 +81,15 @@ def cli_operator():
     return f"cli:{user}"
 
 
-def changed_fields(before, after, fields=None):
+def changed_fields(
+    before: Message | None, after: Message | None, fields: Iterable[str] | None = None
+) -> dict[str, list[Any]]:
     """{field: [before, after]} for the fields that differ between two messages (None: absent)."""
     if before is None and after is None:
         return {}
     sample = after if after is not None else before
     names = fields or [f.name for f in sample.DESCRIPTOR.fields if f.name != "version"]
-    out = {}
+    out: dict[str, list[Any]] = {}
     for name in names:
         old = _value(before, name)
         new = _value(after, name)
@@ -83,7 +98,7 @@ def changed_fields(before, after, fields=None):
     return out
 
 
-def _value(message, name):
+def _value(message: Message | None, name: str) -> Any:
     if message is None:
         return None
     value = getattr(message, name)
@@ -97,16 +112,16 @@ def _value(message, name):
 
 
 def audit(
-    request_or_operator,
-    action,
-    key=None,
-    version_before=None,
-    version_after=None,
-    changed_fields=None,  # noqa: F811 - the parameter shadows the helper on purpose (same meaning)
+    request_or_operator: Who,
+    action: str,
+    key: str | bytes | None = None,
+    version_before: int | None = None,
+    version_after: int | None = None,
+    changed_fields: dict[str, Any] | None = None,  # noqa: F811 - the parameter shadows the helper on purpose (same meaning)
     *,
-    stream=True,
-    **extra,
-):
+    stream: bool = True,
+    **extra: Any,
+) -> dict[str, Any]:
     who, role, source, remote = _who(request_or_operator)
     # The older spellings stay in the line as given (readers of either find theirs).
     if version_before is None:
@@ -145,7 +160,7 @@ def audit(
 RECORD_HISTORY = (100, 90 * 24 * 3600)
 
 
-def _append_to_stream(line, record_key=None):
+def _append_to_stream(line: str, record_key: str | None = None) -> bool:
     """XADD to the capped stream (and the record's history); False when the store could not be reached
     (no second try then)."""
     if not settings.ATEDASH_AUDIT_STREAM:
@@ -160,7 +175,7 @@ def _append_to_stream(line, record_key=None):
     return True
 
 
-def recent(count=100, before=None):
+def recent(count: int = 100, before: str | None = None) -> list[tuple[str, dict]]:
     """The last ``count`` entries of the stream, newest first: [(stream id, entry dict)].
 
     ``before``: a stream id ("ms-seq" or "ms", checked by the caller); only older entries are

@@ -10,7 +10,11 @@
 Nothing here ever shows a traceback.
 """
 
+from __future__ import annotations
+
 import logging
+from types import ModuleType
+from typing import TYPE_CHECKING, NoReturn
 from urllib.parse import urlencode
 
 import redis.exceptions
@@ -19,10 +23,16 @@ from django.shortcuts import render
 
 from atedash.app import current_app
 
+if TYPE_CHECKING:
+    from django import forms
+    from django.http import HttpRequest, HttpResponse
+
+    from storage import StorageError
+
 log = logging.getLogger(__name__)
 
 
-def _storage():
+def _storage() -> ModuleType:
     import storage
 
     return storage
@@ -42,7 +52,7 @@ UNREACHABLE = (
 )
 
 
-def is_store_unreachable(exc):
+def is_store_unreachable(exc: BaseException) -> bool:
     return isinstance(exc, UNREACHABLE)
 
 
@@ -50,17 +60,17 @@ def is_store_unreachable(exc):
 STORE_ERRORS = (redis.exceptions.RedisError, redis.exceptions.RedisClusterException)
 
 
-def is_redis_error(exc):
+def is_redis_error(exc: BaseException) -> bool:
     return isinstance(exc, STORE_ERRORS)
 
 
-def storage_message(exc):
+def storage_message(exc: BaseException) -> str:
     """An operator-readable sentence for a StorageError."""
     message = getattr(exc, "message", None) or str(exc) or type(exc).__name__
     return message
 
 
-def store_unavailable(request, exc):
+def store_unavailable(request: HttpRequest, exc: BaseException) -> HttpResponse:
     """The 503 response for a store that is unreachable or refused a command (full page, or a
     fragment for HTMX requests)."""
     unreachable = is_store_unreachable(exc)
@@ -84,7 +94,7 @@ def store_unavailable(request, exc):
 class BadParameter(Exception):
     """A query parameter a view refuses: the 400 page, with a link to the page without it."""
 
-    def __init__(self, param, message):
+    def __init__(self, param: str, message: str) -> None:
         super().__init__(message)
         self.param = param
         self.message = message
@@ -93,7 +103,7 @@ class BadParameter(Exception):
 INVALID_LINK = "This page link is not valid: it was changed, cut short, or made for another list."
 
 
-def bad_request(request, message, param, detail=None):
+def bad_request(request: HttpRequest, message: str, param: str, detail: str | None = None) -> HttpResponse:
     """The 400 page (a fragment for HTMX swaps) saying what is wrong, linking to the first page:
     the same URL without `param`. `detail` goes to the log only."""
     log.info("bad %s on %s: %s", param, request.path, detail or message)
@@ -107,15 +117,15 @@ def bad_request(request, message, param, detail=None):
     return render(request, template, context, status=400)
 
 
-def not_found(request, message="No such record."):
+def not_found(request: HttpRequest, message: str = "No such record.") -> HttpResponse:
     return render(request, "errors/404.html", {"message": message, "status_code": 404}, status=404)
 
 
-def forbidden(request, message="You may not do this."):
+def forbidden(request: HttpRequest, message: str = "You may not do this.") -> HttpResponse:
     return render(request, "errors/403.html", {"message": message, "status_code": 403}, status=403)
 
 
-def storage_error_page(request, exc, status=409):
+def storage_error_page(request: HttpRequest, exc: StorageError, status: int = 409) -> HttpResponse:
     storage = _storage()
     title = {
         storage.VersionConflict: "The record changed meanwhile",
@@ -135,7 +145,7 @@ def storage_error_page(request, exc, status=409):
     return render(request, "errors/storage_error.html", context, status=status)
 
 
-def handle_exception(request, exc):
+def handle_exception(request: HttpRequest, exc: BaseException) -> HttpResponse | None:
     """Response for an exception a view let through, or None to let Django handle it."""
     if is_redis_error(exc):
         return store_unavailable(request, exc)
@@ -153,7 +163,7 @@ def handle_exception(request, exc):
     return None
 
 
-def add_form_error(form, exc, *, id_field=None):
+def add_form_error(form: forms.BaseForm, exc: StorageError, *, id_field: str | None = None) -> None:
     """Puts a StorageError on the form where the operator will look for it."""
     storage = _storage()
     message = storage_message(exc)
@@ -166,10 +176,10 @@ def add_form_error(form, exc, *, id_field=None):
         form.add_error(None, message)
 
 
-def raise_404(exc):
+def raise_404(exc: BaseException) -> NoReturn:
     raise Http404(storage_message(exc)) from exc
 
 
-def _is_htmx_fragment(request):
+def _is_htmx_fragment(request: HttpRequest) -> bool:
     htmx = getattr(request, "htmx", None)
     return bool(htmx) and not htmx.boosted and not htmx.history_restore_request

@@ -3,11 +3,14 @@ record beside the audit stream), and what "revert this change" puts into the edi
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django import forms
 
 from atedash.forms import RecordEditForm, short_status
+
+if TYPE_CHECKING:
+    from atedash.records import RecordPages
 
 
 def form_value(form: type[RecordEditForm], name: str, value: Any) -> str:
@@ -34,7 +37,9 @@ def revertible(form: type[RecordEditForm], entry: dict) -> dict[str, tuple[str, 
     return out
 
 
-def history_rows(pages, entries: list[tuple[str, dict]], urls: dict[str, str]) -> list[dict[str, Any]]:
+def history_rows(
+    pages: type[RecordPages], entries: list[tuple[str, dict]], urls: dict[str, str]
+) -> list[dict[str, Any]]:
     """One row per change, newest first: who, when, action, versions, the field diff, and the revert link."""
     form = pages.edit_form
     rows = []

@@ -3,10 +3,15 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from django.urls import NoReverseMatch, reverse
 
 from storage.keys import actor_key, worker_key
 from storage.records import kind_of_key
+
+if TYPE_CHECKING:
+    from storage.ateapi_pb2 import Worker
 
 # Path segments an id may not be linked by in the kind's own URL: pages of their own (/actors/new/,
 # /actors/all/) and the dot segments browsers resolve away (/actors/../). Such ids go by key.
@@ -37,7 +42,7 @@ def actor_url(actor_id: str) -> str:
     return record_url(actor_key(actor_id)) if actor_id else ""
 
 
-def worker_url(worker) -> str:
+def worker_url(worker: Worker | None) -> str:
     if not worker:
         return ""
     return record_url(worker_key(worker.worker_namespace, worker.worker_pool, worker.worker_pod))

@@ -1,27 +1,38 @@
 """Helpers shared by the views: full page or HTMX partial, and a few lookups."""
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
 from django.shortcuts import render
 
 from atedash.app import current_app
 
+if TYPE_CHECKING:
+    from django.http import HttpRequest, HttpResponse
 
-def wants_partial(request):
+    from atedash.timing import TimedPersistence
+
+
+def wants_partial(request: HttpRequest) -> bool:
     """True for an HTMX request that swaps part of a page (not a boost, not a history restore)."""
     htmx = getattr(request, "htmx", None)
     return bool(htmx) and not htmx.boosted and not htmx.history_restore_request
 
 
-def render_page(request, template, partial, context, status=200):
+def render_page(
+    request: HttpRequest, template: str, partial: str, context: dict[str, Any], status: int = 200
+) -> HttpResponse:
     """The full page, or only `partial` (which lives next to the page template) for HTMX swaps."""
     return render(request, partial if wants_partial(request) else template, context, status=status)
 
 
-def persistence():
+def persistence() -> TimedPersistence:
     """The process's Persistence, its calls timed for the Server-Timing header (atedash/timing.py)."""
     return current_app().store.timed()
 
 
-def scan_budget():
+def scan_budget() -> dict[str, int | float]:
     """How far one list page scans: ATEDASH_SCAN_BUDGET keys, ATEDASH_SCAN_SECONDS of wall time."""
     from django.conf import settings
 

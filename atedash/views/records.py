@@ -38,7 +38,9 @@ def record_view(view: RecordView) -> Callable[..., HttpResponse]:
     """A view of one record, from either route: the kind's (pages + identity) or the key route (key)."""
 
     @wraps(view)
-    def wrapped(request: HttpRequest, pages: Pages | None = None, key: str | bytes | None = None, **ident: str):
+    def wrapped(
+        request: HttpRequest, pages: Pages | None = None, key: str | bytes | None = None, **ident: str
+    ) -> HttpResponse:
         if key is None:
             key = pages.key(pages.args(ident))
         else:

@@ -1,6 +1,9 @@
 """manage.py seed_demo: the demo records of `make run` (storage/demo.py), only when the store holds no ate records."""
 
+from __future__ import annotations
+
 import random
+from typing import TYPE_CHECKING, Any
 
 from django.core.management.base import BaseCommand, CommandError
 
@@ -8,17 +11,20 @@ from atedash.app import current_app
 from atedash.errors import STORE_ERRORS
 from storage.demo import seed_store
 
+if TYPE_CHECKING:
+    from argparse import ArgumentParser
+
 
 class Command(BaseCommand):
     help = "Seed demo actors, workers and locks when the store is empty (use --force to seed anyway)."
 
-    def add_arguments(self, parser) -> None:
+    def add_arguments(self, parser: ArgumentParser) -> None:
         parser.add_argument("--actors", type=int, default=300)
         parser.add_argument("--workers", type=int, default=200)
         parser.add_argument("--seed", type=int, default=7, help="random seed (the demo is reproducible)")
         parser.add_argument("--force", action="store_true", help="seed even when the store holds keys")
 
-    def handle(self, *args, actors: int, workers: int, seed: int, force: bool, **options) -> None:
+    def handle(self, *args: Any, actors: int, workers: int, seed: int, force: bool, **options: Any) -> None:
         store = current_app().store
         try:
             p = store.persistence()
