@@ -1,9 +1,12 @@
 """Input parsing for every page: GET filter forms (state in the URL) and POST record forms."""
 
+from __future__ import annotations
+
 import base64
 import binascii
 import ipaddress
 import re
+from typing import Any, TypeVar
 
 from django import forms
 from django.conf import settings
@@ -18,8 +21,10 @@ from storage.records import ACTORS, WORKERS
 DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 DNS1123_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 
+_Field = TypeVar("_Field", bound=forms.Field)
 
-def validate_dns1123_label(value):
+
+def validate_dns1123_label(value: str) -> None:
     if len(value) > 63:
         raise ValidationError("At most 63 characters.", code="too_long")
     if not DNS1123_LABEL.match(value):
@@ -29,7 +34,7 @@ def validate_dns1123_label(value):
         )
 
 
-def validate_k8s_name(value):
+def validate_k8s_name(value: str) -> None:
     """A Kubernetes object name (DNS-1123 subdomain: at most 253 chars, dot-separated labels)."""
     if len(value) > 253:
         raise ValidationError("At most 253 characters.", code="too_long")
@@ -41,14 +46,14 @@ def validate_k8s_name(value):
         )
 
 
-def validate_ip(value):
+def validate_ip(value: str) -> None:
     try:
         ipaddress.ip_address(value)
     except ValueError:
         raise ValidationError("Must be an IPv4 or IPv6 address, or empty.", code="ip") from None
 
 
-def name_field(label, *, label_only=False, required=True, help_text=""):
+def name_field(label: str, *, label_only: bool = False, required: bool = True, help_text: str = "") -> forms.CharField:
     validator = validate_dns1123_label if label_only else validate_k8s_name
     return forms.CharField(
         label=label,
@@ -60,7 +65,7 @@ def name_field(label, *, label_only=False, required=True, help_text=""):
     )
 
 
-def readonly(field):
+def readonly(field: _Field) -> _Field:
     """Shown and posted, but not editable: the server compares it with the stored record."""
     field.widget.attrs.update({"readonly": True, "aria-readonly": "true", "class": "readonly"})
     field.help_text = "Cannot change after creation."
@@ -72,14 +77,14 @@ def readonly(field):
 STATUS_NAMES = [name for name in Actor.Status.keys()]  # STATUS_UNSPECIFIED ... STATUS_SUSPENDED
 
 
-def short_status(name):
+def short_status(name: str) -> str:
     return name.removeprefix("STATUS_")
 
 
 STATUS_CHOICES = [(short_status(name), short_status(name)) for name in STATUS_NAMES]
 
 
-def status_value(short):
+def status_value(short: str) -> int:
     return Actor.Status.Value("STATUS_" + short)
 
 
@@ -98,10 +103,10 @@ class ListForm(forms.Form):
     cursor = forms.CharField(required=False, widget=forms.HiddenInput)
     refresh = forms.ChoiceField(label="Auto-refresh", choices=REFRESH_CHOICES, required=False)
 
-    def values(self):
+    def values(self) -> dict[str, Any]:
         """Valid values, with defaults for any invalid field (a bad URL never breaks the page)."""
         self.is_valid()
-        values = {}
+        values: dict[str, Any] = {}
         for name, field in self.fields.items():
             default = getattr(field, "empty_value", "")
             values[name] = self.cleaned_data.get(name, default)
@@ -220,7 +225,7 @@ class RecordEditForm(FieldsetForm):
     # The values the form was read at, signed (atedash/merge.py): what a three-way merge starts from.
     base = forms.CharField(widget=forms.HiddenInput, required=False, max_length=65536, strip=False)
 
-    def __init__(self, *args, stored: Message | None = None, **kwargs) -> None:
+    def __init__(self, *args: Any, stored: Message | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.stored = stored  # the record as stored now, for the server-side immutability check
 
@@ -340,7 +345,7 @@ class LockReleaseForm(forms.Form):
     key = forms.CharField(max_length=4096, strip=False)
     token = forms.CharField(max_length=4096, strip=False, required=False)
 
-    def clean_key(self):
+    def clean_key(self) -> str:
         key = self.cleaned_data["key"]
         if not key.startswith("lock:"):
             raise ValidationError("Only lock:* keys can be released here.")
@@ -362,7 +367,7 @@ class FlushForm(forms.Form):
         widget=forms.TextInput(attrs={"autocomplete": "off", "spellcheck": "false"}),
     )
 
-    def clean_confirm(self):
+    def clean_confirm(self) -> str:
         typed = self.cleaned_data["confirm"]
         if typed != settings.ATEDASH_ENVIRONMENT:
             raise ValidationError("That is not this environment's name: nothing was removed.", code="wrong_environment")
@@ -409,7 +414,7 @@ class ResetScopeForm(forms.Form):
         widget=forms.TextInput(attrs={"autocomplete": "off", "spellcheck": "false"}),
     )
 
-    def clean(self):
+    def clean(self) -> dict[str, Any]:
         from storage.reset import Scope, ScopeError
 
         cleaned = super().clean()
@@ -439,7 +444,7 @@ class RawKeyForm(forms.Form):
 
     key = forms.CharField(max_length=RAW_MAX_KEY, strip=False)
 
-    def clean_key(self):
+    def clean_key(self) -> str:
         key = self.cleaned_data["key"]
         if not key.startswith(("actor:", "worker:")):
             raise ValidationError("Only actor:* and worker:* records are edited here.", code="kind")
@@ -454,7 +459,7 @@ class _ShownForm(forms.Form):
     shown = forms.CharField(widget=forms.HiddenInput, max_length=4 * (RAW_MAX_VALUE // 3 + 1), strip=False)
     edit_while_locked = forms.BooleanField(label=EDIT_WHILE_LOCKED, required=False)
 
-    def clean_shown(self):
+    def clean_shown(self) -> bytes:
         try:
             return base64.b64decode(self.cleaned_data["shown"], validate=True)
         except (binascii.Error, ValueError):
@@ -469,7 +474,7 @@ class RawEditForm(_ShownForm):
         strip=False,
     )
 
-    def clean_value(self):
+    def clean_value(self) -> bytes:
         value = self.cleaned_data["value"]
         try:
             encoded = value.encode("utf-8")

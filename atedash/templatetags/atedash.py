@@ -1,14 +1,19 @@
 """Small formatting helpers for the templates (loaded as a builtin)."""
 
+from collections.abc import Iterable
+from typing import Any, TypeVar
+
 from django import template
 
 from atedash import links
 
 register = template.Library()
 
+_T = TypeVar("_T")
+
 
 @register.filter
-def ttl(ms):
+def ttl(ms: int | str | None) -> str:
     """Remaining time to live from milliseconds: "no expiry", "850 ms", "42 s", "3 min 5 s", "2 h 10 min"."""
     if ms is None:
         return "no expiry"
@@ -30,7 +35,7 @@ def ttl(ms):
 
 
 @register.filter
-def bytes_h(n):
+def bytes_h(n: float | str | None) -> str:
     if n is None:
         return "?"
     n = float(n)
@@ -42,22 +47,22 @@ def bytes_h(n):
 
 
 @register.filter
-def status_class(name):
+def status_class(name: object) -> str:
     return "status-" + str(name).lower().removeprefix("status_")
 
 
 @register.filter
-def slot_ranges(slots):
+def slot_ranges(slots: Iterable[tuple[int, int]] | None) -> str:
     return ", ".join(f"{a}-{b}" if a != b else str(a) for a, b in slots or [])
 
 
 @register.filter
-def slot_count(slots):
+def slot_count(slots: Iterable[tuple[int, int]] | None) -> int:
     return sum(b - a + 1 for a, b in slots or [])
 
 
 @register.filter
-def or_dash(value):
+def or_dash(value: _T) -> _T | str:
     return value if value not in (None, "") else "—"
 
 
@@ -69,7 +74,7 @@ STORED_VALUE_LIMIT = 256 * 1024
 
 
 @register.filter
-def clip(value, limit=CELL_LIMIT):
+def clip(value: object, limit: int | str = CELL_LIMIT) -> str:
     text = str(value)
     limit = int(limit)
     if len(text) <= limit:
@@ -84,7 +89,7 @@ register.filter("worker_url", links.worker_url)
 
 @register.filter
 @register.filter
-def raw_url(key):
+def raw_url(key: str | bytes) -> str:
     """The raw editor of an actor or worker key ("" for any other key)."""
     key = str(key)
     if not key.startswith(("actor:", "worker:")) or "\x00" in key:
@@ -103,8 +108,9 @@ def record_key_url(key: str | bytes) -> str:
 
 
 @register.filter
-def thousands(n):
-    """1000000 -> "1,000,000" (the scan line: "scanned 120,000 of about 1,000,000 keys")."""
+def thousands(n: Any) -> Any:
+    """1000000 -> "1,000,000" (the scan line: "scanned 120,000 of about 1,000,000 keys"); a value
+    int() refuses as it is ("" for a missing variable)."""
     try:
         return f"{int(n):,}"
     except (TypeError, ValueError):

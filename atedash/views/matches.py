@@ -6,7 +6,11 @@ offsets into the walk's sorted keys). POST starts it (or joins the walk of the s
 running); POST .../cancel/ stops it. The walks live in the application's registry (atedash/walks.py).
 """
 
+from __future__ import annotations
+
+from collections.abc import Iterable
 from html import escape
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
 from django.http import HttpResponseRedirect
@@ -28,6 +32,14 @@ from storage.bulk import ACTIONS
 from storage.records import ACTORS, WORKERS
 from storage.walk import actor_walk, worker_walk
 
+if TYPE_CHECKING:
+    from django.http import HttpRequest, HttpResponse, QueryDict
+    from django.utils.safestring import SafeString
+
+    from atedash.walks import WalkJob
+    from storage.ateapi_pb2 import Actor, Worker
+    from storage.walk import WalkFilter
+
 PAGE_SIZE = 100
 # The list filters each walk keeps in its URL (the list pages' own parameters).
 FILTER_PARAMS = {
@@ -36,7 +48,7 @@ FILTER_PARAMS = {
 }
 
 
-def actor_walk_of(values):
+def actor_walk_of(values: dict[str, Any]) -> WalkFilter:
     pod_namespace, pod_name = ActorFilterForm.pod_filter(values["pod"])
     return actor_walk(
         status=status_value(values["status"]) if values["status"] else None,
@@ -50,7 +62,7 @@ def actor_walk_of(values):
     )
 
 
-def worker_walk_of(values):
+def worker_walk_of(values: dict[str, Any]) -> WalkFilter:
     return worker_walk(
         namespace=values["namespace"] or None,
         pool=values["pool"] or None,
@@ -60,7 +72,7 @@ def worker_walk_of(values):
     )
 
 
-def _wanted(kind, data):
+def _wanted(kind: str, data: QueryDict) -> tuple[WalkFilter, dict[str, str]]:
     form = (ActorFilterForm if kind == "actors" else WorkerFilterForm)(data)
     values = form.values()
     wanted = actor_walk_of(values) if kind == "actors" else worker_walk_of(values)
@@ -68,11 +80,11 @@ def _wanted(kind, data):
     return wanted, query
 
 
-def _url(kind, query, **extra):
+def _url(kind: str, query: dict[str, str], **extra: str) -> str:
     return reverse(f"{kind[:-1]}_matches") + ("?" + urlencode({**query, **extra}) if query or extra else "")
 
 
-def _offset(job, signed):
+def _offset(job: WalkJob, signed: str) -> int:
     """The page's offset from its signed `at` parameter (0 without one); InvalidCursor when it was not
     signed for this very walk (another walk's link, an edited number): the 400 page."""
     if not signed:
@@ -83,13 +95,15 @@ def _offset(job, signed):
     return int(offset)
 
 
-def _read(kind, keys):
+def _read(kind: str, keys: list[str]) -> tuple[list[Actor | Worker], list[str], list[storage.CorruptEntry]]:
     """The records of a page of keys, one read per node; gone and corrupt ones said so."""
     record_kind = ACTORS if kind == "actors" else WORKERS
     p = persistence()
     client = p.client
     read = getattr(client, "mget_nonatomic", None) or client.mget
-    rows, gone, corrupt = [], [], []
+    rows: list[Actor | Worker] = []
+    gone: list[str] = []
+    corrupt: list[storage.CorruptEntry] = []
     for key, raw in zip(keys, read(keys) if keys else []):
         if raw is None:
             gone.append(key)
@@ -101,7 +115,7 @@ def _read(kind, keys):
     return rows, gone, corrupt
 
 
-def _actor_rows(actors):
+def _actor_rows(actors: Iterable[Actor]) -> list[dict[str, Any]]:
     return [
         {
             "actor": actor,
@@ -114,12 +128,12 @@ def _actor_rows(actors):
     ]
 
 
-def _rows_html(kind, records, selectable):
+def _rows_html(kind: str, records: list[Actor | Worker], selectable: bool) -> SafeString:
     """The list's own rows (atedash/listing.py); for admins each with a checkbox for bulk actions,
     whose value is the record's key and the version shown (storage/bulk.py checks it)."""
     if not selectable:
         return listing.actor_rows_html(_actor_rows(records)) if kind == "actors" else listing.worker_rows_html(records)
-    out = []
+    out: list[str] = []
     for record in records:
         if kind == "actors":
             html = listing.actor_rows_html(_actor_rows([record]))
@@ -137,12 +151,12 @@ def _rows_html(kind, records, selectable):
     return mark_safe("".join(out))
 
 
-def _page(request, kind):
+def _page(request: HttpRequest, kind: str) -> HttpResponse:
     wanted, query = _wanted(kind, request.GET)
     walks = current_app().walks
     job = walks.find(kind, wanted)
     busy = walks.running()
-    context = {
+    context: dict[str, Any] = {
         "kind": kind,
         "query": query,
         "filters": [(k, v) for k, v in query.items()],
@@ -185,25 +199,25 @@ def _page(request, kind):
     return render_page(request, "matches/page.html", "matches/_walk.html", context)
 
 
-def _start(request, kind):
+def _start(request: HttpRequest, kind: str) -> HttpResponseRedirect:
     wanted, query = _wanted(kind, request.POST)
     current_app().walks.start(kind, wanted, request.operator.name, fresh=request.POST.get("fresh") == "1")
     return HttpResponseRedirect(_url(kind, query))
 
 
 @require_http_methods(["GET", "POST"])
-def actor_matches(request):
+def actor_matches(request: HttpRequest) -> HttpResponse:
     return _start(request, "actors") if request.method == "POST" else _page(request, "actors")
 
 
 @require_http_methods(["GET", "POST"])
-def worker_matches(request):
+def worker_matches(request: HttpRequest) -> HttpResponse:
     return _start(request, "workers") if request.method == "POST" else _page(request, "workers")
 
 
 @role_required("editor")
 @require_POST
-def cancel_walk(request, job_id):
+def cancel_walk(request: HttpRequest, job_id: str) -> HttpResponseRedirect:
     walks = current_app().walks
     walks.cancel(job_id)
     back = request.POST.get("next", "")
