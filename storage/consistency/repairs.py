@@ -150,8 +150,97 @@ def _same_version(key: str, seen: int, stored: int) -> None:
         )
 
 
+def _cleared(key: str, fields: tuple[str, ...], befores: tuple[str, ...]) -> list[FieldChange]:
+    """The changes that empty ``fields`` (those that were set) on the record at ``key``."""
+    return [FieldChange(key, f, before, "") for f, before in zip(fields, befores) if before]
+
+
+def _clear(record, fields: tuple[str, ...]) -> None:
+    for f in fields:
+        setattr(record, f, "")
+
+
+def _runs_on(actor, ns: str, pod: str) -> bool:
+    """Whether ``actor`` (as ``_actor_exists`` returns it) is a decoded, not SUSPENDED actor whose pod
+    fields name ``ns/pod``."""
+    return (
+        isinstance(actor, Actor)
+        and actor.status != Actor.STATUS_SUSPENDED
+        and (actor.ateom_pod_namespace, actor.ateom_pod_name) == (ns, pod)
+    )
+
+
 @dataclass(frozen=True)
-class FreeWorker(Repair):
+class _RecordRepair(Repair):
+    """A repair that rewrites one versioned record (a worker or an actor): ``verify`` re-reads it,
+    ``_change`` sets its fields, ``_store`` writes it with the version the check saw."""
+
+    def _read(self, persistence):
+        """The record as stored now, when its version is still the one the check saw."""
+        raise NotImplementedError
+
+    def _change(self, record) -> None:
+        raise NotImplementedError
+
+    def _store(self, persistence, record) -> None:
+        raise NotImplementedError
+
+    def apply(self, persistence) -> dict:
+        record = self.verify(persistence)
+        before = record.version
+        self._change(record)
+        self._store(persistence, record)
+        return self._audit(before, record.version)
+
+
+@dataclass(frozen=True)
+class _WorkerRepair(_RecordRepair):
+    """A repair of the worker at (namespace, pool, pod), seen at ``version`` with the claim
+    (actor_namespace, actor_template, actor_id): the subclass declares those fields."""
+
+    @property
+    def key(self) -> str:
+        return worker_key(self.namespace, self.pool, self.pod)
+
+    @property
+    def _claim(self) -> tuple[str, str, str]:
+        return (self.actor_namespace, self.actor_template, self.actor_id)
+
+    def _read(self, persistence) -> Worker:
+        w = _read_worker(persistence, self.namespace, self.pool, self.pod)
+        _same_version(self.key, self.version, w.version)
+        return w
+
+    def _claims_as_seen(self, w: Worker) -> bool:
+        return (w.actor_namespace, w.actor_template, w.actor_id) == self._claim
+
+    def _store(self, persistence, record: Worker) -> None:
+        persistence.update_worker(record, self.version)
+
+
+@dataclass(frozen=True)
+class _ActorRepair(_RecordRepair):
+    """A repair of the actor ``actor_id`` seen at ``version`` (the subclass declares those fields)."""
+
+    @property
+    def key(self) -> str:
+        return actor_key(self.actor_id)
+
+    @property
+    def _pod_seen(self) -> tuple[str, str, str]:
+        return (self.ateom_pod_namespace, self.ateom_pod_name, self.ateom_pod_ip)
+
+    def _read(self, persistence) -> Actor:
+        a = _read_actor(persistence, self.actor_id)
+        _same_version(self.key, self.version, a.version)
+        return a
+
+    def _store(self, persistence, record: Actor) -> None:
+        persistence.update_actor(record, self.version)
+
+
+@dataclass(frozen=True)
+class FreeWorker(_WorkerRepair):
     """Clear the worker's claim (actor_namespace, actor_template, actor_id).
 
     ``reason``: "orphan" (the claimed actor does not exist), "leaked" (it exists but points at another
@@ -170,26 +259,13 @@ class FreeWorker(Repair):
     action = "free_worker"
     title = "Free the worker"
 
-    @property
-    def key(self) -> str:
-        return worker_key(self.namespace, self.pool, self.pod)
-
     def changes(self) -> list[FieldChange]:
-        return [
-            FieldChange(self.key, f, before, "")
-            for f, before in zip(CLAIM_FIELDS, (self.actor_namespace, self.actor_template, self.actor_id))
-            if before
-        ]
+        return _cleared(self.key, CLAIM_FIELDS, self._claim)
 
     def verify(self, persistence) -> Worker:
         p = persistence
-        w = _read_worker(p, self.namespace, self.pool, self.pod)
-        _same_version(self.key, self.version, w.version)
-        if (w.actor_namespace, w.actor_template, w.actor_id) != (
-            self.actor_namespace,
-            self.actor_template,
-            self.actor_id,
-        ):
+        w = self._read(p)
+        if not self._claims_as_seen(w):
             raise RepairNotApplicable(self.key, f"{self.key} no longer claims actor {self.actor_id!r}")
         actor = _actor_exists(p, self.actor_id)
         if self.reason == "orphan":
@@ -202,30 +278,19 @@ class FreeWorker(Repair):
             if actor.ateom_pod_ip and w.ip == actor.ateom_pod_ip:
                 raise RepairNotApplicable(self.key, f"actor {self.actor_id!r} runs on this worker's IP now")
         else:
-            if actor is None:
-                # Still wrong (now an orphan claim): freeing is still the right repair.
-                pass
-            elif actor is True:
+            # A missing actor is still wrong (now an orphan claim): freeing is still the right repair.
+            if actor is True:
                 raise RepairNotApplicable(self.key, f"actor {self.actor_id!r} does not decode; repair it first")
-            elif actor.status != Actor.STATUS_SUSPENDED and (
-                actor.ateom_pod_namespace,
-                actor.ateom_pod_name,
-            ) == (self.namespace, self.pod):
+            if _runs_on(actor, self.namespace, self.pod):
                 raise RepairNotApplicable(self.key, f"actor {self.actor_id!r} points at this worker's pod now")
         return w
 
-    def apply(self, persistence) -> dict:
-        w = self.verify(persistence)
-        p = persistence
-        before = w.version
-        for f in CLAIM_FIELDS:
-            setattr(w, f, "")
-        p.update_worker(w, self.version)
-        return self._audit(before, w.version)
+    def _change(self, record: Worker) -> None:
+        _clear(record, CLAIM_FIELDS)
 
 
 @dataclass(frozen=True)
-class AssignWorker(Repair):
+class AssignWorker(_WorkerRepair):
     """Make the worker at a RUNNING/RESUMING actor's pod claim that actor (the worker was free, or
     claimed an actor that does not exist or does not point back at it)."""
 
@@ -244,29 +309,20 @@ class AssignWorker(Repair):
     title = "Assign the worker to the actor at its pod"
 
     @property
-    def key(self) -> str:
-        return worker_key(self.namespace, self.pool, self.pod)
+    def _to_claim(self) -> tuple[str, str, str]:
+        return (self.to_actor_namespace, self.to_actor_template, self.to_actor_id)
 
     def changes(self) -> list[FieldChange]:
         return [
             FieldChange(self.key, f, before, after)
-            for f, before, after in zip(
-                CLAIM_FIELDS,
-                (self.actor_namespace, self.actor_template, self.actor_id),
-                (self.to_actor_namespace, self.to_actor_template, self.to_actor_id),
-            )
+            for f, before, after in zip(CLAIM_FIELDS, self._claim, self._to_claim)
             if before != after
         ]
 
     def verify(self, persistence) -> Worker:
         p = persistence
-        w = _read_worker(p, self.namespace, self.pool, self.pod)
-        _same_version(self.key, self.version, w.version)
-        if (w.actor_namespace, w.actor_template, w.actor_id) != (
-            self.actor_namespace,
-            self.actor_template,
-            self.actor_id,
-        ):
+        w = self._read(p)
+        if not self._claims_as_seen(w):
             raise RepairNotApplicable(self.key, f"{self.key} no longer has the claim the check saw")
         target = _read_actor(p, self.to_actor_id)
         if target.status not in ACTIVE or (target.ateom_pod_namespace, target.ateom_pod_name) != (
@@ -283,27 +339,17 @@ class AssignWorker(Repair):
             previous = _actor_exists(p, self.actor_id)
             if previous is True:
                 raise RepairNotApplicable(self.key, f"actor {self.actor_id!r} does not decode; repair it first")
-            if (
-                previous is not None
-                and previous.status != Actor.STATUS_SUSPENDED
-                and (previous.ateom_pod_namespace, previous.ateom_pod_name) == (self.namespace, self.pod)
-            ):
+            if _runs_on(previous, self.namespace, self.pod):
                 raise RepairNotApplicable(self.key, f"actor {self.actor_id!r} points at this worker's pod now")
         return w
 
-    def apply(self, persistence) -> dict:
-        w = self.verify(persistence)
-        p = persistence
-        before = w.version
-        w.actor_namespace = self.to_actor_namespace
-        w.actor_template = self.to_actor_template
-        w.actor_id = self.to_actor_id
-        p.update_worker(w, self.version)
-        return self._audit(before, w.version)
+    def _change(self, record: Worker) -> None:
+        for f, value in zip(CLAIM_FIELDS, self._to_claim):
+            setattr(record, f, value)
 
 
 @dataclass(frozen=True)
-class ClearActorPod(Repair):
+class ClearActorPod(_ActorRepair):
     """Clear the ateom pod fields of a SUSPENDED actor."""
 
     actor_id: str
@@ -315,39 +361,23 @@ class ClearActorPod(Repair):
     action = "clear_actor_pod"
     title = "Clear the stale pod fields"
 
-    @property
-    def key(self) -> str:
-        return actor_key(self.actor_id)
-
     def changes(self) -> list[FieldChange]:
-        return [
-            FieldChange(self.key, f, before, "")
-            for f, before in zip(POD_FIELDS, (self.ateom_pod_namespace, self.ateom_pod_name, self.ateom_pod_ip))
-            if before
-        ]
+        return _cleared(self.key, POD_FIELDS, self._pod_seen)
 
     def verify(self, persistence) -> Actor:
-        p = persistence
-        a = _read_actor(p, self.actor_id)
-        _same_version(self.key, self.version, a.version)
+        a = self._read(persistence)
         if a.status != Actor.STATUS_SUSPENDED:
             raise RepairNotApplicable(self.key, f"{self.key} is {status_name(a.status)} now")
         if not (a.ateom_pod_namespace or a.ateom_pod_name or a.ateom_pod_ip):
             raise RepairNotApplicable(self.key, f"{self.key} names no pod any more")
         return a
 
-    def apply(self, persistence) -> dict:
-        a = self.verify(persistence)
-        p = persistence
-        before = a.version
-        for f in POD_FIELDS:
-            setattr(a, f, "")
-        p.update_actor(a, self.version)
-        return self._audit(before, a.version)
+    def _change(self, record: Actor) -> None:
+        _clear(record, POD_FIELDS)
 
 
 @dataclass(frozen=True)
-class SuspendActor(Repair):
+class SuspendActor(_ActorRepair):
     """Mark a RUNNING/RESUMING actor whose worker is gone (or belongs to another actor) SUSPENDED and
     clear its pod fields, so that the ate API resumes it from its last snapshot.
 
@@ -366,23 +396,13 @@ class SuspendActor(Repair):
     action = "suspend_actor"
     title = "Mark the actor SUSPENDED and clear its pod fields"
 
-    @property
-    def key(self) -> str:
-        return actor_key(self.actor_id)
-
     def changes(self) -> list[FieldChange]:
         out = [FieldChange(self.key, "status", status_name(self.status), "STATUS_SUSPENDED")]
-        out += [
-            FieldChange(self.key, f, before, "")
-            for f, before in zip(POD_FIELDS, (self.ateom_pod_namespace, self.ateom_pod_name, self.ateom_pod_ip))
-            if before
-        ]
-        return out
+        return out + _cleared(self.key, POD_FIELDS, self._pod_seen)
 
     def verify(self, persistence) -> Actor:
         p = persistence
-        a = _read_actor(p, self.actor_id)
-        _same_version(self.key, self.version, a.version)
+        a = self._read(p)
         if a.status not in ACTIVE:
             raise RepairNotApplicable(self.key, f"{self.key} is {status_name(a.status)} now")
         ns, pod = a.ateom_pod_namespace, a.ateom_pod_name
@@ -398,23 +418,13 @@ class SuspendActor(Repair):
                     if w.actor_id == self.actor_id:
                         raise RepairNotApplicable(self.key, f"{wkey} claims this actor now")
                     other = _actor_exists(p, w.actor_id) if w.actor_id else None
-                    if not (
-                        isinstance(other, Actor)
-                        and other.status != Actor.STATUS_SUSPENDED
-                        and (other.ateom_pod_namespace, other.ateom_pod_name) == (ns, pod)
-                    ):
+                    if not _runs_on(other, ns, pod):
                         raise RepairNotApplicable(self.key, f"{wkey} no longer belongs to an actor running on that pod")
         return a
 
-    def apply(self, persistence) -> dict:
-        a = self.verify(persistence)
-        p = persistence
-        before = a.version
-        a.status = Actor.STATUS_SUSPENDED
-        for f in POD_FIELDS:
-            setattr(a, f, "")
-        p.update_actor(a, self.version)
-        return self._audit(before, a.version)
+    def _change(self, record: Actor) -> None:
+        record.status = Actor.STATUS_SUSPENDED
+        _clear(record, POD_FIELDS)
 
 
 @dataclass(frozen=True)
