@@ -43,6 +43,8 @@ from storage.records import kind_of_key
 from storage.server_readable import server_read_error
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from django import forms
     from django.http import HttpRequest, HttpResponse
     from django.http.response import HttpResponseBase
@@ -218,111 +220,143 @@ def _changed(
     current_app().records_changed(recount=True)  # the overview's count of unreadable records
 
 
+def _opened(request: HttpRequest) -> tuple[str, Store, dict[str, Any]]:
+    """The key of ``?key=``, the store, and the context of a raw page over the record as stored now."""
+    key = _key(request)
+    p = persistence()
+    raw = p.get_raw(key)  # NotFound -> 404; another Redis type -> the corrupt-record page
+    return key, p, _context(p, key, raw)
+
+
+def _write(
+    request: HttpRequest,
+    p: Store,
+    key: str,
+    context: dict[str, Any],
+    form: forms.Form,
+    template: str,
+    *,
+    after: bytes | None,
+    action: str,
+    done: str,
+    to: str | None = None,
+    refill: Callable[[dict[str, Any]], None],
+    **extra: Any,
+) -> HttpResponseBase:
+    """The end of a raw POST whose own checks passed: refuse while a workflow holds the lock (unless
+    overridden), write ``after`` (None: delete) by compare-and-set on the bytes the page showed, then
+    audit, say ``done`` and redirect (to ``to``, else the record's page). When the record changed since
+    it was shown, the page again with what is stored now (``refill`` puts the form in that context)."""
+    shown = form.cleaned_data["shown"]
+    lock = context["held_lock"]
+    if lock_refused(form, lock):
+        return render(request, template, context, status=409)
+    try:
+        if after is None:
+            p.delete_raw(key, shown)
+        else:
+            p.write_raw(key, shown, after)
+    except storage.VersionConflict:
+        context = _context(p, key, p.get_raw(key))
+        refill(context)
+        context["conflict"] = True
+        return render(request, template, context, status=409)
+    except storage.StorageError as exc:
+        form.add_error(None, errors.storage_message(exc))
+        return render(request, template, context, status=409)
+    _changed(request, key, shown, after, action, lock, **extra)
+    messages.success(request, done)
+    return redirect(to or context["detail_url"] or context["edit_url"])
+
+
 # --- the raw editor ------------------------------------------------------------------------------
 
 
 @role_required("editor")
 @require_http_methods(["GET", "POST"])
 def raw_edit(request: HttpRequest) -> HttpResponseBase:
-    key = _key(request)
-    p = persistence()
-    raw = p.get_raw(key)  # NotFound -> 404; another Redis type -> the corrupt-record page
-    context = _context(p, key, raw)
+    key, p, context = _opened(request)
     if request.method == "GET":
         context["form"] = RawEditForm(initial={"shown": context["shown"], "value": context["initial_value"]})
         return render(request, "raw/edit.html", context)
 
     form = RawEditForm(request.POST)
     context["form"] = form
-    status = 400
-    if form.is_valid():
-        shown, value = form.cleaned_data["shown"], form.cleaned_data["value"]
-        verdict = server_read_error(key, value)
-        context["verdict"] = verdict
-        context["checked"] = True
-        if "check" in request.POST:
-            return render(request, "raw/edit.html", context, status=200)
-        lock = context["held_lock"]
-        if verdict is not None:
-            form.add_error("value", f"The ate server could not read this: {verdict.reason} ({verdict.fails}).")
-            status = 422
-        elif lock_refused(form, lock):
-            status = 409
-        else:
-            try:
-                p.write_raw(key, shown, value)
-            except storage.VersionConflict:
-                # Changed since it was shown: show what is stored now, keep the operator's text.
-                fresh = p.get_raw(key)
-                context = _context(p, key, fresh)
-                context["form"] = RawEditForm(initial={"shown": context["shown"], "value": value.decode("utf-8")})
-                context["conflict"] = True
-                return render(request, "raw/edit.html", context, status=409)
-            except storage.StorageError as exc:
-                form.add_error(None, errors.storage_message(exc))
-                status = 409
-            else:
-                _changed(request, key, shown, value, "raw.edit", lock)
-                messages.success(request, f"{key} written as edited.")
-                return redirect(context["detail_url"] or context["edit_url"])
-    return render(request, "raw/edit.html", context, status=status)
+    if not form.is_valid():
+        return render(request, "raw/edit.html", context, status=400)
+    value = form.cleaned_data["value"]
+    verdict = server_read_error(key, value)
+    context["verdict"] = verdict
+    context["checked"] = True
+    if "check" in request.POST:
+        return render(request, "raw/edit.html", context, status=200)
+    if verdict is not None:
+        form.add_error("value", f"The ate server could not read this: {verdict.reason} ({verdict.fails}).")
+        return render(request, "raw/edit.html", context, status=422)
+
+    def refill(fresh: dict[str, Any]) -> None:  # what is stored now, with the operator's text kept
+        fresh["form"] = RawEditForm(initial={"shown": fresh["shown"], "value": value.decode("utf-8")})
+
+    return _write(
+        request,
+        p,
+        key,
+        context,
+        form,
+        "raw/edit.html",
+        after=value,
+        action="raw.edit",
+        done=f"{key} written as edited.",
+        refill=refill,
+    )
 
 
 @role_required("editor")
 @require_http_methods(["GET", "POST"])
 def raw_repair(request: HttpRequest) -> HttpResponseBase:
-    key = _key(request)
-    p = persistence()
-    raw = p.get_raw(key)
-    context = _context(p, key, raw)
+    key, p, context = _opened(request)
     if request.method == "GET":
         context["form"] = RawRepairForm(initial={"shown": context["shown"]})
         return render(request, "raw/repair.html", context, status=200 if context["rewrite"] else 409)
 
     form = RawRepairForm(request.POST)
     context["form"] = form
-    status = 400
-    if form.is_valid():
-        shown = form.cleaned_data["shown"]
-        lock = context["held_lock"]
-        # The rewrite of the bytes the page showed (never a value sent by the client); the
-        # compare-and-set makes sure they are still what is stored.
-        try:
-            rewrite = canonical_rewrite(key, shown)
-        except (storage.CorruptRecord, storage.FailedPrecondition) as exc:
-            form.add_error(None, f"No canonical rewrite: {exc.reason}")
-            return render(request, "raw/repair.html", context, status=409)
-        if rewrite.losses and not form.cleaned_data["accept_losses"]:
-            form.add_error("accept_losses", "The rewrite loses what is listed: tick the box to accept that.")
-            status = 409
-        elif lock_refused(form, lock):
-            status = 409
-        else:
-            try:
-                p.write_raw(key, shown, rewrite.value)
-            except storage.VersionConflict:
-                context = _context(p, key, p.get_raw(key))
-                context["form"] = RawRepairForm(initial={"shown": context["shown"]})
-                context["conflict"] = True
-                return render(request, "raw/repair.html", context, status=409)
-            except storage.StorageError as exc:
-                form.add_error(None, errors.storage_message(exc))
-                status = 409
-            else:
-                _changed(request, key, shown, rewrite.value, "raw.repair", lock, accepted_losses=rewrite.losses)
-                messages.success(request, f"{key} rewritten canonically.")
-                return redirect(context["detail_url"] or context["edit_url"])
-    return render(request, "raw/repair.html", context, status=status)
+    if not form.is_valid():
+        return render(request, "raw/repair.html", context, status=400)
+    # The rewrite of the bytes the page showed (never a value sent by the client); the
+    # compare-and-set makes sure they are still what is stored.
+    try:
+        rewrite = canonical_rewrite(key, form.cleaned_data["shown"])
+    except (storage.CorruptRecord, storage.FailedPrecondition) as exc:
+        form.add_error(None, f"No canonical rewrite: {exc.reason}")
+        return render(request, "raw/repair.html", context, status=409)
+    if rewrite.losses and not form.cleaned_data["accept_losses"]:
+        form.add_error("accept_losses", "The rewrite loses what is listed: tick the box to accept that.")
+        return render(request, "raw/repair.html", context, status=409)
+
+    def refill(fresh: dict[str, Any]) -> None:
+        fresh["form"] = RawRepairForm(initial={"shown": fresh["shown"]})
+
+    return _write(
+        request,
+        p,
+        key,
+        context,
+        form,
+        "raw/repair.html",
+        after=rewrite.value,
+        action="raw.repair",
+        done=f"{key} rewritten canonically.",
+        refill=refill,
+        accepted_losses=rewrite.losses,
+    )
 
 
 @role_required("admin")
 @require_http_methods(["GET", "POST"])
 def raw_delete(request: HttpRequest) -> HttpResponseBase:
-    key = _key(request)
-    p = persistence()
-    raw = p.get_raw(key)
-    context = _context(p, key, raw)
-    context["decodable"] = _decoded(key, raw.value) is not None
+    key, p, context = _opened(request)
+    context["decodable"] = _decoded(key, context["raw"].value) is not None
     deletable = context["unreadable"] is not None or not context["decodable"]
     context["deletable"] = deletable
     if request.method == "GET":
@@ -331,26 +365,23 @@ def raw_delete(request: HttpRequest) -> HttpResponseBase:
 
     form = RawDeleteForm(request.POST)
     context["form"] = form
-    status = 400
-    if form.is_valid():
-        shown = form.cleaned_data["shown"]
-        lock = context["held_lock"]
-        if lock_refused(form, lock):
-            status = 409
-        else:
-            try:
-                p.delete_raw(key, shown)
-            except storage.VersionConflict:
-                context = _context(p, key, p.get_raw(key))
-                context["form"] = RawDeleteForm(initial={"shown": context["shown"]})
-                context["conflict"] = True
-                context["deletable"] = True
-                return render(request, "raw/delete.html", context, status=409)
-            except storage.StorageError as exc:
-                form.add_error(None, errors.storage_message(exc))
-                status = 409
-            else:
-                _changed(request, key, shown, None, "raw.delete", lock)
-                messages.success(request, f"{key} deleted; the audit entry holds its bytes (restore_line) to undo it.")
-                return redirect("overview")
-    return render(request, "raw/delete.html", context, status=status)
+    if not form.is_valid():
+        return render(request, "raw/delete.html", context, status=400)
+
+    def refill(fresh: dict[str, Any]) -> None:
+        fresh["form"] = RawDeleteForm(initial={"shown": fresh["shown"]})
+        fresh["deletable"] = True
+
+    return _write(
+        request,
+        p,
+        key,
+        context,
+        form,
+        "raw/delete.html",
+        after=None,
+        action="raw.delete",
+        done=f"{key} deleted; the audit entry holds its bytes (restore_line) to undo it.",
+        to="overview",
+        refill=refill,
+    )
