@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from typing import Unpack
 
 import redis
 from google.protobuf import json_format
@@ -349,29 +350,12 @@ class Persistence:
         cursor: str | None = None,
         limit: int = 50,
         *,
-        status: int | None = None,
-        template_namespace: str | None = None,
-        template_name: str | None = None,
-        id_contains: str | None = None,
-        pod_namespace: str | None = None,
-        pod_name: str | None = None,
-        pod_ip: str | None = None,
-        snapshot_contains: str | None = None,
         max_scan: int = 100_000,
         max_seconds: float | None = None,
+        **filters: Unpack[scanning.ActorFilters],
     ) -> scanning.Page:
-        """One page of actors. Filters (None: any): exact status, template namespace and name, ateom
-        pod namespace, name and IP; `id_contains` and `snapshot_contains` (last snapshot) are substrings."""
-        wanted = scanning.actor_filter(
-            status,
-            template_namespace,
-            template_name,
-            id_contains,
-            pod_namespace=pod_namespace,
-            pod_name=pod_name,
-            pod_ip=pod_ip,
-            snapshot_contains=snapshot_contains,
-        )
+        """One page of actors, filtered by ``filters`` (storage.scanning.ActorFilters)."""
+        wanted = scanning.actor_filter(**filters)
         return scanning.scan_page(self.topology, scanning.ACTOR_SCAN, cursor, limit, wanted, max_scan, max_seconds)
 
     def scan_workers(
@@ -379,17 +363,12 @@ class Persistence:
         cursor: str | None = None,
         limit: int = 50,
         *,
-        namespace: str | None = None,
-        pool: str | None = None,
-        assigned: bool | None = None,
-        id_contains: str | None = None,
-        ip: str | None = None,
         max_scan: int = 100_000,
         max_seconds: float | None = None,
+        **filters: Unpack[scanning.WorkerFilters],
     ) -> scanning.Page:
-        """One page of workers. Filters (None: any): exact namespace, pool and IP, free or assigned;
-        `id_contains` is a substring of the pod or the assigned actor's id."""
-        wanted = scanning.worker_filter(namespace, pool, assigned, id_contains, ip=ip)
+        """One page of workers, filtered by ``filters`` (storage.scanning.WorkerFilters)."""
+        wanted = scanning.worker_filter(**filters)
         return scanning.scan_page(self.topology, scanning.WORKER_SCAN, cursor, limit, wanted, max_scan, max_seconds)
 
     def scan_locks(

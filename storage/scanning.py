@@ -20,6 +20,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from operator import attrgetter
+from typing import TypedDict
 
 from storage.batch import fetch_values
 from storage.errors import CorruptRecord, InvalidCursor
@@ -141,11 +142,37 @@ class ScanFilter:
         return self.record_ok is not None or self.match.count("*") > 1 or not self.match.endswith(":*")
 
 
+class ActorFilters(TypedDict, total=False):
+    """The filters of an actors page, by keyword (None or absent: any): exact status, template
+    namespace and name, ateom pod namespace, name and IP; ``id_contains`` and ``snapshot_contains``
+    (last snapshot) are substrings."""
+
+    status: int | None
+    template_namespace: str | None
+    template_name: str | None
+    id_contains: str | None
+    pod_namespace: str | None
+    pod_name: str | None
+    pod_ip: str | None
+    snapshot_contains: str | None
+
+
+class WorkerFilters(TypedDict, total=False):
+    """The filters of a workers page, by keyword (None or absent: any): exact namespace, pool and IP,
+    free or assigned; ``id_contains`` is a substring of the pod or the assigned actor's id."""
+
+    namespace: str | None
+    pool: str | None
+    assigned: bool | None
+    id_contains: str | None
+    ip: str | None
+
+
 def actor_filter(
-    status,
-    template_namespace,
-    template_name,
-    id_contains,
+    status=None,
+    template_namespace=None,
+    template_name=None,
+    id_contains=None,
     pod_namespace=None,
     pod_name=None,
     pod_ip=None,
@@ -169,7 +196,7 @@ def actor_filter(
     return ScanFilter(match, _all(checks))
 
 
-def worker_filter(namespace, pool, assigned, id_contains, ip=None) -> ScanFilter:
+def worker_filter(namespace=None, pool=None, assigned=None, id_contains=None, ip=None) -> ScanFilter:
     # Worker keys are worker:<ns>:<pool>:<pod>, so namespace and pool narrow the SCAN itself.
     if namespace is not None and pool is not None:
         match = f"{WORKER_PREFIX}{_glob_escape(namespace)}:{_glob_escape(pool)}:*"
