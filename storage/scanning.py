@@ -24,7 +24,7 @@ from typing import TypedDict
 
 from storage.batch import fetch_values
 from storage.errors import CorruptRecord, InvalidCursor
-from storage.keys import ACTOR_PREFIX, LOCK_PREFIX, WORKER_PREFIX, key_slot
+from storage.keys import ACTOR_PREFIX, LOCK_PREFIX, WORKER_PREFIX, glob_escape, key_slot
 from storage.raw import LockInfo
 from storage.records import ACTORS, WORKERS, RecordKind
 from storage.server_readable import ACTOR_SCHEMA, WORKER_SCHEMA, Unreadable
@@ -128,10 +128,6 @@ def _load_locks(node, keys, reroute=None):
     return out
 
 
-def _glob_escape(text: str) -> str:
-    return "".join("\\" + ch if ch in "*?[]\\" else ch for ch in text)
-
-
 @dataclass(frozen=True)
 class ScanFilter:
     match: str  # SCAN MATCH pattern
@@ -180,7 +176,7 @@ def actor_filter(
 ) -> ScanFilter:
     """What an actor page keeps. The incident searches (ateom pod, its IP, a piece of the last
     snapshot) are record checks like the template's: the walk stays bounded by the page's budget."""
-    match = ACTOR_PREFIX + ("*" + _glob_escape(id_contains) + "*" if id_contains else "*")
+    match = ACTOR_PREFIX + ("*" + glob_escape(id_contains) + "*" if id_contains else "*")
     checks = _equal(status=status, actor_template_namespace=template_namespace, actor_template_name=template_name)
     if id_contains:
         # MATCH also looks at the key; the record's own id is what the user searched.
@@ -199,11 +195,11 @@ def actor_filter(
 def worker_filter(namespace=None, pool=None, assigned=None, id_contains=None, ip=None) -> ScanFilter:
     # Worker keys are worker:<ns>:<pool>:<pod>, so namespace and pool narrow the SCAN itself.
     if namespace is not None and pool is not None:
-        match = f"{WORKER_PREFIX}{_glob_escape(namespace)}:{_glob_escape(pool)}:*"
+        match = f"{WORKER_PREFIX}{glob_escape(namespace)}:{glob_escape(pool)}:*"
     elif namespace is not None:
-        match = f"{WORKER_PREFIX}{_glob_escape(namespace)}:*"
+        match = f"{WORKER_PREFIX}{glob_escape(namespace)}:*"
     elif pool is not None:
-        match = f"{WORKER_PREFIX}*:{_glob_escape(pool)}:*"
+        match = f"{WORKER_PREFIX}*:{glob_escape(pool)}:*"
     else:
         match = WORKER_PREFIX + "*"
     checks = _equal(worker_namespace=namespace, worker_pool=pool)
