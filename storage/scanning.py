@@ -77,8 +77,11 @@ class _Unreadable:
 JUDGE_MAX_BYTES = 1 << 20
 
 
-def _load_records(kind: RecordKind, schema):
-    judge = schema.judge
+def record_loader(kind: RecordKind, corrupt, judged):
+    """A loader of ``kind``'s records, which hands back per key: None when the key is gone,
+    ``corrupt(error, key, raw)`` when atedash cannot decode it (``error`` the CorruptRecord),
+    else ``judged(key, raw, record)`` (the record, or what says the ate server cannot read it)."""
+    decode_stored = kind.decode_stored
 
     def load(node, keys, reroute=None):
         out = []
@@ -87,17 +90,29 @@ def _load_records(kind: RecordKind, schema):
                 out.append(None)
                 continue
             try:
-                record = kind.decode_stored(key, raw)[0]
+                record = decode_stored(key, raw)[0]
             except CorruptRecord as e:
-                out.append(CorruptEntry(e.key, e.reason, e.preview, key))
+                out.append(corrupt(e, key, raw))
                 continue
-            # ~1 µs for what atedash and the server write; a huge value (~30 ms a MB) is left to its
-            # detail page and the overview's count, so that a page's time stays bounded.
-            why = judge(key, raw) if len(raw) <= JUDGE_MAX_BYTES else None
-            out.append(record if why is None else _Unreadable(_key_text(key), record, why))
+            out.append(judged(key, raw, record))
         return out
 
     return load
+
+
+def _load_records(kind: RecordKind, schema):
+    judge = schema.judge
+
+    def corrupt(e: CorruptRecord, key: bytes, raw: bytes) -> CorruptEntry:
+        return CorruptEntry(e.key, e.reason, e.preview, key)
+
+    def judged(key: bytes, raw: bytes, record):
+        # ~1 µs for what atedash and the server write; a huge value (~30 ms a MB) is left to its
+        # detail page and the overview's count, so that a page's time stays bounded.
+        why = judge(key, raw) if len(raw) <= JUDGE_MAX_BYTES else None
+        return record if why is None else _Unreadable(_key_text(key), record, why)
+
+    return record_loader(kind, corrupt, judged)
 
 
 def _load_locks(node, keys, reroute=None):

@@ -21,7 +21,6 @@ from dataclasses import dataclass
 from google.protobuf.message import Message
 
 from storage import scanning, server_readable
-from storage.batch import fetch_values
 from storage.errors import CorruptRecord
 from storage.records import ACTORS, WORKERS, RecordKind
 from storage.scanning import CorruptEntry, Page
@@ -42,34 +41,24 @@ class JudgedCorrupt(CorruptEntry):
 def judged_loader(kind: RecordKind, schema):
     """A scanning loader (node client, keys, reroute) -> records, for ``kind`` judged by ``schema``
     (server_readable.ACTOR_SCHEMA or WORKER_SCHEMA)."""
-    decode_stored = kind.decode_stored
     colons, value_error, judge = schema.colons, schema.value_error, schema.judge
 
-    def load(node, keys, reroute=None):
-        out = []
-        for key, raw in zip(keys, fetch_values(node, keys, reroute)):
-            if raw is None:
-                out.append(None)
-                continue
-            try:
-                record = decode_stored(key, raw)[0]
-            except CorruptRecord as e:
-                out.append(JudgedCorrupt(e.key, e.reason, e.preview, raw_key=key, server=judge(key, raw)))
-                continue
-            if key.count(b":") == colons and value_error(raw) is None:
-                out.append(record)
-                continue
-            why = judge(key, raw)
-            out.append(record if why is None else UnreadableRecord(kind.key_of(record), record, why))
-        return out
+    def corrupt(e: CorruptRecord, key: bytes, raw: bytes) -> JudgedCorrupt:
+        return JudgedCorrupt(e.key, e.reason, e.preview, raw_key=key, server=judge(key, raw))
 
-    return load
+    def judged(key: bytes, raw: bytes, record: Message):
+        if key.count(b":") == colons and value_error(raw) is None:
+            return record
+        why = judge(key, raw)
+        return record if why is None else UnreadableRecord(kind.key_of(record), record, why)
+
+    return scanning.record_loader(kind, corrupt, judged)
 
 
 ACTOR_LOAD = judged_loader(ACTORS, server_readable.ACTOR_SCHEMA)
 WORKER_LOAD = judged_loader(WORKERS, server_readable.WORKER_SCHEMA)
-_EVERY_ACTOR = scanning.actor_filter(None, None, None, None)
-_EVERY_WORKER = scanning.worker_filter(None, None, None, None)
+_EVERY_ACTOR = scanning.actor_filter()
+_EVERY_WORKER = scanning.worker_filter()
 # Keys examined per call at most; a page stops at its ``limit`` records long before that.
 _MAX_SCAN = 100_000
 
