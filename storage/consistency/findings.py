@@ -73,95 +73,90 @@ def suspended_with_pod(a: Actor) -> Finding:
 
 
 def actor_names_no_pod(a: Actor) -> Finding:
-    return Finding(
-        ACTOR_WITHOUT_WORKER,
-        (actor_key(a.actor_id),),
-        f"actor {a.actor_id} is {status_name(a.status)} but names no ateom pod",
-        suspend_actor(a, "no_worker"),
-    )
+    return _running_actor(ACTOR_WITHOUT_WORKER, a, "but names no ateom pod", suspend_actor(a, "no_worker"))
 
 
 def actor_without_worker(a: Actor) -> Finding:
-    return Finding(
+    return _running_actor(
         ACTOR_WITHOUT_WORKER,
-        (actor_key(a.actor_id),),
-        f"actor {a.actor_id} is {status_name(a.status)} on ateom pod {a.ateom_pod_namespace}/{a.ateom_pod_name}, "
-        f"which has no worker record",
+        a,
+        f"on ateom pod {a.ateom_pod_namespace}/{a.ateom_pod_name}, which has no worker record",
         suspend_actor(a, "no_worker"),
     )
 
 
 def actor_worker_free(a: Actor, w: WorkerEntry) -> Finding:
-    return Finding(
-        ACTOR_WORKER_FREE,
-        (actor_key(a.actor_id), w.key),
-        f"actor {a.actor_id} is {status_name(a.status)} on {w.key}, but that worker is free",
-        assign_worker(w, a),
+    return _running_actor(
+        ACTOR_WORKER_FREE, a, f"on {w.key}, but that worker is free", assign_worker(w, a), others=(w.key,)
     )
 
 
 def actor_worker_free_twice(a: Actor, w: WorkerEntry) -> Finding:
     """A second running actor pointing at a free worker already promised to another one."""
-    return Finding(
+    return _running_actor(
         ACTOR_WORKER_FREE,
-        (actor_key(a.actor_id), w.key),
-        f"actor {a.actor_id} is {status_name(a.status)} on {w.key}, which is free; "
-        f"another running actor also points at that pod",
+        a,
+        f"on {w.key}, which is free; another running actor also points at that pod",
         None,
         "another actor points at the same worker: decide by hand which one runs there",
+        others=(w.key,),
     )
 
 
 def actor_worker_reassigned(a: Actor, w: WorkerEntry, repair: AssignWorker, claim_missing: bool) -> Finding:
     """The worker at the actor's pod claims an actor that is missing or runs elsewhere: reassign it."""
-    return Finding(
+    return _running_actor(
         ACTOR_WORKER_ELSEWHERE,
-        (actor_key(a.actor_id), w.key, actor_key(w.actor_id)),
-        f"actor {a.actor_id} is {status_name(a.status)} on {w.key}, which claims actor {w.actor_id} "
-        f"({'missing' if claim_missing else 'not running on that pod'})",
+        a,
+        f"on {w.key}, which claims actor {w.actor_id} ({'missing' if claim_missing else 'not running on that pod'})",
         repair,
+        others=(w.key, actor_key(w.actor_id)),
     )
 
 
 def actor_worker_contested(a: Actor, w: WorkerEntry, first: str) -> Finding:
     """A second running actor on a worker whose claim is wrong, already reassigned to ``first``."""
-    return Finding(
+    return _running_actor(
         ACTOR_WORKER_ELSEWHERE,
-        (actor_key(a.actor_id), w.key),
-        f"actor {a.actor_id} is {status_name(a.status)} on {w.key}, which claims actor {w.actor_id}",
+        a,
+        f"on {w.key}, which claims actor {w.actor_id}",
         None,
         f"actor {first} also runs on that pod: decide by hand",
+        others=(w.key,),
     )
 
 
 def actor_worker_taken(a: Actor, w: WorkerEntry) -> Finding:
     """The worker at the actor's pod belongs to another actor that runs on it: suspend this one."""
-    return Finding(
+    return _running_actor(
         ACTOR_WORKER_ELSEWHERE,
-        (actor_key(a.actor_id), w.key, actor_key(w.actor_id)),
-        f"actor {a.actor_id} is {status_name(a.status)} on {w.key}, but that worker belongs to actor "
-        f"{w.actor_id}, which runs on it",
+        a,
+        f"on {w.key}, but that worker belongs to actor {w.actor_id}, which runs on it",
         suspend_actor(a, "worker_elsewhere", w.actor_id),
+        others=(w.key, actor_key(w.actor_id)),
+    )
+
+
+def _running_actor(
+    kind: str, a: Actor, situation: str, repair: Repair | None, note: str = "", *, others: tuple[str, ...] = ()
+) -> Finding:
+    """A finding about the running actor ``a``: its key first (then ``others``), and a message that
+    names the actor and its status, then ``situation``."""
+    return Finding(
+        kind,
+        (actor_key(a.actor_id), *others),
+        f"actor {a.actor_id} is {status_name(a.status)} {situation}",
+        repair,
+        note,
     )
 
 
 # ----------------------------------------------------------------------------- workers
 
 
-def _assigned_note(assigned_to: str | None) -> str:
-    if assigned_to is None:
-        return ""
-    return f"the repair assigns it to actor {assigned_to}, which runs on its pod"
-
-
 def orphan_worker(w: WorkerEntry, repair: Repair, assigned_to: str | None) -> Finding:
-    return Finding(
-        ORPHAN_WORKER,
-        (w.key, actor_key(w.actor_id)),
-        f"worker {w.key} is assigned to actor {w.actor_id}, which does not exist",
-        repair,
-        _assigned_note(assigned_to),
-    )
+    message = f"worker {w.key} is assigned to actor {w.actor_id}, which does not exist"
+    return _claiming_worker(ORPHAN_WORKER, w, w.actor_id, message, repair, assigned_to)
 
 
 def leaked_worker(claim: LeakedClaim, repair: Repair, assigned_to: str | None) -> Finding:
@@ -173,13 +168,17 @@ def leaked_worker(claim: LeakedClaim, repair: Repair, assigned_to: str | None) -
     else:
         why = f"actor {a.actor_id} names no pod"
     ns, _, pod = w.ref
-    return Finding(
-        LEAKED_WORKER,
-        (w.key, actor_key(a.actor_id)),
-        f"worker {w.key} ({ns}/{pod}) is assigned to actor {a.actor_id}, but {why}",
-        repair,
-        _assigned_note(assigned_to),
-    )
+    message = f"worker {w.key} ({ns}/{pod}) is assigned to actor {a.actor_id}, but {why}"
+    return _claiming_worker(LEAKED_WORKER, w, a.actor_id, message, repair, assigned_to)
+
+
+def _claiming_worker(
+    kind: str, w: WorkerEntry, actor_id: str, message: str, repair: Repair, assigned_to: str | None
+) -> Finding:
+    """A finding about the worker ``w`` and the actor ``actor_id`` it claims (their keys), noting the
+    actor the repair assigns the worker to, if it does."""
+    note = "" if assigned_to is None else f"the repair assigns it to actor {assigned_to}, which runs on its pod"
+    return Finding(kind, (w.key, actor_key(actor_id)), message, repair, note)
 
 
 def duplicate_claim(group: DuplicateGroup, shared: Repair | None, leaked: set) -> Finding:
