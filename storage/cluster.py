@@ -5,16 +5,18 @@ from __future__ import annotations
 import dataclasses
 import time
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import redis
+from google.protobuf.message import Message
 from redis.cluster import RedisCluster
 from redis.connection import SSLConnection
 
 from storage.ateapi_pb2 import Actor
 from storage.errors import CorruptRecord
 from storage.keys import ACTOR_PREFIX, LOCK_PREFIX, WORKER_PREFIX
-from storage.records import ACTORS, WORKERS
+from storage.records import ACTORS, WORKERS, RecordKind
 from storage.scanning import walk_keys, walk_shard
 from storage.server_readable import ACTOR_SCHEMA, WORKER_SCHEMA
 from storage.topology import SLOTS, Shard, Topology
@@ -176,42 +178,38 @@ def _shard_stats(topology: Topology, shard: Shard) -> _ShardStats:
     # The server's judgment, value only (its canonical-form regex for what atedash and Go write):
     # decode_stored already checked the record's identity against its key. Looked up per call, so
     # that bench/stats_count_bench.py can switch it off.
-    judge_actor, judge_worker = ACTOR_SCHEMA.judge, WORKER_SCHEMA.judge
-    actor_value_error, worker_value_error = ACTOR_SCHEMA.value_error, WORKER_SCHEMA.value_error
-    for keys, values in walk_shard(topology, shard, ACTOR_PREFIX + "*"):
-        for key, raw in zip(keys, values):
-            stats.scanned += 1
-            if raw is None:
-                continue
-            try:
-                actor = ACTORS.decode_stored(key, raw)[0]
-            except CorruptRecord:
-                stats.by_status["CORRUPT"] += 1
-                if judge_actor(key, raw) is not None:
-                    stats.unreadable_actors += 1
-                continue
-            if key.count(b":") != 1 or actor_value_error(raw) is not None:
-                stats.unreadable_actors += 1
-            stats.by_status[_status_name(actor.status)] += 1
-    for keys, values in walk_shard(topology, shard, WORKER_PREFIX + "*"):
-        for key, raw in zip(keys, values):
-            stats.scanned += 1
-            if raw is None:
-                continue
-            try:
-                worker = WORKERS.decode_stored(key, raw)[0]
-            except CorruptRecord:
-                if judge_worker(key, raw) is not None:
-                    stats.unreadable_workers += 1
-                continue
-            if key.count(b":") != 3 or worker_value_error(raw) is not None:
-                stats.unreadable_workers += 1
+    for actor, unreadable in _judged(topology, shard, ACTORS, 1, ACTOR_SCHEMA, stats):
+        stats.unreadable_actors += unreadable
+        stats.by_status["CORRUPT" if actor is None else _status_name(actor.status)] += 1
+    for worker, unreadable in _judged(topology, shard, WORKERS, 3, WORKER_SCHEMA, stats):
+        stats.unreadable_workers += unreadable
+        if worker is not None:
             pool = stats.by_pool.setdefault((worker.worker_namespace, worker.worker_pool), Counter())
             pool["assigned" if worker.actor_id else "free"] += 1
     for keys in walk_keys(topology, shard, LOCK_PREFIX + "*"):
         stats.locks += len(keys)
         stats.scanned += len(keys)
     return stats
+
+
+def _judged(
+    topology: Topology, shard: Shard, kind: RecordKind, colons: int, schema, stats: _ShardStats
+) -> Iterator[tuple[Message | None, bool]]:
+    """Every ``kind`` record on ``shard`` (counted in ``stats.scanned``) as (the record, None when
+    atedash cannot decode it; whether the ate server cannot read it). A decoded record is judged by
+    its key's ``colons`` and ``schema.value_error`` only, a corrupt one by ``schema.judge``."""
+    judge, value_error = schema.judge, schema.value_error
+    for keys, values in walk_shard(topology, shard, kind.prefix + "*"):
+        for key, raw in zip(keys, values):
+            stats.scanned += 1
+            if raw is None:
+                continue
+            try:
+                record = kind.decode_stored(key, raw)[0]
+            except CorruptRecord:
+                yield None, judge(key, raw) is not None
+                continue
+            yield record, key.count(b":") != colons or value_error(raw) is not None
 
 
 def _status_name(status: int) -> str:
