@@ -50,6 +50,18 @@ def screenshot(page: Page, name: str, *, full_page: bool = True) -> Path:
 S = Actor.Status
 
 
+def open_demo_actor_with_lock(page: Page, store) -> str:
+    """Opens the page of a demo actor (``manage.py seed_demo``) that runs on a worker pointing back,
+    with its lock held (the README's actor-detail screenshots), and returns its id."""
+    for lock in store.scan_locks(limit=50).records:
+        actor_id = lock.key.removeprefix("lock:actor:")
+        page.goto(f"/actors/{actor_id}/")
+        if page.locator("#worker-points-back.ok").count():
+            expect(page.locator("#lock-token")).to_be_visible()
+            return actor_id
+    raise AssertionError("the demo data has no running actor with a lock and a worker pointing back")
+
+
 def put_actor(store, actor_id, *, ns="team-a", template="web", status="SUSPENDED", **fields) -> Actor:
     """Creates an actor as the ate API does (SUSPENDED, version 1), then applies status and fields."""
     store.create_actor(

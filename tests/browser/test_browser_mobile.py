@@ -5,7 +5,7 @@ pages copy (and are absent without JavaScript). Writes docs/screenshots/mobile-*
 import pytest
 from playwright.sync_api import expect
 
-from .browser_helpers import put_actor, put_worker, screenshot
+from .browser_helpers import open_demo_actor_with_lock, put_actor, put_worker, screenshot
 from .tour import LONG_ID, overflow, prepare, visit
 
 pytestmark = pytest.mark.browser
@@ -77,15 +77,7 @@ def test_phone_layout_cards_navigation_and_screenshots(contexts, store, app):
     screenshot(page, "mobile-actors", full_page=False)
 
     # A demo actor that runs on a worker pointing back, with its lock held (as the desktop screenshot).
-    actor_id = None
-    for lock in store.scan_locks(limit=50).records:
-        candidate = lock.key.removeprefix("lock:actor:")
-        page.goto(f"/actors/{candidate}/")
-        if page.locator("#worker-points-back.ok").count():
-            actor_id = candidate
-            break
-    assert actor_id, "the demo data has no running actor with a lock and a worker pointing back"
-    expect(page.locator("#lock-token")).to_be_visible()
+    actor_id = open_demo_actor_with_lock(page, store)
     screenshot(page, "mobile-actor-detail")
 
     page.goto(f"/actors/{actor_id}/edit/")

@@ -4,7 +4,7 @@ that `make run` seeds, after checking that each page shows what it should."""
 import pytest
 from playwright.sync_api import expect
 
-from .browser_helpers import ENVIRONMENT, screenshot
+from .browser_helpers import ENVIRONMENT, open_demo_actor_with_lock, screenshot
 
 pytestmark = pytest.mark.browser
 
@@ -23,15 +23,7 @@ def test_screenshots_of_the_main_pages(contexts, store, app):
     screenshot(page, "actors", full_page=False)
 
     # An actor that runs on a worker pointing back, with its lock held.
-    actor_id = None
-    for lock in store.scan_locks(limit=50).records:
-        candidate = lock.key.removeprefix("lock:actor:")
-        page.goto(f"/actors/{candidate}/")
-        if page.locator("#worker-points-back.ok").count():
-            actor_id = candidate
-            break
-    assert actor_id, "the demo data has no running actor with a lock and a worker pointing back"
-    expect(page.locator("#lock-token")).to_be_visible()
+    open_demo_actor_with_lock(page, store)
     screenshot(page, "actor-detail")
 
     # The merge view and a record's history: tests/browser/test_browser_merge.py.
