@@ -16,12 +16,12 @@ PASSWORDS = {"viewer": "viewer-pass-1", "editor": "editor-pass-1", "admin": "adm
 ENVIRONMENT = "dash-test"
 
 
-@pytest.fixture(autouse=True)
-def dash_settings(settings, redis_url, store, tmp_path):
-    """Every dashboard test: the test cluster (emptied), a fresh users file, no throttle state."""
+def configure(settings, redis_url, tmp_path, environment):
+    """Django ``settings`` on the test cluster, named ``environment``, flush not allowed, a fresh
+    users file (in ``tmp_path``) holding an operator of every role (PASSWORDS)."""
     settings.ATEDASH_REDIS_URL = redis_url
     settings.ATEDASH_REDIS_CLUSTER = "auto"
-    settings.ATEDASH_ENVIRONMENT = ENVIRONMENT
+    settings.ATEDASH_ENVIRONMENT = environment
     settings.ATEDASH_ALLOW_FLUSH = False
     settings.ATEDASH_USERS_FILE = tmp_path / "operators.json"
     settings.ATEDASH_TRUSTED_HEADER = ""
@@ -31,6 +31,12 @@ def dash_settings(settings, redis_url, store, tmp_path):
     for role, password in PASSWORDS.items():
         users.add(role, role, password)
     return settings
+
+
+@pytest.fixture(autouse=True)
+def dash_settings(settings, redis_url, store, tmp_path):
+    """Every dashboard test: the test cluster (emptied), a fresh users file, no throttle state."""
+    return configure(settings, redis_url, tmp_path, ENVIRONMENT)
 
 
 def login(client, role):
