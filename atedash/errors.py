@@ -1,6 +1,6 @@
-"""The one place that turns storage and Redis errors into what an operator sees.
+"""The one place that turns storage and store errors into what an operator sees.
 
-* redis-py connection problems (the store unreachable, the cluster down, a timeout) -> the 503 page
+* the store's client errors (the store unreachable, the cluster down, a timeout) -> the 503 page
   (or an HTMX fragment) naming the store address and the error; the page reloads itself.
 * NotFound -> the 404 page.
 * InvalidCursor (a page link whose cursor is forged, garbled or of another list) and BadParameter (a
@@ -17,11 +17,11 @@ from types import ModuleType
 from typing import TYPE_CHECKING, NoReturn
 from urllib.parse import urlencode
 
-import redis.exceptions
 from django.http import Http404
 from django.shortcuts import render
 
 from atedash.app import current_app
+from storage.errors import is_store_unavailable, is_store_unreachable
 
 if TYPE_CHECKING:
     from django import forms
@@ -36,32 +36,6 @@ def _storage() -> ModuleType:
     import storage
 
     return storage
-
-
-# Errors that mean "the store (or part of the cluster) cannot be reached right now". The client is
-# rebuilt after them, so the pages recover by themselves once the store answers again.
-UNREACHABLE = (
-    redis.exceptions.ConnectionError,
-    redis.exceptions.TimeoutError,
-    redis.exceptions.ClusterError,  # ClusterDownError, SlotNotCoveredError, MasterDownError...
-    redis.exceptions.TryAgainError,
-    redis.exceptions.BusyLoadingError,
-    # Not a RedisError: raised when no node answers while the cluster client rebuilds its slot map
-    # (every node down or frozen), and for a slot no node serves (SlotNotCoveredError).
-    redis.exceptions.RedisClusterException,
-)
-
-
-def is_store_unreachable(exc: BaseException) -> bool:
-    return isinstance(exc, UNREACHABLE)
-
-
-# Every error of the store's client: what the pages show as the 503 page, commands as "unreachable".
-STORE_ERRORS = (redis.exceptions.RedisError, redis.exceptions.RedisClusterException)
-
-
-def is_redis_error(exc: BaseException) -> bool:
-    return isinstance(exc, STORE_ERRORS)
 
 
 def storage_message(exc: BaseException) -> str:
@@ -147,7 +121,7 @@ def storage_error_page(request: HttpRequest, exc: StorageError, status: int = 40
 
 def handle_exception(request: HttpRequest, exc: BaseException) -> HttpResponse | None:
     """Response for an exception a view let through, or None to let Django handle it."""
-    if is_redis_error(exc):
+    if is_store_unavailable(exc):
         return store_unavailable(request, exc)
     if isinstance(exc, BadParameter):
         return bad_request(request, exc.message, exc.param)

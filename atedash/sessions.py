@@ -21,8 +21,8 @@ from django.contrib.sessions.backends.base import SessionBase
 from django.http import HttpRequest
 from django.utils.crypto import constant_time_compare, salted_hmac
 
-from atedash.errors import is_redis_error
 from atedash.operators import Operator, UsersFileError
+from storage.errors import is_store_unavailable
 
 if TYPE_CHECKING:
     from atedash.app import Application
@@ -99,6 +99,6 @@ def _stored_generation(name: str, app: Application) -> int | None:
     try:
         return app.store.persistence().session_generation(name)
     except Exception as exc:
-        if is_redis_error(exc):
+        if is_store_unavailable(exc):
             return None
         raise

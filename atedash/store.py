@@ -21,19 +21,13 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-import redis
-from redis.cluster import RedisCluster
-
 import storage
 from atedash.timing import TimedPersistence
+from storage import StoreUnreachable  # no node answered the last probe (shown as the 503 page)
 
 PROBE_TIMEOUT_S = 0.5  # per node: connect and PING
 PROBE_INTERVAL_S = 1.0  # during an outage, at most one probe per interval; others fail at once
 SLOT_MAP_REFRESH_INTERVAL_S = 1.0
-
-
-class StoreUnreachable(redis.exceptions.ConnectionError):
-    """No node of the store answered the last probe (shown as the 503 page)."""
 
 
 @dataclass
@@ -136,7 +130,7 @@ class StoreConnection:
         now = time.monotonic()
         with self._lock:
             persistence = self._persistence
-            clustered = persistence is not None and isinstance(persistence.client, RedisCluster)
+            clustered = persistence is not None and persistence.topology.is_cluster
             if persistence is not None and not clustered:
                 self._persistence = None
             if clustered:
@@ -166,10 +160,7 @@ class StoreConnection:
 
     def _addresses(self, persistence: storage.Persistence | None) -> list[tuple[str, int]]:
         """The URL's own host, then every other node the client knows (the addresses to probe)."""
-        found = []
-        manager = getattr(getattr(persistence, "client", None), "nodes_manager", None)
-        if manager is not None:
-            found = [(node.host, int(node.port)) for node in list(manager.nodes_cache.values())]
+        found = persistence.topology.known_addresses() if persistence is not None else []
         parts = urlsplit(self.url)
         seed = (parts.hostname or "127.0.0.1", parts.port or 6379)
         return [seed] + [a for a in found if a != seed]
@@ -181,16 +172,7 @@ class StoreConnection:
         shown_host = f"[{host}]" if ":" in host else host
         netloc = (userinfo + "@" if userinfo else "") + f"{shown_host}:{port}"
         url = urlunsplit((parts.scheme, netloc, parts.path, parts.query, ""))
-        probe = redis.Redis.from_url(url, socket_timeout=PROBE_TIMEOUT_S, socket_connect_timeout=PROBE_TIMEOUT_S)
-        try:
-            probe.ping()
-            return True
-        except redis.exceptions.ResponseError:
-            return True  # e.g. NOAUTH / WRONGPASS: the server is there and answering
-        except (redis.exceptions.RedisError, OSError):
-            return False
-        finally:
-            probe.close()
+        return storage.answers_ping(url, PROBE_TIMEOUT_S)
 
     def _probe_outage(self) -> None:
         """During an outage: returns when a node answers (the outage is over), else raises StoreUnreachable."""

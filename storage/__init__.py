@@ -5,8 +5,10 @@ Plain library (redis-py + protobuf); never imports Django.
 
 from storage.cluster import ClusterOverview, NodeInfo, ShardCounts, StoreStats
 from storage.codec import BINARY, JSON, RecordCodec, RecordDecodeError
-from storage.connection import connect
+from storage.connection import answers_ping, connect
 from storage.errors import (
+    STORE_ERRORS,
+    UNREACHABLE_ERRORS,
     AlreadyExists,
     CorruptRecord,
     FailedPrecondition,
@@ -14,8 +16,11 @@ from storage.errors import (
     InvalidCursor,
     NotFound,
     StorageError,
+    StoreUnreachable,
     UnreadableByServer,
     VersionConflict,
+    is_store_unavailable,
+    is_store_unreachable,
 )
 from storage.keys import (
     ACTOR_PREFIX,
@@ -68,3 +73,12 @@ __all__ = [
     "worker_key",
 ]
 __all__ += ["Unreadable", "judge_actor", "judge_worker", "server_read_error"]
+# What a caller needs to tell the store's own errors apart, and to probe it, without importing redis-py.
+__all__ += [
+    "STORE_ERRORS",
+    "StoreUnreachable",
+    "UNREACHABLE_ERRORS",
+    "answers_ping",
+    "is_store_unavailable",
+    "is_store_unreachable",
+]

@@ -1,4 +1,5 @@
-"""connect(url): a redis-py client for a standalone server or a Redis Cluster, detected or forced."""
+"""connect(url): a redis-py client for a standalone server or a Redis Cluster, detected or forced;
+answers_ping(url): whether a node answers at all (an outage probe)."""
 
 from __future__ import annotations
 
@@ -49,5 +50,20 @@ def _cluster_enabled(url: str, options: dict) -> bool:
     probe = redis.Redis.from_url(url, **options)
     try:
         return str(probe.info("cluster").get("cluster_enabled", 0)) == "1"
+    finally:
+        probe.close()
+
+
+def answers_ping(url: str, timeout: float) -> bool:
+    """True when the server at ``url`` answers a PING within ``timeout`` seconds (connect and reply);
+    any reply, even NOAUTH or WRONGPASS, means it is up."""
+    probe = redis.Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout)
+    try:
+        probe.ping()
+        return True
+    except redis.exceptions.ResponseError:
+        return True  # e.g. NOAUTH / WRONGPASS: the server is there and answering
+    except (redis.exceptions.RedisError, OSError):
+        return False
     finally:
         probe.close()

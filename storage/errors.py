@@ -1,6 +1,41 @@
-"""Errors raised by the store. Connection problems stay redis-py's own exceptions."""
+"""Errors raised by the store. Connection problems stay redis-py's own exceptions: callers tell them
+apart with ``is_store_unreachable`` / ``is_store_unavailable`` (or catch ``STORE_ERRORS``), without
+importing redis-py themselves."""
 
 from __future__ import annotations
+
+import redis.exceptions
+
+# Errors that mean "the store (or part of the cluster) cannot be reached right now"; the client
+# recovers by itself once the store answers again.
+UNREACHABLE_ERRORS = (
+    redis.exceptions.ConnectionError,
+    redis.exceptions.TimeoutError,
+    redis.exceptions.ClusterError,  # ClusterDownError, SlotNotCoveredError, MasterDownError...
+    redis.exceptions.TryAgainError,
+    redis.exceptions.BusyLoadingError,
+    # Not a RedisError: raised when no node answers while the cluster client rebuilds its slot map
+    # (every node down or frozen), and for a slot no node serves (SlotNotCoveredError).
+    redis.exceptions.RedisClusterException,
+)
+
+# Every error of the store's client: the store unreachable, or a command it refused.
+STORE_ERRORS = (redis.exceptions.RedisError, redis.exceptions.RedisClusterException)
+
+
+class StoreUnreachable(redis.exceptions.ConnectionError):
+    """No node of the store answered (raised by a caller's outage probe; one of UNREACHABLE_ERRORS)."""
+
+
+def is_store_unreachable(exc: BaseException) -> bool:
+    """Whether ``exc`` says the store (or part of the cluster) cannot be reached right now."""
+    return isinstance(exc, UNREACHABLE_ERRORS)
+
+
+def is_store_unavailable(exc: BaseException) -> bool:
+    """Whether ``exc`` is an error of the store's client (unreachable, or a command refused), as
+    opposed to a StorageError about a record."""
+    return isinstance(exc, STORE_ERRORS)
 
 
 class StorageError(Exception):

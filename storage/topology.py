@@ -56,6 +56,14 @@ class Topology:
         # that met a slot migration.
         self.reroute = client.get if self.is_cluster else None
 
+    def known_addresses(self) -> list[tuple[str, int]]:
+        """(host, port) of every node the cluster client knows, without asking the store (none for a
+        standalone client)."""
+        manager = getattr(self.client, "nodes_manager", None)
+        if manager is None:
+            return []
+        return [(node.host, int(node.port)) for node in list(manager.nodes_cache.values())]
+
     # ----------------------------------------------------------------- shards
 
     def shards(self) -> list[Shard]:

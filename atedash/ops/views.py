@@ -186,7 +186,7 @@ def export_download(request: HttpRequest) -> HttpResponseBase:
     p = persistence()
     if not p.ping():  # fail here (503 page) rather than in the middle of a download
         from atedash.errors import store_unavailable
-        from atedash.store import StoreUnreachable
+        from storage import StoreUnreachable
 
         return store_unavailable(request, StoreUnreachable(f"{p.address} does not answer PING"))
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())

@@ -158,7 +158,7 @@ class Command(BaseCommand):
         reset.add_argument("--format", choices=["text", "json"], default="text")
 
     def handle(self, *args: Any, subcommand: str, **options: Any) -> None:
-        from atedash.errors import STORE_ERRORS
+        from storage.errors import STORE_ERRORS
 
         try:
             return getattr(self, "_" + subcommand.replace("-", "_"))(options)

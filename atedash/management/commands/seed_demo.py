@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING, Any
 from django.core.management.base import BaseCommand, CommandError
 
 from atedash.app import current_app
-from atedash.errors import STORE_ERRORS
 from storage.demo import seed_store
+from storage.errors import STORE_ERRORS
 
 if TYPE_CHECKING:
     from argparse import ArgumentParser
