@@ -345,8 +345,7 @@ def _import_batch(persistence, batch, policy, dry_run, result, max_details, on_w
             result.unreadable_written += 1
         if not dry_run and on_write is not None and outcome in ("created", "overwritten"):
             on_write(entry, outcome, version if outcome == "overwritten" else None)
-        if len(result.details) < max_details:
-            result.details.append((entry.line, entry.key, outcome, version if exists else None, entry.version))
+        _report(result, max_details, (entry.line, entry.key, outcome, version if exists else None, entry.version))
 
 
 _DRY_OUTCOMES = {"create": "created", "overwrite": "overwritten", "skip": "skipped"}
@@ -493,28 +492,46 @@ def import_records(
         validate(stream)
         stream.seek(start)
         result = ImportResult(policy=policy, dry_run=dry_run)
-        batch: list[ImportEntry] = []
-        for entry in iter_entries(stream):
-            assert not isinstance(entry, tuple)  # validated above
-            result.records += 1
-            if entry.corrupt and not include_corrupt:
-                # The store never writes a record that does not decode (restore_raw refuses it).
-                result.corrupt += 1
-                if len(result.details) < max_details:
-                    result.details.append((entry.line, entry.key, "corrupt", None, None))
-                continue
-            if entry.unreadable is not None and not entry.corrupt and not allow_unreadable:
-                result.unreadable += 1
-                if len(result.details) < max_details:
-                    result.details.append((entry.line, entry.key, "unreadable", None, entry.version))
-                continue
-            batch.append(entry)
-            if len(batch) >= batch_size:
-                _import_batch(persistence, batch, policy, dry_run, result, max_details, on_write)
-                batch = []
-        if batch:
+        entries = _to_write(iter_entries(stream), result, include_corrupt, allow_unreadable, max_details)
+        for batch in _batches(entries, batch_size):
             _import_batch(persistence, batch, policy, dry_run, result, max_details, on_write)
         return result
     finally:
         if opened:
             stream.close()
+
+
+def _to_write(entries, result: ImportResult, include_corrupt: bool, allow_unreadable: bool, max_details: int):
+    """The entries of a validated file that are to be written, each counted in ``result.records``; the
+    ones held back (exported as undecodable, unless ``include_corrupt``; unreadable by the ate server,
+    unless ``allow_unreadable``) are counted and reported in ``result`` instead."""
+    for entry in entries:
+        assert not isinstance(entry, tuple)  # validated above
+        result.records += 1
+        if entry.corrupt and not include_corrupt:
+            # The store never writes a record that does not decode (restore_raw refuses it).
+            result.corrupt += 1
+            _report(result, max_details, (entry.line, entry.key, "corrupt", None, None))
+        elif entry.unreadable is not None and not entry.corrupt and not allow_unreadable:
+            result.unreadable += 1
+            _report(result, max_details, (entry.line, entry.key, "unreadable", None, entry.version))
+        else:
+            yield entry
+
+
+def _batches(entries: Iterable[ImportEntry], size: int) -> Iterator[list[ImportEntry]]:
+    """``entries`` in lists of ``size`` (the last one shorter), each handed over as soon as it is full."""
+    batch: list[ImportEntry] = []
+    for entry in entries:
+        batch.append(entry)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def _report(result: ImportResult, max_details: int, row: tuple[int, str, str, int | None, int | None]) -> None:
+    """One row of ``result.details`` (line, key, outcome, version before, after), up to ``max_details``."""
+    if len(result.details) < max_details:
+        result.details.append(row)
