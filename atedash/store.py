@@ -115,7 +115,7 @@ class StoreConnection:
         self._probe_pool.shutdown(wait=False, cancel_futures=True)
         if persistence is not None:
             try:
-                persistence.client.close()
+                persistence.close()
             except Exception:  # noqa: BLE001 - closing a broken client must never fail a request
                 pass
 

@@ -170,6 +170,30 @@ class Persistence:
         """The record at ``key`` (NotFound, CorruptRecord), as get_actor / get_worker give it."""
         return self._get(kind, key)
 
+    def read_records(
+        self, kind: RecordKind, keys: list[str]
+    ) -> tuple[list[Message], list[str], list[scanning.CorruptEntry]]:
+        """(records, keys gone, corrupt entries) of ``keys``, one batched read per node, in ``keys``' order."""
+        records: list[Message] = []
+        gone: list[str] = []
+        corrupt: list[scanning.CorruptEntry] = []
+        if not keys:
+            return records, gone, corrupt
+        read = getattr(self.client, "mget_nonatomic", None) or self.client.mget
+        for key, raw in zip(keys, read(keys)):
+            if raw is None:
+                gone.append(key)
+                continue
+            try:
+                records.append(kind.decode_stored(key, raw)[0])
+            except CorruptRecord as exc:
+                corrupt.append(scanning.CorruptEntry(exc.key, exc.reason, exc.preview))
+        return records, gone, corrupt
+
+    def close(self) -> None:
+        """Closes the client's connections (the Persistence is not used after)."""
+        self.client.close()
+
     def create_record(self, kind: RecordKind, message: Message) -> None:
         self._create(kind, message)
 

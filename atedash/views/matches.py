@@ -97,22 +97,7 @@ def _offset(job: WalkJob, signed: str) -> int:
 
 def _read(kind: str, keys: list[str]) -> tuple[list[Actor | Worker], list[str], list[storage.CorruptEntry]]:
     """The records of a page of keys, one read per node; gone and corrupt ones said so."""
-    record_kind = ACTORS if kind == "actors" else WORKERS
-    p = persistence()
-    client = p.client
-    read = getattr(client, "mget_nonatomic", None) or client.mget
-    rows: list[Actor | Worker] = []
-    gone: list[str] = []
-    corrupt: list[storage.CorruptEntry] = []
-    for key, raw in zip(keys, read(keys) if keys else []):
-        if raw is None:
-            gone.append(key)
-            continue
-        try:
-            rows.append(record_kind.decode_stored(key, raw)[0])
-        except storage.CorruptRecord as exc:
-            corrupt.append(storage.CorruptEntry(exc.key, exc.reason, exc.preview))
-    return rows, gone, corrupt
+    return persistence().read_records(ACTORS if kind == "actors" else WORKERS, keys)
 
 
 def _actor_rows(actors: Iterable[Actor]) -> list[dict[str, Any]]:

@@ -138,6 +138,19 @@ def test_atedash_never_imports_redis():
     assert _importers("atedash", {"redis"}) == {}
 
 
+def test_atedash_never_reaches_through_to_the_redis_client():
+    """Nor through Persistence: no `persistence.client` / `p.client.mget(...)` in atedash/ (storage
+    offers read_records, close, ...)."""
+    offenders = [
+        f"{name}:{node.lineno}"
+        for name, path in MODULES.items()
+        if name.startswith("atedash")
+        for node in ast.walk(ast.parse(path.read_text()))
+        if isinstance(node, ast.Attribute) and node.attr == "client"
+    ]
+    assert offenders == []
+
+
 def test_no_global_statement():
     offenders = [
         f"{name}:{node.lineno}"
