@@ -29,14 +29,41 @@ from tests.dashboard.conftest import (  # noqa: F401 - fixtures, registered by b
 REPO = Path(__file__).resolve().parents[2]
 
 
+@pytest.fixture(scope="session")
+def operators_file_text():
+    """The users file every server starts with: operators of every role, real PBKDF2 hashes. Hashed
+    once per session (a million iterations each: seconds per server otherwise)."""
+    from django.contrib.auth.hashers import PBKDF2PasswordHasher, make_password
+
+    operators = {
+        role: {"role": role, "password": make_password(password, hasher=PBKDF2PasswordHasher())}
+        for role, password in PASSWORDS.items()
+    }
+    return json.dumps({"operators": operators})
+
+
+@pytest.fixture(scope="session")
+def static_root(tmp_path_factory):
+    """The static files as the image collects them (manage.py collectstatic), once per session: the
+    pages need their manifest, and it is the same for every server."""
+    root = tmp_path_factory.mktemp("static")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ATEDASH_")}
+    env.pop("PYTEST_VERSION", None)
+    env.update(ATEDASH_SECRET_KEY=secrets.token_urlsafe(60), ATEDASH_STATIC_ROOT=str(root))
+    collect = [sys.executable, "manage.py", "collectstatic", "--noinput", "-v", "0"]
+    subprocess.run(collect, cwd=REPO, env=env, check=True)
+    return root
+
+
 @pytest.fixture
-def serve(redis_url, store, tmp_path):
+def serve(redis_url, store, tmp_path, operators_file_text, static_root):
     """serve(**env) -> Server: atedash under gunicorn as shipped (atedash/gunicorn.conf.py) on a free
     port, operators of every role in its users file (real PBKDF2 hashes), stopped after the test."""
     servers = []
 
     def start(**env):
-        server = Server(redis_url, tmp_path / f"server-{len(servers)}", env)
+        directory = tmp_path / f"server-{len(servers)}"
+        server = Server(redis_url, directory, {"ATEDASH_STATIC_ROOT": str(static_root), **env}, operators_file_text)
         servers.append(server)
         server.start()
         return server
@@ -53,22 +80,11 @@ def free_port():
 
 
 class Server:
-    def __init__(self, redis_url, directory, env):
-        from django.contrib.auth.hashers import PBKDF2PasswordHasher, make_password
-
+    def __init__(self, redis_url, directory, env, operators_file_text):
         directory.mkdir()
         (directory / "prom").mkdir()
         self.users = directory / "operators.json"
-        self.users.write_text(
-            json.dumps(
-                {
-                    "operators": {
-                        role: {"role": role, "password": make_password(password, hasher=PBKDF2PasswordHasher())}
-                        for role, password in PASSWORDS.items()
-                    }
-                }
-            )
-        )
+        self.users.write_text(operators_file_text)
         self.key = secrets.token_urlsafe(60)
         self.port = free_port()
         self.log: list[str] = []
@@ -78,7 +94,6 @@ class Server:
             ATEDASH_SECRET_KEY=self.key,
             ATEDASH_ENVIRONMENT="security-test",
             ATEDASH_USERS_FILE=str(self.users),
-            ATEDASH_STATIC_ROOT=str(directory / "static"),
             PROMETHEUS_MULTIPROC_DIR=str(directory / "prom"),
         )
         self.env.update({"GUNICORN_WORKERS": "1", "GUNICORN_THREADS": "4", **env})
@@ -86,9 +101,6 @@ class Server:
         self.proc = self._drain = None
 
     def start(self):
-        # The pages need the static files' manifest (as the image builds it).
-        collect = [sys.executable, "manage.py", "collectstatic", "--noinput", "-v", "0"]
-        subprocess.run(collect, cwd=REPO, env=self.env, check=True)
         self.proc = subprocess.Popen(
             [
                 str(Path(sys.executable).parent / "gunicorn"),
