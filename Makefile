@@ -30,17 +30,27 @@ cluster-stop:
 run: cluster-start
 	HOST=$(HOST) PORT=$(PORT) ATEDASH_CLUSTER_PORT=$(RUN_CLUSTER_PORT) scripts/run-local
 
+# Test workers (pytest-xdist, a test file per worker at a time): much of the suite waits on the store
+# (failovers, outages, a browser), so two workers on two cores overlap that. Each has its own cluster,
+# 20 ports apart (tests/conftest.py); TEST_WORKERS=1 runs everything in one process.
+TEST_WORKERS ?= 2
+TEST_CLUSTERS = $(shell for i in $$(seq 0 $$(( $(TEST_WORKERS) - 1 ))); do echo $$i; done)
+test-clusters = for i in $(TEST_CLUSTERS); do \
+	  dir=$(CURDIR)/.cluster-test; [ $$i = 0 ] || dir=$$dir-$$i; \
+	  ATEDASH_CLUSTER_PORT=$$(( $(TEST_CLUSTER_PORT) + 20 * $$i )) ATEDASH_CLUSTER_DIR=$$dir scripts/cluster $(1) || failed=1; \
+	done; [ -z "$$failed" ]
+
 test: setup
 	@date +%s > .test-started
 	$(VENV)/bin/ruff check
 	$(VENV)/bin/ruff format --check
 	scripts/ensure-system browser
-	ATEDASH_CLUSTER_PORT=$(TEST_CLUSTER_PORT) ATEDASH_CLUSTER_DIR=$(CURDIR)/.cluster-test scripts/cluster stop >/dev/null
-	ATEDASH_CLUSTER_PORT=$(TEST_CLUSTER_PORT) ATEDASH_CLUSTER_DIR=$(CURDIR)/.cluster-test scripts/cluster start
+	$(call test-clusters,stop) >/dev/null
+	$(call test-clusters,start)
 	status=0; \
 	ATEDASH_TEST_CLUSTER_PORT=$(TEST_CLUSTER_PORT) ATEDASH_TEST_CLUSTER_DIR=$(CURDIR)/.cluster-test \
-	  $(PY) -m pytest $(PYTEST_ARGS) || status=$$?; \
-	ATEDASH_CLUSTER_PORT=$(TEST_CLUSTER_PORT) ATEDASH_CLUSTER_DIR=$(CURDIR)/.cluster-test scripts/cluster stop; \
+	  $(PY) -m pytest $(if $(filter-out 1,$(TEST_WORKERS)),-n $(TEST_WORKERS) --dist loadfile) $(PYTEST_ARGS) || status=$$?; \
+	$(call test-clusters,stop) || true; \
 	echo "make test: $$(( $$(date +%s) - $$(cat .test-started) )) s in all"; rm -f .test-started; \
 	exit $$status
 

@@ -3,6 +3,10 @@
 The cluster is the one `scripts/cluster start` runs on ATEDASH_TEST_CLUSTER_PORT (default 7200) with
 its files in ATEDASH_TEST_CLUSTER_DIR (default <repo>/.cluster-test). Tests never skip: when the
 cluster is not there they fail and say how to get one.
+
+Under pytest-xdist (`make test` runs `pytest -n 2 --dist loadfile`) every worker has a cluster and a
+standalone database of its own, since tests empty them: worker N uses the cluster WORKER_PORT_STRIDE * N
+ports above the base, in the directory <base dir>-N, and database 15 - N of the standalone Redis.
 """
 
 from __future__ import annotations
@@ -17,7 +21,11 @@ from redis.cluster import RedisCluster
 from storage import Persistence, connect
 
 REPO = Path(__file__).resolve().parent.parent
-STANDALONE_URL = "redis://127.0.0.1:6379/15"
+WORKER_PORT_STRIDE = 20
+_worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+WORKER_INDEX = int(_worker[2:]) if _worker.startswith("gw") and _worker[2:].isdigit() else 0
+STANDALONE_DB = 15 - WORKER_INDEX
+STANDALONE_URL = f"redis://127.0.0.1:6379/{STANDALONE_DB}"
 
 
 def _fail_no_cluster(port: int, error: Exception) -> None:
@@ -50,12 +58,13 @@ def app(fresh_app):
 
 @pytest.fixture(scope="session")
 def cluster_port() -> int:
-    return int(os.environ.get("ATEDASH_TEST_CLUSTER_PORT", "7200"))
+    return int(os.environ.get("ATEDASH_TEST_CLUSTER_PORT", "7200")) + WORKER_PORT_STRIDE * WORKER_INDEX
 
 
 @pytest.fixture(scope="session")
 def cluster_dir() -> Path:
-    return Path(os.environ.get("ATEDASH_TEST_CLUSTER_DIR", str(REPO / ".cluster-test")))
+    base = Path(os.environ.get("ATEDASH_TEST_CLUSTER_DIR", str(REPO / ".cluster-test")))
+    return base.with_name(f"{base.name}-{WORKER_INDEX}") if WORKER_INDEX else base
 
 
 @pytest.fixture(scope="session")

@@ -9,6 +9,8 @@ import threading
 
 import pytest
 
+from tests.conftest import STANDALONE_DB
+
 
 class TcpProxy:
     def __init__(self, upstream):
@@ -89,7 +91,7 @@ def proxy(standalone_client, monkeypatch):
 
 
 def test_pages_recover_by_themselves(viewer, settings, proxy, standalone_client, page_html):
-    settings.ATEDASH_REDIS_URL = f"redis://127.0.0.1:{proxy.port}/15"
+    settings.ATEDASH_REDIS_URL = f"redis://127.0.0.1:{proxy.port}/{STANDALONE_DB}"
     settings.ATEDASH_REDIS_CLUSTER = "no"
     standalone_client.set("actor:x-1", b'{"actorId":"x-1","version":"1","status":"STATUS_SUSPENDED"}')
     response = viewer.get("/actors/")

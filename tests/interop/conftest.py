@@ -8,8 +8,10 @@ one line saying so; where one is present but does not build, they fail.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import subprocess
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -48,7 +50,10 @@ def ateref_bin() -> str:
     directory, why = goref_dir()
     if directory is None:
         pytest.skip(why)
-    proc = subprocess.run([str(directory / "build.sh")], capture_output=True, text=True, timeout=600, check=False)
+    # One build at a time: under pytest-xdist each worker asks for the binary (build.sh reuses a fresh one).
+    with open(Path(tempfile.gettempdir()) / "atedash-goref-build.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        proc = subprocess.run([str(directory / "build.sh")], capture_output=True, text=True, timeout=600, check=False)
     if proc.returncode != 0:
         pytest.fail(f"{directory}/build.sh failed ({proc.returncode}):\n{proc.stderr[-3000:]}", pytrace=False)
     path = proc.stdout.strip().splitlines()[-1]

@@ -6,6 +6,7 @@ import pytest
 
 from storage import FailedPrecondition, NotFound, Persistence, VersionConflict, connect
 from storage.ateapi_pb2 import Actor, Worker
+from tests.conftest import STANDALONE_URL
 
 
 def test_standalone_single_node_supports_the_whole_api(standalone_client):
@@ -37,6 +38,6 @@ def test_standalone_single_node_supports_the_whole_api(standalone_client):
 
 
 def test_connect_detects_a_standalone_server(standalone_client):
-    client = connect("redis://127.0.0.1:6379/15")
+    client = connect(STANDALONE_URL)
     assert type(client).__name__ == "Redis"
     assert client.ping()
