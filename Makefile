@@ -49,7 +49,7 @@ test: setup
 	$(call test-clusters,start)
 	status=0; \
 	ATEDASH_TEST_CLUSTER_PORT=$(TEST_CLUSTER_PORT) ATEDASH_TEST_CLUSTER_DIR=$(CURDIR)/.cluster-test \
-	  $(PY) -m pytest $(if $(filter-out 1,$(TEST_WORKERS)),-n $(TEST_WORKERS) --dist loadfile) $(PYTEST_ARGS) || status=$$?; \
+	  $(PY) -m pytest $(if $(filter-out 1,$(TEST_WORKERS)),-n $(TEST_WORKERS) --dist worksteal) $(PYTEST_ARGS) || status=$$?; \
 	$(call test-clusters,stop) || true; \
 	echo "make test: $$(( $$(date +%s) - $$(cat .test-started) )) s in all"; rm -f .test-started; \
 	exit $$status
