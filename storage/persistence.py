@@ -370,30 +370,20 @@ class Persistence:
     # ================================================================ paged scanning
 
     def scan_actors(
-        self,
-        cursor: str | None = None,
-        limit: int = 50,
-        *,
-        max_scan: int = 100_000,
-        max_seconds: float | None = None,
-        **filters: Unpack[scanning.ActorFilters],
+        self, cursor: str | None = None, limit: int = 50, **options: Unpack[scanning.ActorScan]
     ) -> scanning.Page:
-        """One page of actors, filtered by ``filters`` (storage.scanning.ActorFilters)."""
-        wanted = scanning.actor_filter(**filters)
-        return scanning.scan_page(self.topology, scanning.ACTOR_SCAN, cursor, limit, wanted, max_scan, max_seconds)
+        """One page of actors (storage.scanning.ActorScan: the filters, and how far a page may look)."""
+        return self._scan_page(scanning.ACTOR_SCAN, scanning.actor_filter, cursor, limit, dict(options))
 
     def scan_workers(
-        self,
-        cursor: str | None = None,
-        limit: int = 50,
-        *,
-        max_scan: int = 100_000,
-        max_seconds: float | None = None,
-        **filters: Unpack[scanning.WorkerFilters],
+        self, cursor: str | None = None, limit: int = 50, **options: Unpack[scanning.WorkerScan]
     ) -> scanning.Page:
-        """One page of workers, filtered by ``filters`` (storage.scanning.WorkerFilters)."""
-        wanted = scanning.worker_filter(**filters)
-        return scanning.scan_page(self.topology, scanning.WORKER_SCAN, cursor, limit, wanted, max_scan, max_seconds)
+        """One page of workers (storage.scanning.WorkerScan: the filters, and how far a page may look)."""
+        return self._scan_page(scanning.WORKER_SCAN, scanning.worker_filter, cursor, limit, dict(options))
+
+    def _scan_page(self, scan, make_filter, cursor: str | None, limit: int, options: dict) -> scanning.Page:
+        max_scan, max_seconds = options.pop("max_scan", 100_000), options.pop("max_seconds", None)
+        return scanning.scan_page(self.topology, scan, cursor, limit, make_filter(**options), max_scan, max_seconds)
 
     def scan_locks(
         self, cursor: str | None = None, limit: int = 50, *, max_scan: int = 100_000, max_seconds: float | None = None

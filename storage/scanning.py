@@ -179,6 +179,22 @@ class WorkerFilters(TypedDict, total=False):
     ip: str | None
 
 
+class Paging(TypedDict, total=False):
+    """How far one page may look: at most ``max_scan`` keys examined (default 100,000) and, when given,
+    ``max_seconds``; then the page ends early with a cursor to go on."""
+
+    max_scan: int
+    max_seconds: float | None
+
+
+class ActorScan(ActorFilters, Paging, total=False):
+    """Persistence.scan_actors' keywords."""
+
+
+class WorkerScan(WorkerFilters, Paging, total=False):
+    """Persistence.scan_workers' keywords."""
+
+
 def actor_filter(
     status=None,
     template_namespace=None,

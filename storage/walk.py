@@ -25,8 +25,9 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Unpack
 
 import redis
 
@@ -34,7 +35,7 @@ from storage.ateapi_pb2 import Actor
 from storage.batch import fetch_values
 from storage.errors import CorruptRecord
 from storage.records import ACTORS, WORKERS, RecordKind
-from storage.scanning import CorruptEntry, _total_keys, actor_filter, worker_filter
+from storage.scanning import ActorFilters, CorruptEntry, WorkerFilters, _total_keys, actor_filter, worker_filter
 from storage.topology import FAILOVER_ERRORS, Shard, Topology
 
 # Keys per SCAN call of a walk step. A step holds its primary for about a microsecond per key in the
@@ -165,76 +166,59 @@ def _status_is(status: int) -> ByteClause:
     return ByteClause(((True, b'"' + _utf8(name) + b'"'), (False, b'"status":"STATUS_')))
 
 
-def actor_walk(
-    status: int | None = None,
-    template_namespace: str | None = None,
-    template_name: str | None = None,
-    id_contains: str | None = None,
-    pod_namespace: str | None = None,
-    pod_name: str | None = None,
-    pod_ip: str | None = None,
-    snapshot_contains: str | None = None,
-) -> WalkFilter:
+def _description(filters: Mapping[str, object], names: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
+    """The filters as given, every name in a fixed order ("" for any), for a walk's identity and display."""
+
+    def text(value: object) -> str:
+        if value is None:
+            return ""
+        if isinstance(value, bool):
+            return "yes" if value else "no"
+        return str(value)
+
+    return tuple((name, text(filters.get(name))) for name in names)
+
+
+# Actor fields a filter asks equal to a value, by filter name: (JSON name, proto name).
+_ACTOR_STRING_FIELDS = {
+    "template_namespace": ("actorTemplateNamespace", "actor_template_namespace"),
+    "template_name": ("actorTemplateName", "actor_template_name"),
+    "pod_namespace": ("ateomPodNamespace", "ateom_pod_namespace"),
+    "pod_name": ("ateomPodName", "ateom_pod_name"),
+    "pod_ip": ("ateomPodIp", "ateom_pod_ip"),
+}
+
+
+def actor_walk(**filters: Unpack[ActorFilters]) -> WalkFilter:
     """The actors list's filters (storage.scanning.actor_filter) as a full walk."""
-    base = actor_filter(
-        status, template_namespace, template_name, id_contains, pod_namespace, pod_name, pod_ip, snapshot_contains
-    )
+    base = actor_filter(**filters)
     clauses = []
-    if status is not None:
-        clauses.append(_status_is(status))
-    for value, camel, snake in (
-        (template_namespace, "actorTemplateNamespace", "actor_template_namespace"),
-        (template_name, "actorTemplateName", "actor_template_name"),
-        (pod_namespace, "ateomPodNamespace", "ateom_pod_namespace"),
-        (pod_name, "ateomPodName", "ateom_pod_name"),
-        (pod_ip, "ateomPodIp", "ateom_pod_ip"),
-    ):
+    if filters.get("status") is not None:
+        clauses.append(_status_is(filters["status"]))
+    for name, (camel, snake) in _ACTOR_STRING_FIELDS.items():
+        value = filters.get(name)
         if value:
             clauses.append(_string_equals(value))
         elif value == "":
             clauses.extend(_string_empty(camel) + _string_empty(snake))
-    if snapshot_contains:
-        clauses.append(ByteClause(((True, _utf8(snapshot_contains)),)))
-    description = tuple(
-        (name, "" if value is None else str(value))
-        for name, value in (
-            ("status", status),
-            ("template_namespace", template_namespace),
-            ("template_name", template_name),
-            ("id_contains", id_contains),
-            ("pod_namespace", pod_namespace),
-            ("pod_name", pod_name),
-            ("pod_ip", pod_ip),
-            ("snapshot_contains", snapshot_contains),
-        )
-    )
+    if filters.get("snapshot_contains"):
+        clauses.append(ByteClause(((True, _utf8(filters["snapshot_contains"])),)))
+    description = _description(filters, tuple(ActorFilters.__annotations__))
     return WalkFilter(ACTORS, base.match, tuple(clauses), base.record_ok, description)
 
 
-def worker_walk(
-    namespace: str | None = None,
-    pool: str | None = None,
-    assigned: bool | None = None,
-    id_contains: str | None = None,
-    ip: str | None = None,
-) -> WalkFilter:
+def worker_walk(**filters: Unpack[WorkerFilters]) -> WalkFilter:
     """The workers list's filters (storage.scanning.worker_filter) as a full walk; namespace and pool
     narrow the SCAN itself (they are part of the key)."""
-    base = worker_filter(namespace, pool, assigned, id_contains, ip)
+    base = worker_filter(**filters)
     clauses = []
-    if ip:
-        clauses.append(_string_equals(ip))
-    if assigned is True:
+    if filters.get("ip"):
+        clauses.append(_string_equals(filters["ip"]))
+    if filters.get("assigned") is True:
         clauses.append(_string_set(("actorId", "actor_id")))
-    elif assigned is False:
+    elif filters.get("assigned") is False:
         clauses.extend(_string_empty("actorId") + _string_empty("actor_id"))
-    description = (
-        ("namespace", namespace or ""),
-        ("pool", pool or ""),
-        ("assigned", "" if assigned is None else ("yes" if assigned else "no")),
-        ("id_contains", id_contains or ""),
-        ("ip", ip or ""),
-    )
+    description = _description(filters, tuple(WorkerFilters.__annotations__))
     return WalkFilter(WORKERS, base.match, tuple(clauses), base.record_ok, description)
 
 

@@ -4,7 +4,7 @@ The cluster is the one `scripts/cluster start` runs on ATEDASH_TEST_CLUSTER_PORT
 its files in ATEDASH_TEST_CLUSTER_DIR (default <repo>/.cluster-test). Tests never skip: when the
 cluster is not there they fail and say how to get one.
 
-Under pytest-xdist (`make test` runs `pytest -n 2 --dist loadfile`) every worker has a cluster and a
+Under pytest-xdist (`make test` runs `pytest -n 2 --dist worksteal`) every worker has a cluster and a
 standalone database of its own, since tests empty them: worker N uses the cluster WORKER_PORT_STRIDE * N
 ports above the base, in the directory <base dir>-N, and database 15 - N of the standalone Redis.
 """
