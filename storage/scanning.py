@@ -69,8 +69,8 @@ class _Unreadable:
 # ===================================================================== what is scanned
 
 
-# A loader takes (node client, keys, reroute) and returns, per key and in one round trip, the record,
-# None when the key is gone, or a CorruptEntry.
+# A loader takes (node client, keys, reroute, keep) and returns, per key and in one round trip, the
+# record, None when the key is gone or ``keep`` (the record filter) refuses it, or a CorruptEntry.
 
 
 # Values longer than this are not judged on list pages (storage.server_readable costs ~30 ms a MB).
@@ -83,7 +83,9 @@ def record_loader(kind: RecordKind, corrupt, judged):
     else ``judged(key, raw, record)`` (the record, or what says the ate server cannot read it)."""
     decode_stored = kind.decode_stored
 
-    def load(node, keys, reroute=None):
+    def load(node, keys, reroute=None, keep=None):
+        # ``keep``: a record filter. A record it refuses is handed back as None (as a key gone), and
+        # is not judged: a filtered page decodes hundreds of records to show fifty.
         out = []
         for key, raw in zip(keys, fetch_values(node, keys, reroute)):
             if raw is None:
@@ -94,7 +96,7 @@ def record_loader(kind: RecordKind, corrupt, judged):
             except CorruptRecord as e:
                 out.append(corrupt(e, key, raw))
                 continue
-            out.append(judged(key, raw, record))
+            out.append(None if keep is not None and not keep(record) else judged(key, raw, record))
         return out
 
     return load
@@ -115,7 +117,8 @@ def _load_records(kind: RecordKind, schema):
     return record_loader(kind, corrupt, judged)
 
 
-def _load_locks(node, keys, reroute=None):
+def _load_locks(node, keys, reroute=None, keep=None):
+    # Lock scans have no record filter (lock_filter's record_ok is None): ``keep`` is always None.
     if not keys:
         return []
     pipe = node.pipeline(transaction=False)
@@ -318,6 +321,17 @@ _MAX_VISITED_RANGES = 256
 def _key_json_chars(key: bytes) -> int:
     """Characters `key` takes in the cursor's JSON (non-ASCII and undecodable bytes are escaped)."""
     return len(json.dumps(_key_text(key)))
+
+
+def _fits_in_cursor(leftover: tuple[bytes, ...]) -> bool:
+    """Whether ``leftover`` fits the cursor's _MAX_LEFTOVER_CHARS (stops counting once it does not:
+    a filtered page may leave most of a SCAN batch of 1000 keys)."""
+    chars = 0
+    for key in leftover:
+        chars += _key_json_chars(key) + 1
+        if chars > _MAX_LEFTOVER_CHARS:
+            return False
+    return True
 
 
 def encode_cursor(pos: _Position) -> str:
@@ -589,8 +603,9 @@ class _Walk:
                     size = max(2 * need, self.chunk)
                     self.chunk = min(2 * self.chunk, _MAX_COUNT)
                 chunk = pending[i : i + min(size, self.max_scan - self.scanned)]
+                keep = self.wanted.record_ok
                 loaded = self.topology.call_on_shard(
-                    shard, lambda s, chunk=chunk: self.load(s.client, chunk, self.topology.reroute)
+                    shard, lambda s, chunk=chunk, keep=keep: self.load(s.client, chunk, self.topology.reroute, keep)
                 )
                 for key, item in zip(chunk, loaded):
                     i += 1
@@ -634,9 +649,7 @@ class _Walk:
         flagged = None
         if item.__class__ is _Unreadable:
             flagged, item = item, item.record
-        if self.wanted.record_ok is not None and not self.wanted.record_ok(item):
-            return False
-        self.records.append(item)
+        self.records.append(item)  # the loader applied the record filter
         if flagged is not None:
             self.unreadable[flagged.key] = flagged.why
         return True
@@ -645,7 +658,7 @@ class _Walk:
         leftover = tuple(pending[consumed:])
         visited = self.visited
         if leftover:
-            if sum(_key_json_chars(k) + 1 for k in leftover) <= _MAX_LEFTOVER_CHARS:
+            if _fits_in_cursor(leftover):
                 return _Position(shard.slot_start, shard.address, scan_cursor, leftover, visited=visited)
             if consumed == 0:
                 return _Position(shard.slot_start, shard.address, batch_cursor, visited=visited)

@@ -148,3 +148,13 @@ def test_scans_and_stats_flag_unreadable_records(store):
     assert list(workers.unreadable) == ["worker:ns:p:w"]
     stats = store.store_stats()
     assert (stats.unreadable_actors, stats.unreadable_workers, stats.unreadable) == (2, 1, 3)
+
+
+def test_a_filtered_scan_flags_the_unreadable_records_it_shows_and_no_other(store):
+    store.create_actor(Actor(actor_id="fine", status=S.STATUS_RUNNING))
+    store.client.set("actor:r", b'{"actorId":"r","status":"STATUS_RUNNING","x":1}')
+    store.client.set("actor:x:y", b'{"actorId":"x:y"}')  # unreadable, and not RUNNING
+    page = store.scan_actors(limit=10, status=S.STATUS_RUNNING)
+    assert sorted(a.actor_id for a in page.records) == ["fine", "r"]
+    assert list(page.unreadable) == ["actor:r"]
+    assert 'unknown field "x"' in page.unreadable["actor:r"].reason
