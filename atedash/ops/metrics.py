@@ -23,6 +23,7 @@ import time
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
+from django.core.exceptions import ImproperlyConfigured
 from prometheus_client import CollectorRegistry, Histogram
 from prometheus_client.core import GaugeMetricFamily
 
@@ -132,9 +133,21 @@ class Metrics:
         self.store_collector = StoreCollector(stats, checks)
         self.registry.register(self.store_collector)
         self.scrape_registry = self.registry
-        if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+        if directory:
             from prometheus_client import multiprocess
 
+            _ensure_directory(directory)
             self.scrape_registry = CollectorRegistry()
             multiprocess.MultiProcessCollector(self.scrape_registry)
             self.scrape_registry.register(self.store_collector)
+
+
+def _ensure_directory(directory: str) -> None:
+    # gunicorn.conf.py creates (and empties) it when the server starts; a management command run in a
+    # fresh container (`manage.py ate check` as a Job, with the deploy manifests' environment) comes
+    # first, and must not stop on a directory nobody has made yet.
+    try:
+        os.makedirs(directory, exist_ok=True)
+    except OSError as e:
+        raise ImproperlyConfigured(f"PROMETHEUS_MULTIPROC_DIR={directory!r} cannot be created: {e}") from None

@@ -73,3 +73,23 @@ def test_metrics_aggregate_over_gunicorn_workers(store, redis_url, tmp_path):
         proc.terminate()
         proc.wait(timeout=30)
         proc.stderr.close()
+
+
+def test_a_management_command_runs_before_gunicorn_made_the_metrics_directory(redis_url, tmp_path):
+    # As a Job in a fresh container with the deploy manifests' environment: nobody made it yet.
+    directory = tmp_path / "not" / "made" / "yet"
+    env = dict(
+        os.environ,
+        ATEDASH_REDIS_URL=redis_url,
+        ATEDASH_SECRET_KEY="k" * 50,
+        ATEDASH_ENVIRONMENT="job-test",
+        ATEDASH_USERS_FILE=str(tmp_path / "operators.json"),
+        PROMETHEUS_MULTIPROC_DIR=str(directory),
+        DJANGO_SETTINGS_MODULE="atedash.settings",
+    )
+    env.pop("ATEDASH_DEBUG", None)
+    done = subprocess.run(
+        [sys.executable, "manage.py", "operators", "list"], cwd=REPO, env=env, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    assert directory.is_dir()
