@@ -510,8 +510,10 @@ def bench_size(args, store: Persistence, n: int, tmp: Path, lua: Path) -> dict:
     try:
         cookie = login(args.port, server.password)
         budget = {
-            "max_scan": int(server.env.get("ATEDASH_SCAN_BUDGET") or _setting("ATEDASH_SCAN_BUDGET")),
-            "max_seconds": float(server.env.get("ATEDASH_SCAN_SECONDS") or _setting("ATEDASH_SCAN_SECONDS")),
+            "max_scan": int(server.env.get("ATEDASH_SCAN_BUDGET") or _setting("ATEDASH_SCAN_BUDGET", server.env)),
+            "max_seconds": float(
+                server.env.get("ATEDASH_SCAN_SECONDS") or _setting("ATEDASH_SCAN_SECONDS", server.env)
+            ),
         }
         t0 = time.perf_counter()
         wait_for_stats(args.port, cookie)
@@ -573,12 +575,12 @@ def redis_pids(store: Persistence) -> list[int]:
     return [int(s.client.info("server")["process_id"]) for s in store.topology.shards()]
 
 
-def _setting(name):
-    code = (
-        f"import django,os;os.environ.setdefault('DJANGO_SETTINGS_MODULE','atedash.settings');"
-        f"os.environ.setdefault('ATEDASH_SECRET_KEY','x');django.setup();from django.conf import settings;print(settings.{name})"
-    )
-    return subprocess.run([PY, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True).stdout.strip()
+def _setting(name, env):
+    """A setting's value as the dashboard under test reads it (its environment: settings refuse a weak
+    secret key and the like)."""
+    code = f"import django;django.setup();from django.conf import settings;print(settings.{name})"
+    done = subprocess.run([PY, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, check=True)
+    return done.stdout.strip()
 
 
 HEADER = (

@@ -87,12 +87,16 @@ def lock_audit(lock: LockInfo | None) -> dict[str, Any]:
     return {"edited_while_locked": True, "lock_held": {"key": lock.key, "token": lock.token, "ttl_ms": lock.ttl_ms}}
 
 
-def record_notices(p: Store, key: str, value: bytes) -> dict[str, Any]:
+_READ_THE_LOCK = object()  # record_notices' default: no caller has read the lock yet
+
+
+def record_notices(p: Store, key: str, value: bytes, lock: LockInfo | None | object = _READ_THE_LOCK) -> dict[str, Any]:
     """Context of templates/raw/_notices.html for a detail or edit page: why the server cannot read
-    the record (None when it can), the held lock, the raw editor's URL."""
+    the record (None when it can), the held lock (``lock`` when the caller has read it: one round
+    trip less), the raw editor's URL."""
     return {
         "unreadable": server_read_error(key, value) if isinstance(value, bytes) else None,
-        "held_lock": held_lock(p, key),
+        "held_lock": held_lock(p, key) if lock is _READ_THE_LOCK else lock,
         "raw_edit_url": raw_url(key),
         "notice_key": key,
     }

@@ -110,7 +110,9 @@ def record_detail(request: HttpRequest, pages: Pages, key: str | bytes) -> HttpR
     context[pages.name] = record
     context.update(pages.related(p, key, record))
     if isinstance(key, str):
-        context.update(raw_views.record_notices(p, key, raw.value))  # unreadable by the server, held lock, raw editor
+        # Unreadable by the server, held lock (an actor's related() has read it), raw editor.
+        read = {"lock": context["lock"]} if "lock" in context else {}
+        context.update(raw_views.record_notices(p, key, raw.value, **read))
     if record is not None:
         context["fields"] = pages.field_rows(record)
         context["delete_blocked"] = pages.delete_blocked(record)
