@@ -32,8 +32,9 @@ django.setup()
 from django.template import Context, Engine  # noqa: E402
 
 from atedash import listing  # noqa: E402
-from atedash.templatetags.atedash import actor_url, clip, or_dash, status_class, worker_url  # noqa: E402
-from atedash.views.actors import status_name  # noqa: E402
+from atedash.links import actor_url, worker_url  # noqa: E402
+from atedash.records import status_name  # noqa: E402
+from atedash.templatetags.atedash import clip, or_dash, status_class  # noqa: E402
 from storage.ateapi_pb2 import Actor, Worker  # noqa: E402
 
 # The row markup listing.py builds, as template loops (tests/dashboard/test_fast_paths.py keeps the
