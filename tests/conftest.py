@@ -24,7 +24,8 @@ REPO = Path(__file__).resolve().parent.parent
 WORKER_PORT_STRIDE = 20
 _worker = os.environ.get("PYTEST_XDIST_WORKER", "")
 WORKER_INDEX = int(_worker[2:]) if _worker.startswith("gw") and _worker[2:].isdigit() else 0
-STANDALONE_DB = 15 - WORKER_INDEX
+# ATEDASH_TEST_STANDALONE_DB moves the databases down, so that two checkouts can test at once.
+STANDALONE_DB = int(os.environ.get("ATEDASH_TEST_STANDALONE_DB", "15")) - WORKER_INDEX
 STANDALONE_URL = f"redis://127.0.0.1:6379/{STANDALONE_DB}"
 
 
