@@ -56,8 +56,10 @@ def seed_store(p: Persistence, *, actors: int, workers: int, rng: random.Random)
         (worker_key(w.worker_namespace, w.worker_pool, w.worker_pod), WORKERS.codec.encode_json(w), None)
         for w in worker_list
     ]
-    # Locks: a few held by live holders, and one stale lock on a suspended actor.
-    locks = [(actor_lock_key(a.actor_id), f"ate-api-{rng.randrange(16**8):08x}".encode(), 3600) for a in running[:5]]
+    # Locks: a few held by live holders (workflows moving an actor: RESUMING/SUSPENDING, for less
+    # than the stale threshold), and one stale lock on a suspended actor.
+    moving = [a for a in actor_list if a.status in (S.STATUS_RESUMING, S.STATUS_SUSPENDING) and a.ateom_pod_name]
+    locks = [(actor_lock_key(a.actor_id), f"ate-api-{rng.randrange(16**8):08x}".encode(), 3600) for a in moving[:5]]
     if len(suspended) > 1:
         a = suspended[1]
         locks.append((actor_lock_key(a.actor_id), b"ate-api-dead-holder-0001", 86400))

@@ -14,6 +14,8 @@ ACTOR_LOCK_PREFIX = LOCK_PREFIX + ACTOR_PREFIX
 DASHBOARD_PREFIX = "atedash:"
 AUDIT_STREAM_KEY = DASHBOARD_PREFIX + "audit"
 CHECK_EPOCH_KEY = DASHBOARD_PREFIX + "check-epoch"
+# When atedash first saw each lock holder (storage/consistency/lockage.py): a bounded hash.
+LOCK_SEEN_KEY = DASHBOARD_PREFIX + "lock-seen"
 SESSION_GENERATION_PREFIX = DASHBOARD_PREFIX + "session-generation:"
 LOGIN_FAILURES_PREFIX = DASHBOARD_PREFIX + "login-failures:"
 REFRESH_PREFIX = DASHBOARD_PREFIX + "refresh:"

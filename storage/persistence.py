@@ -190,6 +190,13 @@ class Persistence:
                 corrupt.append(scanning.CorruptEntry(exc.key, exc.reason, exc.preview))
         return records, gone, corrupt
 
+    def lock_states(self, infos, stale_lock_s: float) -> dict:
+        """{key: LockState} of these locks: age as far as the store tells, and whether each is stale by
+        the check's rule (storage/consistency/lockage.py)."""
+        from storage.consistency.lockage import lock_states
+
+        return lock_states(self, infos, stale_lock_s)
+
     def close(self) -> None:
         """Closes the client's connections (the Persistence is not used after)."""
         self.client.close()

@@ -17,6 +17,8 @@ import logging
 import time
 from typing import TYPE_CHECKING
 
+from django.conf import settings
+
 from atedash.background import BackgroundComputation
 
 if TYPE_CHECKING:
@@ -54,7 +56,7 @@ class CheckCache(BackgroundComputation):
         from storage.consistency import run_check
 
         epoch = self.current_epoch()
-        return epoch, run_check(self.store.persistence())
+        return epoch, run_check(self.store.persistence(), stale_lock_s=settings.ATEDASH_STALE_LOCK_SECONDS)
 
     def _keep_result(self, result: tuple[bytes | None, CheckReport]) -> None:
         self.epoch, self.report = result

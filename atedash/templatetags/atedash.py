@@ -115,3 +115,23 @@ def thousands(n: Any) -> Any:
         return f"{int(n):,}"
     except (TypeError, ValueError):
         return n
+
+
+@register.filter
+def seconds(value: Any) -> str:
+    """A duration in seconds, as ``ttl`` shows milliseconds ("42 s", "3 min 5 s", "24 h 0 min")."""
+    try:
+        return ttl(int(float(value) * 1000))
+    except (TypeError, ValueError):
+        return ""
+
+
+@register.filter
+def status_label(status: Any) -> str:
+    """An actor status number as its name ("SUSPENDED")."""
+    from storage.consistency import status_name
+
+    try:
+        return status_name(int(status)).removeprefix("STATUS_")
+    except (TypeError, ValueError):
+        return str(status)

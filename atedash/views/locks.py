@@ -1,5 +1,6 @@
 """Locks: every lock:* key with its holder token and TTL; force-release for admins."""
 
+from django.conf import settings
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -18,12 +19,16 @@ def lock_list(request: HttpRequest) -> HttpResponse:
     form = LockFilterForm(request.GET)
     values = form.values()
     # A cursor that is not valid raises storage.InvalidCursor: the 400 page (atedash/errors.py).
-    page = cursors.scan("locks", persistence().scan_locks, values["cursor"], limit=values["size"], **scan_budget())
+    p = persistence()
+    page = cursors.scan("locks", p.scan_locks, values["cursor"], limit=values["size"], **scan_budget())
+    # The check's stale rule on this page's locks (their actors read in one batch).
+    states = p.lock_states(page.records, settings.ATEDASH_STALE_LOCK_SECONDS)
     context = {
         "form": form,
         "values": values,
         "page": page,
-        "rows": page.records,
+        "rows": [(lock, states.get(lock.key)) for lock in page.records],
+        "stale_after": settings.ATEDASH_STALE_LOCK_SECONDS,
         "refresh": values["refresh"] == "5",
         "on_first_page": not values["cursor"],
     }

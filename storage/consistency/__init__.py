@@ -19,6 +19,8 @@ kind                      meaning
 ``suspended_with_pod``    a SUSPENDED actor that still names an ateom pod
 ``orphan_lock``           a ``lock:actor:<id>`` lock for an actor that does not exist
 ``lock_without_expiry``   a lock key with no TTL
+``stale_lock``            a ``lock:actor:<id>`` lock held longer than ``stale_lock_s`` (default 600 s)
+                          on a SUSPENDED/RUNNING actor or a missing one (storage/consistency/lockage.py)
 ``server_unreadable``     a record atedash reads but the ate Go server does not (storage.server_readable:
                           its key or its value); never repaired here
 ``corrupt_record``        a record that does not decode (reported, never repaired here); the message
@@ -63,7 +65,7 @@ Modules: ``kinds`` (names and titles), ``checker`` (the :class:`Checker`, one me
 (what the check keeps between phases), ``loading`` (the judged reads), ``report`` (findings, report).
 """
 
-from storage.consistency.checker import PAGE_SIZE, Checker, run_check
+from storage.consistency.checker import PAGE_SIZE, Checker, check_records, run_check
 from storage.consistency.kinds import (
     ACTIVE,
     ACTOR_WITHOUT_WORKER,
@@ -80,6 +82,7 @@ from storage.consistency.kinds import (
     ORPHAN_WORKER,
     POD_FIELDS,
     SERVER_UNREADABLE,
+    STALE_LOCK,
     SUSPENDED_WITH_POD,
     status_name,
 )
@@ -112,6 +115,7 @@ __all__ = [
     "PAGE_SIZE",
     "POD_FIELDS",
     "SERVER_UNREADABLE",
+    "STALE_LOCK",
     "SUSPENDED_WITH_POD",
     "AssignWorker",
     "CheckReport",
@@ -125,6 +129,7 @@ __all__ = [
     "RepairNotApplicable",
     "SuspendActor",
     "apply_all",
+    "check_records",
     "repairs",
     "run_check",
     "status_name",

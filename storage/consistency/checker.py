@@ -1,6 +1,7 @@
 """The consistency check: one :class:`Checker` per run, one method per phase.
 
-1. ``scan_locks``: keep the ``lock:actor:*`` locks by actor id; other locks without expiry are findings.
+1. ``scan_locks``: keep the ``lock:actor:*`` locks by actor id (with when atedash first saw their
+   holder: storage/consistency/lockage.py); other locks without expiry are findings.
 2. ``scan_workers``: a compact index of every worker, by (namespace, pod) and by the actor it claims.
 3. ``scan_actors``: each actor, streamed a page at a time and never kept, against its lock, the
    workers claiming it and the worker at its pod (``check_actor``).
@@ -10,6 +11,10 @@
 7. ``withhold_unreadable_repairs``: no repair rewrites a record the ate server cannot read.
 
 Which finding says what, and with which repair: storage/consistency/findings.py.
+
+The scans only feed ``take_locks``, ``take_workers`` and ``take_actors``; ``conclude`` runs phases
+4-7. ``check_records`` feeds them a few records read by key instead (a record's page: the record
+and its relations, storage/consistency/related.py): the same rules, on a subset.
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ from storage.consistency.entries import (
 )
 from storage.consistency.kinds import ACTIVE, KINDS
 from storage.consistency.loading import JudgedCorrupt, UnreadableRecord, actor_pages, pages, worker_pages
+from storage.consistency.lockage import DEFAULT_STALE_LOCK_S, is_stale, observe
 from storage.consistency.repairs import ReleaseLock, Repair
 from storage.consistency.report import CheckReport, Finding
 from storage.keys import ACTOR_LOCK_PREFIX, ACTOR_PREFIX
@@ -49,9 +55,11 @@ class Totals:
 
 
 class Checker:
-    def __init__(self, persistence, page_size: int = PAGE_SIZE):
+    def __init__(self, persistence, page_size: int = PAGE_SIZE, *, stale_lock_s: float = DEFAULT_STALE_LOCK_S):
         self.p = persistence
         self.page_size = page_size
+        self.stale_lock_s = stale_lock_s
+        self.now = time.time()
         self.findings: list[Finding] = []
         self.totals = Totals()
         # Phase 1: lock:actor:<id> locks by actor id (popped when the actor is seen); locks without expiry.
@@ -79,6 +87,10 @@ class Checker:
         self.scan_locks()
         self.scan_workers()
         self.scan_actors()
+        return self.conclude(started, t0)
+
+    def conclude(self, started: float, t0: float) -> CheckReport:
+        """Phases 4-7, once every record of the check was taken."""
         self.find_orphan_claims()
         self.resolve_elsewhere()
         self.report_workers()
@@ -92,39 +104,56 @@ class Checker:
     def scan_locks(self) -> None:
         for page in pages(self.p.scan_locks, self.page_size):
             self.totals.keys_scanned += page.scanned
-            for info in page.records:
-                self.totals.locks += 1
-                lock = LockEntry(info.key, info.token, info.ttl_ms)
-                if info.key.startswith(ACTOR_LOCK_PREFIX):
-                    self.actor_locks[info.key[len(ACTOR_LOCK_PREFIX) :]] = lock
-                elif info.ttl_ms is None:
-                    self.no_expiry.append(lock)
+            self.take_locks(page.records)
             self.corrupt(page.corrupt)
+        self.note_sightings(prune=True)
 
     def scan_workers(self) -> None:
-        add = self.index.add
         for page in worker_pages(self.p, self.page_size):
             self.totals.keys_scanned += page.scanned
-            self.totals.workers += len(page.records)
-            for w in page.records:
-                if type(w) is UnreadableRecord:
-                    w = self.unreadable(w)
-                add(w)
+            self.take_workers(page.records)
             self.corrupt(page.corrupt)
 
     def scan_actors(self) -> None:
-        check_actor = self.check_actor
         for page in actor_pages(self.p, self.page_size):
             self.totals.keys_scanned += page.scanned
-            self.totals.actors += len(page.records)
-            self.corrupt(page.corrupt)
-            for c in page.corrupt:
-                if c.key.startswith(ACTOR_PREFIX):
-                    self.corrupt_actor_ids.add(c.key[len(ACTOR_PREFIX) :])
-            for a in page.records:
-                if type(a) is UnreadableRecord:
-                    a = self.unreadable(a)
-                check_actor(a)
+            self.take_actors(page.records, page.corrupt)
+
+    def take_locks(self, infos) -> None:
+        for info in infos:
+            self.totals.locks += 1
+            lock = LockEntry(info.key, info.token, info.ttl_ms)
+            if info.key.startswith(ACTOR_LOCK_PREFIX):
+                self.actor_locks[info.key[len(ACTOR_LOCK_PREFIX) :]] = lock
+            elif info.ttl_ms is None:
+                self.no_expiry.append(lock)
+
+    def note_sightings(self, *, prune: bool) -> None:
+        """When atedash first saw each actor lock's holder (lockage.observe), for the stale rule."""
+        locks = self.actor_locks.values()
+        seen = observe(self.p.client, [(lock.key, lock.token) for lock in locks], now=self.now, prune=prune)
+        for lock in locks:
+            lock.first_seen = seen.get((lock.key, lock.token))
+
+    def take_workers(self, records) -> None:
+        add = self.index.add
+        self.totals.workers += len(records)
+        for w in records:
+            if type(w) is UnreadableRecord:
+                w = self.unreadable(w)
+            add(w)
+
+    def take_actors(self, records, corrupt=()) -> None:
+        check_actor = self.check_actor
+        self.totals.actors += len(records)
+        self.corrupt(corrupt)
+        for c in corrupt:
+            if c.key.startswith(ACTOR_PREFIX):
+                self.corrupt_actor_ids.add(c.key[len(ACTOR_PREFIX) :])
+        for a in records:
+            if type(a) is UnreadableRecord:
+                a = self.unreadable(a)
+            check_actor(a)
 
     def corrupt(self, entries) -> None:
         for entry in entries:
@@ -147,8 +176,11 @@ class Checker:
         dictionary look-ups."""
         aid = a.actor_id
         lock = self.actor_locks.pop(aid, None)
-        if lock is not None and lock.ttl_ms is None:
-            self.no_expiry.append(lock)
+        if lock is not None:
+            if lock.ttl_ms is None:
+                self.no_expiry.append(lock)
+            elif self.stale(lock, a.status):
+                self.findings.append(say.stale_lock(lock, a, self.now, ReleaseLock(lock.key, lock.token, "stale")))
         if self.index.is_claimed(aid):
             self.check_claims(a)
         if a.status == _SUSPENDED:
@@ -263,8 +295,13 @@ class Checker:
             self.findings.append(say.orphan_lock(lock, aid, release))
             if lock.ttl_ms is None:
                 self.findings.append(say.orphan_lock_without_expiry(lock, release))
+            elif self.stale(lock, None):
+                self.findings.append(say.stale_lock(lock, None, self.now, release, aid))
         for lock in sorted(self.no_expiry, key=lambda lock: (lock.key, lock.token)):
             self.findings.append(say.lock_without_expiry(lock))
+
+    def stale(self, lock: LockEntry, status: int | None) -> bool:
+        return is_stale(lock.ttl_ms, lock.first_seen, self.now, status, self.stale_lock_s)
 
     def withhold_unreadable_repairs(self) -> None:
         if not self.unreadable_keys:
@@ -296,6 +333,21 @@ class Checker:
         )
 
 
-def run_check(persistence, *, page_size: int = PAGE_SIZE) -> CheckReport:
+def run_check(persistence, *, page_size: int = PAGE_SIZE, stale_lock_s: float = DEFAULT_STALE_LOCK_S) -> CheckReport:
     """Walk locks, then workers, then actors, page by page, and return the findings."""
-    return Checker(persistence, page_size).run()
+    return Checker(persistence, page_size, stale_lock_s=stale_lock_s).run()
+
+
+def check_records(
+    persistence, *, locks=(), workers=(), actors=(), corrupt=(), stale_lock_s: float = DEFAULT_STALE_LOCK_S
+) -> CheckReport:
+    """The check's rules on the given records only (read by the caller, as the scans would give them:
+    Actor/Worker, UnreadableRecord, CorruptEntry): every actor a given worker claims must be among
+    ``actors`` or ``corrupt``, else it is taken as missing. Records it was not given count as absent."""
+    started, t0 = time.time(), time.perf_counter()
+    c = Checker(persistence, stale_lock_s=stale_lock_s)
+    c.take_locks(locks)
+    c.note_sightings(prune=False)
+    c.take_workers(list(workers))
+    c.take_actors(list(actors), list(corrupt))
+    return c.conclude(started, t0)

@@ -18,10 +18,12 @@ from storage.consistency.kinds import (
     ORPHAN_LOCK,
     ORPHAN_WORKER,
     SERVER_UNREADABLE,
+    STALE_LOCK,
     SUSPENDED_WITH_POD,
     status_name,
 )
 from storage.consistency.loading import JudgedCorrupt
+from storage.consistency.lockage import hold_s, seen_for
 from storage.consistency.repairs import (
     AssignWorker,
     ClearActorPod,
@@ -246,6 +248,30 @@ def orphan_lock(lock: LockEntry, actor_id: str, release: ReleaseLock) -> Finding
 
 def orphan_lock_without_expiry(lock: LockEntry, release: ReleaseLock) -> Finding:
     return Finding(LOCK_WITHOUT_EXPIRY, (lock.key,), f"lock {lock.key} (holder {lock.token!r}) has no expiry", release)
+
+
+def _duration(seconds: float) -> str:
+    seconds = int(seconds)
+    if seconds < 120:
+        return f"{seconds} s"
+    if seconds < 7200:
+        return f"{seconds // 60} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+def stale_lock(lock: LockEntry, a: Actor | None, now: float, release: ReleaseLock, actor_id: str = "") -> Finding:
+    """A lock held too long (lockage.is_stale) on a SUSPENDED/RUNNING actor, or on a missing one
+    (``a`` None; the orphan_lock finding shares ``release``)."""
+    seen, hold = seen_for(lock.first_seen, now), hold_s(lock.ttl_ms, lock.first_seen, now)
+    aid = actor_id if a is None else a.actor_id
+    on = f"actor {aid}, which " + ("does not exist" if a is None else f"is {status_name(a.status)}")
+    return Finding(
+        STALE_LOCK,
+        (lock.key, actor_key(aid)),
+        f"lock {lock.key} (holder {lock.token!r}) on {on}: held for at least {_duration(hold)} "
+        f"(seen for {_duration(seen)}, {_duration(lock.ttl_ms / 1000)} left); no workflow holds a lock that long",
+        release,
+    )
 
 
 def lock_without_expiry(lock: LockEntry) -> Finding:

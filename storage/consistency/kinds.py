@@ -14,6 +14,7 @@ DUPLICATE_CLAIM = "duplicate_claim"
 SUSPENDED_WITH_POD = "suspended_with_pod"
 ORPHAN_LOCK = "orphan_lock"
 LOCK_WITHOUT_EXPIRY = "lock_without_expiry"
+STALE_LOCK = "stale_lock"
 SERVER_UNREADABLE = "server_unreadable"
 CORRUPT_RECORD = "corrupt_record"
 
@@ -27,6 +28,7 @@ KINDS = (
     SUSPENDED_WITH_POD,
     ORPHAN_LOCK,
     LOCK_WITHOUT_EXPIRY,
+    STALE_LOCK,
     SERVER_UNREADABLE,
     CORRUPT_RECORD,
 )
@@ -41,6 +43,7 @@ KIND_TITLES = {
     SUSPENDED_WITH_POD: "Suspended actor still naming an ateom pod",
     ORPHAN_LOCK: "Lock for an actor that does not exist",
     LOCK_WITHOUT_EXPIRY: "Lock without expiry",
+    STALE_LOCK: "Stale lock (held too long on an actor no workflow is moving)",
     SERVER_UNREADABLE: "Record the ate server cannot read",
     CORRUPT_RECORD: "Record that does not decode",
 }

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from storage.ateapi_pb2 import Actor, Worker
 from storage.consistency.kinds import ACTIVE, CLAIM_FIELDS, POD_FIELDS, status_name
+from storage.consistency.lockage import STABLE
 from storage.errors import CorruptRecord, NotFound, VersionConflict
 from storage.keys import ACTOR_LOCK_PREFIX, WORKER_PREFIX, actor_key, glob_escape, worker_key
 
@@ -431,7 +432,8 @@ class SuspendActor(_ActorRepair):
 class ReleaseLock(Repair):
     """Release a stale lock, only while its holder token is the one the check saw.
 
-    ``reason``: "orphan" (its actor does not exist) or "no_expiry"."""
+    ``reason``: "orphan" (its actor does not exist), "no_expiry", or "stale" (held too long on an
+    actor in a stable status: storage/consistency/lockage.py)."""
 
     lock_key: str
     token: str
@@ -461,6 +463,11 @@ class ReleaseLock(Repair):
             actor_id = self.lock_key[len(ACTOR_LOCK_PREFIX) :]
             if _actor_exists(p, actor_id) is not None:
                 raise RepairNotApplicable(self.lock_key, f"actor {actor_id!r} exists now")
+        elif self.reason == "stale":
+            actor = _actor_exists(p, self.lock_key[len(ACTOR_LOCK_PREFIX) :])
+            if isinstance(actor, Actor) and actor.status not in STABLE:
+                why = f"its actor is {status_name(actor.status)} now: a workflow may hold it"
+                raise RepairNotApplicable(self.lock_key, why)
         elif info.ttl_ms is not None:
             raise RepairNotApplicable(self.lock_key, f"{self.lock_key} has an expiry now")
         return info

@@ -174,7 +174,7 @@ class Command(BaseCommand):
     def _check(self, options: dict[str, Any]) -> None:
         from storage.consistency import run_check
 
-        report = run_check(current_app().store.persistence())
+        report = run_check(current_app().store.persistence(), stale_lock_s=settings.ATEDASH_STALE_LOCK_SECONDS)
         if options["format"] == "json":
             self.stdout.write(json.dumps(report.to_dict(), indent=2, sort_keys=False))
         else:
