@@ -35,6 +35,7 @@ from atedash.forms import (
 from atedash.links import record_url
 from storage import keys
 from storage.ateapi_pb2 import Actor, Worker
+from storage.consistency import related
 from storage.persistence import Persistence
 from storage.records import ACTORS, WORKERS, RecordKind
 
@@ -239,6 +240,10 @@ class ActorPages(RecordPages):
             out["worker"] = worker
             out["worker_search_complete"] = complete
             out["worker_points_back"] = worker is not None and worker.actor_id == record.actor_id
+            if isinstance(key, str):
+                found = related.actor_findings(p, record, pod_worker=worker, **_related_settings())
+                out.update(_findings_context(found))
+                out["lock"] = found.lock if out["lock_corrupt"] is None else None
         return out
 
     @classmethod
@@ -295,9 +300,14 @@ class WorkerPages(RecordPages):
 
     @classmethod
     def related(cls, p: Persistence, key: str | bytes, record: Worker | None) -> dict[str, Any]:
-        """The actor the worker points at, and whether it points back."""
-        if record is None or not record.actor_id:
+        """The actor the worker points at, and whether it points back; the findings of the check's
+        rules on the worker and its relations."""
+        if record is None:
             return {}
+        if not record.actor_id:
+            if not isinstance(key, str):
+                return {}
+            return _findings_context(related.worker_findings(p, record, **_related_settings()))
         actor = actor_error = None
         try:
             actor = p.get_actor(record.actor_id)
@@ -305,7 +315,7 @@ class WorkerPages(RecordPages):
             actor_error = "no such actor in the store"
         except storage.CorruptRecord as exc:
             actor_error = errors.storage_message(exc)
-        return {
+        out = {
             "actor": actor,
             "actor_status": status_name(actor) if actor is not None else None,
             "actor_error": actor_error,
@@ -313,6 +323,9 @@ class WorkerPages(RecordPages):
             and actor.ateom_pod_name == record.worker_pod
             and actor.ateom_pod_namespace == record.worker_namespace,
         }
+        if isinstance(key, str):
+            out.update(_findings_context(related.worker_findings(p, record, **_related_settings())))
+        return out
 
     @classmethod
     def new_record(cls, data: dict[str, Any]) -> Worker:
@@ -321,6 +334,23 @@ class WorkerPages(RecordPages):
     @classmethod
     def delete(cls, p: Persistence, key: str) -> None:
         p.delete_worker(*keys.parse_worker_key(key))  # idempotent, as in the Go server
+
+
+def _related_settings() -> dict[str, float]:
+    return {
+        "stale_lock_s": settings.ATEDASH_STALE_LOCK_SECONDS,
+        "search_s": settings.ATEDASH_RELATED_SEARCH_SECONDS,
+    }
+
+
+def _findings_context(found: related.RecordFindings) -> dict[str, Any]:
+    """A record page's findings (the check's rules on the record and its relations) and how its
+    relations were found; the view adds each finding's repair link (it knows the operator)."""
+    return {
+        "record_findings": found,
+        "claimants": found.claimants,
+        "lock_state": found.lock_state,
+    }
 
 
 KINDS: dict[str, type[RecordPages]] = {pages.name: pages for pages in (ActorPages, WorkerPages)}

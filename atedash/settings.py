@@ -290,6 +290,8 @@ ATEDASH_CHECK_MAX_AGE = env_int("ATEDASH_CHECK_MAX_AGE", 300)
 # A lock:actor:* lock held longer than this on a SUSPENDED/RUNNING or missing actor is stale
 # (storage/consistency/lockage.py says how its age is known).
 ATEDASH_STALE_LOCK_SECONDS = env_int("ATEDASH_STALE_LOCK_SECONDS", 600, minimum=1)
+# The longest a record page walks the store for the record's relations (workers claiming an actor...).
+ATEDASH_RELATED_SEARCH_SECONDS = env_float("ATEDASH_RELATED_SEARCH_SECONDS", 1.5)
 ATEDASH_CHECK_WAIT = env_int("ATEDASH_CHECK_WAIT", 5)  # seconds the Consistency page waits for a running check
 ATEDASH_METRICS_TOKEN = env_str("ATEDASH_METRICS_TOKEN")
 if ATEDASH_METRICS_TOKEN:

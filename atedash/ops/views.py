@@ -70,6 +70,9 @@ def _finding_rows(findings: Iterable[Finding], operator: Operator | None) -> lis
     return rows
 
 
+finding_rows = _finding_rows  # a record's page lists its findings the same way (atedash/records.py)
+
+
 # --- consistency check -----------------------------------------------------------------------
 
 

@@ -109,6 +109,10 @@ def record_detail(request: HttpRequest, pages: Pages, key: str | bytes) -> HttpR
     context = record_context(pages, key, raw=raw, pretty=pretty, corrupt=corrupt, record=record)
     context[pages.name] = record
     context.update(pages.related(p, key, record))
+    if "record_findings" in context:  # the findings' repairs, as the Consistency page links them
+        from atedash.ops.views import finding_rows
+
+        context["finding_rows"] = finding_rows(context["record_findings"].findings, request.operator)
     if isinstance(key, str):
         # Unreadable by the server, held lock (an actor's related() has read it), raw editor.
         read = {"lock": context["lock"]} if "lock" in context else {}

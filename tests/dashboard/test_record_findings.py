@@ -1,0 +1,104 @@
+"""A record's page says what is wrong with it (issue 20 items 3 and 4): the consistency check's own
+rules run on the record and its relations, every planted fault of the demo store named on its
+record's page with its repair, green only when nothing is wrong."""
+
+from __future__ import annotations
+
+import random
+import re
+
+import pytest
+
+from atedash.links import record_url
+from storage.consistency import run_check
+from storage.demo import seed_store
+
+
+@pytest.fixture
+def demo(store):
+    # The demo `make run` seeds (manage.py seed_demo's defaults).
+    return seed_store(store, actors=300, workers=200, rng=random.Random(7))
+
+
+def findings_of(body: str) -> list[str]:
+    return re.findall(r'<li class="finding" data-kind="([a-z_]+)"', body)
+
+
+def section(body: str, element_id: str) -> str:
+    start = body.index(f'id="{element_id}"')
+    return body[start : body.index("</section>", start)]
+
+
+def test_every_planted_fault_is_named_on_its_records_page(demo, store, admin, page_html):
+    report = run_check(store)
+    assert report.findings
+    for finding in report.findings:
+        if finding.kind == "corrupt_record":
+            continue  # the page of a record that does not decode says so on its own
+        key = finding.keys[0]
+        if key.startswith("lock:"):
+            key = finding.keys[1]  # a lock's finding, on its actor's page
+        url = record_url(key)
+        body = page_html(admin.get(url))
+        assert finding.kind in findings_of(body), (url, finding.message)
+        assert finding.message in body.replace("&#x27;", "'")
+        if finding.repair is not None:
+            assert "repair-link" in section(body, "record-findings")
+
+
+def test_inference_0074_lists_both_claiming_workers(demo, viewer, page_html):
+    body = page_html(viewer.get("/actors/inference-0074/"))
+    claimants = section(body, "actor-worker")
+    assert "cpu-worker-0004" in claimants and "general-worker-0002" in claimants
+    assert 'id="claimed-twice"' in claimants
+    assert {"duplicate_claim", "leaked_worker"} <= set(findings_of(body))
+    # Not green while something is wrong.
+    assert 'class="ok" id="worker-points-back"' not in body
+    assert 'id="record-ok"' not in body
+
+
+def test_fine_tune_0299_names_the_worker_claiming_it(demo, viewer, page_html):
+    body = page_html(viewer.get("/actors/fine-tune-0299/"))
+    assert "gpu-worker-0038" in section(body, "claimants")
+    assert {"leaked_worker", "actor_without_worker"} <= set(findings_of(body))
+    worker = page_html(viewer.get("/workers/ml-serving/gpu/gpu-worker-0038/"))
+    assert "leaked_worker" in findings_of(worker)
+    assert 'id="actor-points-back"' in worker and "does not point back" in worker
+
+
+def test_the_stale_lock_on_its_actors_page_and_the_locks_page(demo, store, viewer, admin, page_html):
+    lock = next(i for i in store.scan_locks(limit=100).records if i.token == "ate-api-dead-holder-0001")
+    actor_id = lock.key.removeprefix("lock:actor:")
+    body = page_html(admin.get(f"/actors/{actor_id}/"))
+    assert "stale_lock" in findings_of(body)
+    assert 'id="lock-stale"' in body and 'id="lock-age"' in body and "ate-api-dead-holder-0001" in body
+    assert "Release the lock" in section(body, "record-findings")
+    locks = page_html(viewer.get("/locks/"))
+    rows = re.findall(r'<tr data-key="([^"]+)" class="row-stale">', locks)
+    assert rows == [lock.key]
+
+
+def test_a_consistent_actor_and_worker_are_green(store, viewer, page_html):
+    from storage.ateapi_pb2 import Actor, Worker
+
+    store.create_worker(Worker(worker_namespace="ns", worker_pool="p", worker_pod="pod-1", ip="10.0.0.1"))
+    store.create_actor(Actor(actor_id="ok-1", actor_template_namespace="ns", actor_template_name="t"))
+    a = store.get_actor("ok-1")
+    a.status = Actor.STATUS_RUNNING
+    a.ateom_pod_namespace, a.ateom_pod_name, a.ateom_pod_ip = "ns", "pod-1", "10.0.0.1"
+    store.update_actor(a, a.version)
+    w = store.get_worker("ns", "p", "pod-1")
+    w.actor_namespace, w.actor_template, w.actor_id = "ns", "t", "ok-1"
+    store.update_worker(w, w.version)
+    body = page_html(viewer.get("/actors/ok-1/"))
+    assert 'id="record-ok"' in body and findings_of(body) == []
+    assert 'class="ok" id="worker-points-back"' in body
+    worker = page_html(viewer.get("/workers/ns/p/pod-1/"))
+    assert 'id="record-ok"' in worker and 'class="ok" id="actor-points-back"' in worker
+    assert "ok-1" in section(worker, "actors-at-pod")
+
+
+def test_the_search_says_how_far_it_got(demo, settings, viewer, page_html):
+    settings.ATEDASH_RELATED_SEARCH_SECONDS = 0.000001
+    body = page_html(viewer.get("/actors/inference-0074/"))
+    assert body.count('id="record-findings-how"') == 1  # the page answers, and says how it knows
