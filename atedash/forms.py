@@ -213,6 +213,9 @@ class FieldsetForm(forms.Form):
         return [(legend, [self[name] for name in names]) for legend, names in self.FIELDSETS]
 
 
+SAVE_DESPITE_FINDINGS = "Save anyway: the consistency check will report this"
+
+
 class RecordEditForm(FieldsetForm):
     """The edit form of any record kind: the stored version, the identity (IMMUTABLE, shown read-only
     and checked here against the stored record) and the fields an operator may change (EDITABLE)."""
@@ -224,6 +227,8 @@ class RecordEditForm(FieldsetForm):
     version = forms.IntegerField(widget=forms.HiddenInput, min_value=0)
     # The values the form was read at, signed (atedash/merge.py): what a three-way merge starts from.
     base = forms.CharField(widget=forms.HiddenInput, required=False, max_length=65536, strip=False)
+    # Needed to save a result the consistency check would report (atedash/views/record_edit.py).
+    save_despite_findings = forms.BooleanField(label=SAVE_DESPITE_FINDINGS, required=False)
 
     def __init__(self, *args: Any, stored: Message | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

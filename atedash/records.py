@@ -70,6 +70,8 @@ class RecordPages:
     title_copy: ClassVar[str]  # what the copy button of the page heading's name copies
     # Fields whose value an operator pastes elsewhere: a copy button beside them (static/js/copy.js).
     copyable: ClassVar[frozenset[str]] = frozenset()
+    # Actions that set fields consistently (atedash/views/record_edit.py INTENTS): one URL each.
+    intents: ClassVar[tuple[str, ...]] = ()
     error_columns: ClassVar[int]  # the rest of a corrupt row
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
@@ -102,7 +104,7 @@ class RecordPages:
         """The kind's page URLs; with ``key``, the record's too (atedash/links.py)."""
         out = {page: reverse(cls.url_name(page)) for page in ("list", "create")}
         if key is not None:
-            out.update((page, record_url(key, page)) for page in ("detail", "edit", "delete"))
+            out.update((page, record_url(key, page)) for page in ("detail", "edit", "delete", *cls.intents))
         return out
 
     @classmethod
@@ -180,6 +182,7 @@ def pages_for_key(key: str | bytes) -> type[RecordPages] | None:
 
 
 class ActorPages(RecordPages):
+    intents = ("suspend", "run")
     kind = ACTORS
     name, plural, title, title_id = "actor", "actors", "Actor", "actor-id"
     title_copy = "actor id"
@@ -241,7 +244,7 @@ class ActorPages(RecordPages):
             out["worker_search_complete"] = complete
             out["worker_points_back"] = worker is not None and worker.actor_id == record.actor_id
             if isinstance(key, str):
-                found = related.actor_findings(p, record, pod_worker=worker, **_related_settings())
+                found = related.actor_findings(p, record, pod_worker=worker, **related_settings())
                 out.update(_findings_context(found))
                 out["lock"] = found.lock if out["lock_corrupt"] is None else None
         return out
@@ -307,7 +310,7 @@ class WorkerPages(RecordPages):
         if not record.actor_id:
             if not isinstance(key, str):
                 return {}
-            return _findings_context(related.worker_findings(p, record, **_related_settings()))
+            return _findings_context(related.worker_findings(p, record, **related_settings()))
         actor = actor_error = None
         try:
             actor = p.get_actor(record.actor_id)
@@ -324,7 +327,7 @@ class WorkerPages(RecordPages):
             and actor.ateom_pod_namespace == record.worker_namespace,
         }
         if isinstance(key, str):
-            out.update(_findings_context(related.worker_findings(p, record, **_related_settings())))
+            out.update(_findings_context(related.worker_findings(p, record, **related_settings())))
         return out
 
     @classmethod
@@ -336,7 +339,7 @@ class WorkerPages(RecordPages):
         p.delete_worker(*keys.parse_worker_key(key))  # idempotent, as in the Go server
 
 
-def _related_settings() -> dict[str, float]:
+def related_settings() -> dict[str, float]:
     return {
         "stale_lock_s": settings.ATEDASH_STALE_LOCK_SECONDS,
         "search_s": settings.ATEDASH_RELATED_SEARCH_SECONDS,

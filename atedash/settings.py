@@ -292,6 +292,8 @@ ATEDASH_CHECK_MAX_AGE = env_int("ATEDASH_CHECK_MAX_AGE", 300)
 ATEDASH_STALE_LOCK_SECONDS = env_int("ATEDASH_STALE_LOCK_SECONDS", 600, minimum=1)
 # The longest a record page walks the store for the record's relations (workers claiming an actor...).
 ATEDASH_RELATED_SEARCH_SECONDS = env_float("ATEDASH_RELATED_SEARCH_SECONDS", 1.5)
+# The longest the header's box searches for an identifier that is not an exact key (atedash/views/lookup.py).
+ATEDASH_LOOKUP_SECONDS = env_float("ATEDASH_LOOKUP_SECONDS", 2.5)
 ATEDASH_CHECK_WAIT = env_int("ATEDASH_CHECK_WAIT", 5)  # seconds the Consistency page waits for a running check
 ATEDASH_METRICS_TOKEN = env_str("ATEDASH_METRICS_TOKEN")
 if ATEDASH_METRICS_TOKEN:

@@ -30,6 +30,14 @@ def record_urls(pages: type[RecordPages], base: str, ident: str) -> list:
         path(f"{base}{ident}", records.record_detail, kind, name=pages.url_name("detail")),
         path(f"{base}{ident}edit/", record_edit.record_edit, kind, name=pages.url_name("edit")),
         path(f"{base}{ident}delete/", records.record_delete, kind, name=pages.url_name("delete")),
+    ] + [
+        path(
+            f"{base}{ident}{intent}/",
+            record_edit.record_intent,
+            {**kind, "intent": intent},
+            name=pages.url_name(intent),
+        )
+        for intent in pages.intents
     ]
 
 
@@ -53,6 +61,8 @@ urlpatterns = [
     path("records/<recordkey:key>/", records.record_detail, name="record_detail"),
     path("records/<recordkey:key>/edit/", record_edit.record_edit, name="record_edit"),
     path("records/<recordkey:key>/delete/", records.record_delete, name="record_delete"),
+    path("records/<recordkey:key>/suspend/", record_edit.record_intent, {"intent": "suspend"}, name="record_suspend"),
+    path("records/<recordkey:key>/run/", record_edit.record_intent, {"intent": "run"}, name="record_run"),
     path("locks/", locks.lock_list, name="lock_list"),
     path("locks/release/", locks.lock_release, name="lock_release"),
     path("flush/", flush.flush, name="flush"),

@@ -1,13 +1,17 @@
-"""The header's "open by key or id" box: straight to the record, or a page that says nothing was found.
+"""The header's box for any identifier: straight to the record, else a search, else a page that says
+nothing was found.
 
-What it understands: an actor id, a worker as namespace/pool/pod, or a full key (`actor:<id>`,
-`worker:<ns>:<pool>:<pod>`, `lock:actor:<id>`). It reads at most one key (EXISTS); searches that need a
-walk (a pod, an IP) are offered as links to the list pages, which bound their scans.
+An actor id, a worker as namespace/pool/pod, or a full key (`actor:<id>`, `worker:<ns>:<pool>:<pod>`,
+`lock:actor:<id>`) that exists opens at once (one EXISTS). Anything else (a pod name, `ns/pod`, an IP
+or its prefix, a lock token, a snapshot path, part of an id) runs the searches storage/identify.py
+plans for it, each a walk filtered on the primaries bounded by ATEDASH_LOOKUP_SECONDS: exactly one
+match opens it; several are listed; none gives the 404 page with the list searches to try.
 """
 
 import ipaddress
 from urllib.parse import urlencode
 
+from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -17,6 +21,7 @@ from atedash.forms import OpenRecordForm
 from atedash.links import record_url
 from atedash.views.common import persistence
 from storage import keys
+from storage.identify import identify
 
 
 def _target(query: str) -> tuple[str, tuple[str, ...]] | None:
@@ -78,5 +83,9 @@ def open_record(request: HttpRequest) -> HttpResponse:
         url = record_url(key)  # by key when no URL of the kind can carry the id (e.g. a "/" in it)
         if url and persistence().exists(key):
             return redirect(url)
+    found = identify(persistence(), query, seconds=settings.ATEDASH_LOOKUP_SECONDS)
+    if len(found.matches) == 1 and found.complete:
+        return redirect(record_url(found.matches[0].key))
+    context.update(found=found, matches=[(m, record_url(m.key)) for m in found.matches])
     context["searches"] = _searches(query)
-    return render(request, "lookup/open.html", context, status=404)
+    return render(request, "lookup/open.html", context, status=200 if found.matches else 404)

@@ -23,13 +23,14 @@ import storage
 from atedash import errors
 from atedash.audit import changed_fields
 from atedash.auth import role_required
-from atedash.forms import RecordEditForm
+from atedash.forms import SAVE_DESPITE_FINDINGS, RecordEditForm
 from atedash.history import revertible
 from atedash.merge import BadBase, Base, Merge, merge, read_base, sign_base
-from atedash.records import key_text
+from atedash.records import key_text, related_settings
 from atedash.views import raw as raw_views
 from atedash.views.common import persistence
 from atedash.views.records import Pages, record_changed, record_context, record_view
+from storage.consistency import related
 from storage.raw import LockInfo
 
 MERGE_ROUNDS = 8  # the record keeps changing under the merge: give up after this many compare-and-sets
@@ -50,8 +51,20 @@ def record_edit(request: HttpRequest, pages: Pages, key: str | bytes) -> HttpRes
     context = record_context(pages, key, record=stored, held_lock=lock)
     if request.method == "GET":
         return _edit_page(request, pages, key, stored, context)
+    return _edit_post(request, pages, key, request.POST, stored, lock, context)
+
+
+def _edit_post(
+    request: HttpRequest,
+    pages: Pages,
+    key: str | bytes,
+    post: QueryDict,
+    stored: Message,
+    lock: LockInfo | None,
+    context: dict[str, Any],
+) -> HttpResponse:
     try:
-        data, base = _posted(request.POST, key)
+        data, base = _posted(post, key)
     except BadBase:
         form = context["form"] = pages.edit_form(request.POST, stored=stored)
         form.is_valid()
@@ -68,12 +81,74 @@ def record_edit(request: HttpRequest, pages: Pages, key: str | bytes) -> HttpRes
     return _save(request, pages, key, form, stored, base, lock)
 
 
+# Actions that set an actor's fields consistently: the edit form, holding the result, saved through
+# the same merge, version check, lock guard and findings warning as any edit.
+INTENTS = {
+    "suspend": ("Suspend", "status SUSPENDED, ateom pod fields cleared"),
+    "run": ("Mark running on pod", "status RUNNING on the ateom pod you give (namespace, name, IP)"),
+}
+
+
+def _intent_values(intent: str, values: dict[str, str], post: QueryDict | None = None) -> dict[str, str]:
+    """The editable fields of an actor after ``intent``, from ``values`` (and the pod the operator gave)."""
+    out = dict(values)
+    if intent == "suspend":
+        out.update(status="SUSPENDED", ateom_pod_namespace="", ateom_pod_name="", ateom_pod_ip="")
+    else:
+        out["status"] = "RUNNING"
+        for name in ("ateom_pod_namespace", "ateom_pod_name", "ateom_pod_ip"):
+            if post is not None:
+                out[name] = post.get(name, "")
+    return out
+
+
+@role_required("editor")
+@require_http_methods(["GET", "POST"])
+def record_intent(request: HttpRequest, intent: str, **route: Any) -> HttpResponse:
+    """GET: the edit form holding the action's result, to review; POST (``version``, and for "run" the
+    pod fields; other fields are the stored ones): saved as that edit, at that version."""
+    return record_view(lambda request, pages, key: _intent(request, pages, key, intent))(request, **route)
+
+
+def _intent(request: HttpRequest, pages: Pages, key: str | bytes, intent: str) -> HttpResponse:
+    if intent not in pages.intents:
+        return errors.not_found(request, f"A {pages.name} has no {intent!r} action.")
+    p = persistence()
+    if isinstance(key, str):
+        refused = raw_views.refuse_unreadable(request, p, key)
+        if refused is not None:
+            return refused
+    stored = pages.read(p, key)
+    lock = raw_views.held_lock(p, key) if isinstance(key, str) else None
+    title, says = INTENTS[intent]
+    context = record_context(
+        pages, key, record=stored, held_lock=lock, intent={"name": intent, "title": title, "says": says}
+    )
+    form = pages.edit_form
+    if request.method == "GET":
+        return _edit_page(request, pages, key, stored, context, _intent_values(intent, form.values_of(stored)))
+    post = request.POST.copy()
+    values = form.initial_from(stored)
+    values.update(_intent_values(intent, form.values_of(stored), post))
+    for name, value in values.items():
+        if name != "version" and (name not in post or name in form.EDITABLE):
+            post[name] = value
+    return _edit_post(request, pages, key, post, stored, lock, context)
+
+
 def _edit_page(
-    request: HttpRequest, pages: Pages, key: str | bytes, stored: Message, context: dict[str, Any]
+    request: HttpRequest,
+    pages: Pages,
+    key: str | bytes,
+    stored: Message,
+    context: dict[str, Any],
+    wanted: dict[str, str] | None = None,
 ) -> HttpResponse:
-    """The form, holding the stored values (or, to revert a change, the values from before it)."""
+    """The form, holding the stored values (or, to revert a change, the values from before it; for an
+    action, ``wanted``)."""
     form = pages.edit_form
     initial = form.initial_from(stored)
+    initial.update(wanted or {})
     base_values = form.values_of(stored)
     base_version = stored.version
     revert_id = request.GET.get("revert")
@@ -126,6 +201,7 @@ def _save(
     p = persistence()
     mine = form.wanted()
     current = stored
+    warned = form.cleaned_data.get("save_despite_findings") or not isinstance(key, str)
     for _ in range(MERGE_ROUNDS):
         result = merge(base.values or None, form.values_of(current), mine, base.undecided)
         if result.conflicts:
@@ -133,6 +209,15 @@ def _save(
         edited = type(current)()
         edited.CopyFrom(current)
         form.set_values(edited, result.values)
+        if not warned:  # the check's rules on the result: one extra confirmation, not a block
+            warned = True
+            found = related.edit_findings(p, current, edited, **related_settings())
+            if found:
+                form.add_error(
+                    "save_despite_findings", f"Nothing was saved yet. Tick “{SAVE_DESPITE_FINDINGS}” to save."
+                )
+                context = record_context(pages, key, record=current, form=form, held_lock=lock, edit_findings=found)
+                return render(request, "records/edit.html", context, status=409)
         try:
             p.update_record(pages.kind, edited, current.version)
         except storage.VersionConflict:
@@ -214,6 +299,8 @@ def _merge_page(
     hidden += [(row["name"], row["merged"]) for row in rows if row["state"] != "conflict"]
     if form.cleaned_data.get("edit_while_locked"):  # the override given stands for the decisions too
         hidden.append(("edit_while_locked", "on"))
+    if form.cleaned_data.get("save_despite_findings"):  # so does the findings confirmation
+        hidden.append(("save_despite_findings", "on"))
     context = record_context(
         pages,
         key,

@@ -76,10 +76,12 @@ def _workers_filter(actor_ids: set[str], pods: set[tuple[str, str]]) -> WalkFilt
     return WalkFilter(WORKERS, "worker:*", clauses, ok, (("related", ",".join(sorted(actor_ids))),))
 
 
-def bounded_walk(persistence, wanted: WalkFilter, seconds: float, what: str) -> tuple[list, Search]:
+def bounded_walk(
+    persistence, wanted: WalkFilter, seconds: float, what: str, *, max_results: int = _MAX_MATCHES
+) -> tuple[list, Search]:
     """The matches of ``wanted`` found within ``seconds`` (then the walk is cancelled)."""
     t0 = time.monotonic()
-    walk = persistence.full_walk(wanted, max_results=_MAX_MATCHES)
+    walk = persistence.full_walk(wanted, max_results=max_results)
     timer = threading.Timer(seconds, walk.cancel)
     timer.daemon = True
     timer.start()
@@ -205,3 +207,16 @@ def worker_findings(
         claimants=[w for w in workers if aid and w.actor_id == aid],
         at_pod=sorted(at_pod, key=lambda a: a.actor_id),
     )
+
+
+def introduced(before: list[Finding], after: list[Finding]) -> list[Finding]:
+    """The findings of ``after`` that ``before`` did not have (by kind and records)."""
+    had = {(f.kind, f.keys) for f in before}
+    return [f for f in after if (f.kind, f.keys) not in had]
+
+
+def edit_findings(p, stored, edited, **kwargs) -> list[Finding]:
+    """What saving ``edited`` over ``stored`` (an Actor or a Worker) would add to the check's findings
+    on the record: the same rules on both, with the relations as they are stored now."""
+    check = actor_findings if isinstance(stored, Actor) else worker_findings
+    return introduced(check(p, stored, **kwargs).findings, check(p, edited, **kwargs).findings)

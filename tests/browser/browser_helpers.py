@@ -93,3 +93,14 @@ def status_name(actor: Actor) -> str:
 def shown_ids(page: Page, table="#actors-table") -> list[str]:
     """The record ids of the rows in a list table, in order."""
     return page.locator(f"{table} tbody tr[data-actor-id]").evaluate_all("rows => rows.map(r => r.dataset.actorId)")
+
+
+def save(page: Page, button: str = "#save-button") -> None:
+    """Submits an edit (or a merge's decisions); when the page warns that the consistency check would
+    report the result (issue 20: one extra confirmation), confirms it and submits again."""
+    with page.expect_navigation():
+        page.click(button)
+    if page.locator("#edit-findings").count():
+        page.check("#id_save_despite_findings")
+        with page.expect_navigation():
+            page.click("#save-button")

@@ -9,7 +9,7 @@ from playwright.sync_api import expect
 
 import storage
 
-from .browser_helpers import ENVIRONMENT, PASSWORDS, put_actor, put_worker, shown_ids, status_name
+from .browser_helpers import ENVIRONMENT, PASSWORDS, put_actor, put_worker, save, shown_ids, status_name
 
 pytestmark = pytest.mark.browser
 
@@ -264,7 +264,7 @@ def test_edit_actor_saves_a_new_version_and_refuses_bad_input(contexts, store):
     page.select_option("#id_status", "RUNNING")
     page.fill("#id_ateom_pod_ip", "10.0.0.300")
     page.fill("#id_ateom_pod_name", "Not_A_Name")
-    page.click("#save-button")
+    save(page)
     expect(page.locator("#field-ateom_pod_ip .field-error")).to_contain_text("IPv4 or IPv6")
     expect(page.locator("#field-ateom_pod_name .field-error")).to_contain_text("Kubernetes name")
     assert store.get_actor("edit-me").version == 1
@@ -275,7 +275,7 @@ def test_edit_actor_saves_a_new_version_and_refuses_bad_input(contexts, store):
     page.fill("#id_ateom_pod_namespace", "team-a")
     page.fill("#id_ateom_pod_name", "pod-17")
     page.fill("#id_last_snapshot", "gs://snaps/edit-me/0001")
-    page.click("#save-button")
+    save(page)
     expect(page).to_have_url(re.compile(r"/actors/edit-me/$"))
     expect(page.locator("#messages")).to_contain_text("saved (version 2)")
     expect(page.locator("#field-status")).to_have_text("RUNNING")
@@ -298,7 +298,7 @@ def test_edit_of_an_immutable_field_forced_in_the_dom_is_refused(contexts, store
     page.goto("/actors/fixed-id/edit/")
     # An operator (or a script) removes readonly and changes the template: the server checks again.
     page.locator("#id_actor_template_name").evaluate("el => { el.readOnly = false; el.value = 'other'; }")
-    page.click("#save-button")
+    save(page)
     expect(page.locator("#field-actor_template_name .field-error")).to_contain_text("cannot change")
     stored = store.get_actor("fixed-id")
     assert (stored.version, stored.actor_template_name) == (1, "web")
@@ -327,12 +327,12 @@ def test_two_sessions_changing_different_fields_are_merged(contexts, store):
     alice.select_option("#id_status", "RESUMING")
     alice.fill("#id_ateom_pod_namespace", "team-a")
     alice.fill("#id_ateom_pod_name", "pod-a")
-    alice.click("#save-button")
+    save(alice)
     expect(alice.locator("#messages")).to_contain_text("saved (version 3)")
 
     # Bob edited version 2 too, another field: his change goes onto version 3, Alice's stays.
     bob.fill("#id_last_snapshot", "gs://snaps/shared/0002")
-    bob.click("#save-button")
+    save(bob)
     expect(bob).to_have_url(re.compile(r"/actors/shared/$"))
     expect(bob.locator("#messages")).to_contain_text("saved (version 4), merged with version 3")
     expect(bob.locator("#messages")).to_contain_text("applied your Last snapshot")
@@ -355,11 +355,11 @@ def test_conflict_discard_keeps_the_stored_record_and_a_decision_on_an_old_versi
     bob = open_edit(contexts, "editor", "contested")
 
     alice.fill("#id_last_snapshot", "gs://alice/1")
-    alice.click("#save-button")
+    save(alice)
     expect(alice.locator("#messages")).to_contain_text("saved (version 2)")
 
     bob.fill("#id_last_snapshot", "gs://bob/1")
-    bob.click("#save-button")
+    save(bob)
     expect(bob.locator("#stored-version")).to_have_text("2")
     cells = bob.locator("#conflict-table tr[data-field=last_snapshot] td")
     expect(cells.nth(0)).to_have_text("—")
@@ -372,7 +372,7 @@ def test_conflict_discard_keeps_the_stored_record_and_a_decision_on_an_old_versi
     current.last_snapshot = "gs://someone-else/3"
     store.update_actor(current, current.version)
     bob.check("#mine-last_snapshot")
-    bob.click("#merge-button")
+    save(bob, "#merge-button")
     expect(bob.locator("#stored-version")).to_have_text("3")
     expect(cells.nth(0)).to_have_text("gs://alice/1")
     expect(cells.nth(1)).to_have_text("gs://someone-else/3")

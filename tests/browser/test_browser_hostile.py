@@ -16,7 +16,7 @@ from urllib.parse import quote, urlencode
 import pytest
 from playwright.sync_api import expect
 
-from .browser_helpers import put_actor, put_worker
+from .browser_helpers import put_actor, put_worker, save
 
 pytestmark = pytest.mark.browser
 
@@ -243,10 +243,10 @@ def test_editing_a_record_with_hostile_fields_keeps_them_inert(contexts, hostile
     visit(alice, url)
     visit(bob, url)
     alice.fill("#id_last_snapshot", "gs://alice")
-    alice.click("#save-button")
+    save(alice)
     expect(alice.locator("#messages")).to_contain_text("saved")
     bob.fill("#id_last_snapshot", IMG)
-    bob.click("#save-button")
+    save(bob)
     cells = bob.locator("#conflict-table tr[data-field=last_snapshot] td")
     expect(cells.nth(1)).to_have_text("gs://alice")
     expect(cells.nth(2)).to_have_text(IMG)
@@ -254,7 +254,7 @@ def test_editing_a_record_with_hostile_fields_keeps_them_inert(contexts, hostile
     expect(bob.locator("#conflict-summary")).to_contain_text(QUOTED_ID)
     assert bob.evaluate(DOM_CHECK) == {"bad": [], "pwned": None}
     bob.check("#mine-last_snapshot")
-    bob.click("#merge-button")
+    save(bob, "#merge-button")
     expect(bob.locator("#field-last_snapshot")).to_have_text(IMG)
     assert store.get_actor(QUOTED_ID).last_snapshot == IMG
     visit(bob, "/audit/")

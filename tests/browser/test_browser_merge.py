@@ -8,7 +8,7 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from .browser_helpers import SCREENSHOTS, put_actor, screenshot, status_name
+from .browser_helpers import SCREENSHOTS, put_actor, save, screenshot, status_name
 
 pytestmark = pytest.mark.browser
 
@@ -29,11 +29,11 @@ def test_changes_to_different_fields_are_both_kept_and_b_is_not_asked(contexts, 
     bob = open_edit(contexts, "shared", js, role="admin")
 
     alice.fill("#id_ateom_pod_ip", "10.0.0.77")
-    alice.click("#save-button")
+    save(alice)
     expect(alice.locator("#messages")).to_contain_text("saved (version 3)")
 
     bob.fill("#id_last_snapshot", "gs://s/2")
-    bob.click("#save-button")
+    save(bob)
     expect(bob).to_have_url(re.compile(r"/actors/shared/$"))
     expect(bob.locator("#messages")).to_contain_text("saved (version 4), merged with version 3")
     expect(bob.locator("#messages")).to_contain_text("kept Ateom pod IP")
@@ -51,12 +51,12 @@ def test_both_change_the_ip_b_is_asked_and_nothing_is_written_until_b_decides(co
     bob = open_edit(contexts, "contested", js)
 
     alice.fill("#id_ateom_pod_ip", "10.0.0.77")
-    alice.click("#save-button")
+    save(alice)
     expect(alice.locator("#messages")).to_contain_text("saved (version 3)")
 
     bob.fill("#id_ateom_pod_ip", "10.0.0.9")
     bob.fill("#id_last_snapshot", "gs://bob/1")
-    bob.click("#save-button")
+    save(bob)
     expect(bob.locator("h1")).to_have_text("The record changed while you were editing")
     expect(bob.locator("#stored-version")).to_have_text("3")
     row = bob.locator("#conflict-table tr[data-field=ateom_pod_ip]")
@@ -68,12 +68,12 @@ def test_both_change_the_ip_b_is_asked_and_nothing_is_written_until_b_decides(co
     assert store.get_actor("contested").version == 3  # nothing written
 
     # The choice is required: the browser does not send the form without it (and the server asks again).
-    bob.click("#merge-button")
+    save(bob, "#merge-button")
     expect(bob.locator("#conflict-table")).to_be_visible()
     assert store.get_actor("contested").version == 3
 
     bob.check("#mine-ateom_pod_ip")
-    bob.click("#merge-button")
+    save(bob, "#merge-button")
     expect(bob.locator("#messages")).to_contain_text("saved (version 4)")
     stored = store.get_actor("contested")
     assert (stored.version, stored.ateom_pod_ip, stored.last_snapshot) == (4, "10.0.0.9", "gs://bob/1")
@@ -95,7 +95,7 @@ def test_a_record_whose_id_has_a_slash_is_opened_edited_and_deleted_by_key(conte
 
     page.click("#edit-actor")
     page.fill("#id_last_snapshot", "gs://by-key/1")
-    page.click("#save-button")
+    save(page)
     expect(page.locator("#messages")).to_contain_text("saved (version 2)")
     assert store.get_actor(awkward).last_snapshot == "gs://by-key/1"
 
@@ -116,11 +116,11 @@ def test_history_lists_changes_and_reverts_one_through_the_merge_rules(contexts,
     put_actor(store, "hist", status="RUNNING", ateom_pod_ip="10.0.0.5", last_snapshot="gs://h/1")
     page = open_edit(contexts, "hist", js)
     page.fill("#id_ateom_pod_ip", "10.0.0.66")
-    page.click("#save-button")
+    save(page)
     expect(page.locator("#messages")).to_contain_text("saved (version 3)")
     page.click("#edit-actor")
     page.fill("#id_last_snapshot", "gs://h/2")
-    page.click("#save-button")
+    save(page)
     expect(page.locator("#messages")).to_contain_text("saved (version 4)")
 
     rows = page.locator("#history-table tbody tr")
@@ -136,7 +136,7 @@ def test_history_lists_changes_and_reverts_one_through_the_merge_rules(contexts,
     expect(page.locator("#reverting")).to_contain_text("ateom_pod_ip")
     expect(page.locator("#id_ateom_pod_ip")).to_have_value("10.0.0.5")
     expect(page.locator("#id_last_snapshot")).to_have_value("gs://h/2")
-    page.click("#save-button")
+    save(page)
     expect(page.locator("#messages")).to_contain_text("saved (version 5)")
     stored = store.get_actor("hist")
     assert (stored.ateom_pod_ip, stored.last_snapshot) == ("10.0.0.5", "gs://h/2")
@@ -153,16 +153,16 @@ def test_screenshots_of_the_merge_view_and_a_history(contexts, store):
     bob = open_edit(contexts, "web-agent-0042", True, role="admin")
     alice.fill("#id_last_snapshot", "gs://ate-snapshots/team-a/web-agent-0042/0008")
     alice.fill("#id_ateom_pod_ip", "10.20.7.99")
-    alice.click("#save-button")
+    save(alice)
     expect(alice.locator("#messages")).to_contain_text("saved")
     bob.select_option("#id_status", "SUSPENDING")
     bob.fill("#id_in_progress_snapshot", "gs://ate-snapshots/team-a/web-agent-0042/pending")
     bob.fill("#id_last_snapshot", "gs://ate-snapshots/manual/restored-0001")
-    bob.click("#save-button")
+    save(bob)
     expect(bob.locator("#conflict-table tr.row-conflict")).to_have_count(1)
     screenshot(bob, "edit-merge")
     bob.check("#keep-last_snapshot")
-    bob.click("#merge-button")
+    save(bob, "#merge-button")
     expect(bob.locator("#messages")).to_contain_text("saved")
     expect(bob.locator("#history-table tbody tr")).to_have_count(2)
     bob.locator("#record-history").scroll_into_view_if_needed()

@@ -8,7 +8,7 @@ from playwright.sync_api import expect
 
 import storage
 
-from .browser_helpers import ENVIRONMENT, PASSWORDS, put_actor, put_worker, shown_ids, status_name
+from .browser_helpers import ENVIRONMENT, PASSWORDS, put_actor, put_worker, save, shown_ids, status_name
 
 pytestmark = pytest.mark.browser
 
@@ -88,13 +88,13 @@ def test_nojs_edit_and_conflict(contexts, store):
     alice.select_option("#id_status", "RESUMING")
     alice.fill("#id_ateom_pod_namespace", "team-a")
     alice.fill("#id_ateom_pod_name", "pod-1")
-    alice.click("#save-button")
+    save(alice)
     expect(alice.locator("#messages")).to_contain_text("saved (version 2)")
     expect(alice.locator("#field-status")).to_have_text("RESUMING")
 
     # Bob changed another field: merged onto version 2, Alice's change kept, Bob not asked.
     bob.fill("#id_in_progress_snapshot", "gs://bob/pending")
-    bob.click("#save-button")
+    save(bob)
     expect(bob.locator("#messages")).to_contain_text("saved (version 3), merged with version 2")
     expect(bob.locator("#field-in_progress_snapshot")).to_have_text("gs://bob/pending")
     expect(bob.locator("#field-status")).to_have_text("RESUMING")
@@ -108,7 +108,7 @@ def test_nojs_edit_and_conflict(contexts, store):
     current.last_snapshot = "gs://elsewhere/9"
     store.update_actor(current, current.version)
     alice.fill("#id_last_snapshot", "gs://alice/1")
-    alice.click("#save-button")
+    save(alice)
     expect(alice.locator("#stored-version")).to_have_text("4")
     alice.click("#discard-button")
     expect(alice.locator("#field-last_snapshot")).to_have_text("gs://elsewhere/9")

@@ -18,7 +18,7 @@ from playwright.sync_api import Page, expect
 
 from storage import keys
 
-from .browser_helpers import put_actor, put_worker
+from .browser_helpers import put_actor, put_worker, save
 
 LONG_ID = "incident-" + "x" * 50 + "-0194"  # 63 characters: the longest DNS-1123 label
 LONG_POD = ".".join(["cpu-worker-" + "p" * 52] * 4)[:253].rstrip(".-")  # a 253-character Kubernetes name
@@ -67,7 +67,7 @@ def prepare(store, app, page: Page) -> list[Stop]:
     page.goto(f"/actors/{LONG_ID}/edit/")
     page.fill("#id_in_progress_snapshot", LONG_SNAPSHOT + "-next")
     page.check("#id_edit_while_locked")  # the lock above is held: saving needs the explicit override
-    page.click("#save-button")
+    save(page)
     expect(page.locator("#messages")).to_contain_text("saved")
     # A repair link from the consistency check of the demo data (it has findings).
     page.goto("/ops/check/?wait=1")

@@ -316,7 +316,14 @@ def test_edit_saves_with_the_version(editor, make_actor, store, audit_log):
     actor = make_actor("e-1")
     response = editor.post(
         "/actors/e-1/edit/",
-        edit_data(actor, status="RUNNING", ateom_pod_namespace="team-a", ateom_pod_name="w-1", ateom_pod_ip="fd00::1"),
+        edit_data(
+            actor,
+            status="RUNNING",
+            ateom_pod_namespace="team-a",
+            ateom_pod_name="w-1",
+            ateom_pod_ip="fd00::1",
+            save_despite_findings="on",  # no worker w-1: confirmed (tests/dashboard/test_record_findings.py)
+        ),
     )
     assert response.status_code == 302
     stored = store.get_actor("e-1")
@@ -382,7 +389,8 @@ def test_edit_conflict_shows_base_stored_and_mine_and_writes_only_what_was_decid
     fields = {k: html.unescape(v) for k, v in fields.items()}
     undecided = editor.post("/actors/c-1/edit/", fields)
     assert undecided.status_code == 409 and store.get_actor("c-1").version == other.version
-    response = editor.post("/actors/c-1/edit/", {**fields, "last_snapshot": "mine", "status": "RUNNING"})
+    decided = {**fields, "last_snapshot": "mine", "status": "RUNNING", "save_despite_findings": "on"}
+    response = editor.post("/actors/c-1/edit/", decided)
     assert response.status_code == 302
     stored = store.get_actor("c-1")
     assert stored.last_snapshot == "mine" and stored.version == other.version + 1

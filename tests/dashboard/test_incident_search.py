@@ -124,8 +124,8 @@ def test_open_box_is_in_every_pages_header(viewer, page_html):
         ("nobody", "no record at key <code", ["/actors/?q=nobody", "/actors/?pod=nobody", "/workers/?q=nobody"]),
         ("actor:nobody", "no record at key <code", []),
         ("ml-serving/cpu/nobody", "worker:ml-serving:cpu:nobody", []),
-        ("10.20.66.146", "no record at key", ["/actors/?ip=10.20.66.146", "/workers/?ip=10.20.66.146"]),
-        ("ml-serving/cpu-worker-0194", "it is not an actor id", ["/actors/?pod=ml-serving%2Fcpu-worker-0194"]),
+        ("10.20.66.99", "no record at key", ["/actors/?ip=10.20.66.99", "/workers/?ip=10.20.66.99"]),
+        ("ml-serving/cpu-worker-0999", "it is not an actor id", ["/actors/?pod=ml-serving%2Fcpu-worker-0999"]),
         ("worker:only:two", "it is not an actor id", []),
         ("atedash:audit", "it is not an actor id", []),
     ],
@@ -156,3 +156,49 @@ def test_open_hostile_input(viewer, incident, page_html):
 def test_open_needs_login(client):
     response = client.get("/open/", {"q": "a-pod"})
     assert response.status_code == 302 and "/login/" in response["Location"]
+
+
+# --- any identifier: the search behind the box (issue 20 item 2) --------------------------------
+
+
+@pytest.mark.parametrize(
+    "query, location",
+    [
+        ("cpu-worker-0195", "/workers/ml-serving/cpu/cpu-worker-0195/"),  # a pod name alone
+        ("10.20.66.14", "/actors/a-near-ip/"),  # an IP, exact
+        ("gs://ate-snapshots/ml/2026-11-30", "/actors/a-pod/"),  # a snapshot path
+        ("batch/cpu-worker-0194", "/actors/a-other-ns/"),  # ns/pod
+        ("tok-incident-1", "/actors/a-idle/"),  # a lock token
+        ("near-i", "/actors/a-near-ip/"),  # part of an id
+    ],
+)
+def test_open_searches_and_opens_the_one_match(viewer, incident, store, query, location):
+    store.acquire_lock("lock:actor:a-idle", "tok-incident-1", 600)
+    response = viewer.get("/open/", {"q": query})
+    assert response.status_code == 302 and response["Location"] == location, response.content[:2000]
+
+
+@pytest.mark.parametrize(
+    "query, keys",
+    [
+        ("10.20.66.146", ["actor:a-pod", "worker:ml-serving:cpu:cpu-worker-0194"]),
+        ("ml-serving/cpu-worker-0194", ["actor:a-pod", "worker:ml-serving:cpu:cpu-worker-0194"]),
+        (
+            "10.20.66.",
+            [
+                "actor:a-near-ip",
+                "actor:a-pod",
+                "worker:ml-serving:cpu:cpu-worker-0194",
+                "worker:ml-serving:cpu:cpu-worker-0195",
+            ],
+        ),
+        ("cpu-worker-0194", ["actor:a-other-ns", "actor:a-pod", "worker:ml-serving:cpu:cpu-worker-0194"]),
+    ],
+)
+def test_open_lists_several_matches(viewer, incident, page_html, query, keys):
+    response = viewer.get("/open/", {"q": query})
+    assert response.status_code == 200
+    body = page_html(response)
+    assert 'id="open-matches"' in body
+    assert sorted(re.findall(r'<li data-key="([^"]+)"', body)) == keys
+    assert 'id="open-searched"' in body and "keys" in body

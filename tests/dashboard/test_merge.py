@@ -136,6 +136,7 @@ def test_worker_edits_merge_too(editor, store, page_html):
     current = store.get_worker("ns", "pool", "w-1")
     current.actor_template = "tpl"
     store.update_worker(current, current.version)
-    assert editor.post("/workers/ns/pool/w-1/edit/", {**form, "actor_id": "a-1"}).status_code == 302
+    confirmed = {**form, "actor_id": "a-1", "save_despite_findings": "on"}  # a-1 does not exist
+    assert editor.post("/workers/ns/pool/w-1/edit/", confirmed).status_code == 302
     stored = store.get_worker("ns", "pool", "w-1")
     assert (stored.version, stored.actor_template, stored.actor_id) == (3, "tpl", "a-1")

@@ -102,3 +102,123 @@ def test_the_search_says_how_far_it_got(demo, settings, viewer, page_html):
     settings.ATEDASH_RELATED_SEARCH_SECONDS = 0.000001
     body = page_html(viewer.get("/actors/inference-0074/"))
     assert body.count('id="record-findings-how"') == 1  # the page answers, and says how it knows
+
+
+# --- edits that make sense (item 5) ------------------------------------------------------------
+
+
+def _edit_form(body: str) -> dict[str, str]:
+    import html as html_mod
+
+    form = re.search(r'<form[^>]*-edit-form"[^>]*>(.*?)</form>', body, re.S).group(1)
+    data = {}
+    for tag in re.findall(r"<input [^>]*>", form):
+        name, kind = re.search(r'name="([^"]+)"', tag), re.search(r'type="([^"]+)"', tag)
+        value = re.search(r'value="([^"]*)"', tag)
+        if name and kind and kind.group(1) in ("hidden", "text"):
+            data[name.group(1)] = value.group(1) if value else ""
+    for name, value in re.findall(r'<select name="([^"]+)".*?<option value="([^"]*)"[^>]*selected', form, re.S):
+        data[name] = value
+    return {k: html_mod.unescape(v) for k, v in data.items()}
+
+
+def _running_actor(store, actor_id="r-1", pod="pod-1"):
+    from storage.ateapi_pb2 import Actor, Worker
+
+    store.create_worker(Worker(worker_namespace="ns", worker_pool="p", worker_pod=pod, ip="10.0.0.1"))
+    store.create_actor(Actor(actor_id=actor_id, actor_template_namespace="ns", actor_template_name="t"))
+    a = store.get_actor(actor_id)
+    a.status = Actor.STATUS_RUNNING
+    a.ateom_pod_namespace, a.ateom_pod_name, a.ateom_pod_ip = "ns", pod, "10.0.0.1"
+    store.update_actor(a, a.version)
+    w = store.get_worker("ns", "p", pod)
+    w.actor_namespace, w.actor_template, w.actor_id = "ns", "t", actor_id
+    store.update_worker(w, w.version)
+    return store.get_actor(actor_id)
+
+
+def test_an_edit_that_makes_a_finding_asks_once_more(store, editor, page_html, audit_log):
+    actor = _running_actor(store)
+    form = _edit_form(page_html(editor.get("/actors/r-1/edit/")))
+    assert form["status"] == "RUNNING" and form["ateom_pod_name"] == "pod-1"
+    # SUSPENDED, keeping the pod fields: the check would report it; nothing is saved yet.
+    response = editor.post("/actors/r-1/edit/", {**form, "status": "SUSPENDED"})
+    assert response.status_code == 409
+    body = page_html(response)
+    kinds = set(re.findall(r'class="edit-finding" data-kind="([a-z_]+)"', body))
+    assert "suspended_with_pod" in kinds and "leaked_worker" in kinds
+    assert 'id="id_save_despite_findings"' in body
+    assert store.get_actor("r-1").version == actor.version
+    # The same form, confirmed: saved.
+    again = _edit_form(body)
+    assert again["status"] == "SUSPENDED"
+    response = editor.post("/actors/r-1/edit/", {**again, "save_despite_findings": "on"})
+    assert response.status_code == 302
+    stored = store.get_actor("r-1")
+    assert stored.version == actor.version + 1 and stored.status == 4  # SUSPENDED
+
+
+def test_running_without_a_pod_is_warned_and_a_harmless_edit_is_not(store, editor, page_html):
+    _running_actor(store)
+    form = _edit_form(page_html(editor.get("/actors/r-1/edit/")))
+    response = editor.post("/actors/r-1/edit/", {**form, "ateom_pod_namespace": "", "ateom_pod_name": ""})
+    assert response.status_code == 409
+    assert "actor_without_worker" in page_html(response)
+    # A snapshot change adds no finding: saved at once.
+    response = editor.post("/actors/r-1/edit/", {**form, "last_snapshot": "gs://x/1"})
+    assert response.status_code == 302
+
+
+def test_suspend_sets_the_fields_consistently(store, editor, viewer, page_html, audit_log):
+    from storage.ateapi_pb2 import Actor
+
+    _running_actor(store)
+    detail = page_html(editor.get("/actors/r-1/"))
+    assert 'id="suspend-actor"' in detail and 'id="run-actor"' in detail
+    page = page_html(editor.get("/actors/r-1/suspend/"))
+    assert 'id="intent"' in page
+    form = _edit_form(page)
+    assert form["status"] == "SUSPENDED" and form["ateom_pod_name"] == "" and form["ateom_pod_ip"] == ""
+    # Saved through the edit (merge, version check); the worker still claiming it is a finding: confirm.
+    response = editor.post("/actors/r-1/edit/", form)
+    assert response.status_code == 409 and "leaked_worker" in page_html(response)
+    response = editor.post("/actors/r-1/edit/", {**form, "save_despite_findings": "on"})
+    assert response.status_code == 302
+    a = store.get_actor("r-1")
+    assert a.status == Actor.STATUS_SUSPENDED and not (a.ateom_pod_namespace or a.ateom_pod_name or a.ateom_pod_ip)
+    # Viewers cannot; a worker has no such action.
+    assert viewer.get("/actors/r-1/suspend/").status_code == 403
+    assert editor.get("/records/worker:ns:p:pod-1/suspend/").status_code == 404
+
+
+def test_suspend_by_post_is_version_checked(store, editor, page_html):
+    from storage.ateapi_pb2 import Actor, Worker
+
+    store.create_actor(Actor(actor_id="s-1", actor_template_namespace="ns", actor_template_name="t"))
+    a = store.get_actor("s-1")
+    a.status = Actor.STATUS_RUNNING
+    a.ateom_pod_namespace, a.ateom_pod_name = "ns", "gone-pod"
+    store.update_actor(a, a.version)
+    stale_version = a.version
+    a = store.get_actor("s-1")
+    a.ateom_pod_ip = "10.1.1.1"
+    store.update_actor(a, a.version)  # changed since the operator looked
+    response = editor.post("/actors/s-1/suspend/", {"version": stale_version})
+    assert response.status_code == 409 and 'id="merge-form"' in page_html(response)
+    assert store.get_actor("s-1").status == Actor.STATUS_RUNNING
+    response = editor.post("/actors/s-1/suspend/", {"version": store.get_actor("s-1").version})
+    assert response.status_code == 302
+    assert store.get_actor("s-1").status == Actor.STATUS_SUSPENDED
+    # Mark running on pod: the pod given, consistent with a worker there that claims it.
+    store.create_worker(
+        Worker(worker_namespace="ns", worker_pool="p", worker_pod="pod-9", ip="10.0.0.9", actor_id="s-1")
+    )
+    v = store.get_actor("s-1").version
+    data = {"version": v, "ateom_pod_namespace": "ns", "ateom_pod_name": "pod-9", "ateom_pod_ip": "10.0.0.9"}
+    response = editor.post("/actors/s-1/run/", data)
+    assert response.status_code == 302, page_html(response)[:3000]
+    a = store.get_actor("s-1")
+    assert (a.status, a.ateom_pod_name, a.version) == (Actor.STATUS_RUNNING, "pod-9", v + 1)
+    # Running on no pod: warned.
+    response = editor.post("/actors/s-1/run/", {"version": a.version})
+    assert response.status_code == 409 and "actor_without_worker" in page_html(response)

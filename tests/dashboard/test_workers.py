@@ -133,7 +133,8 @@ def test_edit_worker(editor, make_worker, store, audit_log):
     worker = make_worker()
     response = editor.post(
         "/workers/team-a/small/w-0/edit/",
-        edit_data(worker, actor_id="act-1", actor_namespace="team-a", actor_template="web"),
+        # act-1 does not exist: the save is confirmed (tests/dashboard/test_record_findings.py)
+        edit_data(worker, actor_id="act-1", actor_namespace="team-a", actor_template="web", save_despite_findings="on"),
     )
     assert response.status_code == 302
     stored = store.get_worker("team-a", "small", "w-0")
@@ -167,6 +168,7 @@ def test_edit_worker_conflict(editor, make_worker, store, page_html):
     merge_form = re.search(r'<form[^>]*id="merge-form">(.*?)</form>', body, re.S).group(1)
     fields = dict(re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)"', merge_form))
     fields["actor_id"] = "mine"  # the decision
+    fields["save_despite_findings"] = "on"  # actor "mine" does not exist: confirmed
     assert editor.post("/workers/team-a/small/w-0/edit/", fields).status_code == 302
     assert store.get_worker("team-a", "small", "w-0").actor_id == "mine"
 

@@ -82,6 +82,7 @@ def test_dashboard_create_and_edit_the_go_store_reads_equal(dash, store, ateref)
         "ateom_pod_ip": "10.0.0.1",
         "last_snapshot": "snap-1",
         "in_progress_snapshot": "",
+        "save_despite_findings": "on",  # running on w-1 before w-1 claims it: confirmed (issue 20)
     }
     assert editor.post("/actors/a1/edit/", edit).status_code == 302
     worker_edit = {

@@ -375,6 +375,7 @@ def mutations(store):
                 "actor_template_name": "web",
                 "status": "RUNNING",
                 "edit_while_locked": "on",  # a-0's lock is held (seeded)
+                "save_despite_findings": "on",  # RUNNING on no pod: the check would report it
             },
             lambda: store.get_actor("a-0").status == Actor.STATUS_RUNNING,
         ),
@@ -397,6 +398,7 @@ def mutations(store):
                 "worker_pod": "w-0",
                 "ip": "10.0.0.1",
                 "actor_id": "",
+                "save_despite_findings": "on",  # its actor's worker freed: the check would report it
             },
             lambda: store.get_worker("team-a", "small", "w-0").actor_id == "",
         ),
