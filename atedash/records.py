@@ -70,6 +70,11 @@ class RecordPages:
     title_copy: ClassVar[str]  # what the copy button of the page heading's name copies
     # Fields whose value an operator pastes elsewhere: a copy button beside them (static/js/copy.js).
     copyable: ClassVar[frozenset[str]] = frozenset()
+
+    @classmethod
+    def count_of(cls, stats: Any, values: dict[str, Any]) -> tuple[int, str] | None:
+        return None
+
     # Actions that set fields consistently (atedash/views/record_edit.py INTENTS): one URL each.
     intents: ClassVar[tuple[str, ...]] = ()
     error_columns: ClassVar[int]  # the rest of a corrupt row
@@ -183,6 +188,18 @@ def pages_for_key(key: str | bytes) -> type[RecordPages] | None:
 
 class ActorPages(RecordPages):
     intents = ("suspend", "run")
+
+    @classmethod
+    def count_of(cls, stats: Any, values: dict[str, Any]) -> tuple[int, str] | None:
+        """(about how many records the list's filters match, what) from the overview's counts; None
+        when a filter the counts do not know is set."""
+        if any(values.get(name) for name in ("ns", "template", "q", "pod", "ip", "snapshot")):
+            return None
+        by_status = stats.actors_by_status
+        if values.get("status"):
+            return by_status.get("STATUS_" + values["status"], 0), f"{values['status']} actors"
+        return sum(n for name, n in by_status.items() if name != "CORRUPT"), "actors"
+
     kind = ACTORS
     name, plural, title, title_id = "actor", "actors", "Actor", "actor-id"
     title_copy = "actor id"
@@ -276,6 +293,20 @@ def _pod(actor: Actor) -> str:
 
 
 class WorkerPages(RecordPages):
+    @classmethod
+    def count_of(cls, stats: Any, values: dict[str, Any]) -> tuple[int, str] | None:
+        if values.get("q") or values.get("ip"):
+            return None
+        ns, pool, assigned = values.get("namespace"), values.get("pool"), values.get("assigned")
+        total = 0
+        for (wns, wpool), counts in stats.workers_by_pool.items():
+            if (ns and wns != ns) or (pool and wpool != pool):
+                continue
+            total += counts.get(assigned, 0) if assigned in ("free", "assigned") else sum(counts.values())
+        what = " ".join(x for x in (assigned if assigned in ("free", "assigned") else "", "workers") if x)
+        where = "/".join(x for x in (ns, pool) if x)
+        return total, f"{what} in {where}" if where else what
+
     kind = WORKERS
     name, plural, title, title_id = "worker", "workers", "Worker", "worker-name"
     title_copy = "worker namespace/pool/pod"

@@ -9,6 +9,7 @@ end in the same view, which gets (pages, key) from `record_view`.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from functools import wraps
 from typing import Any
@@ -90,8 +91,22 @@ def record_list(request: HttpRequest, pages: Pages) -> HttpResponse:
         "rows_html": pages.rows_html(page.records, page.unreadable),
         "refresh": values["refresh"] == "5",
         "on_first_page": not values["cursor"],
+        "count": _count(pages, values),
     }
     return render_page(request, "records/list.html", "records/_table.html", context)
+
+
+def _count(pages: Pages, values: dict[str, Any]) -> dict[str, Any] | None:
+    """About how many records the list holds, from the overview's last counts (never a scan here: a
+    count is started in the background when due); None when the counts do not know this filter."""
+    stats, _error, _running = current_app().stats.snapshot()
+    if stats is None:
+        return None
+    counted = pages.count_of(stats, values)
+    if counted is None:
+        return None
+    n, what = counted
+    return {"n": n, "what": what, "age_s": max(0.0, time.time() - stats.computed_at)}
 
 
 @require_GET

@@ -68,7 +68,7 @@ def test_both_change_the_ip_b_is_asked_and_nothing_is_written_until_b_decides(co
     assert store.get_actor("contested").version == 3  # nothing written
 
     # The choice is required: the browser does not send the form without it (and the server asks again).
-    save(bob, "#merge-button")
+    bob.click("#merge-button")
     expect(bob.locator("#conflict-table")).to_be_visible()
     assert store.get_actor("contested").version == 3
 
