@@ -75,6 +75,13 @@ class RecordPages:
     def count_of(cls, stats: Any, values: dict[str, Any]) -> tuple[int, str] | None:
         return None
 
+    # Filters of an incident search (rare matches: a page of the list may show none of them).
+    incident_filters: ClassVar[tuple[str, ...]] = ()
+
+    @classmethod
+    def incident(cls, values: dict[str, Any]) -> bool:
+        return any(values.get(name) for name in cls.incident_filters)
+
     # Actions that set fields consistently (atedash/views/record_edit.py INTENTS): one URL each.
     intents: ClassVar[tuple[str, ...]] = ()
     error_columns: ClassVar[int]  # the rest of a corrupt row
@@ -188,6 +195,7 @@ def pages_for_key(key: str | bytes) -> type[RecordPages] | None:
 
 class ActorPages(RecordPages):
     intents = ("suspend", "run")
+    incident_filters = ("q", "pod", "ip", "snapshot")
 
     @classmethod
     def count_of(cls, stats: Any, values: dict[str, Any]) -> tuple[int, str] | None:
@@ -293,6 +301,8 @@ def _pod(actor: Actor) -> str:
 
 
 class WorkerPages(RecordPages):
+    incident_filters = ("q", "ip")
+
     @classmethod
     def count_of(cls, stats: Any, values: dict[str, Any]) -> tuple[int, str] | None:
         if values.get("q") or values.get("ip"):

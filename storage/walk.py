@@ -23,6 +23,7 @@ between two batches.
 
 from __future__ import annotations
 
+import heapq
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -319,6 +320,13 @@ class FullWalk:
     @property
     def cancelled(self) -> bool:
         return self._cancel.is_set() and not self._truncated
+
+    def found(self, limit: int) -> list[str]:
+        """The first ``limit`` matching keys found so far, sorted (while the walk runs: a list page
+        fills with matches as they are found)."""
+        with self._lock:
+            keys = list(self._keys)
+        return heapq.nsmallest(limit, keys)
 
     def progress(self) -> WalkProgress:
         with self._lock:

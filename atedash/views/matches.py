@@ -136,8 +136,8 @@ def _rows_html(kind: str, records: list[Actor | Worker], selectable: bool) -> Sa
     return mark_safe("".join(out))
 
 
-def _page(request: HttpRequest, kind: str) -> HttpResponse:
-    wanted, query = _wanted(kind, request.GET)
+def _page(request: HttpRequest, kind: str, data: QueryDict | None = None) -> HttpResponse:
+    wanted, query = _wanted(kind, request.GET if data is None else data)
     walks = current_app().walks
     job = walks.find(kind, wanted)
     busy = walks.running()
@@ -154,7 +154,11 @@ def _page(request: HttpRequest, kind: str) -> HttpResponse:
     state, result, error = job.state() if job is not None else ("none", None, None)
     context["state"], context["walk_error"] = state, error
     if state == "running":
+        # The matches found so far fill the page while the walk goes on (and stay if it is stopped).
         context["progress"] = job.walk.progress()
+        records, _gone, _corrupt = _read(kind, job.walk.found(PAGE_SIZE))
+        context["rows_html"] = _rows_html(kind, records, False)
+        context["rows"] = records
     elif state == "done":
         offset = min(_offset(job, request.GET.get("at", "")), max(0, len(result.keys) - 1))
         keys = result.keys[offset : offset + PAGE_SIZE]
@@ -184,9 +188,11 @@ def _page(request: HttpRequest, kind: str) -> HttpResponse:
     return render_page(request, "matches/page.html", "matches/_walk.html", context)
 
 
-def _start(request: HttpRequest, kind: str) -> HttpResponseRedirect:
+def _start(request: HttpRequest, kind: str) -> HttpResponse:
     wanted, query = _wanted(kind, request.POST)
     current_app().walks.start(kind, wanted, request.operator.name, fresh=request.POST.get("fresh") == "1")
+    if getattr(request, "htmx", False):  # a list page's incident search: the walk's block in place
+        return _page(request, kind, request.POST)
     return HttpResponseRedirect(_url(kind, query))
 
 

@@ -92,6 +92,8 @@ def record_list(request: HttpRequest, pages: Pages) -> HttpResponse:
         "refresh": values["refresh"] == "5",
         "on_first_page": not values["cursor"],
         "count": _count(pages, values),
+        # A rare filter (a pod, an IP...): the whole store is walked at once, filling in as found.
+        "incident": reverse(f"{pages.name}_matches") if pages.incident(values) and not values["cursor"] else None,
     }
     return render_page(request, "records/list.html", "records/_table.html", context)
 

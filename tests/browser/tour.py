@@ -109,7 +109,7 @@ def prepare(store, app, page: Page) -> list[Stop]:
         Stop(
             "reset-preview", f"/reset/?kind=actors-template&value={NAMESPACE}/inference", ready="#reset-preview-result"
         ),
-        Stop("open-not-found", "/open/?q=ml-serving/cpu-worker-0194", status=404, ready="#open-not-found"),
+        Stop("open-not-found", "/open/?q=ml-serving/no-such-pod-0000", status=404, ready="#open-not-found"),
         Stop("error-404", "/actors/no-such-actor/", status=404),
         Stop("error-400", "/actors/?cursor=forged", status=400),
         Stop("error-403", "/actors/new/", role="viewer", status=403),

@@ -5,6 +5,8 @@ import re
 
 import pytest
 
+from atedash.app import current_app
+
 RUNNING = "STATUS_RUNNING"
 
 
@@ -202,3 +204,31 @@ def test_open_lists_several_matches(viewer, incident, page_html, query, keys):
     assert 'id="open-matches"' in body
     assert sorted(re.findall(r'<li data-key="([^"]+)"', body)) == keys
     assert 'id="open-searched"' in body and "keys" in body
+
+
+# --- the list page walks the store for a rare filter (issue 20 item 1) ------------------------
+
+
+def test_a_rare_filter_walks_the_whole_store_from_the_list_page(viewer, incident, page_html):
+    body = page_html(viewer.get("/actors/?ip=10.20.66.146"))
+    form = re.search(r'<form method="post" action="/actors/all/"[^>]*id="incident-search"(.*?)</form>', body, re.S)
+    assert form and 'hx-trigger="load"' in body and 'name="ip" value="10.20.66.146"' in form.group(1)
+    # Without a rare filter (or past the first page) no walk is offered in place.
+    assert 'id="incident-search"' not in page_html(viewer.get("/actors/?status=RUNNING"))
+    # HTMX posts it on load: the walk's block comes back in place, and polls until done.
+    csrf = viewer.cookies["atedash_csrftoken"].value
+    response = viewer.post(
+        "/actors/all/", {"ip": "10.20.66.146", "csrfmiddlewaretoken": csrf}, headers={"HX-Request": "true"}
+    )
+    assert response.status_code == 200
+    block = page_html(response)
+    assert block.lstrip().startswith('<div id="walk"') and "<html" not in block
+    if 'id="walk-summary"' not in block:
+        assert 'id="walk-searched"' in block  # running: "searched N of ~M keys", the matches so far
+    job = current_app().walks.running()
+    if job is not None:
+        job.thread.join(60)
+    block = page_html(viewer.get("/actors/all/?ip=10.20.66.146", headers={"HX-Request": "true"}))
+    assert 'id="walk-summary"' in block and actor_ids(block) == ["a-pod"]
+    workers = page_html(viewer.get("/workers/?q=cpu-worker"))
+    assert 'id="incident-search"' in workers and 'action="/workers/all/"' in workers

@@ -272,3 +272,10 @@ def test_filters_of_hostile_values_stay_literal(seeded):
         wanted = actor_walk(template_namespace=value)
         result = FullWalk(seeded.topology, wanted).run()
         assert result.keys == []
+
+
+def test_found_gives_the_first_matches_so_far_sorted(seeded):
+    walk = FullWalk(seeded.topology, actor_walk())
+    assert walk.found(5) == []
+    result = walk.run()
+    assert walk.found(3) == sorted(result.keys)[:3] and len(walk.found(10**6)) == result.matched
