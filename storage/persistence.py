@@ -34,6 +34,7 @@ from storage.errors import (
     UnreadableByServer,
     VersionConflict,
 )
+from storage.gorules import DELETE, UPDATE, refuse_unreadable_stored
 from storage.keys import ACTOR_PREFIX, WORKER_PREFIX, actor_key, key_slot, worker_key
 from storage.raw import LockInfo, RawRecord, describe_unknown_fields, detect_encoding
 from storage.records import ACTORS, WORKERS, RecordKind, kind_of_key
@@ -272,6 +273,8 @@ class Persistence:
         if raw is None:
             raise NotFound(key)
         stored, _ = ACTORS.decode_stored(key, raw)
+        # Go's DeleteActor reads the record first: one it cannot read is not deleted.
+        refuse_unreadable_stored(ACTORS, key, raw, DELETE)
         if stored.status != Actor.STATUS_SUSPENDED:
             raise FailedPrecondition(
                 key, f"actor must be STATUS_SUSPENDED to be deleted, it is {_status_name(stored.status)}"
@@ -614,6 +617,16 @@ class Persistence:
             raise AlreadyExists(key)
         self._replicated(key)
 
+    def get_writable(self, kind: RecordKind, key: str, write: str = UPDATE) -> Message:
+        """The record at ``key`` as get_record gives it, refused (UnreadableStored) when the Go
+        server's ``write`` of it ("update", "delete") would fail reading it (storage.gorules)."""
+        raw = _get_string(self.client, key)
+        if raw is None:
+            raise NotFound(key)
+        record = kind.decode_stored(key, raw)[0]
+        refuse_unreadable_stored(kind, key, raw, write)
+        return record
+
     def _get(self, kind: RecordKind, key: str):
         raw = _get_string(self.client, key)
         if raw is None:
@@ -627,6 +640,9 @@ class Persistence:
             if raw is None:
                 raise NotFound(key)
             stored, encoding = kind.decode_stored(key, raw)
+            # Go's UpdateActor/UpdateWorker read the record first and fail on one they cannot
+            # read: writing anyway would keep its unknown field or binary form at version + 1.
+            refuse_unreadable_stored(kind, key, raw, UPDATE)
             if stored.version != expected_version:
                 raise VersionConflict(key, expected_version, stored.version)
             for field in kind.immutable_fields:
