@@ -345,3 +345,31 @@ def test_reset_preview_and_report_list_records_go_cannot_read_as_skipped(setting
     page = done.content.decode()
     assert done.status_code == 200 and why in page and link in page
     assert store.client.get("actor:odd") == SUSPENDED_ODD and not store.client.exists("actor:fine")
+
+
+def test_cli_reset_lists_records_go_cannot_read_as_skipped(settings, store, make_actor):
+    from django.core.management import call_command
+
+    from tests.dashboard.conftest import ENVIRONMENT
+
+    settings.ATEDASH_ALLOW_FLUSH = True
+    store.client.set("actor:odd", SUSPENDED_ODD)
+    make_actor("fine")
+    args = ("ate", "reset", "--environment", ENVIRONMENT, "--actors-namespace", "team-a")
+    out = io.StringIO()
+    call_command(*args, "--dry-run", "--format", "json", stdout=out)
+    dry = json.loads(out.getvalue())
+    assert dry["actors_deleted"] == ["actor:fine"]
+    assert dry["skipped"] == [
+        {
+            "key": "actor:odd",
+            "why": f"the ate server cannot read it (its DeleteActor fails): {SUSPENDED_REASON}",
+            "unreadable": SUSPENDED_REASON,
+        }
+    ]
+    out = io.StringIO()
+    call_command(*args, stdout=out)
+    assert f"skipped actor:odd: the ate server cannot read it (its DeleteActor fails): {SUSPENDED_REASON}" in (
+        out.getvalue()
+    )
+    assert store.client.get("actor:odd") == SUSPENDED_ODD and not store.client.exists("actor:fine")
