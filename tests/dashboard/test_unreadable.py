@@ -286,7 +286,7 @@ def test_a_worker_go_cannot_read_is_deleted_as_gos_delete_worker_does(editor, st
     assert not store.client.exists("worker:team-a:small:odd")
 
 
-def test_an_edit_refused_at_save_shows_gos_reason_and_the_raw_editor(editor, store, make_actor):
+def test_an_edit_of_a_record_made_unreadable_after_the_form_was_shown_is_refused(editor, store, make_actor):
     make_actor("racy")
     assert editor.get("/actors/racy/edit/").status_code == 200
     # Made unreadable after the form was shown (another writer): the save is refused, nothing written.
