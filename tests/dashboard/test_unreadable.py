@@ -246,3 +246,31 @@ def test_raw_edit_of_a_locked_actor_needs_the_override(editor, store, odd, audit
     )
     assert saved.status_code == 302 and store.client.get("actor:odd") == fixed.encode()
     assert audit_log.entries[-1]["edited_while_locked"] is True
+
+
+def test_every_audit_entry_shows_its_diff_or_says_why_it_has_none(editor, admin, store, odd):
+    import re
+
+    fixed = b'{"actorId":"odd","version":"2","actorTemplateNamespace":"team-a","status":"STATUS_RUNNING"}'
+    assert (
+        editor.post(raw("", "actor:odd"), {"shown": b64(ODD), "value": fixed.decode(), "save": "1"}).status_code == 302
+    )
+    store.client.set("actor:gone", ODD.replace(b'"odd"', b'"gone"'))
+    gone = store.client.get("actor:gone")
+    assert admin.post(raw("delete/", "actor:gone"), {"shown": b64(gone)}).status_code == 302
+    body = admin.get("/audit/").content.decode()
+    rows = dict(re.findall(r'<tr data-action="([^"]+)" data-id="[^"]+">(.*?)</tr>', body, re.S)[::-1])
+    edit = re.search(r'data-label="Changed fields">(.*?)</td>', rows["raw.edit"], re.S).group(1)
+    # The raw edit's diff, from the fields as atedash decodes them before (STATUS_PAUSED is no
+    # status it knows) and after.
+    assert "<code>status</code>: <code>&#x27;&#x27;</code> → <code>&#x27;STATUS_RUNNING&#x27;</code>" in edit
+    assert "<code>version</code>" in edit
+    deleted = re.search(r'data-label="Changed fields">(.*?)</td>', rows["raw.delete"], re.S).group(1)
+    assert "the whole record was deleted" in deleted
+    login = re.search(r'data-label="Changed fields">(.*?)</td>', rows["login"], re.S).group(1)
+    assert "signing in changes no record" in login
+    for action, row in rows.items():
+        cell = re.search(r'data-label="Changed fields">(.*?)</td>', row, re.S).group(1).strip()
+        assert cell and cell != "—", action
+    # The bytes before and after fold away with their length.
+    assert '<details class="audit-line"><summary><code>restore_line</code>' in rows["raw.edit"]
