@@ -41,7 +41,7 @@ def _ago(seconds: float) -> str:
 
 
 def cluster_items(cluster: ClusterOverview) -> list[Item]:
-    items = []
+    items: list[Item] = []
     down = [n for n in cluster.nodes if not n.healthy]
     for node in down:
         items.append(
@@ -89,7 +89,7 @@ def cluster_items(cluster: ClusterOverview) -> list[Item]:
 
 
 def stats_items(stats: StoreStats | None, age: float | None, interval: float, running: bool) -> list[Item]:
-    items = []
+    items: list[Item] = []
     if stats is None:
         return items
     if stats.unreadable:
