@@ -88,7 +88,14 @@ def cluster_items(cluster: ClusterOverview) -> list[Item]:
     return items
 
 
-def stats_items(stats: StoreStats | None, age: float | None, interval: float, running: bool) -> list[Item]:
+# The store's key count (DBSIZE of the primaries) may exceed the counted keys by atedash's own keys
+# (audit stream, sessions, login counters); past this gap the counts predate a change.
+KEYS_GAP = (0.1, 1000)  # (fraction of the keys, plus keys)
+
+
+def stats_items(
+    stats: StoreStats | None, age: float | None, interval: float, running: bool, keys_now: int | None = None
+) -> list[Item]:
     items: list[Item] = []
     if stats is None:
         return items
@@ -110,6 +117,16 @@ def stats_items(stats: StoreStats | None, age: float | None, interval: float, ru
                 f"The counts below are stale: counted {_ago(age)} ago, longer than their "
                 f"{_ago(interval)} interval{' (a recount is running)' if running else ''}.",
                 "Trust the figures below as of then; they update by themselves once the recount ends.",
+                level="warn",
+                id="stale-counts",
+            )
+        )
+    elif keys_now is not None and abs(keys_now - stats.keys_scanned) > KEYS_GAP[0] * keys_now + KEYS_GAP[1]:
+        items.append(
+            Item(
+                f"The counts below predate a change: the store holds {keys_now:,} keys now, they counted "
+                f"{stats.keys_scanned:,}{' (a recount is running)' if running else ''}.",
+                "Recount now (editors), or wait for the next count; until then trust the cluster's key count.",
                 level="warn",
                 id="stale-counts",
             )

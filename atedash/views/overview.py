@@ -72,7 +72,10 @@ def _attention_context(cluster: ClusterOverview, stats: dict[str, Any]) -> dict[
     result = stats["stats"]
     items = attention.cluster_items(cluster)
     if result is not None:
-        items += attention.stats_items(result, stats["stats_age"], stats["stats_interval"], stats["stats_running"])
+        keys_now = sum(n.keys or 0 for n in cluster.nodes if n.role == "primary" and n.healthy)
+        items += attention.stats_items(
+            result, stats["stats_age"], stats["stats_interval"], stats["stats_running"], keys_now
+        )
     items += attention.check_items(report, checks.age())
     return {"attention": items, "attention_counting": result is None}
 

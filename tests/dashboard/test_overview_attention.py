@@ -138,3 +138,11 @@ def test_few_pools_stay_one_table(viewer, store):
     current_app().stats.refresh().join(60)
     body = viewer.get("/").content.decode()
     assert '<table class="table table-cards" id="workers-by-pool">' in body and "pool-group" not in body
+
+
+def test_counts_far_from_the_store_s_key_count_are_said_to_predate_a_change():
+    counted = stats(unreadable_actors=0, unreadable_workers=0, keys_scanned=203)
+    [item] = attention.stats_items(counted, age=5, interval=30, running=True, keys_now=240_564)
+    assert item.id == "stale-counts" and "holds 240,564 keys now, they counted 203" in item.what
+    # atedash's own keys (audit stream, sessions) are no reason
+    assert attention.stats_items(counted, age=5, interval=30, running=False, keys_now=210) == []
