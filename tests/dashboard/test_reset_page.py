@@ -182,3 +182,11 @@ def test_a_scope_with_nothing_in_it_offers_no_button(flush_on, demo, admin):
     body = admin.get("/reset/", {"kind": "actors-namespace", "value": "team-aa"}).content.decode()
     assert 'id="reset-nothing"' in body and "Nothing to reset" in body
     assert 'id="confirm-reset"' not in body and 'id="reset-backup"' not in body
+
+
+def test_cli_dry_run_prints_the_breakdown(flush_on, demo):
+    out = io.StringIO()
+    call_command("ate", "reset", "--environment", ENVIRONMENT, "--actors-namespace", "team-a", "--dry-run", stdout=out)
+    text = out.getvalue()
+    assert "actors by status: STATUS_" in text and "actors by template namespace: team-a " in text
+    assert "workers by pool: team-a/" in text
