@@ -79,13 +79,17 @@ def bulk(request: HttpRequest) -> HttpResponse:
         "must_type": len(targets) > threshold,
         "threshold": threshold,
     }
+    confirmed = request.POST.get("confirm") == "1"
     typed = request.POST.get("typed", "").replace(",", "").replace(" ", "").strip()
-    wrong = context["must_type"] and typed != str(len(targets))
-    if request.POST.get("confirm") != "1" or wrong:
-        if request.POST.get("confirm") == "1":
+    wrong = confirmed and context["must_type"] and typed != str(len(targets))
+    if not confirmed or wrong:
+        if wrong:
             audit(request, "bulk.refused", bulk_action=action, reason="the number typed is not the count")
             context["typed_error"] = f"Type {len(targets)}, the number of records, to confirm; nothing was done."
-        preview = bulk_apply(persistence(), action, targets, dry_run=True)
+        try:
+            preview = bulk_apply(persistence(), action, targets, dry_run=True)
+        except BulkError as exc:
+            return _refuse(request, str(exc))
         context.update(
             {
                 "preview": preview,

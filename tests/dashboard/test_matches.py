@@ -230,8 +230,10 @@ def test_bulk_above_the_threshold_needs_the_number_typed(admin, store, settings,
     html = wait_done(admin, "/actors/all/?status=SUSPENDED").content.decode()
     job_id = re.search(r'name="walk" value="([0-9a-f]+)"', html).group(1)
     form = {"kind": "actors", "action": "delete-suspended", "scope": "all", "walk": job_id}
-    preview = admin.post("/bulk/", form).content.decode()
-    assert 'id="bulk-typed"' in preview and "type their number, <strong>40</strong>" in preview
+    response = admin.post("/bulk/", form)
+    preview = response.content.decode()
+    assert response.status_code == 200 and 'id="bulk-typed"' in preview
+    assert "type their number, <strong>40</strong>" in preview
     # the replay of the confirmation without the number, or with another, changes nothing
     for typed in (None, "39", "forty", ""):
         data = {**form, "confirm": "1", **({"typed": typed} if typed is not None else {})}
@@ -251,6 +253,9 @@ def test_bulk_on_this_page(admin, store):
     targets = re.findall(r'name="page_target" value="([^"]+)"', html)
     job_id = re.search(r'name="walk" value="([0-9a-f]+)"', html).group(1)
     form = {"kind": "actors", "action": "delete-suspended", "scope": "page", "walk": job_id, "page_target": targets}
+    # a key of another kind is refused before anything is read or written
+    refused = admin.post("/bulk/", {**form, "page_target": ["worker:a:b:c@1"]})
+    assert refused.status_code == 400 and b"is not an actor key" in refused.content
     assert b"10 would be deleted" in admin.post("/bulk/", form).content
     assert b"10 done" in admin.post("/bulk/", {**form, "confirm": "1"}).content
 
