@@ -288,6 +288,8 @@ ATEDASH_AUDIT_MAXLEN = env_int(
 )
 ATEDASH_CHECK_MAX_AGE = env_int("ATEDASH_CHECK_MAX_AGE", 300)
 ATEDASH_CHECK_WAIT = env_int("ATEDASH_CHECK_WAIT", 5)  # seconds the Consistency page waits for a running check
+# A bulk action on more records than this needs their number typed to confirm.
+ATEDASH_CONFIRM_THRESHOLD = env_int("ATEDASH_CONFIRM_THRESHOLD", 100, minimum=0)
 ATEDASH_METRICS_TOKEN = env_str("ATEDASH_METRICS_TOKEN")
 if ATEDASH_METRICS_TOKEN:
     _refuse_weak("ATEDASH_METRICS_TOKEN", ATEDASH_METRICS_TOKEN, MIN_METRICS_TOKEN_LENGTH)

@@ -370,6 +370,15 @@ class Command(BaseCommand):
             f"{verb}free {counts['workers_freed']} workers, {verb}release {counts['locks_released']} locks; "
             f"{counts['skipped']} skipped"
         )
+        titles = {
+            "actors_by_status": "actors by status",
+            "actors_by_namespace": "actors by template namespace",
+            "workers_by_pool": "workers by pool",
+            "workers_outside_scope": "workers outside the scope's namespace",
+        }
+        for name, counted in report.breakdown().items():
+            if counted:
+                self.stdout.write(f"{titles[name]}: " + ", ".join(f"{k or '(none)'} {n}" for k, n in counted.items()))
         for entry in report.to_dict()["skipped"]:
             self.stdout.write(f"skipped {entry['key']}: {entry['why']}")
         for entry in report.to_dict()["corrupt"]:
