@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from django.urls import NoReverseMatch, reverse
+from django.utils.http import url_has_allowed_host_and_scheme
 
 from storage.keys import actor_key, worker_key
 from storage.records import kind_of_key
@@ -46,3 +47,20 @@ def worker_url(worker: Worker | None) -> str:
     if not worker:
         return ""
     return record_url(worker_key(worker.worker_namespace, worker.worker_pool, worker.worker_pod))
+
+
+def local_path(target: str | None, default: str = "overview") -> str:
+    """``target`` when it is a path of this site ("/actors/?status=x"), else the URL of ``default``.
+
+    For "next" and "back" parameters: never another host ("//evil", "https://evil", "/\\evil"), a
+    scheme ("javascript:"), or a bare word; and the result goes to HttpResponseRedirect, never to
+    redirect(), which would read a bare word as a URL name (NoReverseMatch: a 500)."""
+    if (
+        target
+        and target.startswith("/")
+        and not target.startswith(("//", "/\\"))
+        and target.isprintable()
+        and url_has_allowed_host_and_scheme(target, allowed_hosts=None)
+    ):
+        return target
+    return reverse(default)

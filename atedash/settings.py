@@ -292,8 +292,10 @@ SECURE_HSTS_SECONDS = env_int("ATEDASH_HSTS_SECONDS", 365 * 24 * 3600 if HTTPS e
 # The header covers atedash's own host name and the names under it; on by default whenever HSTS is.
 SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("ATEDASH_HSTS_INCLUDE_SUBDOMAINS", SECURE_HSTS_SECONDS > 0)
 SECURE_HSTS_PRELOAD = env_bool("ATEDASH_HSTS_PRELOAD", SECURE_HSTS_SECONDS > 0)
-# Requests are small forms and GETs: anything bigger is refused with a 400 before it is parsed.
-DATA_UPLOAD_MAX_MEMORY_SIZE = 256 * 1024
+# Requests are forms and GETs: anything bigger is refused with a 400 before it is parsed. The biggest
+# is the raw editor's save of a record of its limit (atedash.forms.RAW_MAX_VALUE, 384 KiB, posted
+# with its shown bytes in base64 as multipart: about 900 KiB).
+DATA_UPLOAD_MAX_MEMORY_SIZE = 1000 * 1024
 DATA_UPLOAD_MAX_NUMBER_FIELDS = 200
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"

@@ -15,6 +15,7 @@ from django.views.decorators.http import require_POST
 from atedash.app import current_app
 from atedash.audit import audit
 from atedash.auth import role_required
+from atedash.links import local_path
 from atedash.views.common import persistence
 from storage.bulk import ACTIONS, BulkError, bulk_apply
 
@@ -69,6 +70,9 @@ def bulk(request: HttpRequest) -> HttpResponse:
         "count": len(targets),
         "first": targets[:20],
         "selected": [f"{k}@{v}" for k, v in targets] if request.POST.get("scope") != "all" else [],
+        # Cancel goes back to the matches page it came from (a plain link: the CSP allows no
+        # javascript: URL), else to the list.
+        "back": local_path(request.POST.get("next", ""), default=f"{kind[:-1]}_list"),
     }
     if request.POST.get("confirm") != "1":
         return render(request, "bulk/confirm.html", context)

@@ -15,7 +15,6 @@ from urllib.parse import urlencode
 
 from django.http import HttpResponseRedirect
 from django.urls import reverse
-from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_http_methods, require_POST
 
@@ -24,6 +23,7 @@ from atedash import cursors, listing
 from atedash.app import current_app
 from atedash.auth import role_required
 from atedash.forms import ActorFilterForm, WorkerFilterForm, status_value
+from atedash.links import local_path
 from atedash.records import status_name
 from atedash.views.bulk import KIND_ACTIONS
 from atedash.views.common import persistence, render_page
@@ -205,7 +205,4 @@ def worker_matches(request: HttpRequest) -> HttpResponse:
 def cancel_walk(request: HttpRequest, job_id: str) -> HttpResponseRedirect:
     walks = current_app().walks
     walks.cancel(job_id)
-    back = request.POST.get("next", "")
-    if not back.startswith("/") or not url_has_allowed_host_and_scheme(back, allowed_hosts=None):
-        back = reverse("overview")
-    return HttpResponseRedirect(back)
+    return HttpResponseRedirect(local_path(request.POST.get("next", "")))
