@@ -21,8 +21,8 @@ pytestmark = pytest.mark.usefixtures("ops_settings")
 REPO = Path(__file__).resolve().parents[2]
 ENVIRONMENT = "ops-test"
 # What a terminal acts on: C0 controls but newline and tab, DEL, C1 controls.
-RAW_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
-EVIL_ID = "evil\x1b[31m\r\x07\x9b2J"
+RAW_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+EVIL_ID = "evil\x1b[31m\r\x07\x9b2J\u202etxt.exe"
 
 
 def manage(env, *args, stdin=None):
@@ -180,7 +180,7 @@ def test_control_characters_never_reach_the_terminal_raw(store, cluster_client):
         assert not RAW_CONTROL.search(out), (args, out)
         assert not RAW_CONTROL.search(err), (args, err)
     _, table, _ = run("get", "actors")
-    assert "evil\\x1b[31m\\r\\x07\\x9b2J" in table
+    assert "evil\\x1b[31m\\r\\x07\\x9b2J\\u202etxt.exe" in table
     _, text, _ = run("check")
     assert "ghost\\x1b[2J" in text and "worker:ns:p:pod\\r" in text
     # Machine formats keep the values exactly (their own escapes).

@@ -41,14 +41,19 @@ if TYPE_CHECKING:
 
 NONE = "<none>"
 
-# C0 controls, DEL and C1 controls (CSI U+009B included): terminals act on them.
-_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
+# C0 controls, DEL and C1 controls (CSI U+009B included): terminals act on them; and the bidi
+# overrides and isolates, which reorder what a terminal shows ("Trojan Source").
+_BIDI = "\u202a-\u202e\u2066-\u2069"
+_CONTROL = re.compile(f"[\x00-\x1f\x7f-\x9f{_BIDI}]")
 # The same but newline and tab, for whole lines of text output (fields are escaped on their own).
-_CONTROL_IN_TEXT = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+_CONTROL_IN_TEXT = re.compile(f"[\x00-\x08\x0b-\x1f\x7f-\x9f{_BIDI}]")
 
 
 def _escape_char(match: re.Match[str]) -> str:
-    return {"\n": "\\n", "\r": "\\r", "\t": "\\t"}.get(match.group(), f"\\x{ord(match.group()):02x}")
+    char = match.group()
+    if char in "\n\r\t":
+        return {"\n": "\\n", "\r": "\\r", "\t": "\\t"}[char]
+    return f"\\x{ord(char):02x}" if ord(char) < 0x100 else f"\\u{ord(char):04x}"
 
 
 def printable(value: object) -> str:
@@ -62,10 +67,10 @@ def printable_text(text: str) -> str:
 
 
 def json_document(doc: object, indent: int | None = 2, ensure_ascii: bool = True) -> str:
-    """One JSON document for stdout. json.dumps escapes C0 controls itself; DEL and the C1 controls
-    (which only occur inside strings) become \\u escapes too, so the document reads the same."""
+    """One JSON document for stdout. json.dumps escapes C0 controls itself; DEL, the C1 controls and
+    the bidi controls (which only occur inside strings) become \\u escapes too: the same document."""
     text = json.dumps(doc, indent=indent, ensure_ascii=ensure_ascii)
-    return re.sub("[\x7f-\x9f]", lambda m: f"\\u{ord(m.group()):04x}", text)
+    return re.sub(f"[\x7f-\x9f{_BIDI}]", lambda m: f"\\u{ord(m.group()):04x}", text)
 
 
 def _status(actor: Actor) -> str:
@@ -386,8 +391,12 @@ class Command(BaseCommand):
             else:
                 import yaml
 
-                # YAML quotes and escapes control characters itself (printable_text is a safety net).
-                self.say(yaml.safe_dump(doc, sort_keys=False, allow_unicode=True), ending="")
+                # YAML escapes control characters itself, but writes bidi controls raw: a value
+                # holding one is dumped again with every non-ASCII character escaped (same data).
+                text = yaml.safe_dump(doc, sort_keys=False, allow_unicode=True)
+                if _CONTROL_IN_TEXT.search(text):
+                    text = yaml.safe_dump(doc, sort_keys=False, allow_unicode=False)
+                self.stdout.write(text, ending="")
         for entry in corrupt:
             self.warn(f"corrupt record {printable(entry.key)}: {printable(entry.error)} ({printable(entry.preview)})")
 
