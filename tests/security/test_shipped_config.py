@@ -205,6 +205,24 @@ def test_over_broad_trusted_proxies_are_refused(networks):
     refused(start(env), "ATEDASH_TRUSTED_PROXIES")
 
 
+@pytest.mark.parametrize("networks", ["*", "10.0.0.0/8", "10.1.2.3,0.0.0.0/0", "fd00::/8", "nonsense"])
+def test_gunicorn_refuses_over_broad_forwarded_allow_ips(networks, monkeypatch):
+    import runpy
+
+    monkeypatch.setenv("GUNICORN_FORWARDED_ALLOW_IPS", networks)
+    with pytest.raises(SystemExit, match="GUNICORN_FORWARDED_ALLOW_IPS"):
+        runpy.run_path(str(REPO / "atedash" / "gunicorn.conf.py"))
+
+
+def test_gunicorn_takes_the_shipped_forwarded_allow_ips(monkeypatch):
+    import runpy
+
+    shipped = kube("configmap.yaml")[0]["data"]["GUNICORN_FORWARDED_ALLOW_IPS"]
+    for value in (shipped, "127.0.0.1", "10.2.0.0/16,127.0.0.0/8"):
+        monkeypatch.setenv("GUNICORN_FORWARDED_ALLOW_IPS", value)
+        assert runpy.run_path(str(REPO / "atedash" / "gunicorn.conf.py"))["forwarded_allow_ips"] == value
+
+
 def test_narrow_and_loopback_proxies_are_accepted():
     env = clean_env(ATEDASH_SECRET_KEY=secrets.token_urlsafe(50), ATEDASH_TRUSTED_PROXIES="10.2.0.0/16,127.0.0.0/8")
     assert started(start(env))["proxies"] == ["10.2.0.0/16", "127.0.0.0/8"]
