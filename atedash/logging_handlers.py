@@ -6,20 +6,7 @@ import sys
 from collections.abc import Iterator
 from typing import TextIO
 
-# > 0 while a management command runs: its stdout is the command's output (a JSON document, a table),
-# so the audit lines go to stderr with the other logs (see audit_to_stderr).
-_to_stderr = 0
-
-
-@contextlib.contextmanager
-def audit_to_stderr() -> Iterator[None]:
-    """Sends the audit trail's lines to stderr for the duration (``manage.py ate``)."""
-    global _to_stderr
-    _to_stderr += 1
-    try:
-        yield
-    finally:
-        _to_stderr -= 1
+AUDIT_LOGGER = "atedash.audit"
 
 
 class StdoutHandler(logging.StreamHandler):
@@ -31,11 +18,26 @@ class StdoutHandler(logging.StreamHandler):
 
     def __init__(self) -> None:
         super().__init__(sys.stdout)
+        self.to_stderr = 0  # > 0 while a management command runs (nested calls count)
 
     @property
     def stream(self) -> TextIO:
-        return sys.stderr if _to_stderr else sys.stdout
+        return sys.stderr if self.to_stderr else sys.stdout
 
     @stream.setter
     def stream(self, value: TextIO) -> None:
         pass
+
+
+@contextlib.contextmanager
+def audit_to_stderr() -> Iterator[None]:
+    """Sends the audit trail's lines to stderr for the duration (``manage.py ate``: its stdout is a
+    report or one JSON document), from every thread of the process."""
+    handlers = [h for h in logging.getLogger(AUDIT_LOGGER).handlers if isinstance(h, StdoutHandler)]
+    for handler in handlers:
+        handler.to_stderr += 1
+    try:
+        yield
+    finally:
+        for handler in handlers:
+            handler.to_stderr -= 1
