@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
+from urllib.parse import urljoin
 
 from django.urls import NoReverseMatch, reverse
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -49,18 +50,20 @@ def worker_url(worker: Worker | None) -> str:
     return record_url(worker_key(worker.worker_namespace, worker.worker_pool, worker.worker_pod))
 
 
-def local_path(target: str | None, default: str = "overview") -> str:
+def local_path(target: str | None, default: str = "overview", base: str | None = None) -> str:
     """``target`` when it is a path of this site ("/actors/?status=x"), else the URL of ``default``.
 
     For "next" and "back" parameters: never another host ("//evil", "https://evil", "/\\evil"), a
-    scheme ("javascript:"), or a bare word; and the result goes to HttpResponseRedirect, never to
-    redirect(), which would read a bare word as a URL name (NoReverseMatch: a 500)."""
-    if (
-        target
-        and target.startswith("/")
-        and not target.startswith(("//", "/\\"))
-        and target.isprintable()
-        and url_has_allowed_host_and_scheme(target, allowed_hosts=None)
-    ):
-        return target
-    return reverse(default)
+    scheme ("javascript:") or a control character. A relative reference is resolved against ``base``
+    (the page it came from; refused without one), except a bare word ("foo": no "/" nor "."), which
+    redirect() used to read as a URL name (NoReverseMatch, a 500): it names no page, so ``default``.
+    The result is for HttpResponseRedirect, never redirect()."""
+    if not target or not target.isprintable() or not url_has_allowed_host_and_scheme(target, allowed_hosts=None):
+        return reverse(default)
+    if not target.startswith("/"):
+        if base is None or ("/" not in target and "." not in target):
+            return reverse(default)
+        target = urljoin(base, target)
+    if not target.startswith("/") or target.startswith(("//", "/\\")):
+        return reverse(default)
+    return target

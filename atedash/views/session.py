@@ -23,9 +23,9 @@ from atedash.operators import Operator
 log = logging.getLogger(__name__)
 
 
-def _next(target: str) -> HttpResponseRedirect:
+def _next(request: HttpRequest, target: str) -> HttpResponseRedirect:
     """Where a login goes: ``next`` when it is a local path, else the overview (issue 22, L3)."""
-    return HttpResponseRedirect(local_path(target))
+    return HttpResponseRedirect(local_path(target, base=request.path))
 
 
 @auth.login_exempt
@@ -36,7 +36,7 @@ def _next(target: str) -> HttpResponseRedirect:
 def login(request: HttpRequest) -> HttpResponse:
     next_url = request.POST.get("next") or request.GET.get("next") or ""
     if request.operator is not None and request.method == "GET":
-        return _next(next_url)
+        return _next(request, next_url)
     form = LoginForm(request.POST if request.method == "POST" else None)
     status = 200  # a refused login re-renders the form (200), as Django's LoginView does
     if request.method == "POST" and form.is_valid():
@@ -46,13 +46,17 @@ def login(request: HttpRequest) -> HttpResponse:
             rotate_token(request)
             request.operator = operator
             audit(request, "login")
-            return _next(next_url)
+            return _next(request, next_url)
     try:
         no_operators = not current_app().users.load()
     except auth.UsersFileError:
         no_operators = False
     # The form carries ``next`` on only when it is a local path.
-    context = {"form": form, "next": local_path(next_url) if next_url else "", "no_operators": no_operators}
+    context = {
+        "form": form,
+        "next": local_path(next_url, base=request.path) if next_url else "",
+        "no_operators": no_operators,
+    }
     return render(request, "login.html", context, status=status)
 
 

@@ -31,12 +31,19 @@ NEXTS = [
     ("/actors/?status=RUNNING", "/actors/?status=RUNNING"),
     ("/workers/", "/workers/"),
 ]
+# Relative references other than a bare word resolve against the login page, on this site.
+RELATIVE = [
+    ("../actors/", "/actors/"),
+    ("./x.y", "/login/x.y"),
+    ("../../../evil", "/"),
+    ("..//evil.example", "/evil.example"),
+]
 
 
 # --- L3: next --------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("target, location", NEXTS)
+@pytest.mark.parametrize("target, location", NEXTS + RELATIVE)
 def test_login_follows_only_local_paths(target, location):
     client = Client()
     response = client.post("/login/", {"username": "viewer", "password": "viewer-pass-1", "next": target})
@@ -71,7 +78,7 @@ def test_next_as_a_url_name_against_gunicorn(serve):
 
 def test_cancel_walk_goes_only_to_local_paths(editor):
     url = reverse("walk_cancel", args=["0" * 16])
-    for target, location in NEXTS:
+    for target, location in NEXTS + [(t, "/") for t, _ in RELATIVE]:
         response = editor.post(url, {"next": target})
         assert response.status_code == 302, (target, response.status_code)
         assert response["Location"] == location, target
