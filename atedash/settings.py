@@ -390,7 +390,8 @@ LOGGING = {
     },
     "handlers": {
         "console": {"class": "logging.StreamHandler", "formatter": "plain"},
-        # The audit trail is one JSON line per change on stdout (see atedash/audit.py).
+        # The audit trail is one JSON line per change on stdout (see atedash/audit.py); on stderr
+        # while manage.py ate runs (its stdout is its report: atedash.logging_handlers).
         "audit": {"class": "atedash.logging_handlers.StdoutHandler", "formatter": "audit"},
     },
     "loggers": {
