@@ -18,6 +18,7 @@ from django.views.decorators.http import require_POST
 from atedash.app import current_app
 from atedash.audit import audit
 from atedash.auth import role_required
+from atedash.links import local_path
 from atedash.views.common import persistence
 from storage.bulk import ACTIONS, BulkError, bulk_apply
 
@@ -78,6 +79,9 @@ def bulk(request: HttpRequest) -> HttpResponse:
         "selected": [f"{k}@{v}" for k, v in targets] if scope != "all" else [],
         "must_type": len(targets) > threshold,
         "threshold": threshold,
+        # Cancel goes back to the matches page it came from (a plain link: the CSP allows no
+        # javascript: URL), else to the list.
+        "back": local_path(request.POST.get("next", ""), default=f"{kind[:-1]}_list"),
     }
     confirmed = request.POST.get("confirm") == "1"
     typed = request.POST.get("typed", "").replace(",", "").replace(" ", "").strip()

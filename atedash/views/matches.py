@@ -17,7 +17,6 @@ from urllib.parse import urlencode
 from django.conf import settings
 from django.http import HttpResponseRedirect, StreamingHttpResponse
 from django.urls import reverse
-from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
@@ -28,6 +27,7 @@ from atedash.audit import audit
 from atedash.auth import role_required
 from atedash.errors import not_found
 from atedash.forms import ActorFilterForm, WorkerFilterForm, status_value
+from atedash.links import local_path
 from atedash.records import status_name
 from atedash.views.bulk import KIND_ACTIONS
 from atedash.views.common import persistence, render_page
@@ -241,7 +241,4 @@ def worker_matches_export(request: HttpRequest) -> HttpResponse | StreamingHttpR
 def cancel_walk(request: HttpRequest, job_id: str) -> HttpResponseRedirect:
     walks = current_app().walks
     walks.cancel(job_id)
-    back = request.POST.get("next", "")
-    if not back.startswith("/") or not url_has_allowed_host_and_scheme(back, allowed_hosts=None):
-        back = reverse("overview")
-    return HttpResponseRedirect(back)
+    return HttpResponseRedirect(local_path(request.POST.get("next", "")))
