@@ -64,6 +64,10 @@ class StatsCache(BackgroundComputation):
                 return
             self._start_locked()
 
+    def interval(self, result: StoreStats) -> float:
+        """How old counts may get before a recount is due: past it, they are stale."""
+        return max(self.max_age, RECOUNT_FACTOR * result.duration_s)
+
     def ensure_started_after(self, since: float) -> None:
         """Start a computation unless one is running or the last one started after ``since``.
 

@@ -66,10 +66,21 @@ class StoreStats:
     # exists, its ListActors / ListWorkers fails.
     unreadable_actors: int = 0
     unreadable_workers: int = 0
+    # Of the records, those atedash cannot decode either ("corrupt"; the corrupt actors are also
+    # actors_by_status["CORRUPT"]).
+    corrupt_workers: int = 0
 
     @property
     def unreadable(self) -> int:
         return self.unreadable_actors + self.unreadable_workers
+
+    @property
+    def corrupt_actors(self) -> int:
+        return self.actors_by_status.get("CORRUPT", 0)
+
+    @property
+    def corrupt(self) -> int:
+        return self.corrupt_actors + self.corrupt_workers
 
 
 # ===================================================================== counting and clearing
@@ -139,10 +150,11 @@ def store_stats(topology: Topology) -> StoreStats:
     actors_by_status = {name: 0 for name in Actor.Status.keys()}
     actors_by_status["CORRUPT"] = 0
     workers_by_pool: dict[tuple[str, str], dict[str, int]] = {}
-    locks = scanned = unreadable_actors = unreadable_workers = 0
+    locks = scanned = unreadable_actors = unreadable_workers = corrupt_workers = 0
     for shard in topology.map_shards(lambda shard: _shard_stats(topology, shard)):
         unreadable_actors += shard.unreadable_actors
         unreadable_workers += shard.unreadable_workers
+        corrupt_workers += shard.corrupt_workers
         for name, n in shard.by_status.items():
             actors_by_status[name] = actors_by_status.get(name, 0) + n
         for pool, counts in shard.by_pool.items():
@@ -160,6 +172,7 @@ def store_stats(topology: Topology) -> StoreStats:
         keys_scanned=scanned,
         unreadable_actors=unreadable_actors,
         unreadable_workers=unreadable_workers,
+        corrupt_workers=corrupt_workers,
     )
 
 
@@ -171,6 +184,7 @@ class _ShardStats:
     scanned: int = 0
     unreadable_actors: int = 0
     unreadable_workers: int = 0
+    corrupt_workers: int = 0
 
 
 def _shard_stats(topology: Topology, shard: Shard) -> _ShardStats:
@@ -183,7 +197,9 @@ def _shard_stats(topology: Topology, shard: Shard) -> _ShardStats:
         stats.by_status["CORRUPT" if actor is None else _status_name(actor.status)] += 1
     for worker, unreadable in _judged(topology, shard, WORKERS, 3, WORKER_SCHEMA, stats):
         stats.unreadable_workers += unreadable
-        if worker is not None:
+        if worker is None:
+            stats.corrupt_workers += 1
+        else:
             pool = stats.by_pool.setdefault((worker.worker_namespace, worker.worker_pool), Counter())
             pool["assigned" if worker.actor_id else "free"] += 1
     for keys in walk_keys(topology, shard, LOCK_PREFIX + "*"):

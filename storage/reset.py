@@ -10,6 +10,11 @@ those assigned to an actor that exists: resetting a pool under a live actor woul
 without its worker, so they are skipped and said so. Whatever changed between the walk and the write
 is skipped with the reason; nothing is retried. ``dry_run`` walks the same way and writes nothing.
 
+Records the ate server cannot read follow Go's write rules (storage.gorules): an actor is not
+deleted (Go's DeleteActor reads it first and fails), nor a worker freed (UpdateWorker); both are
+skipped with Go's reason (their entry carries "unreadable"), and a skipped actor's workers and lock
+are left alone. A pool's worker is deleted as Go's DeleteWorker deletes it: a plain DEL.
+
 Memory: the ids of the actors in scope (to find their workers and locks); the backup of a scope
 (``iter_scope_export``) holds its records, at most ``MAX_EXPORT`` (a larger one is refused: export
 the whole store instead).
@@ -19,12 +24,14 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 from storage.ateapi_pb2 import Actor, Worker
 from storage.backup import export_line
 from storage.errors import CorruptRecord, StorageError
+from storage.gorules import DELETE, UPDATE, skipped, unreadable_stored
 from storage.keys import actor_key, actor_lock_key
 from storage.records import ACTORS, WORKERS
 from storage.walk import FullWalk, Match, actor_walk, worker_walk
@@ -113,6 +120,25 @@ class ResetReport:
     skipped: list[dict] = field(default_factory=list)  # {"key", "why"}
     corrupt: list[dict] = field(default_factory=list)  # {"key", "error"}: in scope by their bytes, undecodable
     duration_s: float = 0.0
+    # The blast radius, counted as records are (or, dry run, would be) written: actors by status
+    # and template namespace, workers (freed or deleted) by "ns/pool", and of those the pools
+    # outside the scope's namespace (an actor of team-b may hold a worker of ml-serving).
+    actors_by_status: Counter = field(default_factory=Counter)
+    actors_by_namespace: Counter = field(default_factory=Counter)
+    workers_by_pool: Counter = field(default_factory=Counter)
+    workers_outside: Counter = field(default_factory=Counter)
+
+    def breakdown(self) -> dict:
+        return {
+            "actors_by_status": dict(sorted(self.actors_by_status.items())),
+            "actors_by_namespace": dict(sorted(self.actors_by_namespace.items())),
+            "workers_by_pool": dict(sorted(self.workers_by_pool.items())),
+            "workers_outside_scope": dict(sorted(self.workers_outside.items())),
+        }
+
+    @property
+    def nothing_to_do(self) -> bool:
+        return not (self.actors_deleted or self.workers_deleted or self.workers_freed or self.locks_released)
 
     def to_dict(self) -> dict:
         return {
@@ -126,6 +152,7 @@ class ResetReport:
             "skipped": sorted(self.skipped, key=lambda s: s["key"]),
             "corrupt": sorted(self.corrupt, key=lambda s: s["key"]),
             "counts": self.counts(),
+            "breakdown": self.breakdown(),
             "duration_s": round(self.duration_s, 3),
         }
 
@@ -163,21 +190,45 @@ class _Reset:
         except CorruptRecord:
             return "changed meanwhile: it is now corrupt"
 
+    def _refused(self, kind, m: Match, write: str) -> bool:
+        """Skips (with Go's reason) a record the Go server's same write would fail to read."""
+        refused = unreadable_stored(kind, m.key, m.raw, write)
+        if refused is None:
+            return False
+        with self.lock:
+            self.report.skipped.append(skipped(refused))
+        return True
+
     # ----------------------------------------------------------------- actors
+
+    def _count_actor(self, actor: Actor) -> None:
+        status = Actor.Status.Name(actor.status) if actor.status in Actor.Status.values() else str(actor.status)
+        self.report.actors_by_status[status] += 1
+        self.report.actors_by_namespace[actor.actor_template_namespace] += 1
+
+    def _count_worker(self, worker: Worker) -> None:
+        pool = f"{worker.worker_namespace}/{worker.worker_pool}"
+        self.report.workers_by_pool[pool] += 1
+        if self.scope.namespace is not None and worker.worker_namespace != self.scope.namespace:
+            self.report.workers_outside[pool] += 1
 
     def delete_actors(self, matches: list[Match]) -> None:
         for m in matches:
             actor = m.record
+            if self._refused(ACTORS, m, DELETE):
+                continue
             if self.dry_run:
                 with self.lock:
                     self.actor_ids.add(actor.actor_id)
                     self.report.actors_deleted.append(m.key)
+                    self._count_actor(actor)
                 continue
             outcome, now = self.p.compare_and_delete(m.key, m.raw)
             if outcome == "deleted":
                 with self.lock:
                     self.actor_ids.add(actor.actor_id)
                     self.report.actors_deleted.append(m.key)
+                    self._count_actor(actor)
                 self.on_change(
                     "actor.delete",
                     m.key,
@@ -198,11 +249,12 @@ class _Reset:
             worker: Worker = m.record
             with self.lock:
                 ours = worker.actor_id in self.actor_ids
-            if not ours:
+            if not ours or self._refused(WORKERS, m, UPDATE):
                 continue
             if self.dry_run:
                 with self.lock:
                     self.report.workers_freed.append(m.key)
+                    self._count_worker(worker)
                 continue
             freed = Worker()
             freed.CopyFrom(worker)
@@ -214,6 +266,7 @@ class _Reset:
             if outcome == "written":
                 with self.lock:
                     self.report.workers_freed.append(m.key)
+                    self._count_worker(worker)
                 self.on_change(
                     "worker.free",
                     m.key,
@@ -266,11 +319,13 @@ class _Reset:
             if self.dry_run:
                 with self.lock:
                     self.report.workers_deleted.append(m.key)
+                    self._count_worker(worker)
                 continue
             outcome, now = self.p.compare_and_delete(m.key, m.raw)
             if outcome == "deleted":
                 with self.lock:
                     self.report.workers_deleted.append(m.key)
+                    self._count_worker(worker)
                 self.on_change("worker.delete", m.key, {"version": worker.version, "actor_id": worker.actor_id or None})
             elif outcome == "gone":
                 self._skip(m.key, "gone meanwhile")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hmac
+import json
 import re
 import time
 from collections.abc import Callable, Iterable
@@ -121,7 +122,7 @@ def check_page(request: HttpRequest) -> HttpResponseBase:
 def repair(request: HttpRequest) -> HttpResponseBase:
     """GET: the exact change, and whether it still applies; POST: re-check and apply it."""
     from storage.consistency import RepairNotApplicable
-    from storage.errors import VersionConflict
+    from storage.errors import UnreadableStored, VersionConflict
 
     token = request.POST.get("repair") if request.method == "POST" else request.GET.get("r")
     repair_obj = load_repair(token or "")
@@ -152,6 +153,9 @@ def repair(request: HttpRequest) -> HttpResponseBase:
         context.update(applies=False, error=f"{exc.message}. Nothing was written; run the check again.")
         audit(request, f"repair.{repair_obj.action}.refused", key=repair_obj.key, reason=exc.message)
         return render(request, "ops/repair.html", context, status=409)
+    except UnreadableStored as exc:  # the error page (atedash/errors.py): Go's reason, the raw editor
+        audit(request, f"repair.{repair_obj.action}.refused", key=repair_obj.key, reason=exc.message)
+        raise
     audit(
         request,
         f"repair.{repair_obj.action}",
@@ -300,8 +304,59 @@ _SHOWN = {
 }
 
 
+_LINES = ("restore_line", "written_line")  # a raw write's bytes before and after, as export lines
+_NO_RECORD_CHANGE = {
+    "login": "signing in changes no record",
+    "logout": "signing out changes no record",
+    "export": "an export reads records and changes none",
+    "bulk": "a summary: each record changed has an entry of its own",
+    "reset": "a summary: each record changed has an entry of its own",
+    "flush": "a flush removes whole keys; the counts are in the details",
+    "import": "a summary: the counts are in the details",
+}
+
+
+def _record_of(line: Any) -> dict[str, Any] | None:
+    """The decoded fields of an export line (None when it is absent or did not decode)."""
+    if not isinstance(line, str):
+        return None
+    try:
+        record = json.loads(line).get("record")
+    except (ValueError, AttributeError):
+        return None
+    return record if isinstance(record, dict) else None
+
+
+def _diff_or_why(entry: dict[str, Any], changed: dict[str, Any]) -> tuple[list[Any], str]:
+    """(field changes, "") or ([], why there are none): a raw write's changes come from its bytes
+    before and after (their decoded fields), when both decode."""
+    if changed:
+        return sorted(changed.items()), ""
+    action = str(entry.get("action") or "")
+    if isinstance(entry.get("restore_line"), str):
+        before, after = _record_of(entry.get("restore_line")), _record_of(entry.get("written_line"))
+        if entry.get("written_line") is None:
+            return [], "the whole record was deleted: its bytes are in restore_line"
+        if before is None or after is None:
+            which = "before" if before is None else "after"
+            return [], f"no field diff: the record did not decode {which}; its bytes are in the details"
+        names = sorted(set(before) | set(after))
+        diff = [(n, [before.get(n), after.get(n)]) for n in names if before.get(n) != after.get(n)]
+        return diff, "" if diff else "no field changed: only the stored bytes' form did (see the details)"
+    for prefix, why in _NO_RECORD_CHANGE.items():
+        if action == prefix or action.startswith(prefix + "."):
+            return [], why
+    if action.endswith(".refused"):
+        return [], "refused: nothing changed"
+    if action.startswith("lock."):
+        return [], "a lock has no fields: its holder is in the details"
+    return [], "no field changes were recorded for this action"
+
+
 def _entry_row(entry: dict[str, Any]) -> dict[str, Any]:
-    extra = {k: v for k, v in entry.items() if k not in _SHOWN}
+    extra = {k: v for k, v in entry.items() if k not in _SHOWN and k not in _LINES}
+    changed = entry.get("changed_fields") if isinstance(entry.get("changed_fields"), dict) else {}
+    diff, why = _diff_or_why(entry, changed)
     return {
         "when": entry.get("when") or entry.get("ts"),
         "who": entry.get("who") or entry.get("operator"),
@@ -310,8 +365,10 @@ def _entry_row(entry: dict[str, Any]) -> dict[str, Any]:
         "key": entry.get("key"),
         "version_before": entry.get("version_before"),
         "version_after": entry.get("version_after"),
-        "changed": sorted((entry.get("changed_fields") or {}).items()),
+        "changed": diff,
+        "no_diff": why,
         "extra": sorted(extra.items()),
+        "lines": [(name, entry[name]) for name in _LINES if isinstance(entry.get(name), str)],
     }
 
 

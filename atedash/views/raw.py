@@ -31,7 +31,15 @@ from atedash import errors
 from atedash.app import current_app
 from atedash.audit import audit
 from atedash.auth import role_required
-from atedash.forms import EDIT_WHILE_LOCKED, RAW_MAX_VALUE, RawDeleteForm, RawEditForm, RawKeyForm, RawRepairForm
+from atedash.forms import (
+    EDIT_WHILE_LOCKED,
+    RAW_MAX_VALUE,
+    RawDeleteForm,
+    RawEditForm,
+    RawKeyForm,
+    RawRepairForm,
+    shown_token,
+)
 from atedash.links import record_url
 from atedash.templatetags.atedash import raw_url, ttl
 from atedash.views.common import persistence
@@ -136,6 +144,10 @@ def _detail_url(key: str) -> str:
 
 
 def _shown(value: bytes) -> str:
+    """What the page posts back to name the bytes it showed: the bytes (base64) up to the editor's
+    limit, their digest beyond (so that a repair or delete of any size fits in a request)."""
+    if len(value) > RAW_MAX_VALUE:
+        return shown_token(value)
     return base64.b64encode(value).decode("ascii")
 
 
@@ -251,7 +263,9 @@ def _write(
     overridden), write ``after`` (None: delete) by compare-and-set on the bytes the page showed, then
     audit, say ``done`` and redirect (to ``to``, else the record's page). When the record changed since
     it was shown, the page again with what is stored now (``refill`` puts the form in that context)."""
-    shown = form.cleaned_data["shown"]
+    shown = context["raw"].value  # read by this request; the page showed bytes of this digest
+    if form.cleaned_data["shown"] != shown_token(shown):
+        return _stale(request, p, key, template, refill, context)
     lock = context["held_lock"]
     if lock_refused(form, lock):
         return render(request, template, context, status=409)
@@ -261,16 +275,27 @@ def _write(
         else:
             p.write_raw(key, shown, after)
     except storage.VersionConflict:
-        context = _context(p, key, p.get_raw(key))
-        refill(context)
-        context["conflict"] = True
-        return render(request, template, context, status=409)
+        return _stale(request, p, key, template, refill, _context(p, key, p.get_raw(key)))
     except storage.StorageError as exc:
         form.add_error(None, errors.storage_message(exc))
         return render(request, template, context, status=409)
     _changed(request, key, shown, after, action, lock, **extra)
     messages.success(request, done)
     return redirect(to or context["detail_url"] or context["edit_url"])
+
+
+def _stale(
+    request: HttpRequest,
+    p: Store,
+    key: str,
+    template: str,
+    refill: Callable[[dict[str, Any]], None],
+    fresh: dict[str, Any],
+) -> HttpResponseBase:
+    """The record no longer holds the bytes the page showed: the page again, with what is stored now."""
+    refill(fresh)
+    fresh["conflict"] = True
+    return render(request, template, fresh, status=409)
 
 
 # --- the raw editor ------------------------------------------------------------------------------
@@ -327,19 +352,22 @@ def raw_repair(request: HttpRequest) -> HttpResponseBase:
     context["form"] = form
     if not form.is_valid():
         return render(request, "raw/repair.html", context, status=400)
+
+    def refill(fresh: dict[str, Any]) -> None:
+        fresh["form"] = RawRepairForm(initial={"shown": fresh["shown"]})
+
     # The rewrite of the bytes the page showed (never a value sent by the client); the
     # compare-and-set makes sure they are still what is stored.
+    if form.cleaned_data["shown"] != shown_token(context["raw"].value):
+        return _stale(request, p, key, "raw/repair.html", refill, context)
     try:
-        rewrite = canonical_rewrite(key, form.cleaned_data["shown"])
+        rewrite = canonical_rewrite(key, context["raw"].value)
     except (storage.CorruptRecord, storage.FailedPrecondition) as exc:
         form.add_error(None, f"No canonical rewrite: {exc.reason}")
         return render(request, "raw/repair.html", context, status=409)
     if rewrite.losses and not form.cleaned_data["accept_losses"]:
         form.add_error("accept_losses", "The rewrite loses what is listed: tick the box to accept that.")
         return render(request, "raw/repair.html", context, status=409)
-
-    def refill(fresh: dict[str, Any]) -> None:
-        fresh["form"] = RawRepairForm(initial={"shown": fresh["shown"]})
 
     return _write(
         request,

@@ -223,6 +223,8 @@ def _save(
         except storage.VersionConflict:
             current = pages.read(p, key)  # changed again: merge onto that
             continue
+        except storage.UnreadableStored:
+            raise  # unreadable meanwhile: the error page, with Go's reason and the raw editor's link
         except storage.StorageError as exc:
             errors.add_form_error(form, exc)
             return render(
@@ -309,5 +311,22 @@ def _merge_page(
         your_version=base.version,
         hidden=hidden,
         conflicts=len(result.conflicts),
+        other_change=_who_saved(key, current.version),
     )
     return render(request, "records/conflict.html", context, status=409)
+
+
+OTHER_CHANGE_LOOKBACK = 20  # history entries searched for the change that made the stored version
+
+
+def _who_saved(key: str | bytes, version: int) -> dict[str, Any] | None:
+    """Who saved `version` of the record and when, from its history (the audit); None when no
+    entry says so (the ate server wrote it, or its entry is older than the history kept)."""
+    for _entry_id, entry in persistence().record_history(key_text(key), OTHER_CHANGE_LOOKBACK):
+        if entry.get("version_after") == version:
+            return {
+                "who": entry.get("who") or entry.get("operator") or "someone",
+                "when": entry.get("when") or entry.get("ts") or "",
+                "action": entry.get("action") or "",
+            }
+    return None

@@ -73,7 +73,13 @@ def reset(request: HttpRequest) -> HttpResponse:
         if scope_form.is_valid():
             scope = scope_form.cleaned_data["scope"]
             report = reset_scope(p, scope, dry_run=True)
-            preview = {"scope": scope, "counts": report.counts(), "lists": _lists(report, FIRST_KEYS)}
+            preview = {
+                "scope": scope,
+                "counts": report.counts(),
+                "lists": _lists(report, FIRST_KEYS),
+                "breakdown": report.breakdown(),
+                "nothing": report.nothing_to_do,
+            }
             form = ResetForm(initial={"kind": scope.kind, "value": scope.value})
         else:
             form = scope_form

@@ -44,8 +44,8 @@ KIND_TITLES = {
     ORPHAN_LOCK: "Lock for an actor that does not exist",
     LOCK_WITHOUT_EXPIRY: "Lock without expiry",
     STALE_LOCK: "Stale lock (held too long on an actor no workflow is moving)",
-    SERVER_UNREADABLE: "Record the ate server cannot read",
-    CORRUPT_RECORD: "Record that does not decode",
+    SERVER_UNREADABLE: "Unreadable by ate: the ate server cannot read it (atedash decodes it)",
+    CORRUPT_RECORD: "Corrupt: atedash cannot decode it either",
 }
 
 ACTIVE = (Actor.STATUS_RUNNING, Actor.STATUS_RESUMING)
