@@ -115,6 +115,9 @@ class Persistence:
         self._compare_and_set = client.register_script(_COMPARE_AND_SET)
         self._compare_and_delete = client.register_script(_COMPARE_AND_DELETE)
         self._count_in_window = client.register_script(dashboard.COUNT_IN_WINDOW)
+        self._sessions_epoch = client.register_script(dashboard.SESSIONS_EPOCH)
+        self._export_take = client.register_script(dashboard.EXPORT_TAKE)
+        self._export_renew = client.register_script(dashboard.EXPORT_RENEW)
 
     # ================================================================ the dashboard's own records
 
@@ -145,6 +148,20 @@ class Persistence:
 
     def bump_check_epoch(self) -> None:
         dashboard.bump_check_epoch(self.client)
+
+    def take_export_lease(self, operator: str, token: str, *, lease_s: float, fleet_max: int, operator_max: int) -> str:
+        return dashboard.take_export_lease(
+            self._export_take, operator, token, lease_s=lease_s, fleet_max=fleet_max, operator_max=operator_max
+        )
+
+    def renew_export_lease(self, operator: str, token: str, *, lease_s: float) -> bool:
+        return dashboard.renew_export_lease(self._export_renew, operator, token, lease_s=lease_s)
+
+    def release_export_lease(self, operator: str, token: str) -> None:
+        dashboard.release_export_lease(self.client, operator, token)
+
+    def sessions_epoch(self, ttl_s: float) -> str:
+        return dashboard.sessions_epoch(self._sessions_epoch, ttl_s)
 
     def session_generation(self, operator: str) -> int:
         return dashboard.session_generation(self.client, operator)

@@ -180,7 +180,9 @@ def _run_check(request: HttpRequest) -> HttpResponseBase:
 
 @require_GET
 def export_download(request: HttpRequest) -> HttpResponseBase:
-    """Every actor and worker as JSON lines, streamed (constant memory)."""
+    """Every actor and worker as JSON lines, streamed (constant memory), bounded (atedash/exports.py)."""
+    from atedash.errors import too_many
+    from atedash.exports import ExportRefused, leased, take_lease
     from storage.backup import iter_export
 
     p = persistence()
@@ -189,11 +191,18 @@ def export_download(request: HttpRequest) -> HttpResponseBase:
         from storage import StoreUnreachable
 
         return store_unavailable(request, StoreUnreachable(f"{p.address} does not answer PING"))
+    try:
+        lease = take_lease(request, p)
+    except ExportRefused as exc:
+        return too_many(request, exc.message)
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
     env = "".join(ch if ch.isalnum() or ch in "-_." else "-" for ch in settings.ATEDASH_ENVIRONMENT)
-    response = StreamingHttpResponse(iter_export(p), content_type="application/x-ndjson; charset=utf-8")
+    response = StreamingHttpResponse(
+        leased(request, p, iter_export(p), lease), content_type="application/x-ndjson; charset=utf-8"
+    )
     response["Content-Disposition"] = f'attachment; filename="atedash-{env}-{stamp}.jsonl"'
-    audit(request, "export")
+    # A read: logged (stdout), never in the change stream, which it would push changes out of.
+    audit(request, "export", stream=False)
     return response
 
 

@@ -1,0 +1,179 @@
+"""The outside attack of issue 22 (M1-M5, L1), replayed against gunicorn as shipped."""
+
+import json
+import socket
+import time
+
+import pytest
+
+from tests.security.conftest import PASSWORDS
+
+# --- M1: downloads that are never read ---------------------------------------------------------
+
+
+def seed_big_store(store, count=15_000):
+    """Enough records that one export (~10 MB) outgrows every socket buffer between server and client."""
+    padding = "p" * 300
+    entries = (
+        (
+            f"actor:m1-{i:05d}",
+            json.dumps(
+                {
+                    "actorId": f"m1-{i:05d}",
+                    "actorTemplateNamespace": "team-m1",
+                    "actorTemplateName": "web",
+                    "snapshotId": padding,
+                    "status": "STATUS_SUSPENDED",
+                    "version": "1",
+                }
+            ).encode(),
+            None,
+        )
+        for i in range(count)
+    )
+    store.write_new_raw(entries)
+
+
+def stalled_export(server, browser):
+    """GET /ops/export.jsonl with `browser`'s cookies, on a socket that never reads (a tiny receive
+    buffer); returns (socket, status)."""
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.connect(("127.0.0.1", server.port))
+    cookie = "; ".join(f"{k}={v}" for k, v in browser.cookies.items())
+    sock.sendall(f"GET /ops/export.jsonl HTTP/1.1\r\nHost: 127.0.0.1\r\nCookie: {cookie}\r\n\r\n".encode())
+    sock.settimeout(30)
+    head = b""
+    while b"\r\n" not in head:
+        chunk = sock.recv(64)
+        assert chunk, "the server closed the connection before answering"
+        head += chunk
+    return sock, int(head.split()[1])
+
+
+def signed_in(server, name):
+    browser = server.browser()
+    assert browser.login(name) == 302
+    return browser
+
+
+def healthz_seconds(server):
+    t0 = time.monotonic()
+    status, _ = server.browser().request("GET", "/healthz")
+    assert status == 200
+    return time.monotonic() - t0
+
+
+def test_a_viewer_cannot_take_every_thread_with_downloads_it_never_reads(serve, store):
+    seed_big_store(store)
+    server = serve(GUNICORN_THREADS="4")  # the Kubernetes configmap's value
+    viewer = signed_in(server, "viewer")
+    opened = [stalled_export(server, viewer) for _ in range(8)]
+    statuses = sorted(status for _, status in opened)
+    assert statuses == [200] + [429] * 7, statuses
+    for _ in range(5):
+        assert healthz_seconds(server) < 1.0
+    editor = signed_in(server, "editor")
+    assert editor.request("GET", "/actors/")[0] == 200
+    # The refusal says why.
+    status, body = viewer.request("GET", "/ops/export.jsonl")
+    assert status == 429 and "per operator" in body
+    for sock, _ in opened:
+        sock.close()
+
+
+def test_downloads_are_bounded_for_the_whole_fleet(serve, store):
+    seed_big_store(store)
+    one, other = serve(GUNICORN_THREADS="4"), serve(GUNICORN_THREADS="4")
+    opened = [
+        stalled_export(one, signed_in(one, "viewer")),
+        stalled_export(other, signed_in(other, "editor")),
+    ]
+    assert [status for _, status in opened] == [200, 200]
+    admin = signed_in(one, "admin")
+    status, body = admin.request("GET", "/ops/export.jsonl")
+    assert status == 429 and "for every operator together" in body
+    for server in (one, other):  # the cap's worth of stalled downloads open: probes still answer
+        for _ in range(3):
+            assert healthz_seconds(server) < 1.0
+    for sock, _ in opened:
+        sock.close()
+    # Closed: their leases are released, and a download works again.
+    deadline = time.monotonic() + 60
+    while True:
+        sock, status = stalled_export(one, admin)
+        sock.close()
+        if status == 200 or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert status == 200
+
+
+def test_a_reader_that_stops_reading_is_cut_off_and_frees_its_place(serve, store):
+    seed_big_store(store)
+    server = serve(GUNICORN_THREADS="4", ATEDASH_EXPORT_SEND_TIMEOUT="2")
+    viewer = signed_in(server, "viewer")
+    stalled, status = stalled_export(server, viewer)
+    assert status == 200
+    # Without reading a byte more, the stalled download ends (cut off), and the viewer may download again.
+    deadline = time.monotonic() + 60
+    while True:
+        status = viewer.request("GET", "/ops/export.jsonl")[0]
+        if status == 200 or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    assert status == 200
+    stalled.close()
+    assert not server.tracebacks()
+
+
+# --- M2: downloads that push changes out of the audit -----------------------------------------
+
+
+def test_downloads_never_push_changes_out_of_the_audit(serve, cluster_client):
+    server = serve(ATEDASH_AUDIT_MAXLEN="100")
+    editor = signed_in(server, "editor")
+    created = {"actor_id": "m2-kept", "actor_template_namespace": "team-a", "actor_template_name": "web"}
+    assert editor.post("/actors/new/", created)[0] == 302
+    viewer = signed_in(server, "viewer")
+    for _ in range(300):
+        assert viewer.request("GET", "/ops/export.jsonl")[0] == 200
+    entries = [json.loads(fields[b"entry"]) for _, fields in cluster_client.xrange("atedash:audit")]
+    assert any(e["action"] == "actor.create" and e["key"] == "actor:m2-kept" and e["who"] == "editor" for e in entries)
+    assert not any(e["action"] == "export" for e in entries)
+
+
+# --- L1: a flush must not revive a revoked cookie ---------------------------------------------
+
+
+def test_a_flush_does_not_revive_a_cookie_revoked_by_logout(serve, cluster_client):
+    from tests.conftest import flush_primaries
+
+    server = serve()
+    browser = signed_in(server, "viewer")
+    copied = dict(browser.cookies)
+    stolen = server.browser()
+    stolen.cookies = dict(copied)
+    assert stolen.request("GET", "/actors/")[0] == 200
+    assert browser.post("/logout/")[0] == 302
+    stolen.cookies = dict(copied)
+    assert stolen.request("GET", "/actors/")[0] == 302
+    flush_primaries(cluster_client)  # every atedash: key is gone, the session generations with them
+    stolen.cookies = dict(copied)  # the copy as it was before logout
+    status, _ = stolen.request("GET", "/actors/")
+    assert status == 302  # to the login page
+    # Signing in again works, on the flushed store.
+    again = server.browser()
+    assert again.login("viewer", PASSWORDS["viewer"]) == 302
+    assert again.request("GET", "/actors/")[0] == 200
+
+
+@pytest.mark.parametrize("role", ["viewer"])
+def test_a_flush_ends_every_session_signed_before_it(serve, cluster_client, role):
+    from tests.conftest import flush_primaries
+
+    server = serve()
+    browser = signed_in(server, role)
+    assert browser.request("GET", "/actors/")[0] == 200
+    flush_primaries(cluster_client)
+    assert browser.request("GET", "/actors/")[0] == 302
