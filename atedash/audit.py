@@ -35,6 +35,7 @@ from django.conf import settings
 from atedash.app import current_app
 from atedash.auth import client_ip
 from storage.keys import AUDIT_STREAM_KEY as STREAM_KEY
+from storage.keys import is_utf8_key, shown_key
 from storage.records import kind_of_key
 
 if TYPE_CHECKING:
@@ -123,6 +124,8 @@ def audit(
     **extra: Any,
 ) -> dict[str, Any]:
     who, role, source, remote = _who(request_or_operator)
+    if isinstance(key, str) and not is_utf8_key(key):
+        key = shown_key(key)  # bytes that are not UTF-8 as \xNN: printable, and no record's key
     # The older spellings stay in the line as given (readers of either find theirs).
     if version_before is None:
         version_before = extra.get("from_version")

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from storage.ateapi_pb2 import Actor, Worker
 from storage.errors import CorruptRecord
-from storage.keys import ACTOR_PREFIX, WORKER_PREFIX, actor_lock_key, parse_actor_key
+from storage.keys import ACTOR_PREFIX, WORKER_PREFIX, actor_lock_key, key_bytes, parse_actor_key, shown_key
 from storage.records import ACTORS, WORKERS
 
 ACTIONS = {
@@ -73,7 +73,7 @@ def bulk_apply(
         if action == "release-locks":
             _release(p, batch, report, on_change, read)
             continue
-        values = read([k for k, _ in batch])
+        values = read([key_bytes(k) for k, _ in batch])  # keys of a walk may not be UTF-8
         for (key, version), raw in zip(batch, values):
             if raw is None:
                 report.skipped.append({"key": key, "why": "gone"})
@@ -93,6 +93,8 @@ def bulk_apply(
                 _delete(p, key, raw, record, report, on_change)
             else:
                 _free(p, key, raw, record, report, on_change)
+    for entry in report.done + report.skipped:  # printable, for the page and JSON
+        entry["key"] = shown_key(entry["key"])
     return report
 
 
@@ -148,7 +150,7 @@ def _release(p, batch, report, on_change, read) -> None:
     lock_keys = [actor_lock_key(parse_actor_key(key)) for key, _ in batch]
     pipe = p.client.pipeline(transaction=False)
     for lock_key in lock_keys:
-        pipe.get(lock_key)
+        pipe.get(key_bytes(lock_key))
     tokens = pipe.execute(raise_on_error=False)
     for lock_key, token in zip(lock_keys, tokens):
         if token is None:
@@ -161,7 +163,7 @@ def _release(p, batch, report, on_change, read) -> None:
         if outcome == "deleted":
             shown = token.decode("utf-8", "backslashreplace")
             report.done.append({"key": lock_key, "token": shown})
-            on_change("lock.release", lock_key, {"token": shown})
+            on_change("lock.release", shown_key(lock_key), {"token": shown})
         elif outcome == "gone":
             report.skipped.append({"key": lock_key, "why": "expired or released meanwhile"})
         else:

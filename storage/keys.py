@@ -70,6 +70,30 @@ def glob_escape(text: str) -> str:
     return "".join("\\" + ch if ch in "*?[]\\" else ch for ch in text)
 
 
+def key_bytes(key: str | bytes) -> bytes:
+    """A key as stored: str keys may carry bytes that are not UTF-8 as surrogate escapes (that is how
+    walks and scans hand them out), and go back to the very bytes."""
+    if isinstance(key, (bytes, bytearray)):
+        return bytes(key)
+    try:
+        return key.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:  # a surrogate no decoding made (e.g. from a form): kept, never an error
+        return key.encode("utf-8", "surrogatepass")
+
+
+def shown_key(key: str | bytes) -> str:
+    """A key for pages, logs and reports: bytes that are not UTF-8 as \\xNN (printable, encodable)."""
+    return key_bytes(key).decode("utf-8", "backslashreplace")
+
+
+def is_utf8_key(key: str | bytes) -> bool:
+    try:
+        key_bytes(key).decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
 def _text(key: str | bytes) -> str:
     return key.decode("utf-8", "surrogateescape") if isinstance(key, (bytes, bytearray)) else key
 

@@ -32,7 +32,7 @@ from storage.errors import (
     UnreadableByServer,
     VersionConflict,
 )
-from storage.keys import ACTOR_PREFIX, WORKER_PREFIX, actor_key, key_slot, worker_key
+from storage.keys import ACTOR_PREFIX, WORKER_PREFIX, actor_key, key_bytes, key_slot, worker_key
 from storage.raw import LockInfo, RawRecord, describe_unknown_fields, detect_encoding
 from storage.records import ACTORS, WORKERS, RecordKind, kind_of_key
 from storage.replication import ReplicaAck
@@ -197,7 +197,7 @@ class Persistence:
         if not keys:
             return records, gone, corrupt
         read = getattr(self.client, "mget_nonatomic", None) or self.client.mget
-        for key, raw in zip(keys, read(keys)):
+        for key, raw in zip(keys, read([key_bytes(k) for k in keys])):
             if raw is None:
                 gone.append(key)
                 continue
@@ -414,6 +414,7 @@ class Persistence:
     def compare_and_delete(self, key: str, raw: bytes) -> tuple[str, bytes | None]:
         """Deletes `key` only if it still holds exactly `raw`: ("deleted", None), ("gone", None), or
         ("changed", the value now)."""
+        key = key_bytes(key)  # a walk's key may hold bytes that are not UTF-8 (surrogate escapes)
         result = self._compare_and_delete(keys=[key], args=[raw])
         if result == 1:
             self._replicated(key)
@@ -424,6 +425,7 @@ class Persistence:
         """Writes `new_raw` only if `key` still holds exactly `raw` (a plain SET: a TTL does not survive, as
         after the Go server's writes): ("written",
         None), ("gone", None), or ("changed", the value now)."""
+        key = key_bytes(key)
         result = self._compare_and_set(keys=[key], args=[raw, new_raw])
         if result == 1:
             self._replicated(key)

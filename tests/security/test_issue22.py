@@ -177,3 +177,33 @@ def test_a_flush_ends_every_session_signed_before_it(serve, cluster_client, role
     assert browser.request("GET", "/actors/")[0] == 200
     flush_primaries(cluster_client)
     assert browser.request("GET", "/actors/")[0] == 302
+
+
+# --- M4: a key that is not UTF-8 ---------------------------------------------------------------
+
+
+def test_the_reset_and_the_matches_of_a_store_with_a_key_that_is_not_utf8(serve, store):
+    from tests.storage.test_non_utf8_keys import BAD_KEY, BAD_VALUE, seed_m4
+
+    seed_m4(store, actors=2_050)
+    server = serve(ATEDASH_ALLOW_FLUSH="1")
+    admin = signed_in(server, "admin")
+    # All matches: the walk finishes, its pages render, the bad key shown escaped among the corrupt.
+    assert admin.post("/actors/all/", {"ns": "team-x"})[0] == 302
+    deadline = time.monotonic() + 60
+    while True:
+        status, body = admin.request("GET", "/actors/all/?ns=team-x")
+        assert status == 200
+        if 'id="walk-corrupt"' in body or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert "actor:\\xffrz" in body and "2,050" in body
+    status, body = admin.request("GET", "/ops/check/?wait=1")  # the check walks it too
+    assert status == 200 and "actor:\\xffrz" in body
+    # The reset: 200, every actor deleted has its worker freed, the bad record reported.
+    status, body = admin.post("/reset/", {"kind": "actors-namespace", "value": "team-x", "confirm": "security-test"})
+    assert status == 200, body[:2000]
+    assert "Deleted 2,050 actors, freed 2,050 workers, released 684 locks" in " ".join(body.split())
+    assert "actor:\\xffrz" in body
+    assert store.client.get(BAD_KEY) == BAD_VALUE
+    assert not server.tracebacks()
