@@ -7,6 +7,7 @@ process and replica of the dashboard shares them through the store.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import uuid
 
@@ -230,6 +231,14 @@ def login_failures(client: Client, kind: str, value: str) -> tuple[int, float]:
 def count_login_failure(script, kind: str, value: str, window_s: float) -> tuple[int, float]:
     count, ttl_ms = script(keys=[login_failures_key(kind, value)], args=[max(1, int(window_s * 1000))])
     return int(count), max(int(ttl_ms), 0) / 1000
+
+
+def count_in_window(script, what: str, window_s: float) -> int:
+    """Counts one more `what` (any text: it is hashed into the key) within a window of `window_s`
+    seconds from the first count; the count so far, this one included (a fleet-wide rate limit)."""
+    key = refresh_key("count:" + hashlib.sha256(what.encode("utf-8", "surrogatepass")).hexdigest()[:40])
+    count, _ = script(keys=[key], args=[max(1, int(window_s * 1000))])
+    return int(count)
 
 
 def clear_login_failures(client: Client, kind: str, value: str) -> None:

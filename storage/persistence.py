@@ -175,6 +175,9 @@ class Persistence:
     def count_login_failure(self, kind: str, value: str, window_s: float) -> tuple[int, float]:
         return dashboard.count_login_failure(self._count_in_window, kind, value, window_s)
 
+    def count_in_window(self, what: str, window_s: float) -> int:
+        return dashboard.count_in_window(self._count_in_window, what, window_s)
+
     def clear_login_failures(self, kind: str, value: str) -> None:
         dashboard.clear_login_failures(self.client, kind, value)
 

@@ -81,10 +81,13 @@ def check_page(request: HttpRequest) -> HttpResponseBase:
     if request.method == "POST":
         return _run_check(request)
     if not htmx:
-        # Opening the page checks the store as it is now, at most once per ATEDASH_REFRESH_INTERVAL
-        # for the whole fleet (else the report of a change made meanwhile through atedash, or an old
-        # one, is rechecked as usual). A small store checks in well under a second: shown at once.
-        if current_app().claim_refresh("check"):
+        # An editor opening the page checks the store as it is now, at most once per
+        # ATEDASH_REFRESH_INTERVAL for the whole fleet; anyone else (and an editor meanwhile) gets the
+        # kept report, rechecked only when a change was made through atedash or it is older than
+        # ATEDASH_CHECK_MAX_AGE: a viewer cannot keep a full check running. A small store checks in
+        # well under a second: shown at once.
+        can_force = request.operator is not None and request.operator.can_edit
+        if can_force and current_app().claim_refresh("check"):
             checks.refresh()
         else:
             checks.ensure_fresh()

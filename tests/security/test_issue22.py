@@ -1,6 +1,7 @@
 """The outside attack of issue 22 (M1-M5, L1), replayed against gunicorn as shipped."""
 
 import json
+import re
 import socket
 import time
 
@@ -206,4 +207,78 @@ def test_the_reset_and_the_matches_of_a_store_with_a_key_that_is_not_utf8(serve,
     assert "Deleted 2,050 actors, freed 2,050 workers, released 684 locks" in " ".join(body.split())
     assert "actor:\\xffrz" in body
     assert store.client.get(BAD_KEY) == BAD_VALUE
+    assert not server.tracebacks()
+
+
+# --- M5: forced walks and checks ---------------------------------------------------------------
+
+
+def matched(browser, query):
+    """The match count of the walk of `query` once it is done."""
+    deadline = time.monotonic() + 60
+    while True:
+        status, body = browser.request("GET", f"/actors/all/?{query}")
+        assert status == 200
+        found = re.search(r'id="walk-summary">\s*([\d,]+) match', body)
+        if found or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    assert found, body[-3000:]
+    return int(found.group(1).replace(",", ""))
+
+
+def test_a_viewer_cannot_force_fresh_walks(serve, store, make_actor):
+    make_actor("m5-0", ns="team-m5")
+    server = serve(ATEDASH_REFRESH_INTERVAL="1")
+    viewer = signed_in(server, "viewer")
+    assert viewer.post("/actors/all/", {"ns": "team-m5"})[0] == 302
+    assert matched(viewer, "ns=team-m5") == 1
+    make_actor("m5-1", ns="team-m5")  # a fresh walk would find it; the kept result does not
+    deadline = time.monotonic() + 3  # three intervals: the attack's loop
+    while time.monotonic() < deadline:
+        assert viewer.post("/actors/all/", {"ns": "team-m5", "fresh": "1"})[0] == 302
+        assert matched(viewer, "ns=team-m5") == 1
+    status, body = viewer.request("GET", "/actors/all/?ns=team-m5")
+    assert 'id="walk-again"' not in body
+    # A viewer starts walks of new filters at most 6 times a minute (for the whole fleet).
+    other = serve(ATEDASH_REFRESH_INTERVAL="600")
+    viewer = signed_in(other, "viewer")
+    assert viewer.post("/actors/all/", {"ns": "team-m5"})[0] == 302
+    assert matched(viewer, "ns=team-m5") == 2
+    for i in range(4):  # the first server's walk counts too: 6 in all
+        assert viewer.post("/actors/all/", {"ns": f"team-m5-{i}"})[0] == 302
+        assert matched(viewer, f"ns=team-m5-{i}") == 0
+    assert viewer.post("/actors/all/", {"ns": "team-a"})[0] == 302
+    status, body = viewer.request("GET", "/actors/all/?ns=team-a")
+    assert 'id="walk-none"' in body and "You started 6 walks of the whole store within a minute" in body
+    # An editor may walk again, once per interval for the fleet.
+    editor = signed_in(other, "editor")
+    assert editor.post("/actors/all/", {"ns": "team-m5"})[0] == 302
+    assert matched(editor, "ns=team-m5") == 2  # the kept walk
+    make_actor("m5-2", ns="team-m5")
+    assert editor.post("/actors/all/", {"ns": "team-m5", "fresh": "1"})[0] == 302
+    assert matched(editor, "ns=team-m5") == 3
+    make_actor("m5-3", ns="team-m5")
+    assert editor.post("/actors/all/", {"ns": "team-m5", "fresh": "1"})[0] == 302
+    assert matched(editor, "ns=team-m5") == 3  # within the interval: the kept result
+    assert not server.tracebacks() and not other.tracebacks()
+
+
+def checked(browser):
+    status, body = browser.request("GET", "/ops/check/?wait=1")
+    assert status == 200
+    return int(re.search(r"Checked ([\d,]+) actors", body).group(1).replace(",", ""))
+
+
+def test_a_viewer_cannot_keep_a_full_check_running(serve, store, make_actor):
+    make_actor("m5-0")
+    server = serve(ATEDASH_REFRESH_INTERVAL="1")
+    viewer = signed_in(server, "viewer")
+    assert checked(viewer) == 1
+    make_actor("m5-1")  # written behind atedash's back: only a new check finds it
+    deadline = time.monotonic() + 3
+    while time.monotonic() < deadline:
+        assert checked(viewer) == 1  # the kept report: no check started
+    editor = signed_in(server, "editor")
+    assert checked(editor) == 2  # an editor opening the page checks the store as it is now
     assert not server.tracebacks()
