@@ -310,7 +310,15 @@ _SHOWN = {
 
 
 def _entry_row(entry: dict[str, Any]) -> dict[str, Any]:
-    extra = {k: v for k, v in entry.items() if k not in _SHOWN}
+    from atedash.audit import bounded, is_digest, shown
+
+    entry = bounded(entry)  # entries written before entries were bounded, too
+    extra = {k: shown(v) for k, v in entry.items() if k not in _SHOWN}
+    changed = entry.get("changed_fields") if isinstance(entry.get("changed_fields"), dict) else {}
+    changed = {
+        name: [shown(v) for v in pair] if isinstance(pair, list) else shown(pair) if is_digest(pair) else pair
+        for name, pair in changed.items()
+    }
     return {
         "when": entry.get("when") or entry.get("ts"),
         "who": entry.get("who") or entry.get("operator"),
@@ -319,7 +327,7 @@ def _entry_row(entry: dict[str, Any]) -> dict[str, Any]:
         "key": entry.get("key"),
         "version_before": entry.get("version_before"),
         "version_after": entry.get("version_after"),
-        "changed": sorted((entry.get("changed_fields") or {}).items()),
+        "changed": sorted(changed.items()),
         "extra": sorted(extra.items()),
     }
 

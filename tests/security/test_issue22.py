@@ -23,7 +23,7 @@ def seed_big_store(store, count=15_000):
                     "actorId": f"m1-{i:05d}",
                     "actorTemplateNamespace": "team-m1",
                     "actorTemplateName": "web",
-                    "snapshotId": padding,
+                    "lastSnapshot": padding,
                     "status": "STATUS_SUSPENDED",
                     "version": "1",
                 }
@@ -282,3 +282,72 @@ def test_a_viewer_cannot_keep_a_full_check_running(serve, store, make_actor):
     editor = signed_in(server, "editor")
     assert checked(editor) == 2  # an editor opening the page checks the store as it is now
     assert not server.tracebacks()
+
+
+# --- M3: audit entries as big as the records ----------------------------------------------------
+
+
+def test_raw_edits_of_a_big_record_make_small_audit_entries_and_bounded_pages(serve, store, cluster_client):
+    import base64
+
+    def value(version, letter):
+        record = {"actorId": "m3-big", "actorTemplateNamespace": "team-a", "version": str(version)}
+        record["lastSnapshot"] = letter * (105_000 - len(json.dumps(record)) - 16)
+        return json.dumps(record, separators=(",", ":")).encode()
+
+    stored = value(1, "a")
+    cluster_client.set("actor:m3-big", stored)
+    assert len(stored) > 104_000
+    server = serve()
+    editor = signed_in(server, "editor")
+    edits = 12
+    for i in range(edits):
+        new = value(i + 2, "ab"[(i + 1) % 2])
+        form = {"shown": base64.b64encode(stored).decode(), "value": new.decode(), "save": "1"}
+        status, body = editor.post("/records/raw/?key=actor%3Am3-big", form)
+        assert status == 302, (status, body[-3000:])
+        stored = new
+    assert cluster_client.get("actor:m3-big") == stored
+    streamed = [f[b"entry"] for _, f in cluster_client.xrange("atedash:audit") if b'"raw.edit"' in f[b"entry"]]
+    history = [fields[b"entry"] for _, fields in cluster_client.xrange("atedash:history:actor:m3-big")]
+    assert len(streamed) == edits and len(history) == edits
+    assert max(len(e) for e in streamed + history) < 8192
+    entry = json.loads(streamed[-1])
+    assert entry["action"] == "raw.edit" and entry["version_before"] == edits and entry["version_after"] == edits + 1
+    # Digests of what is too big to keep, and where the bytes changed.
+    assert entry["restore_line"]["too_big"] and entry["restore_line"]["sha256"]
+    diff = entry["value_diff"]
+    assert diff["before"]["length"] == diff["after"]["length"] == len(stored) and diff["before"]["changed"] > 0
+    # The pages that list them stay small.
+    status, body = editor.request("GET", "/audit/")
+    assert status == 200 and "too big to keep in the audit" in body and len(body) < 200_000
+    status, body = editor.request("GET", "/actors/m3-big/")
+    assert status == 200 and len(body) < 400_000  # the record's own 105 kB shown once, not its history's
+    assert not server.tracebacks()
+
+
+def test_entries_written_before_the_bound_are_shown_bounded(editor, cluster_client):
+    huge = json.dumps({"action": "raw.edit", "who": "old", "key": "actor:x", "restore_line": "r" * 400_000})
+    cluster_client.xadd("atedash:audit", {"entry": huge})
+    response = editor.get("/audit/")
+    assert response.status_code == 200 and len(response.content) < 100_000
+    assert b"too big to keep in the audit" in response.content
+
+
+def test_a_change_of_a_value_too_big_for_the_audit_cannot_be_reverted_from_it(editor, store, make_actor):
+    from tests.dashboard.test_merge import _form
+
+    make_actor("m3-rev", last_snapshot="s" * 5000)  # written behind the form's back (its limit is 1024)
+    form = _form(editor.get("/actors/m3-rev/edit/").content.decode())
+    response = editor.post("/actors/m3-rev/edit/", {**form, "last_snapshot": "gs://b/1"})
+    assert response.status_code == 302, response.content[:2000]
+    entry_id, fields = store.client.xrevrange("atedash:history:actor:m3-rev", count=1)[0]
+    assert len(fields[b"entry"]) < 8192
+    response = editor.get(f"/actors/m3-rev/edit/?revert={entry_id.decode()}")
+    assert response.status_code == 400 and b"too big" in response.content
+    # A change of normal size still reverts.
+    form = _form(editor.get("/actors/m3-rev/edit/").content.decode())
+    assert editor.post("/actors/m3-rev/edit/", {**form, "last_snapshot": "gs://b/2"}).status_code == 302
+    entry_id = store.client.xrevrange("atedash:history:actor:m3-rev", count=1)[0][0].decode()
+    response = editor.get(f"/actors/m3-rev/edit/?revert={entry_id}")
+    assert response.status_code == 200 and b"gs://b/1" in response.content
