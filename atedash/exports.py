@@ -38,15 +38,13 @@ LEASE_S = 60.0
 RENEW_EVERY_S = 10.0
 
 
-def _process_slots() -> int:
+def process_slots() -> threading.BoundedSemaphore:
+    """This process's places for downloads (the application keeps it): two threads stay free."""
     try:
         threads = int(os.environ.get("GUNICORN_THREADS", "16"))
     except ValueError:
         threads = 16
-    return max(1, threads - 2)
-
-
-_slots = threading.BoundedSemaphore(_process_slots())
+    return threading.BoundedSemaphore(max(1, threads - 2))
 
 
 class ExportRefused(Exception):
@@ -58,14 +56,15 @@ class ExportRefused(Exception):
 class Lease:
     """One download's place in the fleet's count (and in this process's)."""
 
-    def __init__(self, p: Persistence, operator: str) -> None:
+    def __init__(self, p: Persistence, operator: str, slots: threading.BoundedSemaphore) -> None:
         self.p, self.operator = p, operator
         self.token = secrets.token_hex(8)
         self.renewed_at = 0.0
         self.released = False
+        self.slots = slots  # this process's (process_slots, kept by the application)
 
     def take(self) -> None:
-        if not _slots.acquire(blocking=False):
+        if not self.slots.acquire(blocking=False):
             raise ExportRefused("This process is already sending as many downloads as it may; try again in a minute.")
         try:
             outcome = self.p.take_export_lease(
@@ -76,10 +75,10 @@ class Lease:
                 operator_max=settings.ATEDASH_EXPORT_MAX_PER_OPERATOR,
             )
         except BaseException:
-            _slots.release()
+            self.slots.release()
             raise
         if outcome != "taken":
-            _slots.release()
+            self.slots.release()
             if outcome == "operator":
                 raise ExportRefused(
                     f"You have {settings.ATEDASH_EXPORT_MAX_PER_OPERATOR} download(s) of the store running already "
@@ -105,7 +104,7 @@ class Lease:
         if self.released:
             return
         self.released = True
-        _slots.release()
+        self.slots.release()
         try:
             self.p.release_export_lease(self.operator, self.token)
         except Exception as exc:  # noqa: BLE001 - it expires by itself
@@ -161,6 +160,11 @@ class LeasedLines:
             pass
         self.close()
 
+    def __del__(self) -> None:
+        # A response dropped without being closed (e.g. never sent) must not keep its place.
+        if not self.lease.released:
+            self.lease.release()
+
     def close(self) -> None:
         try:
             close = getattr(self.lines, "close", None)
@@ -175,8 +179,8 @@ def leased(request: HttpRequest, p: Persistence, lines: Iterator[str], lease: Le
     return LeasedLines(lines, lease, request.META.get("gunicorn.socket"))
 
 
-def take_lease(request: HttpRequest, p: Persistence) -> Lease:
+def take_lease(request: HttpRequest, p: Persistence, slots: threading.BoundedSemaphore) -> Lease:
     """A lease for one download by the request's operator; ExportRefused when at a cap."""
-    lease = Lease(p, request.operator.name if request.operator is not None else "")
+    lease = Lease(p, request.operator.name if request.operator is not None else "", slots)
     lease.take()
     return lease

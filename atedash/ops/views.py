@@ -195,7 +195,7 @@ def export_download(request: HttpRequest) -> HttpResponseBase:
 
         return store_unavailable(request, StoreUnreachable(f"{p.address} does not answer PING"))
     try:
-        lease = take_lease(request, p)
+        lease = take_lease(request, p, current_app().export_slots)
     except ExportRefused as exc:
         return too_many(request, exc.message)
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())

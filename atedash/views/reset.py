@@ -96,8 +96,9 @@ def reset_backup(request: HttpRequest) -> HttpResponse | StreamingHttpResponse:
     from atedash.exports import ExportRefused, leased, take_lease
 
     p = persistence()
+    # Bounded like the store's backup (atedash/exports.py).
     try:
-        lease = take_lease(request, p)  # bounded like the store's backup (atedash/exports.py)
+        lease = take_lease(request, p, current_app().export_slots)
     except ExportRefused as exc:
         return too_many(request, exc.message)
     lines = iter_scope_export(p, scope)

@@ -110,6 +110,18 @@ def test_downloads_are_bounded_for_the_whole_fleet(serve, store):
     assert status == 200
 
 
+def test_two_threads_of_a_process_stay_free_whatever_the_caps(serve, store):
+    seed_big_store(store)
+    server = serve(GUNICORN_THREADS="4", ATEDASH_EXPORT_MAX="50", ATEDASH_EXPORT_MAX_PER_OPERATOR="50")
+    viewer = signed_in(server, "viewer")
+    opened = [stalled_export(server, viewer) for _ in range(4)]
+    assert sorted(status for _, status in opened) == [200, 200, 429, 429]
+    for _ in range(3):
+        assert healthz_seconds(server) < 1.0
+    for sock, _ in opened:
+        sock.close()
+
+
 def test_a_reader_that_stops_reading_is_cut_off_and_frees_its_place(serve, store):
     seed_big_store(store)
     server = serve(GUNICORN_THREADS="4", ATEDASH_EXPORT_SEND_TIMEOUT="2")
