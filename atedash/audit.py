@@ -58,7 +58,7 @@ _log = logging.getLogger("atedash")
 
 # An entry's size: any string longer than this is kept as its digest; an entry still longer than
 # MAX_ENTRY_BYTES (many fields) is bounded again with SMALL_VALUE_CHARS.
-MAX_VALUE_CHARS = 1024
+MAX_VALUE_CHARS = 3000
 SMALL_VALUE_CHARS = 128
 MAX_ENTRY_BYTES = 8192
 _MAX_ITEMS = 100  # items of a list or object kept (the rest counted)

@@ -201,7 +201,7 @@ def _url(name: str, key: str) -> str:
 
 
 # Raw writes of values longer than this also log where the bytes changed (a bounded window).
-DIFF_FROM = 512
+DIFF_FROM = 1024
 DIFF_WINDOW = 256
 
 
