@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
 from django.conf import settings
+from django.contrib import messages
 from django.http import HttpResponseRedirect, StreamingHttpResponse
 from django.urls import reverse
 from django.utils.safestring import mark_safe
@@ -46,6 +47,9 @@ if TYPE_CHECKING:
     from storage.walk import WalkFilter
 
 PAGE_SIZE = 100
+# New walks a viewer may start in a minute (a walk of filters already kept or running is joined,
+# never counted); each one is a pass over every key of the store.
+VIEWER_WALKS_PER_MINUTE = 6
 # The list filters each walk keeps in its URL (the list pages' own parameters).
 FILTER_PARAMS = {
     "actors": ("status", "ns", "template", "q", "pod", "ip", "snapshot"),
@@ -195,8 +199,35 @@ def _page(request: HttpRequest, kind: str) -> HttpResponse:
 
 
 def _start(request: HttpRequest, kind: str) -> HttpResponseRedirect:
+    """Starts the walk of the filters, or joins the one running or kept. A full walk costs the store
+    a pass over every key, so: walking again ("fresh") is an editor's call, at most once per
+    ATEDASH_REFRESH_INTERVAL for the fleet; a viewer gets the kept result, and starts a walk of new
+    filters at most VIEWER_WALKS_PER_MINUTE times a minute (counted in the store, for the fleet)."""
     wanted, query = _wanted(kind, request.POST)
-    current_app().walks.start(kind, wanted, request.operator.name, fresh=request.POST.get("fresh") == "1")
+    app = current_app()
+    operator = request.operator
+    interval = settings.ATEDASH_REFRESH_INTERVAL
+    fresh = request.POST.get("fresh") == "1"
+    if fresh and not operator.can_edit:
+        fresh = False
+        messages.info(request, "Walking the store again is an editor's call: these are the kept matches.")
+    elif fresh and not app.claim_refresh("walk-fresh"):
+        fresh = False
+        messages.info(request, f"A walk was started again less than {interval} s ago: these are the kept matches.")
+    may_start = None
+    if not operator.can_edit:
+
+        def may_start() -> bool:
+            walks = app.store.persistence().count_in_window(f"walk-start:{operator.name}", 60)
+            return walks <= VIEWER_WALKS_PER_MINUTE
+
+    job, _ = app.walks.start(kind, wanted, operator.name, fresh=fresh, may_start=may_start)
+    if job is None:
+        messages.info(
+            request,
+            f"You started {VIEWER_WALKS_PER_MINUTE} walks of the whole store within a minute: "
+            "start this one in a moment.",
+        )
     return HttpResponseRedirect(_url(kind, query))
 
 
