@@ -20,7 +20,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 from prometheus_client.exposition import choose_encoder
 
 from atedash.app import current_app
-from atedash.audit import audit, recent
+from atedash.audit import audit, bounded, is_digest, recent, shown
 from atedash.auth import login_exempt, role_required
 from atedash.errors import BadParameter
 from atedash.views.common import persistence, render_page
@@ -352,6 +352,8 @@ def _diff_or_why(entry: dict[str, Any], changed: dict[str, Any]) -> tuple[list[A
         names = sorted(set(before) | set(after))
         diff = [(n, [before.get(n), after.get(n)]) for n in names if before.get(n) != after.get(n)]
         return diff, "" if diff else "no field changed: only the stored bytes' form did (see the details)"
+    if is_digest(entry.get("restore_line")) or is_digest(entry.get("written_line")):
+        return [], "no field diff: the values were too big to keep in the audit (their digests are in the details)"
     for prefix, why in _NO_RECORD_CHANGE.items():
         if action == prefix or action.startswith(prefix + "."):
             return [], why
@@ -363,10 +365,9 @@ def _diff_or_why(entry: dict[str, Any], changed: dict[str, Any]) -> tuple[list[A
 
 
 def _entry_row(entry: dict[str, Any]) -> dict[str, Any]:
-    from atedash.audit import bounded, is_digest, shown
-
     entry = bounded(entry)  # entries written before entries were bounded, too
-    extra = {k: shown(v) for k, v in entry.items() if k not in _SHOWN and k not in _LINES}
+    # Lines kept whole are shown apart; a line too big for the audit is a digest among the details.
+    extra = {k: shown(v) for k, v in entry.items() if k not in _SHOWN and not (k in _LINES and isinstance(v, str))}
     changed = entry.get("changed_fields") if isinstance(entry.get("changed_fields"), dict) else {}
     changed = {
         name: [shown(v) for v in pair] if isinstance(pair, list) else shown(pair) if is_digest(pair) else pair
