@@ -27,6 +27,7 @@ from google.protobuf.message import DecodeError as ProtobufDecodeError
 from google.protobuf.message import Message
 
 from storage.ateapi_pb2 import Actor, Worker
+from storage.server_readable import go_decode, go_int
 
 JSON = "json"
 BINARY = "binary"
@@ -40,6 +41,14 @@ _DECIMAL_INT = re.compile(r"-?(?:0|[1-9][0-9]*)\Z")
 _JSON_DECODER = json.JSONDecoder()
 
 _STRING, _INT64, _ENUM = "string", "int64", "enum"
+# A number with a fraction or an exponent somewhere in a value (a cheap pre-test).
+_FLOAT_FORM = re.compile(rb"[0-9][.eE]")
+
+
+class _NumberText(str):
+    """parse_float's result: the number's JSON text, kept (a float would round it)."""
+
+    __slots__ = ()
 
 
 class RecordDecodeError(ValueError):
@@ -76,6 +85,7 @@ class RecordCodec(Generic[M]):
     def __init__(self, message_class: type[M]):
         self.message_class = message_class
         descriptor = message_class.DESCRIPTOR
+        self._kind = descriptor.name.lower()  # storage.server_readable's "actor" / "worker"
         self.fields: list[_FieldSpec] = []
         for field in sorted(descriptor.fields, key=lambda f: f.number):
             if field.is_repeated or field.type not in (
@@ -128,11 +138,39 @@ class RecordCodec(Generic[M]):
         return message
 
     def decode_json_exact(self, raw: bytes | str) -> M:
-        """protobuf's own JSON parser; the reference the fast path must agree with."""
+        """The reference the fast path must agree with: the Go server's own reading where it reads
+        the value (unknown keys skipped), else protobuf's JSON parser, whose lenient readings
+        (``"01"``, an enum given as ``true``) are kept but never its float reading of numbers."""
+        data = raw.encode("utf-8", "surrogatepass") if isinstance(raw, str) else bytes(raw)
+        error, values = go_decode(self._kind, data, discard_unknown=True)
+        if error is None:
+            return self.message_class(**values)
         try:
-            return json_format.Parse(raw, self.message_class(), ignore_unknown_fields=True)
+            message = json_format.Parse(raw, self.message_class(), ignore_unknown_fields=True)
         except (json_format.ParseError, UnicodeDecodeError) as e:
             raise RecordDecodeError(f"invalid JSON record: {e}") from None
+        self._exact_numbers(data, message)
+        return message
+
+    def _exact_numbers(self, data: bytes, message: M) -> None:
+        """Re-reads from their text the int64 and enum members json_format read as floats: as
+        Go reads them, or RecordDecodeError where Go reads no integer (``2.0000000000000001``)."""
+        if not _FLOAT_FORM.search(data):
+            return
+        try:
+            pairs = json.loads(data, object_pairs_hook=_keep_pairs, parse_float=_NumberText)
+        except (ValueError, RecursionError):
+            return
+        if type(pairs) is not list:
+            return
+        for key, value in pairs:
+            spec = self._by_json_key.get(key)
+            if spec is None or type(value) is not _NumberText or spec.kind is _STRING:
+                continue
+            exact = go_int(value.encode(), 64 if spec.kind is _INT64 else 32)
+            if exact is None:
+                raise RecordDecodeError(f"invalid JSON record: {spec.json_name}: {value} is not an integer Go reads")
+            setattr(message, spec.name, exact)
 
     def decode_json_fast(self, raw: bytes | str) -> M | None:
         """The common case without json_format; None when the input needs the exact parser.
