@@ -27,7 +27,7 @@ from google.protobuf.message import DecodeError as ProtobufDecodeError
 from google.protobuf.message import Message
 
 from storage.ateapi_pb2 import Actor, Worker
-from storage.server_readable import go_decode, go_int
+from storage.server_readable import go_decode, go_int, json_members
 
 JSON = "json"
 BINARY = "binary"
@@ -258,6 +258,13 @@ class RecordCodec(Generic[M]):
 
     def unknown_json_members(self, raw: bytes) -> list[str]:
         """Raw `"key":value` texts of the top-level members whose key the schema does not know."""
+        found = json_members(raw)  # Go's tokenizer first: it takes `1e}`, Python's does not
+        if found is not None:
+            return [
+                key_text.decode("utf-8") + ":" + value_text.decode("utf-8")
+                for key, key_text, value_text in found
+                if key not in self._by_json_key
+            ]
         text = raw.decode("utf-8")
         members = []
         for key, key_text, value_text in _top_level_members(text):

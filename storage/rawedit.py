@@ -95,7 +95,7 @@ def _stored_members(stored: bytes) -> list[tuple[str, bytes]] | str:
     """(key, value text verbatim) of each top-level member, or why they cannot be listed."""
     members = json_members(stored)
     if members is not None:
-        return members
+        return [(key, value) for key, _, value in members]
     try:  # what Go's tokenizer refuses (NaN, a lone surrogate escape...) Python's may read
         text = stored.decode("utf-8")
         return [(key, value.encode("utf-8")) for key, _, value in _top_level_members(text)]

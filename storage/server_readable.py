@@ -946,9 +946,9 @@ def go_decode(kind: str, value: bytes, discard_unknown: bool = False) -> tuple[s
     return _SCHEMAS[kind].decode(value, discard_unknown)
 
 
-def json_members(value: bytes) -> list[tuple[str, bytes]] | None:
-    """The top-level members of a JSON object as Go's tokenizer reads it: (key, the value's text
-    verbatim); None when Go's tokenizer does not read it as one object."""
+def json_members(value: bytes) -> list[tuple[str, bytes, bytes]] | None:
+    """The top-level members of a JSON object as Go's tokenizer reads it: (key, the key's text
+    and the value's text, verbatim); None when Go's tokenizer does not read it as one object."""
     try:
         d = _Decoder(bytes(value))
         if d.read().kind != _OBJ_OPEN:
@@ -959,7 +959,7 @@ def json_members(value: bytes) -> list[tuple[str, bytes]] | None:
             if tok.kind == _OBJ_CLOSE:
                 break
             start = d.peek().start
-            members.append((tok.value, d.orig[start : _skip_value(d)]))
+            members.append((tok.value, d.orig[tok.start : tok.end], d.orig[start : _skip_value(d)]))
         if d.read().kind != _EOF:
             return None
     except _GoError:

@@ -202,6 +202,12 @@ UNREADABLE = [
     ("actor:a-surrogate", b'{"actorId":"a-surrogate\\ud800"}'),
     ("actor:a-bad-utf8", b'{"actorId":"a-bad-utf8\xff"}'),
     ("actor:a:colon", b'{"actorId":"a:colon"}'),
+    # Issue 22: Go's words for a "[name]" of its registry, and Unicode 15-17 quoted as Go quotes it.
+    ("actor:a-bracket", b'{"actorId":"a-bracket","[ateapi.Actor]":1}'),
+    ("actor:a-bracket-enum", b'{"actorId":"a-bracket-enum",\n "[ateapi.Actor.Status]":null}'),
+    ("actor:a:\U0001fae8\U0001fae9", '{"actorId":"a:\U0001fae8\U0001fae9"}'.encode()),
+    ("actor:a-escape", '{"actorId":"a-escape\\u\U0001fae9\u0378"}'.encode()),
+    ("worker:ns:pool:\u1c89", '{"workerNamespace":"ns","workerPool":"pool","workerPod":"\\ud83d\u1c89x"}'.encode()),
     ("worker:ns:pool", b'{"workerNamespace":"ns","workerPool":"pool"}'),
     ("worker:ns:pool:pod:extra", b'{"workerNamespace":"ns","workerPool":"pool","workerPod":"pod:extra"}'),
     ("worker:ns:pool:pod", b'{"workerNamespace":"ns","workerPool":"pool","workerPod":"pod","ip":1}'),
