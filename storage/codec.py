@@ -27,7 +27,7 @@ from google.protobuf.message import DecodeError as ProtobufDecodeError
 from google.protobuf.message import Message
 
 from storage.ateapi_pb2 import Actor, Worker
-from storage.server_readable import go_decode, go_int, json_members
+from storage.server_readable import go_decode, go_int, int_from_string, json_members
 
 JSON = "json"
 BINARY = "binary"
@@ -41,8 +41,8 @@ _DECIMAL_INT = re.compile(r"-?(?:0|[1-9][0-9]*)\Z")
 _JSON_DECODER = json.JSONDecoder()
 
 _STRING, _INT64, _ENUM = "string", "int64", "enum"
-# A number with a fraction or an exponent somewhere in a value (a cheap pre-test).
-_FLOAT_FORM = re.compile(rb"[0-9][.eE]")
+# What int() reads exactly (json_format tries float() on the rest): no fraction, no exponent.
+_PYTHON_INT = re.compile(r"[^.eEnN]*\Z")
 
 
 class _NumberText(str):
@@ -153,21 +153,21 @@ class RecordCodec(Generic[M]):
         return message
 
     def _exact_numbers(self, data: bytes, message: M) -> None:
-        """Re-reads from their text the int64 and enum members json_format read as floats: as
-        Go reads them, or RecordDecodeError where Go reads no integer (``2.0000000000000001``)."""
-        if not _FLOAT_FORM.search(data):
-            return
-        try:
-            pairs = json.loads(data, object_pairs_hook=_keep_pairs, parse_float=_NumberText)
-        except (ValueError, RecursionError):
-            return
-        if type(pairs) is not list:
-            return
+        """json_format reads an int64 given as ``1e18`` or ``"1e18"`` through a float: such members
+        are re-read from their text as Go reads them, or RecordDecodeError where Go reads no
+        integer (``2.0000000000000001``)."""
+        pairs = json.loads(data, object_pairs_hook=_keep_pairs, parse_float=_NumberText)
         for key, value in pairs:
             spec = self._by_json_key.get(key)
-            if spec is None or type(value) is not _NumberText or spec.kind is _STRING:
+            if spec is None or spec.kind is _STRING:
                 continue
-            exact = go_int(value.encode(), 64 if spec.kind is _INT64 else 32)
+            bits = 64 if spec.kind is _INT64 else 32
+            if type(value) is _NumberText:
+                exact = go_int(value.encode(), bits)
+            elif type(value) is str and spec.kind is _INT64 and not _PYTHON_INT.match(value):
+                exact = int_from_string(value, bits)  # json_format tried float() on it
+            else:
+                continue
             if exact is None:
                 raise RecordDecodeError(f"invalid JSON record: {spec.json_name}: {value} is not an integer Go reads")
             setattr(message, spec.name, exact)
@@ -175,10 +175,10 @@ class RecordCodec(Generic[M]):
     def decode_json_fast(self, raw: bytes | str) -> M | None:
         """The common case without json_format; None when the input needs the exact parser.
 
-        Accepts only what it can convert exactly like json_format.Parse(ignore_unknown_fields=True):
-        known keys each naming a distinct field, strings for string fields, decimal integers
-        (number or string) for int64, known enum names or numbers. Errors are never raised here so
-        that the exact parser words them.
+        Accepts only what it can convert exactly like the exact path: known keys each naming a
+        distinct field, strings for string fields, decimal integers (number or string) for int64,
+        known enum names or numbers; unknown keys with scalar values are skipped. Errors are never
+        raised here so that the exact parser words them.
         """
         try:
             text = raw.decode("utf-8") if isinstance(raw, (bytes, bytearray)) else raw
@@ -189,10 +189,27 @@ class RecordCodec(Generic[M]):
             return None
         by_key = self._by_json_key
         kwargs = {}
+        unknown = None
+        nulls = False
         for key, value in pairs:
             spec = by_key.get(key)
-            if spec is None or spec.name in kwargs:
+            if spec is None:
+                # An unknown key with a scalar value is skipped, as both exact readers skip it;
+                # nested values, "[name]" keys and keys given twice are theirs to judge.
+                if type(value) is list or key[:1] == "[":
+                    return None
+                if unknown is None:
+                    unknown = set()
+                elif key in unknown:
+                    return None
+                unknown.add(key)
+                continue
+            if spec.name in kwargs:
                 return None
+            if value is None:  # null: the field stays unset, yet counts as given
+                kwargs[spec.name] = None
+                nulls = True
+                continue
             kind = spec.kind
             if kind is _STRING:
                 if type(value) is not str:
@@ -212,6 +229,8 @@ class RecordCodec(Generic[M]):
                 elif type(value) is not int or value not in spec.enum_numbers:
                     return None
             kwargs[spec.name] = value
+        if nulls:
+            kwargs = {name: value for name, value in kwargs.items() if value is not None}
         try:
             # Out-of-range integers and unpaired surrogates raise here; the exact parser reports them.
             return self.message_class(**kwargs)

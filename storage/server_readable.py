@@ -728,21 +728,17 @@ class _Schema:
                 if name in names:
                     raise d.new_error(tok.start, f"duplicate field {d.raw(tok)}")
                 names.add(name)
-            if name[:1] == "[" and name[-1:] == "]" and len(name) >= 2:
-                # Only extensions are named so; these messages have none, but a name the
-                # server's registry holds fails to resolve rather than being unknown.
-                found = GO_REGISTRY.get(name[1:-1])
-                if found is not None:
-                    raise d.new_error(
-                        tok.start, f"unable to resolve {d.raw(tok)}: found wrong type: got {found}, want extension"
-                    )
-                if discard_unknown:
-                    raise d.new_error(tok.start, f"unknown field {d.raw(tok)}")
-                field = None
-            else:
-                field = self.by_name.get(name)
+            field = self.by_name.get(name)  # no field's name starts with "["
             if field is None:
-                if discard_unknown:
+                if name[:1] == "[" and name[-1:] == "]" and len(name) >= 2:
+                    # Only extensions are named so; these messages have none, but a name the
+                    # server's registry holds fails to resolve rather than being unknown.
+                    found = GO_REGISTRY.get(name[1:-1])
+                    if found is not None:
+                        raise d.new_error(
+                            tok.start, f"unable to resolve {d.raw(tok)}: found wrong type: got {found}, want extension"
+                        )
+                elif discard_unknown:
                     _skip_value(d)
                     continue
                 raise d.new_error(tok.start, f"unknown field {d.raw(tok)}")
