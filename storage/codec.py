@@ -4,11 +4,14 @@ Written records are protobuf canonical JSON as Go's protojson writes them: lower
 field-number order, int64 as a decimal string, enums by name, default values omitted. Read records
 may be any JSON that protobuf's JSON mapping accepts, or binary protobuf.
 
-``json_format.Parse`` costs ~65 µs per record, far too slow for listing a million actors, so JSON
-is decoded by a fast path (``json.loads`` plus direct field assignment) that only accepts input it
-can convert exactly as ``json_format`` would; anything unusual (proto-style duplicates, nulls,
-numbers in odd forms, unknown keys...) falls back to ``json_format.Parse`` itself. A property test
-holds the two to the same result on every input.
+The exact reading is the Go server's own (storage.server_readable's port of protojson, unknown
+keys skipped) wherever the server reads the value, so that atedash shows what Go reads to the last
+digit (``1234567890123456789e0``, ``1e``); elsewhere ``json_format.Parse``'s lenient reading, its
+numbers in fraction or exponent form re-read by Go's rules (never through a float). Both cost tens
+of µs per record, far too slow for listing a million actors, so JSON is decoded by a fast path
+(``json.loads`` plus direct field assignment) that only accepts input it can convert exactly as the
+exact reading would; anything unusual (duplicates, numbers in odd forms, nested unknown values...)
+takes the exact reading. A property test holds the two to the same result on every input.
 
 Nothing is ever dropped: on update, keys (JSON) or field numbers (binary) that the schema does not
 know are carried over from the stored record verbatim.

@@ -21,6 +21,11 @@ Three ways to the same answer, from fastest to exact:
    ``internal/encoding/json``, v1.36.12): token by token, the same rules and the same error text
    (``proto: (line 1:2): unknown field "foo"``). Every rejection comes from here. ~35 µs.
 
+The port also gives the values Go reads (``go_decode``: numbers parsed from their text by
+protobuf-go's rules, never through a float), which storage.codec takes as its exact reading, and
+quotes as Go does: strconv.IsPrint's tables from Go's source (storage/go_isprint.py), and "[name]"
+keys resolved against the server binary's registry (GO_REGISTRY).
+
 Key rules (ateredis.ListActors/ListWorkers): ``SCAN actor:*`` then ``strings.Split(key, ":")``
 must give 2 parts (4 for ``worker:*``), else the list fails with ``bad key format``; a GET error
 (a value of the wrong type) fails it too. GetActor/GetWorker also check that the record names its

@@ -10,7 +10,12 @@ protojson.Unmarshal says of each, and compares with
 - the verdict of ``value_error`` (the fast tiers, then the exact decoder),
 - the verdict of ``exact_value_error`` (the exact decoder alone, so it is checked on valid input too),
 - the fast tiers: whatever they accept Go must accept,
-- and, for information, the error text (Go's prefix has a U+00A0 where ours has a space).
+- for every value Go reads, atedash's decoded record against the port's reading of Go,
+- and the error text (Go's prefix has a U+00A0 where ours has a space).
+
+``--issue22 N --addr 127.0.0.1:PORT`` adds issue 22's classes (numbers in every form, "[name]" keys,
+Unicode Go and Python print apart): verdicts, error text, and the values the Go store itself decodes
+(written at their keys on that cluster, which is FLUSHED, and listed by ateref) against atedash's.
 
 Prints counts per kind and the first disagreements; exits 1 when any verdict disagrees.
 """
@@ -980,6 +985,18 @@ def compare_decoded(kind: str, labelled, verdicts, go_messages: dict) -> dict:
     return {"counts": counts, "differences": differences}
 
 
+def decoded_as_the_port_reads(kind: str, value: bytes) -> bool:
+    """atedash's codec decodes ``value`` (which Go reads) as server_readable's port of Go does."""
+    from storage.server_readable import go_decode
+
+    error, fields = go_decode(kind, value)
+    try:
+        ours = CODECS[kind].decode(value)[0]
+    except Exception:  # noqa: BLE001 - a value Go reads must decode
+        return False
+    return error is None and ours == MESSAGES[kind](**fields)
+
+
 def go_verdicts(ateref: str, kind: str, values: list[bytes]) -> list[str | None]:
     data = b"".join(base64.b64encode(v) + b"\n" for v in values)
     proc = subprocess.run([ateref, "-", f"check-{kind}s"], input=data, capture_output=True, check=True)
@@ -1014,6 +1031,9 @@ def compare(ateref: str, kind: str, labelled: list[tuple[str, bytes]]) -> dict:
             bad.append(f"fast tier {fast} accepts")
         if go_error is None and schema.value_identity(value)[1] != schema.exact(value)[1]:
             bad.append("identity differs between tiers")
+        if go_error is None and not decoded_as_the_port_reads(kind, value):
+            # The port's values are held to the Go store's own in compare_decoded.
+            bad.append("atedash decodes otherwise than Go")
         if go_error is not None and exact is not None and exact != go_error:
             counts["message_differs"] += 1
             message_diffs.append((value, go_error, exact))
