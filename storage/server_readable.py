@@ -548,7 +548,7 @@ _INT64_RE = r'(?:"-?(?:0|[1-9][0-9]{0,17})"|-?(?:0|[1-9][0-9]{0,17}))'
 _INT32_RE = r"-?(?:0|[1-9][0-9]{0,8})"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # identity: enum_names is a dict
 class _Field:
     name: str
     json_name: str
