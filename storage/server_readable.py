@@ -757,7 +757,7 @@ class _Schema:
             value = self._scalar(d, field, tok)
             if value is None:
                 raise d.new_error(tok.start, f"invalid value for {field.kind} field {field.json_name}: {d.raw(tok)}")
-            if value or value is True:
+            if value:  # a default (0, "") sets nothing
                 values[field.name] = value
         tok = d.read()
         if tok.kind != _EOF:
