@@ -214,3 +214,23 @@ def test_every_name_of_the_servers_registry_fails_to_resolve_as_in_go(ateref_bin
     assert value_error("actor", b'{"[ateapi.Actor]":1}') == (
         'proto: (line 1:2): unable to resolve "[ateapi.Actor]": found wrong type: got message, want extension'
     )
+
+
+def test_go_s_quoting_of_unicode_code_point_by_code_point(ateref_bin):
+    """strconv.Quote in Go's error text (`invalid escape code "\\u…"`): every code point Go and
+    Python 3.11 print apart, and every 64th other one, against the Go binary itself."""
+    from storage.server_readable import go_is_print
+
+    points = [
+        o
+        for o in range(0x80, 0x110000)
+        if not 0xD800 <= o <= 0xDFFF and (o % 64 == 0 or chr(o).isprintable() != go_is_print(o))
+    ]
+    values = []
+    for o in points:
+        c = chr(o).encode()
+        values.append(b'{"actorId":"\\u' + c + b"zzz"[: 4 - len(c)] + b'"}')
+    go = go_verdicts(ateref_bin, "actor", values)
+    wrong = [(v, g, value_error("actor", v)) for v, g in zip(values, go) if g != value_error("actor", v)]
+    assert not wrong, wrong[:5]
+    assert len(values) > 30_000
