@@ -36,10 +36,10 @@ from storage.errors import (
 )
 from storage.gorules import DELETE, UPDATE, refuse_unreadable_stored
 from storage.keys import ACTOR_PREFIX, WORKER_PREFIX, actor_key, key_bytes, key_slot, worker_key
-from storage.raw import LockInfo, RawRecord, describe_unknown_fields, detect_encoding
+from storage.raw import LockInfo, RawRecord, describe_unknown_fields, detect_encoding, reindent_json
 from storage.records import ACTORS, WORKERS, RecordKind, kind_of_key
 from storage.replication import ReplicaAck
-from storage.server_readable import server_read_error
+from storage.server_readable import go_decode, server_read_error
 from storage.topology import Topology
 
 
@@ -138,6 +138,20 @@ def lock_command(key: str, value: str | bytes, ttl) -> tuple:
     if ns < _NS_PER_S or ns % _NS_PER_S:
         return ("SET", key, value, "PX", max(1, ns // _NS_PER_MS), "NX")
     return ("SET", key, value, "EX", ns // _NS_PER_S, "NX")
+
+
+def _refuse_misread(kind, key: str, value: bytes) -> None:
+    """UnreadableByServer when atedash would show ``value`` otherwise than the ate server reads it
+    (both read it: never expected, the codec reads numbers by Go's rules; a guard on the write)."""
+    error, fields = go_decode(kind.name, value)
+    try:
+        ours = kind.codec.decode(value)[0]
+    except RecordDecodeError as e:
+        ours, error = None, error or str(e)
+    if error is None and ours != kind.codec.message_class(**fields):
+        error = "atedash would read this value otherwise than the ate server"
+    if error is not None:
+        raise UnreadableByServer(key, error, "atedash and the ate server would disagree on this record")
 
 
 def _status_name(status: int) -> str:
@@ -521,8 +535,8 @@ class Persistence:
         kind = kind_of_key(raw.key)
         if kind is None:
             try:
-                return json.dumps(json.loads(raw.value), indent=2, ensure_ascii=False)
-            except (ValueError, UnicodeDecodeError) as e:
+                return reindent_json(raw.value)
+            except (ValueError, UnicodeDecodeError, RecursionError) as e:
                 raise CorruptRecord(raw.key, f"not JSON: {e}", preview(raw.value)) from None
         try:
             message, encoding = kind.codec.decode(raw.value)
@@ -530,7 +544,10 @@ class Persistence:
             raise CorruptRecord(raw.key, str(e), preview(raw.value)) from None
         if encoding == JSON:
             # Re-indent what is stored, unknown keys included, rather than what the schema knows.
-            return json.dumps(json.loads(raw.value), indent=2, ensure_ascii=False)
+            try:
+                return reindent_json(raw.value)
+            except (ValueError, RecursionError):
+                return raw.value.decode("utf-8", "replace")  # Go's `1e}`: shown as stored
         shown = json_format.MessageToDict(message)
         unknown = describe_unknown_fields(message)
         if unknown:
@@ -595,6 +612,7 @@ class Persistence:
         if kind_of_key(key) is None:
             raise FailedPrecondition(key, "only actor:* and worker:* records are edited raw")
         _refuse_unreadable(key, value)
+        _refuse_misread(kind_of_key(key), key, value)
         result = self._compare_and_set(keys=[key], args=[shown, value])
         if result == 1:
             self._replicated(key)
