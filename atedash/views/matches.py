@@ -250,12 +250,23 @@ def matches_export(request: HttpRequest, kind: str) -> HttpResponse | StreamingH
     state, result, _ = job.state() if job is not None else ("none", None, None)
     if state != "done":
         return not_found(request, "No finished walk of these filters (results are kept 10 minutes): walk again.")
+    from atedash.errors import too_many
+    from atedash.exports import ExportRefused, leased, take_lease
+
+    p = persistence()
+    # Bounded like the store's backup (atedash/exports.py): a cap per fleet and per operator.
+    try:
+        lease = take_lease(request, p, current_app().export_slots)
+    except ExportRefused as exc:
+        return too_many(request, exc.message)
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
     env = "".join(ch if ch.isalnum() or ch in "-_." else "-" for ch in settings.ATEDASH_ENVIRONMENT)
-    lines = iter_keys_export(persistence(), list(result.keys))
+    lines = leased(request, p, iter_keys_export(p, list(result.keys)), lease)
     response = StreamingHttpResponse(lines, content_type="application/x-ndjson; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="atedash-{env}-{kind}-matches-{stamp}.jsonl"'
-    audit(request, "export", scope=f"{kind} matching {urlencode(query) or 'everything'}", records=len(result.keys))
+    # A read: logged (stdout), never in the change stream, which it would push changes out of.
+    scope = f"{kind} matching {urlencode(query) or 'everything'}"
+    audit(request, "export", scope=scope, records=len(result.keys), stream=False)
     return response
 
 
