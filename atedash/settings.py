@@ -374,6 +374,11 @@ ATEDASH_AUDIT_STREAM = env_bool("ATEDASH_AUDIT_STREAM", True)
 ATEDASH_AUDIT_MAXLEN = env_int(
     "ATEDASH_AUDIT_MAXLEN", env_int("ATEDASH_AUDIT_STREAM_MAXLEN", 100_000, minimum=1), minimum=1
 )
+# Downloads of the store at once (atedash/exports.py): for the whole fleet, per operator, and the
+# seconds a download waits for its reader to take data before it is cut off.
+ATEDASH_EXPORT_MAX = env_int("ATEDASH_EXPORT_MAX", 2, minimum=1)
+ATEDASH_EXPORT_MAX_PER_OPERATOR = env_int("ATEDASH_EXPORT_MAX_PER_OPERATOR", 1, minimum=1)
+ATEDASH_EXPORT_SEND_TIMEOUT = env_int("ATEDASH_EXPORT_SEND_TIMEOUT", 20, minimum=1)
 ATEDASH_CHECK_MAX_AGE = env_int("ATEDASH_CHECK_MAX_AGE", 300)
 # A lock:actor:* lock held longer than this on a SUSPENDED/RUNNING or missing actor is stale
 # (storage/consistency/lockage.py says how its age is known).

@@ -97,9 +97,18 @@ class WalkRegistry:
         with self._lock:
             return next((j for j in self._jobs if j.running), None)
 
-    def start(self, kind: str, wanted: WalkFilter, operator: str, *, fresh: bool = False) -> tuple[WalkJob, bool]:
+    def start(
+        self,
+        kind: str,
+        wanted: WalkFilter,
+        operator: str,
+        *,
+        fresh: bool = False,
+        may_start: Callable[[], bool] | None = None,
+    ) -> tuple[WalkJob | None, bool]:
         """(job, True) for the walk of these filters (running, or kept and not cancelled unless
-        `fresh`), started if need be; (the running job, False) when another walk is running."""
+        `fresh`), started if need be; (the running job, False) when another walk is running;
+        (None, False) when a new walk would start and `may_start()` says no (a rate limit)."""
         with self._lock:
             self._expire_locked()
             for job in reversed(self._jobs):
@@ -110,6 +119,8 @@ class WalkRegistry:
             busy = next((j for j in self._jobs if j.running), None)
             if busy is not None:
                 return busy, False
+            if may_start is not None and not may_start():
+                return None, False
             walk = FullWalk(self._persistence().topology, wanted, max_results=self.max_results)
             job = WalkJob(secrets.token_hex(8), kind, wanted.description, walk, operator)
             self._jobs = [j for j in self._jobs if j.identity != job.identity] + [job]

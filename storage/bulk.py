@@ -2,16 +2,11 @@
 
 Each record is read, checked and written on its own: written only if it still holds the very bytes
 that were checked (compare-and-set / compare-and-delete, as every write of storage), and, when the
-<<<<<<< HEAD
 caller says which version the operator saw, only if it is still at that version. A record the ate
 server cannot read is skipped as Go's DeleteActor / UpdateWorker fail on it (storage.gorules; its
 entry carries "unreadable": Go's reason). Every record gets a result: done, or skipped with the
-reason. Nothing is retried.
-=======
-caller says which version the operator saw, only if it is still at that version. Every record gets
-a result: done, or skipped with the reason. Nothing is retried. ``dry_run`` reads and checks the
-same way and writes nothing: the preview's "would be done" and its breakdown.
->>>>>>> h-f
+reason. Nothing is retried. ``dry_run`` reads and checks the same way and writes nothing: the
+preview's "would be done" and its breakdown.
 """
 
 from __future__ import annotations
@@ -23,7 +18,7 @@ from dataclasses import dataclass, field
 from storage.ateapi_pb2 import Actor, Worker
 from storage.errors import CorruptRecord
 from storage.gorules import DELETE, UPDATE, skipped, unreadable_stored
-from storage.keys import ACTOR_PREFIX, WORKER_PREFIX, actor_lock_key, parse_actor_key
+from storage.keys import ACTOR_PREFIX, WORKER_PREFIX, actor_lock_key, key_bytes, parse_actor_key, shown_key
 from storage.records import ACTORS, WORKERS
 
 ACTIONS = {
@@ -101,7 +96,7 @@ def bulk_apply(
         if action == "release-locks":
             _release(p, batch, report, on_change, dry_run)
             continue
-        values = read([k for k, _ in batch])
+        values = read([key_bytes(k) for k, _ in batch])  # keys of a walk may not be UTF-8
         for (key, version), raw in zip(batch, values):
             if raw is None:
                 report.skipped.append({"key": key, "why": "gone"})
@@ -128,6 +123,8 @@ def bulk_apply(
                 _delete(p, key, raw, record, report, on_change, dry_run)
             else:
                 _free(p, key, raw, record, report, on_change, dry_run)
+    for entry in report.done + report.skipped:  # printable, for the page and JSON
+        entry["key"] = shown_key(entry["key"])
     return report
 
 
@@ -197,7 +194,7 @@ def _release(p, batch, report, on_change, dry_run=False) -> None:
     lock_keys = [actor_lock_key(parse_actor_key(key)) for key, _ in batch]
     pipe = p.client.pipeline(transaction=False)
     for lock_key in lock_keys:
-        pipe.get(lock_key)
+        pipe.get(key_bytes(lock_key))
     tokens = pipe.execute(raise_on_error=False)
     for lock_key, token in zip(lock_keys, tokens):
         if token is None:
@@ -211,7 +208,7 @@ def _release(p, batch, report, on_change, dry_run=False) -> None:
             shown = token.decode("utf-8", "backslashreplace")
             report.done.append({"key": lock_key, "token": shown})
             if not dry_run:
-                on_change("lock.release", lock_key, {"token": shown})
+                on_change("lock.release", shown_key(lock_key), {"token": shown})
         elif outcome == "gone":
             report.skipped.append({"key": lock_key, "why": "expired or released meanwhile"})
         else:

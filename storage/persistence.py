@@ -35,11 +35,11 @@ from storage.errors import (
     VersionConflict,
 )
 from storage.gorules import DELETE, UPDATE, refuse_unreadable_stored
-from storage.keys import ACTOR_PREFIX, WORKER_PREFIX, actor_key, key_slot, worker_key
-from storage.raw import LockInfo, RawRecord, describe_unknown_fields, detect_encoding
+from storage.keys import ACTOR_PREFIX, WORKER_PREFIX, actor_key, key_bytes, key_slot, worker_key
+from storage.raw import LockInfo, RawRecord, describe_unknown_fields, detect_encoding, reindent_json
 from storage.records import ACTORS, WORKERS, RecordKind, kind_of_key
 from storage.replication import ReplicaAck
-from storage.server_readable import server_read_error
+from storage.server_readable import go_decode, server_read_error
 from storage.topology import Topology
 
 
@@ -140,6 +140,20 @@ def lock_command(key: str, value: str | bytes, ttl) -> tuple:
     return ("SET", key, value, "EX", ns // _NS_PER_S, "NX")
 
 
+def _refuse_misread(kind, key: str, value: bytes) -> None:
+    """UnreadableByServer when atedash would show ``value`` otherwise than the ate server reads it
+    (both read it: never expected, the codec reads numbers by Go's rules; a guard on the write)."""
+    error, fields = go_decode(kind.name, value)
+    try:
+        ours = kind.codec.decode(value)[0]
+    except RecordDecodeError as e:
+        ours, error = None, error or str(e)
+    if error is None and ours != kind.codec.message_class(**fields):
+        error = "atedash would read this value otherwise than the ate server"
+    if error is not None:
+        raise UnreadableByServer(key, error, "atedash and the ate server would disagree on this record")
+
+
 def _status_name(status: int) -> str:
     return Actor.Status.Name(status) if status in Actor.Status.values() else str(status)
 
@@ -161,6 +175,9 @@ class Persistence:
         self._compare_and_set = client.register_script(_COMPARE_AND_SET)
         self._compare_and_delete = client.register_script(_COMPARE_AND_DELETE)
         self._count_in_window = client.register_script(dashboard.COUNT_IN_WINDOW)
+        self._sessions_epoch = client.register_script(dashboard.SESSIONS_EPOCH)
+        self._export_take = client.register_script(dashboard.EXPORT_TAKE)
+        self._export_renew = client.register_script(dashboard.EXPORT_RENEW)
 
     # ================================================================ the dashboard's own records
 
@@ -192,6 +209,20 @@ class Persistence:
     def bump_check_epoch(self) -> None:
         dashboard.bump_check_epoch(self.client)
 
+    def take_export_lease(self, operator: str, token: str, *, lease_s: float, fleet_max: int, operator_max: int) -> str:
+        return dashboard.take_export_lease(
+            self._export_take, operator, token, lease_s=lease_s, fleet_max=fleet_max, operator_max=operator_max
+        )
+
+    def renew_export_lease(self, operator: str, token: str, *, lease_s: float) -> bool:
+        return dashboard.renew_export_lease(self._export_renew, operator, token, lease_s=lease_s)
+
+    def release_export_lease(self, operator: str, token: str) -> None:
+        dashboard.release_export_lease(self.client, operator, token)
+
+    def sessions_epoch(self, ttl_s: float) -> str:
+        return dashboard.sessions_epoch(self._sessions_epoch, ttl_s)
+
     def session_generation(self, operator: str) -> int:
         return dashboard.session_generation(self.client, operator)
 
@@ -203,6 +234,9 @@ class Persistence:
 
     def count_login_failure(self, kind: str, value: str, window_s: float) -> tuple[int, float]:
         return dashboard.count_login_failure(self._count_in_window, kind, value, window_s)
+
+    def count_in_window(self, what: str, window_s: float) -> int:
+        return dashboard.count_in_window(self._count_in_window, what, window_s)
 
     def clear_login_failures(self, kind: str, value: str) -> None:
         dashboard.clear_login_failures(self.client, kind, value)
@@ -226,7 +260,7 @@ class Persistence:
         if not keys:
             return records, gone, corrupt
         read = getattr(self.client, "mget_nonatomic", None) or self.client.mget
-        for key, raw in zip(keys, read(keys)):
+        for key, raw in zip(keys, read([key_bytes(k) for k in keys])):
             if raw is None:
                 gone.append(key)
                 continue
@@ -455,6 +489,7 @@ class Persistence:
     def compare_and_delete(self, key: str, raw: bytes) -> tuple[str, bytes | None]:
         """Deletes `key` only if it still holds exactly `raw`: ("deleted", None), ("gone", None), or
         ("changed", the value now)."""
+        key = key_bytes(key)  # a walk's key may hold bytes that are not UTF-8 (surrogate escapes)
         result = self._compare_and_delete(keys=[key], args=[raw])
         if result == 1:
             self._replicated(key)
@@ -465,6 +500,7 @@ class Persistence:
         """Writes `new_raw` only if `key` still holds exactly `raw` (a plain SET: a TTL does not survive, as
         after the Go server's writes): ("written",
         None), ("gone", None), or ("changed", the value now)."""
+        key = key_bytes(key)
         result = self._compare_and_set(keys=[key], args=[raw, new_raw])
         if result == 1:
             self._replicated(key)
@@ -506,8 +542,8 @@ class Persistence:
         kind = kind_of_key(raw.key)
         if kind is None:
             try:
-                return json.dumps(json.loads(raw.value), indent=2, ensure_ascii=False)
-            except (ValueError, UnicodeDecodeError) as e:
+                return reindent_json(raw.value)
+            except (ValueError, UnicodeDecodeError, RecursionError) as e:
                 raise CorruptRecord(raw.key, f"not JSON: {e}", preview(raw.value)) from None
         try:
             message, encoding = kind.codec.decode(raw.value)
@@ -515,7 +551,10 @@ class Persistence:
             raise CorruptRecord(raw.key, str(e), preview(raw.value)) from None
         if encoding == JSON:
             # Re-indent what is stored, unknown keys included, rather than what the schema knows.
-            return json.dumps(json.loads(raw.value), indent=2, ensure_ascii=False)
+            try:
+                return reindent_json(raw.value)
+            except (ValueError, RecursionError):
+                return raw.value.decode("utf-8", "replace")  # Go's `1e}`: shown as stored
         shown = json_format.MessageToDict(message)
         unknown = describe_unknown_fields(message)
         if unknown:
@@ -580,6 +619,7 @@ class Persistence:
         if kind_of_key(key) is None:
             raise FailedPrecondition(key, "only actor:* and worker:* records are edited raw")
         _refuse_unreadable(key, value)
+        _refuse_misread(kind_of_key(key), key, value)
         result = self._compare_and_set(keys=[key], args=[shown, value])
         if result == 1:
             self._replicated(key)

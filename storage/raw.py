@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import re
+import secrets
 from dataclasses import dataclass
 
 from google.protobuf import unknown_fields
@@ -10,6 +13,24 @@ from google.protobuf.message import Message
 from storage.codec import BINARY, JSON
 
 _JSON_WHITESPACE = b" \t\r\n"
+
+
+def reindent_json(value: bytes) -> str:
+    """Stored JSON re-indented for display, every number as stored: Python would re-spell
+    ``1234567890123456789e0`` as ``1.2345678901234568e+18`` through a float. ValueError when
+    Python's JSON cannot read it (Go reads ``1e}``; the caller shows the text as it is)."""
+    numbers: list[str] = []
+    mark = secrets.token_hex(6)
+
+    def keep(text: str) -> str:
+        numbers.append(text)
+        return f"\x00{mark}:{len(numbers) - 1}\x00"
+
+    data = json.loads(value, parse_float=keep, parse_int=keep, parse_constant=keep)
+    text = json.dumps(data, indent=2, ensure_ascii=False)
+    if not numbers:
+        return text
+    return re.sub(rf'"\\u0000{mark}:([0-9]+)\\u0000"', lambda m: numbers[int(m.group(1))], text)
 
 
 @dataclass(frozen=True)

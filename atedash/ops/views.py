@@ -20,7 +20,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 from prometheus_client.exposition import choose_encoder
 
 from atedash.app import current_app
-from atedash.audit import audit, recent
+from atedash.audit import audit, bounded, is_digest, recent, shown
 from atedash.auth import login_exempt, role_required
 from atedash.errors import BadParameter
 from atedash.views.common import persistence, render_page
@@ -85,10 +85,13 @@ def check_page(request: HttpRequest) -> HttpResponseBase:
     if request.method == "POST":
         return _run_check(request)
     if not htmx:
-        # Opening the page checks the store as it is now, at most once per ATEDASH_REFRESH_INTERVAL
-        # for the whole fleet (else the report of a change made meanwhile through atedash, or an old
-        # one, is rechecked as usual). A small store checks in well under a second: shown at once.
-        if current_app().claim_refresh("check"):
+        # An editor opening the page checks the store as it is now, at most once per
+        # ATEDASH_REFRESH_INTERVAL for the whole fleet; anyone else (and an editor meanwhile) gets the
+        # kept report, rechecked only when a change was made through atedash or it is older than
+        # ATEDASH_CHECK_MAX_AGE: a viewer cannot keep a full check running. A small store checks in
+        # well under a second: shown at once.
+        can_force = request.operator is not None and request.operator.can_edit
+        if can_force and current_app().claim_refresh("check"):
             checks.refresh()
         else:
             checks.ensure_fresh()
@@ -187,7 +190,9 @@ def _run_check(request: HttpRequest) -> HttpResponseBase:
 
 @require_GET
 def export_download(request: HttpRequest) -> HttpResponseBase:
-    """Every actor and worker as JSON lines, streamed (constant memory)."""
+    """Every actor and worker as JSON lines, streamed (constant memory), bounded (atedash/exports.py)."""
+    from atedash.errors import too_many
+    from atedash.exports import ExportRefused, leased, take_lease
     from storage.backup import iter_export
 
     p = persistence()
@@ -196,11 +201,18 @@ def export_download(request: HttpRequest) -> HttpResponseBase:
         from storage import StoreUnreachable
 
         return store_unavailable(request, StoreUnreachable(f"{p.address} does not answer PING"))
+    try:
+        lease = take_lease(request, p, current_app().export_slots)
+    except ExportRefused as exc:
+        return too_many(request, exc.message)
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
     env = "".join(ch if ch.isalnum() or ch in "-_." else "-" for ch in settings.ATEDASH_ENVIRONMENT)
-    response = StreamingHttpResponse(iter_export(p), content_type="application/x-ndjson; charset=utf-8")
+    response = StreamingHttpResponse(
+        leased(request, p, iter_export(p), lease), content_type="application/x-ndjson; charset=utf-8"
+    )
     response["Content-Disposition"] = f'attachment; filename="atedash-{env}-{stamp}.jsonl"'
-    audit(request, "export")
+    # A read: logged (stdout), never in the change stream, which it would push changes out of.
+    audit(request, "export", stream=False)
     return response
 
 
@@ -343,6 +355,8 @@ def _diff_or_why(entry: dict[str, Any], changed: dict[str, Any]) -> tuple[list[A
         names = sorted(set(before) | set(after))
         diff = [(n, [before.get(n), after.get(n)]) for n in names if before.get(n) != after.get(n)]
         return diff, "" if diff else "no field changed: only the stored bytes' form did (see the details)"
+    if is_digest(entry.get("restore_line")) or is_digest(entry.get("written_line")):
+        return [], "no field diff: the values were too big to keep in the audit (their digests are in the details)"
     for prefix, why in _NO_RECORD_CHANGE.items():
         if action == prefix or action.startswith(prefix + "."):
             return [], why
@@ -354,8 +368,14 @@ def _diff_or_why(entry: dict[str, Any], changed: dict[str, Any]) -> tuple[list[A
 
 
 def _entry_row(entry: dict[str, Any]) -> dict[str, Any]:
-    extra = {k: v for k, v in entry.items() if k not in _SHOWN and k not in _LINES}
+    entry = bounded(entry)  # entries written before entries were bounded, too
+    # Lines kept whole are shown apart; a line too big for the audit is a digest among the details.
+    extra = {k: shown(v) for k, v in entry.items() if k not in _SHOWN and not (k in _LINES and isinstance(v, str))}
     changed = entry.get("changed_fields") if isinstance(entry.get("changed_fields"), dict) else {}
+    changed = {
+        name: [shown(v) for v in pair] if isinstance(pair, list) else shown(pair) if is_digest(pair) else pair
+        for name, pair in changed.items()
+    }
     diff, why = _diff_or_why(entry, changed)
     return {
         "when": entry.get("when") or entry.get("ts"),

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
 from django.conf import settings
+from django.contrib import messages
 from django.http import HttpResponseRedirect, StreamingHttpResponse
 from django.urls import reverse
 from django.utils.safestring import mark_safe
@@ -30,7 +31,7 @@ from atedash.forms import ActorFilterForm, WorkerFilterForm, status_value
 from atedash.links import local_path
 from atedash.records import status_name
 from atedash.views.bulk import KIND_ACTIONS
-from atedash.views.common import persistence, render_page
+from atedash.views.common import persistence, render_page, wants_partial
 from storage import keys
 from storage.backup import iter_keys_export
 from storage.bulk import ACTIONS
@@ -46,6 +47,10 @@ if TYPE_CHECKING:
     from storage.walk import WalkFilter
 
 PAGE_SIZE = 100
+RUNNING_ROWS = 50  # matches shown while a walk runs (each poll reads them again)
+# New walks a viewer may start in a minute (a walk of filters already kept or running is joined,
+# never counted); each one is a pass over every key of the store.
+VIEWER_WALKS_PER_MINUTE = 6
 # The list filters each walk keeps in its URL (the list pages' own parameters).
 FILTER_PARAMS = {
     "actors": ("status", "ns", "template", "q", "pod", "ip", "snapshot"),
@@ -162,11 +167,11 @@ def _page(request: HttpRequest, kind: str, data: QueryDict | None = None) -> Htt
     state, result, error = job.state() if job is not None else ("none", None, None)
     context["state"], context["walk_error"] = state, error
     if state == "running":
-        # The matches found so far fill the page while the walk goes on (and stay if it is stopped).
         context["progress"] = job.walk.progress()
-        records, _gone, _corrupt = _read(kind, job.walk.found(PAGE_SIZE))
-        context["rows_html"] = _rows_html(kind, records, False, [])
-        context["rows"] = records
+        if wants_partial(request):  # the poll: the matches found so far fill in as the walk goes on
+            records, _gone, _corrupt = _read(kind, job.walk.found(RUNNING_ROWS))
+            context["rows_html"] = _rows_html(kind, records, False, [])
+            context["rows"] = records
     elif state == "done":
         offset = min(_offset(job, request.GET.get("at", "")), max(0, len(result.keys) - 1))
         keys = result.keys[offset : offset + PAGE_SIZE]
@@ -199,8 +204,35 @@ def _page(request: HttpRequest, kind: str, data: QueryDict | None = None) -> Htt
 
 
 def _start(request: HttpRequest, kind: str) -> HttpResponse:
+    """Starts the walk of the filters, or joins the one running or kept. A full walk costs the store
+    a pass over every key, so: walking again ("fresh") is an editor's call, at most once per
+    ATEDASH_REFRESH_INTERVAL for the fleet; a viewer gets the kept result, and starts a walk of new
+    filters at most VIEWER_WALKS_PER_MINUTE times a minute (counted in the store, for the fleet)."""
     wanted, query = _wanted(kind, request.POST)
-    current_app().walks.start(kind, wanted, request.operator.name, fresh=request.POST.get("fresh") == "1")
+    app = current_app()
+    operator = request.operator
+    interval = settings.ATEDASH_REFRESH_INTERVAL
+    fresh = request.POST.get("fresh") == "1"
+    if fresh and not operator.can_edit:
+        fresh = False
+        messages.info(request, "Walking the store again is an editor's call: these are the kept matches.")
+    elif fresh and not app.claim_refresh("walk-fresh"):
+        fresh = False
+        messages.info(request, f"A walk was started again less than {interval} s ago: these are the kept matches.")
+    may_start = None
+    if not operator.can_edit:
+
+        def may_start() -> bool:
+            walks = app.store.persistence().count_in_window(f"walk-start:{operator.name}", 60)
+            return walks <= VIEWER_WALKS_PER_MINUTE
+
+    job, _ = app.walks.start(kind, wanted, operator.name, fresh=fresh, may_start=may_start)
+    if job is None:
+        messages.info(
+            request,
+            f"You started {VIEWER_WALKS_PER_MINUTE} walks of the whole store within a minute: "
+            "start this one in a moment.",
+        )
     if getattr(request, "htmx", False):  # a list page's incident search: the walk's block in place
         return _page(request, kind, request.POST)
     return HttpResponseRedirect(_url(kind, query))
@@ -225,12 +257,23 @@ def matches_export(request: HttpRequest, kind: str) -> HttpResponse | StreamingH
     state, result, _ = job.state() if job is not None else ("none", None, None)
     if state != "done":
         return not_found(request, "No finished walk of these filters (results are kept 10 minutes): walk again.")
+    from atedash.errors import too_many
+    from atedash.exports import ExportRefused, leased, take_lease
+
+    p = persistence()
+    # Bounded like the store's backup (atedash/exports.py): a cap per fleet and per operator.
+    try:
+        lease = take_lease(request, p, current_app().export_slots)
+    except ExportRefused as exc:
+        return too_many(request, exc.message)
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
     env = "".join(ch if ch.isalnum() or ch in "-_." else "-" for ch in settings.ATEDASH_ENVIRONMENT)
-    lines = iter_keys_export(persistence(), list(result.keys))
+    lines = leased(request, p, iter_keys_export(p, list(result.keys)), lease)
     response = StreamingHttpResponse(lines, content_type="application/x-ndjson; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="atedash-{env}-{kind}-matches-{stamp}.jsonl"'
-    audit(request, "export", scope=f"{kind} matching {urlencode(query) or 'everything'}", records=len(result.keys))
+    # A read: logged (stdout), never in the change stream, which it would push changes out of.
+    scope = f"{kind} matching {urlencode(query) or 'everything'}"
+    audit(request, "export", scope=scope, records=len(result.keys), stream=False)
     return response
 
 

@@ -9,7 +9,8 @@
   be accepted with a checkbox first.
 - ``raw_delete`` (admin): delete a record the server cannot read or atedash cannot decode; its bytes
   go to the audit line (``restore_line``, an export line ``manage.py ate import --allow-unreadable``
-  restores) so the delete can be undone.
+  restores) so the delete can be undone, for a record of up to about 1 kB: the line of a bigger one
+  is too big to keep in the audit (atedash/audit.py keeps its digest; export the store first).
 
 A held ``lock:actor:<id>`` (a server workflow between two steps) must be overridden explicitly
 (``edit_while_locked``) to save an actor; the audit line says so. The key is in the URL (``?key=``).
@@ -18,6 +19,7 @@ A held ``lock:actor:<id>`` (a server workflow between two steps) must be overrid
 from __future__ import annotations
 
 import base64
+import hashlib
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
@@ -210,6 +212,41 @@ def _url(name: str, key: str) -> str:
     return reverse(name) + "?" + urlencode({"key": key})
 
 
+# Raw writes of values longer than this also log where the bytes changed (a bounded window).
+DIFF_FROM = 1024
+DIFF_WINDOW = 256
+
+
+def value_diff(before: bytes, after: bytes | None) -> dict[str, Any]:
+    """Where `before` and `after` differ: the common prefix and suffix lengths and, between them, up
+    to DIFF_WINDOW bytes of each side (escaped), with their full lengths and SHA-256."""
+    after = after if after is not None else b""
+    prefix = 0
+    limit = min(len(before), len(after))
+    while prefix < limit and before[prefix] == after[prefix]:
+        prefix += 1
+    suffix = 0
+    while suffix < limit - prefix and before[-1 - suffix] == after[-1 - suffix]:
+        suffix += 1
+    middle_before, middle_after = before[prefix : len(before) - suffix], after[prefix : len(after) - suffix]
+    return {
+        "at": prefix,
+        "same_after": suffix,
+        "before": {
+            "length": len(before),
+            "sha256": hashlib.sha256(before).hexdigest(),
+            "changed": len(middle_before),
+            "shown": middle_before[:DIFF_WINDOW].decode("utf-8", "backslashreplace"),
+        },
+        "after": {
+            "length": len(after),
+            "sha256": hashlib.sha256(after).hexdigest(),
+            "changed": len(middle_after),
+            "shown": middle_after[:DIFF_WINDOW].decode("utf-8", "backslashreplace"),
+        },
+    }
+
+
 def _changed(
     request: HttpRequest,
     key: str,
@@ -228,8 +265,10 @@ def _changed(
         version_before=_version(key, before),
         version_after=_version(key, after) if after is not None else None,
         changed_fields={},
+        # A big record's lines are kept as digests (atedash/audit.py): the diff says what changed.
         restore_line=export_line(key, before),
         written_line=export_line(key, after) if after is not None else None,
+        **({"value_diff": value_diff(before, after)} if max(len(before), len(after or b"")) > DIFF_FROM else {}),
         **lock_audit(lock),
         **extra,
     )

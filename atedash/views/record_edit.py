@@ -21,10 +21,10 @@ from google.protobuf.message import Message
 
 import storage
 from atedash import errors
-from atedash.audit import changed_fields
+from atedash.audit import bounded, changed_fields
 from atedash.auth import role_required
 from atedash.forms import SAVE_DESPITE_FINDINGS, RecordEditForm
-from atedash.history import revertible
+from atedash.history import revertible, too_big
 from atedash.merge import BadBase, Base, Merge, merge, read_base, sign_base
 from atedash.records import key_text, related_settings
 from atedash.views import raw as raw_views
@@ -155,6 +155,14 @@ def _edit_page(
     if revert_id:
         entry = persistence().history_entry(key_text(key), revert_id) if _stream_id(revert_id) else None
         changes = revertible(form, entry) if entry else {}
+        big = too_big(form, bounded(entry)) if entry else []
+        if big:
+            return errors.bad_request(
+                request,
+                f"That change cannot be reverted from the audit: the values of {', '.join(big)} were too big "
+                "to keep in it (only their digests are). Edit the record by hand.",
+                "revert",
+            )
         if not changes:
             return errors.bad_request(
                 request, "That change is not in this record's history, or is not an edit.", "revert"

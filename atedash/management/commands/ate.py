@@ -448,7 +448,8 @@ class Command(BaseCommand):
         }
         for name, counted in report.breakdown().items():
             if counted:
-                self.stdout.write(f"{titles[name]}: " + ", ".join(f"{k or '(none)'} {n}" for k, n in counted.items()))
+                shown = ", ".join(f"{printable(k) if k else '(none)'} {n}" for k, n in counted.items())
+                self.say(f"{titles[name]}: {shown}")
         for entry in report.to_dict()["skipped"]:
             self.say(f"skipped {printable(entry['key'])}: {printable(entry['why'])}")
         for entry in report.to_dict()["corrupt"]:
