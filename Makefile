@@ -54,9 +54,10 @@ test: setup
 	echo "make test: $$(( $$(date +%s) - $$(cat .test-started) )) s in all"; rm -f .test-started; \
 	exit $$status
 
-# Regenerates storage/ateapi_pb2.py from storage/ateapi.proto (a test checks they match).
+# Regenerates storage/ateapi_pb2.py and its type stub (.pyi, read by mypy) from storage/ateapi.proto
+# (a test checks they match).
 proto: $(VENV)/.installed
-	$(PY) -m grpc_tools.protoc -Istorage --python_out=storage storage/ateapi.proto
+	$(PY) -m grpc_tools.protoc -Istorage --python_out=storage --pyi_out=storage storage/ateapi.proto
 
 bench: cluster-start
 	ATEDASH_CLUSTER_PORT=$(RUN_CLUSTER_PORT) $(PY) bench/storage_bench.py
