@@ -6,11 +6,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from storage.ateapi_pb2 import Actor, Worker
 
 STORAGE = Path(__file__).resolve().parents[2] / "storage"
 
 
+@pytest.mark.process
 def test_committed_ateapi_pb2_matches_the_proto(tmp_path):
     subprocess.run(
         [
@@ -66,6 +69,7 @@ def test_field_names_and_numbers_are_the_go_servers():
     ]
 
 
+@pytest.mark.process
 def test_storage_imports_without_django():
     code = "import sys, storage, storage.ateapi_pb2; assert 'django' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True)
