@@ -10,11 +10,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from storage.ateapi_pb2 import Actor, Worker
 from storage.errors import CorruptRecord
 from storage.keys import ACTOR_PREFIX, WORKER_PREFIX, actor_lock_key, parse_actor_key
-from storage.records import ACTORS, WORKERS
+from storage.records import ACTORS, WORKERS, RecordKind
 
 ACTIONS = {
     "delete-suspended": "delete the SUSPENDED actors",
@@ -78,7 +79,7 @@ def bulk_apply(
             if raw is None:
                 report.skipped.append({"key": key, "why": "gone"})
                 continue
-            kind = WORKERS if action == "free-workers" else ACTORS
+            kind: RecordKind[Any] = WORKERS if action == "free-workers" else ACTORS
             try:
                 record = kind.decode_stored(key, raw)[0]
             except CorruptRecord as exc:

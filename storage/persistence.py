@@ -12,17 +12,16 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from typing import Unpack
+from typing import Unpack, cast
 
 import redis
 from google.protobuf import json_format
-from google.protobuf.message import Message
 from redis.cluster import RedisCluster
 
 from storage import cluster as cluster_info
 from storage import dashboard, scanning, walk
 from storage.ateapi_pb2 import Actor, Worker
-from storage.codec import JSON, RecordDecodeError, preview
+from storage.codec import JSON, M, RecordDecodeError, preview
 from storage.errors import (
     AlreadyExists,
     CorruptRecord,
@@ -34,7 +33,7 @@ from storage.errors import (
 )
 from storage.keys import ACTOR_PREFIX, WORKER_PREFIX, actor_key, key_slot, worker_key
 from storage.raw import LockInfo, RawRecord, describe_unknown_fields, detect_encoding
-from storage.records import ACTORS, WORKERS, RecordKind, kind_of_key
+from storage.records import ACTORS, WORKERS, Record, RecordKind, kind_of_key
 from storage.replication import ReplicaAck
 from storage.server_readable import server_read_error
 from storage.topology import Topology
@@ -45,6 +44,12 @@ def _wrong_type(key: str, error: Exception) -> CorruptRecord | None:
     if isinstance(error, redis.exceptions.ResponseError) and str(error).startswith("WRONGTYPE"):
         return CorruptRecord(key, f"not a string value: {error}", "")
     return None
+
+
+def _copy(message: M) -> M:
+    record = type(message)()
+    record.CopyFrom(message)
+    return record
 
 
 def _get_string(client, key: str) -> bytes | None:
@@ -166,15 +171,15 @@ class Persistence:
 
     # ================================================================ any record kind
 
-    def get_record(self, kind: RecordKind, key: str) -> Message:
+    def get_record(self, kind: RecordKind, key: str | bytes) -> Record:
         """The record at ``key`` (NotFound, CorruptRecord), as get_actor / get_worker give it."""
         return self._get(kind, key)
 
     def read_records(
         self, kind: RecordKind, keys: list[str]
-    ) -> tuple[list[Message], list[str], list[scanning.CorruptEntry]]:
+    ) -> tuple[list[Record], list[str], list[scanning.CorruptEntry]]:
         """(records, keys gone, corrupt entries) of ``keys``, one batched read per node, in ``keys``' order."""
-        records: list[Message] = []
+        records: list[Record] = []
         gone: list[str] = []
         corrupt: list[scanning.CorruptEntry] = []
         if not keys:
@@ -194,10 +199,10 @@ class Persistence:
         """Closes the client's connections (the Persistence is not used after)."""
         self.client.close()
 
-    def create_record(self, kind: RecordKind, message: Message) -> None:
+    def create_record(self, kind: RecordKind, message: Record) -> None:
         self._create(kind, message)
 
-    def update_record(self, kind: RecordKind, message: Message, expected_version: int) -> None:
+    def update_record(self, kind: RecordKind, message: Record, expected_version: int) -> None:
         self._update(kind, message, expected_version)
 
     def write_new_raw(self, entries: Iterable[tuple[str, bytes, int | None]]) -> int:
@@ -496,7 +501,7 @@ class Persistence:
             return "created"
         if overwrite_version is None:
             return "skipped"
-        current = self.client.get(key)
+        current = cast("bytes | None", self.client.get(key))  # the store's clients never decode
         while current is not None:
             if kind is not None:
                 try:
@@ -555,9 +560,8 @@ class Persistence:
 
     # ================================================================ shared machinery
 
-    def _create(self, kind: RecordKind, message: Message) -> None:
-        record = type(message)()
-        record.CopyFrom(message)  # the caller's message is not modified
+    def _create(self, kind: RecordKind, message: Record) -> None:
+        record = _copy(message)  # the caller's message is not modified
         record.version = 1
         key = kind.key_of(record)
         value = kind.codec.encode_json(record)
@@ -566,13 +570,13 @@ class Persistence:
             raise AlreadyExists(key)
         self._replicated(key)
 
-    def _get(self, kind: RecordKind, key: str):
+    def _get(self, kind: RecordKind, key: str | bytes):
         raw = _get_string(self.client, key)
         if raw is None:
             raise NotFound(key)
         return kind.decode_stored(key, raw)[0]
 
-    def _update(self, kind: RecordKind, message: Message, expected_version: int) -> None:
+    def _update(self, kind: RecordKind, message: Record, expected_version: int) -> None:
         key = kind.key_of(message)
         raw = _get_string(self.client, key)
         for _ in range(_MAX_CAS_ROUNDS):
@@ -584,8 +588,7 @@ class Persistence:
             for field in kind.immutable_fields:
                 if getattr(stored, field) != getattr(message, field):
                     raise ImmutableField(key, field)
-            record = type(message)()
-            record.CopyFrom(message)
+            record = _copy(message)
             record.version = expected_version + 1
             new_raw = kind.codec.encode_update(record, raw, encoding)
             result = self._compare_and_set(keys=[key], args=[raw, new_raw])
