@@ -39,10 +39,15 @@ from storage.server_readable import server_read_error
 from storage.topology import Topology
 
 
-def _wrong_type(key: str, error: Exception) -> CorruptRecord | None:
+def _key_name(key: str | bytes) -> str:
+    """A key as errors name it (one that is not UTF-8 escaped, as decode_stored names it)."""
+    return key if isinstance(key, str) else key.decode("utf-8", "backslashreplace")
+
+
+def _wrong_type(key: str | bytes, error: Exception) -> CorruptRecord | None:
     """A key of another Redis type (a hash under actor:, say) is a corrupt record, as scans report it."""
     if isinstance(error, redis.exceptions.ResponseError) and str(error).startswith("WRONGTYPE"):
-        return CorruptRecord(key, f"not a string value: {error}", "")
+        return CorruptRecord(_key_name(key), f"not a string value: {error}", "")
     return None
 
 
@@ -52,7 +57,7 @@ def _copy(message: M) -> M:
     return record
 
 
-def _get_string(client, key: str) -> bytes | None:
+def _get_string(client, key: str | bytes) -> bytes | None:
     """GET that reports a value of another Redis type as CorruptRecord (not a store failure)."""
     try:
         return client.get(key)
@@ -573,7 +578,7 @@ class Persistence:
     def _get(self, kind: RecordKind, key: str | bytes):
         raw = _get_string(self.client, key)
         if raw is None:
-            raise NotFound(key)
+            raise NotFound(_key_name(key))
         return kind.decode_stored(key, raw)[0]
 
     def _update(self, kind: RecordKind, message: Record, expected_version: int) -> None:
