@@ -170,7 +170,7 @@ TEMPLATES = [
 ]
 
 # No database: the store is Redis, reached only through storage/.
-DATABASES = {}
+DATABASES: dict[str, dict[str, str]] = {}
 
 # Sessions live in a signed cookie; messages in a cookie too.
 SESSION_ENGINE = "django.contrib.sessions.backends.signed_cookies"

@@ -21,7 +21,7 @@ from redis.cluster import RedisCluster
 from storage import cluster as cluster_info
 from storage import dashboard, scanning, walk
 from storage.ateapi_pb2 import Actor, Worker
-from storage.codec import JSON, M, RecordDecodeError, preview
+from storage.codec import JSON, RecordDecodeError, preview
 from storage.errors import (
     AlreadyExists,
     CorruptRecord,
@@ -33,7 +33,7 @@ from storage.errors import (
 )
 from storage.keys import ACTOR_PREFIX, WORKER_PREFIX, actor_key, key_slot, worker_key
 from storage.raw import LockInfo, RawRecord, describe_unknown_fields, detect_encoding
-from storage.records import ACTORS, WORKERS, Record, RecordKind, kind_of_key
+from storage.records import ACTORS, WORKERS, Record, RecordKind, copy_record, kind_of_key
 from storage.replication import ReplicaAck
 from storage.server_readable import server_read_error
 from storage.topology import Topology
@@ -49,12 +49,6 @@ def _wrong_type(key: str | bytes, error: Exception) -> CorruptRecord | None:
     if isinstance(error, redis.exceptions.ResponseError) and str(error).startswith("WRONGTYPE"):
         return CorruptRecord(_key_name(key), f"not a string value: {error}", "")
     return None
-
-
-def _copy(message: M) -> M:
-    record = type(message)()
-    record.CopyFrom(message)
-    return record
 
 
 def _get_string(client, key: str | bytes) -> bytes | None:
@@ -436,7 +430,7 @@ class Persistence:
         """Whether `key` holds anything (one EXISTS; the value is not read)."""
         return bool(self.client.exists(key))
 
-    def get_raw(self, key: str) -> RawRecord:
+    def get_raw(self, key: str | bytes) -> RawRecord:
         pipe = self.client.pipeline(transaction=False)
         pipe.get(key)
         pipe.pttl(key)
@@ -444,7 +438,7 @@ class Persistence:
         if isinstance(value, Exception):
             raise _wrong_type(key, value) or value
         if value is None:
-            raise NotFound(key)
+            raise NotFound(_key_name(key))
         return RawRecord(
             key=key,
             value=value,
@@ -460,11 +454,11 @@ class Persistence:
             try:
                 return json.dumps(json.loads(raw.value), indent=2, ensure_ascii=False)
             except (ValueError, UnicodeDecodeError) as e:
-                raise CorruptRecord(raw.key, f"not JSON: {e}", preview(raw.value)) from None
+                raise CorruptRecord(_key_name(raw.key), f"not JSON: {e}", preview(raw.value)) from None
         try:
             message, encoding = kind.codec.decode(raw.value)
         except RecordDecodeError as e:
-            raise CorruptRecord(raw.key, str(e), preview(raw.value)) from None
+            raise CorruptRecord(_key_name(raw.key), str(e), preview(raw.value)) from None
         if encoding == JSON:
             # Re-indent what is stored, unknown keys included, rather than what the schema knows.
             return json.dumps(json.loads(raw.value), indent=2, ensure_ascii=False)
@@ -566,7 +560,7 @@ class Persistence:
     # ================================================================ shared machinery
 
     def _create(self, kind: RecordKind, message: Record) -> None:
-        record = _copy(message)  # the caller's message is not modified
+        record = copy_record(message)  # the caller's message is not modified
         record.version = 1
         key = kind.key_of(record)
         value = kind.codec.encode_json(record)
@@ -593,7 +587,7 @@ class Persistence:
             for field in kind.immutable_fields:
                 if getattr(stored, field) != getattr(message, field):
                     raise ImmutableField(key, field)
-            record = _copy(message)
+            record = copy_record(message)
             record.version = expected_version + 1
             new_raw = kind.codec.encode_update(record, raw, encoding)
             result = self._compare_and_set(keys=[key], args=[raw, new_raw])
@@ -631,7 +625,7 @@ class Persistence:
         parts = self.topology.map_shards(collect)
         return [record for part in parts for record in part]
 
-    def _node_of(self, key: str) -> str:
+    def _node_of(self, key: str | bytes) -> str:
         if isinstance(self.client, RedisCluster):
             return self.client.get_node_from_key(key).name
         return self.topology.shards()[0].address

@@ -14,7 +14,7 @@ _JSON_WHITESPACE = b" \t\r\n"
 
 @dataclass(frozen=True)
 class RawRecord:
-    key: str
+    key: str | bytes  # bytes: a key that is not UTF-8 (the key route names any key)
     value: bytes
     encoding: str  # "json" | "binary"
     ttl_ms: int | None  # None when no expiry

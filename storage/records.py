@@ -86,3 +86,10 @@ def kind_of_key(key: str | bytes) -> RecordKind[Any] | None:
     if key.startswith(WORKER_PREFIX):
         return WORKERS
     return None
+
+
+def copy_record(record: M) -> M:
+    """A copy of ``record``, to change without changing the caller's."""
+    copy = type(record)()
+    copy.CopyFrom(record)
+    return copy

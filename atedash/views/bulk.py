@@ -8,13 +8,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_POST
 
 from atedash.app import current_app
 from atedash.audit import audit
 from atedash.auth import role_required
+from atedash.request import AuthedHttpRequest
 from atedash.views.common import persistence
 from storage.bulk import ACTIONS, BulkError, bulk_apply
 
@@ -23,22 +24,22 @@ MAX_SELECTED = 1000
 SHOWN = 1000
 
 
-def _refuse(request: HttpRequest, message: str) -> HttpResponse:
+def _refuse(request: AuthedHttpRequest, message: str) -> HttpResponse:
     return render(request, "bulk/refused.html", {"message": message}, status=400)
 
 
-def _targets(request: HttpRequest, kind: str) -> tuple[list[tuple[str, int | None]] | None, str | None]:
+def _targets(request: AuthedHttpRequest, kind: str) -> tuple[list[tuple[str, int | None]] | None, str | None]:
     """[(key, version seen | None)], or a message saying why there are none."""
     if request.POST.get("scope") == "all":
         job = current_app().walks.get(request.POST.get("walk", ""))
         state, result, _ = job.state() if job is not None else ("none", None, None)
-        if state != "done" or job.kind != kind:
+        if job is None or result is None or state != "done" or job.kind != kind:
             return None, "That walk is no longer kept (results are kept 10 minutes): walk again."
         return [(key, None) for key in result.keys], None
     values = request.POST.getlist("target")
     if len(values) > MAX_SELECTED:
         return None, f"At most {MAX_SELECTED} selected records at once; use 'all matches' for more."
-    targets = []
+    targets: list[tuple[str, int | None]] = []
     for value in values:
         key, sep, version = value.rpartition("@")
         if not sep or not key or not version.isdigit() or len(version) > 19:
@@ -51,14 +52,14 @@ def _targets(request: HttpRequest, kind: str) -> tuple[list[tuple[str, int | Non
 
 @role_required("admin")
 @require_POST
-def bulk(request: HttpRequest) -> HttpResponse:
+def bulk(request: AuthedHttpRequest) -> HttpResponse:
     kind = request.POST.get("kind", "")
     action = request.POST.get("action", "")
     if kind not in KIND_ACTIONS or action not in KIND_ACTIONS[kind]:
         return _refuse(request, "Unknown action for this list.")
     targets, problem = _targets(request, kind)
-    if problem:
-        return _refuse(request, problem)
+    if problem or targets is None:
+        return _refuse(request, problem or "Nothing selected.")
     context = {
         "kind": kind,
         "action": action,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from html import escape
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import urlencode
 
 from django.http import HttpResponseRedirect
@@ -25,19 +25,20 @@ from atedash.app import current_app
 from atedash.auth import role_required
 from atedash.forms import ActorFilterForm, WorkerFilterForm, status_value
 from atedash.records import status_name
+from atedash.request import AuthedHttpRequest
 from atedash.views.bulk import KIND_ACTIONS
 from atedash.views.common import persistence, render_page
 from storage import keys
+from storage.ateapi_pb2 import Actor, Worker
 from storage.bulk import ACTIONS
 from storage.records import ACTORS, WORKERS
 from storage.walk import actor_walk, worker_walk
 
 if TYPE_CHECKING:
-    from django.http import HttpRequest, HttpResponse, QueryDict
+    from django.http import HttpResponse, QueryDict
     from django.utils.safestring import SafeString
 
     from atedash.walks import WalkJob
-    from storage.ateapi_pb2 import Actor, Worker
     from storage.walk import WalkFilter
 
 PAGE_SIZE = 100
@@ -89,7 +90,7 @@ def _offset(job: WalkJob, signed: str) -> int:
     signed for this very walk (another walk's link, an edited number): the 400 page."""
     if not signed:
         return 0
-    job_id, _, offset = cursors.unsign("matches", signed).partition(":")
+    job_id, _, offset = (cursors.unsign("matches", signed) or "").partition(":")
     if job_id != job.id or not offset.isdigit():
         raise storage.InvalidCursor(signed[:64], "this link belongs to another walk; start from its first page")
     return int(offset)
@@ -116,11 +117,13 @@ def _actor_rows(actors: Iterable[Actor]) -> list[dict[str, Any]]:
 def _rows_html(kind: str, records: list[Actor | Worker], selectable: bool) -> SafeString:
     """The list's own rows (atedash/listing.py); for admins each with a checkbox for bulk actions,
     whose value is the record's key and the version shown (storage/bulk.py checks it)."""
-    if not selectable:
-        return listing.actor_rows_html(_actor_rows(records)) if kind == "actors" else listing.worker_rows_html(records)
+    if not selectable:  # (records of the walk's kind, as _read gives them)
+        if kind == "actors":
+            return listing.actor_rows_html(_actor_rows(cast("list[Actor]", records)))
+        return listing.worker_rows_html(cast("list[Worker]", records))
     out: list[str] = []
     for record in records:
-        if kind == "actors":
+        if isinstance(record, Actor):
             html = listing.actor_rows_html(_actor_rows([record]))
             key = keys.actor_key(record.actor_id)
         else:
@@ -136,7 +139,7 @@ def _rows_html(kind: str, records: list[Actor | Worker], selectable: bool) -> Sa
     return mark_safe("".join(out))
 
 
-def _page(request: HttpRequest, kind: str) -> HttpResponse:
+def _page(request: AuthedHttpRequest, kind: str) -> HttpResponse:
     wanted, query = _wanted(kind, request.GET)
     walks = current_app().walks
     job = walks.find(kind, wanted)
@@ -153,9 +156,9 @@ def _page(request: HttpRequest, kind: str) -> HttpResponse:
     }
     state, result, error = job.state() if job is not None else ("none", None, None)
     context["state"], context["walk_error"] = state, error
-    if state == "running":
+    if state == "running" and job is not None:
         context["progress"] = job.walk.progress()
-    elif state == "done":
+    elif state == "done" and job is not None and result is not None:
         offset = min(_offset(job, request.GET.get("at", "")), max(0, len(result.keys) - 1))
         keys = result.keys[offset : offset + PAGE_SIZE]
         records, gone, corrupt = _read(kind, keys)
@@ -184,25 +187,25 @@ def _page(request: HttpRequest, kind: str) -> HttpResponse:
     return render_page(request, "matches/page.html", "matches/_walk.html", context)
 
 
-def _start(request: HttpRequest, kind: str) -> HttpResponseRedirect:
+def _start(request: AuthedHttpRequest, kind: str) -> HttpResponseRedirect:
     wanted, query = _wanted(kind, request.POST)
     current_app().walks.start(kind, wanted, request.operator.name, fresh=request.POST.get("fresh") == "1")
     return HttpResponseRedirect(_url(kind, query))
 
 
 @require_http_methods(["GET", "POST"])
-def actor_matches(request: HttpRequest) -> HttpResponse:
+def actor_matches(request: AuthedHttpRequest) -> HttpResponse:
     return _start(request, "actors") if request.method == "POST" else _page(request, "actors")
 
 
 @require_http_methods(["GET", "POST"])
-def worker_matches(request: HttpRequest) -> HttpResponse:
+def worker_matches(request: AuthedHttpRequest) -> HttpResponse:
     return _start(request, "workers") if request.method == "POST" else _page(request, "workers")
 
 
 @role_required("editor")
 @require_POST
-def cancel_walk(request: HttpRequest, job_id: str) -> HttpResponseRedirect:
+def cancel_walk(request: AuthedHttpRequest, job_id: str) -> HttpResponseRedirect:
     walks = current_app().walks
     walks.cancel(job_id)
     back = request.POST.get("next", "")

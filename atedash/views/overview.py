@@ -14,10 +14,11 @@ from django.views.decorators.http import require_GET, require_http_methods
 from atedash import listing
 from atedash.app import current_app
 from atedash.auth import role_required
+from atedash.request import AuthedHttpRequest
 from atedash.views.common import persistence, render_page
 
 if TYPE_CHECKING:
-    from django.http import HttpRequest, HttpResponse
+    from django.http import HttpResponse
     from django.http.response import HttpResponseBase
     from django.utils.safestring import SafeString
 
@@ -64,7 +65,7 @@ def _pool_rows_html(result: StoreStats, pools: list[dict[str, Any]]) -> SafeStri
 
 
 @require_GET
-def overview(request: HttpRequest) -> HttpResponse:
+def overview(request: AuthedHttpRequest) -> HttpResponse:
     cluster = persistence().cluster_overview()
     primaries = [n for n in cluster.nodes if n.role == "primary"]
     context = {
@@ -78,7 +79,7 @@ def overview(request: HttpRequest) -> HttpResponse:
 
 
 @require_http_methods(["GET", "POST"])
-def stats(request: HttpRequest) -> HttpResponseBase:
+def stats(request: AuthedHttpRequest) -> HttpResponseBase:
     """The statistics block alone (polled by HTMX while a computation runs; a full page without JS).
 
     "Recount now" is a POST by an editor, at most one per ATEDASH_REFRESH_INTERVAL for the fleet;
@@ -97,7 +98,7 @@ def stats(request: HttpRequest) -> HttpResponseBase:
 
 
 @role_required("editor")
-def _recount(request: HttpRequest) -> HttpResponseBase:
+def _recount(request: AuthedHttpRequest) -> HttpResponseBase:
     since = None
     if current_app().claim_refresh("stats"):
         since = time.time()

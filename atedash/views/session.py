@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 
 from django.contrib import messages
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.middleware.csrf import rotate_token
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -20,11 +20,12 @@ from atedash.app import current_app
 from atedash.audit import audit
 from atedash.forms import LoginForm
 from atedash.operators import Operator
+from atedash.request import AuthedHttpRequest, HtmxHttpRequest
 
 log = logging.getLogger(__name__)
 
 
-def _safe_next(request: HttpRequest, target: str) -> str:
+def _safe_next(request: HtmxHttpRequest, target: str) -> str:
     if target and url_has_allowed_host_and_scheme(
         target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
     ):
@@ -37,7 +38,7 @@ def _safe_next(request: HttpRequest, target: str) -> str:
 @csrf_protect
 @never_cache
 @require_http_methods(["GET", "POST"])
-def login(request: HttpRequest) -> HttpResponse:
+def login(request: HtmxHttpRequest) -> HttpResponse:
     next_url = request.POST.get("next") or request.GET.get("next") or ""
     if request.operator is not None and request.method == "GET":
         return redirect(_safe_next(request, next_url))
@@ -59,7 +60,7 @@ def login(request: HttpRequest) -> HttpResponse:
     return render(request, "login.html", context, status=status)
 
 
-def _authenticate(request: HttpRequest, form: LoginForm) -> tuple[Operator | None, int]:
+def _authenticate(request: HtmxHttpRequest, form: LoginForm) -> tuple[Operator | None, int]:
     """(the operator, 200) when name and password match; else (None, status) with the form's error.
 
     A locked name or address, or a process already busy checking passwords, is refused (429)
@@ -90,7 +91,7 @@ def _authenticate(request: HttpRequest, form: LoginForm) -> tuple[Operator | Non
 
 
 @require_POST
-def logout(request: HttpRequest) -> HttpResponse:
+def logout(request: AuthedHttpRequest) -> HttpResponse:
     """Ends the operator's sessions everywhere (a copy of the cookie stops working too)."""
     audit(request, "logout")
     if request.operator is not None and request.operator.source == "session":
