@@ -41,8 +41,10 @@ test-clusters = for i in $(TEST_CLUSTERS); do \
 	  ATEDASH_CLUSTER_PORT=$$(( $(TEST_CLUSTER_PORT) + 20 * $$i )) ATEDASH_CLUSTER_DIR=$$dir scripts/cluster $(1) || failed=1; \
 	done; [ -z "$$failed" ]
 
-# The static checks `make check` and `make test` both start with: lint, format, types.
-static-checks = $(VENV)/bin/ruff check && $(VENV)/bin/ruff format --check && $(VENV)/bin/mypy
+# The static checks `make check` and `make test` both start with: lint, format, types, and the
+# import contracts (pyproject.toml).
+static-checks = $(VENV)/bin/ruff check && $(VENV)/bin/ruff format --check && $(VENV)/bin/mypy \
+	&& $(VENV)/bin/lint-imports --no-logo
 
 test: setup
 	@date +%s > .test-started
