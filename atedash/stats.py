@@ -27,6 +27,7 @@ RECOUNT_FACTOR = 10
 class StatsCache(BackgroundComputation):
     thread_name = "atedash-stats"
     what = "store statistics"
+    result: StoreStats | None  # storage.StoreStats of the last successful run
 
     def __init__(self, store: StoreConnection, max_age: float) -> None:
         self.store = store  # atedash.store.StoreConnection
@@ -42,7 +43,7 @@ class StatsCache(BackgroundComputation):
         self.result = result
 
     def _clear_result(self) -> None:
-        self.result: StoreStats | None = None  # storage.StoreStats of the last successful run
+        self.result = None
 
     def snapshot(self) -> tuple[StoreStats | None, str | None, bool]:
         """(result, error, running) as they are now, starting a computation when due."""

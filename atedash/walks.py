@@ -76,7 +76,7 @@ class WalkRegistry:
     def _expire_locked(self) -> None:
         now = time.time()
         done = [j for j in self._jobs if not j.running]
-        stale = {j.id for j in done if now - j.finished_at > self.keep_s}
+        stale = {j.id for j in done if j.finished_at is not None and now - j.finished_at > self.keep_s}
         stale |= {j.id for j in done[: max(0, len(done) - self.keep)]}
         self._jobs = [j for j in self._jobs if j.id not in stale]
 

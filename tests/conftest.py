@@ -19,6 +19,7 @@ import redis
 from redis.cluster import RedisCluster
 
 from storage import Persistence, connect
+from tests import hypothesis_profiles  # noqa: F401  (loads the profile HYPOTHESIS_PROFILE names)
 
 REPO = Path(__file__).resolve().parent.parent
 WORKER_PORT_STRIDE = 20
@@ -27,6 +28,17 @@ WORKER_INDEX = int(_worker[2:]) if _worker.startswith("gw") and _worker[2:].isdi
 # ATEDASH_TEST_STANDALONE_DB moves the databases down, so that two checkouts can test at once.
 STANDALONE_DB = int(os.environ.get("ATEDASH_TEST_STANDALONE_DB", "15")) - WORKER_INDEX
 STANDALONE_URL = f"redis://127.0.0.1:6379/{STANDALONE_DB}"
+
+
+# Tests using these fixtures start another process: marked `process` (left out of `make check`).
+PROCESS_FIXTURES = frozenset({"serve", "static_root", "ateref_bin", "gunicorn", "tls_server"})
+
+
+@pytest.hookimpl(tryfirst=True)  # before -m deselects by marker
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if PROCESS_FIXTURES.intersection(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.process)
 
 
 def _fail_no_cluster(port: int, error: Exception) -> None:

@@ -29,6 +29,9 @@ log = logging.getLogger(__name__)
 class CheckCache(BackgroundComputation):
     thread_name = "atedash-check"
     what = "consistency check"
+    report: CheckReport | None  # of the last successful run
+    epoch: bytes | None  # the store's change marker when that run started
+    finished_at: float | None
 
     def __init__(self, store: StoreConnection, max_age: float) -> None:
         self.store = store  # atedash.store.StoreConnection
@@ -61,9 +64,9 @@ class CheckCache(BackgroundComputation):
         self.finished_at = time.time()
 
     def _clear_result(self) -> None:
-        self.report: CheckReport | None = None  # of the last successful run
-        self.epoch: bytes | None = None  # the store's change marker when that run started
-        self.finished_at: float | None = None
+        self.report = None
+        self.epoch = None
+        self.finished_at = None
 
     def snapshot(self, *, start_if_stale: bool = True) -> tuple[CheckReport | None, str | None, bool]:
         """(report, error, running) as they are now; starts a check when due."""
@@ -85,6 +88,7 @@ class CheckCache(BackgroundComputation):
             if (
                 self.report is not None
                 and self.error is None
+                and self.finished_at is not None
                 and now - self.finished_at < max_age
                 and (epoch is None or epoch == self.epoch)
             ):

@@ -1,24 +1,25 @@
 import logging
 
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpResponse, JsonResponse
 from django.views.decorators.http import require_GET
 
 from atedash.app import current_app
 from atedash.auth import login_exempt
+from atedash.request import HtmxHttpRequest
 
 log = logging.getLogger(__name__)
 
 
 @login_exempt
 @require_GET
-def healthz(request: HttpRequest) -> HttpResponse:
+def healthz(request: HtmxHttpRequest) -> HttpResponse:
     """The process is up (says nothing about the store)."""
     return HttpResponse("ok", content_type="text/plain")
 
 
 @login_exempt
 @require_GET
-def readyz(request: HttpRequest) -> JsonResponse:
+def readyz(request: HtmxHttpRequest) -> JsonResponse:
     """200 when the store answers PING and the cluster state is ok, 503 otherwise.
 
     Anyone may ask (probes do not log in), so the answer says ready or not and nothing about the
