@@ -19,6 +19,7 @@ import redis
 from redis.cluster import RedisCluster
 
 from storage import Persistence, connect
+from storage.keys import SESSIONS_EPOCH_KEY
 from tests import hypothesis_profiles  # noqa: F401  (loads the profile HYPOTHESIS_PROFILE names)
 
 REPO = Path(__file__).resolve().parent.parent
@@ -110,6 +111,20 @@ def store(cluster_client) -> Persistence:
     """A Persistence over the test cluster, emptied (FLUSHALL on every primary) before the test."""
     flush_primaries(cluster_client)
     return Persistence(cluster_client)
+
+
+def sessions_epoch(client) -> bytes | None:
+    """The store's sessions epoch now (atedash/sessions.py): every session cookie carries it."""
+    return client.get(SESSIONS_EPOCH_KEY)
+
+
+def restore_sessions_epoch(client, epoch: bytes | None) -> bool:
+    """Whether a cookie signed under ``epoch`` by an earlier test is still good: each test's flush
+    removes the epoch, so it is put back; False when another epoch is in force (sign in anew)."""
+    if epoch is None:
+        return False
+    client.set(SESSIONS_EPOCH_KEY, epoch, nx=True, ex=24 * 3600)
+    return client.get(SESSIONS_EPOCH_KEY) == epoch
 
 
 @pytest.fixture

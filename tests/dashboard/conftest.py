@@ -22,6 +22,7 @@ from django.conf import settings as django_settings
 from django.test import Client
 
 from atedash.app import current_app
+from tests.conftest import restore_sessions_epoch, sessions_epoch
 
 PASSWORDS = {"viewer": "viewer-pass-1", "editor": "editor-pass-1", "admin": "admin-pass-1"}
 ENVIRONMENT = "dash-test"
@@ -71,7 +72,7 @@ def login(client, role):
 
 
 # Session cookies by what they depend on: role, signing key, users file, session generation.
-_SIGNED_IN: dict[tuple, tuple[object, float]] = {}
+_SIGNED_IN: dict[tuple, tuple[object, float, bytes | None]] = {}
 
 
 def signed_in(role, request):
@@ -91,11 +92,12 @@ def signed_in(role, request):
     max_age = min(django_settings.SESSION_COOKIE_AGE, django_settings.ATEDASH_SESSION_IDLE) / 2
     cached = None if request.node.get_closest_marker("fresh_login") else _SIGNED_IN.get(key)
     client = Client()
-    if cached is not None and time.time() - cached[1] < max_age:
+    store = current_app().store.persistence().client
+    if cached is not None and time.time() - cached[1] < max_age and restore_sessions_epoch(store, cached[2]):
         client.cookies[name] = copy.copy(cached[0])
         return client
     login(client, role)
-    _SIGNED_IN[key] = (copy.copy(client.cookies[name]), time.time())
+    _SIGNED_IN[key] = (copy.copy(client.cookies[name]), time.time(), sessions_epoch(store))
     return client
 
 
