@@ -67,7 +67,7 @@ class Application:
             concurrency=settings.ATEDASH_LOGIN_CONCURRENCY,
         )
         self.metrics = Metrics(self.stats, self.checks)
-        # "Show all matches": full-store walks in the background, one at a time (atedash/walks.py).
+        # "Show all matches": full-store walks, one at a time in the fleet (atedash/walks.py).
         self.walks = WalkRegistry(self.store.persistence)
         self.refresh_interval_s = settings.ATEDASH_REFRESH_INTERVAL
 
@@ -77,8 +77,8 @@ class Application:
         return self.store.persistence().claim_refresh(what, self.refresh_interval_s)
 
     def records_changed(self, *, recount: bool = False) -> None:
-        """Records changed through atedash: every process's consistency report predates the change;
-        with ``recount`` (a flush, a repair) this process's counts are void too."""
+        """Records changed through atedash: the fleet's consistency report predates the change; with
+        ``recount`` (a flush, a repair) the fleet's counts are due too."""
         self.checks.invalidate()
         if recount:
             self.stats.reset()
@@ -87,8 +87,7 @@ class Application:
         """Waits for running background computations, then closes the store connection."""
         self.walks.close(timeout=CLOSE_WAIT_S)
         for computation in (self.stats, self.checks):
-            computation.wait(timeout=CLOSE_WAIT_S)
-            computation.reset()
+            computation.join_local(timeout=CLOSE_WAIT_S)
         self.store.close()
         self.shard_executor.shutdown(wait=False, cancel_futures=True)
 

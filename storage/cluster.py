@@ -71,6 +71,38 @@ class StoreStats:
     def unreadable(self) -> int:
         return self.unreadable_actors + self.unreadable_workers
 
+    def to_dict(self, max_pools: int = 10_000) -> dict:
+        """As stored for the fleet (storage/fleet.py): at most ``max_pools`` pools (``pools_cut`` says
+        how many more there were)."""
+        pools = sorted(self.workers_by_pool.items())
+        return {
+            "actors_by_status": dict(self.actors_by_status),
+            "pools": [[ns, pool, c.get("free", 0), c.get("assigned", 0)] for (ns, pool), c in pools[:max_pools]],
+            "pools_cut": max(0, len(pools) - max_pools),
+            "locks": self.locks,
+            "computed_at": self.computed_at,
+            "duration_s": self.duration_s,
+            "keys_scanned": self.keys_scanned,
+            "unreadable_actors": self.unreadable_actors,
+            "unreadable_workers": self.unreadable_workers,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict) -> StoreStats:
+        """The inverse of to_dict; ValueError (or TypeError, KeyError) when the value is not one."""
+        by_status = {str(k): int(v) for k, v in dict(data["actors_by_status"]).items()}
+        pools = {(str(ns), str(pool)): {"free": int(f), "assigned": int(a)} for ns, pool, f, a in data["pools"]}
+        return cls(
+            actors_by_status=by_status,
+            workers_by_pool=pools,
+            locks=int(data["locks"]),
+            computed_at=float(data["computed_at"]),
+            duration_s=float(data["duration_s"]),
+            keys_scanned=int(data["keys_scanned"]),
+            unreadable_actors=int(data.get("unreadable_actors", 0)),
+            unreadable_workers=int(data.get("unreadable_workers", 0)),
+        )
+
 
 # ===================================================================== counting and clearing
 

@@ -32,6 +32,7 @@ from storage.errors import (
     UnreadableByServer,
     VersionConflict,
 )
+from storage.fleet import Fleet
 from storage.keys import ACTOR_PREFIX, WORKER_PREFIX, actor_key, key_slot, worker_key
 from storage.raw import LockInfo, RawRecord, describe_unknown_fields, detect_encoding
 from storage.records import ACTORS, WORKERS, RecordKind, kind_of_key
@@ -115,6 +116,14 @@ class Persistence:
         self._compare_and_set = client.register_script(_COMPARE_AND_SET)
         self._compare_and_delete = client.register_script(_COMPARE_AND_DELETE)
         self._count_in_window = client.register_script(dashboard.COUNT_IN_WINDOW)
+        self._fleet: Fleet | None = None
+
+    @property
+    def fleet(self) -> Fleet:
+        """The fleet's leases and shared results (storage/fleet.py)."""
+        if self._fleet is None:
+            self._fleet = Fleet(self.client)
+        return self._fleet
 
     # ================================================================ the dashboard's own records
 
@@ -293,6 +302,11 @@ class Persistence:
                 return None, True
             if scanned >= budget:
                 return None, False
+
+    def worker_in_pools(self, pod: str, pools: list[tuple[str, str]]) -> Worker | None:
+        """The worker of ``pod`` read by key in each of ``pools`` (one round trip per node), never a
+        scan; None when absent from them or corrupt."""
+        return self._worker_in_pools(pod, pools) if pod else None
 
     def _worker_in_pools(self, pod: str, pools: list[tuple[str, str]]) -> Worker | None:
         """The first worker ``pod`` found by key in ``pools``; None when absent or corrupt (the scan decides)."""

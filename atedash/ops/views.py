@@ -108,6 +108,7 @@ def check_page(request: HttpRequest) -> HttpResponseBase:
         "kinds": [(k, KIND_TITLES[k], report.counts.get(k, 0) if report else 0) for k in KINDS],
         "age": current_app().checks.age(),
         "finished_at": current_app().checks.finished_at,
+        "maker": current_app().checks.maker(),
         "can_repair": can_repair,
     }
     return render_page(request, "ops/check.html", "ops/_check_results.html", context)

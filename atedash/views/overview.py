@@ -41,6 +41,9 @@ def _stats_context(since: float | None = None) -> dict[str, Any]:
     }
     if result is not None:
         context["stats_age"] = max(0, int(time.time() - result.computed_at))
+        # The same in every process: the fleet's one count, when and by whom (host:pid).
+        context["stats_counted_at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(result.computed_at))
+        context["stats_maker"] = current_app().stats.maker()
         context["actor_total"] = sum(result.actors_by_status.values())
         pools = []
         for (namespace, pool), counts in sorted(result.workers_by_pool.items()):
