@@ -38,6 +38,7 @@ SETTINGS = frozenset(
         "ATEDASH_LOGIN_MAX_FAILURES_PER_NAME",
         "ATEDASH_LOGIN_CONCURRENCY",
         "ATEDASH_REFRESH_INTERVAL",
+        "ATEDASH_STORE_STEP_KEYS",
     }
 )
 # How long closing an application waits for its background computations (a store walk).
@@ -56,6 +57,7 @@ class Application:
             executor=self.shard_executor,
         )
         self.stats = StatsCache(self.store, max_age=settings.ATEDASH_STATS_MAX_AGE)
+        self.stats.step_keys = settings.ATEDASH_STORE_STEP_KEYS
         self.checks = CheckCache(self.store, max_age=settings.ATEDASH_CHECK_MAX_AGE)
         self.users = UsersFile(settings.ATEDASH_USERS_FILE)
         self.throttle = LoginThrottle(
@@ -68,7 +70,7 @@ class Application:
         )
         self.metrics = Metrics(self.stats, self.checks)
         # "Show all matches": full-store walks, one at a time in the fleet (atedash/walks.py).
-        self.walks = WalkRegistry(self.store.persistence)
+        self.walks = WalkRegistry(self.store.persistence, step_keys=settings.ATEDASH_STORE_STEP_KEYS)
         self.refresh_interval_s = settings.ATEDASH_REFRESH_INTERVAL
 
     def claim_refresh(self, what: str) -> bool:

@@ -98,6 +98,7 @@ class LeasedComputation:
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._parsed: tuple[bytes | None, Any] = (None, None)
+        self._interrupted: dict | None = None
 
     # --- subclasses ----------------------------------------------------------------------------
 
@@ -122,14 +123,20 @@ class LeasedComputation:
         """(result, its stored envelope, last error, running lease, stale marker) as stored now."""
         from storage.fleet import LeaseInfo
 
-        raw_result, raw_error, raw_lease, raw_stale = self._fleet().read(self.job, "result", "error", "lease", "stale")
+        fleet = self._fleet()
+        raw_result, raw_error, raw_lease, raw_stale, raw_attempt, raw_seen = fleet.read(
+            self.job, "result", "error", "lease", "stale", "attempt", "interrupted"
+        )
         result, envelope = self._parse(raw_result)
         error = loads_object(raw_error)
         try:
             stale_at = float(raw_stale or 0)
         except ValueError:
             stale_at = 0.0
-        return result, envelope, (error if error and error.get("error") else None), LeaseInfo.parse(raw_lease), stale_at
+        lease = LeaseInfo.parse(raw_lease)
+        ended = [envelope.get("fence"), (error or {}).get("fence")]
+        self._judge_attempt(fleet, loads_object(raw_attempt), loads_object(raw_seen), lease, ended)
+        return result, envelope, (error if error and error.get("error") else None), lease, stale_at
 
     def _parse(self, raw: bytes | None) -> tuple[Any, dict]:
         """The stored result parsed once per stored value (the same object until it changes)."""
@@ -146,6 +153,29 @@ class LeasedComputation:
                 result, envelope = None, {}
         self._parsed = (raw, (result, envelope))
         return result, envelope
+
+    def interrupted(self) -> dict | None:
+        """The last run whose process died before writing a result or an error ({"maker",
+        "started_at"}; from the last read()), else None: said until a later run ends."""
+        return self._interrupted
+
+    def _judge_attempt(
+        self, fleet: Fleet, attempt: dict | None, seen: dict | None, lease: LeaseInfo | None, ended: list
+    ) -> None:
+        def newer(run: dict | None) -> bool:
+            token = (run or {}).get("token")
+            return isinstance(token, int) and not any(isinstance(t, int) and t >= token for t in ended)
+
+        if attempt is not None and lease is None and not self._local_running() and newer(attempt):
+            if seen is None or seen.get("token") != attempt.get("token"):
+                try:  # kept apart from the attempt: the next run overwrites that one
+                    fleet.set(self.job, "interrupted", dumps(attempt), RESULT_TTL_S)
+                except Exception:  # noqa: BLE001 - only the notice depends on it
+                    pass
+                seen = attempt
+        self._interrupted = None
+        if newer(seen):
+            self._interrupted = {"maker": str(seen.get("maker", ""))[:200], "started_at": seen.get("started_at")}
 
     def state(self) -> tuple[Any, dict, str | None, bool]:
         """(result, envelope, error, running), never raising: a store failure is the error."""
@@ -199,6 +229,11 @@ class LeasedComputation:
             return None
         if lease is None:
             return None
+        try:  # who runs it, so that every process can tell when it died without a result
+            attempt = {"token": lease.token, "maker": lease.fleet.holder, "started_at": time.time()}
+            lease.fleet.set(self.job, "attempt", dumps(attempt), RESULT_TTL_S)
+        except Exception as exc:  # noqa: BLE001 - only the "interrupted" notice depends on it
+            log.warning("%s: could not note the attempt: %s", self.what, exc)
         thread = threading.Thread(target=self._run, args=(lease,), name=self.thread_name, daemon=True)
         with self._lock:
             self._thread = thread
@@ -211,12 +246,17 @@ class LeasedComputation:
         except Exception as exc:  # noqa: BLE001 - reported on the page that shows the result
             log.warning("%s failed: %s", self.what, exc)
             error = dumps(
-                {"error": f"{type(exc).__name__}: {exc}"[:2000], "at": time.time(), "maker": lease.fleet.holder}
+                {
+                    "error": f"{type(exc).__name__}: {exc}"[:2000],
+                    "at": time.time(),
+                    "maker": lease.fleet.holder,
+                    "fence": lease.token,
+                }
             )
             self._write(lease, lambda: lease.put(self._key("error"), error, ERROR_TTL_S, release=True))
             return
         stored = dumps({**self._to_stored(result, lease), "fence": lease.token, "maker": lease.fleet.holder})
-        no_error = dumps({})
+        no_error = dumps({"fence": lease.token})
         self._write(
             lease,
             lambda: lease.put_two(

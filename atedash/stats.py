@@ -30,6 +30,7 @@ class StatsCache(LeasedComputation):
     job = "stats"
     thread_name = "atedash-stats"
     what = "store statistics"
+    step_keys = 1000  # keys per SCAN step (ATEDASH_STORE_STEP_KEYS)
 
     def __init__(self, store: StoreConnection, max_age: float) -> None:
         super().__init__(store, max_age)  # ATEDASH_STATS_MAX_AGE
@@ -37,7 +38,7 @@ class StatsCache(LeasedComputation):
         self._derived: tuple[StoreStats | None, dict[Hashable, Any]] = (None, {})
 
     def _compute(self) -> StoreStats:
-        return self.store.persistence().store_stats()
+        return self.store.persistence().store_stats(self.step_keys)
 
     def _to_stored(self, result: StoreStats, lease: Lease) -> dict:
         return {"stats": result.to_dict(MAX_POOLS)}

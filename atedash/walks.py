@@ -205,10 +205,12 @@ class WalkRegistry:
         max_results: int = 100_000,
         keep: int = 4,
         keep_s: float = 600.0,
+        step_keys: int = 2000,
     ) -> None:
         self._persistence = persistence  # the process's storage.Persistence, when a walk starts
         self.max_results = max_results
         self.keep, self.keep_s = keep, keep_s
+        self.step_keys = step_keys  # keys per SCAN step of a walk
         self._lock = threading.Lock()
         # This process's own running walks: id -> (FullWalk, thread); nothing else is kept here.
         self._local: dict[str, tuple[FullWalk, threading.Thread]] = {}
@@ -276,7 +278,8 @@ class WalkRegistry:
             return busy, False
         fleet.set(WALKS, walk_index_part(kind, wanted.description), walk_id, self.keep_s)
         self._forget_old(fleet, walk_id)
-        walk = FullWalk(self._persistence().topology, wanted, max_results=self.max_results)
+        topology = self._persistence().topology
+        walk = FullWalk(topology, wanted, max_results=self.max_results, step_count=self.step_keys)
         thread = threading.Thread(
             target=self._run, args=(walk_id, walk, lease, state), name="atedash-walk", daemon=True
         )

@@ -164,15 +164,16 @@ def clear_ate_records(topology: Topology) -> list[ShardCounts]:
     return topology.map_shards(clear)
 
 
-def store_stats(topology: Topology) -> StoreStats:
-    """One streaming, batched walk of the store; meant for a background thread."""
+def store_stats(topology: Topology, step_count: int = 1000) -> StoreStats:
+    """One streaming, batched walk of the store (``step_count`` keys per SCAN); meant for a
+    background thread."""
     started = time.time()
     t0 = time.perf_counter()
     actors_by_status = {name: 0 for name in Actor.Status.keys()}
     actors_by_status["CORRUPT"] = 0
     workers_by_pool: dict[tuple[str, str], dict[str, int]] = {}
     locks = scanned = unreadable_actors = unreadable_workers = 0
-    for shard in topology.map_shards(lambda shard: _shard_stats(topology, shard)):
+    for shard in topology.map_shards(lambda shard: _shard_stats(topology, shard, step_count)):
         unreadable_actors += shard.unreadable_actors
         unreadable_workers += shard.unreadable_workers
         for name, n in shard.by_status.items():
@@ -205,33 +206,33 @@ class _ShardStats:
     unreadable_workers: int = 0
 
 
-def _shard_stats(topology: Topology, shard: Shard) -> _ShardStats:
+def _shard_stats(topology: Topology, shard: Shard, step_count: int = 1000) -> _ShardStats:
     stats = _ShardStats()
     # The server's judgment, value only (its canonical-form regex for what atedash and Go write):
     # decode_stored already checked the record's identity against its key. Looked up per call, so
     # that bench/stats_count_bench.py can switch it off.
-    for actor, unreadable in _judged(topology, shard, ACTORS, 1, ACTOR_SCHEMA, stats):
+    for actor, unreadable in _judged(topology, shard, ACTORS, 1, ACTOR_SCHEMA, stats, step_count):
         stats.unreadable_actors += unreadable
         stats.by_status["CORRUPT" if actor is None else _status_name(actor.status)] += 1
-    for worker, unreadable in _judged(topology, shard, WORKERS, 3, WORKER_SCHEMA, stats):
+    for worker, unreadable in _judged(topology, shard, WORKERS, 3, WORKER_SCHEMA, stats, step_count):
         stats.unreadable_workers += unreadable
         if worker is not None:
             pool = stats.by_pool.setdefault((worker.worker_namespace, worker.worker_pool), Counter())
             pool["assigned" if worker.actor_id else "free"] += 1
-    for keys in walk_keys(topology, shard, LOCK_PREFIX + "*"):
+    for keys in walk_keys(topology, shard, LOCK_PREFIX + "*", step_count):
         stats.locks += len(keys)
         stats.scanned += len(keys)
     return stats
 
 
 def _judged(
-    topology: Topology, shard: Shard, kind: RecordKind, colons: int, schema, stats: _ShardStats
+    topology: Topology, shard: Shard, kind: RecordKind, colons: int, schema, stats: _ShardStats, step_count: int = 1000
 ) -> Iterator[tuple[Message | None, bool]]:
     """Every ``kind`` record on ``shard`` (counted in ``stats.scanned``) as (the record, None when
     atedash cannot decode it; whether the ate server cannot read it). A decoded record is judged by
     its key's ``colons`` and ``schema.value_error`` only, a corrupt one by ``schema.judge``."""
     judge, value_error = schema.judge, schema.value_error
-    for keys, values in walk_shard(topology, shard, kind.prefix + "*"):
+    for keys, values in walk_shard(topology, shard, kind.prefix + "*", step_count):
         for key, raw in zip(keys, values):
             stats.scanned += 1
             if raw is None:

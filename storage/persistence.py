@@ -362,8 +362,8 @@ class Persistence:
     def shard_counts(self) -> list[cluster_info.ShardCounts]:
         return cluster_info.shard_counts(self.topology)
 
-    def store_stats(self) -> cluster_info.StoreStats:
-        return cluster_info.store_stats(self.topology)
+    def store_stats(self, step_count: int = 1000) -> cluster_info.StoreStats:
+        return cluster_info.store_stats(self.topology, step_count)
 
     def cluster_overview(self) -> cluster_info.ClusterOverview:
         return cluster_info.cluster_overview(self.topology)

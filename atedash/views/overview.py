@@ -38,6 +38,8 @@ def _stats_context(since: float | None = None) -> dict[str, Any]:
         "stats_running": running or pending_since is not None,
         "stats_age": None,
         "stats_since": signing.dumps(pending_since, salt=SINCE_SALT) if pending_since is not None else None,
+        # A count whose process died before it wrote anything (its lease lapsed): said, with its maker.
+        "stats_interrupted": current_app().stats.interrupted(),
     }
     if result is not None:
         context["stats_age"] = max(0, int(time.time() - result.computed_at))
