@@ -7,6 +7,8 @@
   query parameter a view refuses) -> the 400 page (or an HTMX fragment) with a link to the first page.
 * the other StorageErrors -> a form error on the right field when a form is involved
   (`add_form_error`), else an error page with the operator-readable message.
+* UnreadableStored (a write refused, as the Go server's fails, on a record it cannot read) -> the
+  409 error page with Go's reason and a link to the record's raw editor.
 Nothing here ever shows a traceback.
 """
 
@@ -108,6 +110,7 @@ def storage_error_page(request: HttpRequest, exc: StorageError, status: int = 40
         storage.CorruptRecord: "The stored record is corrupt",
         storage.AlreadyExists: "The record exists already",
         storage.UnreadableByServer: "The ate server could not read that",
+        storage.UnreadableStored: "The ate server cannot read this record",
     }.get(type(exc), "The store refused this")
     context = {
         "title": title,
@@ -116,6 +119,9 @@ def storage_error_page(request: HttpRequest, exc: StorageError, status: int = 40
         "preview": getattr(exc, "preview", None),
         "status_code": status,
     }
+    if isinstance(exc, storage.UnreadableStored):
+        # Go's same call fails on it too: say so in its words; the raw editor mends it.
+        context["unreadable"] = {"reason": exc.reason, "call": exc.call, "go_error": exc.go_error}
     return render(request, "errors/storage_error.html", context, status=status)
 
 

@@ -18,6 +18,7 @@ from storage.errors import (
     StorageError,
     StoreUnreachable,
     UnreadableByServer,
+    UnreadableStored,
     VersionConflict,
     is_store_unavailable,
     is_store_unreachable,
@@ -33,7 +34,7 @@ from storage.keys import (
     parse_worker_key,
     worker_key,
 )
-from storage.persistence import Persistence
+from storage.persistence import KEEP_TTL, Persistence
 from storage.raw import LockInfo, RawRecord
 from storage.scanning import CorruptEntry, Page
 from storage.server_readable import Unreadable, judge_actor, judge_worker, server_read_error
@@ -49,6 +50,7 @@ __all__ = [
     "ImmutableField",
     "InvalidCursor",
     "JSON",
+    "KEEP_TTL",
     "LOCK_PREFIX",
     "LockInfo",
     "NodeInfo",
@@ -62,6 +64,7 @@ __all__ = [
     "StorageError",
     "StoreStats",
     "UnreadableByServer",
+    "UnreadableStored",
     "VersionConflict",
     "WORKER_PREFIX",
     "actor_key",

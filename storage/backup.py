@@ -14,7 +14,8 @@ names, int64 as strings, enums by name, defaults omitted); import ignores it and
 bytes, so export → flush → import gives back every key byte for byte. A record that does not decode is
 exported with ``"record": null`` and ``"error": "..."`` so that nothing is lost from the file; the store
 never writes such a record (``restore_raw`` refuses it), so import counts it as ``corrupt`` and moves on,
-unless asked (``include_corrupt``) to put it back where its key is free, for a byte-for-byte restore.
+unless asked (``include_corrupt`` with ``allow_unreadable``: the ate server cannot read it either) to put
+it back where its key is free, for a byte-for-byte restore.
 A record atedash decodes but the ate server cannot read (``storage.server_readable``: unknown fields,
 binary protobuf, an id with ':' ...) is refused the same way and counted as ``unreadable``, unless
 ``allow_unreadable``: then it is written and counted in ``unreadable_written``, so that the store can be
@@ -479,7 +480,9 @@ def import_records(
     overwrite). A write that loses a race with another writer is retried through ``restore_raw``.
 
     ``include_corrupt``: also write back the records that were exported as undecodable (for a restore
-    that is byte for byte even of a damaged store), only where the key is free: never over a record.
+    that is byte for byte even of a damaged store), only where the key is free: never over a record;
+    and only with ``allow_unreadable`` (the ate server cannot read them either): without it they are
+    counted in ``unreadable``, not written.
 
     ``allow_unreadable``: also write the records the ate server cannot read (``storage.server_readable``);
     without it they are counted in ``unreadable`` and not written. Written ones are counted in
@@ -512,7 +515,9 @@ def _to_write(entries, result: ImportResult, include_corrupt: bool, allow_unread
             # The store never writes a record that does not decode (restore_raw refuses it).
             result.corrupt += 1
             _report(result, max_details, (entry.line, entry.key, "corrupt", None, None))
-        elif entry.unreadable is not None and not entry.corrupt and not allow_unreadable:
+        elif (entry.unreadable is not None or entry.corrupt) and not allow_unreadable:
+            # A corrupt record is one the ate server cannot read either (a truncated value makes
+            # its ListActors fail with "unexpected EOF"): include_corrupt alone never writes it.
             result.unreadable += 1
             _report(result, max_details, (entry.line, entry.key, "unreadable", None, entry.version))
         else:

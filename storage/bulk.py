@@ -2,8 +2,10 @@
 
 Each record is read, checked and written on its own: written only if it still holds the very bytes
 that were checked (compare-and-set / compare-and-delete, as every write of storage), and, when the
-caller says which version the operator saw, only if it is still at that version. Every record gets
-a result: done, or skipped with the reason. Nothing is retried.
+caller says which version the operator saw, only if it is still at that version. A record the ate
+server cannot read is skipped as Go's DeleteActor / UpdateWorker fail on it (storage.gorules; its
+entry carries "unreadable": Go's reason). Every record gets a result: done, or skipped with the
+reason. Nothing is retried.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from dataclasses import dataclass, field
 
 from storage.ateapi_pb2 import Actor, Worker
 from storage.errors import CorruptRecord
+from storage.gorules import DELETE, UPDATE, skipped, unreadable_stored
 from storage.keys import ACTOR_PREFIX, WORKER_PREFIX, actor_lock_key, parse_actor_key
 from storage.records import ACTORS, WORKERS
 
@@ -83,6 +86,13 @@ def bulk_apply(
                 record = kind.decode_stored(key, raw)[0]
             except CorruptRecord as exc:
                 report.skipped.append({"key": key, "why": f"corrupt: {exc.reason}"})
+                continue
+            # Go's DeleteActor and UpdateWorker (a free) read the record first and fail on one
+            # they cannot read: skipped with Go's reason (the raw editor mends it).
+            write = DELETE if action == "delete-suspended" else UPDATE
+            refused = unreadable_stored(kind, key, raw, write)
+            if refused is not None:
+                report.skipped.append(skipped(refused))
                 continue
             if version is not None and record.version != version:
                 report.skipped.append(

@@ -108,3 +108,22 @@ class UnreadableByServer(StorageError):
         self.key = key
         self.reason = reason
         self.fails = fails
+
+
+class UnreadableStored(UnreadableByServer):
+    """A write refused because the ate server cannot read the record stored at ``key``: the Go
+    server's same call (``call``: UpdateActor, UpdateWorker, DeleteActor) reads the record first and
+    fails, with ``go_error``. ``reason``: protojson's words, as the raw editor and the check quote
+    them. Nothing was written; the raw editor (write_raw, delete_raw) mends or removes the record."""
+
+    def __init__(self, key: str, reason: str, call: str, go_error: str, fails: str = ""):
+        StorageError.__init__(
+            self,
+            f"{key}: nothing was written: the ate server cannot read the stored record, "
+            f"and its {call} fails on it: {reason}",
+        )
+        self.key = key
+        self.reason = reason
+        self.fails = fails
+        self.call = call
+        self.go_error = go_error

@@ -12,6 +12,8 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
+from decimal import Decimal
 from typing import Unpack
 
 import redis
@@ -33,6 +35,7 @@ from storage.errors import (
     VersionConflict,
 )
 from storage.fleet import Fleet
+from storage.gorules import DELETE, UPDATE, refuse_unreadable_stored
 from storage.keys import ACTOR_PREFIX, WORKER_PREFIX, actor_key, key_slot, worker_key
 from storage.raw import LockInfo, RawRecord, describe_unknown_fields, detect_encoding
 from storage.records import ACTORS, WORKERS, RecordKind, kind_of_key
@@ -93,6 +96,49 @@ def _refuse_unreadable(key: str, value: bytes) -> None:
     unreadable = server_read_error(key, value)
     if unreadable is not None:
         raise UnreadableByServer(key, unreadable.reason, unreadable.fails)
+
+
+class _KeepTTL:
+    def __repr__(self) -> str:
+        return "KEEP_TTL"
+
+
+# go-redis's KeepTTL (-1 ns): SET ... KEEPTTL NX.
+KEEP_TTL = _KeepTTL()
+_NS_PER_MS, _NS_PER_S = 1_000_000, 1_000_000_000
+
+
+def go_duration_ns(ttl) -> int:
+    """``ttl`` in seconds as a Go time.Duration: whole nanoseconds, the fraction truncated; exact
+    for what a float prints (2.9e-3 is 2,900,000 ns, not 2,899,999). KEEP_TTL is -1."""
+    if ttl is KEEP_TTL:
+        return -1
+    if isinstance(ttl, timedelta):
+        return (ttl.days * 86_400 + ttl.seconds) * _NS_PER_S + ttl.microseconds * 1000
+    if isinstance(ttl, bool) or not isinstance(ttl, (int, float, Decimal)):
+        raise ValueError(f"a lock TTL is a number of seconds, not {type(ttl).__name__}")
+    exact = Decimal(ttl) if isinstance(ttl, int) else Decimal(repr(ttl)) if isinstance(ttl, float) else ttl
+    if not exact.is_finite():
+        raise ValueError(f"a lock TTL must be finite, not {ttl!r}")
+    ns = int(exact * _NS_PER_S)  # int() truncates toward zero, as Go's conversions
+    if not -(2**63) <= ns < 2**63:
+        raise ValueError(f"a lock TTL of {ttl!r} s does not fit a Go Duration")
+    return ns
+
+
+def lock_command(key: str, value: str | bytes, ttl) -> tuple:
+    """The command go-redis's SetNX(key, value, ttl) sends (cmdable.SetNX, usePrecise, formatMs)."""
+    ns = go_duration_ns(ttl)
+    if ns == 0:
+        return ("SETNX", key, value)
+    if ns == -1:
+        return ("SET", key, value, "KEEPTTL", "NX")
+    if ns < 0:
+        # go-redis sends PX <= 0 and Redis refuses it ("invalid expire time"): refused here.
+        raise ValueError(f"a lock TTL cannot be negative ({ttl!r}): 0 = no expiry, KEEP_TTL")
+    if ns < _NS_PER_S or ns % _NS_PER_S:
+        return ("SET", key, value, "PX", max(1, ns // _NS_PER_MS), "NX")
+    return ("SET", key, value, "EX", ns // _NS_PER_S, "NX")
 
 
 def _status_name(status: int) -> str:
@@ -236,6 +282,8 @@ class Persistence:
         if raw is None:
             raise NotFound(key)
         stored, _ = ACTORS.decode_stored(key, raw)
+        # Go's DeleteActor reads the record first: one it cannot read is not deleted.
+        refuse_unreadable_stored(ACTORS, key, raw, DELETE)
         if stored.status != Actor.STATUS_SUSPENDED:
             raise FailedPrecondition(
                 key, f"actor must be STATUS_SUSPENDED to be deleted, it is {_status_name(stored.status)}"
@@ -324,12 +372,15 @@ class Persistence:
 
     # ================================================================ locks
 
-    def acquire_lock(self, key: str, value: str | bytes, ttl_seconds: float) -> bool:
-        if ttl_seconds <= 0:
-            raise ValueError("ttl_seconds must be positive")
-        if float(ttl_seconds).is_integer():
-            return bool(self.client.set(key, value, nx=True, ex=int(ttl_seconds)))
-        return bool(self.client.set(key, value, nx=True, px=max(1, round(ttl_seconds * 1000))))
+    def acquire_lock(self, key: str, value: str | bytes, ttl_seconds) -> bool:
+        """SET NX of a lock, as the Go server's AcquireLock (go-redis SetNX): True when taken.
+
+        ``ttl_seconds`` (int, float, Decimal or timedelta; or ``KEEP_TTL``) is made a Go Duration
+        (whole nanoseconds, the rest truncated) and sent as go-redis sends it (``lock_command``):
+        0 = no expiry, ``KEEP_TTL`` = ``KEEPTTL``, whole seconds as EX, else PX truncated to whole
+        milliseconds (2.9 ms -> PX 2; under 1 ms -> PX 1). A negative TTL is a ValueError (Go's
+        goes to Redis, which refuses it: nothing is set either way)."""
+        return bool(self.client.execute_command(*lock_command(key, value, ttl_seconds)))
 
     def release_lock(self, key: str, value: str | bytes) -> None:
         # Compare-and-delete: a holder whose lock expired and was taken by someone else must not
@@ -580,6 +631,16 @@ class Persistence:
             raise AlreadyExists(key)
         self._replicated(key)
 
+    def get_writable(self, kind: RecordKind, key: str, write: str = UPDATE) -> Message:
+        """The record at ``key`` as get_record gives it, refused (UnreadableStored) when the Go
+        server's ``write`` of it ("update", "delete") would fail reading it (storage.gorules)."""
+        raw = _get_string(self.client, key)
+        if raw is None:
+            raise NotFound(key)
+        record = kind.decode_stored(key, raw)[0]
+        refuse_unreadable_stored(kind, key, raw, write)
+        return record
+
     def _get(self, kind: RecordKind, key: str):
         raw = _get_string(self.client, key)
         if raw is None:
@@ -593,6 +654,9 @@ class Persistence:
             if raw is None:
                 raise NotFound(key)
             stored, encoding = kind.decode_stored(key, raw)
+            # Go's UpdateActor/UpdateWorker read the record first and fail on one they cannot
+            # read: writing anyway would keep its unknown field or binary form at version + 1.
+            refuse_unreadable_stored(kind, key, raw, UPDATE)
             if stored.version != expected_version:
                 raise VersionConflict(key, expected_version, stored.version)
             for field in kind.immutable_fields:

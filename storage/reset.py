@@ -10,6 +10,11 @@ those assigned to an actor that exists: resetting a pool under a live actor woul
 without its worker, so they are skipped and said so. Whatever changed between the walk and the write
 is skipped with the reason; nothing is retried. ``dry_run`` walks the same way and writes nothing.
 
+Records the ate server cannot read follow Go's write rules (storage.gorules): an actor is not
+deleted (Go's DeleteActor reads it first and fails), nor a worker freed (UpdateWorker); both are
+skipped with Go's reason (their entry carries "unreadable"), and a skipped actor's workers and lock
+are left alone. A pool's worker is deleted as Go's DeleteWorker deletes it: a plain DEL.
+
 Memory: the ids of the actors in scope (to find their workers and locks); the backup of a scope
 (``iter_scope_export``) holds its records, at most ``MAX_EXPORT`` (a larger one is refused: export
 the whole store instead).
@@ -25,6 +30,7 @@ from dataclasses import dataclass, field
 from storage.ateapi_pb2 import Actor, Worker
 from storage.backup import export_line
 from storage.errors import CorruptRecord, StorageError
+from storage.gorules import DELETE, UPDATE, skipped, unreadable_stored
 from storage.keys import actor_key, actor_lock_key
 from storage.records import ACTORS, WORKERS
 from storage.walk import FullWalk, Match, actor_walk, worker_walk
@@ -163,11 +169,22 @@ class _Reset:
         except CorruptRecord:
             return "changed meanwhile: it is now corrupt"
 
+    def _refused(self, kind, m: Match, write: str) -> bool:
+        """Skips (with Go's reason) a record the Go server's same write would fail to read."""
+        refused = unreadable_stored(kind, m.key, m.raw, write)
+        if refused is None:
+            return False
+        with self.lock:
+            self.report.skipped.append(skipped(refused))
+        return True
+
     # ----------------------------------------------------------------- actors
 
     def delete_actors(self, matches: list[Match]) -> None:
         for m in matches:
             actor = m.record
+            if self._refused(ACTORS, m, DELETE):
+                continue
             if self.dry_run:
                 with self.lock:
                     self.actor_ids.add(actor.actor_id)
@@ -198,7 +215,7 @@ class _Reset:
             worker: Worker = m.record
             with self.lock:
                 ours = worker.actor_id in self.actor_ids
-            if not ours:
+            if not ours or self._refused(WORKERS, m, UPDATE):
                 continue
             if self.dry_run:
                 with self.lock:

@@ -119,7 +119,7 @@ def check_page(request: HttpRequest) -> HttpResponseBase:
 def repair(request: HttpRequest) -> HttpResponseBase:
     """GET: the exact change, and whether it still applies; POST: re-check and apply it."""
     from storage.consistency import RepairNotApplicable
-    from storage.errors import VersionConflict
+    from storage.errors import UnreadableStored, VersionConflict
 
     token = request.POST.get("repair") if request.method == "POST" else request.GET.get("r")
     repair_obj = load_repair(token or "")
@@ -150,6 +150,9 @@ def repair(request: HttpRequest) -> HttpResponseBase:
         context.update(applies=False, error=f"{exc.message}. Nothing was written; run the check again.")
         audit(request, f"repair.{repair_obj.action}.refused", key=repair_obj.key, reason=exc.message)
         return render(request, "ops/repair.html", context, status=409)
+    except UnreadableStored as exc:  # the error page (atedash/errors.py): Go's reason, the raw editor
+        audit(request, f"repair.{repair_obj.action}.refused", key=repair_obj.key, reason=exc.message)
+        raise
     audit(
         request,
         f"repair.{repair_obj.action}",

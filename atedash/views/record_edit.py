@@ -138,6 +138,8 @@ def _save(
         except storage.VersionConflict:
             current = pages.read(p, key)  # changed again: merge onto that
             continue
+        except storage.UnreadableStored:
+            raise  # unreadable meanwhile: the error page, with Go's reason and the raw editor's link
         except storage.StorageError as exc:
             errors.add_form_error(form, exc)
             return render(

@@ -29,6 +29,7 @@ from atedash.history import history_rows
 from atedash.records import RecordPages, key_text, pages_for_key
 from atedash.views import raw as raw_views
 from atedash.views.common import persistence, render_page, scan_budget
+from storage.gorules import DELETE
 
 Pages = type[RecordPages]
 RecordView = Callable[[HttpRequest, Pages, "str | bytes"], HttpResponse]
@@ -153,7 +154,9 @@ def record_create(request: HttpRequest, pages: Pages) -> HttpResponse:
 @record_view
 def record_delete(request: HttpRequest, pages: Pages, key: str | bytes) -> HttpResponse:
     p = persistence()
-    record = pages.read(p, key)  # NotFound -> 404; CorruptRecord -> the error page
+    # NotFound -> 404; CorruptRecord, and UnreadableStored for an actor the Go server cannot read
+    # (its DeleteActor would fail: storage.gorules) -> the error page, with the raw editor's link.
+    record = p.get_writable(pages.kind, key, DELETE)
     context = record_context(pages, key, record=record, error=None)
     status = 200
     if request.method == "POST":

@@ -2,7 +2,8 @@
 
 A repair can be serialised (``to_dict``/``Repair.from_dict``) into a confirmation form and rebuilt to
 apply it. ``describe()`` gives the exact field changes; ``apply(persistence)`` re-reads the record,
-re-checks that the finding still holds (otherwise :class:`RepairNotApplicable`, "no longer applies"),
+re-checks that the finding still holds (otherwise :class:`RepairNotApplicable`, "no longer applies";
+``UnreadableStored`` when the ate server cannot read it now, as its update would fail),
 then writes with the version that the check saw (``VersionConflict`` propagates when the record changed
 between the re-read and the write). Locks have no version: a lock is released only when its holder
 token is still the one the check saw (``release_lock`` is atomic on the token).
@@ -18,6 +19,7 @@ from storage.ateapi_pb2 import Actor, Worker
 from storage.consistency.kinds import ACTIVE, CLAIM_FIELDS, POD_FIELDS, status_name
 from storage.errors import CorruptRecord, NotFound, VersionConflict
 from storage.keys import ACTOR_LOCK_PREFIX, WORKER_PREFIX, actor_key, glob_escape, worker_key
+from storage.records import ACTORS, WORKERS
 
 
 class RepairNotApplicable(VersionConflict):
@@ -127,18 +129,21 @@ def _actor_exists(p, actor_id: str) -> Actor | None | bool:
         return True
 
 
-def _read_worker(p, ns, pool, pod) -> Worker:
+def _read_worker(p, ns, pool, pod, writable: bool = False) -> Worker:
+    """The worker; ``writable``: the one to write, refused (UnreadableStored) when the Go server
+    cannot read it, as its UpdateWorker would fail (storage.gorules)."""
     key = worker_key(ns, pool, pod)
     try:
-        return p.get_worker(ns, pool, pod)
+        return p.get_writable(WORKERS, key) if writable else p.get_worker(ns, pool, pod)
     except NotFound:
         raise RepairNotApplicable(key, f"{key} no longer exists") from None
 
 
-def _read_actor(p, actor_id) -> Actor:
+def _read_actor(p, actor_id, writable: bool = False) -> Actor:
+    """The actor; ``writable``: as for _read_worker (Go's UpdateActor)."""
     key = actor_key(actor_id)
     try:
-        return p.get_actor(actor_id)
+        return p.get_writable(ACTORS, key) if writable else p.get_actor(actor_id)
     except NotFound:
         raise RepairNotApplicable(key, f"{key} no longer exists") from None
 
@@ -207,7 +212,7 @@ class _WorkerRepair(_RecordRepair):
         return (self.actor_namespace, self.actor_template, self.actor_id)
 
     def _read(self, persistence) -> Worker:
-        w = _read_worker(persistence, self.namespace, self.pool, self.pod)
+        w = _read_worker(persistence, self.namespace, self.pool, self.pod, writable=True)
         _same_version(self.key, self.version, w.version)
         return w
 
@@ -231,7 +236,7 @@ class _ActorRepair(_RecordRepair):
         return (self.ateom_pod_namespace, self.ateom_pod_name, self.ateom_pod_ip)
 
     def _read(self, persistence) -> Actor:
-        a = _read_actor(persistence, self.actor_id)
+        a = _read_actor(persistence, self.actor_id, writable=True)
         _same_version(self.key, self.version, a.version)
         return a
 

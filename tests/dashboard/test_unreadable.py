@@ -246,3 +246,130 @@ def test_raw_edit_of_a_locked_actor_needs_the_override(editor, store, odd, audit
     )
     assert saved.status_code == 302 and store.client.get("actor:odd") == fixed.encode()
     assert audit_log.entries[-1]["edited_while_locked"] is True
+
+
+# --- Go's write rules (issue 22): writes Go's server would refuse are refused, with its reason ------
+
+SUSPENDED_ODD = b'{"actorId":"odd","actorTemplateNamespace":"team-a","status":"STATUS_SUSPENDED","futureField":1}'
+SUSPENDED_REASON = 'proto: (line 1:80): unknown field "futureField"'
+ODD_WORKER = b'{"workerNamespace":"team-a","workerPool":"small","workerPod":"odd","actorId":"gone","x":1}'
+WORKER_REASON = 'proto: (line 1:85): unknown field "x"'
+
+
+def snapshot(store):
+    return dict(store.iter_raw(prefixes=("actor:", "worker:", "lock:")))
+
+
+def assert_refused_with_the_raw_editor(response, key, reason, call):
+    page = response.content.decode()
+    assert response.status_code == 409, page
+    assert 'id="unreadable-reason"' in page and reason.replace('"', "&quot;") in page
+    assert f"Its {call} fails on this record" in page
+    assert f'href="{raw("", key)}"'.replace("&", "&amp;") in page and 'id="raw-edit-link"' in page
+
+
+def test_delete_page_refuses_an_actor_go_cannot_read(editor, store, audit_log):
+    store.client.set("actor:odd", SUSPENDED_ODD)
+    before = snapshot(store)
+    assert_refused_with_the_raw_editor(editor.get("/actors/odd/delete/"), "actor:odd", SUSPENDED_REASON, "DeleteActor")
+    response = editor.post("/actors/odd/delete/")
+    assert_refused_with_the_raw_editor(response, "actor:odd", SUSPENDED_REASON, "DeleteActor")
+    assert "in protojson.Unmarshal: " + SUSPENDED_REASON.replace('"', "&quot;") in response.content.decode()
+    assert snapshot(store) == before and not [e for e in audit_log.entries if e["action"] == "actor.delete"]
+
+
+def test_a_worker_go_cannot_read_is_deleted_as_gos_delete_worker_does(editor, store):
+    """Go's DeleteWorker is a plain DEL: nothing for it to fail reading."""
+    store.client.set("worker:team-a:small:odd", ODD_WORKER)
+    assert editor.get("/workers/team-a/small/odd/delete/").status_code == 200
+    assert editor.post("/workers/team-a/small/odd/delete/").status_code == 302
+    assert not store.client.exists("worker:team-a:small:odd")
+
+
+def test_an_edit_of_a_record_made_unreadable_after_the_form_was_shown_is_refused(editor, store, make_actor):
+    make_actor("racy")
+    assert editor.get("/actors/racy/edit/").status_code == 200
+    # Made unreadable after the form was shown (another writer): the save is refused, nothing written.
+    odd = store.client.get("actor:racy")[:-1] + b',"zz":1}'
+    store.client.set("actor:racy", odd)
+    post = {
+        "version": 1,
+        "actor_id": "racy",
+        "actor_template_namespace": "team-a",
+        "actor_template_name": "web",
+        "status": "SUSPENDED",
+        "last_snapshot": "new",
+    }
+    response = editor.post("/actors/racy/edit/", post)
+    page = response.content.decode()
+    assert response.status_code in (409, 422) and "unknown field &quot;zz&quot;" in page
+    assert 'id="raw-edit-link"' in page and store.client.get("actor:racy") == odd
+
+
+def test_bulk_report_lists_records_go_cannot_read_as_skipped_with_a_raw_editor_link(admin, store, make_actor):
+    store.client.set("actor:odd", SUSPENDED_ODD)
+    make_actor("fine")
+    store.client.set("worker:team-a:small:odd", ODD_WORKER)
+    done = admin.post(
+        "/bulk/",
+        {"kind": "actors", "action": "delete-suspended", "scope": "selected", "confirm": "1"}
+        | {"target": ["actor:odd@0", "actor:fine@1"]},
+    )
+    page = done.content.decode()
+    assert done.status_code == 200 and "1 done, 1 skipped" in page
+    assert f"the ate server cannot read it (its DeleteActor fails): {SUSPENDED_REASON}".replace('"', "&quot;") in page
+    assert f'href="{raw("", "actor:odd")}"'.replace("&", "&amp;") in page
+    assert store.client.get("actor:odd") == SUSPENDED_ODD and not store.client.exists("actor:fine")
+    done = admin.post(
+        "/bulk/",
+        {"kind": "workers", "action": "free-workers", "scope": "selected", "confirm": "1"}
+        | {"target": ["worker:team-a:small:odd@0"]},
+    )
+    page = done.content.decode()
+    assert "0 done, 1 skipped" in page and WORKER_REASON.replace('"', "&quot;") in page
+    assert f'href="{raw("", "worker:team-a:small:odd")}"'.replace("&", "&amp;") in page
+    assert store.client.get("worker:team-a:small:odd") == ODD_WORKER
+
+
+def test_reset_preview_and_report_list_records_go_cannot_read_as_skipped(settings, admin, store, make_actor):
+    from tests.dashboard.conftest import ENVIRONMENT
+
+    settings.ATEDASH_ALLOW_FLUSH = True
+    store.client.set("actor:odd", SUSPENDED_ODD)
+    make_actor("fine")
+    link = f'href="{raw("", "actor:odd")}"'.replace("&", "&amp;")
+    why = f"the ate server cannot read it (its DeleteActor fails): {SUSPENDED_REASON}".replace('"', "&quot;")
+    preview = admin.get("/reset/", {"kind": "actors-namespace", "value": "team-a"}).content.decode()
+    assert why in preview and link in preview
+    done = admin.post("/reset/", {"kind": "actors-namespace", "value": "team-a", "confirm": ENVIRONMENT})
+    page = done.content.decode()
+    assert done.status_code == 200 and why in page and link in page
+    assert store.client.get("actor:odd") == SUSPENDED_ODD and not store.client.exists("actor:fine")
+
+
+def test_cli_reset_lists_records_go_cannot_read_as_skipped(settings, store, make_actor):
+    from django.core.management import call_command
+
+    from tests.dashboard.conftest import ENVIRONMENT
+
+    settings.ATEDASH_ALLOW_FLUSH = True
+    store.client.set("actor:odd", SUSPENDED_ODD)
+    make_actor("fine")
+    args = ("ate", "reset", "--environment", ENVIRONMENT, "--actors-namespace", "team-a")
+    out = io.StringIO()
+    call_command(*args, "--dry-run", "--format", "json", stdout=out)
+    dry = json.loads(out.getvalue())
+    assert dry["actors_deleted"] == ["actor:fine"]
+    assert dry["skipped"] == [
+        {
+            "key": "actor:odd",
+            "why": f"the ate server cannot read it (its DeleteActor fails): {SUSPENDED_REASON}",
+            "unreadable": SUSPENDED_REASON,
+        }
+    ]
+    out = io.StringIO()
+    call_command(*args, stdout=out)
+    assert f"skipped actor:odd: the ate server cannot read it (its DeleteActor fails): {SUSPENDED_REASON}" in (
+        out.getvalue()
+    )
+    assert store.client.get("actor:odd") == SUSPENDED_ODD and not store.client.exists("actor:fine")

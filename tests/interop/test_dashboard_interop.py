@@ -198,3 +198,34 @@ def test_an_update_drops_a_ttl_as_the_go_store_does(dash, store, ateref):
     assert dash["editor"].post("/actors/by-atedash/edit/", edit).status_code == 302
     assert store.client.pttl("actor:by-go") == store.client.pttl("actor:by-atedash") == -1
     lists_ok(ateref, store)
+
+
+@pytest.mark.parametrize(
+    "options",
+    [[], ["--include-corrupt"], ["--policy", "overwrite-if-version", "--include-corrupt"], ["--dry-run"]]
+    + [["--include-corrupt", "--dry-run"], ["--allow-unreadable"], ["--include-corrupt", "--allow-unreadable"]],
+    ids=lambda o: " ".join(o) or "plain",
+)
+def test_no_import_option_breaks_the_go_list_unless_allow_unreadable(dash, store, ateref, tmp_path, options):
+    """Issue 22 item 4: --include-corrupt alone wrote a truncated value; Go's ListActors then failed
+    with "unexpected EOF"."""
+    store.create_actor(Actor(actor_id="a1", actor_template_namespace="ns", actor_template_name="t"))
+    store.client.set("actor:trunc", b'{"actorId":"trunc","status":"STATUS_SUSP')
+    store.client.set("worker:ns:p:cut", b'{"workerNamespace":"ns","workerPool":"p","workerPod":"cut"')
+    store.client.set("actor:odd", b'{"actorId":"odd","extra":true}')
+    assert "unexpected EOF" in ateref.one("get-actor", "trunc")
+    path = tmp_path / "export.jsonl"
+    call_command("ate", "export", "-o", str(path), stdout=io.StringIO(), stderr=io.StringIO())
+    store.debug_clear_all()
+    out = io.StringIO()
+    call_command("ate", "import", str(path), *options, stdout=out, stderr=io.StringIO())
+    if "--allow-unreadable" not in options:
+        lists_ok(ateref, store)
+        assert ateref.one("list-workers").startswith("LIST ")
+        if "--dry-run" not in options:
+            assert go_actor(ateref.one("get-actor", "a1")) == store.get_actor("a1")
+        assert store.client.get("actor:trunc") is None and store.client.get("worker:ns:p:cut") is None
+        assert "the ate server cannot read (not written; --allow-unreadable writes them)" in out.getvalue()
+    else:
+        assert ateref.one("list-actors").startswith("ERR ")
+        assert (store.client.get("actor:trunc") is not None) == ("--include-corrupt" in options)

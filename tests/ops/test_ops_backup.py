@@ -351,3 +351,66 @@ def test_import_refuses_unreadable_records_unless_allowed(store, cluster_client)
     assert (r.created, r.skipped, r.unreadable, r.unreadable_written) == (4, 4, 0, 4)
     assert records_only(all_values(cluster_client)) == before
     assert r.to_dict()["unreadable_written"] == 4
+
+
+def _damaged_export(store, cluster_client) -> str:
+    """An export holding readable records, records the ate server cannot read (unknown field, binary,
+    an id with ':') and corrupt ones (truncated JSON, a truncated varint, invalid UTF-8)."""
+    seed(store, cluster_client)
+    cluster_client.set("actor:with:colon", b'{"actorId":"with:colon"}')
+    cluster_client.set("actor:trunc", b'{"actorId":"trunc","status":"STATUS_SUSP')
+    cluster_client.set("actor:bad", b"{broken \xff")
+    cluster_client.set("worker:ns:p:bad", b"\x08\x96")
+    return export_text(store)
+
+
+READABLE, UNREADABLE, CORRUPT = 4, 4, 3
+
+
+@pytest.mark.parametrize("policy", ["skip", "overwrite-if-version"])
+@pytest.mark.parametrize("dry_run", [False, True])
+@pytest.mark.parametrize("allow_unreadable", [False, True])
+@pytest.mark.parametrize("include_corrupt", [False, True])
+def test_no_import_option_writes_what_the_server_cannot_read_unless_allowed(
+    store, cluster_client, include_corrupt, allow_unreadable, dry_run, policy
+):
+    """Issue 22 item 4: a corrupt record is unreadable too; --include-corrupt alone never writes it."""
+    from storage.server_readable import server_read_error
+
+    text = _damaged_export(store, cluster_client)
+    store.debug_clear_all()
+    r = import_checked(
+        store,
+        io.StringIO(text),
+        policy=policy,
+        dry_run=dry_run,
+        include_corrupt=include_corrupt,
+        allow_unreadable=allow_unreadable,
+    )
+    written = (
+        READABLE + (UNREADABLE if allow_unreadable else 0) + (CORRUPT if include_corrupt and allow_unreadable else 0)
+    )
+    held_corrupt = 0 if include_corrupt else CORRUPT
+    held_unreadable = (UNREADABLE + (CORRUPT if include_corrupt else 0)) if not allow_unreadable else 0
+    assert r.records == READABLE + UNREADABLE + CORRUPT
+    assert (r.created, r.corrupt, r.unreadable) == (written, held_corrupt, held_unreadable)
+    assert r.unreadable_written == written - READABLE
+    stored = records_only(all_values(cluster_client))
+    if dry_run:
+        assert stored == {}
+        return
+    assert len(stored) == written
+    unreadable = {k for k, v in stored.items() if server_read_error(k, v) is not None}
+    assert len(unreadable) == written - READABLE
+    if not allow_unreadable:
+        assert unreadable == set()
+        assert cluster_client.get("actor:trunc") is None and cluster_client.get("actor:bad") is None
+
+
+def test_include_corrupt_without_allow_unreadable_says_what_it_held_back(store, cluster_client):
+    text = _damaged_export(store, cluster_client)
+    store.debug_clear_all()
+    r = import_checked(store, io.StringIO(text), include_corrupt=True)
+    held = {key for _, key, outcome, _, _ in r.details if outcome == "unreadable"}
+    assert {"actor:trunc", "actor:bad", "worker:ns:p:bad"} <= held
+    assert cluster_client.get("actor:trunc") is None

@@ -7,7 +7,7 @@ from ops_helpers import RUNNING, SUSPENDED, actor, consistent_store, crafted_sto
 
 from storage import consistency as cc
 from storage.consistency import Repair, RepairNotApplicable, run_check
-from storage.errors import StorageError, VersionConflict
+from storage.errors import StorageError, UnreadableStored, VersionConflict
 
 
 def kinds(report):
@@ -264,9 +264,9 @@ def test_version_conflict_between_recheck_and_write_propagates(store, cluster_cl
         def __getattr__(self, name):
             return getattr(store, name)
 
-        def get_worker(self, *args):
-            seen = store.get_worker(*args)
-            other = store.get_worker(*args)
+        def get_writable(self, kind, key):
+            seen = store.get_writable(kind, key)
+            other = store.get_record(kind, key)
             other.actor_id = "someone-else"
             store.update_worker(other, other.version)
             return seen
@@ -374,3 +374,22 @@ def test_no_repair_rewrites_a_record_the_server_cannot_read(store, cluster_clien
     assert cc.repairs(report) == []
     assert sorted(f.keys[0] for f in report.by_kind(cc.SERVER_UNREADABLE)) == ["actor:U9", "worker:ns1:pool-a:pod-9"]
     assert report.unreadable_by_server == 2
+
+
+@pytest.mark.parametrize("kind", [cc.LEAKED_WORKER, cc.SUSPENDED_WITH_POD, cc.ACTOR_WITHOUT_WORKER])
+def test_a_repair_refuses_a_record_that_became_unreadable_since_the_check(store, cluster_client, kind):
+    """Issue 22: Go's UpdateActor/UpdateWorker fail on a record they cannot read; so does a repair,
+    with Go's reason, even when the repair was proposed while the record was readable."""
+    crafted_store(store, cluster_client)
+    finding = run_check(store).by_kind(kind)[0]
+    key = finding.repair.key
+    stored = cluster_client.get(key)
+    odd = stored[:-1] + b',"zz":0}'  # the same record, plus a field the server does not know
+    cluster_client.set(key, odd)
+    with pytest.raises(UnreadableStored) as e:
+        finding.repair.verify(store)
+    assert e.value.key == key and e.value.reason.endswith('unknown field "zz"')
+    with pytest.raises(UnreadableStored) as e:
+        finding.repair.apply(store)
+    assert e.value.call == ("UpdateWorker" if key.startswith("worker:") else "UpdateActor")
+    assert cluster_client.get(key) == odd

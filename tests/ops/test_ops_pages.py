@@ -437,3 +437,24 @@ def test_metrics_count_records_the_server_cannot_read(viewer, store, cluster_cli
     assert 'atedash_consistency_findings{kind="server_unreadable"} 1.0' in text
     assert 'atedash_consistency_findings{kind="corrupt_record"} 1.0' in text
     assert "atedash_records_unreadable_by_server 2.0" in text
+
+
+def test_repair_of_a_record_go_cannot_read_is_refused_with_its_reason_and_the_raw_editor(
+    editor, store, cluster_client, audit_log
+):
+    """Issue 22: a record the Go server cannot read since the check is not rewritten by a repair
+    (Go's UpdateActor fails reading it): the page quotes Go and links the raw editor."""
+    crafted_store(store, cluster_client)
+    html = page(editor.get(f"/ops/check/?wait=1&kind={cc.SUSPENDED_WITH_POD}"))
+    [link] = repair_links(html)
+    token = re.search(r'name="repair" value="([^"]+)"', page(editor.get(link))).group(1)
+    odd = cluster_client.get("actor:S1")[:-1] + b',"zz":0}'
+    cluster_client.set("actor:S1", odd)
+    for response in (editor.get(link), editor.post("/ops/repair/", {"repair": token})):
+        body = page(response)
+        assert response.status_code == 409 and 'id="unreadable-reason"' in body
+        assert "unknown field &quot;zz&quot;" in body and "Its UpdateActor fails on this record" in body
+        assert 'href="/records/raw/?key=actor%3AS1"' in body
+    assert cluster_client.get("actor:S1") == odd
+    assert not [e for e in audit_log.entries if e["action"] == "repair.clear_actor_pod"]
+    assert audit_log.entries[-1]["action"] == "repair.clear_actor_pod.refused"

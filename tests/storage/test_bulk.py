@@ -62,3 +62,41 @@ def test_hostile_targets_are_refused_whole(records):
     with pytest.raises(BulkError):
         bulk_apply(records, "flushall", [("actor:b001", None)])
     assert records.client.exists("actor:b001", "worker:n:p:w001") == 2
+
+
+# --- Go's write rules (issue 22): a record the ate server cannot read is skipped with Go's reason ----
+
+ODD_ACTOR = b'{"actorId":"odd","version":"2","status":"STATUS_SUSPENDED","futureField":1}'
+ODD_WORKER = b'{"workerNamespace":"n","workerPool":"p","workerPod":"odd","version":"5","actorId":"b001","x":true}'
+
+
+def test_delete_suspended_skips_an_actor_go_cannot_read(records):
+    binary = Actor(actor_id="bin", version=2, status=S.STATUS_SUSPENDED).SerializeToString()
+    records.client.set("actor:odd", ODD_ACTOR)
+    records.client.set("actor:bin", binary)
+    changes = []
+    targets = [("actor:odd", 2), ("actor:bin", None), ("actor:b001", 2)]
+    report = bulk_apply(records, "delete-suspended", targets, on_change=lambda *a: changes.append(a))
+    assert [d["key"] for d in report.done] == ["actor:b001"] and len(changes) == 1
+    skipped = {s["key"]: s for s in report.skipped}
+    assert skipped["actor:odd"]["unreadable"] == 'proto: (line 1:60): unknown field "futureField"'
+    assert skipped["actor:odd"]["why"] == (
+        'the ate server cannot read it (its DeleteActor fails): proto: (line 1:60): unknown field "futureField"'
+    )
+    assert skipped["actor:bin"]["unreadable"].startswith("proto: ")
+    assert records.client.get("actor:odd") == ODD_ACTOR and records.client.get("actor:bin") == binary
+    assert report.to_dict()["skipped"] == report.skipped
+
+
+def test_free_workers_skips_a_worker_go_cannot_read(records):
+    records.client.set("worker:n:p:odd", ODD_WORKER)
+    report = bulk_apply(records, "free-workers", [("worker:n:p:odd", 5), ("worker:n:p:w001", 5)])
+    assert [d["key"] for d in report.done] == ["worker:n:p:w001"]
+    assert report.skipped == [
+        {
+            "key": "worker:n:p:odd",
+            "why": 'the ate server cannot read it (its UpdateWorker fails): proto: (line 1:90): unknown field "x"',
+            "unreadable": 'proto: (line 1:90): unknown field "x"',
+        }
+    ]
+    assert records.client.get("worker:n:p:odd") == ODD_WORKER

@@ -15,6 +15,7 @@ from storage import (
     Persistence,
     StorageError,
     UnreadableByServer,
+    UnreadableStored,
     VersionConflict,
     actor_key,
     key_slot,
@@ -235,7 +236,9 @@ def test_other_valid_json_spellings_are_read(store):
     store.delete_actor("a1")
 
 
-def test_binary_records_are_read_and_stay_binary_on_update(store):
+def test_binary_records_are_read_but_not_updated_as_go_refuses_them(store):
+    """Issue 22: Go's UpdateActor reads the stored record with protojson first and fails on a
+    binary one; an update here keeping it binary at version + 1 left it unreadable."""
     record = Actor(
         actor_id="a1", version=5, actor_template_namespace="ns", actor_template_name="t", status=S.STATUS_RUNNING
     )
@@ -243,38 +246,69 @@ def test_binary_records_are_read_and_stay_binary_on_update(store):
     actor = store.get_actor("a1")
     assert actor == record
     actor.status = S.STATUS_SUSPENDED
-    store.update_actor(actor, 5)
-    stored = store.client.get("actor:a1")
-    assert not stored.startswith(b"{")
-    assert Actor.FromString(stored) == Actor(
-        actor_id="a1", version=6, actor_template_namespace="ns", actor_template_name="t", status=S.STATUS_SUSPENDED
-    )
+    with pytest.raises(UnreadableStored) as e:
+        store.update_actor(actor, 5)
+    assert e.value.call == "UpdateActor" and e.value.key == "actor:a1"
+    assert e.value.go_error == "while executing update actor transaction: in protojson.Unmarshal: " + e.value.reason
+    assert store.client.get("actor:a1") == record.SerializeToString() and actor.version == 5
 
 
-def test_unknown_json_keys_survive_an_update_from_a_fresh_message(store):
-    raw_set(
-        store,
-        "actor:a1",
-        b'{"actorId":"a1","version":"1","actorTemplateNamespace":"ns",'
-        b'"actorTemplateName":"t","newThing":{"deep":[1,2.50]},"flag":true}',
-    )
+UNKNOWN_JSON = (
+    b'{"actorId":"a1","version":"1","actorTemplateNamespace":"ns",'
+    b'"actorTemplateName":"t","newThing":{"deep":[1,2.50]},"flag":true}'
+)
+
+
+def test_unknown_json_keys_refuse_an_update_with_gos_reason(store):
+    raw_set(store, "actor:a1", UNKNOWN_JSON)
     fresh = Actor(actor_id="a1", actor_template_namespace="ns", actor_template_name="t", status=S.STATUS_RUNNING)
-    store.update_actor(fresh, 1)
-    assert store.client.get("actor:a1") == (
-        b'{"actorId":"a1","version":"2","actorTemplateNamespace":"ns","actorTemplateName":"t",'
-        b'"status":"STATUS_RUNNING","newThing":{"deep":[1,2.50]},"flag":true}'
-    )
+    with pytest.raises(UnreadableStored) as e:
+        store.update_actor(fresh, 1)
+    assert e.value.reason == 'proto: (line 1:85): unknown field "newThing"'
+    assert "nothing was written" in e.value.message and e.value.reason in e.value.message
+    assert isinstance(e.value, UnreadableByServer)
+    with pytest.raises(UnreadableStored):
+        store.update_actor(fresh, 7)  # Go reads before it compares versions
+    assert store.client.get("actor:a1") == UNKNOWN_JSON and fresh.version == 0
 
 
-def test_unknown_binary_fields_survive_an_update_from_a_fresh_message(store):
+def test_unknown_binary_fields_refuse_a_worker_update(store):
     unknown = b"\x98\x06\x2a" + b"\xa2\x06\x05hello"
     record = Worker(worker_namespace="ns", worker_pool="pool", worker_pod="w1", ip="10.0.0.1", version=2)
     raw_set(store, "worker:ns:pool:w1", record.SerializeToString() + unknown)
     fresh = make_worker(actor_id="a9", actor_namespace="ns", actor_template="t")
-    store.update_worker(fresh, 2)
-    stored = store.client.get("worker:ns:pool:w1")
-    assert stored.endswith(unknown)
-    assert Worker.FromString(stored).actor_id == "a9" and fresh.version == 3
+    with pytest.raises(UnreadableStored) as e:
+        store.update_worker(fresh, 2)
+    assert e.value.call == "UpdateWorker"
+    assert store.client.get("worker:ns:pool:w1") == record.SerializeToString() + unknown and fresh.version == 0
+
+
+def test_delete_refuses_a_suspended_actor_go_cannot_read(store):
+    value = b'{"actorId":"a1","version":"3","status":"STATUS_SUSPENDED","extra":1}'
+    raw_set(store, "actor:a1", value)
+    with pytest.raises(UnreadableStored) as e:
+        store.delete_actor("a1")
+    assert e.value.call == "DeleteActor" and e.value.go_error == "in protojson.Unmarshal: " + e.value.reason
+    assert 'unknown field "extra"' in e.value.reason
+    # Not SUSPENDED and unreadable: Go's read fails first.
+    raw_set(store, "actor:a2", b'{"actorId":"a2","status":"STATUS_RUNNING","extra":1}')
+    with pytest.raises(UnreadableStored):
+        store.delete_actor("a2")
+    assert store.client.get("actor:a1") == value and store.client.exists("actor:a2")
+
+
+def test_a_worker_go_cannot_read_is_deleted_as_go_deletes_it(store):
+    """Go's DeleteWorker is a plain DEL: it reads nothing, so nothing refuses it."""
+    raw_set(store, "worker:ns:pool:w1", b'{"workerNamespace":"ns","workerPool":"pool","workerPod":"w1","x":1}')
+    store.delete_worker("ns", "pool", "w1")
+    assert not store.client.exists("worker:ns:pool:w1")
+
+
+def test_an_id_with_a_colon_is_updated_as_go_updates_it(store):
+    """Go's UpdateActor reads actor:a:b fine (only its list fails on the key): so does storage."""
+    raw_set(store, "actor:a:b", b'{"actorId":"a:b","version":"1"}')
+    store.update_actor(Actor(actor_id="a:b", last_snapshot="s"), 1)
+    assert store.get_actor("a:b").version == 2
 
 
 @settings(

@@ -187,3 +187,56 @@ def test_scope_backup_holds_exactly_the_scope(seeded):
     assert actors == [f"actor:a{i:05d}" for i in expected]
     assert workers == sorted(f"worker:ns-4:p:w{i:05d}" for i in expected if (i // 10) % 4 == 0)
     assert all(x["record"] is not None for x in lines)
+
+
+# --- Go's write rules (issue 22) -------------------------------------------------------------------
+
+ODD = b'{"actorId":"odd","version":"1","actorTemplateNamespace":"ns-odd","status":"STATUS_SUSPENDED","extra":1}'
+ODD_WORKER = (
+    b'{"workerNamespace":"ns-odd","workerPool":"p","workerPod":"w-odd","version":"3","actorId":"fine",'
+    b'"actorNamespace":"ns-odd","extra":1}'
+)
+
+
+def odd_namespace(store):
+    """ns-odd: an actor Go cannot read (its lock held), a readable one whose worker Go cannot read."""
+    store.client.set("actor:odd", ODD)
+    store.client.set(actor_lock_key("odd"), "holder-odd")
+    fine = Actor(actor_id="fine", version=1, actor_template_namespace="ns-odd", status=S.STATUS_RUNNING)
+    store.client.set("actor:fine", ACTOR_CODEC.encode_json(fine))
+    store.client.set("worker:ns-odd:p:w-odd", ODD_WORKER)
+
+
+@pytest.mark.parametrize("dry_run", [False, True])
+def test_reset_skips_records_go_cannot_read_and_leaves_them(store, dry_run):
+    odd_namespace(store)
+    before = snapshot(store)
+    report = reset_scope(store, Scope.parse("actors-namespace", "ns-odd"), dry_run=dry_run)
+    assert report.actors_deleted == ["actor:fine"] and report.workers_freed == []
+    assert report.locks_released == []  # the skipped actor's lock stays
+    assert sorted(report.skipped, key=lambda s: s["key"]) == [
+        {
+            "key": "actor:odd",
+            "why": 'the ate server cannot read it (its DeleteActor fails): proto: (line 1:94): unknown field "extra"',
+            "unreadable": 'proto: (line 1:94): unknown field "extra"',
+        },
+        {
+            "key": "worker:ns-odd:p:w-odd",
+            "why": 'the ate server cannot read it (its UpdateWorker fails): proto: (line 1:123): unknown field "extra"',
+            "unreadable": 'proto: (line 1:123): unknown field "extra"',
+        },
+    ]
+    assert report.to_dict()["counts"]["skipped"] == 2
+    after = snapshot(store)
+    if dry_run:
+        assert after == before
+    else:
+        assert after == {k: v for k, v in before.items() if k != "actor:fine"}
+
+
+def test_a_pool_reset_deletes_a_worker_go_cannot_read_as_go_deletes_it(store):
+    """Go's DeleteWorker is a plain DEL (it reads nothing): the pool reset deletes it the same way."""
+    store.client.set("worker:ns-odd:p:w-odd", ODD_WORKER.replace(b'"actorId":"fine",', b""))
+    report = reset_scope(store, Scope.parse("workers-pool", "ns-odd/p"))
+    assert report.workers_deleted == ["worker:ns-odd:p:w-odd"] and report.skipped == []
+    assert not store.client.exists("worker:ns-odd:p:w-odd")

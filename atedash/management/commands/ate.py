@@ -116,7 +116,8 @@ class Command(BaseCommand):
         imp.add_argument(
             "--include-corrupt",
             action="store_true",
-            help="also write back records exported as undecodable (only where the key is free)",
+            help="also write back records exported as undecodable (only where the key is free; "
+            "with --allow-unreadable only, as the ate server cannot read them either)",
         )
         imp.add_argument(
             "--allow-unreadable",
