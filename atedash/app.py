@@ -68,7 +68,7 @@ class Application:
             window_s=settings.ATEDASH_LOGIN_LOCKOUT_SECONDS,
             concurrency=settings.ATEDASH_LOGIN_CONCURRENCY,
         )
-        self.metrics = Metrics(self.stats, self.checks)
+        self.metrics = Metrics(self.stats, self.checks, self.store)
         # "Show all matches": full-store walks, one at a time in the fleet (atedash/walks.py).
         self.walks = WalkRegistry(self.store.persistence, step_keys=settings.ATEDASH_STORE_STEP_KEYS)
         self.refresh_interval_s = settings.ATEDASH_REFRESH_INTERVAL

@@ -177,13 +177,31 @@ class LeasedComputation:
         if newer(seen):
             self._interrupted = {"maker": str(seen.get("maker", ""))[:200], "started_at": seen.get("started_at")}
 
-    def state(self) -> tuple[Any, dict, str | None, bool]:
-        """(result, envelope, error, running), never raising: a store failure is the error."""
+    def state(self, *, start_if_due: bool = False) -> tuple[Any, dict, str | None, bool]:
+        """(result, envelope, error, running) in one read of the store, never raising (a store
+        failure is the error); with ``start_if_due``, a computation is started when due."""
         try:
-            result, envelope, error, lease, _stale = self.read()
+            result, envelope, error, lease, stale_at = self.read()
         except Exception as exc:  # noqa: BLE001 - the page says it; the store's outage shows elsewhere
+            self._store_failed(exc)
             return None, {}, f"{type(exc).__name__}: {exc}", self._local_running()
-        return result, envelope, (error or {}).get("error"), lease is not None or self._local_running()
+        running = lease is not None or self._local_running()
+        if start_if_due and not running and self._should_start(result, envelope, error, stale_at):
+            running = self._start() is not None
+        return result, envelope, (error or {}).get("error"), running
+
+    def _store_failed(self, exc: Exception) -> None:
+        """An unreachable store: the next requests fail at once (atedash/store.py) instead of each
+        waiting for its socket timeout here."""
+        from atedash.errors import is_store_unreachable
+
+        if is_store_unreachable(exc):
+            self.store.connection_lost(f"{type(exc).__name__}: {exc}")
+
+    def _should_start(self, result: Any, envelope: dict, error: dict | None, stale_at: float) -> bool:
+        if error is not None and time.time() - float(error.get("at", 0) or 0) < min(self.max_age, FAILED_PAUSE_S):
+            return False
+        return result is None or self._due(result, envelope, stale_at)
 
     @property
     def result_envelope(self) -> dict:
@@ -197,17 +215,7 @@ class LeasedComputation:
 
     def ensure_fresh(self) -> None:
         """Start a computation when the stored result is due and nobody in the fleet is computing."""
-        try:
-            result, envelope, error, lease, stale_at = self.read()
-        except Exception:  # noqa: BLE001 - an unreachable store shows up elsewhere
-            return
-        if lease is not None or self._local_running():
-            return
-        if error is not None and time.time() - float(error.get("at", 0) or 0) < min(self.max_age, FAILED_PAUSE_S):
-            return
-        if result is not None and not self._due(result, envelope, stale_at):
-            return
-        self._start()
+        self.state(start_if_due=True)
 
     def refresh(self) -> threading.Thread | None:
         """Start a computation now unless one runs in the fleet; returns a thread that ends with the

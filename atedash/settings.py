@@ -133,6 +133,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # /healthz, /readyz, /metrics answer probes and scrapers that name the pod by its IP.
+    "atedash.middleware.ProbeHostMiddleware",
     # Server-Timing: app;dur (whole Django stack), store;dur (storage calls): see atedash/timing.py.
     "atedash.timing.ServerTimingMiddleware",
     "atedash.middleware.RequestLatencyMiddleware",

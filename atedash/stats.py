@@ -63,8 +63,7 @@ class StatsCache(LeasedComputation):
 
     def snapshot(self) -> tuple[StoreStats | None, str | None, bool]:
         """(result, error, running) as stored now, starting a computation when due."""
-        self.ensure_fresh()
-        result, _envelope, error, running = self.state()
+        result, _envelope, error, running = self.state(start_if_due=True)
         return result, error, running
 
     def maker(self) -> str:

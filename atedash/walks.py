@@ -290,15 +290,8 @@ class WalkRegistry:
 
     def _forget_old(self, fleet: Fleet, walk_id: str) -> None:
         """Keeps the last ``keep`` walks: the older ones' keys go now (the lease serialises this)."""
-        recent = [walk_id] + [w for w in fleet.list_range(WALKS, WALK_RECENT_PART, 0, 50) if WALK_ID.fullmatch(w)]
-        client = fleet.client
-        key = fleet_key(WALKS, WALK_RECENT_PART)
-        pipe = client.pipeline(transaction=False)
-        pipe.lpush(key, walk_id)
-        pipe.ltrim(key, 0, self.keep - 1)
-        pipe.expire(key, int(self.keep_s) + 60)
-        pipe.execute()
-        old = recent[self.keep :]
+        old = fleet.push_capped(WALKS, WALK_RECENT_PART, walk_id, self.keep, self.keep_s + 60)
+        old = [w for w in old if WALK_ID.fullmatch(w)]
         if old:
             fleet.delete(WALKS, *[part for w in old for part in (walk_state_part(w), walk_keys_part(w))])
 

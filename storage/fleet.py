@@ -205,6 +205,16 @@ class Fleet:
     def delete(self, job: str, *parts: str) -> None:
         self.client.delete(*[fleet_key(job, part) for part in parts])
 
+    def push_capped(self, job: str, part: str, value: str, keep: int, ttl_s: float) -> list[str]:
+        """LPUSH value onto a list kept to its ``keep`` newest values; returns those that fell off."""
+        key = fleet_key(job, part)
+        pipe = self.client.pipeline(transaction=False)
+        pipe.lrange(key, keep - 1, -1)  # beyond the cap once the new value is in front
+        pipe.lpush(key, value)
+        pipe.ltrim(key, 0, keep - 1)
+        pipe.pexpire(key, _ms(ttl_s))
+        return [_text(v) for v in pipe.execute()[0]]
+
     def list_range(self, job: str, part: str, start: int, stop: int) -> list[str]:
         return [_text(v) for v in self.client.lrange(fleet_key(job, part), start, stop)]
 

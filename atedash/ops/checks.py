@@ -84,7 +84,11 @@ class CheckCache(LeasedComputation):
 
     @property
     def finished_at(self) -> float | None:
-        value = self.state()[1].get("finished_at")
+        return self.finished_at_of(self.state()[1])
+
+    @staticmethod
+    def finished_at_of(envelope: dict) -> float | None:
+        value = envelope.get("finished_at")
         return float(value) if isinstance(value, (int, float)) else None
 
     def maker(self) -> str:
@@ -92,11 +96,10 @@ class CheckCache(LeasedComputation):
 
     def snapshot(self, *, start_if_stale: bool = True) -> tuple[CheckReport | None, str | None, bool]:
         """(report, error, running) as stored now; starts a check when due."""
-        if start_if_stale:
-            self.ensure_fresh()
-        report, _envelope, error, running = self.state()
+        report, _envelope, error, running = self.state(start_if_due=start_if_stale)
         return report, error, running
 
-    def age(self) -> float | None:
-        finished_at = self.finished_at
+    def age(self, envelope: dict | None = None) -> float | None:
+        """Seconds since the stored report (or the given envelope's) was finished."""
+        finished_at = self.finished_at if envelope is None else self.finished_at_of(envelope)
         return None if finished_at is None else max(0.0, time.time() - finished_at)

@@ -27,7 +27,7 @@ SINCE_SALT = "atedash.overview.since"
 
 
 def _stats_context(since: float | None = None) -> dict[str, Any]:
-    result, error, running = current_app().stats.snapshot()
+    result, envelope, error, running = current_app().stats.state(start_if_due=True)
     # A recount asked for at `since` is still pending here while this process's counts predate it.
     pending_since = (
         since if since is not None and error is None and (result is None or result.computed_at < since) else None
@@ -45,7 +45,7 @@ def _stats_context(since: float | None = None) -> dict[str, Any]:
         context["stats_age"] = max(0, int(time.time() - result.computed_at))
         # The same in every process: the fleet's one count, when and by whom (host:pid).
         context["stats_counted_at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(result.computed_at))
-        context["stats_maker"] = current_app().stats.maker()
+        context["stats_maker"] = str(envelope.get("maker", ""))[:200]
         context["actor_total"] = sum(result.actors_by_status.values())
         pools = []
         for (namespace, pool), counts in sorted(result.workers_by_pool.items()):
