@@ -20,6 +20,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from storage.errors import is_store_unreachable
 from storage.fleet import BEAT_S, dumps, loads_object
 
 if TYPE_CHECKING:
@@ -193,8 +194,6 @@ class LeasedComputation:
     def _store_failed(self, exc: Exception) -> None:
         """An unreachable store: the next requests fail at once (atedash/store.py) instead of each
         waiting for its socket timeout here."""
-        from atedash.errors import is_store_unreachable
-
         if is_store_unreachable(exc):
             self.store.connection_lost(f"{type(exc).__name__}: {exc}")
 

@@ -38,7 +38,7 @@ class StatsCache(LeasedComputation):
         self._derived: tuple[StoreStats | None, dict[Hashable, Any]] = (None, {})
 
     def _compute(self) -> StoreStats:
-        return self.store.persistence().store_stats(self.step_keys)
+        return self.store.persistence().on_replicas().store_stats(self.step_keys)
 
     def _to_stored(self, result: StoreStats, lease: Lease) -> dict:
         return {"stats": result.to_dict(MAX_POOLS)}

@@ -278,7 +278,7 @@ class WalkRegistry:
             return busy, False
         fleet.set(WALKS, walk_index_part(kind, wanted.description), walk_id, self.keep_s)
         self._forget_old(fleet, walk_id)
-        topology = self._persistence().topology
+        topology = self._persistence().on_replicas().topology
         walk = FullWalk(topology, wanted, max_results=self.max_results, step_count=self.step_keys)
         thread = threading.Thread(
             target=self._run, args=(walk_id, walk, lease, state), name="atedash-walk", daemon=True

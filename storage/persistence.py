@@ -9,6 +9,7 @@ succeed from the same version, and a delete never removes a record it did not se
 
 from __future__ import annotations
 
+import copy
 import json
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -41,7 +42,7 @@ from storage.raw import LockInfo, RawRecord, describe_unknown_fields, detect_enc
 from storage.records import ACTORS, WORKERS, RecordKind, kind_of_key
 from storage.replication import ReplicaAck
 from storage.server_readable import server_read_error
-from storage.topology import Topology
+from storage.topology import ReplicaTopology, Topology
 
 
 def _wrong_type(key: str, error: Exception) -> CorruptRecord | None:
@@ -163,6 +164,19 @@ class Persistence:
         self._compare_and_delete = client.register_script(_COMPARE_AND_DELETE)
         self._count_in_window = client.register_script(dashboard.COUNT_IN_WINDOW)
         self._fleet: Fleet | None = None
+        self._on_replicas: Persistence | None = None
+
+    def on_replicas(self) -> Persistence:
+        """This Persistence with its whole-store reads (shards, walks, counts, checks) sent to the
+        replicas when the cluster has them (storage.topology.ReplicaTopology); writes and keyed reads
+        still go to the primaries. One per Persistence, made on first use."""
+        view = self._on_replicas
+        if view is None:
+            view = copy.copy(self)
+            view.topology = ReplicaTopology(self.topology)
+            view._on_replicas = view
+            self._on_replicas = view
+        return view
 
     @property
     def fleet(self) -> Fleet:
@@ -247,6 +261,8 @@ class Persistence:
 
     def close(self) -> None:
         """Closes the client's connections (the Persistence is not used after)."""
+        if self._on_replicas is not None and self._on_replicas is not self:
+            self._on_replicas.topology.close()
         self.client.close()
 
     def create_record(self, kind: RecordKind, message: Message) -> None:

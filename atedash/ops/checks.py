@@ -53,7 +53,7 @@ class CheckCache(LeasedComputation):
         from storage.consistency import run_check
 
         epoch = self.current_epoch()
-        return epoch, run_check(self.store.persistence())
+        return epoch, run_check(self.store.persistence().on_replicas())
 
     def _to_stored(self, result: tuple[bytes | None, CheckReport], lease: Lease) -> dict:
         epoch, report = result
