@@ -109,6 +109,7 @@ def check_page(request: HttpRequest) -> HttpResponseBase:
         "age": checks.age(envelope),
         "finished_at": checks.finished_at_of(envelope),
         "maker": str(envelope.get("maker", ""))[:200],
+        "interrupted": checks.interrupted(),
         "can_repair": can_repair,
     }
     return render_page(request, "ops/check.html", "ops/_check_results.html", context)
