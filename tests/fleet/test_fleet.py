@@ -165,3 +165,23 @@ def test_a_count_whose_process_is_killed_shows_interrupted_and_starts_again(flee
         0.5,
     )
     assert "Actors by status (10000)" in html and 'id="stats-interrupted"' not in html
+
+
+def test_a_walk_is_cancelled_from_the_other_server(fleet, store):
+    seed(store, 15_000)
+    a, b = fleet(ATEDASH_STORE_STEP_KEYS="1")  # a slow walk: one key per step
+    on_a, on_b = logged_in(a, "viewer"), logged_in(b, "editor")
+    assert on_a.post("/actors/all/", {})[0] == 302
+    html = poll(
+        "the walk's progress on the other server",
+        lambda: (h := on_b.request("GET", "/actors/all/")[1]) and 'id="walk-cancel"' in h and h,
+    )
+    job_id = re.search(r'action="/walks/([0-9a-f]{16})/cancel/"', html).group(1)
+    assert on_b.post(f"/walks/{job_id}/cancel/", {"next": "/actors/all/"})[0] == 302
+    done = poll(
+        "the cancelled walk",
+        lambda: (h := on_a.request("GET", "/actors/all/")[1]) and 'id="walk-summary"' in h and h,
+        60,
+    )
+    assert 'id="walk-cancelled"' in done
+    assert store.client.get(WALK_LEASE) is None  # the walking process let go of the fleet's walk
