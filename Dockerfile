@@ -12,6 +12,10 @@ COPY atedash ./atedash
 COPY storage ./storage
 COPY templates ./templates
 COPY static ./static
+# The repository's example configuration: settings refuse any secret written in it (atedash/settings.py).
+COPY deploy ./deploy
+COPY docs ./docs
+COPY README.md Dockerfile ./
 # collectstatic needs settings to import, not a store or a real secret (a throwaway one: settings refuse
 # short keys and the placeholders written in this repository).
 RUN ATEDASH_SECRET_KEY="$(/opt/venv/bin/python -c 'import secrets; print(secrets.token_urlsafe(50))')" \
@@ -22,8 +26,12 @@ ENV PATH=/opt/venv/bin:$PATH PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 \
     ATEDASH_STATIC_ROOT=/app/staticfiles PORT=8000
 RUN useradd --system --uid 10001 --home-dir /app --shell /usr/sbin/nologin atedash
 WORKDIR /app
+# Code, virtualenv and static files belong to root and are read-only to the runtime user: a process
+# that is taken over cannot rewrite the app. var/ (the operators file) is the one writable directory.
 COPY --from=build /opt/venv /opt/venv
-COPY --from=build --chown=atedash:atedash /src /app
+COPY --from=build /src /app
+RUN chmod -R go-w /app /opt/venv \
+ && install -d -o atedash -g atedash -m 0700 /app/var
 USER 10001
 EXPOSE 8000
 HEALTHCHECK --interval=15s --timeout=3s --start-period=10s --retries=3 \

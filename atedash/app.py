@@ -14,6 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from django.apps import apps
 from django.conf import LazySettings
 
+from atedash.exports import process_slots
 from atedash.operators import UsersFile
 from atedash.ops.checks import CheckCache
 from atedash.ops.metrics import Metrics
@@ -72,6 +73,8 @@ class Application:
         # "Show all matches": full-store walks, one at a time in the fleet (atedash/walks.py).
         self.walks = WalkRegistry(self.store.persistence, step_keys=settings.ATEDASH_STORE_STEP_KEYS)
         self.refresh_interval_s = settings.ATEDASH_REFRESH_INTERVAL
+        # Downloads of the store this process sends at once (atedash/exports.py).
+        self.export_slots = process_slots()
 
     def claim_refresh(self, what: str) -> bool:
         """True when a forced recount or check of `what` may start now: at most one per

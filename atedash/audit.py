@@ -15,6 +15,11 @@ spellings of the versions.
 written on stdout, and one summary entry in the stream, so that a large import does not push every
 other entry out of the capped stream.
 
+Entries are bounded (``bounded``): a string value longer than MAX_VALUE_CHARS (a big field, the bytes
+of a big record) is kept as its digest ({"too_big": true, "sha256", "length", "head"}), so that an
+entry stays under about MAX_ENTRY_BYTES however big the record: the capped stream then bounds the
+audit's memory. Raw edits keep a bounded diff of the bytes instead (atedash/views/raw.py).
+
 The stream entry is written after the change (a flush of everything removes the stream, and the flush's
 own entry then starts it again); a store that cannot take it never fails the change: the stdout line
 is the record of last resort.
@@ -22,6 +27,7 @@ is the record of last resort.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -35,6 +41,7 @@ from django.conf import settings
 from atedash.app import current_app
 from atedash.auth import client_ip
 from storage.keys import AUDIT_STREAM_KEY as STREAM_KEY
+from storage.keys import is_utf8_key, shown_key
 from storage.records import kind_of_key
 
 if TYPE_CHECKING:
@@ -48,6 +55,86 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("atedash.audit")
 _log = logging.getLogger("atedash")
+
+# An entry's size: any string longer than this is kept as its digest; an entry still longer than
+# MAX_ENTRY_BYTES (many fields) is bounded again with SMALL_VALUE_CHARS.
+MAX_VALUE_CHARS = 3000
+SMALL_VALUE_CHARS = 128
+MAX_ENTRY_BYTES = 8192
+_MAX_ITEMS = 100  # items of a list or object kept (the rest counted)
+TOO_BIG = "too big to keep in the audit"
+
+
+def digest(text: str) -> dict[str, Any]:
+    """What an entry keeps of a value too big for it: its SHA-256, length and first characters."""
+    data = text.encode("utf-8", "surrogatepass")
+    return {"too_big": True, "sha256": hashlib.sha256(data).hexdigest(), "length": len(data), "head": text[:64]}
+
+
+def is_digest(value: Any) -> bool:
+    return isinstance(value, dict) and value.get("too_big") is True
+
+
+def shown(value: Any) -> Any:
+    """A value of an entry as a page shows it (a digest as a sentence)."""
+    if is_digest(value):
+        sha = str(value.get("sha256", ""))[:12]
+        return f"({TOO_BIG}: {value.get('length')} bytes, sha256 {sha}…)"
+    return value
+
+
+def _bound(value: Any, limit: int, depth: int = 0) -> Any:
+    if isinstance(value, (bytes, bytearray)):
+        value = bytes(value).decode("utf-8", "backslashreplace")
+    if isinstance(value, str):
+        return value if len(value) <= limit else digest(value)
+    if value is None or isinstance(value, (bool, int, float)):
+        return value
+    if depth > 8:
+        return digest(json.dumps(value, default=str))
+    if isinstance(value, dict):
+        if is_digest(value):
+            return value
+        items = list(value.items())
+        out = {str(k)[:limit]: _bound(v, limit, depth + 1) for k, v in items[:_MAX_ITEMS]}
+        if len(items) > _MAX_ITEMS:
+            out["(more)"] = len(items) - _MAX_ITEMS
+        return out
+    if isinstance(value, (list, tuple)):
+        out = [_bound(v, limit, depth + 1) for v in value[:_MAX_ITEMS]]
+        if len(value) > _MAX_ITEMS:
+            out.append(f"({len(value) - _MAX_ITEMS} more)")
+        return out
+    return _bound(str(value), limit, depth)
+
+
+def bounded(entry: dict[str, Any]) -> dict[str, Any]:
+    """`entry` with every value too big for the audit replaced by its digest (see the module's doc);
+    entries written before the bound are shown through it too."""
+    out = _bound(entry, MAX_VALUE_CHARS)
+    if len(json.dumps(out, sort_keys=True, default=str)) > MAX_ENTRY_BYTES:
+        out = _bound(entry, SMALL_VALUE_CHARS)
+    if len(json.dumps(out, sort_keys=True, default=str)) > MAX_ENTRY_BYTES:  # a great many fields
+        out = {name: out[name] for name in _CORE if name in out}
+        out["details"] = digest(json.dumps(entry, sort_keys=True, default=str))
+    return out
+
+
+_CORE = (
+    "when",
+    "ts",
+    "who",
+    "operator",
+    "role",
+    "auth",
+    "remote_addr",
+    "action",
+    "key",
+    "version_before",
+    "version_after",
+    "environment",
+    "store",
+)
 
 
 def _who(request_or_operator: Who) -> tuple[str | None, str | None, str | None, str]:
@@ -123,6 +210,8 @@ def audit(
     **extra: Any,
 ) -> dict[str, Any]:
     who, role, source, remote = _who(request_or_operator)
+    if isinstance(key, str) and not is_utf8_key(key):
+        key = shown_key(key)  # bytes that are not UTF-8 as \xNN: printable, and no record's key
     # The older spellings stay in the line as given (readers of either find theirs).
     if version_before is None:
         version_before = extra.get("from_version")
@@ -148,6 +237,7 @@ def audit(
         "store": current_app().store.address,
     }
     entry.update(extra)
+    entry = bounded(entry)
     line = json.dumps(entry, sort_keys=True, default=str)
     log.info(line)
     if stream:

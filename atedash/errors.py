@@ -101,6 +101,12 @@ def forbidden(request: HttpRequest, message: str = "You may not do this.") -> Ht
     return render(request, "errors/403.html", {"message": message, "status_code": 403}, status=403)
 
 
+def too_many(request: HttpRequest, message: str, retry_after: int = 60) -> HttpResponse:
+    response = render(request, "errors/429.html", {"message": message, "status_code": 429}, status=429)
+    response["Retry-After"] = str(retry_after)
+    return response
+
+
 def storage_error_page(request: HttpRequest, exc: StorageError, status: int = 409) -> HttpResponse:
     storage = _storage()
     title = {

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import ipaddress
 import re
 from typing import Any, TypeVar
@@ -436,7 +437,17 @@ class ResetForm(ResetScopeForm):
 # --- raw records (atedash/views/raw.py) --------------------------------------------------------
 
 RAW_MAX_KEY = 1024  # characters of a key given in a URL
-RAW_MAX_VALUE = 1 << 20  # bytes of a record the raw editor shows and writes
+# Bytes of a record the raw editor shows for editing and saves: one limit for both. A save posts the
+# value and the shown bytes (base64) as multipart (raw/edit.html): 384 KiB + 512 KiB, under
+# DATA_UPLOAD_MAX_MEMORY_SIZE (1,000 KiB, settings). A bigger record is shown too big to edit and can
+# still be repaired or deleted: its pages post a digest of the bytes instead of the bytes.
+RAW_MAX_VALUE = 384 << 10
+SHOWN_DIGEST = "sha256:"
+
+
+def shown_token(value: bytes) -> str:
+    """What a raw page posts back to say which stored bytes it showed: their SHA-256."""
+    return SHOWN_DIGEST + hashlib.sha256(value).hexdigest()
 
 
 class RawKeyForm(forms.Form):
@@ -454,16 +465,24 @@ class RawKeyForm(forms.Form):
 
 
 class _ShownForm(forms.Form):
-    """The stored bytes the page showed (base64): written over only if still stored exactly."""
+    """Which stored bytes the page showed (``shown_token``: their digest): the record is written
+    over only if it still holds exactly those. The base64 of the bytes themselves (what pages sent
+    before) is taken too, and reduced to its digest."""
 
     shown = forms.CharField(widget=forms.HiddenInput, max_length=4 * (RAW_MAX_VALUE // 3 + 1), strip=False)
     edit_while_locked = forms.BooleanField(label=EDIT_WHILE_LOCKED, required=False)
 
-    def clean_shown(self) -> bytes:
+    def clean_shown(self) -> str:
+        shown = self.cleaned_data["shown"]
+        garbled = "The page's copy of the stored bytes is garbled; reload the page."
+        if shown.startswith(SHOWN_DIGEST):
+            if re.fullmatch("[0-9a-f]{64}", shown.removeprefix(SHOWN_DIGEST)):
+                return shown
+            raise ValidationError(garbled)
         try:
-            return base64.b64decode(self.cleaned_data["shown"], validate=True)
+            return shown_token(base64.b64decode(shown, validate=True))
         except (binascii.Error, ValueError):
-            raise ValidationError("The page's copy of the stored bytes is garbled; reload the page.") from None
+            raise ValidationError(garbled) from None
 
 
 class RawEditForm(_ShownForm):

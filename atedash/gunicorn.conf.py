@@ -28,8 +28,28 @@ bind = os.environ.get("GUNICORN_BIND", "127.0.0.1:8000")
 accesslog = "-"
 errorlog = "-"
 loglevel = os.environ.get("GUNICORN_LOG_LEVEL", "info")
+
+
+def _narrow_proxies(value: str) -> str:
+    """The proxies gunicorn trusts: never "*" nor a network wider than a /16 (IPv4) or /48 (IPv6),
+    loopback aside (the rule of ATEDASH_TRUSTED_PROXIES in atedash/settings.py; issue 22, L2)."""
+    import ipaddress
+
+    for item in (part.strip() for part in value.split(",")):
+        try:
+            network = ipaddress.ip_network(item, strict=False)
+        except ValueError:
+            raise SystemExit(f"GUNICORN_FORWARDED_ALLOW_IPS: {item!r} is not an address or a CIDR") from None
+        if network.prefixlen < {4: 16, 6: 48}[network.version] and not network.is_loopback:
+            raise SystemExit(
+                f"GUNICORN_FORWARDED_ALLOW_IPS: {item!r} trusts {network.num_addresses:,} addresses: "
+                "name only the Ingress controller's pods"
+            )
+    return value
+
+
 # Request headers from a proxy (X-Forwarded-*) are trusted only from these addresses.
-forwarded_allow_ips = os.environ.get("GUNICORN_FORWARDED_ALLOW_IPS", "127.0.0.1")
+forwarded_allow_ips = _narrow_proxies(os.environ.get("GUNICORN_FORWARDED_ALLOW_IPS", "127.0.0.1"))
 # A client that sends a huge header must not tie up a thread.
 limit_request_field_size = 8190
 # gunicorn's runtime control socket defaults to one path per user (~/.gunicorn/gunicorn.ctl), which

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from django import forms
 
+from atedash.audit import bounded, is_digest, shown
 from atedash.forms import RecordEditForm, short_status
 
 if TYPE_CHECKING:
@@ -22,9 +23,26 @@ def form_value(form: type[RecordEditForm], name: str, value: Any) -> str:
     return str(value)
 
 
+def too_big(form: type[RecordEditForm], entry: dict) -> list[str]:
+    """The editable fields a change changed whose values were too big to keep in the audit (only their
+    digests are there): such a change cannot be reverted from its entry."""
+    changed = entry.get("changed_fields")
+    if not isinstance(changed, dict):
+        return []
+    return sorted(
+        name
+        for name, pair in changed.items()
+        if name in form.EDITABLE and isinstance(pair, list) and any(is_digest(v) for v in pair)
+    )
+
+
 def revertible(form: type[RecordEditForm], entry: dict) -> dict[str, tuple[str, str]]:
     """The editable fields a change changed: field -> (before, after), as the form holds them; {} when the
-    entry is not an edit of an existing record (a create or a delete cannot be reverted by an edit)."""
+    entry is not an edit of an existing record (a create or a delete cannot be reverted by an edit), or
+    when a value it changed was too big to keep in the audit (``too_big``)."""
+    entry = bounded(entry)  # an entry written before entries were bounded counts as bounded now
+    if too_big(form, entry):
+        return {}
     if not isinstance(entry.get("version_before"), int) or not isinstance(entry.get("version_after"), int):
         return {}
     changed = entry.get("changed_fields")
@@ -37,6 +55,12 @@ def revertible(form: type[RecordEditForm], entry: dict) -> dict[str, tuple[str, 
     return out
 
 
+def _cell(form: type[RecordEditForm], name: str, value: Any) -> Any:
+    if is_digest(value):
+        return shown(value)
+    return form_value(form, name, value) if name in form.base_fields else value
+
+
 def history_rows(
     pages: type[RecordPages], entries: list[tuple[str, dict]], urls: dict[str, str]
 ) -> list[dict[str, Any]]:
@@ -44,6 +68,7 @@ def history_rows(
     form = pages.edit_form
     rows = []
     for entry_id, entry in entries:
+        entry = bounded(entry)
         changed = entry.get("changed_fields") if isinstance(entry.get("changed_fields"), dict) else {}
         labels = {name: (form.base_fields[name].label if name in form.base_fields else name) for name in changed}
         rows.append(
@@ -55,7 +80,10 @@ def history_rows(
                 "version_before": entry.get("version_before"),
                 "version_after": entry.get("version_after"),
                 "changes": [
-                    (labels[n], [form_value(form, n, v) if n in form.base_fields else v for v in pair])
+                    (
+                        labels[n],
+                        [_cell(form, n, v) for v in pair],
+                    )
                     for n, pair in sorted(changed.items())
                     if isinstance(pair, list) and len(pair) == 2
                 ],

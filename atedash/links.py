@@ -4,8 +4,10 @@
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
+from urllib.parse import urljoin
 
 from django.urls import NoReverseMatch, reverse
+from django.utils.http import url_has_allowed_host_and_scheme
 
 from storage.keys import actor_key, worker_key
 from storage.records import kind_of_key
@@ -46,3 +48,22 @@ def worker_url(worker: Worker | None) -> str:
     if not worker:
         return ""
     return record_url(worker_key(worker.worker_namespace, worker.worker_pool, worker.worker_pod))
+
+
+def local_path(target: str | None, default: str = "overview", base: str | None = None) -> str:
+    """``target`` when it is a path of this site ("/actors/?status=x"), else the URL of ``default``.
+
+    For "next" and "back" parameters: never another host ("//evil", "https://evil", "/\\evil"), a
+    scheme ("javascript:") or a control character. A relative reference is resolved against ``base``
+    (the page it came from; refused without one), except a bare word ("foo": no "/" nor "."), which
+    redirect() used to read as a URL name (NoReverseMatch, a 500): it names no page, so ``default``.
+    The result is for HttpResponseRedirect, never redirect()."""
+    if not target or not target.isprintable() or not url_has_allowed_host_and_scheme(target, allowed_hosts=None):
+        return reverse(default)
+    if not target.startswith("/"):
+        if base is None or ("/" not in target and "." not in target):
+            return reverse(default)
+        target = urljoin(base, target)
+    if not target.startswith("/") or target.startswith(("//", "/\\")):
+        return reverse(default)
+    return target

@@ -19,6 +19,7 @@ from urllib.parse import quote
 from django.urls import reverse
 from django.utils.safestring import SafeString, mark_safe
 
+from atedash import vocabulary
 from atedash.links import RESERVED, actor_url, worker_url
 from atedash.templatetags.atedash import clip, or_dash, status_class
 from storage.keys import worker_key
@@ -36,9 +37,7 @@ _P = "zzatedashzz"  # placeholder, plain characters only
 def unreadable_flag(unreadable: Unreadable) -> str:
     """The flag of a record the ate server cannot read (storage.server_readable.Unreadable): its
     reason, in Go's words, and what it breaks, on hover and for screen readers."""
-    why = escape(f"{unreadable.reason} ({unreadable.fails})")
-    label = f"the ate server cannot read it: {why}"
-    return f' <span class="flag-unreadable" title="{why}" aria-label="{label}">unreadable</span>'
+    return " " + vocabulary.unreadable_badge(f"{unreadable.reason} ({unreadable.fails})")
 
 
 def _url_format(name: str, count: int) -> str:

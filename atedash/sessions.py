@@ -6,7 +6,10 @@ whole lifetime, so every request checks that the session
 - names an operator the users file still has, with the password it had at login (a fingerprint of
   the stored hash: a password change, or removal and re-adding, ends every session);
 - carries the operator's session generation, kept in the store under atedash's own prefix and bumped
-  by logout and "sign out everywhere" (and by `manage.py operators` when it can reach the store).
+  by logout and "sign out everywhere" (and by `manage.py operators` when it can reach the store);
+- carries the store's sessions epoch (storage.keys.SESSIONS_EPOCH_KEY), a random value drawn on first
+  use: a flush removes it with the generations, and a new one is drawn, so that every cookie signed
+  before a flush stops counting (a missing generation reads as 0: it must not revive a revoked one).
 While the store cannot be read the generation is not checked: every page but the login page needs
 the store and answers 503 then anyway.
 """
@@ -30,6 +33,7 @@ if TYPE_CHECKING:
 SESSION_KEY = "operator"
 PASSWORD_KEY = "operator_password"
 GENERATION_KEY = "operator_generation"
+EPOCH_KEY = "store_epoch"
 LOGIN_AT_KEY = "login_at"
 SEEN_AT_KEY = "seen_at"
 # The idle clock is moved forward at most this often (each move re-signs the cookie).
@@ -48,6 +52,7 @@ def start(request: HttpRequest, operator: Operator, app: Application) -> None:
     request.session[SESSION_KEY] = operator.name
     request.session[PASSWORD_KEY] = password_fingerprint(entry.get("password", ""))
     request.session[GENERATION_KEY] = app.store.persistence().session_generation(operator.name)
+    request.session[EPOCH_KEY] = _epoch(app)
     request.session[LOGIN_AT_KEY] = now
     request.session[SEEN_AT_KEY] = now
 
@@ -87,17 +92,27 @@ def _valid_operator(session: SessionBase, name: object, app: Application) -> Ope
         fingerprint, password_fingerprint(entry.get("password", ""))
     ):
         return None
-    generation = _stored_generation(name, app)
-    if generation is not None and session.get(GENERATION_KEY) != generation:
-        return None
+    stored = _stored(name, app)
+    if stored is not None:
+        epoch, generation = stored
+        if not isinstance(session.get(EPOCH_KEY), str) or not constant_time_compare(session[EPOCH_KEY], epoch):
+            return None  # signed before a flush of the store (or before epochs existed)
+        if session.get(GENERATION_KEY) != generation:
+            return None
     if now - seen_at > SEEN_RESOLUTION_S:
         session[SEEN_AT_KEY] = now
     return Operator(name=name, role=entry["role"])
 
 
-def _stored_generation(name: str, app: Application) -> int | None:
+def _epoch(app: Application) -> str:
+    # Kept past the longest session (renewed at each use): it never lapses under a live cookie.
+    return app.store.persistence().sessions_epoch(2 * settings.SESSION_COOKIE_AGE + 3600)
+
+
+def _stored(name: str, app: Application) -> tuple[str, int] | None:
+    """(the store's sessions epoch, the operator's generation); None while the store cannot be read."""
     try:
-        return app.store.persistence().session_generation(name)
+        return _epoch(app), app.store.persistence().session_generation(name)
     except Exception as exc:
         if is_store_unavailable(exc):
             return None

@@ -6,10 +6,13 @@ Every ATEDASH_* variable is documented in docs/configuration.md.
 from __future__ import annotations
 
 import ipaddress
+import math
 import os
 import secrets
 import typing
+from collections import Counter
 from pathlib import Path
+from urllib.parse import unquote, urlsplit
 
 from django.core.exceptions import ImproperlyConfigured
 
@@ -64,14 +67,27 @@ def env_float(name: str, default: float | None) -> float | None:
     return _env_number(name, default, float, "a number")
 
 
+# The broadest network a proxy list may name (loopback aside): a /8 of pod addresses trusts every pod
+# to rotate X-Forwarded-For past the throttle and forge the audit's address (issue 22, L2).
+MAX_PROXY_PREFIX = {4: 16, 6: 48}
+
+
 def env_networks(name: str) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
-    """Comma-separated addresses or CIDRs (10.0.0.0/8, fd00::/8, 127.0.0.1)."""
+    """Comma-separated addresses or CIDRs (10.2.0.0/24, fd00:1::/64, 127.0.0.1); none broader than
+    /16 (IPv4) or /48 (IPv6) but loopback."""
     networks = []
     for item in env_list(name, ""):
         try:
-            networks.append(ipaddress.ip_network(item, strict=False))
+            network = ipaddress.ip_network(item, strict=False)
         except ValueError:
             raise ImproperlyConfigured(f"{name}: {item!r} is not an address or a CIDR") from None
+        widest = MAX_PROXY_PREFIX[network.version]
+        if network.prefixlen < widest and not network.is_loopback:
+            raise ImproperlyConfigured(
+                f"{name}: {item!r} trusts {network.num_addresses:,} addresses as proxies: name only the "
+                f"Ingress controller's pods (a /{widest} at the widest)"
+            )
+        networks.append(network)
     return tuple(networks)
 
 
@@ -90,28 +106,96 @@ DEBUG = env_bool("ATEDASH_DEBUG")
 PLACEHOLDER_SECRETS = frozenset(
     {"replace-me-with-50-random-characters", "replace-me-too", "replace-me", "change-me", "changeme", "secret"}
 )
+PLACEHOLDER_MARKS = ("replace-me", "change-me", "changeme", "not-a-secret")
 MIN_SECRET_KEY_LENGTH = 50
 MIN_METRICS_TOKEN_LENGTH = 32
+# A secret must look random: this many bits at least by its characters' frequencies, and no
+# repetition or run ("a"*57, "ab"*30, "abcdef..."): see _low_entropy.
+MIN_SECRET_BITS = 80
+# Where the repository writes example values (the image ships deploy/ and docs/ too, see Dockerfile).
+REPOSITORY_TEXTS = ("deploy", "docs", "scripts", "README.md", "Dockerfile", "Makefile")
+_GENERATE = "generate a random one (python -c 'import secrets; print(secrets.token_urlsafe(50))')"
+
+
+def repository_texts() -> list[str]:
+    """The text of every file where the repository writes example configuration."""
+    texts = []
+    for name in REPOSITORY_TEXTS:
+        root = BASE_DIR / name
+        paths = sorted(root.rglob("*")) if root.is_dir() else [root]
+        for path in paths:
+            try:
+                if path.is_file() and path.stat().st_size < 1_000_000:
+                    texts.append(path.read_bytes().decode("utf-8"))
+            except (OSError, UnicodeDecodeError):
+                continue  # screenshots and other binaries
+    return texts
+
+
+def _low_entropy(value: str) -> str | None:
+    """Why ``value`` does not look random, or None. Shannon bits over its characters, the share of
+    distinct character pairs (repetition), and the share of steps of -1 or +1 (runs)."""
+    counts = Counter(value)
+    bits = max(0.0, -sum(n * math.log2(n / len(value)) for n in counts.values()))
+    if bits < MIN_SECRET_BITS:
+        return f"about {bits:.0f} bits of randomness by its characters (at least {MIN_SECRET_BITS})"
+    pairs = [value[i : i + 2] for i in range(len(value) - 1)]
+    if len(set(pairs)) < len(pairs) / 2:
+        return "it repeats itself"
+    steps = sum(abs(ord(a) - ord(b)) == 1 for a, b in pairs)
+    if steps >= len(pairs) / 2:
+        return "it runs through the alphabet"
+    return None
 
 
 def _refuse_weak(name: str, value: str, min_length: int) -> str:
-    if value.lower() in PLACEHOLDER_SECRETS or "replace-me" in value.lower():
-        raise ImproperlyConfigured(
-            f"{name} is a placeholder from the repository: generate a random one "
-            "(python -c 'import secrets; print(secrets.token_urlsafe(50))')"
-        )
+    lowered = value.lower()
+    if lowered in PLACEHOLDER_SECRETS or any(mark in lowered for mark in PLACEHOLDER_MARKS):
+        raise ImproperlyConfigured(f"{name} is a placeholder from the repository: {_GENERATE}")
     if len(value) < min_length:
         raise ImproperlyConfigured(f"{name} has {len(value)} characters: use at least {min_length} random ones")
+    weak = _low_entropy(value)
+    if weak:
+        raise ImproperlyConfigured(f"{name} is not random enough ({weak}): {_GENERATE}")
+    if any(value in text for text in repository_texts()):
+        raise ImproperlyConfigured(f"{name} is written in this repository (deploy/, docs/): {_GENERATE}")
     return value
+
+
+def _refuse_placeholder_password(name: str, url: str) -> str:
+    """The store's URL must not carry the repository's example password (``replace-me``)."""
+    try:
+        password = unquote(urlsplit(url).password or "")
+    except ValueError:
+        return url  # storage reports a malformed URL with its own words
+    lowered = password.lower()
+    if password and (
+        lowered in PLACEHOLDER_SECRETS
+        or any(mark in lowered for mark in PLACEHOLDER_MARKS)
+        or any(f":{password}@" in text for text in repository_texts())
+    ):
+        raise ImproperlyConfigured(f"{name} holds the placeholder password from the repository: set the store's own")
+    return url
+
+
+def _secret_from_file(name: str) -> str:
+    """The value of ``<name>_FILE`` (a mounted Secret, a file the compose file generates), or ""."""
+    path = env_str(name + "_FILE")
+    if not path:
+        return ""
+    try:
+        return Path(path).read_text().strip()
+    except OSError as exc:
+        raise ImproperlyConfigured(f"{name}_FILE={path!r} cannot be read: {exc.strerror}") from None
 
 
 def _secret_key() -> str:
     key = env_str("ATEDASH_SECRET_KEY")
     if key:
         return _refuse_weak("ATEDASH_SECRET_KEY", key, MIN_SECRET_KEY_LENGTH)
-    key_file = env_str("ATEDASH_SECRET_KEY_FILE")
-    if key_file:
-        return _refuse_weak("ATEDASH_SECRET_KEY_FILE", Path(key_file).read_text().strip(), MIN_SECRET_KEY_LENGTH)
+    key = _secret_from_file("ATEDASH_SECRET_KEY")
+    if key:
+        return _refuse_weak("ATEDASH_SECRET_KEY_FILE", key, MIN_SECRET_KEY_LENGTH)
     if DEBUG or TESTING:
         # Ephemeral: fine for one process under test or debugging, never for a deployment
         # (sessions would not survive a restart, nor be shared between gunicorn workers).
@@ -210,8 +294,10 @@ SECURE_HSTS_SECONDS = env_int("ATEDASH_HSTS_SECONDS", 365 * 24 * 3600 if HTTPS e
 # The header covers atedash's own host name and the names under it; on by default whenever HSTS is.
 SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("ATEDASH_HSTS_INCLUDE_SUBDOMAINS", SECURE_HSTS_SECONDS > 0)
 SECURE_HSTS_PRELOAD = env_bool("ATEDASH_HSTS_PRELOAD", SECURE_HSTS_SECONDS > 0)
-# Requests are small forms and GETs: anything bigger is refused with a 400 before it is parsed.
-DATA_UPLOAD_MAX_MEMORY_SIZE = 256 * 1024
+# Requests are forms and GETs: anything bigger is refused with a 400 before it is parsed. The biggest
+# is the raw editor's save of a record of its limit (atedash.forms.RAW_MAX_VALUE, 384 KiB, posted
+# with its shown bytes in base64 as multipart: about 900 KiB).
+DATA_UPLOAD_MAX_MEMORY_SIZE = 1000 * 1024
 DATA_UPLOAD_MAX_NUMBER_FIELDS = 200
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
@@ -242,7 +328,9 @@ STORAGES = {"staticfiles": {"BACKEND": _static_backend}}
 WHITENOISE_USE_FINDERS = DEBUG or TESTING
 
 # --- atedash ---------------------------------------------------------------------------------
-ATEDASH_REDIS_URL = env_str("ATEDASH_REDIS_URL", "redis://127.0.0.1:7100")
+ATEDASH_REDIS_URL = _refuse_placeholder_password(
+    "ATEDASH_REDIS_URL", env_str("ATEDASH_REDIS_URL", "redis://127.0.0.1:7100")
+)
 # auto | yes | no (any yes/no spelling is read as yes or no).
 ATEDASH_REDIS_CLUSTER = env_str("ATEDASH_REDIS_CLUSTER", "auto").lower()
 if ATEDASH_REDIS_CLUSTER != "auto":
@@ -293,9 +381,17 @@ ATEDASH_AUDIT_STREAM = env_bool("ATEDASH_AUDIT_STREAM", True)
 ATEDASH_AUDIT_MAXLEN = env_int(
     "ATEDASH_AUDIT_MAXLEN", env_int("ATEDASH_AUDIT_STREAM_MAXLEN", 100_000, minimum=1), minimum=1
 )
+# Downloads of the store at once (atedash/exports.py): for the whole fleet, per operator, and the
+# seconds a download waits for its reader to take data before it is cut off.
+ATEDASH_EXPORT_MAX = env_int("ATEDASH_EXPORT_MAX", 2, minimum=1)
+ATEDASH_EXPORT_MAX_PER_OPERATOR = env_int("ATEDASH_EXPORT_MAX_PER_OPERATOR", 1, minimum=1)
+ATEDASH_EXPORT_SEND_TIMEOUT = env_int("ATEDASH_EXPORT_SEND_TIMEOUT", 20, minimum=1)
 ATEDASH_CHECK_MAX_AGE = env_int("ATEDASH_CHECK_MAX_AGE", 300)
 ATEDASH_CHECK_WAIT = env_int("ATEDASH_CHECK_WAIT", 5)  # seconds the Consistency page waits for a running check
-ATEDASH_METRICS_TOKEN = env_str("ATEDASH_METRICS_TOKEN")
+# A bulk action on more records than this needs their number typed to confirm.
+ATEDASH_CONFIRM_THRESHOLD = env_int("ATEDASH_CONFIRM_THRESHOLD", 100, minimum=0)
+# The bearer token of Prometheus scrapes; ATEDASH_METRICS_TOKEN_FILE names a file holding it.
+ATEDASH_METRICS_TOKEN = env_str("ATEDASH_METRICS_TOKEN") or _secret_from_file("ATEDASH_METRICS_TOKEN")
 if ATEDASH_METRICS_TOKEN:
     _refuse_weak("ATEDASH_METRICS_TOKEN", ATEDASH_METRICS_TOKEN, MIN_METRICS_TOKEN_LENGTH)
 
@@ -308,7 +404,8 @@ LOGGING = {
     },
     "handlers": {
         "console": {"class": "logging.StreamHandler", "formatter": "plain"},
-        # The audit trail is one JSON line per change on stdout (see atedash/audit.py).
+        # The audit trail is one JSON line per change on stdout (see atedash/audit.py); on stderr
+        # while manage.py ate runs (its stdout is its report: atedash.logging_handlers).
         "audit": {"class": "atedash.logging_handlers.StdoutHandler", "formatter": "audit"},
     },
     "loggers": {

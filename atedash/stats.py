@@ -70,6 +70,10 @@ class StatsCache(LeasedComputation):
         """host:pid of the process that made the stored counts ("" when unknown)."""
         return str(self.state()[1].get("maker", ""))[:200]
 
+    def interval(self, result: StoreStats) -> float:
+        """How old counts may get before a recount is due: past it, they are stale."""
+        return max(self.max_age, RECOUNT_FACTOR * result.duration_s)
+
     def ensure_started_after(self, since: float) -> None:
         """Start a computation unless one is running or the stored counts started after ``since``."""
         result, _envelope, _error, running = self.state()

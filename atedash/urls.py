@@ -41,6 +41,8 @@ urlpatterns = [
     # Before the record routes: "all" and "new" are not record ids.
     path("actors/all/", matches.actor_matches, name="actor_matches"),
     path("workers/all/", matches.worker_matches, name="worker_matches"),
+    path("actors/all/export/", matches.actor_matches_export, name="actor_matches_export"),
+    path("workers/all/export/", matches.worker_matches_export, name="worker_matches_export"),
     path("walks/<str:job_id>/cancel/", matches.cancel_walk, name="walk_cancel"),
     *record_urls(ActorPages, "actors/", "<str:actor_id>/"),
     *record_urls(WorkerPages, "workers/", "<str:namespace>/<str:pool>/<str:pod>/"),

@@ -248,15 +248,28 @@ class WalkRegistry:
     # --- starting ------------------------------------------------------------------------------
 
     def start(
-        self, kind: str, wanted: WalkFilter, operator: str, *, fresh: bool = False
+        self,
+        kind: str,
+        wanted: WalkFilter,
+        operator: str,
+        *,
+        fresh: bool = False,
+        may_start: Callable[[], bool] | None = None,
     ) -> tuple[WalkJob | None, bool]:
         """(job, True) for the walk of these filters (running, or kept and not cancelled unless
-        `fresh`), started if need be; (the running job, False) when another walk is running."""
+        `fresh`), started if need be; (the running job, False) when another walk is running;
+        (None, False) when a new walk would start and `may_start()` says no (a rate limit)."""
         job = self.find(kind, wanted)
         if job is not None:
             state, result, _ = job.state()
             if state == "running" or (not fresh and result is not None and not result.cancelled):
                 return job, True
+        if may_start is not None:
+            busy = self.running()
+            if busy is not None:
+                return busy, busy.identity == (kind, wanted.description)
+            if not may_start():
+                return None, False
         fleet = self._fleet()
         walk_id = secrets.token_hex(8)
         state = {

@@ -540,3 +540,15 @@ def _report(result: ImportResult, max_details: int, row: tuple[int, str, str, in
     """One row of ``result.details`` (line, key, outcome, version before, after), up to ``max_details``."""
     if len(result.details) < max_details:
         result.details.append(row)
+
+
+def iter_keys_export(persistence, keys: list[str], *, batch: int = 500) -> Iterator[str]:
+    """The backup's JSON lines of the records at `keys` (a walk's matches), read `batch` at a time;
+    keys gone meanwhile are left out. Memory: one batch."""
+    client = persistence.client
+    read = getattr(client, "mget_nonatomic", None) or client.mget
+    for start in range(0, len(keys), batch):
+        chunk = keys[start : start + batch]
+        for key, value in zip(chunk, read(chunk)):
+            if value is not None:
+                yield export_line(key, value)

@@ -5,18 +5,20 @@ that were checked (compare-and-set / compare-and-delete, as every write of stora
 caller says which version the operator saw, only if it is still at that version. A record the ate
 server cannot read is skipped as Go's DeleteActor / UpdateWorker fail on it (storage.gorules; its
 entry carries "unreadable": Go's reason). Every record gets a result: done, or skipped with the
-reason. Nothing is retried.
+reason. Nothing is retried. ``dry_run`` reads and checks the same way and writes nothing: the
+preview's "would be done" and its breakdown.
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from storage.ateapi_pb2 import Actor, Worker
 from storage.errors import CorruptRecord
 from storage.gorules import DELETE, UPDATE, skipped, unreadable_stored
-from storage.keys import ACTOR_PREFIX, WORKER_PREFIX, actor_lock_key, parse_actor_key
+from storage.keys import ACTOR_PREFIX, WORKER_PREFIX, actor_lock_key, key_bytes, parse_actor_key, shown_key
 from storage.records import ACTORS, WORKERS
 
 ACTIONS = {
@@ -37,9 +39,25 @@ class BulkReport:
     action: str
     done: list[dict] = field(default_factory=list)  # {"key", ...details}
     skipped: list[dict] = field(default_factory=list)  # {"key", "why"}
+    dry_run: bool = False
+    # What is (or would be) done, counted: actors by status and template namespace, workers by
+    # "ns/pool" and by the namespace of the actor they are freed from.
+    by_status: Counter = field(default_factory=Counter)
+    by_namespace: Counter = field(default_factory=Counter)
+    by_pool: Counter = field(default_factory=Counter)
+    by_actor_namespace: Counter = field(default_factory=Counter)
+
+    def breakdown(self) -> dict:
+        counted = {
+            "by_status": self.by_status,
+            "by_namespace": self.by_namespace,
+            "by_pool": self.by_pool,
+            "by_actor_namespace": self.by_actor_namespace,
+        }
+        return {name: dict(sorted(c.items())) for name, c in counted.items() if c}
 
     def to_dict(self) -> dict:
-        return {"action": self.action, "done": self.done, "skipped": self.skipped}
+        return {"action": self.action, "done": self.done, "skipped": self.skipped, "breakdown": self.breakdown()}
 
 
 def _status(status: int) -> str:
@@ -51,6 +69,8 @@ def bulk_apply(
     action: str,
     targets: list[tuple[str, int | None]],
     on_change: Callable[[str, str, dict], None] | None = None,
+    *,
+    dry_run: bool = False,
 ) -> BulkReport:
     """`targets`: (key, version the operator saw or None). `on_change(action, key, details)` once per
     record written, for the audit."""
@@ -63,7 +83,7 @@ def bulk_apply(
         if not key.startswith(prefix):
             raise BulkError(f"{key!r} is not {'a worker' if prefix == WORKER_PREFIX else 'an actor'} key")
     on_change = on_change or (lambda a, k, d: None)
-    report = BulkReport(action)
+    report = BulkReport(action, dry_run=dry_run)
     read = getattr(p.client, "mget_nonatomic", None) or p.client.mget
     seen_targets = set()
     unique = []
@@ -74,9 +94,9 @@ def bulk_apply(
     for start in range(0, len(unique), _BATCH):
         batch = unique[start : start + _BATCH]
         if action == "release-locks":
-            _release(p, batch, report, on_change, read)
+            _release(p, batch, report, on_change, dry_run)
             continue
-        values = read([k for k, _ in batch])
+        values = read([key_bytes(k) for k, _ in batch])  # keys of a walk may not be UTF-8
         for (key, version), raw in zip(batch, values):
             if raw is None:
                 report.skipped.append({"key": key, "why": "gone"})
@@ -100,9 +120,11 @@ def bulk_apply(
                 )
                 continue
             if action == "delete-suspended":
-                _delete(p, key, raw, record, report, on_change)
+                _delete(p, key, raw, record, report, on_change, dry_run)
             else:
-                _free(p, key, raw, record, report, on_change)
+                _free(p, key, raw, record, report, on_change, dry_run)
+    for entry in report.done + report.skipped:  # printable, for the page and JSON
+        entry["key"] = shown_key(entry["key"])
     return report
 
 
@@ -113,13 +135,17 @@ def _changed(kind, key, record, now) -> str:
         return "changed meanwhile: it is now corrupt"
 
 
-def _delete(p, key, raw, actor: Actor, report, on_change) -> None:
+def _delete(p, key, raw, actor: Actor, report, on_change, dry_run=False) -> None:
     if actor.status != Actor.STATUS_SUSPENDED:
         report.skipped.append({"key": key, "why": f"is {_status(actor.status)}, not STATUS_SUSPENDED"})
         return
-    outcome, now = p.compare_and_delete(key, raw)
+    outcome, now = ("deleted", None) if dry_run else p.compare_and_delete(key, raw)
     if outcome == "deleted":
         report.done.append({"key": key, "version": actor.version})
+        report.by_status[_status(actor.status)] += 1
+        report.by_namespace[actor.actor_template_namespace] += 1
+        if dry_run:
+            return
         on_change("actor.delete", key, {"version": actor.version, "status": _status(actor.status)})
     elif outcome == "gone":
         report.skipped.append({"key": key, "why": "gone meanwhile"})
@@ -127,9 +153,13 @@ def _delete(p, key, raw, actor: Actor, report, on_change) -> None:
         report.skipped.append({"key": key, "why": _changed(ACTORS, key, actor, now)})
 
 
-def _free(p, key, raw, worker: Worker, report, on_change) -> None:
+def _free(p, key, raw, worker: Worker, report, on_change, dry_run=False) -> None:
     if not worker.actor_id:
         report.skipped.append({"key": key, "why": "already free"})
+        return
+    if dry_run:
+        report.done.append({"key": key, "from_version": worker.version, "to_version": worker.version + 1})
+        _count_worker(report, worker)
         return
     freed = Worker()
     freed.CopyFrom(worker)
@@ -139,6 +169,7 @@ def _free(p, key, raw, worker: Worker, report, on_change) -> None:
     outcome, now = p.compare_and_set(key, raw, new_raw)
     if outcome == "written":
         report.done.append({"key": key, "from_version": worker.version, "to_version": freed.version})
+        _count_worker(report, worker)
         on_change(
             "worker.free",
             key,
@@ -154,11 +185,16 @@ def _free(p, key, raw, worker: Worker, report, on_change) -> None:
         report.skipped.append({"key": key, "why": _changed(WORKERS, key, worker, now)})
 
 
-def _release(p, batch, report, on_change, read) -> None:
+def _count_worker(report: BulkReport, worker: Worker) -> None:
+    report.by_pool[f"{worker.worker_namespace}/{worker.worker_pool}"] += 1
+    report.by_actor_namespace[worker.actor_namespace] += 1
+
+
+def _release(p, batch, report, on_change, dry_run=False) -> None:
     lock_keys = [actor_lock_key(parse_actor_key(key)) for key, _ in batch]
     pipe = p.client.pipeline(transaction=False)
     for lock_key in lock_keys:
-        pipe.get(lock_key)
+        pipe.get(key_bytes(lock_key))
     tokens = pipe.execute(raise_on_error=False)
     for lock_key, token in zip(lock_keys, tokens):
         if token is None:
@@ -167,11 +203,12 @@ def _release(p, batch, report, on_change, read) -> None:
         if isinstance(token, Exception):
             report.skipped.append({"key": lock_key, "why": f"not a lock: {token}"})
             continue
-        outcome, _ = p.compare_and_delete(lock_key, token)
+        outcome, _ = ("deleted", None) if dry_run else p.compare_and_delete(lock_key, token)
         if outcome == "deleted":
             shown = token.decode("utf-8", "backslashreplace")
             report.done.append({"key": lock_key, "token": shown})
-            on_change("lock.release", lock_key, {"token": shown})
+            if not dry_run:
+                on_change("lock.release", shown_key(lock_key), {"token": shown})
         elif outcome == "gone":
             report.skipped.append({"key": lock_key, "why": "expired or released meanwhile"})
         else:

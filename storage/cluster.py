@@ -66,6 +66,9 @@ class StoreStats:
     # exists, its ListActors / ListWorkers fails.
     unreadable_actors: int = 0
     unreadable_workers: int = 0
+    # Of the records, those atedash cannot decode either ("corrupt"; the corrupt actors are also
+    # actors_by_status["CORRUPT"]).
+    corrupt_workers: int = 0
 
     @property
     def unreadable(self) -> int:
@@ -85,6 +88,7 @@ class StoreStats:
             "keys_scanned": self.keys_scanned,
             "unreadable_actors": self.unreadable_actors,
             "unreadable_workers": self.unreadable_workers,
+            "corrupt_workers": self.corrupt_workers,
         }
 
     @classmethod
@@ -101,7 +105,16 @@ class StoreStats:
             keys_scanned=int(data["keys_scanned"]),
             unreadable_actors=int(data.get("unreadable_actors", 0)),
             unreadable_workers=int(data.get("unreadable_workers", 0)),
+            corrupt_workers=int(data.get("corrupt_workers", 0)),
         )
+
+    @property
+    def corrupt_actors(self) -> int:
+        return self.actors_by_status.get("CORRUPT", 0)
+
+    @property
+    def corrupt(self) -> int:
+        return self.corrupt_actors + self.corrupt_workers
 
 
 # ===================================================================== counting and clearing
@@ -172,10 +185,11 @@ def store_stats(topology: Topology, step_count: int = 1000) -> StoreStats:
     actors_by_status = {name: 0 for name in Actor.Status.keys()}
     actors_by_status["CORRUPT"] = 0
     workers_by_pool: dict[tuple[str, str], dict[str, int]] = {}
-    locks = scanned = unreadable_actors = unreadable_workers = 0
+    locks = scanned = unreadable_actors = unreadable_workers = corrupt_workers = 0
     for shard in topology.map_shards(lambda shard: _shard_stats(topology, shard, step_count)):
         unreadable_actors += shard.unreadable_actors
         unreadable_workers += shard.unreadable_workers
+        corrupt_workers += shard.corrupt_workers
         for name, n in shard.by_status.items():
             actors_by_status[name] = actors_by_status.get(name, 0) + n
         for pool, counts in shard.by_pool.items():
@@ -193,6 +207,7 @@ def store_stats(topology: Topology, step_count: int = 1000) -> StoreStats:
         keys_scanned=scanned,
         unreadable_actors=unreadable_actors,
         unreadable_workers=unreadable_workers,
+        corrupt_workers=corrupt_workers,
     )
 
 
@@ -204,6 +219,7 @@ class _ShardStats:
     scanned: int = 0
     unreadable_actors: int = 0
     unreadable_workers: int = 0
+    corrupt_workers: int = 0
 
 
 def _shard_stats(topology: Topology, shard: Shard, step_count: int = 1000) -> _ShardStats:
@@ -216,7 +232,9 @@ def _shard_stats(topology: Topology, shard: Shard, step_count: int = 1000) -> _S
         stats.by_status["CORRUPT" if actor is None else _status_name(actor.status)] += 1
     for worker, unreadable in _judged(topology, shard, WORKERS, 3, WORKER_SCHEMA, stats, step_count):
         stats.unreadable_workers += unreadable
-        if worker is not None:
+        if worker is None:
+            stats.corrupt_workers += 1
+        else:
             pool = stats.by_pool.setdefault((worker.worker_namespace, worker.worker_pool), Counter())
             pool["assigned" if worker.actor_id else "free"] += 1
     for keys in walk_keys(topology, shard, LOCK_PREFIX + "*", step_count):

@@ -33,6 +33,9 @@ def connect(url: str, cluster: bool | None = None, **overrides) -> redis.Redis |
         socket_connect_timeout=SOCKET_CONNECT_TIMEOUT_S,
         health_check_interval=HEALTH_CHECK_INTERVAL_S,
         socket_keepalive=True,
+        # A key handed out as text with surrogate escapes (bytes that are not UTF-8, storage.keys)
+        # goes back as its very bytes, never a UnicodeEncodeError in the middle of a reset.
+        encoding_errors="surrogateescape",
     )
     options.update(overrides)
     if cluster is None:

@@ -7,6 +7,7 @@ process and replica of the dashboard shares them through the store.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import uuid
 
@@ -16,6 +17,9 @@ from redis.cluster import RedisCluster
 from storage.keys import (
     AUDIT_STREAM_KEY,
     CHECK_EPOCH_KEY,
+    EXPORT_LEASES_KEY,
+    SESSIONS_EPOCH_KEY,
+    export_lease_member,
     history_key,
     login_failures_key,
     refresh_key,
@@ -135,6 +139,73 @@ def bump_check_epoch(client: Client) -> None:
     client.set(CHECK_EPOCH_KEY, uuid.uuid4().hex)
 
 
+# KEYS[1]: the sessions epoch; ARGV[1]: a new random value, ARGV[2]: its lifetime (ms). The epoch as
+# stored (drawn now when there is none: first use, or after a flush), its lifetime renewed.
+SESSIONS_EPOCH = """
+local v = redis.call('GET', KEYS[1])
+if not v then
+  v = ARGV[1]
+  redis.call('SET', KEYS[1], v, 'PX', ARGV[2])
+else
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+end
+return v
+"""
+
+
+def sessions_epoch(script, ttl_s: float) -> str:
+    """The store's sessions epoch (see storage.keys.SESSIONS_EPOCH_KEY), kept ``ttl_s`` after its last use."""
+    value = script(keys=[SESSIONS_EPOCH_KEY], args=[uuid.uuid4().hex, max(1000, int(ttl_s * 1000))])
+    return _text(value)
+
+
+# KEYS[1]: the export leases; ARGV: member, lease ms, fleet cap, per-operator cap, member prefix of
+# the operator. Expired leases are dropped first (a process that died leaves its lease to expire).
+# Reply: 0 taken, 1 the operator is at its cap, 2 the fleet is. The store's clock: one for the fleet.
+EXPORT_TAKE = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+local held = redis.call('ZRANGE', KEYS[1], 0, -1)
+local mine = 0
+for _, m in ipairs(held) do
+  if string.sub(m, 1, #ARGV[5]) == ARGV[5] then mine = mine + 1 end
+end
+if mine >= tonumber(ARGV[4]) then return 1 end
+if #held >= tonumber(ARGV[3]) then return 2 end
+redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[1])
+redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[2]))
+return 0
+"""
+
+# KEYS[1]: the export leases; ARGV: member, lease ms. Extends a lease still held (1), else 0.
+EXPORT_RENEW = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local n = redis.call('ZADD', KEYS[1], 'XX', 'CH', now + tonumber(ARGV[2]), ARGV[1])
+if n == 1 then redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[2])) end
+return n
+"""
+
+
+def take_export_lease(script, operator: str, token: str, *, lease_s: float, fleet_max: int, operator_max: int) -> str:
+    """ "taken", "operator" (the operator runs ``operator_max`` downloads already) or "fleet" (the fleet
+    runs ``fleet_max``)."""
+    member = export_lease_member(operator, token)
+    prefix = member.partition(":")[0] + ":"
+    args = [member, max(1000, int(lease_s * 1000)), fleet_max, operator_max, prefix]
+    return {0: "taken", 1: "operator", 2: "fleet"}[int(script(keys=[EXPORT_LEASES_KEY], args=args))]
+
+
+def renew_export_lease(script, operator: str, token: str, *, lease_s: float) -> bool:
+    member = export_lease_member(operator, token)
+    return bool(script(keys=[EXPORT_LEASES_KEY], args=[member, max(1000, int(lease_s * 1000))]))
+
+
+def release_export_lease(client: Client, operator: str, token: str) -> None:
+    client.zrem(EXPORT_LEASES_KEY, export_lease_member(operator, token))
+
+
 def session_generation(client: Client, operator: str) -> int:
     value = client.get(session_generation_key(operator))
     try:
@@ -160,6 +231,14 @@ def login_failures(client: Client, kind: str, value: str) -> tuple[int, float]:
 def count_login_failure(script, kind: str, value: str, window_s: float) -> tuple[int, float]:
     count, ttl_ms = script(keys=[login_failures_key(kind, value)], args=[max(1, int(window_s * 1000))])
     return int(count), max(int(ttl_ms), 0) / 1000
+
+
+def count_in_window(script, what: str, window_s: float) -> int:
+    """Counts one more `what` (any text: it is hashed into the key) within a window of `window_s`
+    seconds from the first count; the count so far, this one included (a fleet-wide rate limit)."""
+    key = refresh_key("count:" + hashlib.sha256(what.encode("utf-8", "surrogatepass")).hexdigest()[:40])
+    count, _ = script(keys=[key], args=[max(1, int(window_s * 1000))])
+    return int(count)
 
 
 def clear_login_failures(client: Client, kind: str, value: str) -> None:

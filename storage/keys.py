@@ -15,8 +15,14 @@ DASHBOARD_PREFIX = "atedash:"
 AUDIT_STREAM_KEY = DASHBOARD_PREFIX + "audit"
 CHECK_EPOCH_KEY = DASHBOARD_PREFIX + "check-epoch"
 SESSION_GENERATION_PREFIX = DASHBOARD_PREFIX + "session-generation:"
+# A random value a session cookie must carry: a flush of the store removes it (a new one is drawn),
+# so that every cookie signed before a flush stops counting (none is revived).
+SESSIONS_EPOCH_KEY = DASHBOARD_PREFIX + "sessions:epoch"
 LOGIN_FAILURES_PREFIX = DASHBOARD_PREFIX + "login-failures:"
 REFRESH_PREFIX = DASHBOARD_PREFIX + "refresh:"
+# The downloads running in the whole fleet: a sorted set of leases (member "<operator digest>:<token>",
+# score the lease's expiry in the store's clock, ms), so that exports are bounded fleet-wide.
+EXPORT_LEASES_KEY = DASHBOARD_PREFIX + "exports"
 # Per record: the audit entries of its changes (atedash:history:<record key>), a short capped stream.
 HISTORY_PREFIX = DASHBOARD_PREFIX + "history:"
 # Fleet-wide work (storage/fleet.py): atedash:fleet:{<job>}:<part>. The hash tag keeps a job's lease,
@@ -31,6 +37,10 @@ def _digest(text: str) -> str:
 
 def session_generation_key(operator: str) -> str:
     return SESSION_GENERATION_PREFIX + _digest(operator)
+
+
+def export_lease_member(operator: str, token: str) -> str:
+    return f"{_digest(operator)}:{token}"
 
 
 def login_failures_key(kind: str, value: str) -> str:
@@ -66,6 +76,30 @@ def actor_lock_key(actor_id: str) -> str:
 def glob_escape(text: str) -> str:
     """``text`` as a literal inside a SCAN MATCH pattern (``*?[]\\`` escaped)."""
     return "".join("\\" + ch if ch in "*?[]\\" else ch for ch in text)
+
+
+def key_bytes(key: str | bytes) -> bytes:
+    """A key as stored: str keys may carry bytes that are not UTF-8 as surrogate escapes (that is how
+    walks and scans hand them out), and go back to the very bytes."""
+    if isinstance(key, (bytes, bytearray)):
+        return bytes(key)
+    try:
+        return key.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:  # a surrogate no decoding made (e.g. from a form): kept, never an error
+        return key.encode("utf-8", "surrogatepass")
+
+
+def shown_key(key: str | bytes) -> str:
+    """A key for pages, logs and reports: bytes that are not UTF-8 as \\xNN (printable, encodable)."""
+    return key_bytes(key).decode("utf-8", "backslashreplace")
+
+
+def is_utf8_key(key: str | bytes) -> bool:
+    try:
+        key_bytes(key).decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def _text(key: str | bytes) -> str:

@@ -37,7 +37,7 @@ from storage.errors import (
 )
 from storage.fleet import Fleet
 from storage.gorules import DELETE, UPDATE, refuse_unreadable_stored
-from storage.keys import ACTOR_PREFIX, WORKER_PREFIX, actor_key, key_slot, worker_key
+from storage.keys import ACTOR_PREFIX, WORKER_PREFIX, actor_key, key_bytes, key_slot, worker_key
 from storage.raw import LockInfo, RawRecord, describe_unknown_fields, detect_encoding
 from storage.records import ACTORS, WORKERS, RecordKind, kind_of_key
 from storage.replication import ReplicaAck
@@ -163,6 +163,9 @@ class Persistence:
         self._compare_and_set = client.register_script(_COMPARE_AND_SET)
         self._compare_and_delete = client.register_script(_COMPARE_AND_DELETE)
         self._count_in_window = client.register_script(dashboard.COUNT_IN_WINDOW)
+        self._sessions_epoch = client.register_script(dashboard.SESSIONS_EPOCH)
+        self._export_take = client.register_script(dashboard.EXPORT_TAKE)
+        self._export_renew = client.register_script(dashboard.EXPORT_RENEW)
         self._fleet: Fleet | None = None
         self._on_replicas: Persistence | None = None
 
@@ -215,6 +218,20 @@ class Persistence:
     def bump_check_epoch(self) -> None:
         dashboard.bump_check_epoch(self.client)
 
+    def take_export_lease(self, operator: str, token: str, *, lease_s: float, fleet_max: int, operator_max: int) -> str:
+        return dashboard.take_export_lease(
+            self._export_take, operator, token, lease_s=lease_s, fleet_max=fleet_max, operator_max=operator_max
+        )
+
+    def renew_export_lease(self, operator: str, token: str, *, lease_s: float) -> bool:
+        return dashboard.renew_export_lease(self._export_renew, operator, token, lease_s=lease_s)
+
+    def release_export_lease(self, operator: str, token: str) -> None:
+        dashboard.release_export_lease(self.client, operator, token)
+
+    def sessions_epoch(self, ttl_s: float) -> str:
+        return dashboard.sessions_epoch(self._sessions_epoch, ttl_s)
+
     def session_generation(self, operator: str) -> int:
         return dashboard.session_generation(self.client, operator)
 
@@ -226,6 +243,9 @@ class Persistence:
 
     def count_login_failure(self, kind: str, value: str, window_s: float) -> tuple[int, float]:
         return dashboard.count_login_failure(self._count_in_window, kind, value, window_s)
+
+    def count_in_window(self, what: str, window_s: float) -> int:
+        return dashboard.count_in_window(self._count_in_window, what, window_s)
 
     def clear_login_failures(self, kind: str, value: str) -> None:
         dashboard.clear_login_failures(self.client, kind, value)
@@ -249,7 +269,7 @@ class Persistence:
         if not keys:
             return records, gone, corrupt
         read = getattr(self.client, "mget_nonatomic", None) or self.client.mget
-        for key, raw in zip(keys, read(keys)):
+        for key, raw in zip(keys, read([key_bytes(k) for k in keys])):
             if raw is None:
                 gone.append(key)
                 continue
@@ -478,6 +498,7 @@ class Persistence:
     def compare_and_delete(self, key: str, raw: bytes) -> tuple[str, bytes | None]:
         """Deletes `key` only if it still holds exactly `raw`: ("deleted", None), ("gone", None), or
         ("changed", the value now)."""
+        key = key_bytes(key)  # a walk's key may hold bytes that are not UTF-8 (surrogate escapes)
         result = self._compare_and_delete(keys=[key], args=[raw])
         if result == 1:
             self._replicated(key)
@@ -488,6 +509,7 @@ class Persistence:
         """Writes `new_raw` only if `key` still holds exactly `raw` (a plain SET: a TTL does not survive, as
         after the Go server's writes): ("written",
         None), ("gone", None), or ("changed", the value now)."""
+        key = key_bytes(key)
         result = self._compare_and_set(keys=[key], args=[raw, new_raw])
         if result == 1:
             self._replicated(key)

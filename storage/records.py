@@ -9,7 +9,16 @@ from google.protobuf.message import Message
 
 from storage.codec import ACTOR_CODEC, WORKER_CODEC, RecordCodec, RecordDecodeError, preview
 from storage.errors import CorruptRecord
-from storage.keys import ACTOR_PREFIX, WORKER_PREFIX, actor_key, parse_actor_key, parse_worker_key, worker_key
+from storage.keys import (
+    ACTOR_PREFIX,
+    WORKER_PREFIX,
+    actor_key,
+    is_utf8_key,
+    parse_actor_key,
+    parse_worker_key,
+    shown_key,
+    worker_key,
+)
 
 
 @dataclass(frozen=True)
@@ -36,13 +45,22 @@ class RecordKind:
 
     def decode_stored(self, key: str | bytes, raw: bytes) -> tuple[Message, str]:
         """(message, encoding) of a stored value; CorruptRecord when undecodable or misplaced."""
-        key_text = key.decode("utf-8", "backslashreplace") if isinstance(key, bytes) else key
+        key_text = shown_key(key)
         if isinstance(raw, Exception):  # the server refused to GET it, e.g. WRONGTYPE
             raise CorruptRecord(key_text, f"not a string value: {raw}", "")
         try:
             message, encoding = self.codec.decode(raw)
         except RecordDecodeError as e:
             raise CorruptRecord(key_text, str(e), preview(raw)) from None
+        if not is_utf8_key(key):
+            # A record's key is its id in UTF-8 (protobuf strings are): no record lives at a key that is
+            # not, whatever it names itself (e.g. its key's bytes escaped, which shown_key would equal).
+            raise CorruptRecord(
+                key_text,
+                f"the key is not UTF-8: no record of the ate server is stored there (it names itself "
+                f"{self.key_of(message)!r})",
+                preview(raw),
+            )
         if self.key_of(message) != key_text:
             # A record whose identity does not match its key would be updated or deleted under
             # the wrong name; the Go server treats it as corrupt too.

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
@@ -119,6 +120,25 @@ class ResetReport:
     skipped: list[dict] = field(default_factory=list)  # {"key", "why"}
     corrupt: list[dict] = field(default_factory=list)  # {"key", "error"}: in scope by their bytes, undecodable
     duration_s: float = 0.0
+    # The blast radius, counted as records are (or, dry run, would be) written: actors by status
+    # and template namespace, workers (freed or deleted) by "ns/pool", and of those the pools
+    # outside the scope's namespace (an actor of team-b may hold a worker of ml-serving).
+    actors_by_status: Counter = field(default_factory=Counter)
+    actors_by_namespace: Counter = field(default_factory=Counter)
+    workers_by_pool: Counter = field(default_factory=Counter)
+    workers_outside: Counter = field(default_factory=Counter)
+
+    def breakdown(self) -> dict:
+        return {
+            "actors_by_status": dict(sorted(self.actors_by_status.items())),
+            "actors_by_namespace": dict(sorted(self.actors_by_namespace.items())),
+            "workers_by_pool": dict(sorted(self.workers_by_pool.items())),
+            "workers_outside_scope": dict(sorted(self.workers_outside.items())),
+        }
+
+    @property
+    def nothing_to_do(self) -> bool:
+        return not (self.actors_deleted or self.workers_deleted or self.workers_freed or self.locks_released)
 
     def to_dict(self) -> dict:
         return {
@@ -132,6 +152,7 @@ class ResetReport:
             "skipped": sorted(self.skipped, key=lambda s: s["key"]),
             "corrupt": sorted(self.corrupt, key=lambda s: s["key"]),
             "counts": self.counts(),
+            "breakdown": self.breakdown(),
             "duration_s": round(self.duration_s, 3),
         }
 
@@ -180,6 +201,17 @@ class _Reset:
 
     # ----------------------------------------------------------------- actors
 
+    def _count_actor(self, actor: Actor) -> None:
+        status = Actor.Status.Name(actor.status) if actor.status in Actor.Status.values() else str(actor.status)
+        self.report.actors_by_status[status] += 1
+        self.report.actors_by_namespace[actor.actor_template_namespace] += 1
+
+    def _count_worker(self, worker: Worker) -> None:
+        pool = f"{worker.worker_namespace}/{worker.worker_pool}"
+        self.report.workers_by_pool[pool] += 1
+        if self.scope.namespace is not None and worker.worker_namespace != self.scope.namespace:
+            self.report.workers_outside[pool] += 1
+
     def delete_actors(self, matches: list[Match]) -> None:
         for m in matches:
             actor = m.record
@@ -189,12 +221,14 @@ class _Reset:
                 with self.lock:
                     self.actor_ids.add(actor.actor_id)
                     self.report.actors_deleted.append(m.key)
+                    self._count_actor(actor)
                 continue
             outcome, now = self.p.compare_and_delete(m.key, m.raw)
             if outcome == "deleted":
                 with self.lock:
                     self.actor_ids.add(actor.actor_id)
                     self.report.actors_deleted.append(m.key)
+                    self._count_actor(actor)
                 self.on_change(
                     "actor.delete",
                     m.key,
@@ -220,6 +254,7 @@ class _Reset:
             if self.dry_run:
                 with self.lock:
                     self.report.workers_freed.append(m.key)
+                    self._count_worker(worker)
                 continue
             freed = Worker()
             freed.CopyFrom(worker)
@@ -231,6 +266,7 @@ class _Reset:
             if outcome == "written":
                 with self.lock:
                     self.report.workers_freed.append(m.key)
+                    self._count_worker(worker)
                 self.on_change(
                     "worker.free",
                     m.key,
@@ -283,11 +319,13 @@ class _Reset:
             if self.dry_run:
                 with self.lock:
                     self.report.workers_deleted.append(m.key)
+                    self._count_worker(worker)
                 continue
             outcome, now = self.p.compare_and_delete(m.key, m.raw)
             if outcome == "deleted":
                 with self.lock:
                     self.report.workers_deleted.append(m.key)
+                    self._count_worker(worker)
                 self.on_change("worker.delete", m.key, {"version": worker.version, "actor_id": worker.actor_id or None})
             elif outcome == "gone":
                 self._skip(m.key, "gone meanwhile")

@@ -17,6 +17,7 @@ class Browser:
         self.headers = {"Host": "127.0.0.1", **(headers or {})}
         self.cookies: dict[str, str] = {}
         self.conn = None
+        self.headers_of_last = None  # the last response's headers (Location of a redirect)
 
     def request(self, method, path, form=None, headers=None):
         headers = {**self.headers, **(headers or {})}
@@ -41,6 +42,7 @@ class Browser:
                 self.conn = None
                 if attempt == 2:
                     raise
+        self.headers_of_last = response.headers
         for header in response.headers.get_all("Set-Cookie") or []:
             for key, morsel in SimpleCookie(header).items():
                 if morsel.value:

@@ -83,14 +83,22 @@ class StoreCollector:
         )
         unreadable = GaugeMetricFamily(
             "atedash_unreadable_records",
-            "Records the ate server cannot read (its ListActors / ListWorkers fail while one exists), by kind "
-            "(last statistics run).",
+            "Records unreadable by ate: the ate server cannot read them (its ListActors / ListWorkers fail "
+            "while one exists; corrupt ones included), by kind (last statistics run).",
+            labels=["kind"],
+        )
+        corrupt = GaugeMetricFamily(
+            "atedash_corrupt_records",
+            "Records atedash cannot decode either ('corrupt'; counted in atedash_unreadable_records too when "
+            "the ate server cannot read them), by kind (last statistics run).",
             labels=["kind"],
         )
         result, error, _running = self.stats.snapshot()
         if result is not None:
             unreadable.add_metric(["actor"], result.unreadable_actors)
             unreadable.add_metric(["worker"], result.unreadable_workers)
+            corrupt.add_metric(["actor"], result.corrupt_actors)
+            corrupt.add_metric(["worker"], result.corrupt_workers)
             for status, n in sorted(result.actors_by_status.items()):
                 actors.add_metric([status], n)
             for (ns, pool), states in sorted(result.workers_by_pool.items()):
@@ -103,6 +111,7 @@ class StoreCollector:
         yield workers
         yield locks
         yield unreadable
+        yield corrupt
         yield stats_age
         yield stats_up
 

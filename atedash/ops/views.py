@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hmac
+import json
 import re
 import time
 from collections.abc import Callable, Iterable
@@ -81,10 +82,13 @@ def check_page(request: HttpRequest) -> HttpResponseBase:
     if request.method == "POST":
         return _run_check(request)
     if not htmx:
-        # Opening the page checks the store as it is now, at most once per ATEDASH_REFRESH_INTERVAL
-        # for the whole fleet (else the report of a change made meanwhile through atedash, or an old
-        # one, is rechecked as usual). A small store checks in well under a second: shown at once.
-        if current_app().claim_refresh("check"):
+        # An editor opening the page checks the store as it is now, at most once per
+        # ATEDASH_REFRESH_INTERVAL for the whole fleet; anyone else (and an editor meanwhile) gets the
+        # kept report, rechecked only when a change was made through atedash or it is older than
+        # ATEDASH_CHECK_MAX_AGE: a viewer cannot keep a full check running. A small store checks in
+        # well under a second: shown at once.
+        can_force = request.operator is not None and request.operator.can_edit
+        if can_force and current_app().claim_refresh("check"):
             checks.refresh()
         else:
             checks.ensure_fresh()
@@ -185,7 +189,9 @@ def _run_check(request: HttpRequest) -> HttpResponseBase:
 
 @require_GET
 def export_download(request: HttpRequest) -> HttpResponseBase:
-    """Every actor and worker as JSON lines, streamed (constant memory)."""
+    """Every actor and worker as JSON lines, streamed (constant memory), bounded (atedash/exports.py)."""
+    from atedash.errors import too_many
+    from atedash.exports import ExportRefused, leased, take_lease
     from storage.backup import iter_export
 
     p = persistence()
@@ -194,11 +200,18 @@ def export_download(request: HttpRequest) -> HttpResponseBase:
         from storage import StoreUnreachable
 
         return store_unavailable(request, StoreUnreachable(f"{p.address} does not answer PING"))
+    try:
+        lease = take_lease(request, p, current_app().export_slots)
+    except ExportRefused as exc:
+        return too_many(request, exc.message)
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
     env = "".join(ch if ch.isalnum() or ch in "-_." else "-" for ch in settings.ATEDASH_ENVIRONMENT)
-    response = StreamingHttpResponse(iter_export(p), content_type="application/x-ndjson; charset=utf-8")
+    response = StreamingHttpResponse(
+        leased(request, p, iter_export(p), lease), content_type="application/x-ndjson; charset=utf-8"
+    )
     response["Content-Disposition"] = f'attachment; filename="atedash-{env}-{stamp}.jsonl"'
-    audit(request, "export")
+    # A read: logged (stdout), never in the change stream, which it would push changes out of.
+    audit(request, "export", stream=False)
     return response
 
 
@@ -302,8 +315,66 @@ _SHOWN = {
 }
 
 
+_LINES = ("restore_line", "written_line")  # a raw write's bytes before and after, as export lines
+_NO_RECORD_CHANGE = {
+    "login": "signing in changes no record",
+    "logout": "signing out changes no record",
+    "export": "an export reads records and changes none",
+    "bulk": "a summary: each record changed has an entry of its own",
+    "reset": "a summary: each record changed has an entry of its own",
+    "flush": "a flush removes whole keys; the counts are in the details",
+    "import": "a summary: the counts are in the details",
+}
+
+
+def _record_of(line: Any) -> dict[str, Any] | None:
+    """The decoded fields of an export line (None when it is absent or did not decode)."""
+    if not isinstance(line, str):
+        return None
+    try:
+        record = json.loads(line).get("record")
+    except (ValueError, AttributeError):
+        return None
+    return record if isinstance(record, dict) else None
+
+
+def _diff_or_why(entry: dict[str, Any], changed: dict[str, Any]) -> tuple[list[Any], str]:
+    """(field changes, "") or ([], why there are none): a raw write's changes come from its bytes
+    before and after (their decoded fields), when both decode."""
+    if changed:
+        return sorted(changed.items()), ""
+    action = str(entry.get("action") or "")
+    if isinstance(entry.get("restore_line"), str):
+        before, after = _record_of(entry.get("restore_line")), _record_of(entry.get("written_line"))
+        if entry.get("written_line") is None:
+            return [], "the whole record was deleted: its bytes are in restore_line"
+        if before is None or after is None:
+            which = "before" if before is None else "after"
+            return [], f"no field diff: the record did not decode {which}; its bytes are in the details"
+        names = sorted(set(before) | set(after))
+        diff = [(n, [before.get(n), after.get(n)]) for n in names if before.get(n) != after.get(n)]
+        return diff, "" if diff else "no field changed: only the stored bytes' form did (see the details)"
+    for prefix, why in _NO_RECORD_CHANGE.items():
+        if action == prefix or action.startswith(prefix + "."):
+            return [], why
+    if action.endswith(".refused"):
+        return [], "refused: nothing changed"
+    if action.startswith("lock."):
+        return [], "a lock has no fields: its holder is in the details"
+    return [], "no field changes were recorded for this action"
+
+
 def _entry_row(entry: dict[str, Any]) -> dict[str, Any]:
-    extra = {k: v for k, v in entry.items() if k not in _SHOWN}
+    from atedash.audit import bounded, is_digest, shown
+
+    entry = bounded(entry)  # entries written before entries were bounded, too
+    extra = {k: shown(v) for k, v in entry.items() if k not in _SHOWN and k not in _LINES}
+    changed = entry.get("changed_fields") if isinstance(entry.get("changed_fields"), dict) else {}
+    changed = {
+        name: [shown(v) for v in pair] if isinstance(pair, list) else shown(pair) if is_digest(pair) else pair
+        for name, pair in changed.items()
+    }
+    diff, why = _diff_or_why(entry, changed)
     return {
         "when": entry.get("when") or entry.get("ts"),
         "who": entry.get("who") or entry.get("operator"),
@@ -312,8 +383,10 @@ def _entry_row(entry: dict[str, Any]) -> dict[str, Any]:
         "key": entry.get("key"),
         "version_before": entry.get("version_before"),
         "version_after": entry.get("version_after"),
-        "changed": sorted((entry.get("changed_fields") or {}).items()),
+        "changed": diff,
+        "no_diff": why,
         "extra": sorted(extra.items()),
+        "lines": [(name, entry[name]) for name in _LINES if isinstance(entry.get(name), str)],
     }
 
 

@@ -5,7 +5,7 @@ from typing import Any, TypeVar
 
 from django import template
 
-from atedash import links
+from atedash import links, vocabulary
 
 register = template.Library()
 
@@ -115,3 +115,14 @@ def thousands(n: Any) -> Any:
         return f"{int(n):,}"
     except (TypeError, ValueError):
         return n
+
+
+@register.simple_tag
+def badge(kind: str, why: object = "") -> str:
+    """{% badge "unreadable" why %} or {% badge "corrupt" %}: the words of atedash/vocabulary.py."""
+    return vocabulary.badge(kind, str(why or ""))
+
+
+@register.simple_tag
+def term(kind: str) -> str:
+    return vocabulary.UNREADABLE if kind == "unreadable" else vocabulary.CORRUPT

@@ -1,13 +1,16 @@
 """Bulk actions (admin): delete SUSPENDED actors, free workers, release actors' locks, on the records
-selected on a page of "all matches" (each with the version the operator saw) or on all the matches of
-that walk. A first POST shows what will be done; the confirmed POST does it (storage/bulk.py), every
-record version-checked, and lists the result per record, skipped ones with the reason.
+selected on a page of "all matches" (each with the version the operator saw), on the whole page, or on
+all the matches of that walk. A first POST previews it (a dry run: what would be done, by status,
+namespace and pool, and what would be skipped); the confirmed POST does it (storage/bulk.py), every
+record version-checked, and lists the result per record, skipped ones with the reason. More records
+than ATEDASH_CONFIRM_THRESHOLD need their number typed to confirm.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_POST
@@ -15,6 +18,7 @@ from django.views.decorators.http import require_POST
 from atedash.app import current_app
 from atedash.audit import audit
 from atedash.auth import role_required
+from atedash.links import local_path
 from atedash.views.common import persistence
 from storage.bulk import ACTIONS, BulkError, bulk_apply
 
@@ -35,7 +39,7 @@ def _targets(request: HttpRequest, kind: str) -> tuple[list[tuple[str, int | Non
         if state != "done" or job.kind != kind:
             return None, "That walk is no longer kept (results are kept 10 minutes): walk again."
         return [(key, None) for key in result.keys], None
-    values = request.POST.getlist("target")
+    values = request.POST.getlist("page_target" if request.POST.get("scope") == "page" else "target")
     if len(values) > MAX_SELECTED:
         return None, f"At most {MAX_SELECTED} selected records at once; use 'all matches' for more."
     targets = []
@@ -54,24 +58,51 @@ def _targets(request: HttpRequest, kind: str) -> tuple[list[tuple[str, int | Non
 def bulk(request: HttpRequest) -> HttpResponse:
     kind = request.POST.get("kind", "")
     action = request.POST.get("action", "")
+    if kind in KIND_ACTIONS and not action:
+        return _refuse(request, "No action was chosen: go back, choose one in the list, then preview it.")
     if kind not in KIND_ACTIONS or action not in KIND_ACTIONS[kind]:
         return _refuse(request, "Unknown action for this list.")
     targets, problem = _targets(request, kind)
     if problem:
         return _refuse(request, problem)
+    scope = request.POST.get("scope", "selected")
+    threshold = settings.ATEDASH_CONFIRM_THRESHOLD
     context = {
         "kind": kind,
         "action": action,
         "what": ACTIONS[action],
-        "scope": request.POST.get("scope", "selected"),
+        "scope": scope,
         "walk": request.POST.get("walk", ""),
         "targets": targets,
         "count": len(targets),
         "first": targets[:20],
-        "selected": [f"{k}@{v}" for k, v in targets] if request.POST.get("scope") != "all" else [],
+        "selected": [f"{k}@{v}" for k, v in targets] if scope != "all" else [],
+        "must_type": len(targets) > threshold,
+        "threshold": threshold,
+        # Cancel goes back to the matches page it came from (a plain link: the CSP allows no
+        # javascript: URL), else to the list.
+        "back": local_path(request.POST.get("next", ""), default=f"{kind[:-1]}_list"),
     }
-    if request.POST.get("confirm") != "1":
-        return render(request, "bulk/confirm.html", context)
+    confirmed = request.POST.get("confirm") == "1"
+    typed = request.POST.get("typed", "").replace(",", "").replace(" ", "").strip()
+    wrong = confirmed and context["must_type"] and typed != str(len(targets))
+    if not confirmed or wrong:
+        if wrong:
+            audit(request, "bulk.refused", bulk_action=action, reason="the number typed is not the count")
+            context["typed_error"] = f"Type {len(targets)}, the number of records, to confirm; nothing was done."
+        try:
+            preview = bulk_apply(persistence(), action, targets, dry_run=True)
+        except BulkError as exc:
+            return _refuse(request, str(exc))
+        context.update(
+            {
+                "preview": preview,
+                "would": len(preview.done),
+                "breakdown": preview.breakdown(),
+                "would_skip": preview.skipped[:SHOWN],
+            }
+        )
+        return render(request, "bulk/confirm.html", context, status=400 if wrong else 200)
 
     def on_change(change: str, key: str, details: dict[str, Any]) -> None:
         audit(request, change, key=key, via="bulk", bulk_action=action, **details)

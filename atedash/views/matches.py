@@ -9,26 +9,32 @@ running); POST .../cancel/ stops it. The walks live in the store, so that any pr
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable
 from html import escape
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
-from django.http import HttpResponseRedirect
+from django.conf import settings
+from django.contrib import messages
+from django.http import HttpResponseRedirect, StreamingHttpResponse
 from django.urls import reverse
-from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.safestring import mark_safe
-from django.views.decorators.http import require_http_methods, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 import storage
 from atedash import cursors, listing
 from atedash.app import current_app
+from atedash.audit import audit
 from atedash.auth import role_required
+from atedash.errors import not_found
 from atedash.forms import ActorFilterForm, WorkerFilterForm, status_value
+from atedash.links import local_path
 from atedash.records import status_name
 from atedash.views.bulk import KIND_ACTIONS
 from atedash.views.common import persistence, render_page
 from storage import keys
+from storage.backup import iter_keys_export
 from storage.bulk import ACTIONS
 from storage.records import ACTORS, WORKERS
 from storage.walk import actor_walk, worker_walk
@@ -42,6 +48,9 @@ if TYPE_CHECKING:
     from storage.walk import WalkFilter
 
 PAGE_SIZE = 100
+# New walks a viewer may start in a minute (a walk of filters already kept or running is joined,
+# never counted); each one is a pass over every key of the store.
+VIEWER_WALKS_PER_MINUTE = 6
 # The list filters each walk keeps in its URL (the list pages' own parameters).
 FILTER_PARAMS = {
     "actors": ("status", "ns", "template", "q", "pod", "ip", "snapshot"),
@@ -114,9 +123,10 @@ def _actor_rows(actors: Iterable[Actor]) -> list[dict[str, Any]]:
     ]
 
 
-def _rows_html(kind: str, records: list[Actor | Worker], selectable: bool) -> SafeString:
+def _rows_html(kind: str, records: list[Actor | Worker], selectable: bool, values: list[str]) -> SafeString:
     """The list's own rows (atedash/listing.py); for admins each with a checkbox for bulk actions,
-    whose value is the record's key and the version shown (storage/bulk.py checks it)."""
+    whose value is the record's key and the version shown (storage/bulk.py checks it), also added
+    to `values` (the page's records, for "on this page")."""
     if not selectable:
         return listing.actor_rows_html(_actor_rows(records)) if kind == "actors" else listing.worker_rows_html(records)
     out: list[str] = []
@@ -127,7 +137,8 @@ def _rows_html(kind: str, records: list[Actor | Worker], selectable: bool) -> Sa
         else:
             html = listing.worker_rows_html([record])
             key = keys.worker_key(record.worker_namespace, record.worker_pool, record.worker_pod)
-        value = escape(f"{key}@{record.version}")
+        values.append(f"{key}@{record.version}")
+        value = escape(values[-1])
         cell = (
             f'        <td class="select"><input type="checkbox" name="target" value="{value}" form="bulk-form" '
             f'aria-label="select {escape(key)}"></td>\n'
@@ -150,6 +161,7 @@ def _page(request: HttpRequest, kind: str) -> HttpResponse:
         "busy": busy if busy is not None and (job is None or busy.id != job.id) else None,
         "list_url": reverse(f"{kind[:-1]}_list") + ("?" + urlencode(query) if query else ""),
         "self_url": _url(kind, query),
+        "export_url": reverse(f"{kind[:-1]}_matches_export") + ("?" + urlencode(query) if query else ""),
         "max_results": walks.max_results,
     }
     state, result, error = job.state() if job is not None else ("none", None, None)
@@ -178,7 +190,9 @@ def _page(request: HttpRequest, kind: str) -> HttpResponse:
             }
         )
         selectable = request.operator is not None and request.operator.is_admin
-        context["rows_html"] = _rows_html(kind, records, selectable)
+        page_targets: list[str] = []
+        context["rows_html"] = _rows_html(kind, records, selectable, page_targets)
+        context["page_targets"] = page_targets
         context["rows"] = records
         context["selectable"] = selectable
         context["bulk_actions"] = [(a, ACTIONS[a]) for a in KIND_ACTIONS[kind]]
@@ -186,8 +200,35 @@ def _page(request: HttpRequest, kind: str) -> HttpResponse:
 
 
 def _start(request: HttpRequest, kind: str) -> HttpResponseRedirect:
+    """Starts the walk of the filters, or joins the one running or kept. A full walk costs the store
+    a pass over every key, so: walking again ("fresh") is an editor's call, at most once per
+    ATEDASH_REFRESH_INTERVAL for the fleet; a viewer gets the kept result, and starts a walk of new
+    filters at most VIEWER_WALKS_PER_MINUTE times a minute (counted in the store, for the fleet)."""
     wanted, query = _wanted(kind, request.POST)
-    current_app().walks.start(kind, wanted, request.operator.name, fresh=request.POST.get("fresh") == "1")
+    app = current_app()
+    operator = request.operator
+    interval = settings.ATEDASH_REFRESH_INTERVAL
+    fresh = request.POST.get("fresh") == "1"
+    if fresh and not operator.can_edit:
+        fresh = False
+        messages.info(request, "Walking the store again is an editor's call: these are the kept matches.")
+    elif fresh and not app.claim_refresh("walk-fresh"):
+        fresh = False
+        messages.info(request, f"A walk was started again less than {interval} s ago: these are the kept matches.")
+    may_start = None
+    if not operator.can_edit:
+
+        def may_start() -> bool:
+            walks = app.store.persistence().count_in_window(f"walk-start:{operator.name}", 60)
+            return walks <= VIEWER_WALKS_PER_MINUTE
+
+    job, _ = app.walks.start(kind, wanted, operator.name, fresh=fresh, may_start=may_start)
+    if job is None:
+        messages.info(
+            request,
+            f"You started {VIEWER_WALKS_PER_MINUTE} walks of the whole store within a minute: "
+            "start this one in a moment.",
+        )
     return HttpResponseRedirect(_url(kind, query))
 
 
@@ -201,12 +242,35 @@ def worker_matches(request: HttpRequest) -> HttpResponse:
     return _start(request, "workers") if request.method == "POST" else _page(request, "workers")
 
 
+@require_GET
+def matches_export(request: HttpRequest, kind: str) -> HttpResponse | StreamingHttpResponse:
+    """The matches of the URL's filters as the backup's JSON lines (manage.py ate import reads them):
+    the walk's keys (at most its max_results), read again now. Without a finished walk: the 404."""
+    wanted, query = _wanted(kind, request.GET)
+    job = current_app().walks.find(kind, wanted)
+    state, result, _ = job.state() if job is not None else ("none", None, None)
+    if state != "done":
+        return not_found(request, "No finished walk of these filters (results are kept 10 minutes): walk again.")
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    env = "".join(ch if ch.isalnum() or ch in "-_." else "-" for ch in settings.ATEDASH_ENVIRONMENT)
+    lines = iter_keys_export(persistence(), list(result.keys))
+    response = StreamingHttpResponse(lines, content_type="application/x-ndjson; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="atedash-{env}-{kind}-matches-{stamp}.jsonl"'
+    audit(request, "export", scope=f"{kind} matching {urlencode(query) or 'everything'}", records=len(result.keys))
+    return response
+
+
+def actor_matches_export(request: HttpRequest) -> HttpResponse | StreamingHttpResponse:
+    return matches_export(request, "actors")
+
+
+def worker_matches_export(request: HttpRequest) -> HttpResponse | StreamingHttpResponse:
+    return matches_export(request, "workers")
+
+
 @role_required("editor")
 @require_POST
 def cancel_walk(request: HttpRequest, job_id: str) -> HttpResponseRedirect:
     walks = current_app().walks
     walks.cancel(job_id)
-    back = request.POST.get("next", "")
-    if not back.startswith("/") or not url_has_allowed_host_and_scheme(back, allowed_hosts=None):
-        back = reverse("overview")
-    return HttpResponseRedirect(back)
+    return HttpResponseRedirect(local_path(request.POST.get("next", "")))

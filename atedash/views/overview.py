@@ -11,7 +11,7 @@ from django.shortcuts import redirect
 from django.urls import get_script_prefix, reverse
 from django.views.decorators.http import require_GET, require_http_methods
 
-from atedash import listing
+from atedash import attention, listing
 from atedash.app import current_app
 from atedash.auth import role_required
 from atedash.views.common import persistence, render_page
@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from django.utils.safestring import SafeString
 
     from storage import StoreStats
+    from storage.cluster import ClusterOverview
 
 SINCE_SALT = "atedash.overview.since"
 
@@ -46,6 +47,8 @@ def _stats_context(since: float | None = None) -> dict[str, Any]:
         # The same in every process: the fleet's one count, when and by whom (host:pid).
         context["stats_counted_at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(result.computed_at))
         context["stats_maker"] = str(envelope.get("maker", ""))[:200]
+        context["stats_interval"] = int(current_app().stats.interval(result))
+        context["stats_stale"] = context["stats_age"] > context["stats_interval"]
         context["actor_total"] = sum(result.actors_by_status.values())
         pools = []
         for (namespace, pool), counts in sorted(result.workers_by_pool.items()):
@@ -54,12 +57,50 @@ def _stats_context(since: float | None = None) -> dict[str, Any]:
                 {"namespace": namespace, "pool": pool, "free": free, "assigned": assigned, "total": free + assigned}
             )
         context["pools"] = pools
-        context["pool_rows_html"] = _pool_rows_html(result, pools)
+        if len(pools) > POOLS_FLAT:
+            context["pool_groups"] = current_app().stats.derived(
+                result, ("pool_groups", get_script_prefix()), lambda _result: _pool_groups(pools)
+            )
+        else:
+            context["pool_rows_html"] = _pool_rows_html(result, pools)
         context["workers_free"] = sum(p["free"] for p in pools)
         context["workers_assigned"] = sum(p["assigned"] for p in pools)
         statuses = sorted(result.actors_by_status.items(), key=lambda kv: (kv[0] == "CORRUPT", kv[0]))
         context["statuses"] = [(name.removeprefix("STATUS_"), count) for name, count in statuses]
     return context
+
+
+def _attention_context(cluster: ClusterOverview, stats: dict[str, Any]) -> dict[str, Any]:
+    """The strip at the top of the overview (atedash/attention.py)."""
+    checks = current_app().checks
+    report, _error, _running = checks.snapshot(start_if_stale=False)
+    result = stats["stats"]
+    items = attention.cluster_items(cluster)
+    if result is not None:
+        keys_now = sum(n.keys or 0 for n in cluster.nodes if n.role == "primary" and n.healthy)
+        items += attention.stats_items(
+            result, stats["stats_age"], stats["stats_interval"], stats["stats_running"], keys_now
+        )
+    items += attention.check_items(report, checks.age())
+    return {"attention": items, "attention_counting": result is None}
+
+
+POOLS_FLAT = 10  # more pools than this: grouped by namespace, each group collapsed with its totals
+
+
+def _pool_groups(pools: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The pools by namespace (pools come sorted by namespace), each with its totals and rows."""
+    groups: list[dict[str, Any]] = []
+    for pool in pools:
+        if not groups or groups[-1]["namespace"] != pool["namespace"]:
+            groups.append({"namespace": pool["namespace"], "pools": [], "free": 0, "assigned": 0})
+        group = groups[-1]
+        group["pools"].append(pool)
+        group["free"] += pool["free"]
+        group["assigned"] += pool["assigned"]
+    for group in groups:
+        group["rows_html"] = listing.pool_rows_html(group["pools"])
+    return groups
 
 
 def _pool_rows_html(result: StoreStats, pools: list[dict[str, Any]]) -> SafeString:
@@ -79,6 +120,16 @@ def overview(request: HttpRequest) -> HttpResponse:
         "keys_total": sum(n.keys or 0 for n in primaries),
     }
     context.update(_stats_context())
+    context.update(_attention_context(cluster, context))
+    return render_page(request, "overview/page.html", "overview/_stats.html", context)
+
+
+def _stats_fragment(request: HttpRequest, since: float | None) -> HttpResponse:
+    """The statistics block, with the attention strip swapped out of band (its items change with
+    the counts)."""
+    context = _stats_context(since)
+    context.update(_attention_context(persistence().cluster_overview(), context))
+    context["attention_oob"] = True
     return render_page(request, "overview/page.html", "overview/_stats.html", context)
 
 
@@ -98,7 +149,7 @@ def stats(request: HttpRequest) -> HttpResponseBase:
         current_app().stats.wait(timeout=settings.ATEDASH_MAX_WAIT)
     if not getattr(request, "htmx", False):
         return overview(request)
-    return render_page(request, "overview/page.html", "overview/_stats.html", _stats_context(since))
+    return _stats_fragment(request, since)
 
 
 @role_required("editor")
@@ -109,7 +160,7 @@ def _recount(request: HttpRequest) -> HttpResponseBase:
         current_app().stats.refresh()
     if not getattr(request, "htmx", False):
         return redirect(reverse("overview_stats") + "?wait=1")
-    return render_page(request, "overview/page.html", "overview/_stats.html", _stats_context(since))
+    return _stats_fragment(request, since)
 
 
 def _parse_since(token: str | None) -> float | None:

@@ -9,7 +9,8 @@
   be accepted with a checkbox first.
 - ``raw_delete`` (admin): delete a record the server cannot read or atedash cannot decode; its bytes
   go to the audit line (``restore_line``, an export line ``manage.py ate import --allow-unreadable``
-  restores) so the delete can be undone.
+  restores) so the delete can be undone, for a record of up to about 1 kB: the line of a bigger one
+  is too big to keep in the audit (atedash/audit.py keeps its digest; export the store first).
 
 A held ``lock:actor:<id>`` (a server workflow between two steps) must be overridden explicitly
 (``edit_while_locked``) to save an actor; the audit line says so. The key is in the URL (``?key=``).
@@ -18,6 +19,7 @@ A held ``lock:actor:<id>`` (a server workflow between two steps) must be overrid
 from __future__ import annotations
 
 import base64
+import hashlib
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
@@ -31,7 +33,15 @@ from atedash import errors
 from atedash.app import current_app
 from atedash.audit import audit
 from atedash.auth import role_required
-from atedash.forms import EDIT_WHILE_LOCKED, RAW_MAX_VALUE, RawDeleteForm, RawEditForm, RawKeyForm, RawRepairForm
+from atedash.forms import (
+    EDIT_WHILE_LOCKED,
+    RAW_MAX_VALUE,
+    RawDeleteForm,
+    RawEditForm,
+    RawKeyForm,
+    RawRepairForm,
+    shown_token,
+)
 from atedash.links import record_url
 from atedash.templatetags.atedash import raw_url, ttl
 from atedash.views.common import persistence
@@ -136,6 +146,10 @@ def _detail_url(key: str) -> str:
 
 
 def _shown(value: bytes) -> str:
+    """What the page posts back to name the bytes it showed: the bytes (base64) up to the editor's
+    limit, their digest beyond (so that a repair or delete of any size fits in a request)."""
+    if len(value) > RAW_MAX_VALUE:
+        return shown_token(value)
     return base64.b64encode(value).decode("ascii")
 
 
@@ -198,6 +212,41 @@ def _url(name: str, key: str) -> str:
     return reverse(name) + "?" + urlencode({"key": key})
 
 
+# Raw writes of values longer than this also log where the bytes changed (a bounded window).
+DIFF_FROM = 1024
+DIFF_WINDOW = 256
+
+
+def value_diff(before: bytes, after: bytes | None) -> dict[str, Any]:
+    """Where `before` and `after` differ: the common prefix and suffix lengths and, between them, up
+    to DIFF_WINDOW bytes of each side (escaped), with their full lengths and SHA-256."""
+    after = after if after is not None else b""
+    prefix = 0
+    limit = min(len(before), len(after))
+    while prefix < limit and before[prefix] == after[prefix]:
+        prefix += 1
+    suffix = 0
+    while suffix < limit - prefix and before[-1 - suffix] == after[-1 - suffix]:
+        suffix += 1
+    middle_before, middle_after = before[prefix : len(before) - suffix], after[prefix : len(after) - suffix]
+    return {
+        "at": prefix,
+        "same_after": suffix,
+        "before": {
+            "length": len(before),
+            "sha256": hashlib.sha256(before).hexdigest(),
+            "changed": len(middle_before),
+            "shown": middle_before[:DIFF_WINDOW].decode("utf-8", "backslashreplace"),
+        },
+        "after": {
+            "length": len(after),
+            "sha256": hashlib.sha256(after).hexdigest(),
+            "changed": len(middle_after),
+            "shown": middle_after[:DIFF_WINDOW].decode("utf-8", "backslashreplace"),
+        },
+    }
+
+
 def _changed(
     request: HttpRequest,
     key: str,
@@ -216,8 +265,10 @@ def _changed(
         version_before=_version(key, before),
         version_after=_version(key, after) if after is not None else None,
         changed_fields={},
+        # A big record's lines are kept as digests (atedash/audit.py): the diff says what changed.
         restore_line=export_line(key, before),
         written_line=export_line(key, after) if after is not None else None,
+        **({"value_diff": value_diff(before, after)} if max(len(before), len(after or b"")) > DIFF_FROM else {}),
         **lock_audit(lock),
         **extra,
     )
@@ -251,7 +302,9 @@ def _write(
     overridden), write ``after`` (None: delete) by compare-and-set on the bytes the page showed, then
     audit, say ``done`` and redirect (to ``to``, else the record's page). When the record changed since
     it was shown, the page again with what is stored now (``refill`` puts the form in that context)."""
-    shown = form.cleaned_data["shown"]
+    shown = context["raw"].value  # read by this request; the page showed bytes of this digest
+    if form.cleaned_data["shown"] != shown_token(shown):
+        return _stale(request, p, key, template, refill, context)
     lock = context["held_lock"]
     if lock_refused(form, lock):
         return render(request, template, context, status=409)
@@ -261,16 +314,27 @@ def _write(
         else:
             p.write_raw(key, shown, after)
     except storage.VersionConflict:
-        context = _context(p, key, p.get_raw(key))
-        refill(context)
-        context["conflict"] = True
-        return render(request, template, context, status=409)
+        return _stale(request, p, key, template, refill, _context(p, key, p.get_raw(key)))
     except storage.StorageError as exc:
         form.add_error(None, errors.storage_message(exc))
         return render(request, template, context, status=409)
     _changed(request, key, shown, after, action, lock, **extra)
     messages.success(request, done)
     return redirect(to or context["detail_url"] or context["edit_url"])
+
+
+def _stale(
+    request: HttpRequest,
+    p: Store,
+    key: str,
+    template: str,
+    refill: Callable[[dict[str, Any]], None],
+    fresh: dict[str, Any],
+) -> HttpResponseBase:
+    """The record no longer holds the bytes the page showed: the page again, with what is stored now."""
+    refill(fresh)
+    fresh["conflict"] = True
+    return render(request, template, fresh, status=409)
 
 
 # --- the raw editor ------------------------------------------------------------------------------
@@ -327,19 +391,22 @@ def raw_repair(request: HttpRequest) -> HttpResponseBase:
     context["form"] = form
     if not form.is_valid():
         return render(request, "raw/repair.html", context, status=400)
+
+    def refill(fresh: dict[str, Any]) -> None:
+        fresh["form"] = RawRepairForm(initial={"shown": fresh["shown"]})
+
     # The rewrite of the bytes the page showed (never a value sent by the client); the
     # compare-and-set makes sure they are still what is stored.
+    if form.cleaned_data["shown"] != shown_token(context["raw"].value):
+        return _stale(request, p, key, "raw/repair.html", refill, context)
     try:
-        rewrite = canonical_rewrite(key, form.cleaned_data["shown"])
+        rewrite = canonical_rewrite(key, context["raw"].value)
     except (storage.CorruptRecord, storage.FailedPrecondition) as exc:
         form.add_error(None, f"No canonical rewrite: {exc.reason}")
         return render(request, "raw/repair.html", context, status=409)
     if rewrite.losses and not form.cleaned_data["accept_losses"]:
         form.add_error("accept_losses", "The rewrite loses what is listed: tick the box to accept that.")
         return render(request, "raw/repair.html", context, status=409)
-
-    def refill(fresh: dict[str, Any]) -> None:
-        fresh["form"] = RawRepairForm(initial={"shown": fresh["shown"]})
 
     return _write(
         request,

@@ -21,10 +21,10 @@ from google.protobuf.message import Message
 
 import storage
 from atedash import errors
-from atedash.audit import changed_fields
+from atedash.audit import bounded, changed_fields
 from atedash.auth import role_required
 from atedash.forms import RecordEditForm
-from atedash.history import revertible
+from atedash.history import revertible, too_big
 from atedash.merge import BadBase, Base, Merge, merge, read_base, sign_base
 from atedash.records import key_text
 from atedash.views import raw as raw_views
@@ -80,6 +80,14 @@ def _edit_page(
     if revert_id:
         entry = persistence().history_entry(key_text(key), revert_id) if _stream_id(revert_id) else None
         changes = revertible(form, entry) if entry else {}
+        big = too_big(form, bounded(entry)) if entry else []
+        if big:
+            return errors.bad_request(
+                request,
+                f"That change cannot be reverted from the audit: the values of {', '.join(big)} were too big "
+                "to keep in it (only their digests are). Edit the record by hand.",
+                "revert",
+            )
         if not changes:
             return errors.bad_request(
                 request, "That change is not in this record's history, or is not an edit.", "revert"
@@ -224,5 +232,22 @@ def _merge_page(
         your_version=base.version,
         hidden=hidden,
         conflicts=len(result.conflicts),
+        other_change=_who_saved(key, current.version),
     )
     return render(request, "records/conflict.html", context, status=409)
+
+
+OTHER_CHANGE_LOOKBACK = 20  # history entries searched for the change that made the stored version
+
+
+def _who_saved(key: str | bytes, version: int) -> dict[str, Any] | None:
+    """Who saved `version` of the record and when, from its history (the audit); None when no
+    entry says so (the ate server wrote it, or its entry is older than the history kept)."""
+    for _entry_id, entry in persistence().record_history(key_text(key), OTHER_CHANGE_LOOKBACK):
+        if entry.get("version_after") == version:
+            return {
+                "who": entry.get("who") or entry.get("operator") or "someone",
+                "when": entry.get("when") or entry.get("ts") or "",
+                "action": entry.get("action") or "",
+            }
+    return None

@@ -80,12 +80,14 @@ def record_list(request: HttpRequest, pages: Pages) -> HttpResponse:
     page = cursors.scan(
         pages.plural, scan, values["cursor"], limit=values["size"], **scan_budget(), **pages.filters(values)
     )
+    filters = form.filter_fields(values)
     context = {
         "pages": pages,
         "urls": pages.urls(),
         "form": form,
         "values": values,
-        "filters": form.filter_fields(values),
+        "filters": filters,
+        "active_filters": sum(1 for f in filters if f["value"]),
         "page": page,
         "rows": page.records,
         "rows_html": pages.rows_html(page.records, page.unreadable),

@@ -73,7 +73,13 @@ def reset(request: HttpRequest) -> HttpResponse:
         if scope_form.is_valid():
             scope = scope_form.cleaned_data["scope"]
             report = reset_scope(p, scope, dry_run=True)
-            preview = {"scope": scope, "counts": report.counts(), "lists": _lists(report, FIRST_KEYS)}
+            preview = {
+                "scope": scope,
+                "counts": report.counts(),
+                "lists": _lists(report, FIRST_KEYS),
+                "breakdown": report.breakdown(),
+                "nothing": report.nothing_to_do,
+            }
             form = ResetForm(initial={"kind": scope.kind, "value": scope.value})
         else:
             form = scope_form
@@ -92,18 +98,32 @@ def reset_backup(request: HttpRequest) -> HttpResponse | StreamingHttpResponse:
     if not form.is_valid():
         return render(request, "reset/page.html", {"form": form, "preview": None}, status=400)
     scope = form.cleaned_data["scope"]
-    lines = iter_scope_export(persistence(), scope)
+    from atedash.errors import too_many
+    from atedash.exports import ExportRefused, leased, take_lease
+
+    p = persistence()
+    # Bounded like the store's backup (atedash/exports.py).
+    try:
+        lease = take_lease(request, p, current_app().export_slots)
+    except ExportRefused as exc:
+        return too_many(request, exc.message)
+    lines = iter_scope_export(p, scope)
     try:
         first = next(lines, "")  # the scope is walked here, before the download starts
     except ScopeTooLarge as exc:
+        lease.release()
         form.add_error(None, exc.message)
         return render(request, "reset/page.html", {"form": form, "preview": None}, status=400)
+    except BaseException:
+        lease.release()
+        raise
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
     name = "-".join(("atedash", settings.ATEDASH_ENVIRONMENT, scope.kind, scope.value, stamp))
     name = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in name)[:200]
     response = StreamingHttpResponse(
-        itertools.chain([first], lines), content_type="application/x-ndjson; charset=utf-8"
+        leased(request, p, itertools.chain([first], lines), lease), content_type="application/x-ndjson; charset=utf-8"
     )
     response["Content-Disposition"] = f'attachment; filename="{name}.jsonl"'
-    audit(request, "export", scope=f"{scope.kind} {scope.value}")
+    # A read: logged (stdout), never in the change stream, which it would push changes out of.
+    audit(request, "export", scope=f"{scope.kind} {scope.value}", stream=False)
     return response

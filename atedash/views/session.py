@@ -5,11 +5,9 @@ from __future__ import annotations
 import logging
 
 from django.contrib import messages
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.middleware.csrf import rotate_token
 from django.shortcuts import redirect, render
-from django.urls import reverse
-from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_protect
 from django.views.decorators.debug import sensitive_post_parameters
@@ -19,17 +17,15 @@ from atedash import auth, sessions
 from atedash.app import current_app
 from atedash.audit import audit
 from atedash.forms import LoginForm
+from atedash.links import local_path
 from atedash.operators import Operator
 
 log = logging.getLogger(__name__)
 
 
-def _safe_next(request: HttpRequest, target: str) -> str:
-    if target and url_has_allowed_host_and_scheme(
-        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
-    ):
-        return target
-    return reverse("overview")
+def _next(request: HttpRequest, target: str) -> HttpResponseRedirect:
+    """Where a login goes: ``next`` when it is a local path, else the overview (issue 22, L3)."""
+    return HttpResponseRedirect(local_path(target, base=request.path))
 
 
 @auth.login_exempt
@@ -40,7 +36,7 @@ def _safe_next(request: HttpRequest, target: str) -> str:
 def login(request: HttpRequest) -> HttpResponse:
     next_url = request.POST.get("next") or request.GET.get("next") or ""
     if request.operator is not None and request.method == "GET":
-        return redirect(_safe_next(request, next_url))
+        return _next(request, next_url)
     form = LoginForm(request.POST if request.method == "POST" else None)
     status = 200  # a refused login re-renders the form (200), as Django's LoginView does
     if request.method == "POST" and form.is_valid():
@@ -50,12 +46,17 @@ def login(request: HttpRequest) -> HttpResponse:
             rotate_token(request)
             request.operator = operator
             audit(request, "login")
-            return redirect(_safe_next(request, next_url))
+            return _next(request, next_url)
     try:
         no_operators = not current_app().users.load()
     except auth.UsersFileError:
         no_operators = False
-    context = {"form": form, "next": next_url, "no_operators": no_operators}
+    # The form carries ``next`` on only when it is a local path.
+    context = {
+        "form": form,
+        "next": local_path(next_url, base=request.path) if next_url else "",
+        "no_operators": no_operators,
+    }
     return render(request, "login.html", context, status=status)
 
 

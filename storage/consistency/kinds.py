@@ -41,8 +41,8 @@ KIND_TITLES = {
     SUSPENDED_WITH_POD: "Suspended actor still naming an ateom pod",
     ORPHAN_LOCK: "Lock for an actor that does not exist",
     LOCK_WITHOUT_EXPIRY: "Lock without expiry",
-    SERVER_UNREADABLE: "Record the ate server cannot read",
-    CORRUPT_RECORD: "Record that does not decode",
+    SERVER_UNREADABLE: "Unreadable by ate: the ate server cannot read it (atedash decodes it)",
+    CORRUPT_RECORD: "Corrupt: atedash cannot decode it either",
 }
 
 ACTIVE = (Actor.STATUS_RUNNING, Actor.STATUS_RESUMING)

@@ -4,6 +4,7 @@
 They are not timed tests; this only keeps a refactor from breaking their imports unnoticed."""
 
 import os
+import secrets
 import subprocess
 import sys
 from pathlib import Path
@@ -15,7 +16,7 @@ SCRIPTS = sorted(p.name for p in (REPO / "bench").glob("*.py"))
 
 
 def _run(*args):
-    env = dict(os.environ, ATEDASH_SECRET_KEY="bench-" + "k" * 50, DJANGO_SETTINGS_MODULE="atedash.settings")
+    env = dict(os.environ, ATEDASH_SECRET_KEY=secrets.token_urlsafe(50), DJANGO_SETTINGS_MODULE="atedash.settings")
     env.pop("ATEDASH_DEBUG", None)
     return subprocess.run([sys.executable, *args], cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
 

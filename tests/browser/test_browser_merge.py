@@ -144,6 +144,24 @@ def test_history_lists_changes_and_reverts_one_through_the_merge_rules(contexts,
     contexts.watch.assert_clean()
 
 
+LONG_RESTORE = "gs://ate-snapshots/manual/restored-0001-from-incident-4711-" + "0123456789abcdef" * 8
+
+
+def assert_merge_view_readable(page, width):
+    """Nothing scrolls sideways; the choices' words never break mid-word; at 1360 px one row per
+    field in five columns, on a phone each field's values stacked in one card."""
+    assert page.evaluate("document.documentElement.scrollWidth") <= width
+    for word in page.locator("#conflict-table .merge-word").all():
+        assert word.evaluate("el => el.getClientRects().length") == 1, word.inner_text()
+    row = page.locator("#conflict-table tr[data-field=last_snapshot]")
+    cells = [row.locator("td").nth(i).bounding_box() for i in range(4)]
+    if width > 640:
+        assert len({round(c["y"]) for c in cells}) == 1, cells  # side by side
+    else:
+        assert all(a["y"] + a["height"] <= b["y"] + 1 for a, b in zip(cells, cells[1:])), cells  # stacked
+        assert all(c["x"] >= 0 and c["x"] + c["width"] <= width for c in cells), cells
+
+
 def test_screenshots_of_the_merge_view_and_a_history(contexts, store):
     put_actor(store, "web-agent-0042", status="RUNNING", ateom_pod_namespace="team-a", ateom_pod_name="small-w-7")
     current = store.get_actor("web-agent-0042")
@@ -157,10 +175,16 @@ def test_screenshots_of_the_merge_view_and_a_history(contexts, store):
     expect(alice.locator("#messages")).to_contain_text("saved")
     bob.select_option("#id_status", "SUSPENDING")
     bob.fill("#id_in_progress_snapshot", "gs://ate-snapshots/team-a/web-agent-0042/pending")
-    bob.fill("#id_last_snapshot", "gs://ate-snapshots/manual/restored-0001")
+    bob.fill("#id_last_snapshot", LONG_RESTORE)
     bob.click("#save-button")
     expect(bob.locator("#conflict-table tr.row-conflict")).to_have_count(1)
-    screenshot(bob, "edit-merge")
+    # Who saved the other version, and when (from the record's history).
+    expect(bob.locator("#conflict-other")).to_contain_text("was saved by editor at")
+    for width, name in ((1360, "edit-merge"), (390, "mobile-edit-merge")):
+        bob.set_viewport_size({"width": width, "height": 900 if width > 400 else 844})
+        assert_merge_view_readable(bob, width)
+        screenshot(bob, name)
+    bob.set_viewport_size({"width": 1360, "height": 900})
     bob.check("#keep-last_snapshot")
     bob.click("#merge-button")
     expect(bob.locator("#messages")).to_contain_text("saved")

@@ -1,6 +1,8 @@
-"""atedash on a phone (390 px wide, Chromium): no page scrolls sideways, list tables are one card per
-record (id and status first), the navigation wraps inside the screen, and the copy buttons on detail
-pages copy (and are absent without JavaScript). Writes docs/screenshots/mobile-*.png for the README."""
+"""atedash on a phone (390 px wide, Chromium): no page scrolls sideways (nor at 1360 px, the desktop
+width, with history and audit entries holding 300-character values), list tables are one card per
+record (id and status first), the filters fold behind "Filters (n active)", the navigation wraps
+inside the screen, and the copy buttons on detail pages copy (and are absent without JavaScript).
+Writes docs/screenshots/mobile-*.png for the README."""
 
 import pytest
 from playwright.sync_api import expect
@@ -11,16 +13,20 @@ from .tour import LONG_ID, overflow, prepare, visit
 pytestmark = pytest.mark.browser
 
 PHONE = {"width": 390, "height": 844}
+DESKTOP = {"width": 1360, "height": 900}
 
 
-def _pages(contexts, *, js=True):
-    return {role: contexts.page(role, js=js, viewport=PHONE) for role in ("admin", "viewer", None)}
+def _pages(contexts, *, js=True, viewport=PHONE):
+    return {role: contexts.page(role, js=js, viewport=viewport) for role in ("admin", "viewer", None)}
 
 
 @pytest.mark.parametrize("js", [True, False], ids=["js", "nojs"])
-def test_no_page_scrolls_sideways_at_390_px(contexts, store, app, js):
-    pages = _pages(contexts, js=js)
+@pytest.mark.parametrize("viewport", [PHONE, DESKTOP], ids=["390px", "1360px"])
+def test_no_page_scrolls_sideways(contexts, store, app, js, viewport):
+    pages = _pages(contexts, js=js, viewport=viewport)
     tour = prepare(store, app, pages["admin"])
+    # The history and the audit list hold 300-character values (prepare's edit): both are on the tour.
+    assert {"actor-detail", "audit"} <= {stop.name for stop in tour}
     problems = []
     for stop in tour:
         page = pages[stop.role]
@@ -53,8 +59,18 @@ def test_phone_layout_cards_navigation_and_screenshots(contexts, store, app):
     assert box and box["x"] + box["width"] <= PHONE["width"]
     screenshot(page, "mobile-overview")
 
-    page.goto("/actors/")
+    page.goto("/actors/?ns=team-a")
+    # The filters fold behind their summary: the first card is on the first screen.
+    expect(page.locator("#filters-summary")).to_have_text("Filters (1 active)")
+    expect(page.locator("#id_status")).to_be_hidden()
     rows = page.locator("#actors-table tbody tr[data-actor-id]")
+    expect(rows.first).to_be_visible()
+    first = rows.first.bounding_box()
+    assert first["y"] + first["height"] <= PHONE["height"], first
+    page.click("#filters-summary")
+    expect(page.locator("#id_status")).to_be_visible()
+    page.click("#filters-summary")
+    page.goto("/actors/")
     expect(rows).to_have_count(50)
     # One card per record: the column headers are not shown, each cell is labelled, and the id
     # and the status come first, on one line, then the pod, IP and version below them.
@@ -84,6 +100,11 @@ def test_phone_layout_cards_navigation_and_screenshots(contexts, store, app):
     expect(page.locator("#actor-edit-form")).to_be_visible()
     field = page.locator("#id_last_snapshot").bounding_box()
     assert field["x"] >= 0 and field["x"] + field["width"] <= PHONE["width"]
+    # The lock override's checkbox sits on its label's line, right before it.
+    box = page.locator("#id_edit_while_locked").bounding_box()
+    label = page.locator('label[for="id_edit_while_locked"]').bounding_box()
+    assert box["x"] + box["width"] <= label["x"] <= box["x"] + box["width"] + 16, (box, label)
+    assert label["y"] <= box["y"] + box["height"] / 2 <= label["y"] + label["height"], (box, label)
     screenshot(page, "mobile-actor-edit")
 
     page.goto("/workers/?assigned=assigned")

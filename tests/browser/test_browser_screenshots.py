@@ -4,6 +4,8 @@ that `make run` seeds, after checking that each page shows what it should."""
 import pytest
 from playwright.sync_api import expect
 
+from tests.cluster_faults import LocalCluster, cluster_view, poll
+
 from .browser_helpers import ENVIRONMENT, open_demo_actor_with_lock, screenshot
 
 pytestmark = pytest.mark.browser
@@ -42,4 +44,43 @@ def test_screenshots_of_the_main_pages(contexts, store, app):
     expect(page.locator("#field-confirm .field-error")).to_be_visible()
     expect(page.locator("h1")).to_contain_text(ENVIRONMENT)
     screenshot(page, "flush")
+    contexts.watch.assert_clean()
+
+
+def test_screenshots_of_the_overview_with_a_node_down_and_a_reset_preview(
+    contexts, store, app, cluster_port, cluster_dir
+):
+    """The attention strip with a replica down (its shard left without a replica), then the scoped
+    reset's blast radius on the demo data."""
+    app.manage("seed_demo")
+    page = contexts.page("admin")
+    page.goto("/overview/stats/?wait=1")
+    # The demo's planted faults are listed (its corrupt record), but no node is down.
+    expect(page.locator('#attention [data-attention="unreadable"]')).to_be_visible()
+    expect(page.locator('#attention [data-attention="node-down"]')).to_have_count(0)
+
+    cluster = LocalCluster(cluster_port, cluster_dir)
+    view = cluster_view(cluster_port)
+    replica = next(int(a.rsplit(":", 1)[1]) for a, n in view.items() if "slave" in n["flags"])
+    cluster.kill(replica)
+    try:
+        # Until the other nodes flag it failing (cluster-node-timeout).
+        poll(lambda: "fail" in cluster.view_of(replica)["flags"], "the killed replica to be flagged down")
+        page.goto("/overview/stats/?wait=1")
+        expect(page.locator('#attention [data-attention="node-down"]')).to_be_visible()
+        expect(page.locator('#attention [data-attention="no-replica"]')).to_be_visible()
+        expect(page.locator("#attention-heading")).to_contain_text("Needs attention")
+        screenshot(page, "overview-node-down")
+    finally:
+        cluster.start(replica)
+        cluster.wait_whole()
+
+    page.goto("/reset/?kind=actors-namespace&value=team-a")
+    expect(page.locator("#breakdown-status")).to_be_visible()
+    expect(page.locator("#breakdown-pool")).to_be_visible()
+    expect(page.locator("#confirm-reset")).to_be_visible()
+    screenshot(page, "reset-preview")
+    page.goto("/reset/?kind=actors-namespace&value=team-aa")
+    expect(page.locator("#reset-nothing")).to_contain_text("Nothing to reset")
+    expect(page.locator("#confirm-reset")).to_have_count(0)
     contexts.watch.assert_clean()

@@ -388,6 +388,24 @@ def test_edit_conflict_shows_base_stored_and_mine_and_writes_only_what_was_decid
     assert stored.last_snapshot == "mine" and stored.version == other.version + 1
 
 
+def test_the_merge_view_names_who_saved_the_other_version_and_when(editor, admin, make_actor, store, page_html):
+    actor = make_actor("c-2")
+    # The other version saved through atedash, by admin: its audit entry names them.
+    saved = admin.post("/actors/c-2/edit/", edit_data(actor, last_snapshot="admin-was-here"))
+    assert saved.status_code == 302
+    body = page_html(editor.post("/actors/c-2/edit/", edit_data(actor, last_snapshot="mine")))
+    other = re.search(r'<p id="conflict-other">(.*?)</p>', body, re.S).group(1)
+    assert f"Version {actor.version + 1} was saved by" in other and 'id="other-who">admin<' in other
+    assert re.search(r'id="other-when" datetime="\d{4}-\d\d-\d\dT[^"]+">', other)
+    # Saved by the ate server (no audit entry): said so.
+    current = store.get_actor("c-2")
+    current.last_snapshot = "server"
+    store.update_actor(current, current.version)
+    body = page_html(editor.post("/actors/c-2/edit/", edit_data(actor, last_snapshot="mine")))
+    other = re.search(r'<p id="conflict-other">(.*?)</p>', body, re.S).group(1)
+    assert "has no entry in atedash's audit" in html.unescape(other) and "ate server" in other
+
+
 def test_edit_of_corrupt_record_is_an_error_page(editor, store):
     store.client.set("actor:bad-3", b"\xff\xfe")
     response = editor.get("/actors/bad-3/edit/")

@@ -2,6 +2,7 @@
 
 import io
 import os
+import secrets
 import subprocess
 import sys
 from pathlib import Path
@@ -70,7 +71,7 @@ def test_wsgi_refuses_to_start_without_a_secret_key():
     )
     assert result.returncode != 0
     assert "SECRET_KEY" in result.stderr
-    env = _env_without_secrets() | {"ATEDASH_SECRET_KEY": "x" * 50}
+    env = _env_without_secrets() | {"ATEDASH_SECRET_KEY": secrets.token_urlsafe(50)}
     result = subprocess.run(
         [sys.executable, "-c", "import atedash.wsgi"], cwd=REPO, env=env, capture_output=True, text=True, timeout=60
     )

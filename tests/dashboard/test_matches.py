@@ -179,3 +179,100 @@ def test_bulk_delete_of_selected_and_of_all_matches(admin, viewer, store, audit_
     assert admin.post("/bulk/", {**selected, "target": ["actor:a00001"]}).status_code == 400
     assert admin.post("/bulk/", {**selected, "scope": "all", "walk": "nope"}).status_code == 400
     assert viewer.post("/bulk/", {**selected, "target": ["actor:a00011@1"], "confirm": "1"}).status_code == 403
+
+
+def test_bulk_has_no_preselected_action_and_refuses_none(admin, store):
+    seed(store, actors=60, workers=0)
+    admin.post("/actors/all/", {"ns": "ns-1"})
+    html = wait_done(admin, "/actors/all/?ns=ns-1").content.decode()
+    select = html[html.index('id="bulk-action"') : html.index("</select>", html.index('id="bulk-action"'))]
+    assert "required" in select and '<option value="" selected>choose an action' in select
+    assert select.count("selected") == 1  # only the placeholder
+    job_id = re.search(r'name="walk" value="([0-9a-f]+)"', html).group(1)
+    response = admin.post("/bulk/", {"kind": "actors", "action": "", "scope": "all", "walk": job_id, "confirm": "1"})
+    assert response.status_code == 400 and b"No action was chosen" in response.content
+    assert store.client.exists(*[f"actor:a{i:05d}" for i in range(60)]) == 60
+
+
+def test_bulk_preview_counts_what_would_be_done_by_status_and_namespace(admin, store):
+    seed(store, actors=300, workers=0)
+    admin.post("/actors/all/", {"template": "t-1"})
+    html = wait_done(admin, "/actors/all/?template=t-1").content.decode()
+    job_id = re.search(r'name="walk" value="([0-9a-f]+)"', html).group(1)
+    matched = [i for i in range(300) if i % 7 == 1]
+    suspended = [i for i in matched if i % 3 == 1]
+    form = {"kind": "actors", "action": "delete-suspended", "scope": "all", "walk": job_id}
+    body = admin.post("/bulk/", form).content.decode()
+    assert f"{len(suspended)} would be deleted" in body and f"{len(matched) - len(suspended)} skipped" in body
+    assert 'id="bulk-by-status"' in body and 'id="bulk-by-namespace"' in body
+    by_ns = {}
+    for i in suspended:
+        by_ns[f"ns-{i % 10}"] = by_ns.get(f"ns-{i % 10}", 0) + 1
+    table = body[body.index('id="bulk-by-namespace"') :]
+    for ns, n in by_ns.items():
+        assert f'<td>{ns}</td><td class="num">{n}</td>' in table
+    assert store.client.exists(*[f"actor:a{i:05d}" for i in matched]) == len(matched)  # a preview writes nothing
+
+
+def test_bulk_with_nothing_to_do_offers_no_button(admin, store):
+    seed(store, actors=30, workers=0)
+    admin.post("/actors/all/", {"status": "RUNNING"})
+    html = wait_done(admin, "/actors/all/?status=RUNNING").content.decode()
+    job_id = re.search(r'name="walk" value="([0-9a-f]+)"', html).group(1)
+    body = admin.post(
+        "/bulk/", {"kind": "actors", "action": "delete-suspended", "scope": "all", "walk": job_id}
+    ).content.decode()
+    assert 'id="bulk-nothing"' in body and 'id="bulk-confirm"' not in body
+
+
+def test_bulk_above_the_threshold_needs_the_number_typed(admin, store, settings, audit_log):
+    settings.ATEDASH_CONFIRM_THRESHOLD = 10
+    seed(store, actors=120, workers=0)
+    admin.post("/actors/all/", {"status": "SUSPENDED"})
+    html = wait_done(admin, "/actors/all/?status=SUSPENDED").content.decode()
+    job_id = re.search(r'name="walk" value="([0-9a-f]+)"', html).group(1)
+    form = {"kind": "actors", "action": "delete-suspended", "scope": "all", "walk": job_id}
+    response = admin.post("/bulk/", form)
+    preview = response.content.decode()
+    assert response.status_code == 200 and 'id="bulk-typed"' in preview
+    assert "type their number, <strong>40</strong>" in preview
+    # the replay of the confirmation without the number, or with another, changes nothing
+    for typed in (None, "39", "forty", ""):
+        data = {**form, "confirm": "1", **({"typed": typed} if typed is not None else {})}
+        response = admin.post("/bulk/", data)
+        assert response.status_code == 400 and b"Type 40, the number of records" in response.content
+        assert store.client.exists(*[f"actor:a{i:05d}" for i in range(1, 120, 3)]) == 40
+    done = admin.post("/bulk/", {**form, "confirm": "1", "typed": "40"})
+    assert b"40 done, 0 skipped" in done.content
+    assert store.client.exists(*[f"actor:a{i:05d}" for i in range(1, 120, 3)]) == 0
+
+
+def test_bulk_on_this_page(admin, store):
+    seed(store, actors=30, workers=0)
+    admin.post("/actors/all/", {"status": "SUSPENDED"})
+    html = wait_done(admin, "/actors/all/?status=SUSPENDED").content.decode()
+    assert html.count('name="page_target"') == 10 and 'id="bulk-page"' in html
+    targets = re.findall(r'name="page_target" value="([^"]+)"', html)
+    job_id = re.search(r'name="walk" value="([0-9a-f]+)"', html).group(1)
+    form = {"kind": "actors", "action": "delete-suspended", "scope": "page", "walk": job_id, "page_target": targets}
+    # a key of another kind is refused before anything is read or written
+    refused = admin.post("/bulk/", {**form, "page_target": ["worker:a:b:c@1"]})
+    assert refused.status_code == 400 and b"is not an actor key" in refused.content
+    assert b"10 would be deleted" in admin.post("/bulk/", form).content
+    assert b"10 done" in admin.post("/bulk/", {**form, "confirm": "1"}).content
+
+
+def test_export_of_the_matches_is_the_backup_format(viewer, store, audit_log):
+    import json
+
+    seed(store, actors=50, workers=0)
+    assert viewer.get("/actors/all/export/?ns=ns-3").status_code == 404  # no walk yet
+    viewer.post("/actors/all/", {"ns": "ns-3"})
+    html = wait_done(viewer, "/actors/all/?ns=ns-3").content.decode()
+    assert 'href="/actors/all/export/?ns=ns-3"' in html
+    response = viewer.get("/actors/all/export/?ns=ns-3")
+    assert response.status_code == 200 and "attachment" in response["Content-Disposition"]
+    lines = [json.loads(line) for line in b"".join(response.streaming_content).splitlines()]
+    assert sorted(x["key"] for x in lines) == [f"actor:a{i:05d}" for i in range(3, 50, 10)]
+    assert all(x["record"]["actorTemplateNamespace"] == "ns-3" and x["encoding"] == "json" for x in lines)
+    assert any(e["action"] == "export" and e.get("records") == 5 for e in audit_log.entries)

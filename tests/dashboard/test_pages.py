@@ -243,3 +243,22 @@ def test_unexpected_error_is_a_plain_500_page(monkeypatch, page_html):
     assert response.status_code == 500
     body = page_html(response)
     assert "Something went wrong" in body and "secret internals" not in body and "Traceback" not in body
+
+
+def test_list_filters_fold_behind_a_summary_counting_the_active_ones(viewer, page_html):
+    body = page_html(viewer.get("/actors/?ns=team-a&status=RUNNING"))
+    form = body[body.index('id="actor-filters"') : body.index("</form>", body.index('id="actor-filters"'))]
+    assert '<details class="filters-toggle"' in form and "<summary" in form
+    assert "Filters (2 active)</summary>" in form and 'id="id_ns"' in form
+    assert "Filters (0 active)" in page_html(viewer.get("/workers/"))
+
+
+def test_a_checkbox_sits_beside_its_label(editor, store, make_actor, page_html):
+    make_actor("locked-one")
+    assert store.acquire_lock("lock:actor:locked-one", "tok", 600)
+    body = page_html(editor.get("/actors/locked-one/edit/"))
+    field = re.search(r'<div class="field field-check[^"]*" id="field-edit_while_locked">(.*?)</div>', body, re.S)
+    assert field and re.match(
+        r'\s*<input type="checkbox"[^>]*id="id_edit_while_locked"[^>]*>\s*<label for="id_edit_while_locked">',
+        field.group(1),
+    )

@@ -154,3 +154,39 @@ def test_cli_reset_needs_the_switch(settings, store):
     settings.ATEDASH_ALLOW_FLUSH = False
     with pytest.raises(CommandError, match="turned off"):
         call_command("ate", "reset", "--environment", ENVIRONMENT, "--actors-namespace", "x")
+
+
+def test_the_preview_states_the_blast_radius(flush_on, demo, admin):
+    """By status and namespace what is deleted, by pool what is freed, and the pools outside the scope."""
+    from storage.reset import Scope, reset_scope
+
+    report = reset_scope(demo, Scope.parse("actors-namespace", "team-a"), dry_run=True)
+    breakdown = report.breakdown()
+    assert sum(breakdown["actors_by_status"].values()) == len(report.actors_deleted)
+    assert breakdown["actors_by_namespace"] == {"team-a": len(report.actors_deleted)}
+    assert sum(breakdown["workers_by_pool"].values()) == len(report.workers_freed)
+    outside = breakdown["workers_outside_scope"]
+    assert all(not pool.startswith("team-a/") for pool in outside)
+    assert all(pool.startswith("team-a/") for pool in set(breakdown["workers_by_pool"]) - set(outside))
+
+    body = admin.get("/reset/", {"kind": "actors-namespace", "value": "team-a"}).content.decode()
+    assert 'id="breakdown-status"' in body and 'id="breakdown-namespace"' in body and 'id="breakdown-pool"' in body
+    for status, n in breakdown["actors_by_status"].items():
+        assert status in body and f">{n}<" in body
+    if outside:  # the demo's actors of team-a hold workers of team-b's pool
+        assert 'id="reset-outside"' in body and "outside the scope" in body
+    assert 'id="confirm-reset"' in body
+
+
+def test_a_scope_with_nothing_in_it_offers_no_button(flush_on, demo, admin):
+    body = admin.get("/reset/", {"kind": "actors-namespace", "value": "team-aa"}).content.decode()
+    assert 'id="reset-nothing"' in body and "Nothing to reset" in body
+    assert 'id="confirm-reset"' not in body and 'id="reset-backup"' not in body
+
+
+def test_cli_dry_run_prints_the_breakdown(flush_on, demo):
+    out = io.StringIO()
+    call_command("ate", "reset", "--environment", ENVIRONMENT, "--actors-namespace", "team-a", "--dry-run", stdout=out)
+    text = out.getvalue()
+    assert "actors by status: STATUS_" in text and "actors by template namespace: team-a " in text
+    assert "workers by pool: team-a/" in text

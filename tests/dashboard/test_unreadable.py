@@ -373,3 +373,31 @@ def test_cli_reset_lists_records_go_cannot_read_as_skipped(settings, store, make
         out.getvalue()
     )
     assert store.client.get("actor:odd") == SUSPENDED_ODD and not store.client.exists("actor:fine")
+
+
+def test_every_audit_entry_shows_its_diff_or_says_why_it_has_none(editor, admin, store, odd):
+    import re
+
+    fixed = b'{"actorId":"odd","version":"2","actorTemplateNamespace":"team-a","status":"STATUS_RUNNING"}'
+    assert (
+        editor.post(raw("", "actor:odd"), {"shown": b64(ODD), "value": fixed.decode(), "save": "1"}).status_code == 302
+    )
+    store.client.set("actor:gone", ODD.replace(b'"odd"', b'"gone"'))
+    gone = store.client.get("actor:gone")
+    assert admin.post(raw("delete/", "actor:gone"), {"shown": b64(gone)}).status_code == 302
+    body = admin.get("/audit/").content.decode()
+    rows = dict(re.findall(r'<tr data-action="([^"]+)" data-id="[^"]+">(.*?)</tr>', body, re.S)[::-1])
+    edit = re.search(r'data-label="Changed fields">(.*?)</td>', rows["raw.edit"], re.S).group(1)
+    # The raw edit's diff, from the fields as atedash decodes them before (STATUS_PAUSED is no
+    # status it knows) and after.
+    assert "<code>status</code>: <code>&#x27;&#x27;</code> → <code>&#x27;STATUS_RUNNING&#x27;</code>" in edit
+    assert "<code>version</code>" in edit
+    deleted = re.search(r'data-label="Changed fields">(.*?)</td>', rows["raw.delete"], re.S).group(1)
+    assert "the whole record was deleted" in deleted
+    login = re.search(r'data-label="Changed fields">(.*?)</td>', rows["login"], re.S).group(1)
+    assert "signing in changes no record" in login
+    for action, row in rows.items():
+        cell = re.search(r'data-label="Changed fields">(.*?)</td>', row, re.S).group(1).strip()
+        assert cell and cell != "—", action
+    # The bytes before and after fold away with their length.
+    assert '<details class="audit-line"><summary><code>restore_line</code>' in rows["raw.edit"]

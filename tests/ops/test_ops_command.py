@@ -3,6 +3,7 @@
 import io
 import json
 import os
+import secrets
 import subprocess
 import sys
 from pathlib import Path
@@ -83,7 +84,7 @@ def test_check_exit_status_from_a_real_process(store, cluster_client, redis_url,
         os.environ,
         ATEDASH_REDIS_URL=redis_url,
         ATEDASH_ENVIRONMENT="ops-test",
-        ATEDASH_SECRET_KEY="x" * 50,
+        ATEDASH_SECRET_KEY=secrets.token_urlsafe(50),
         ATEDASH_USERS_FILE=str(tmp_path / "u.json"),
     )
     env.pop("PYTEST_VERSION", None)

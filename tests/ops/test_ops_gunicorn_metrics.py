@@ -3,13 +3,14 @@
 import http.client
 import os
 import re
+import secrets
 import socket
 import subprocess
 import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
-TOKEN = "metrics-token-" + "0123456789abcdef" * 2
+TOKEN = secrets.token_urlsafe(32)
 
 
 def free_port():
@@ -32,7 +33,7 @@ def test_metrics_aggregate_over_gunicorn_workers(store, redis_url, tmp_path):
     env = dict(
         os.environ,
         ATEDASH_REDIS_URL=redis_url,
-        ATEDASH_SECRET_KEY="k" * 50,
+        ATEDASH_SECRET_KEY=secrets.token_urlsafe(50),
         ATEDASH_ENVIRONMENT="gunicorn-test",
         ATEDASH_METRICS_TOKEN=TOKEN,
         ATEDASH_USERS_FILE=str(tmp_path / "operators.json"),
@@ -81,7 +82,7 @@ def test_a_management_command_runs_before_gunicorn_made_the_metrics_directory(re
     env = dict(
         os.environ,
         ATEDASH_REDIS_URL=redis_url,
-        ATEDASH_SECRET_KEY="k" * 50,
+        ATEDASH_SECRET_KEY=secrets.token_urlsafe(50),
         ATEDASH_ENVIRONMENT="job-test",
         ATEDASH_USERS_FILE=str(tmp_path / "operators.json"),
         PROMETHEUS_MULTIPROC_DIR=str(directory),

@@ -295,8 +295,9 @@ def test_fuzz_record_paths(seeded):
 def test_oversized_post_is_refused(seeded, cluster_client):
     client = login(Client(), "editor")
     before = records(cluster_client)
-    # Bigger than any form of the dashboard by far (DATA_UPLOAD_MAX_MEMORY_SIZE is 256 KiB).
-    big = {"actor_id": "big", "actor_template_namespace": "team-a", "actor_template_name": "x" * (300 * 1024)}
+    # Bigger than any form of the dashboard (DATA_UPLOAD_MAX_MEMORY_SIZE is 1,000 KiB: the raw
+    # editor's save of a 384 KiB record with its shown bytes).
+    big = {"actor_id": "big", "actor_template_namespace": "team-a", "actor_template_name": "x" * (1100 * 1024)}
     response = client.post("/actors/new/", big)
     assert response.status_code == 400, response.status_code
     assert b"Traceback" not in response.content and b"Bad request" in response.content

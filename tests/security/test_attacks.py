@@ -5,6 +5,7 @@ shipped where the attack needs a real server, else through Django's test client.
 import ipaddress
 import json
 import os
+import secrets
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
@@ -50,7 +51,9 @@ def test_trusted_header_from_a_trusted_proxy_signs_in(serve):
 
 def test_check_deploy_says_the_header_trusts_nobody():
     env = {k: v for k, v in os.environ.items() if not k.startswith("ATEDASH_") and k != "PYTEST_VERSION"}
-    env.update(ATEDASH_SECRET_KEY="k" * 60, ATEDASH_HTTPS="1", ATEDASH_TRUSTED_HEADER="X-Forwarded-User")
+    env.update(
+        ATEDASH_SECRET_KEY=secrets.token_urlsafe(60), ATEDASH_HTTPS="1", ATEDASH_TRUSTED_HEADER="X-Forwarded-User"
+    )
     result = subprocess.run(
         [sys.executable, "manage.py", "check", "--deploy"],
         cwd=REPO,
@@ -179,7 +182,7 @@ def test_password_checks_beyond_the_cap_are_refused_at_once(serve):
 )
 def test_a_placeholder_or_short_secret_refuses_to_start(name, value):
     env = {k: v for k, v in os.environ.items() if not k.startswith("ATEDASH_") and k != "PYTEST_VERSION"}
-    env.update(ATEDASH_SECRET_KEY="k" * 60)
+    env.update(ATEDASH_SECRET_KEY=secrets.token_urlsafe(60))
     env[name] = value
     result = subprocess.run(
         [sys.executable, "-c", "import atedash.wsgi"], cwd=REPO, env=env, capture_output=True, text=True, timeout=120

@@ -2,19 +2,25 @@
 
     manage.py ate check [--format text|json]            exit status 1 when there are findings, 2 on errors
     manage.py ate export [-o FILE]                      every actor and worker as JSON lines (stdout by default)
-    manage.py ate import FILE [--dry-run] [--policy skip|overwrite-if-version]     FILE "-" is stdin
+    manage.py ate import FILE [--dry-run] [--policy skip|overwrite-if-version] [--format text|json]
+                                                        FILE "-" is stdin
     manage.py ate get actors|workers [-o table|json|yaml]
-    manage.py ate flush --environment NAME [--scope records|all]
+    manage.py ate flush --environment NAME [--scope records|all] [--format text|json]
     manage.py ate reset --environment NAME (--actors-namespace NS | --actors-template NS/NAME |
                         --actors-status STATUS | --workers-pool NS/POOL) [--dry-run] [--format text|json]
 
 The store is the one of the dashboard (ATEDASH_REDIS_URL). Changes (import, flush) are audited like the
-pages' (who is cli:<os user>, or ATEDASH_OPERATOR).
+pages' (who is cli:<os user>, or ATEDASH_OPERATOR); the audit lines go to stderr with the other logs.
+
+Standard output is the command's output only: with --format json / -o json exactly one JSON document
+(export: one JSON document per line), so that `| jq` always works. Text output (tables, yaml, reports)
+escapes control characters (a key holding ESC, CR or BEL never reaches the terminal raw).
 """
 
 from __future__ import annotations
 
 import json
+import re
 import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
@@ -25,6 +31,7 @@ from google.protobuf import json_format
 
 from atedash.app import current_app
 from atedash.audit import audit, cli_operator
+from atedash.logging_handlers import audit_to_stderr
 
 if TYPE_CHECKING:
     from argparse import ArgumentParser
@@ -33,6 +40,37 @@ if TYPE_CHECKING:
     from storage.backup import ImportEntry, ImportResult
 
 NONE = "<none>"
+
+# C0 controls, DEL and C1 controls (CSI U+009B included): terminals act on them; and the bidi
+# overrides and isolates, which reorder what a terminal shows ("Trojan Source").
+_BIDI = "\u202a-\u202e\u2066-\u2069"
+_CONTROL = re.compile(f"[\x00-\x1f\x7f-\x9f{_BIDI}]")
+# The same but newline and tab, for whole lines of text output (fields are escaped on their own).
+_CONTROL_IN_TEXT = re.compile(f"[\x00-\x08\x0b-\x1f\x7f-\x9f{_BIDI}]")
+
+
+def _escape_char(match: re.Match[str]) -> str:
+    char = match.group()
+    if char in "\n\r\t":
+        return {"\n": "\\n", "\r": "\\r", "\t": "\\t"}[char]
+    return f"\\x{ord(char):02x}" if ord(char) < 0x100 else f"\\u{ord(char):04x}"
+
+
+def printable(value: object) -> str:
+    """One field of text output: every control character written as an escape (\\x1b, \\r, \\n)."""
+    return _CONTROL.sub(_escape_char, str(value))
+
+
+def printable_text(text: str) -> str:
+    """Lines of text output: control characters escaped, the lines' own newlines and tabs kept."""
+    return _CONTROL_IN_TEXT.sub(_escape_char, text)
+
+
+def json_document(doc: object, indent: int | None = 2, ensure_ascii: bool = True) -> str:
+    """One JSON document for stdout. json.dumps escapes C0 controls itself; DEL, the C1 controls and
+    the bidi controls (which only occur inside strings) become \\u escapes too: the same document."""
+    text = json.dumps(doc, indent=indent, ensure_ascii=ensure_ascii)
+    return re.sub(f"[\x7f-\x9f{_BIDI}]", lambda m: f"\\u{ord(m.group()):04x}", text)
 
 
 def _status(actor: Actor) -> str:
@@ -71,7 +109,7 @@ WORKER_COLUMNS = ["NAMESPACE", "POOL", "POD", "IP", "ACTOR", "VERSION"]
 
 def format_table(columns: list[str], rows: Sequence[Sequence[str | None]]) -> str:
     """kubectl's layout: upper-case headers, left-aligned columns, three spaces apart, <none> for empty."""
-    rows = [[cell if cell not in ("", None) else NONE for cell in row] for row in rows]
+    rows = [[printable(cell) if cell not in ("", None) else NONE for cell in row] for row in rows]
     widths = [max([len(c)] + [len(r[i]) for r in rows]) for i, c in enumerate(columns)]
     lines = []
     for row in [columns] + rows:
@@ -132,6 +170,7 @@ class Command(BaseCommand):
             help="for keys that exist: leave them (skip, the default), or overwrite only when the "
             "stored version is the one in the file",
         )
+        imp.add_argument("--format", choices=["text", "json"], default="text", help="the report's format")
         get = sub.add_parser("get", help="list actors or workers as kubectl ate get does")
         get.add_argument("kind", choices=["actors", "workers", "actor", "worker"])
         get.add_argument("-o", "--output", choices=["table", "json", "yaml"], default="table")
@@ -145,6 +184,7 @@ class Command(BaseCommand):
             default="records",
             help="records: actor:*, worker:*, lock:* (default); all: FLUSHALL on every primary",
         )
+        flush.add_argument("--format", choices=["text", "json"], default="text", help="the report's format")
 
         reset = sub.add_parser("reset", help="reset one scope: actors of a namespace, template or status, or a pool")
         reset.add_argument(
@@ -157,6 +197,19 @@ class Command(BaseCommand):
         which.add_argument("--workers-pool", metavar="NS/POOL")
         reset.add_argument("--dry-run", action="store_true", help="walk and report, change nothing")
         reset.add_argument("--format", choices=["text", "json"], default="text")
+
+    def execute(self, *args: Any, **options: Any) -> str | None:
+        # stdout is this command's output (a JSON document, a table): audit lines go to stderr.
+        with audit_to_stderr():
+            return super().execute(*args, **options)
+
+    def say(self, text: str, ending: str = "\n") -> None:
+        """A line (or lines) of text output on stdout, control characters escaped."""
+        self.stdout.write(printable_text(text), ending=ending)
+
+    def warn(self, text: str) -> None:
+        """A line on stderr, control characters escaped."""
+        self.stderr.write(printable_text(text))
 
     def handle(self, *args: Any, subcommand: str, **options: Any) -> None:
         from storage.errors import STORE_ERRORS
@@ -177,9 +230,9 @@ class Command(BaseCommand):
 
         report = run_check(current_app().store.persistence())
         if options["format"] == "json":
-            self.stdout.write(json.dumps(report.to_dict(), indent=2, sort_keys=False))
+            self.stdout.write(json_document(report.to_dict()))
         else:
-            self.stdout.write(
+            self.say(
                 f"checked {report.actors} actors, {report.workers} workers, {report.locks} locks "
                 f"({report.keys_scanned} keys) in {report.duration_s:.2f} s: "
                 + ("no findings" if report.ok else f"{len(report.findings)} finding(s)")
@@ -190,11 +243,12 @@ class Command(BaseCommand):
                 )
             )
             for f in report.findings:
-                self.stdout.write(f"{f.kind}\t{' '.join(f.keys)}\t{f.message}")
+                keys = " ".join(printable(k) for k in f.keys)
+                self.say(f"{printable(f.kind)}\t{keys}\t{printable(f.message)}")
                 if f.repair is not None:
-                    self.stdout.write("\trepair: " + f.repair.describe().replace("\n", "\n\t"))
+                    self.say("\trepair: " + f.repair.describe().replace("\n", "\n\t"))
                 elif f.note:
-                    self.stdout.write(f"\tno automatic repair: {f.note}")
+                    self.say(f"\tno automatic repair: {printable(f.note)}")
         if not report.ok:
             sys.exit(1)
 
@@ -227,7 +281,7 @@ class Command(BaseCommand):
                 if os.path.exists(tmp):
                     os.unlink(tmp)
                 raise
-        self.stderr.write(
+        self.warn(
             f"exported {result.records} records ({result.actors} actors, {result.workers} workers"
             f"{f', {result.corrupt} corrupt' if result.corrupt else ''})" + (f" to {target}" if target != "-" else "")
         )
@@ -270,9 +324,20 @@ class Command(BaseCommand):
             raise CommandError(str(exc)) from None
         except FileNotFoundError as exc:
             raise CommandError(f"no such file: {exc.filename}") from None
-        self.stdout.write(_import_summary(result, options["file"], policy, dry_run))
+        as_json = options.get("format") == "json"
+        if as_json:
+            doc = result.to_dict() | {"file": options["file"]}
+            if dry_run:
+                doc["details"] = [
+                    {"line": line, "key": key, "outcome": outcome, "stored_version": stored, "version": version}
+                    for line, key, outcome, stored, version in sorted(d for d in result.details if d[2] != "created")
+                ]
+            self.stdout.write(json_document(doc))
+        else:
+            self.say(_import_summary(result, printable(options["file"]), policy, dry_run))
         if dry_run:
-            self._write_dry_run_details(result)
+            if not as_json:
+                self._write_dry_run_details(result)
         else:
             audit(
                 who,
@@ -288,12 +353,12 @@ class Command(BaseCommand):
         """What differs from a plain restore into an empty store: overwrites, skips, undecodable lines."""
         notable = sorted(d for d in result.details if d[2] != "created")
         for line, key, outcome, stored, version in notable[:100]:
-            self.stdout.write(
-                f"  line {line}: {key}: would be {outcome}"
+            self.say(
+                f"  line {line}: {printable(key)}: would be {outcome}"
                 + (f" (stored version {stored}, file version {version})" if stored is not None else "")
             )
         if len(notable) > 100:
-            self.stdout.write(f"  ... and {len(notable) - 100} more")
+            self.say(f"  ... and {len(notable) - 100} more")
 
     # ------------------------------------------------------------------------------ get
 
@@ -317,19 +382,24 @@ class Command(BaseCommand):
         if fmt == "table":
             if records:
                 columns, row = (ACTOR_COLUMNS, actor_row) if kind == "actors" else (WORKER_COLUMNS, worker_row)
-                self.stdout.write(format_table(columns, [row(r) for r in records]))
+                self.say(format_table(columns, [row(r) for r in records]))
             else:
-                self.stderr.write(f"No {kind} found.")
+                self.warn(f"No {kind} found.")
         else:
             doc = {"items": [json_format.MessageToDict(r) for r in records]}
             if fmt == "json":
-                self.stdout.write(json.dumps(doc, indent=4, ensure_ascii=False))
+                self.stdout.write(json_document(doc, indent=4, ensure_ascii=False))
             else:
                 import yaml
 
-                self.stdout.write(yaml.safe_dump(doc, sort_keys=False, allow_unicode=True), ending="")
+                # YAML escapes control characters itself, but writes bidi controls raw: a value
+                # holding one is dumped again with every non-ASCII character escaped (same data).
+                text = yaml.safe_dump(doc, sort_keys=False, allow_unicode=True)
+                if _CONTROL_IN_TEXT.search(text):
+                    text = yaml.safe_dump(doc, sort_keys=False, allow_unicode=False)
+                self.stdout.write(text, ending="")
         for entry in corrupt:
-            self.stderr.write(f"corrupt record {entry.key}: {entry.error} ({entry.preview})")
+            self.warn(f"corrupt record {printable(entry.key)}: {printable(entry.error)} ({printable(entry.preview)})")
 
     # ------------------------------------------------------------------------------ flush
 
@@ -359,21 +429,30 @@ class Command(BaseCommand):
             audit(operator, "reset", key=None, scope=f"{scope.kind} {scope.value}", counts=report.counts())
             current_app().records_changed(recount=True)
         if options["format"] == "json":
-            self.stdout.write(json.dumps(report.to_dict(), indent=2))
+            self.stdout.write(json_document(report.to_dict()))
             return
         verb = "would " if options["dry_run"] else ""
         counts = report.counts()
         dry = "dry run: " if options["dry_run"] else ""
-        self.stdout.write(
-            f"{dry}reset of {scope.describe()} on {settings.ATEDASH_ENVIRONMENT}: "
+        self.say(
+            f"{dry}reset of {printable(scope.describe())} on {settings.ATEDASH_ENVIRONMENT}: "
             f"{verb}delete {counts['actors_deleted']} actors and {counts['workers_deleted']} workers, "
             f"{verb}free {counts['workers_freed']} workers, {verb}release {counts['locks_released']} locks; "
             f"{counts['skipped']} skipped"
         )
+        titles = {
+            "actors_by_status": "actors by status",
+            "actors_by_namespace": "actors by template namespace",
+            "workers_by_pool": "workers by pool",
+            "workers_outside_scope": "workers outside the scope's namespace",
+        }
+        for name, counted in report.breakdown().items():
+            if counted:
+                self.stdout.write(f"{titles[name]}: " + ", ".join(f"{k or '(none)'} {n}" for k, n in counted.items()))
         for entry in report.to_dict()["skipped"]:
-            self.stdout.write(f"skipped {entry['key']}: {entry['why']}")
+            self.say(f"skipped {printable(entry['key'])}: {printable(entry['why'])}")
         for entry in report.to_dict()["corrupt"]:
-            self.stdout.write(f"corrupt {entry['key']}: {entry['error']}")
+            self.say(f"corrupt {printable(entry['key'])}: {printable(entry['error'])}")
 
     def _flush(self, options: dict[str, Any]) -> None:
         name, scope = options["environment"], options["scope"]
@@ -401,12 +480,21 @@ class Command(BaseCommand):
             removed_total=totals,
         )
         current_app().records_changed()
+        if options.get("format") == "json":
+            doc = {
+                "environment": settings.ATEDASH_ENVIRONMENT,
+                "scope": "ate" if scope == "records" else "all",
+                "removed": rows,
+                "removed_total": totals,
+            }
+            self.stdout.write(json_document(doc))
+            return
         for r in rows:
-            self.stdout.write(
+            self.say(
                 f"{r['node']}: removed {r['actors']} actors, {r['workers']} workers, "
                 f"{r['locks']} locks, {r['other']} other keys"
             )
-        self.stdout.write(
+        self.say(
             f"flushed {settings.ATEDASH_ENVIRONMENT} ({'ate records' if scope == 'records' else 'everything'}): "
             f"{sum(totals.values())} keys removed"
         )
