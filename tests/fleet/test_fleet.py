@@ -71,7 +71,12 @@ def holder_pid(store, key):
     return int(holder.rpartition(":")[2])
 
 
-def test_a_walk_started_on_one_server_reads_the_same_on_the_other(fleet, store):
+def report(capsys, line):
+    with capsys.disabled():
+        print(f"\n[fleet] {line}")
+
+
+def test_a_walk_started_on_one_server_reads_the_same_on_the_other(fleet, store, capsys):
     seed(store, 3000)
     a, b = fleet()
     on_a, on_b = logged_in(a, "viewer"), logged_in(b, "viewer")
@@ -93,9 +98,11 @@ def test_a_walk_started_on_one_server_reads_the_same_on_the_other(fleet, store):
     assert on_b.post("/actors/all/", {"status": "RUNNING"})[0] == 302
     assert store.client.llen("atedash:fleet:{walks}:recent") == 1
     assert not a.tracebacks() and not b.tracebacks()
+    summary = re.sub(r"<[^>]+>|\s+", " ", states[0][0]).strip()
+    report(capsys, f"walk started on server A; 20 reads from server B, all identical: {summary}")
 
 
-def test_a_recount_on_one_server_shows_on_the_other_once_for_the_fleet(fleet, store):
+def test_a_recount_on_one_server_shows_on_the_other_once_for_the_fleet(fleet, store, capsys):
     seed(store, 300)
     a, b = fleet(ATEDASH_REFRESH_INTERVAL="1")
     on_a, on_b = logged_in(a, "editor"), logged_in(b, "viewer")
@@ -118,15 +125,17 @@ def test_a_recount_on_one_server_shows_on_the_other_once_for_the_fleet(fleet, st
     # One count for the recount, whichever processes answered the 20 pages above.
     assert int(store.client.get("atedash:fleet:{stats}:fence")) == fence + 1
     assert not a.tracebacks() and not b.tracebacks()
+    report(capsys, f"recount on A; A and B show {shown_b[1]} actors counted at {shown_b[0]} by {shown_b[2]}; 1 count")
 
 
-def test_a_walk_whose_process_is_killed_shows_interrupted_and_starts_again(fleet, store):
-    seed(store, 15_000)
+def test_a_walk_whose_process_is_killed_shows_interrupted_and_starts_again(fleet, store, capsys):
+    seed(store, 30_000)
     a, b = fleet(ATEDASH_STORE_STEP_KEYS="1")  # a slow walk: one key per step
     on_a, on_b = logged_in(a, "viewer"), logged_in(b, "viewer")
     assert on_a.post("/actors/all/", {"status": "SUSPENDED"})[0] == 302
     pid = poll("the walk's lease", lambda: holder_pid(store, WALK_LEASE))
     os.kill(pid, signal.SIGKILL)
+    killed = time.monotonic()
     url = "/actors/all/?status=SUSPENDED"
     html = poll(
         "the walk shown as interrupted",
@@ -134,22 +143,25 @@ def test_a_walk_whose_process_is_killed_shows_interrupted_and_starts_again(fleet
         60,
     )
     assert 'id="walk-restart"' in html
+    report(capsys, f"walk's process {pid} SIGKILLed; B shows it interrupted {time.monotonic() - killed:.1f} s later")
     assert 'id="walk-interrupted"' in on_a.request("GET", url)[1]
     # Started again from the other server: a new walk runs to its end.
     assert on_b.post("/actors/all/", {"status": "SUSPENDED", "fresh": "1"})[0] == 302
     assert holder_pid(store, WALK_LEASE) != pid
     done = poll("the new walk", lambda: (h := on_a.request("GET", url)[1]) and 'id="walk-summary"' in h and h, 300, 0.5)
-    assert "5,000 matches" in done
+    assert "10,000 matches" in done
 
 
-def test_a_count_whose_process_is_killed_shows_interrupted_and_starts_again(fleet, store):
-    seed(store, 10_000)
+def test_a_count_whose_process_is_killed_shows_interrupted_and_starts_again(fleet, store, capsys):
+    seed(store, 20_000)
     a, b = fleet(ATEDASH_STORE_STEP_KEYS="1", ATEDASH_REFRESH_INTERVAL="1")
     on_a, on_b = logged_in(a, "editor"), logged_in(b, "editor")
     on_a.request("GET", "/")  # starts the fleet's first count
     pid = poll("the count's lease", lambda: holder_pid(store, STATS_LEASE))
     os.kill(pid, signal.SIGKILL)
+    killed = time.monotonic()
     poll("the count shown as interrupted", lambda: 'id="stats-interrupted"' in on_b.request("GET", "/")[1], 60)
+    report(capsys, f"count's process {pid} SIGKILLed; B shows it interrupted {time.monotonic() - killed:.1f} s later")
     # The next page that finds the counts due starts a new count in a live process.
     poll(
         "a new count",
@@ -164,7 +176,7 @@ def test_a_count_whose_process_is_killed_shows_interrupted_and_starts_again(flee
         300,
         0.5,
     )
-    assert "Actors by status (10000)" in html and 'id="stats-interrupted"' not in html
+    assert "Actors by status (20000)" in html and 'id="stats-interrupted"' not in html
 
 
 def test_a_walk_is_cancelled_from_the_other_server(fleet, store):
