@@ -10,6 +10,7 @@ building a fresh Application.
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 from django.apps import apps
 from django.conf import LazySettings
@@ -99,4 +100,6 @@ class Application:
 
 def current_app() -> Application:
     """This process's application object (built when Django started)."""
-    return apps.get_app_config("atedash").application
+    # An AtedashConfig (atedash/apps.py), which imports this module: not imported back for its type.
+    config: Any = apps.get_app_config("atedash")
+    return config.application

@@ -175,7 +175,7 @@ class LeasedComputation:
                     pass
                 seen = attempt
         self._interrupted = None
-        if newer(seen):
+        if seen is not None and newer(seen):
             self._interrupted = {"maker": str(seen.get("maker", ""))[:200], "started_at": seen.get("started_at")}
 
     def state(self, *, start_if_due: bool = False) -> tuple[Any, dict, str | None, bool]:

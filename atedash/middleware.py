@@ -18,6 +18,7 @@ from django_htmx.http import HttpResponseClientRedirect
 
 from atedash import auth, errors
 from atedash.app import current_app
+from atedash.request import HtmxHttpRequest
 
 # The next layer of the stack: the rest of the middleware, then the view (its response may stream).
 GetResponse = Callable[[HttpRequest], HttpResponseBase]
@@ -75,13 +76,13 @@ class OperatorMiddleware:
     def __init__(self, get_response: GetResponse) -> None:
         self.get_response = get_response
 
-    def __call__(self, request: HttpRequest) -> HttpResponseBase:
+    def __call__(self, request: HtmxHttpRequest) -> HttpResponseBase:
         request.operator = auth.current_operator(request)
         return self.get_response(request)
 
     def process_view(
         self,
-        request: HttpRequest,
+        request: HtmxHttpRequest,
         view_func: Callable[..., HttpResponseBase],
         view_args: tuple[Any, ...],
         view_kwargs: dict[str, Any],

@@ -15,7 +15,6 @@ from django import forms
 from django.conf import settings
 from django.urls import reverse
 from django.utils.safestring import SafeString
-from google.protobuf.message import Message
 
 import storage
 from atedash import errors, listing
@@ -36,9 +35,9 @@ from atedash.links import record_url
 from storage import keys
 from storage.ateapi_pb2 import Actor, Worker
 from storage.persistence import Persistence
-from storage.records import ACTORS, WORKERS, RecordKind
+from storage.records import ACTORS, WORKERS, Record, RecordKind
 
-SUSPENDED = Actor.Status.Value("STATUS_SUSPENDED")
+SUSPENDED = Actor.STATUS_SUSPENDED
 
 
 def status_name(actor: Actor) -> str:
@@ -105,7 +104,7 @@ class RecordPages:
         return out
 
     @classmethod
-    def read(cls, p: Persistence, key: str | bytes) -> Message:
+    def read(cls, p: Persistence, key: str | bytes) -> Record:
         """The stored record (NotFound: the 404 page; CorruptRecord: the error page)."""
         return p.get_record(cls.kind, key)
 
@@ -120,14 +119,14 @@ class RecordPages:
         raise NotImplementedError
 
     @classmethod
-    def rows_html(cls, records: list[Message], unreadable: dict | None = None) -> SafeString:
+    def rows_html(cls, records: list[Any], unreadable: dict | None = None) -> SafeString:
         """The list's rows (atedash/listing.py); ``unreadable``: Page.unreadable, flagged on their rows."""
         raise NotImplementedError
 
     # --- detail, create, delete ---------------------------------------------------------------
 
     @classmethod
-    def field_rows(cls, record: Message) -> list[dict[str, Any]]:
+    def field_rows(cls, record: Record) -> list[dict[str, Any]]:
         """The record's fields as the detail page lists them: identity, version, the editable ones."""
         form = cls.edit_form
 
@@ -144,16 +143,16 @@ class RecordPages:
         return [row(name) for name in (*form.IMMUTABLE, "version", *form.EDITABLE)]
 
     @classmethod
-    def related(cls, p: Persistence, key: str | bytes, record: Message | None) -> dict[str, Any]:
+    def related(cls, p: Persistence, key: str | bytes, record: Any | None) -> dict[str, Any]:
         """What the detail page shows beside the fields (templates/records/_<name>_related.html)."""
         return {}
 
     @classmethod
-    def new_record(cls, data: dict[str, Any]) -> Message:
+    def new_record(cls, data: dict[str, Any]) -> Record:
         raise NotImplementedError
 
     @classmethod
-    def delete_blocked(cls, record: Message) -> str:
+    def delete_blocked(cls, record: Any) -> str:
         """Why the record cannot be deleted now ("" when it can)."""
         return ""
 

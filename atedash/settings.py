@@ -142,7 +142,7 @@ def _low_entropy(value: str) -> str | None:
     pairs = [value[i : i + 2] for i in range(len(value) - 1)]
     if len(set(pairs)) < len(pairs) / 2:
         return "it repeats itself"
-    steps = sum(abs(ord(a) - ord(b)) == 1 for a, b in pairs)
+    steps = sum(abs(ord(pair[0]) - ord(pair[1])) == 1 for pair in pairs)
     if steps >= len(pairs) / 2:
         return "it runs through the alphabet"
     return None
@@ -256,7 +256,7 @@ TEMPLATES = [
 ]
 
 # No database: the store is Redis, reached only through storage/.
-DATABASES = {}
+DATABASES: dict[str, dict[str, str]] = {}
 
 # Sessions live in a signed cookie; messages in a cookie too.
 SESSION_ENGINE = "django.contrib.sessions.backends.signed_cookies"

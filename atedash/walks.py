@@ -261,8 +261,8 @@ class WalkRegistry:
         (None, False) when a new walk would start and `may_start()` says no (a rate limit)."""
         job = self.find(kind, wanted)
         if job is not None:
-            state, result, _ = job.state()
-            if state == "running" or (not fresh and result is not None and not result.cancelled):
+            status, result, _ = job.state()
+            if status == "running" or (not fresh and result is not None and not result.cancelled):
                 return job, True
         if may_start is not None:
             busy = self.running()
@@ -272,7 +272,7 @@ class WalkRegistry:
                 return None, False
         fleet = self._fleet()
         walk_id = secrets.token_hex(8)
-        state = {
+        state: dict[str, Any] = {
             "id": walk_id,
             "kind": kind,
             "filters": [list(pair) for pair in wanted.description],

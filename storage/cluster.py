@@ -9,11 +9,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import redis
-from google.protobuf.message import Message
 from redis.cluster import RedisCluster
 from redis.connection import SSLConnection
 
 from storage.ateapi_pb2 import Actor
+from storage.codec import M
 from storage.errors import CorruptRecord
 from storage.keys import ACTOR_PREFIX, LOCK_PREFIX, WORKER_PREFIX
 from storage.records import ACTORS, WORKERS, RecordKind
@@ -121,7 +121,7 @@ class StoreStats:
 
 
 def _count_keys(topology: Topology, shard: Shard) -> ShardCounts:
-    counts = Counter()
+    counts: Counter[str] = Counter()
     for keys in walk_keys(topology, shard, None, 1000):
         for key in keys:
             counts[_bucket(key)] += 1
@@ -164,7 +164,7 @@ def clear_ate_records(topology: Topology) -> list[ShardCounts]:
     """Deletes actor:*, worker:* and lock:* keys on every primary; counts what was removed."""
 
     def clear(shard: Shard) -> ShardCounts:
-        removed = Counter()
+        removed: Counter[str] = Counter()
         for prefix in _ATE_PREFIXES:
             for keys in walk_keys(topology, shard, prefix + "*", 1000):
                 # Keys of a batch span many slots, so one UNLINK per key, all in one round trip.
@@ -244,8 +244,14 @@ def _shard_stats(topology: Topology, shard: Shard, step_count: int = 1000) -> _S
 
 
 def _judged(
-    topology: Topology, shard: Shard, kind: RecordKind, colons: int, schema, stats: _ShardStats, step_count: int = 1000
-) -> Iterator[tuple[Message | None, bool]]:
+    topology: Topology,
+    shard: Shard,
+    kind: RecordKind[M],
+    colons: int,
+    schema,
+    stats: _ShardStats,
+    step_count: int = 1000,
+) -> Iterator[tuple[M | None, bool]]:
     """Every ``kind`` record on ``shard`` (counted in ``stats.scanned``) as (the record, None when
     atedash cannot decode it; whether the ate server cannot read it). A decoded record is judged by
     its key's ``colons`` and ``schema.value_error`` only, a corrupt one by ``schema.judge``."""
@@ -274,7 +280,7 @@ def _status_name(status: int) -> str:
 
 
 def cluster_state(topology: Topology) -> str:
-    if not topology.is_cluster:
+    if not isinstance(topology.client, RedisCluster):
         return "ok" if topology.client.ping() else "fail"
     info = topology.client.cluster_info()
     return str(info.get("cluster_state", "unknown"))
@@ -282,7 +288,7 @@ def cluster_state(topology: Topology) -> str:
 
 def address(topology: Topology) -> str:
     """redis(s)://host:port of the store without credentials, for banners and logs."""
-    if topology.is_cluster:
+    if isinstance(topology.client, RedisCluster):
         node = topology.client.get_default_node() or next(iter(topology.client.nodes_manager.startup_nodes.values()))
         host, port = node.host, node.port
         kwargs = topology.client.nodes_manager.connection_kwargs
@@ -294,7 +300,7 @@ def address(topology: Topology) -> str:
 
 
 def _uses_tls(topology: Topology) -> bool:
-    if topology.is_cluster:
+    if isinstance(topology.client, RedisCluster):
         kwargs = topology.client.nodes_manager.connection_kwargs
         return bool(kwargs.get("ssl")) or _is_ssl_class(kwargs.get("connection_class"))
     return _is_ssl_class(topology.client.connection_pool.connection_class)
@@ -305,9 +311,9 @@ def _is_ssl_class(cls) -> bool:
 
 
 def cluster_overview(topology: Topology) -> ClusterOverview:
-    if not topology.is_cluster:
+    client = topology.client
+    if not isinstance(client, RedisCluster):
         return _standalone_overview(topology)
-    client: RedisCluster = topology.client
     entries = [_node_entry(addr, info) for addr, info in client.cluster_nodes().items()]
     state = cluster_state(topology)
     # A node that (re)joined after the client last read the topology is not in its node cache yet.
@@ -323,6 +329,7 @@ def cluster_overview(topology: Topology) -> ClusterOverview:
 
 def _standalone_overview(topology: Topology) -> ClusterOverview:
     shard = topology.shards()[0]
+    assert isinstance(topology.client, redis.Redis)  # a standalone store's
     keys, memory = _node_numbers(topology.client)
     node = NodeInfo(
         node_id=shard.address,

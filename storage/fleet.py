@@ -194,8 +194,8 @@ class Fleet:
     def lease(self, job: str) -> LeaseInfo | None:
         return LeaseInfo.parse(self.client.get(fleet_key(job, "lease")))
 
-    def read(self, job: str, *parts: str) -> list[bytes | None]:
-        """The values of some of a job's keys, one round trip (one slot)."""
+    def read(self, job: str, *parts: str) -> list[Any]:
+        """The values (bytes or None) of some of a job's keys, one round trip (one slot)."""
         return list(self.client.mget([fleet_key(job, part) for part in parts]))
 
     def set(self, job: str, part: str, value: str, ttl_s: float) -> None:

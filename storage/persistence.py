@@ -15,11 +15,10 @@ from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from decimal import Decimal
-from typing import Unpack
+from typing import Unpack, cast
 
 import redis
 from google.protobuf import json_format
-from google.protobuf.message import Message
 from redis.cluster import RedisCluster
 
 from storage import cluster as cluster_info
@@ -38,21 +37,26 @@ from storage.errors import (
 from storage.fleet import Fleet
 from storage.gorules import DELETE, UPDATE, refuse_unreadable_stored
 from storage.keys import ACTOR_PREFIX, WORKER_PREFIX, actor_key, key_bytes, key_slot, worker_key
-from storage.raw import LockInfo, RawRecord, describe_unknown_fields, detect_encoding
-from storage.records import ACTORS, WORKERS, RecordKind, kind_of_key
+from storage.raw import LockInfo, RawRecord, describe_unknown_fields, detect_encoding, reindent_json
+from storage.records import ACTORS, WORKERS, Record, RecordKind, copy_record, kind_of_key
 from storage.replication import ReplicaAck
-from storage.server_readable import server_read_error
+from storage.server_readable import go_decode, server_read_error
 from storage.topology import ReplicaTopology, Topology
 
 
-def _wrong_type(key: str, error: Exception) -> CorruptRecord | None:
+def _key_name(key: str | bytes) -> str:
+    """A key as errors name it (one that is not UTF-8 escaped, as decode_stored names it)."""
+    return key if isinstance(key, str) else key.decode("utf-8", "backslashreplace")
+
+
+def _wrong_type(key: str | bytes, error: Exception) -> CorruptRecord | None:
     """A key of another Redis type (a hash under actor:, say) is a corrupt record, as scans report it."""
     if isinstance(error, redis.exceptions.ResponseError) and str(error).startswith("WRONGTYPE"):
-        return CorruptRecord(key, f"not a string value: {error}", "")
+        return CorruptRecord(_key_name(key), f"not a string value: {error}", "")
     return None
 
 
-def _get_string(client, key: str) -> bytes | None:
+def _get_string(client, key: str | bytes) -> bytes | None:
     """GET that reports a value of another Redis type as CorruptRecord (not a store failure)."""
     try:
         return client.get(key)
@@ -140,6 +144,20 @@ def lock_command(key: str, value: str | bytes, ttl) -> tuple:
     if ns < _NS_PER_S or ns % _NS_PER_S:
         return ("SET", key, value, "PX", max(1, ns // _NS_PER_MS), "NX")
     return ("SET", key, value, "EX", ns // _NS_PER_S, "NX")
+
+
+def _refuse_misread(kind, key: str, value: bytes) -> None:
+    """UnreadableByServer when atedash would show ``value`` otherwise than the ate server reads it
+    (both read it: never expected, the codec reads numbers by Go's rules; a guard on the write)."""
+    error, fields = go_decode(kind.name, value)
+    try:
+        ours = kind.codec.decode(value)[0]
+    except RecordDecodeError as e:
+        ours, error = None, error or str(e)
+    if error is None and ours != kind.codec.message_class(**fields):
+        error = "atedash would read this value otherwise than the ate server"
+    if error is not None:
+        raise UnreadableByServer(key, error, "atedash and the ate server would disagree on this record")
 
 
 def _status_name(status: int) -> str:
@@ -255,15 +273,15 @@ class Persistence:
 
     # ================================================================ any record kind
 
-    def get_record(self, kind: RecordKind, key: str) -> Message:
+    def get_record(self, kind: RecordKind, key: str | bytes) -> Record:
         """The record at ``key`` (NotFound, CorruptRecord), as get_actor / get_worker give it."""
         return self._get(kind, key)
 
     def read_records(
         self, kind: RecordKind, keys: list[str]
-    ) -> tuple[list[Message], list[str], list[scanning.CorruptEntry]]:
+    ) -> tuple[list[Record], list[str], list[scanning.CorruptEntry]]:
         """(records, keys gone, corrupt entries) of ``keys``, one batched read per node, in ``keys``' order."""
-        records: list[Message] = []
+        records: list[Record] = []
         gone: list[str] = []
         corrupt: list[scanning.CorruptEntry] = []
         if not keys:
@@ -281,14 +299,15 @@ class Persistence:
 
     def close(self) -> None:
         """Closes the client's connections (the Persistence is not used after)."""
-        if self._on_replicas is not None and self._on_replicas is not self:
-            self._on_replicas.topology.close()
+        view = self._on_replicas
+        if view is not None and view is not self and isinstance(view.topology, ReplicaTopology):
+            view.topology.close()
         self.client.close()
 
-    def create_record(self, kind: RecordKind, message: Message) -> None:
+    def create_record(self, kind: RecordKind, message: Record) -> None:
         self._create(kind, message)
 
-    def update_record(self, kind: RecordKind, message: Message, expected_version: int) -> None:
+    def update_record(self, kind: RecordKind, message: Record, expected_version: int) -> None:
         self._update(kind, message, expected_version)
 
     def write_new_raw(self, entries: Iterable[tuple[str, bytes, int | None]]) -> int:
@@ -495,7 +514,7 @@ class Persistence:
 
     # ================================================================ byte-checked writes
 
-    def compare_and_delete(self, key: str, raw: bytes) -> tuple[str, bytes | None]:
+    def compare_and_delete(self, key: str | bytes, raw: bytes) -> tuple[str, bytes | None]:
         """Deletes `key` only if it still holds exactly `raw`: ("deleted", None), ("gone", None), or
         ("changed", the value now)."""
         key = key_bytes(key)  # a walk's key may hold bytes that are not UTF-8 (surrogate escapes)
@@ -505,7 +524,7 @@ class Persistence:
             return "deleted", None
         return ("gone", None) if result == 0 else ("changed", result)
 
-    def compare_and_set(self, key: str, raw: bytes, new_raw: bytes) -> tuple[str, bytes | None]:
+    def compare_and_set(self, key: str | bytes, raw: bytes, new_raw: bytes) -> tuple[str, bytes | None]:
         """Writes `new_raw` only if `key` still holds exactly `raw` (a plain SET: a TTL does not survive, as
         after the Go server's writes): ("written",
         None), ("gone", None), or ("changed", the value now)."""
@@ -529,7 +548,7 @@ class Persistence:
         """Whether `key` holds anything (one EXISTS; the value is not read)."""
         return bool(self.client.exists(key))
 
-    def get_raw(self, key: str) -> RawRecord:
+    def get_raw(self, key: str | bytes) -> RawRecord:
         pipe = self.client.pipeline(transaction=False)
         pipe.get(key)
         pipe.pttl(key)
@@ -537,7 +556,7 @@ class Persistence:
         if isinstance(value, Exception):
             raise _wrong_type(key, value) or value
         if value is None:
-            raise NotFound(key)
+            raise NotFound(_key_name(key))
         return RawRecord(
             key=key,
             value=value,
@@ -551,16 +570,19 @@ class Persistence:
         kind = kind_of_key(raw.key)
         if kind is None:
             try:
-                return json.dumps(json.loads(raw.value), indent=2, ensure_ascii=False)
-            except (ValueError, UnicodeDecodeError) as e:
-                raise CorruptRecord(raw.key, f"not JSON: {e}", preview(raw.value)) from None
+                return reindent_json(raw.value)
+            except (ValueError, UnicodeDecodeError, RecursionError) as e:
+                raise CorruptRecord(_key_name(raw.key), f"not JSON: {e}", preview(raw.value)) from None
         try:
             message, encoding = kind.codec.decode(raw.value)
         except RecordDecodeError as e:
-            raise CorruptRecord(raw.key, str(e), preview(raw.value)) from None
+            raise CorruptRecord(_key_name(raw.key), str(e), preview(raw.value)) from None
         if encoding == JSON:
             # Re-indent what is stored, unknown keys included, rather than what the schema knows.
-            return json.dumps(json.loads(raw.value), indent=2, ensure_ascii=False)
+            try:
+                return reindent_json(raw.value)
+            except (ValueError, RecursionError):
+                return raw.value.decode("utf-8", "replace")  # Go's `1e}`: shown as stored
         shown = json_format.MessageToDict(message)
         unknown = describe_unknown_fields(message)
         if unknown:
@@ -599,7 +621,7 @@ class Persistence:
             return "created"
         if overwrite_version is None:
             return "skipped"
-        current = self.client.get(key)
+        current = cast("bytes | None", self.client.get(key))  # the store's clients never decode
         while current is not None:
             if kind is not None:
                 try:
@@ -625,6 +647,7 @@ class Persistence:
         if kind_of_key(key) is None:
             raise FailedPrecondition(key, "only actor:* and worker:* records are edited raw")
         _refuse_unreadable(key, value)
+        _refuse_misread(kind_of_key(key), key, value)
         result = self._compare_and_set(keys=[key], args=[shown, value])
         if result == 1:
             self._replicated(key)
@@ -658,9 +681,8 @@ class Persistence:
 
     # ================================================================ shared machinery
 
-    def _create(self, kind: RecordKind, message: Message) -> None:
-        record = type(message)()
-        record.CopyFrom(message)  # the caller's message is not modified
+    def _create(self, kind: RecordKind, message: Record) -> None:
+        record = copy_record(message)  # the caller's message is not modified
         record.version = 1
         key = kind.key_of(record)
         value = kind.codec.encode_json(record)
@@ -669,23 +691,23 @@ class Persistence:
             raise AlreadyExists(key)
         self._replicated(key)
 
-    def get_writable(self, kind: RecordKind, key: str, write: str = UPDATE) -> Message:
+    def get_writable(self, kind: RecordKind, key: str | bytes, write: str = UPDATE) -> Record:
         """The record at ``key`` as get_record gives it, refused (UnreadableStored) when the Go
         server's ``write`` of it ("update", "delete") would fail reading it (storage.gorules)."""
         raw = _get_string(self.client, key)
         if raw is None:
-            raise NotFound(key)
+            raise NotFound(_key_name(key))
         record = kind.decode_stored(key, raw)[0]
         refuse_unreadable_stored(kind, key, raw, write)
         return record
 
-    def _get(self, kind: RecordKind, key: str):
+    def _get(self, kind: RecordKind, key: str | bytes):
         raw = _get_string(self.client, key)
         if raw is None:
-            raise NotFound(key)
+            raise NotFound(_key_name(key))
         return kind.decode_stored(key, raw)[0]
 
-    def _update(self, kind: RecordKind, message: Message, expected_version: int) -> None:
+    def _update(self, kind: RecordKind, message: Record, expected_version: int) -> None:
         key = kind.key_of(message)
         raw = _get_string(self.client, key)
         for _ in range(_MAX_CAS_ROUNDS):
@@ -700,8 +722,7 @@ class Persistence:
             for field in kind.immutable_fields:
                 if getattr(stored, field) != getattr(message, field):
                     raise ImmutableField(key, field)
-            record = type(message)()
-            record.CopyFrom(message)
+            record = copy_record(message)
             record.version = expected_version + 1
             new_raw = kind.codec.encode_update(record, raw, encoding)
             result = self._compare_and_set(keys=[key], args=[raw, new_raw])
@@ -712,7 +733,7 @@ class Persistence:
             raw = None if result == 0 else result
         raise VersionConflict(key, expected_version, None, f"{key} keeps changing; update abandoned")
 
-    def _replicated(self, key: str) -> None:
+    def _replicated(self, key: str | bytes) -> None:
         if self.replica_ack_timeout:
             self._replica_ack.wait(key, self.replica_ack_timeout)
 
@@ -739,7 +760,7 @@ class Persistence:
         parts = self.topology.map_shards(collect)
         return [record for part in parts for record in part]
 
-    def _node_of(self, key: str) -> str:
+    def _node_of(self, key: str | bytes) -> str:
         if isinstance(self.client, RedisCluster):
             return self.client.get_node_from_key(key).name
         return self.topology.shards()[0].address

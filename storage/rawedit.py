@@ -15,16 +15,14 @@ Plain library: no Django.
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass
 
-from storage.codec import BINARY, preview
+from storage.codec import BINARY, _top_level_members, preview
 from storage.errors import CorruptRecord, FailedPrecondition
 from storage.raw import describe_unknown_fields
 from storage.records import kind_of_key
-from storage.server_readable import server_read_error
+from storage.server_readable import go_int, int_from_string, json_members, server_read_error
 
-_DECIMAL = re.compile(r"-?(?:0|[1-9][0-9]*)\Z")
 _SHOWN = 120  # characters of a stored value quoted in a loss
 
 
@@ -38,22 +36,51 @@ class CanonicalRewrite:
 
 def _shown(value) -> str:
     text = json.dumps(value, ensure_ascii=False)
+    return _cut(text)
+
+
+def _cut(text: str) -> str:
     return text if len(text) <= _SHOWN else text[: _SHOWN - 1] + "…"
 
 
+class _Number(str):
+    """A JSON number's text as stored: read by Go's rules, never through a float."""
+
+    __slots__ = ()
+
+
+def _typed(text: bytes):
+    """A member's stored value: str, bool or None as JSON says, _Number for a number (its text),
+    the text itself (a str) for anything else: only strings, numbers and null are compared."""
+    if text[:1] in b"-0123456789":
+        return _Number(text.decode("ascii", "replace"))
+    if text[:1] in b'"tfn':
+        try:
+            return json.loads(text)
+        except ValueError:
+            pass
+    return _Other(text.decode("utf-8", "replace"))
+
+
+class _Other(str):
+    __slots__ = ()
+
+
 def _same(spec, stored, decoded) -> bool:
-    """True when the stored JSON value says exactly what atedash decoded (no lenient reading)."""
+    """True when the stored JSON value says exactly what atedash decoded, as the Go server reads
+    it (``1e5`` is 100000 for both; ``"01"`` is a lenient reading)."""
     if stored is None:
         return not decoded
+    kind = type(stored)
     if spec.kind == "string":
-        return type(stored) is str and stored == decoded
+        return kind is str and stored == decoded
     if spec.kind == "int64":
-        if type(stored) is int:
-            return stored == decoded
-        return type(stored) is str and bool(_DECIMAL.match(stored)) and int(stored) == decoded
-    if type(stored) is str:  # enum by name
+        if kind is _Number:
+            return go_int(stored.encode(), 64) == decoded
+        return kind is str and int_from_string(stored, 64) == decoded
+    if kind is str:  # enum by name
         return spec.enum_names.get(stored) == decoded
-    return type(stored) is int and stored == decoded
+    return kind is _Number and go_int(stored.encode(), 32) == decoded
 
 
 def _json_value(spec, decoded):
@@ -64,19 +91,30 @@ def _json_value(spec, decoded):
     return decoded
 
 
-def _losses_json(codec, stored: bytes, message) -> list[str]:
-    try:
-        pairs = json.loads(stored, object_pairs_hook=lambda p: p, parse_constant=lambda c: c)
+def _stored_members(stored: bytes) -> list[tuple[str, bytes]] | str:
+    """(key, value text verbatim) of each top-level member, or why they cannot be listed."""
+    members = json_members(stored)
+    if members is not None:
+        return [(key, value) for key, _, value in members]
+    try:  # what Go's tokenizer refuses (NaN, a lone surrogate escape...) Python's may read
+        text = stored.decode("utf-8")
+        return [(key, value.encode("utf-8")) for key, _, value in _top_level_members(text)]
     except (ValueError, RecursionError) as e:
-        return [f"the stored text is not plain JSON ({e}); it cannot be compared member by member"]
-    if not isinstance(pairs, list):
-        return ["the stored value is not a JSON object"]
+        return f"the stored text is not plain JSON ({e}); it cannot be compared member by member"
+
+
+def _losses_json(codec, stored: bytes, message) -> list[str]:
+    members = _stored_members(stored)
+    if isinstance(members, str):
+        return [members]
     losses = []
     seen = set()
-    for name, value in pairs:
+    for name, value_text in members:
+        # Stored values are quoted as stored, never as Python re-spells them (1e18, not 1e+18).
+        shown = _cut(value_text.decode("utf-8", "replace"))
         spec = codec._by_json_key.get(name)
         if spec is None:
-            losses.append(f"unknown field {_shown(name)} is dropped (stored value {_shown(value)})")
+            losses.append(f"unknown field {_shown(name)} is dropped (stored value {shown})")
             continue
         decoded = getattr(message, spec.name)
         if spec.name in seen:
@@ -86,9 +124,9 @@ def _losses_json(codec, stored: bytes, message) -> list[str]:
             )
             continue
         seen.add(spec.name)
-        if not _same(spec, value, decoded):
+        if not _same(spec, _typed(value_text), decoded):
             after = _shown(_json_value(spec, decoded)) if decoded else "omitted (the default)"
-            losses.append(f"{spec.json_name}: stored {_shown(value)} is read by atedash as {after}")
+            losses.append(f"{spec.json_name}: stored {shown} is read by atedash as {after}")
     return losses
 
 

@@ -21,6 +21,11 @@ Three ways to the same answer, from fastest to exact:
    ``internal/encoding/json``, v1.36.12): token by token, the same rules and the same error text
    (``proto: (line 1:2): unknown field "foo"``). Every rejection comes from here. ~35 µs.
 
+The port also gives the values Go reads (``go_decode``: numbers parsed from their text by
+protobuf-go's rules, never through a float), which storage.codec takes as its exact reading, and
+quotes as Go does: strconv.IsPrint's tables from Go's source (storage/go_isprint.py), and "[name]"
+keys resolved against the server binary's registry (GO_REGISTRY).
+
 Key rules (ateredis.ListActors/ListWorkers): ``SCAN actor:*`` then ``strings.Split(key, ":")``
 must give 2 parts (4 for ``worker:*``), else the list fails with ``bad key format``; a GET error
 (a value of the wrong type) fails it too. GetActor/GetWorker also check that the record names its
@@ -37,11 +42,13 @@ from __future__ import annotations
 
 import json
 import re
+from bisect import bisect_left
 from dataclasses import dataclass
 
 from google.protobuf.descriptor import FieldDescriptor
 
 from storage.ateapi_pb2 import Actor, Worker
+from storage.go_isprint import ISNOTPRINT16, ISNOTPRINT32, ISPRINT16, ISPRINT32
 
 # protobuf-go's errors carry this prefix (its space is sometimes U+00A0, chosen per binary, to keep
 # callers from comparing error strings); ours always uses a plain space.
@@ -80,13 +87,32 @@ _GO_SPACE = frozenset(
 _GO_ESCAPES = {"\a": "\\a", "\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r", "\t": "\\t", "\v": "\\v"}
 
 
+def go_is_print(o: int) -> bool:
+    """strconv.IsPrint, on Go's own tables: Python's isprintable follows its older Unicode."""
+    if o <= 0xFF:
+        return 0x20 <= o <= 0x7E or (0xA1 <= o and o != 0xAD)
+    if o < 0x10000:
+        table, holes, x = ISPRINT16, ISNOTPRINT16, o
+    else:
+        table, holes, x = ISPRINT32, ISNOTPRINT32, o
+    i = bisect_left(table, x)
+    if i >= len(table) or x < table[i & ~1] or table[i | 1] < x:
+        return False
+    if o >= 0x20000:
+        return True
+    if o >= 0x10000:
+        x -= 0x10000
+    i = bisect_left(holes, x)
+    return not (i < len(holes) and holes[i] == x)
+
+
 def _go_char(c: str) -> str:
     if c in _GO_ESCAPES:
         return _GO_ESCAPES[c]
     o = ord(c)
     if 0xDC80 <= o <= 0xDCFF:  # an invalid UTF-8 byte (surrogateescape)
         return f"\\x{o - 0xDC00:02x}"
-    if c.isprintable():
+    if go_is_print(o):
         return c
     if o < 0x80:
         return f"\\x{o:02x}"
@@ -310,8 +336,9 @@ class _Decoder:
             return self._token(_ARR_CLOSE, 1)
         elif c == 0x2C:
             return self._token(_COMMA, 1)
-        shown = _ERR_REGEXP.match(data, i).group(0)
-        raise self.syntax_error(i, f"invalid value {_text(shown)}")
+        shown = _ERR_REGEXP.match(data, i)
+        assert shown is not None  # its last branch, ".", matches any byte
+        raise self.syntax_error(i, f"invalid value {_text(shown.group(0))}")
 
     def _parse_string(self) -> tuple[str, int]:
         """(value, length in bytes) of the string starting at self.i; Go's errors, at its start."""
@@ -359,6 +386,7 @@ class _Decoder:
                 raise self.syntax_error(start, f"invalid character {_go_quote_rune(chr(c))} in string")
             else:
                 m = _PLAIN_RUN.match(data, j)
+                assert m is not None  # data[j] is none of the bytes handled above
                 try:
                     out.append(m.group(0).decode("utf-8"))
                 except UnicodeDecodeError:
@@ -450,6 +478,62 @@ def _go_parse_int(s: str | None, bits: int) -> int | None:
     return n if -limit <= n < limit else None
 
 
+def go_int(raw: bytes, bits: int) -> int | None:
+    """Token.Int(bits) of a JSON number token's text: the integer Go reads, or None."""
+    return _go_parse_int(number_to_int_string(raw), bits)
+
+
+def int_from_string(s: str, bits: int) -> int | None:
+    """unmarshalInt on a JSON string: TrimSpace must change nothing, then the text must be
+    exactly one number token; None when Go refuses it."""
+    if not s or s[0] in _GO_SPACE or s[-1] in _GO_SPACE:
+        return None
+    b = s.encode("utf-8", "surrogatepass")
+    if b[0] != 0x2D and not 0x30 <= b[0] <= 0x39:
+        return None
+    if parse_number(b) != len(b):
+        return None
+    return _go_parse_int(number_to_int_string(b), bits)
+
+
+def _skip_value(d: _Decoder) -> int:
+    """skipJSONValue: one value, nested ones included, read token by token (the decoder checks
+    the structure); returns where the value ends."""
+    depth = 0
+    while True:
+        tok = d.read()
+        kind = tok.kind
+        if kind & (_OBJ_OPEN | _ARR_OPEN):
+            depth += 1
+        elif kind & (_OBJ_CLOSE | _ARR_CLOSE):
+            depth -= 1
+        elif kind == _EOF:
+            raise _GoError(f"{PROTO_PREFIX}unexpected EOF")
+        if depth <= 0:
+            return tok.end
+
+
+# ----------------------------------------------------------------------------- Go's registry
+
+# What protojson resolves a "[name]" key against: protoregistry.GlobalTypes of the server's binary,
+# which links the ateapi messages and enum (proto/ateapipb/ateapi.pb.go) and no well-known types.
+# A name found there is not an extension (FindExtensionByName: "found wrong type"); any other
+# "[name]" is NotFound, hence an unknown field.
+GO_REGISTRY = {
+    **{
+        f"ateapi.{name}": "message"
+        for name in (
+            "Actor GetActorRequest GetActorResponse CreateActorRequest CreateActorResponse "
+            "SuspendActorRequest SuspendActorResponse ResumeActorRequest ResumeActorResponse "
+            "DeleteActorRequest DeleteActorResponse ListWorkersRequest ListWorkersResponse "
+            "ListActorsRequest ListActorsResponse Worker DebugClearRequest DebugClearResponse "
+            "MintJWTRequest MintJWTResponse MintCertRequest MintCertResponse"
+        ).split()
+    },
+    "ateapi.Actor.Status": "enum",
+}
+
+
 # ----------------------------------------------------------------------------- schema
 
 _K_STRING, _K_INT64, _K_ENUM = "string", "int64", "enum"
@@ -466,13 +550,13 @@ _INT64_RE = r'(?:"-?(?:0|[1-9][0-9]{0,17})"|-?(?:0|[1-9][0-9]{0,17}))'
 _INT32_RE = r"-?(?:0|[1-9][0-9]{0,8})"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # identity: enum_names is a dict
 class _Field:
     name: str
     json_name: str
     number: int
     kind: str
-    enum_names: frozenset
+    enum_names: dict  # enum name -> number ({} for other kinds)
 
 
 class _Schema:
@@ -500,7 +584,7 @@ class _Schema:
             kind = _KIND_NAMES.get(fd.type)
             if kind is None or fd.is_repeated:
                 raise TypeError(f"server_readable supports string/int64/enum scalars only, not {fd.full_name}")
-            names = frozenset(v.name for v in fd.enum_type.values) if kind is _K_ENUM else frozenset()
+            names = {v.name: v.number for v in fd.enum_type.values} if kind is _K_ENUM else {}
             field = _Field(fd.name, fd.json_name, fd.number, kind, names)
             self.fields.append(field)
         # ByJSONName first, then ByTextName (for these fields the text name is the proto name).
@@ -615,28 +699,55 @@ class _Schema:
 
     def exact(self, raw: bytes) -> tuple[str | None, tuple[str, ...]]:
         """(Go's error or None, identity of the record when readable)."""
-        identity = [""] * len(self.identity)
         try:
-            d = _Decoder(bytes(raw))
-            self._unmarshal(d, identity)
+            values = self._unmarshal(_Decoder(bytes(raw)), False)
         except _GoError as e:
             return str(e), ()
-        return None, tuple(identity)
+        return None, tuple(values.get(name, "") for name in self.identity)
 
-    def _unmarshal(self, d: _Decoder, identity: list[str]) -> None:
+    def decode(self, raw: bytes, discard_unknown: bool = False) -> tuple[str | None, dict]:
+        """(Go's error or None, the fields Go reads: proto name -> str | int, defaults left out).
+
+        ``discard_unknown`` is protojson's DiscardUnknown (unknown keys skipped, their values still
+        checked as JSON), but a "[name]" key stays an error: a lenient reading, not the server's.
+        """
+        try:
+            return None, self._unmarshal(_Decoder(bytes(raw)), discard_unknown)
+        except _GoError as e:
+            return str(e), {}
+
+    def _unmarshal(self, d: _Decoder, discard_unknown: bool) -> dict:
         tok = d.read()
         if tok.kind != _OBJ_OPEN:
             raise d.unexpected(tok)
         seen: set[int] = set()
+        names: set[str] = set()
+        values: dict = {}
         while True:
             tok = d.read()
             if tok.kind == _OBJ_CLOSE:
                 break
             if tok.kind != _NAME:
                 raise d.unexpected(tok)
-            # "[name]" would be an extension; these messages have none, so it is unknown too.
-            field = self.by_name.get(tok.value)
+            name = tok.value
+            if discard_unknown:
+                # The lenient reading refuses any key given twice, as protobuf's Python parser does.
+                if name in names:
+                    raise d.new_error(tok.start, f"duplicate field {d.raw(tok)}")
+                names.add(name)
+            field = self.by_name.get(name)  # no field's name starts with "["
             if field is None:
+                if name[:1] == "[" and name[-1:] == "]" and len(name) >= 2:
+                    # Only extensions are named so; these messages have none, but a name the
+                    # server's registry holds fails to resolve rather than being unknown.
+                    found = GO_REGISTRY.get(name[1:-1])
+                    if found is not None:
+                        raise d.new_error(
+                            tok.start, f"unable to resolve {d.raw(tok)}: found wrong type: got {found}, want extension"
+                        )
+                elif discard_unknown:
+                    _skip_value(d)
+                    continue
                 raise d.new_error(tok.start, f"unknown field {d.raw(tok)}")
             if field.number in seen:
                 raise d.new_error(tok.start, f"duplicate field {d.raw(tok)}")
@@ -645,41 +756,34 @@ class _Schema:
                 d.read()
                 continue
             tok = d.read()
-            if not self._scalar_ok(d, field, tok):
+            value = self._scalar(d, field, tok)
+            if value is None:
                 raise d.new_error(tok.start, f"invalid value for {field.kind} field {field.json_name}: {d.raw(tok)}")
-            if field.kind is _K_STRING:
-                index = self._identity_index.get(field.name)
-                if index is not None:
-                    identity[index] = tok.value
+            if value:  # a default (0, "") sets nothing
+                values[field.name] = value
         tok = d.read()
         if tok.kind != _EOF:
             raise d.unexpected(tok)
+        return values
 
     @staticmethod
-    def _scalar_ok(d: _Decoder, field: _Field, tok: _Token) -> bool:
+    def _scalar(d: _Decoder, field: _Field, tok: _Token):
+        """The value Go sets for ``tok`` (unmarshalSingular), or None when it refuses it."""
         kind = field.kind
         if kind is _K_STRING:
-            return tok.kind == _STRING
+            return tok.value if tok.kind == _STRING else None
         if kind is _K_INT64:
             if tok.kind == _NUMBER:
-                return _go_parse_int(number_to_int_string(d.orig[tok.start : tok.end]), 64) is not None
+                return _go_parse_int(number_to_int_string(d.orig[tok.start : tok.end]), 64)
             if tok.kind == _STRING:
-                s = tok.value
-                if not s or s[0] in _GO_SPACE or s[-1] in _GO_SPACE:
-                    return False
-                b = s.encode("utf-8")
-                if b[0] != 0x2D and not 0x30 <= b[0] <= 0x39:
-                    return False
-                if parse_number(b) != len(b):
-                    return False
-                return _go_parse_int(number_to_int_string(b), 64) is not None
-            return False
+                return int_from_string(tok.value, 64)
+            return None
         # enum
         if tok.kind == _STRING:
-            return tok.value in field.enum_names
+            return field.enum_names.get(tok.value)
         if tok.kind == _NUMBER:
-            return _go_parse_int(number_to_int_string(d.orig[tok.start : tok.end]), 32) is not None
-        return False
+            return _go_parse_int(number_to_int_string(d.orig[tok.start : tok.end]), 32)
+        return None
 
     # -- the verdict
 
@@ -836,6 +940,34 @@ def server_read_error(key: bytes | str, value: bytes | Exception) -> Unreadable 
 def value_error(kind: str, value: bytes) -> str | None:
     """``kind`` is "actor" or "worker"; protojson.Unmarshal's error or None."""
     return _SCHEMAS[kind].value_error(value)
+
+
+def go_decode(kind: str, value: bytes, discard_unknown: bool = False) -> tuple[str | None, dict]:
+    """What protojson.Unmarshal makes of ``value``: (Go's error or None, the fields it sets by
+    proto name: str, or int for int64 and enum, defaults left out). Numbers are read from their
+    text as Go reads them (``1e``, ``9.223372036854775807e18``), never through a float."""
+    return _SCHEMAS[kind].decode(value, discard_unknown)
+
+
+def json_members(value: bytes) -> list[tuple[str, bytes, bytes]] | None:
+    """The top-level members of a JSON object as Go's tokenizer reads it: (key, the key's text
+    and the value's text, verbatim); None when Go's tokenizer does not read it as one object."""
+    try:
+        d = _Decoder(bytes(value))
+        if d.read().kind != _OBJ_OPEN:
+            return None
+        members = []
+        while True:
+            tok = d.read()
+            if tok.kind == _OBJ_CLOSE:
+                break
+            start = d.peek().start
+            members.append((tok.value, d.orig[tok.start : tok.end], d.orig[start : _skip_value(d)]))
+        if d.read().kind != _EOF:
+            return None
+    except _GoError:
+        return None
+    return members
 
 
 def exact_value_error(kind: str, value: bytes) -> str | None:

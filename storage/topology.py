@@ -50,7 +50,7 @@ class Topology:
         self.is_cluster = isinstance(client, RedisCluster)
         self._cache_lock = threading.Lock()
         self._refresh_lock = threading.Lock()
-        self._cached_for = None
+        self._cached_for: tuple[int, tuple[str, ...]] | None = None
         self._cached: list[Shard] = []
         # Reads a key wherever the cluster now serves it (following MOVED/ASK), for batch reads
         # that met a slot migration.
@@ -68,7 +68,7 @@ class Topology:
 
     def shards(self) -> list[Shard]:
         """Primaries sorted by their first slot (one shard for a standalone server)."""
-        if not self.is_cluster:
+        if not isinstance(self.client, RedisCluster):
             kwargs = self.client.connection_pool.connection_kwargs
             address = f"{kwargs.get('host', 'localhost')}:{kwargs.get('port', 6379)}"
             return [Shard(0, address, self.client)]
@@ -80,8 +80,7 @@ class Topology:
         with self._cache_lock:
             # A MOVED reply patches the map in place, so also check each shard's first slot.
             if marker == self._cached_for and all(
-                (slots_cache.get(s.slot_start) or [None])[0] is not None
-                and slots_cache[s.slot_start][0].name == s.address
+                (owners := slots_cache.get(s.slot_start)) and owners[0] is not None and owners[0].name == s.address
                 for s in self._cached
             ):
                 return self._cached
@@ -121,7 +120,7 @@ class Topology:
 
     def refresh(self) -> None:
         """Re-reads the slot map, e.g. after a primary failed and a replica took over."""
-        if self.is_cluster:
+        if isinstance(self.client, RedisCluster):
             # One refresh at a time: when no node answers, a refresh costs a socket timeout per node,
             # and threads queueing behind each other for redis-py's lock would multiply that.
             if not self._refresh_lock.acquire(blocking=False):
@@ -147,6 +146,7 @@ class Topology:
                 time.sleep(delay)
                 self.refresh()
                 shard = self.shard_serving(shard.slot_start) or shard
+        raise AssertionError("unreachable: the last attempt returns or raises")
 
     def map_shards(self, fn: Callable[[Shard], T], shards: list[Shard] | None = None) -> list[T]:
         """fn on every primary in parallel (in shard order); no round trip per record, ever."""
@@ -184,9 +184,10 @@ class ReplicaTopology(Topology):
 
     def shards(self) -> list[Shard]:
         primaries = self.base.shards()
-        if not self.is_cluster:
+        client = self.client
+        if not isinstance(client, RedisCluster):
             return primaries
-        slots_cache = self.client.nodes_manager.slots_cache
+        slots_cache = client.nodes_manager.slots_cache
         out = []
         for shard in primaries:
             owners = slots_cache.get(shard.slot_start) or []
@@ -202,6 +203,7 @@ class ReplicaTopology(Topology):
         with self._replicas_lock:
             client = self._replicas.get(node.name)
             if client is None:
+                assert isinstance(self.client, RedisCluster)  # shards() names replicas only then
                 kwargs = dict(self.client.nodes_manager.connection_kwargs)
                 kwargs.pop("oss_cluster_maint_notifications_handler", None)
                 kwargs["redis_connect_func"] = _readonly_on_connect

@@ -20,13 +20,13 @@ from django.views.decorators.http import require_GET, require_http_methods
 from prometheus_client.exposition import choose_encoder
 
 from atedash.app import current_app
-from atedash.audit import audit, recent
+from atedash.audit import audit, bounded, is_digest, recent, shown
 from atedash.auth import login_exempt, role_required
 from atedash.errors import BadParameter
+from atedash.request import AuthedHttpRequest, HtmxHttpRequest
 from atedash.views.common import persistence, render_page
 
 if TYPE_CHECKING:
-    from django.http import HttpRequest
     from django.http.response import HttpResponseBase
 
     from atedash.operators import Operator
@@ -64,7 +64,7 @@ def _finding_rows(findings: Iterable[Finding], operator: Operator | None) -> lis
         rows.append(
             {
                 "finding": finding,
-                "repair_token": sign_repair(repair) if allowed else None,
+                "repair_token": sign_repair(repair) if repair is not None and allowed else None,
                 "repair_role": required_role(repair) if repair is not None else None,
             }
         )
@@ -75,7 +75,7 @@ def _finding_rows(findings: Iterable[Finding], operator: Operator | None) -> lis
 
 
 @require_http_methods(["GET", "POST"])
-def check_page(request: HttpRequest) -> HttpResponseBase:
+def check_page(request: AuthedHttpRequest) -> HttpResponseBase:
     """The last check's findings; "Run the check now" (a POST, editors) starts a new one."""
     htmx = getattr(request, "htmx", False)
     checks = current_app().checks
@@ -121,7 +121,7 @@ def check_page(request: HttpRequest) -> HttpResponseBase:
 
 @role_required("editor")
 @require_http_methods(["GET", "POST"])
-def repair(request: HttpRequest) -> HttpResponseBase:
+def repair(request: AuthedHttpRequest) -> HttpResponseBase:
     """GET: the exact change, and whether it still applies; POST: re-check and apply it."""
     from storage.consistency import RepairNotApplicable
     from storage.errors import UnreadableStored, VersionConflict
@@ -136,7 +136,7 @@ def repair(request: HttpRequest) -> HttpResponseBase:
 
         return forbidden(request, f"This repair needs the {role} role.")
     p = persistence()
-    context = {"repair": repair_obj, "token": token, "changes": repair_obj.changes(), "error": None}
+    context: dict[str, Any] = {"repair": repair_obj, "token": token, "changes": repair_obj.changes(), "error": None}
     if request.method == "GET":
         try:
             repair_obj.verify(p)
@@ -172,7 +172,7 @@ def repair(request: HttpRequest) -> HttpResponseBase:
 
 
 @role_required("editor")
-def _run_check(request: HttpRequest) -> HttpResponseBase:
+def _run_check(request: AuthedHttpRequest) -> HttpResponseBase:
     if current_app().claim_refresh("check"):
         current_app().checks.refresh()
     else:
@@ -188,7 +188,7 @@ def _run_check(request: HttpRequest) -> HttpResponseBase:
 
 
 @require_GET
-def export_download(request: HttpRequest) -> HttpResponseBase:
+def export_download(request: AuthedHttpRequest) -> HttpResponseBase:
     """Every actor and worker as JSON lines, streamed (constant memory), bounded (atedash/exports.py)."""
     from atedash.errors import too_many
     from atedash.exports import ExportRefused, leased, take_lease
@@ -216,7 +216,7 @@ def export_download(request: HttpRequest) -> HttpResponseBase:
 
 
 @require_GET
-def backup_page(request: HttpRequest) -> HttpResponse:
+def backup_page(request: AuthedHttpRequest) -> HttpResponse:
     return render(request, "ops/backup.html", {})
 
 
@@ -263,7 +263,7 @@ def audit_filter(values: dict[str, str]) -> Callable[[dict], bool] | None:
 
 
 @require_GET
-def audit_page(request: HttpRequest) -> HttpResponse:
+def audit_page(request: AuthedHttpRequest) -> HttpResponse:
     before = parse_stream_id(request.GET.get("before"))
     values = {name: request.GET.get(name, "")[:4096] for name in AUDIT_FILTERS}
     wanted = audit_filter(values)
@@ -354,6 +354,8 @@ def _diff_or_why(entry: dict[str, Any], changed: dict[str, Any]) -> tuple[list[A
         names = sorted(set(before) | set(after))
         diff = [(n, [before.get(n), after.get(n)]) for n in names if before.get(n) != after.get(n)]
         return diff, "" if diff else "no field changed: only the stored bytes' form did (see the details)"
+    if is_digest(entry.get("restore_line")) or is_digest(entry.get("written_line")):
+        return [], "no field diff: the values were too big to keep in the audit (their digests are in the details)"
     for prefix, why in _NO_RECORD_CHANGE.items():
         if action == prefix or action.startswith(prefix + "."):
             return [], why
@@ -365,11 +367,12 @@ def _diff_or_why(entry: dict[str, Any], changed: dict[str, Any]) -> tuple[list[A
 
 
 def _entry_row(entry: dict[str, Any]) -> dict[str, Any]:
-    from atedash.audit import bounded, is_digest, shown
-
     entry = bounded(entry)  # entries written before entries were bounded, too
-    extra = {k: shown(v) for k, v in entry.items() if k not in _SHOWN and k not in _LINES}
-    changed = entry.get("changed_fields") if isinstance(entry.get("changed_fields"), dict) else {}
+    # Lines kept whole are shown apart; a line too big for the audit is a digest among the details.
+    extra = {k: shown(v) for k, v in entry.items() if k not in _SHOWN and not (k in _LINES and isinstance(v, str))}
+    changed = entry.get("changed_fields")
+    if not isinstance(changed, dict):
+        changed = {}
     changed = {
         name: [shown(v) for v in pair] if isinstance(pair, list) else shown(pair) if is_digest(pair) else pair
         for name, pair in changed.items()
@@ -390,7 +393,7 @@ def _entry_row(entry: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _bearer_ok(request: HttpRequest) -> bool | None:
+def _bearer_ok(request: HtmxHttpRequest) -> bool | None:
     token = settings.ATEDASH_METRICS_TOKEN
     header = request.headers.get("Authorization", "")
     if not token or not header.startswith("Bearer "):
@@ -400,7 +403,7 @@ def _bearer_ok(request: HttpRequest) -> bool | None:
 
 @login_exempt
 @require_GET
-def metrics(request: HttpRequest) -> HttpResponseBase:
+def metrics(request: HtmxHttpRequest) -> HttpResponseBase:
     bearer = _bearer_ok(request)
     if bearer is False:
         response = HttpResponse("invalid metrics token\n", status=401, content_type="text/plain")

@@ -1,25 +1,26 @@
 import logging
 
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpResponse, JsonResponse
 from django.template.loader import get_template
 from django.views.decorators.http import require_GET
 
 from atedash.app import current_app
 from atedash.auth import login_exempt
+from atedash.request import HtmxHttpRequest
 
 log = logging.getLogger(__name__)
 
 
 @login_exempt
 @require_GET
-def healthz(request: HttpRequest) -> HttpResponse:
+def healthz(request: HtmxHttpRequest) -> HttpResponse:
     """The process is up (says nothing about the store)."""
     return HttpResponse("ok", content_type="text/plain")
 
 
 @login_exempt
 @require_GET
-def readyz(request: HttpRequest) -> JsonResponse:
+def readyz(request: HtmxHttpRequest) -> JsonResponse:
     """200 when this process can serve pages, the store-outage page included; 503 otherwise.
 
     Not whether the store answers: during a store outage the pods stay in the Service, so that

@@ -8,13 +8,14 @@ walk (a pod, an IP) are offered as links to the list pages, which bound their sc
 import ipaddress
 from urllib.parse import urlencode
 
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET
 
 from atedash.forms import OpenRecordForm
 from atedash.links import record_url
+from atedash.request import AuthedHttpRequest
 from atedash.views.common import persistence
 from storage import keys
 
@@ -61,7 +62,7 @@ def _searches(query: str) -> list[tuple[str, str]]:
 
 
 @require_GET
-def open_record(request: HttpRequest) -> HttpResponse:
+def open_record(request: AuthedHttpRequest) -> HttpResponse:
     form = OpenRecordForm(request.GET)
     context = {"form": form, "query": "", "key": None, "searches": []}
     if not form.is_valid():

@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable
 from html import escape
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import urlencode
 
 from django.conf import settings
@@ -31,20 +31,21 @@ from atedash.errors import not_found
 from atedash.forms import ActorFilterForm, WorkerFilterForm, status_value
 from atedash.links import local_path
 from atedash.records import status_name
+from atedash.request import AuthedHttpRequest
 from atedash.views.bulk import KIND_ACTIONS
 from atedash.views.common import persistence, render_page
 from storage import keys
+from storage.ateapi_pb2 import Actor, Worker
 from storage.backup import iter_keys_export
 from storage.bulk import ACTIONS
 from storage.records import ACTORS, WORKERS
 from storage.walk import actor_walk, worker_walk
 
 if TYPE_CHECKING:
-    from django.http import HttpRequest, HttpResponse, QueryDict
+    from django.http import HttpResponse, QueryDict
     from django.utils.safestring import SafeString
 
     from atedash.walks import WalkJob
-    from storage.ateapi_pb2 import Actor, Worker
     from storage.walk import WalkFilter
 
 PAGE_SIZE = 100
@@ -99,7 +100,7 @@ def _offset(job: WalkJob, signed: str) -> int:
     signed for this very walk (another walk's link, an edited number): the 400 page."""
     if not signed:
         return 0
-    job_id, _, offset = cursors.unsign("matches", signed).partition(":")
+    job_id, _, offset = (cursors.unsign("matches", signed) or "").partition(":")
     if job_id != job.id or not offset.isdigit():
         raise storage.InvalidCursor(signed[:64], "this link belongs to another walk; start from its first page")
     return int(offset)
@@ -127,11 +128,13 @@ def _rows_html(kind: str, records: list[Actor | Worker], selectable: bool, value
     """The list's own rows (atedash/listing.py); for admins each with a checkbox for bulk actions,
     whose value is the record's key and the version shown (storage/bulk.py checks it), also added
     to `values` (the page's records, for "on this page")."""
-    if not selectable:
-        return listing.actor_rows_html(_actor_rows(records)) if kind == "actors" else listing.worker_rows_html(records)
+    if not selectable:  # (records of the walk's kind, as _read gives them)
+        if kind == "actors":
+            return listing.actor_rows_html(_actor_rows(cast("list[Actor]", records)))
+        return listing.worker_rows_html(cast("list[Worker]", records))
     out: list[str] = []
     for record in records:
-        if kind == "actors":
+        if isinstance(record, Actor):
             html = listing.actor_rows_html(_actor_rows([record]))
             key = keys.actor_key(record.actor_id)
         else:
@@ -148,7 +151,7 @@ def _rows_html(kind: str, records: list[Actor | Worker], selectable: bool, value
     return mark_safe("".join(out))
 
 
-def _page(request: HttpRequest, kind: str) -> HttpResponse:
+def _page(request: AuthedHttpRequest, kind: str) -> HttpResponse:
     wanted, query = _wanted(kind, request.GET)
     walks = current_app().walks
     job = walks.find(kind, wanted)
@@ -166,9 +169,9 @@ def _page(request: HttpRequest, kind: str) -> HttpResponse:
     }
     state, result, error = job.state() if job is not None else ("none", None, None)
     context["state"], context["walk_error"] = state, error
-    if state in ("running", "interrupted"):
+    if state in ("running", "interrupted") and job is not None:
         context["progress"] = job.walk.progress()
-    elif state == "done":
+    elif state == "done" and job is not None and result is not None:
         offset = min(_offset(job, request.GET.get("at", "")), max(0, len(result.keys) - 1))
         keys = result.keys[offset : offset + PAGE_SIZE]
         records, gone, corrupt = _read(kind, keys)
@@ -199,7 +202,7 @@ def _page(request: HttpRequest, kind: str) -> HttpResponse:
     return render_page(request, "matches/page.html", "matches/_walk.html", context)
 
 
-def _start(request: HttpRequest, kind: str) -> HttpResponseRedirect:
+def _start(request: AuthedHttpRequest, kind: str) -> HttpResponseRedirect:
     """Starts the walk of the filters, or joins the one running or kept. A full walk costs the store
     a pass over every key, so: walking again ("fresh") is an editor's call, at most once per
     ATEDASH_REFRESH_INTERVAL for the fleet; a viewer gets the kept result, and starts a walk of new
@@ -233,44 +236,55 @@ def _start(request: HttpRequest, kind: str) -> HttpResponseRedirect:
 
 
 @require_http_methods(["GET", "POST"])
-def actor_matches(request: HttpRequest) -> HttpResponse:
+def actor_matches(request: AuthedHttpRequest) -> HttpResponse:
     return _start(request, "actors") if request.method == "POST" else _page(request, "actors")
 
 
 @require_http_methods(["GET", "POST"])
-def worker_matches(request: HttpRequest) -> HttpResponse:
+def worker_matches(request: AuthedHttpRequest) -> HttpResponse:
     return _start(request, "workers") if request.method == "POST" else _page(request, "workers")
 
 
 @require_GET
-def matches_export(request: HttpRequest, kind: str) -> HttpResponse | StreamingHttpResponse:
+def matches_export(request: AuthedHttpRequest, kind: str) -> HttpResponse | StreamingHttpResponse:
     """The matches of the URL's filters as the backup's JSON lines (manage.py ate import reads them):
     the walk's keys (at most its max_results), read again now. Without a finished walk: the 404."""
     wanted, query = _wanted(kind, request.GET)
     job = current_app().walks.find(kind, wanted)
     state, result, _ = job.state() if job is not None else ("none", None, None)
-    if state != "done":
+    if state != "done" or result is None:
         return not_found(request, "No finished walk of these filters (results are kept 10 minutes): walk again.")
+    from atedash.errors import too_many
+    from atedash.exports import ExportRefused, leased, take_lease
+
+    p = persistence()
+    # Bounded like the store's backup (atedash/exports.py): a cap per fleet and per operator.
+    try:
+        lease = take_lease(request, p, current_app().export_slots)
+    except ExportRefused as exc:
+        return too_many(request, exc.message)
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
     env = "".join(ch if ch.isalnum() or ch in "-_." else "-" for ch in settings.ATEDASH_ENVIRONMENT)
-    lines = iter_keys_export(persistence(), list(result.keys))
+    lines = leased(request, p, iter_keys_export(p, list(result.keys)), lease)
     response = StreamingHttpResponse(lines, content_type="application/x-ndjson; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="atedash-{env}-{kind}-matches-{stamp}.jsonl"'
-    audit(request, "export", scope=f"{kind} matching {urlencode(query) or 'everything'}", records=len(result.keys))
+    # A read: logged (stdout), never in the change stream, which it would push changes out of.
+    scope = f"{kind} matching {urlencode(query) or 'everything'}"
+    audit(request, "export", scope=scope, records=len(result.keys), stream=False)
     return response
 
 
-def actor_matches_export(request: HttpRequest) -> HttpResponse | StreamingHttpResponse:
+def actor_matches_export(request: AuthedHttpRequest) -> HttpResponse | StreamingHttpResponse:
     return matches_export(request, "actors")
 
 
-def worker_matches_export(request: HttpRequest) -> HttpResponse | StreamingHttpResponse:
+def worker_matches_export(request: AuthedHttpRequest) -> HttpResponse | StreamingHttpResponse:
     return matches_export(request, "workers")
 
 
 @role_required("editor")
 @require_POST
-def cancel_walk(request: HttpRequest, job_id: str) -> HttpResponseRedirect:
+def cancel_walk(request: AuthedHttpRequest, job_id: str) -> HttpResponseRedirect:
     walks = current_app().walks
     walks.cancel(job_id)
     return HttpResponseRedirect(local_path(request.POST.get("next", "")))

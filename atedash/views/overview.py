@@ -14,10 +14,11 @@ from django.views.decorators.http import require_GET, require_http_methods
 from atedash import attention, listing
 from atedash.app import current_app
 from atedash.auth import role_required
+from atedash.request import AuthedHttpRequest
 from atedash.views.common import persistence, render_page
 
 if TYPE_CHECKING:
-    from django.http import HttpRequest, HttpResponse
+    from django.http import HttpResponse
     from django.http.response import HttpResponseBase
     from django.utils.safestring import SafeString
 
@@ -110,7 +111,7 @@ def _pool_rows_html(result: StoreStats, pools: list[dict[str, Any]]) -> SafeStri
 
 
 @require_GET
-def overview(request: HttpRequest) -> HttpResponse:
+def overview(request: AuthedHttpRequest) -> HttpResponse:
     cluster = persistence().cluster_overview()
     primaries = [n for n in cluster.nodes if n.role == "primary"]
     context = {
@@ -124,7 +125,7 @@ def overview(request: HttpRequest) -> HttpResponse:
     return render_page(request, "overview/page.html", "overview/_stats.html", context)
 
 
-def _stats_fragment(request: HttpRequest, since: float | None) -> HttpResponse:
+def _stats_fragment(request: AuthedHttpRequest, since: float | None) -> HttpResponse:
     """The statistics block, with the attention strip swapped out of band (its items change with
     the counts)."""
     context = _stats_context(since)
@@ -134,7 +135,7 @@ def _stats_fragment(request: HttpRequest, since: float | None) -> HttpResponse:
 
 
 @require_http_methods(["GET", "POST"])
-def stats(request: HttpRequest) -> HttpResponseBase:
+def stats(request: AuthedHttpRequest) -> HttpResponseBase:
     """The statistics block alone (polled by HTMX while a computation runs; a full page without JS).
 
     "Recount now" is a POST by an editor, at most one per ATEDASH_REFRESH_INTERVAL for the fleet;
@@ -153,7 +154,7 @@ def stats(request: HttpRequest) -> HttpResponseBase:
 
 
 @role_required("editor")
-def _recount(request: HttpRequest) -> HttpResponseBase:
+def _recount(request: AuthedHttpRequest) -> HttpResponseBase:
     since = None
     if current_app().claim_refresh("stats"):
         since = time.time()

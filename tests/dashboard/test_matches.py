@@ -276,3 +276,18 @@ def test_export_of_the_matches_is_the_backup_format(viewer, store, audit_log):
     assert sorted(x["key"] for x in lines) == [f"actor:a{i:05d}" for i in range(3, 50, 10)]
     assert all(x["record"]["actorTemplateNamespace"] == "ns-3" and x["encoding"] == "json" for x in lines)
     assert any(e["action"] == "export" and e.get("records") == 5 for e in audit_log.entries)
+    assert not any(e["action"] == "export" for _, e in store.recent_audit())  # a read: not in the stream
+
+
+def test_export_of_the_matches_is_bounded_like_the_backup(viewer, store):
+    seed(store, actors=20, workers=0)
+    viewer.post("/actors/all/", {"ns": "ns-3"})
+    wait_done(viewer, "/actors/all/?ns=ns-3")
+    held = viewer.get("/actors/all/export/?ns=ns-3")  # not read yet: it holds its lease
+    assert held.status_code == 200
+    refused = viewer.get("/actors/all/export/?ns=ns-3")
+    assert refused.status_code == 429, refused.content[:300]
+    held.close()  # the lease goes with the response
+    again = viewer.get("/actors/all/export/?ns=ns-3")
+    assert again.status_code == 200
+    b"".join(again.streaming_content)

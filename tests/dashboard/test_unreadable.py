@@ -10,6 +10,7 @@ from urllib.parse import urlencode
 import pytest
 
 from atedash.app import current_app
+from storage.ateapi_pb2 import Actor
 from storage.backup import import_records
 
 ODD = b'{"actorId":"odd","actorTemplateNamespace":"team-a","status":"STATUS_PAUSED","futureField":1}'
@@ -401,3 +402,44 @@ def test_every_audit_entry_shows_its_diff_or_says_why_it_has_none(editor, admin,
         assert cell and cell != "—", action
     # The bytes before and after fold away with their length.
     assert '<details class="audit-line"><summary><code>restore_line</code>' in rows["raw.edit"]
+
+
+# --- issue 22: Go's numbers and Go's words ---------------------------------------------------------
+
+
+def test_raw_editor_and_repair_read_numbers_as_go_and_quote_them_as_stored(editor, store):
+    stored = b'{"actorId":"n1","status":true,"version":1.2345678901234567890e18,"x":1234567890123456789e0}'
+    store.client.set("actor:n1", stored)
+    page = editor.get(raw("repair/", "actor:n1")).content.decode()
+    assert "unknown field &quot;x&quot; is dropped (stored value 1234567890123456789e0)" in page
+    assert "e+18" not in page and "1.2345678901234568" not in page
+    assert "1234567890123456789" in page  # the version Go reads, to the last digit
+    response = editor.post(raw("repair/", "actor:n1"), {"shown": b64(stored), "accept_losses": "on"})
+    assert response.status_code == 302
+    assert store.client.get("actor:n1") == (
+        b'{"actorId":"n1","version":"1234567890123456789","status":"STATUS_RESUMING"}'
+    )
+    # `1e` and `2e` (Go: 1 and STATUS_RUNNING) save, and the record then shows as Go reads it.
+    shown = store.client.get("actor:n1")
+    value = '{"actorId":"n1","version":1e,"status":2e}'
+    saved = editor.post(raw("", "actor:n1"), {"shown": b64(shown), "value": value, "save": "1"})
+    assert saved.status_code == 302 and store.client.get("actor:n1") == value.encode()
+    actor = store.get_actor("n1")
+    assert (actor.version, actor.status) == (1, 2)
+    assert "row-unreadable" not in editor.get("/actors/").content.decode()
+
+
+def test_raw_editor_says_what_go_says_of_a_name_of_its_registry_and_of_new_unicode(editor, store):
+    store.create_actor(Actor(actor_id="b1"))
+    shown = store.client.get("actor:b1")
+    value = '{"actorId":"b1","[ateapi.Actor]":1}'
+    refused = editor.post(raw("", "actor:b1"), {"shown": b64(shown), "value": value, "save": "1"})
+    text = refused.content.decode()
+    assert refused.status_code == 422
+    assert "unable to resolve &quot;[ateapi.Actor]&quot;: found wrong type: got message, want extension" in text
+    # Unicode 15/16 (U+1FAE8, U+1FAE9): Go prints them as they are; Python 3.11 would escape them.
+    value = '{"actorId":"b1","lastSnapshot":"\\u\U0001fae9x"}'
+    refused = editor.post(raw("", "actor:b1"), {"shown": b64(shown), "value": value, "save": "1"})
+    assert refused.status_code == 422
+    assert "invalid escape code &quot;\\\\u\U0001fae9&quot; in string" in refused.content.decode()
+    assert store.client.get("actor:b1") == shown

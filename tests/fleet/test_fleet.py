@@ -10,8 +10,13 @@ import re
 import signal
 import time
 
+import pytest
+
 from storage.ateapi_pb2 import Actor
 from storage.codec import ACTOR_CODEC
+
+# Each test starts two gunicorn servers: not in `make check`'s fast loop.
+pytestmark = pytest.mark.process
 
 S = Actor.Status
 WALK_LEASE = "atedash:fleet:{walks}:lease"

@@ -10,7 +10,12 @@ protojson.Unmarshal says of each, and compares with
 - the verdict of ``value_error`` (the fast tiers, then the exact decoder),
 - the verdict of ``exact_value_error`` (the exact decoder alone, so it is checked on valid input too),
 - the fast tiers: whatever they accept Go must accept,
-- and, for information, the error text (Go's prefix has a U+00A0 where ours has a space).
+- for every value Go reads, atedash's decoded record against the port's reading of Go,
+- and the error text (Go's prefix has a U+00A0 where ours has a space).
+
+``--issue22 N --addr 127.0.0.1:PORT`` adds issue 22's classes (numbers in every form, "[name]" keys,
+Unicode Go and Python print apart): verdicts, error text, and the values the Go store itself decodes
+(written at their keys on that cluster, which is FLUSHED, and listed by ateref) against atedash's.
 
 Prints counts per kind and the first disagreements; exits 1 when any verdict disagrees.
 """
@@ -652,6 +657,346 @@ def generate(kind: str, n: int, seed: int) -> list[tuple[str, bytes]]:
     return out
 
 
+# ------------------------------------------------------------------------- issue 22's classes
+#
+# Numbers: int64 and enum numbers in every form Go's tokenizer takes (fractions, exponents, "1e"
+# before a delimiter, negative zero, huge exponents, out of range), as numbers and as strings; the
+# decoded values are compared too (go_decoded: the Go store's own reading, through the cluster).
+# Brackets: "[name]" keys, the names of the server's registry and others. Unicode: characters
+# Go's strconv.Quote prints literally where Python 3.11's isprintable escapes them, and the reverse,
+# inside the bytes an "invalid escape code" error quotes.
+
+NUMBERS, BRACKETS, UNICODE = "numbers", "brackets", "unicode"
+ISSUE22_CLASSES = (NUMBERS, BRACKETS, UNICODE)
+
+# The server's registry (22 messages and the Status enum), as the ateapi.pb.go in goref declares it.
+GO_MESSAGES = (
+    "Actor GetActorRequest GetActorResponse CreateActorRequest CreateActorResponse SuspendActorRequest "
+    "SuspendActorResponse ResumeActorRequest ResumeActorResponse DeleteActorRequest DeleteActorResponse "
+    "ListWorkersRequest ListWorkersResponse ListActorsRequest ListActorsResponse Worker DebugClearRequest "
+    "DebugClearResponse MintJWTRequest MintJWTResponse MintCertRequest MintCertResponse"
+).split()
+BRACKET_NAMES = (
+    [f"ateapi.{m}" for m in GO_MESSAGES]
+    + ["ateapi.Actor.Status"]
+    + [
+        "ateapi.Actor.STATUS_RUNNING",
+        "ateapi.Actor.version",
+        "ateapi.Foo",
+        "ateapi",
+        "Actor",
+        "ateapi.actor",
+        "google.protobuf.Any",
+        "google.protobuf.Duration",
+        "google.protobuf.FileDescriptorProto",
+        "",
+        " ateapi.Actor",
+        "ateapi.Actor ",
+        "[ateapi.Actor]",
+        "ateapi.Worker.x",
+        "actorId",
+        "version",
+    ]
+)
+
+NUMBER_EDGES = [
+    "1e",
+    "2e",
+    "-3e",
+    "10e",
+    "1E",
+    "0e",
+    "-0e",
+    "1.5e",
+    "1.0e",
+    "-0",
+    "-0.0",
+    "-0e5",
+    "-0.000e-3",
+    "0e-2147483648",
+    "0e2147483647",
+    "1e2147483647",
+    "1e-2147483648",
+    "1e2147483648",
+    "1e-2147483649",
+    "0e99999999999",
+    "1e0000000000000000000000001",
+    "1e-0",
+    "1e+0",
+    "1e00",
+    "9223372036854775807",
+    "9223372036854775808",
+    "-9223372036854775808",
+    "-9223372036854775809",
+    "9.223372036854775807e18",
+    "9.223372036854775808e18",
+    "-9.223372036854775808e18",
+    "92233720368547758070e-1",
+    "922337203685477580.70e1",
+    "1234567890123456789e0",
+    "1.234567890123456789e18",
+    "12345678901234567890e-1",
+    "123456789012345678900e-2",
+    "1e19",
+    "1e18",
+    "10000000000000000000e-1",
+    "100000000000000000000e-2",
+    "2147483647",
+    "2147483648",
+    "-2147483648",
+    "-2147483649",
+    "2.147483647e9",
+    "2.147483648e9",
+    "21474836470e-1",
+    "2.0000000000000001",
+    "9007199254740993",
+    "9007199254740993e0",
+    "9.007199254740993e15",
+    "0.1e1",
+    "0.10e1",
+    "0.01e1",
+    "1e-1",
+    "10e-1",
+    "100e-2",
+    "120e-1",
+    "0.0",
+    "00",
+    "01",
+    "1.",
+    ".5",
+    "1e+",
+    "1e-",
+    "1ee",
+    "1e1.5",
+    "+1",
+    "0x1",
+    "1_0",
+    "Infinity",
+    "NaN",
+]
+
+
+def integral_spelling(n: int, rng: random.Random) -> str:
+    """n spelled with a fraction and/or an exponent that still denote exactly n (Go reads n)."""
+    digits = str(abs(n))
+    sign = "-" if n < 0 or (n == 0 and rng.random() < 0.2) else ""
+    e = rng.choice(["e", "E"])
+    r = rng.random()
+    if r < 0.25:  # d.ddd e+k: all the digits after the point
+        k = len(digits) - 1
+        body = digits[0] + ("." + digits[1:] if len(digits) > 1 else "") + rng.choice(["", "0", "000"])
+        if "." not in body and body != digits[0]:
+            body = digits[0] + "." + body[1:]
+        exp = rng.choice([str(k), f"+{k}", f"{k:03d}"])
+        return sign + body + e + exp
+    if r < 0.45:  # trailing zeros moved into the exponent
+        stripped = digits.rstrip("0") or "0"
+        k = len(digits) - len(stripped)
+        return sign + stripped + e + (str(k) if rng.random() < 0.7 else f"+{k}")
+    if r < 0.65:  # extra zeros then a negative exponent
+        z = rng.randint(1, 4)
+        return sign + digits + "0" * z + e + f"-{z}" if digits != "0" else sign + "0" + e + f"-{z}"
+    if r < 0.8:  # point somewhere inside, exponent makes up for it
+        if len(digits) < 2:
+            return sign + digits + ".0" + e + "0"
+        i = rng.randint(1, len(digits) - 1)
+        return sign + digits[:i] + "." + digits[i:] + e + str(len(digits) - i)
+    if r < 0.9:  # a bare "e" (Go: exponent 0 when a delimiter follows)
+        return sign + digits + e
+    return sign + digits + "." + "0" * rng.randint(1, 3)
+
+
+def near_miss(text: str, rng: random.Random) -> str:
+    """One change to a spelling: a digit added or dropped, the exponent moved, a sign, ..."""
+    op = rng.randrange(6)
+    if op == 0:
+        return text + rng.choice("0123456789")
+    if op == 1 and len(text) > 1:
+        i = rng.randrange(len(text))
+        return text[:i] + text[i + 1 :]
+    if op == 2:
+        return text.replace("e", "e-", 1) if "e" in text else text + "e-1"
+    if op == 3:
+        return text.replace("e", "e1", 1) if "e" in text else text + "e1"
+    if op == 4:
+        i = rng.randint(0, len(text))
+        return text[:i] + rng.choice([".", "0", "5", "e", "-", "+", "E"]) + text[i:]
+    return "-" + text if not text.startswith("-") else text[1:]
+
+
+def number_text(bits: int, rng: random.Random) -> str:
+    r = rng.random()
+    limit = 1 << (bits - 1)
+    if r < 0.35:
+        n = rng.choice(
+            [
+                rng.randint(-limit, limit - 1),
+                rng.randint(-1000, 1000),
+                rng.choice([0, 1, 2, 4, limit - 1, -limit]),
+                rng.randint(0, 9) * 10 ** rng.randint(0, 19),
+            ]
+        )
+        return integral_spelling(n, rng)
+    if r < 0.55:
+        n = rng.randint(-limit, limit - 1) if rng.random() < 0.5 else rng.randint(-99, 99)
+        return near_miss(integral_spelling(n, rng), rng)
+    if r < 0.8:
+        return rng.choice(NUMBER_EDGES)
+    if r < 0.9:
+        return str(rng.choice([limit, -limit - 1, 2**64, rng.randint(limit, 10**22)]))
+    return random_number_text(rng)
+
+
+def _after_number(rng: random.Random) -> str:
+    # What follows a number token decides whether "1e" is one (a delimiter) or not.
+    return rng.choice(["", "", "", " ", "\n", "\t"])
+
+
+def identity_members(kind: str, i: int, rng: random.Random) -> list[str]:
+    if kind == "actor":
+        return [f'"{rng.choice(["actorId", "actor_id"])}":"n{i}"']
+    return [f'"workerNamespace":"ns","workerPool":"p","workerPod":"n{i}"']
+
+
+def identity_key(kind: str, i: int) -> str:
+    return f"actor:n{i}" if kind == "actor" else f"worker:ns:p:n{i}"
+
+
+def number_record(kind: str, i: int, rng: random.Random) -> bytes:
+    """A record naming itself n<i> whose int64 (and, for actors, enum) members are numbers."""
+    members = identity_members(kind, i, rng)
+    numbered = [("version", 64)] + ([("status", 32)] if kind == "actor" else [])
+    for name, bits in numbered:
+        if len(numbered) > 1 and rng.random() < 0.3:
+            continue
+        text = number_text(bits, rng)
+        if bits == 32 and rng.random() < 0.1:
+            value = '"' + rng.choice(ENUM_NAMES) + '"'
+        elif bits == 64 and rng.random() < 0.3:
+            value = '"' + text + '"'  # an int64 may be a string holding a number
+        else:
+            value = text + _after_number(rng)
+        members.insert(rng.randint(0, len(members)), f'"{name}":{value}')
+    return ("{" + rng.choice([",", ", ", " ,"]).join(members) + "}").encode()
+
+
+def bracket_record(kind: str, i: int, rng: random.Random) -> bytes:
+    name = rng.choice(BRACKET_NAMES)
+    key = "[" + name + "]" if not name.startswith("[") or rng.random() < 0.5 else name
+    if rng.random() < 0.2:  # escaped, still the same name once parsed
+        key = "".join(f"\\u{ord(c):04x}" if rng.random() < 0.3 else c for c in key)
+    members = identity_members(kind, i, rng)
+    value = rng.choice(["1", "null", '"x"', "{}", "[1]", "true"])
+    members.insert(rng.randint(0, len(members)), f'"{key}":{value}')
+    sep = rng.choice([",", ",\n  ", ", "])
+    return ("{" + rng.choice(["", "\n "]) + sep.join(members) + "}").encode()
+
+
+def _unicode_samples() -> list[str]:
+    from storage.server_readable import go_is_print
+
+    differ = [o for o in range(0x80, 0x110000) if not 0xD800 <= o <= 0xDFFF and chr(o).isprintable() != go_is_print(o)]
+    both = [0xE9, 0x65E5, 0x1F600, 0x2028, 0xAD, 0x85, 0xFFFD, 0xFEFF, 0x200B, 0xE000, 0x10FFFF, 0xFFFF, 0x1F6DF]
+    return [chr(o) for o in differ] + [chr(o) for o in both]
+
+
+_UNICODE = []
+
+
+def unicode_record(kind: str, i: int, rng: random.Random) -> bytes:
+    """An "invalid escape code" whose quoted bytes hold characters Go and Python 3.11 print apart."""
+    if not _UNICODE:
+        _UNICODE.extend(_unicode_samples())
+    chars = "".join(rng.choice(_UNICODE) for _ in range(rng.randint(1, 3)))
+    lead = rng.choice(["\\u", "\\ud83d", "\\ud800\\u", "\\u0", "\\ud83d\\u00", "\\x", "\\"])
+    body = rng.choice(["", "a", "é"]) + lead + chars + rng.choice(["", "bc", "\\n"])
+    members = identity_members(kind, i, rng)
+    field = rng.choice(["lastSnapshot", "ateomPodIp"] if kind == "actor" else ["ip", "actorTemplate"])
+    if rng.random() < 0.3:
+        members.insert(rng.randint(0, len(members)), f'"{body}":1')
+    else:
+        members.insert(rng.randint(0, len(members)), f'"{field}":"{body}"')
+    return ("{" + ",".join(members) + "}").encode("utf-8")
+
+
+def generate_issue22(kind: str, n: int, seed: int, classes=ISSUE22_CLASSES) -> list[tuple[str, bytes]]:
+    """n values of the given classes (most of them numbers), each naming itself n<i>."""
+    rng = random.Random(f"issue22:{kind}:{seed}")
+    makers = {NUMBERS: number_record, BRACKETS: bracket_record, UNICODE: unicode_record}
+    weights = [{NUMBERS: 8, BRACKETS: 1, UNICODE: 1}[c] for c in classes]
+    out = []
+    for i in range(n):
+        label = rng.choices(classes, weights)[0]
+        out.append((label, makers[label](kind, i, rng)))
+    return out
+
+
+def go_decoded(ateref: str, addr: str, client, kind: str, labelled, verdicts) -> dict[str, object]:
+    """The Go store's reading of every value Go reads (verdict None), by key: the values are
+    written at their keys n<i> on an empty cluster, then listed by `ateref ADDR list-*s` (its
+    protojson.Unmarshal, printed back by protojson.Marshal: int64 as decimal strings)."""
+    from google.protobuf import json_format
+
+    keys = {}
+    pipe = client.pipeline(transaction=False)
+    for i, ((_, value), verdict) in enumerate(zip(labelled, verdicts)):
+        if verdict is None:
+            key = identity_key(kind, i)
+            keys[key] = value
+            pipe.set(key, value)
+    pipe.execute()
+    proc = subprocess.run([ateref, addr, f"list-{kind}s"], capture_output=True, check=True, timeout=600)
+    lines = proc.stdout.decode("utf-8").rstrip("\n").split("\n")
+    assert lines[0] == f"LIST {len(keys)}", lines[:2]
+    out = {}
+    for line in lines[1:]:
+        message = json_format.Parse(line, MESSAGES[kind]())
+        key = (
+            f"actor:{message.actor_id}"
+            if kind == "actor"
+            else f"worker:{message.worker_namespace}:{message.worker_pool}:{message.worker_pod}"
+        )
+        out[key] = message
+    return out
+
+
+def compare_decoded(kind: str, labelled, verdicts, go_messages: dict) -> dict:
+    """atedash's decoding (codec.decode, and server_readable.go_decode) of every value Go reads,
+    against the Go store's own."""
+    from storage.server_readable import go_decode
+
+    codec = CODECS[kind]
+    counts = Counter()
+    differences = []
+    for i, ((_, value), verdict) in enumerate(zip(labelled, verdicts)):
+        if verdict is not None:
+            continue
+        go = go_messages.get(identity_key(kind, i))
+        counts["compared"] += 1
+        try:
+            ours = codec.decode(value)[0]
+        except Exception as e:  # noqa: BLE001 - any failure is a difference
+            ours = e
+        error, fields = go_decode(kind, value)
+        port = MESSAGES[kind](**fields) if error is None else error
+        if go is None or ours != go or port != go:
+            counts["differences"] += 1
+            differences.append((value, go, ours, port))
+    return {"counts": counts, "differences": differences}
+
+
+def decoded_as_the_port_reads(kind: str, value: bytes) -> bool:
+    """atedash's codec decodes ``value`` (which Go reads) as server_readable's port of Go does."""
+    from storage.server_readable import go_decode
+
+    error, fields = go_decode(kind, value)
+    try:
+        ours = CODECS[kind].decode(value)[0]
+    except Exception:  # noqa: BLE001 - a value Go reads must decode
+        return False
+    return error is None and ours == MESSAGES[kind](**fields)
+
+
 def go_verdicts(ateref: str, kind: str, values: list[bytes]) -> list[str | None]:
     data = b"".join(base64.b64encode(v) + b"\n" for v in values)
     proc = subprocess.run([ateref, "-", f"check-{kind}s"], input=data, capture_output=True, check=True)
@@ -686,6 +1031,9 @@ def compare(ateref: str, kind: str, labelled: list[tuple[str, bytes]]) -> dict:
             bad.append(f"fast tier {fast} accepts")
         if go_error is None and schema.value_identity(value)[1] != schema.exact(value)[1]:
             bad.append("identity differs between tiers")
+        if go_error is None and not decoded_as_the_port_reads(kind, value):
+            # The port's values are held to the Go store's own in compare_decoded.
+            bad.append("atedash decodes otherwise than Go")
         if go_error is not None and exact is not None and exact != go_error:
             counts["message_differs"] += 1
             message_diffs.append((value, go_error, exact))
@@ -716,6 +1064,17 @@ def main() -> int:
     ap.add_argument("--ateref", help="path of the ateref binary (default: build it with goref's build.sh)")
     ap.add_argument("--show", type=int, default=10, help="disagreements to print")
     ap.add_argument("--show-messages", type=int, default=0, help="differing error texts to print")
+    ap.add_argument(
+        "--issue22",
+        type=int,
+        default=0,
+        help="also run issue 22's classes (numbers, [name] keys, Unicode): this many values per kind",
+    )
+    ap.add_argument(
+        "--addr",
+        help="a node of a cluster to FLUSH and use for the Go store's decoded values (127.0.0.1:7300); "
+        "without it --issue22 compares verdicts and error text only",
+    )
     args = ap.parse_args()
     ateref = args.ateref
     if not ateref:
@@ -746,7 +1105,54 @@ def main() -> int:
         for value, go_error, exact in result["message_diffs"][: args.show_messages]:
             print(f"  text: {value!r}\n    go: {go_error}\n    py: {exact}")
         total += c["disagreements"]
+    if args.issue22:
+        total += run_issue22(ateref, args)
     return 1 if total else 0
+
+
+def run_issue22(ateref: str, args) -> int:
+    client = None
+    if args.addr:
+        from redis.cluster import RedisCluster
+
+        host, port = args.addr.rsplit(":", 1)
+        client = RedisCluster(host=host, port=int(port))
+    bad = 0
+    for kind in KINDS:
+        labelled = generate_issue22(kind, args.issue22, args.seed)
+        result = compare(ateref, kind, labelled)
+        c = result["counts"]
+        line = (
+            f"{kind} (issue 22): {c['values']} values, Go reads {c['go_ok']}, rejects {c['go_err']}; "
+            f"verdict disagreements {c['disagreements']}; error text differs on {c['message_differs']}"
+        )
+        bad += c["disagreements"] + c["message_differs"]
+        if client is not None:
+            for node in client.get_primaries():
+                client.get_redis_connection(node).flushall()
+            verdicts = go_verdicts(ateref, kind, [v for _, v in labelled])
+            decoded = compare_decoded(
+                kind, labelled, verdicts, go_decoded(ateref, args.addr, client, kind, labelled, verdicts)
+            )
+            line += (
+                f"; decoded values compared {decoded['counts']['compared']}, differ {decoded['counts']['differences']}"
+            )
+            bad += decoded["counts"]["differences"]
+            for value, go, ours, port in decoded["differences"][: args.show]:
+                print(f"  decoded: {value!r}\n    go: {go}\n    atedash: {ours}\n    port: {port}")
+        print(line)
+        print(
+            "  by class (Go reads / rejects): "
+            + ", ".join(
+                f"{label} {result['by_class'][(label, True)]}/{result['by_class'][(label, False)]}"
+                for label in ISSUE22_CLASSES
+            )
+        )
+        for b, value, go_error, ours in result["disagreements"][: args.show]:
+            print(f"  {b}: {value!r}\n    go: {go_error}\n    py: {ours}")
+        for value, go_error, exact in result["message_diffs"][: args.show]:
+            print(f"  text: {value!r}\n    go: {go_error}\n    py: {exact}")
+    return bad
 
 
 if __name__ == "__main__":

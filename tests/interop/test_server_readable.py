@@ -7,10 +7,24 @@ sample of the same generator, plus the classes the issue names, each with Go's v
 from __future__ import annotations
 
 import pytest
-from differential import KINDS, compare, generate, go_verdicts
+from differential import (
+    BRACKET_NAMES,
+    BRACKETS,
+    GO_MESSAGES,
+    KINDS,
+    NUMBERS,
+    UNICODE,
+    compare,
+    compare_decoded,
+    generate,
+    generate_issue22,
+    go_decoded,
+    go_verdicts,
+)
 
 from storage.ateapi_pb2 import Actor
-from storage.server_readable import exact_value_error, fast_accepts, value_error
+from storage.codec import ACTOR_CODEC
+from storage.server_readable import GO_REGISTRY, exact_value_error, fast_accepts, go_decode, value_error
 
 SAMPLE = 5000
 
@@ -110,3 +124,113 @@ def test_fast_tiers_never_accept_what_go_rejects_among_near_misses(ateref_bin):
         fast = fast_accepts("actor", value)
         assert not (fast and go_error), (value, fast, go_error)
         assert (exact_value_error("actor", value) is None) == (go_error is None), (value, go_error)
+
+
+# ------------------------------------------------------------------ issue 22
+
+# Per kind: most of them numbers, the rest "[name]" keys and Unicode in quoted error text.
+ISSUE22_SAMPLE = {"actor": 14000, "worker": 7000}
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_numbers_brackets_and_unicode_as_the_go_store_reads_them(ateref_bin, store, cluster_port, kind):
+    """Issue 22's classes: Go's verdict, Go's error text and, for every value Go reads, the values
+    the Go store decodes (written at their keys, listed by `ateref list-*`) equal atedash's."""
+    labelled = generate_issue22(kind, ISSUE22_SAMPLE[kind], seed=22)
+    result = compare(ateref_bin, kind, labelled)
+    counts = result["counts"]
+    shown = "\n".join(f"{b}: {v!r}\n  go: {g}\n  py: {o}" for b, v, g, o in result["disagreements"][:10])
+    assert counts["disagreements"] == 0, shown
+    texts = "\n".join(f"{v!r}\n  go: {g}\n  py: {p}" for v, g, p in result["message_diffs"][:10])
+    assert counts["message_differs"] == 0, texts
+    verdicts = go_verdicts(ateref_bin, kind, [v for _, v in labelled])
+    go = go_decoded(ateref_bin, f"127.0.0.1:{cluster_port}", store.client, kind, labelled, verdicts)
+    decoded = compare_decoded(kind, labelled, verdicts, go)
+    diffs = "\n".join(f"{v!r}\n  go: {g}\n  atedash: {o}\n  port: {p}" for v, g, o, p in decoded["differences"][:10])
+    assert decoded["counts"]["differences"] == 0, diffs
+    # The sample means something: every class, both verdicts, many values decoded.
+    classes = {label for label, _ in labelled}
+    assert classes == {NUMBERS, BRACKETS, UNICODE}
+    numbers = [(label, ok) for (label, ok), n in result["by_class"].items() for _ in range(n) if label == NUMBERS]
+    assert sum(ok for _, ok in numbers) > len(numbers) // 4 and sum(not ok for _, ok in numbers) > len(numbers) // 4
+    assert decoded["counts"]["compared"] > ISSUE22_SAMPLE[kind] // 4
+
+
+ISSUE22_ACTORS = [
+    # (value, Go's version, Go's status) for values Go reads
+    (b'{"actorId":"a","version":1234567890123456789e0}', 1234567890123456789, 0),
+    (b'{"actorId":"a","version":9.223372036854775807e18}', 2**63 - 1, 0),
+    (b'{"actorId":"a","version":-9.223372036854775808e18}', -(2**63), 0),
+    (b'{"actorId":"a","version":1e}', 1, 0),
+    (b'{"actorId":"a","status":2e}', 0, 2),
+    (b'{"actorId":"a","status":2e ,"version":3E\n}', 3, 2),
+    (b'{"actorId":"a","version":"1e5"}', 100000, 0),
+    (b'{"actorId":"a","version":-0.0e7}', 0, 0),
+    (b'{"actorId":"a","version":12345678901234567890e-1}', 1234567890123456789, 0),
+    (b'{"actorId":"a","status":4.0e0,"version":0e99999999999}', 0, 4),
+]
+
+
+@pytest.mark.parametrize("value, version, status", ISSUE22_ACTORS)
+def test_the_issue_s_numbers_read_as_go_reads_them(ateref, store, value, version, status):
+    store.client.set("actor:a", value)
+    line = ateref.one("get-actor", "a")
+    assert line.startswith("OK "), line
+    go = ACTOR_CODEC.decode_json_exact(line[3:].encode())
+    assert (go.version, go.status) == (version, status)
+    assert store.get_actor("a") == go == ACTOR_CODEC.decode(value)[0]
+    assert go_decode("actor", value) == (
+        None,
+        {k: v for k, v in {"actor_id": "a", "version": version, "status": status}.items() if v},
+    )
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        b'{"version":2.0000000000000001}',
+        b'{"version":9.223372036854775808e18}',
+        b'{"version":1e19}',
+        b'{"version":"1e"}',
+        b'{"version":1e2147483648}',
+        b'{"status":2147483648e0}',
+        b'{"status":2.5e0}',
+    ],
+)
+def test_numbers_go_refuses_are_refused_with_its_words(ateref_bin, value):
+    (go_error,) = go_verdicts(ateref_bin, "actor", [value])
+    assert go_error is not None and value_error("actor", value) == go_error
+
+
+def test_every_name_of_the_servers_registry_fails_to_resolve_as_in_go(ateref_bin):
+    assert sorted(GO_REGISTRY) == sorted([f"ateapi.{m}" for m in GO_MESSAGES] + ["ateapi.Actor.Status"])
+    assert len(GO_MESSAGES) == 22
+    values = [f'{{"[{name}]":1}}'.encode() for name in BRACKET_NAMES]
+    values += [f'{{"actorId":"a",\n "[{name}]":null}}'.encode() for name in BRACKET_NAMES]
+    for kind in KINDS:
+        go = go_verdicts(ateref_bin, kind, values)
+        ours = [value_error(kind, v) for v in values]
+        assert ours == go
+    assert value_error("actor", b'{"[ateapi.Actor]":1}') == (
+        'proto: (line 1:2): unable to resolve "[ateapi.Actor]": found wrong type: got message, want extension'
+    )
+
+
+def test_go_s_quoting_of_unicode_code_point_by_code_point(ateref_bin):
+    """strconv.Quote in Go's error text (`invalid escape code "\\u…"`): every code point Go and
+    Python 3.11 print apart, and every 64th other one, against the Go binary itself."""
+    from storage.server_readable import go_is_print
+
+    points = [
+        o
+        for o in range(0x80, 0x110000)
+        if not 0xD800 <= o <= 0xDFFF and (o % 64 == 0 or chr(o).isprintable() != go_is_print(o))
+    ]
+    values = []
+    for o in points:
+        c = chr(o).encode()
+        values.append(b'{"actorId":"\\u' + c + b"zzz"[: 4 - len(c)] + b'"}')
+    go = go_verdicts(ateref_bin, "actor", values)
+    wrong = [(v, g, value_error("actor", v)) for v, g in zip(values, go) if g != value_error("actor", v)]
+    assert not wrong, wrong[:5]
+    assert len(values) > 30_000

@@ -48,6 +48,17 @@ def test_pretty_json_of_json_keeps_unknown_keys(store):
     assert "\n  " in text
 
 
+def test_pretty_json_shows_numbers_as_stored(store):
+    # Through a float, 1234567890123456789e0 would show as 1.2345678901234568e+18 (issue 22).
+    store.client.set("actor:a1", b'{"actorId":"a1","version":1234567890123456789e0,"x":[-0,1.50,1E400]}')
+    text = store.pretty_json(store.get_raw("actor:a1"))
+    assert '"version": 1234567890123456789e0' in text and "-0,\n" in text and "1.50" in text and "1E400" in text
+    # Go reads `1e` before a delimiter (version 1); Python's JSON does not: the text as stored.
+    store.client.set("actor:a2", b'{"actorId":"a2","version":1e}')
+    assert store.pretty_json(store.get_raw("actor:a2")) == '{"actorId":"a2","version":1e}'
+    assert store.get_actor("a2").version == 1
+
+
 def test_pretty_json_of_binary_lists_unknown_fields(store):
     value = Worker(worker_namespace="n", worker_pool="p", worker_pod="w", version=3).SerializeToString()
     store.client.set("worker:n:p:w", value + b"\x98\x06\x07")

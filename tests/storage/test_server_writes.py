@@ -110,6 +110,27 @@ def test_delete_raw_only_for_records_the_server_cannot_read(store):
             b'{"actorId":"a","version":"1"}',
             ['version: stored "01" is read by atedash as "1"'],
         ),
+        # Issue 22: numbers Go reads exactly are no loss; stored values are quoted as stored.
+        (b'{"actorId":"a","version":1234567890123456789e0}', b'{"actorId":"a","version":"1234567890123456789"}', []),
+        (b'{"actorId":"a","version":1e,"status":2e}', b'{"actorId":"a","version":"1","status":"STATUS_RUNNING"}', []),
+        (
+            b'{"actorId":"a","version":"9.223372036854775807e18"}',
+            b'{"actorId":"a","version":"9223372036854775807"}',
+            [],
+        ),
+        (
+            b'{"actorId":"a","status":true,"version":1.2345678901234567890e18,"x":1.2345678901234567890e18}',
+            b'{"actorId":"a","version":"1234567890123456789","status":"STATUS_RESUMING"}',
+            [
+                'status: stored true is read by atedash as "STATUS_RESUMING"',
+                'unknown field "x" is dropped (stored value 1.2345678901234567890e18)',
+            ],
+        ),
+        (
+            b'{"actorId":"a","version":"\\u0030\\u0031"}',
+            b'{"actorId":"a","version":"1"}',
+            ['version: stored "\\u0030\\u0031" is read by atedash as "1"'],
+        ),
         (
             Actor(actor_id="a", version=2).SerializeToString() + b"\xa2\x06\x01z",
             b'{"actorId":"a","version":"2"}',
@@ -120,6 +141,22 @@ def test_delete_raw_only_for_records_the_server_cannot_read(store):
 def test_canonical_rewrite_lists_what_it_loses(stored, written, losses):
     rewrite = canonical_rewrite("actor:a", stored)
     assert rewrite.value == written and rewrite.losses == losses
+
+
+def test_write_raw_takes_numbers_as_the_server_reads_them(store):
+    store.create_actor(Actor(actor_id="n1"))
+    shown = store.client.get("actor:n1")
+    value = b'{"actorId":"n1","version":1234567890123456789e0,"status":2e}'
+    store.write_raw("actor:n1", shown, value)
+    actor = store.get_actor("n1")
+    assert (actor.version, actor.status) == (1234567890123456789, Actor.STATUS_RUNNING)
+    # An update then counts from the version Go reads, not from a float's neighbour.
+    actor.ateom_pod_ip = "10.0.0.9"
+    store.update_actor(actor, expected_version=1234567890123456789)
+    assert store.get_actor("n1").version == 1234567890123456790
+    with pytest.raises(UnreadableByServer):  # Go reads no integer there: refused, nothing written
+        store.write_raw("actor:n1", store.client.get("actor:n1"), b'{"actorId":"n1","version":2.0000000000000001}')
+    assert store.get_actor("n1").version == 1234567890123456790
 
 
 def test_canonical_rewrite_refuses_what_it_cannot_mend():
