@@ -222,7 +222,9 @@ class ActorPages(RecordPages):
 
     @classmethod
     def related(cls, p: Persistence, key: str | bytes, record: Actor | None) -> dict[str, Any]:
-        """The actor's lock, and the worker its ateom pod names (read from the counted pools, else scanned)."""
+        """The actor's lock, and the worker its ateom pod names: read by key in the pools the fleet's
+        last count saw, never scanned for (a scan of a large store takes seconds); before any count,
+        not looked up: the page links to a search instead."""
         lock_key = keys.LOCK_PREFIX + key_text(key)
         out: dict[str, Any] = {"lock": None, "lock_corrupt": None, "lock_key": lock_key}
         try:
@@ -231,12 +233,16 @@ class ActorPages(RecordPages):
             out["lock_corrupt"] = exc
         if record is not None:
             ns = record.ateom_pod_namespace
-            pools = current_app().stats.known_pools(ns or None)
-            budget = settings.ATEDASH_WORKER_LOOKUP_BUDGET
-            worker, complete = p.find_worker_by_pod(ns, record.ateom_pod_name, pools, budget=budget)
+            stats = current_app().stats
+            pools = stats.known_pools(ns or None)
+            if pools is None:  # never counted: a small store counts in milliseconds, so wait a little
+                stats.ensure_fresh()
+                stats.wait(timeout=settings.ATEDASH_FIRST_COUNT_WAIT)
+                pools = stats.known_pools(ns or None)
+            worker = p.worker_in_pools(record.ateom_pod_name, pools) if pools else None
             out["status"] = status_name(record)
             out["worker"] = worker
-            out["worker_search_complete"] = complete
+            out["worker_lookup"] = "unknown" if pools is None else "pools"
             out["worker_points_back"] = worker is not None and worker.actor_id == record.actor_id
         return out
 

@@ -9,6 +9,7 @@ succeed from the same version, and a delete never removes a record it did not se
 
 from __future__ import annotations
 
+import copy
 import json
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -33,13 +34,14 @@ from storage.errors import (
     UnreadableByServer,
     VersionConflict,
 )
+from storage.fleet import Fleet
 from storage.gorules import DELETE, UPDATE, refuse_unreadable_stored
 from storage.keys import ACTOR_PREFIX, WORKER_PREFIX, actor_key, key_bytes, key_slot, worker_key
 from storage.raw import LockInfo, RawRecord, describe_unknown_fields, detect_encoding, reindent_json
 from storage.records import ACTORS, WORKERS, Record, RecordKind, copy_record, kind_of_key
 from storage.replication import ReplicaAck
 from storage.server_readable import go_decode, server_read_error
-from storage.topology import Topology
+from storage.topology import ReplicaTopology, Topology
 
 
 def _key_name(key: str | bytes) -> str:
@@ -182,6 +184,27 @@ class Persistence:
         self._sessions_epoch = client.register_script(dashboard.SESSIONS_EPOCH)
         self._export_take = client.register_script(dashboard.EXPORT_TAKE)
         self._export_renew = client.register_script(dashboard.EXPORT_RENEW)
+        self._fleet: Fleet | None = None
+        self._on_replicas: Persistence | None = None
+
+    def on_replicas(self) -> Persistence:
+        """This Persistence with its whole-store reads (shards, walks, counts, checks) sent to the
+        replicas when the cluster has them (storage.topology.ReplicaTopology); writes and keyed reads
+        still go to the primaries. One per Persistence, made on first use."""
+        view = self._on_replicas
+        if view is None:
+            view = copy.copy(self)
+            view.topology = ReplicaTopology(self.topology)
+            view._on_replicas = view
+            self._on_replicas = view
+        return view
+
+    @property
+    def fleet(self) -> Fleet:
+        """The fleet's leases and shared results (storage/fleet.py)."""
+        if self._fleet is None:
+            self._fleet = Fleet(self.client)
+        return self._fleet
 
     # ================================================================ the dashboard's own records
 
@@ -276,6 +299,9 @@ class Persistence:
 
     def close(self) -> None:
         """Closes the client's connections (the Persistence is not used after)."""
+        view = self._on_replicas
+        if view is not None and view is not self and isinstance(view.topology, ReplicaTopology):
+            view.topology.close()
         self.client.close()
 
     def create_record(self, kind: RecordKind, message: Record) -> None:
@@ -380,6 +406,11 @@ class Persistence:
             if scanned >= budget:
                 return None, False
 
+    def worker_in_pools(self, pod: str, pools: list[tuple[str, str]]) -> Worker | None:
+        """The worker of ``pod`` read by key in each of ``pools`` (one round trip per node), never a
+        scan; None when absent from them or corrupt."""
+        return self._worker_in_pools(pod, pools) if pod else None
+
     def _worker_in_pools(self, pod: str, pools: list[tuple[str, str]]) -> Worker | None:
         """The first worker ``pod`` found by key in ``pools``; None when absent or corrupt (the scan decides)."""
         if not pools:
@@ -437,8 +468,8 @@ class Persistence:
     def shard_counts(self) -> list[cluster_info.ShardCounts]:
         return cluster_info.shard_counts(self.topology)
 
-    def store_stats(self) -> cluster_info.StoreStats:
-        return cluster_info.store_stats(self.topology)
+    def store_stats(self, step_count: int = 1000) -> cluster_info.StoreStats:
+        return cluster_info.store_stats(self.topology, step_count)
 
     def cluster_overview(self) -> cluster_info.ClusterOverview:
         return cluster_info.cluster_overview(self.topology)

@@ -161,3 +161,72 @@ class Topology:
             if self._executor is None:
                 self._executor = ThreadPoolExecutor(max_workers=32, thread_name_prefix="storage-shard")
             return self._executor
+
+
+def _readonly_on_connect(connection) -> None:
+    """A replica's connection: READONLY, so that it answers reads of its own slots."""
+    connection.on_connect()
+    connection.send_command("READONLY")
+    if connection.read_response() not in (b"OK", "OK"):
+        raise redis.exceptions.ResponseError("READONLY refused")
+
+
+class ReplicaTopology(Topology):
+    """The same shards, each read on one of its replicas (a READONLY connection) when the cluster
+    has one, on its primary otherwise: whole-store reads (counts, checks, walks) leave the primaries,
+    which the ate server needs, alone. A replica that fails a step hands it to its primary."""
+
+    def __init__(self, base: Topology) -> None:
+        super().__init__(base.client, base._executor)
+        self.base = base
+        self._replicas: dict[str, redis.Redis] = {}
+        self._replicas_lock = threading.Lock()
+
+    def shards(self) -> list[Shard]:
+        primaries = self.base.shards()
+        client = self.client
+        if not isinstance(client, RedisCluster):
+            return primaries
+        slots_cache = client.nodes_manager.slots_cache
+        out = []
+        for shard in primaries:
+            owners = slots_cache.get(shard.slot_start) or []
+            replicas = [n for n in owners[1:] if getattr(n, "server_type", None) == "replica"]
+            if not replicas:
+                out.append(shard)
+                continue
+            node = replicas[shard.slot_start % len(replicas)]
+            out.append(Shard(shard.slot_start, node.name, self._replica_client(node), shard.slot_ranges))
+        return out
+
+    def _replica_client(self, node) -> redis.Redis:
+        with self._replicas_lock:
+            client = self._replicas.get(node.name)
+            if client is None:
+                assert isinstance(self.client, RedisCluster)  # shards() names replicas only then
+                kwargs = dict(self.client.nodes_manager.connection_kwargs)
+                kwargs.pop("oss_cluster_maint_notifications_handler", None)
+                kwargs["redis_connect_func"] = _readonly_on_connect
+                client = self._replicas[node.name] = redis.Redis(host=node.host, port=int(node.port), **kwargs)
+            return client
+
+    def is_replica(self, shard: Shard) -> bool:
+        return any(shard.address == name for name in self._replicas)
+
+    def call_on_shard(self, shard: Shard, fn: Callable[[Shard], T]) -> T:
+        if not self.is_replica(shard):
+            return self.base.call_on_shard(shard, fn)
+        try:
+            return fn(shard)
+        except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, *FAILOVER_ERRORS):
+            primary = self.base.shard_serving(shard.slot_start) or shard
+            return self.base.call_on_shard(primary, fn)
+
+    def refresh(self) -> None:
+        self.base.refresh()
+
+    def close(self) -> None:
+        with self._replicas_lock:
+            clients, self._replicas = list(self._replicas.values()), {}
+        for client in clients:
+            client.close()

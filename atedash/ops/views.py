@@ -94,7 +94,7 @@ def check_page(request: AuthedHttpRequest) -> HttpResponseBase:
             checks.ensure_fresh()
         wait = settings.ATEDASH_MAX_WAIT if request.GET.get("wait") else settings.ATEDASH_CHECK_WAIT
         checks.wait(timeout=min(wait, settings.ATEDASH_MAX_WAIT))
-    report, error, running = checks.snapshot()
+    report, envelope, error, running = checks.state(start_if_due=True)
     kind = request.GET.get("kind") or ""
     can_repair = request.operator is not None and request.operator.can_edit
     findings = [f for f in report.findings if not kind or f.kind == kind] if report is not None else []
@@ -110,8 +110,10 @@ def check_page(request: AuthedHttpRequest) -> HttpResponseBase:
         "hidden": len(findings) - len(shown),
         "kind": kind,
         "kinds": [(k, KIND_TITLES[k], report.counts.get(k, 0) if report else 0) for k in KINDS],
-        "age": current_app().checks.age(),
-        "finished_at": current_app().checks.finished_at,
+        "age": checks.age(envelope),
+        "finished_at": checks.finished_at_of(envelope),
+        "maker": str(envelope.get("maker", ""))[:200],
+        "interrupted": checks.interrupted(),
         "can_repair": can_repair,
     }
     return render_page(request, "ops/check.html", "ops/_check_results.html", context)

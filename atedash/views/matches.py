@@ -3,7 +3,8 @@
 GET shows the walk of the URL's filters: a button to start it when there is none, its progress while
 it runs (an HTMX poll, and a meta refresh without JavaScript), then its matches page by page (signed
 offsets into the walk's sorted keys). POST starts it (or joins the walk of the same filters already
-running); POST .../cancel/ stops it. The walks live in the application's registry (atedash/walks.py).
+running); POST .../cancel/ stops it. The walks live in the store, so that any process shows them
+(atedash/walks.py).
 """
 
 from __future__ import annotations
@@ -160,7 +161,7 @@ def _page(request: AuthedHttpRequest, kind: str) -> HttpResponse:
         "query": query,
         "filters": [(k, v) for k, v in query.items()],
         "job": job,
-        "busy": busy if busy is not None and busy is not job else None,
+        "busy": busy if busy is not None and (job is None or busy.id != job.id) else None,
         "list_url": reverse(f"{kind[:-1]}_list") + ("?" + urlencode(query) if query else ""),
         "self_url": _url(kind, query),
         "export_url": reverse(f"{kind[:-1]}_matches_export") + ("?" + urlencode(query) if query else ""),
@@ -168,7 +169,7 @@ def _page(request: AuthedHttpRequest, kind: str) -> HttpResponse:
     }
     state, result, error = job.state() if job is not None else ("none", None, None)
     context["state"], context["walk_error"] = state, error
-    if state == "running" and job is not None:
+    if state in ("running", "interrupted") and job is not None:
         context["progress"] = job.walk.progress()
     elif state == "done" and job is not None and result is not None:
         offset = min(_offset(job, request.GET.get("at", "")), max(0, len(result.keys) - 1))

@@ -29,7 +29,7 @@ SINCE_SALT = "atedash.overview.since"
 
 
 def _stats_context(since: float | None = None) -> dict[str, Any]:
-    result, error, running = current_app().stats.snapshot()
+    result, envelope, error, running = current_app().stats.state(start_if_due=True)
     # A recount asked for at `since` is still pending here while this process's counts predate it.
     pending_since = (
         since if since is not None and error is None and (result is None or result.computed_at < since) else None
@@ -40,9 +40,14 @@ def _stats_context(since: float | None = None) -> dict[str, Any]:
         "stats_running": running or pending_since is not None,
         "stats_age": None,
         "stats_since": signing.dumps(pending_since, salt=SINCE_SALT) if pending_since is not None else None,
+        # A count whose process died before it wrote anything (its lease lapsed): said, with its maker.
+        "stats_interrupted": current_app().stats.interrupted(),
     }
     if result is not None:
         context["stats_age"] = max(0, int(time.time() - result.computed_at))
+        # The same in every process: the fleet's one count, when and by whom (host:pid).
+        context["stats_counted_at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(result.computed_at))
+        context["stats_maker"] = str(envelope.get("maker", ""))[:200]
         context["stats_interval"] = int(current_app().stats.interval(result))
         context["stats_stale"] = context["stats_age"] > context["stats_interval"]
         context["actor_total"] = sum(result.actors_by_status.values())
