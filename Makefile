@@ -1,4 +1,5 @@
-# atedash: the two commands are `make run` and `make test`; everything else is what they build on.
+# atedash: the two commands are `make run` and `make test` (`make check` is the fast loop while you
+# work); everything else is what they build on.
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
@@ -10,7 +11,7 @@ TEST_CLUSTER_PORT ?= 7200
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test setup cluster-start cluster-stop proto bench bench-http bench-ops bench-walk check clean
+.PHONY: run test check test-clusters-stop setup cluster-start cluster-stop proto bench bench-http bench-ops bench-walk clean
 
 $(VENV)/.installed: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -40,23 +41,48 @@ test-clusters = for i in $(TEST_CLUSTERS); do \
 	  ATEDASH_CLUSTER_PORT=$$(( $(TEST_CLUSTER_PORT) + 20 * $$i )) ATEDASH_CLUSTER_DIR=$$dir scripts/cluster $(1) || failed=1; \
 	done; [ -z "$$failed" ]
 
+# The static checks `make check` and `make test` both start with: lint, format, types, and the
+# import contracts (pyproject.toml).
+static-checks = $(VENV)/bin/ruff check && $(VENV)/bin/ruff format --check && $(VENV)/bin/mypy \
+	&& $(VENV)/bin/lint-imports --no-logo
+
 test: setup
 	@date +%s > .test-started
-	$(VENV)/bin/ruff check
-	$(VENV)/bin/ruff format --check
+	$(static-checks)
 	scripts/ensure-system browser
 	$(call test-clusters,stop) >/dev/null
 	$(call test-clusters,start)
 	status=0; \
 	ATEDASH_TEST_CLUSTER_PORT=$(TEST_CLUSTER_PORT) ATEDASH_TEST_CLUSTER_DIR=$(CURDIR)/.cluster-test \
-	  $(PY) -m pytest $(if $(filter-out 1,$(TEST_WORKERS)),-n $(TEST_WORKERS) --dist worksteal) $(PYTEST_ARGS) || status=$$?; \
+	  HYPOTHESIS_PROFILE=ci $(PY) -m pytest $(if $(filter-out 1,$(TEST_WORKERS)),-n $(TEST_WORKERS) --dist worksteal) \
+	  $(PYTEST_ARGS) || status=$$?; \
 	$(call test-clusters,stop) || true; \
 	echo "make test: $$(( $$(date +%s) - $$(cat .test-started) )) s in all"; rm -f .test-started; \
 	exit $$status
 
-# Regenerates storage/ateapi_pb2.py from storage/ateapi.proto (a test checks they match).
+# The fast loop (under a minute): the static checks, then the tests that need no browser, no fault
+# injection and no other process (markers in pytest.ini), with fewer hypothesis examples
+# (tests/hypothesis_profiles.py). The test clusters are started if need be and left running, so
+# the next `make check` reuses them (`make test` restarts them; `make test-clusters-stop` stops them).
+CHECK_MARKERS ?= not browser and not slow and not process
+check: setup
+	@date +%s > .check-started
+	$(static-checks)
+	$(call test-clusters,start) >/dev/null
+	status=0; \
+	ATEDASH_TEST_CLUSTER_PORT=$(TEST_CLUSTER_PORT) ATEDASH_TEST_CLUSTER_DIR=$(CURDIR)/.cluster-test \
+	  HYPOTHESIS_PROFILE=dev $(PY) -m pytest -q $(if $(filter-out 1,$(TEST_WORKERS)),-n $(TEST_WORKERS) --dist worksteal) \
+	  -m "$(CHECK_MARKERS)" $(PYTEST_ARGS) || status=$$?; \
+	echo "make check: $$(( $$(date +%s) - $$(cat .check-started) )) s in all"; rm -f .check-started; \
+	exit $$status
+
+test-clusters-stop:
+	$(call test-clusters,stop)
+
+# Regenerates storage/ateapi_pb2.py and its type stub (.pyi, read by mypy) from storage/ateapi.proto
+# (a test checks they match).
 proto: $(VENV)/.installed
-	$(PY) -m grpc_tools.protoc -Istorage --python_out=storage storage/ateapi.proto
+	$(PY) -m grpc_tools.protoc -Istorage --python_out=storage --pyi_out=storage storage/ateapi.proto
 
 bench: cluster-start
 	ATEDASH_CLUSTER_PORT=$(RUN_CLUSTER_PORT) $(PY) bench/storage_bench.py

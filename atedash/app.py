@@ -10,6 +10,7 @@ building a fresh Application.
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 from django.apps import apps
 from django.conf import LazySettings
@@ -39,6 +40,7 @@ SETTINGS = frozenset(
         "ATEDASH_LOGIN_MAX_FAILURES_PER_NAME",
         "ATEDASH_LOGIN_CONCURRENCY",
         "ATEDASH_REFRESH_INTERVAL",
+        "ATEDASH_STORE_STEP_KEYS",
     }
 )
 # How long closing an application waits for its background computations (a store walk).
@@ -57,6 +59,7 @@ class Application:
             executor=self.shard_executor,
         )
         self.stats = StatsCache(self.store, max_age=settings.ATEDASH_STATS_MAX_AGE)
+        self.stats.step_keys = settings.ATEDASH_STORE_STEP_KEYS
         self.checks = CheckCache(self.store, max_age=settings.ATEDASH_CHECK_MAX_AGE)
         self.users = UsersFile(settings.ATEDASH_USERS_FILE)
         self.throttle = LoginThrottle(
@@ -67,9 +70,9 @@ class Application:
             window_s=settings.ATEDASH_LOGIN_LOCKOUT_SECONDS,
             concurrency=settings.ATEDASH_LOGIN_CONCURRENCY,
         )
-        self.metrics = Metrics(self.stats, self.checks)
-        # "Show all matches": full-store walks in the background, one at a time (atedash/walks.py).
-        self.walks = WalkRegistry(self.store.persistence)
+        self.metrics = Metrics(self.stats, self.checks, self.store)
+        # "Show all matches": full-store walks, one at a time in the fleet (atedash/walks.py).
+        self.walks = WalkRegistry(self.store.persistence, step_keys=settings.ATEDASH_STORE_STEP_KEYS)
         self.refresh_interval_s = settings.ATEDASH_REFRESH_INTERVAL
         # Downloads of the store this process sends at once (atedash/exports.py).
         self.export_slots = process_slots()
@@ -80,8 +83,8 @@ class Application:
         return self.store.persistence().claim_refresh(what, self.refresh_interval_s)
 
     def records_changed(self, *, recount: bool = False) -> None:
-        """Records changed through atedash: every process's consistency report predates the change;
-        with ``recount`` (a flush, a repair) this process's counts are void too."""
+        """Records changed through atedash: the fleet's consistency report predates the change; with
+        ``recount`` (a flush, a repair) the fleet's counts are due too."""
         self.checks.invalidate()
         if recount:
             self.stats.reset()
@@ -90,12 +93,13 @@ class Application:
         """Waits for running background computations, then closes the store connection."""
         self.walks.close(timeout=CLOSE_WAIT_S)
         for computation in (self.stats, self.checks):
-            computation.wait(timeout=CLOSE_WAIT_S)
-            computation.reset()
+            computation.join_local(timeout=CLOSE_WAIT_S)
         self.store.close()
         self.shard_executor.shutdown(wait=False, cancel_futures=True)
 
 
 def current_app() -> Application:
     """This process's application object (built when Django started)."""
-    return apps.get_app_config("atedash").application
+    # An AtedashConfig (atedash/apps.py), which imports this module: not imported back for its type.
+    config: Any = apps.get_app_config("atedash")
+    return config.application

@@ -137,7 +137,7 @@ def stats_items(
 def check_items(report: CheckReport | None, age: float | None) -> list[Item]:
     if report is None or report.ok:
         return []
-    n = len(report.findings)
+    n = report.total_findings  # those cut from the stored report included
     when = f" ({_ago(age)} ago)" if age is not None else ""
     return [
         Item(

@@ -34,7 +34,7 @@ import os
 import time
 from collections.abc import Iterable
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, TypeAlias
+from typing import TYPE_CHECKING, Any, TypeAlias, cast
 
 from django.conf import settings
 
@@ -46,9 +46,9 @@ from storage.records import kind_of_key
 
 if TYPE_CHECKING:
     from django.http import HttpRequest
-    from google.protobuf.message import Message
 
     from atedash.operators import Operator
+    from storage.records import Record
 
     # Who makes a change: a page's request, an operator, or a name (``cli:<os user>``).
     Who: TypeAlias = HttpRequest | Operator | str | None
@@ -101,10 +101,10 @@ def _bound(value: Any, limit: int, depth: int = 0) -> Any:
             out["(more)"] = len(items) - _MAX_ITEMS
         return out
     if isinstance(value, (list, tuple)):
-        out = [_bound(v, limit, depth + 1) for v in value[:_MAX_ITEMS]]
+        bounded_items = [_bound(v, limit, depth + 1) for v in value[:_MAX_ITEMS]]
         if len(value) > _MAX_ITEMS:
-            out.append(f"({len(value) - _MAX_ITEMS} more)")
-        return out
+            bounded_items.append(f"({len(value) - _MAX_ITEMS} more)")
+        return bounded_items
     return _bound(str(value), limit, depth)
 
 
@@ -145,7 +145,8 @@ def _who(request_or_operator: Who) -> tuple[str | None, str | None, str | None, 
         return request_or_operator, None, "cli", ""
     operator = getattr(request_or_operator, "operator", request_or_operator)
     meta = getattr(request_or_operator, "META", None)
-    remote = client_ip(request_or_operator) if meta is not None else ""
+    # Whatever has META is a request (an operator has none).
+    remote = client_ip(cast("HttpRequest", request_or_operator)) if meta is not None else ""
     if operator is None or not hasattr(operator, "name"):
         return None, None, None, remote
     return operator.name, getattr(operator, "role", None), getattr(operator, "source", None), remote
@@ -169,12 +170,12 @@ def cli_operator() -> str:
 
 
 def changed_fields(
-    before: Message | None, after: Message | None, fields: Iterable[str] | None = None
+    before: Record | None, after: Record | None, fields: Iterable[str] | None = None
 ) -> dict[str, list[Any]]:
     """{field: [before, after]} for the fields that differ between two messages (None: absent)."""
-    if before is None and after is None:
-        return {}
     sample = after if after is not None else before
+    if sample is None:
+        return {}
     names = fields or [f.name for f in sample.DESCRIPTOR.fields if f.name != "version"]
     out: dict[str, list[Any]] = {}
     for name in names:
@@ -185,7 +186,7 @@ def changed_fields(
     return out
 
 
-def _value(message: Message | None, name: str) -> Any:
+def _value(message: Record | None, name: str) -> Any:
     if message is None:
         return None
     value = getattr(message, name)

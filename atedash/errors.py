@@ -168,4 +168,4 @@ def raise_404(exc: BaseException) -> NoReturn:
 
 def _is_htmx_fragment(request: HttpRequest) -> bool:
     htmx = getattr(request, "htmx", None)
-    return bool(htmx) and not htmx.boosted and not htmx.history_restore_request
+    return htmx is not None and bool(htmx) and not htmx.boosted and not htmx.history_restore_request

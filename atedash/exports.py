@@ -26,8 +26,7 @@ from typing import TYPE_CHECKING
 from django.conf import settings
 
 if TYPE_CHECKING:
-    from django.http import HttpRequest
-
+    from atedash.request import AuthedHttpRequest
     from storage import Persistence
 
 log = logging.getLogger(__name__)
@@ -147,6 +146,8 @@ class LeasedLines:
         return b"".join(parts)
 
     def _writable(self) -> bool:
+        if self.sock is None:
+            return True
         try:
             return bool(select.select([], [self.sock], [], self.timeout)[1])
         except (OSError, ValueError):
@@ -154,6 +155,8 @@ class LeasedLines:
 
     def _cut_off(self) -> None:
         # Shut down: the server's last writes fail at once (a broken pipe, not a wait).
+        if self.sock is None:
+            return
         try:
             self.sock.shutdown(socket.SHUT_RDWR)
         except OSError:
@@ -174,12 +177,12 @@ class LeasedLines:
             self.lease.release()
 
 
-def leased(request: HttpRequest, p: Persistence, lines: Iterator[str], lease: Lease) -> LeasedLines:
+def leased(request: AuthedHttpRequest, p: Persistence, lines: Iterator[str], lease: Lease) -> LeasedLines:
     """The lines of a download under `lease` (taken), for a StreamingHttpResponse."""
     return LeasedLines(lines, lease, request.META.get("gunicorn.socket"))
 
 
-def take_lease(request: HttpRequest, p: Persistence, slots: threading.BoundedSemaphore) -> Lease:
+def take_lease(request: AuthedHttpRequest, p: Persistence, slots: threading.BoundedSemaphore) -> Lease:
     """A lease for one download by the request's operator; ExportRefused when at a cap."""
     lease = Lease(p, request.operator.name if request.operator is not None else "", slots)
     lease.take()

@@ -12,10 +12,9 @@ from typing import Any, TypeVar
 from django import forms
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from google.protobuf.message import Message
 
 from storage.ateapi_pb2 import Actor
-from storage.records import ACTORS, WORKERS
+from storage.records import ACTORS, WORKERS, Record
 
 # --- Kubernetes-style names ------------------------------------------------------------------
 
@@ -98,7 +97,11 @@ class ListForm(forms.Form):
     """Shared by the list pages: page size, cursor, opt-in auto-refresh."""
 
     size = forms.TypedChoiceField(
-        label="Page size", choices=PAGE_SIZE_CHOICES, coerce=int, required=False, empty_value=50
+        label="Page size",
+        choices=PAGE_SIZE_CHOICES,
+        coerce=int,
+        required=False,
+        empty_value=50,  # type: ignore[arg-type]  # Django takes any value; the stub says str
     )
     # Checked by atedash.cursors, not here: a cursor that is not valid is the 400 page, not the first page.
     cursor = forms.CharField(required=False, widget=forms.HiddenInput)
@@ -195,7 +198,7 @@ class LockFilterForm(ListForm):
 # --- records ---------------------------------------------------------------------------------
 
 
-def message_value(message: Message, name: str) -> str:
+def message_value(message: Record, name: str) -> str:
     """A field of a record as forms and pages show it: an enum by its short name ("RUNNING")."""
     value = getattr(message, name)
     enum = message.DESCRIPTOR.fields_by_name[name].enum_type
@@ -231,12 +234,13 @@ class RecordEditForm(FieldsetForm):
     # Needed to save a result the consistency check would report (atedash/views/record_edit.py).
     save_despite_findings = forms.BooleanField(label=SAVE_DESPITE_FINDINGS, required=False)
 
-    def __init__(self, *args: Any, stored: Message | None = None, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, stored: Record | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.stored = stored  # the record as stored now, for the server-side immutability check
 
     def clean(self) -> dict:
-        data = super().clean()
+        super().clean()
+        data = self.cleaned_data
         if self.stored is not None:
             for name in self.IMMUTABLE:
                 stored = getattr(self.stored, name)
@@ -245,8 +249,8 @@ class RecordEditForm(FieldsetForm):
         return data
 
     @classmethod
-    def initial_from(cls, record: Message) -> dict:
-        initial = {name: message_value(record, name) for name in cls.IMMUTABLE + cls.EDITABLE}
+    def initial_from(cls, record: Record) -> dict:
+        initial: dict[str, Any] = {name: message_value(record, name) for name in cls.IMMUTABLE + cls.EDITABLE}
         for name in cls.EDITABLE:
             field = record.DESCRIPTOR.fields_by_name[name]
             if field.enum_type is not None and getattr(record, name) not in field.enum_type.values_by_number:
@@ -255,7 +259,7 @@ class RecordEditForm(FieldsetForm):
         return initial
 
     @classmethod
-    def values_of(cls, record: Message) -> dict[str, str]:
+    def values_of(cls, record: Record) -> dict[str, str]:
         """The editable fields of a record as the form holds them (what a merge compares)."""
         return {name: message_value(record, name) for name in cls.EDITABLE}
 
@@ -264,13 +268,14 @@ class RecordEditForm(FieldsetForm):
         return {name: self.cleaned_data[name] or "" for name in self.EDITABLE}
 
     @classmethod
-    def set_values(cls, record: Message, values: dict[str, str]) -> Message:
+    def set_values(cls, record: Record, values: dict[str, str]) -> Record:
         """Sets the editable fields of ``record`` (a fresh copy of the stored record) from form values."""
         for name in cls.EDITABLE:
-            value: object = values[name]
+            value: str | int = values[name]
             if record.DESCRIPTOR.fields_by_name[name].enum_type is not None:
                 # A short name, or the number of a value this schema does not know (kept as stored).
-                value = int(value) if str(value).lstrip("-").isdigit() else status_value(value)
+                text = values[name]
+                value = int(text) if text.lstrip("-").isdigit() else status_value(text)
             setattr(record, name, value)
         return record
 
@@ -423,7 +428,8 @@ class ResetScopeForm(forms.Form):
     def clean(self) -> dict[str, Any]:
         from storage.reset import Scope, ScopeError
 
-        cleaned = super().clean()
+        super().clean()
+        cleaned = self.cleaned_data
         if "kind" in cleaned and "value" in cleaned:
             try:
                 cleaned["scope"] = Scope.parse(cleaned["kind"], cleaned["value"])

@@ -69,7 +69,9 @@ def history_rows(
     rows = []
     for entry_id, entry in entries:
         entry = bounded(entry)
-        changed = entry.get("changed_fields") if isinstance(entry.get("changed_fields"), dict) else {}
+        changed = entry.get("changed_fields")
+        if not isinstance(changed, dict):
+            changed = {}
         labels = {name: (form.base_fields[name].label if name in form.base_fields else name) for name in changed}
         rows.append(
             {

@@ -79,7 +79,7 @@ def actor_rows_html(rows: list[dict[str, Any]]) -> SafeString:
     """rows: dicts with "actor" (Actor), "status" (short name), "pod", and "unreadable" (why the ate
     server cannot read the record, or None / absent), as actors.actor_list makes."""
     detail = _url_format("actor_detail", 1)
-    out = []
+    out: list[str] = []
     append = out.append
     for row in rows:
         actor = row["actor"]
@@ -110,7 +110,7 @@ def worker_rows_html(workers: list[Worker], unreadable: dict[str, Unreadable] | 
     """workers: Worker messages; unreadable: {key: why the ate server cannot read it} (Page.unreadable)."""
     detail = _url_format("worker_detail", 3)
     actor_detail = _url_format("actor_detail", 1)
-    out = []
+    out: list[str] = []
     append = out.append
     for w in workers:
         ns, pool, pod = w.worker_namespace, w.worker_pool, w.worker_pod
@@ -134,7 +134,7 @@ def worker_rows_html(workers: list[Worker], unreadable: dict[str, Unreadable] | 
 def pool_rows_html(pools: list[dict[str, Any]]) -> SafeString:
     """The overview's workers-by-pool rows (pools: dicts with namespace, pool, free, assigned)."""
     base = escape(reverse("worker_list"))
-    out = []
+    out: list[str] = []
     append = out.append
     for p in pools:
         ns = escape(p["namespace"])

@@ -8,6 +8,7 @@ from typing import Any
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
+from django.http.request import split_domain_port, validate_host
 from django.http.response import HttpResponseBase
 from django.shortcuts import redirect
 from django.urls import reverse
@@ -17,6 +18,7 @@ from django_htmx.http import HttpResponseClientRedirect
 
 from atedash import auth, errors
 from atedash.app import current_app
+from atedash.request import HtmxHttpRequest
 
 # The next layer of the stack: the rest of the middleware, then the view (its response may stream).
 GetResponse = Callable[[HttpRequest], HttpResponseBase]
@@ -74,13 +76,13 @@ class OperatorMiddleware:
     def __init__(self, get_response: GetResponse) -> None:
         self.get_response = get_response
 
-    def __call__(self, request: HttpRequest) -> HttpResponseBase:
+    def __call__(self, request: HtmxHttpRequest) -> HttpResponseBase:
         request.operator = auth.current_operator(request)
         return self.get_response(request)
 
     def process_view(
         self,
-        request: HttpRequest,
+        request: HtmxHttpRequest,
         view_func: Callable[..., HttpResponseBase],
         view_args: tuple[Any, ...],
         view_kwargs: dict[str, Any],
@@ -129,3 +131,23 @@ class RequestLatencyMiddleware:
         status = f"{response.status_code // 100}xx"
         current_app().metrics.request_latency.labels(view, method, status).observe(time.perf_counter() - start)
         return response
+
+
+# Probes and scrapers reach a pod by its IP (Prometheus sends Host: <pod IP>:<port>), which no
+# ATEDASH_ALLOWED_HOSTS can list. These paths build no URL from the Host header, so a host that is
+# not allowed is replaced there by the first literal allowed host instead of a 400.
+PROBE_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
+
+
+class ProbeHostMiddleware:
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponseBase]) -> None:
+        self.get_response = get_response
+        literal = [h for h in settings.ALLOWED_HOSTS if h != "*" and not h.startswith(".")]
+        self.host = literal[0] if literal else None
+
+    def __call__(self, request: HttpRequest) -> HttpResponseBase:
+        if request.path_info in PROBE_PATHS and self.host is not None:
+            host = request.META.get("HTTP_HOST", "")
+            if not validate_host(split_domain_port(host)[0], settings.ALLOWED_HOSTS):
+                request.META["HTTP_HOST"] = self.host
+        return self.get_response(request)

@@ -15,7 +15,6 @@ from django import forms
 from django.conf import settings
 from django.urls import reverse
 from django.utils.safestring import SafeString
-from google.protobuf.message import Message
 
 import storage
 from atedash import errors, listing
@@ -37,9 +36,9 @@ from storage import keys
 from storage.ateapi_pb2 import Actor, Worker
 from storage.consistency import related
 from storage.persistence import Persistence
-from storage.records import ACTORS, WORKERS, RecordKind
+from storage.records import ACTORS, WORKERS, Record, RecordKind
 
-SUSPENDED = Actor.Status.Value("STATUS_SUSPENDED")
+SUSPENDED = Actor.STATUS_SUSPENDED
 
 
 def status_name(actor: Actor) -> str:
@@ -120,7 +119,7 @@ class RecordPages:
         return out
 
     @classmethod
-    def read(cls, p: Persistence, key: str | bytes) -> Message:
+    def read(cls, p: Persistence, key: str | bytes) -> Record:
         """The stored record (NotFound: the 404 page; CorruptRecord: the error page)."""
         return p.get_record(cls.kind, key)
 
@@ -135,14 +134,14 @@ class RecordPages:
         raise NotImplementedError
 
     @classmethod
-    def rows_html(cls, records: list[Message], unreadable: dict | None = None) -> SafeString:
+    def rows_html(cls, records: list[Any], unreadable: dict | None = None) -> SafeString:
         """The list's rows (atedash/listing.py); ``unreadable``: Page.unreadable, flagged on their rows."""
         raise NotImplementedError
 
     # --- detail, create, delete ---------------------------------------------------------------
 
     @classmethod
-    def field_rows(cls, record: Message) -> list[dict[str, Any]]:
+    def field_rows(cls, record: Record) -> list[dict[str, Any]]:
         """The record's fields as the detail page lists them: identity, version, the editable ones."""
         form = cls.edit_form
 
@@ -159,16 +158,16 @@ class RecordPages:
         return [row(name) for name in (*form.IMMUTABLE, "version", *form.EDITABLE)]
 
     @classmethod
-    def related(cls, p: Persistence, key: str | bytes, record: Message | None) -> dict[str, Any]:
+    def related(cls, p: Persistence, key: str | bytes, record: Any | None) -> dict[str, Any]:
         """What the detail page shows beside the fields (templates/records/_<name>_related.html)."""
         return {}
 
     @classmethod
-    def new_record(cls, data: dict[str, Any]) -> Message:
+    def new_record(cls, data: dict[str, Any]) -> Record:
         raise NotImplementedError
 
     @classmethod
-    def delete_blocked(cls, record: Message) -> str:
+    def delete_blocked(cls, record: Any) -> str:
         """Why the record cannot be deleted now ("" when it can)."""
         return ""
 
@@ -252,7 +251,9 @@ class ActorPages(RecordPages):
 
     @classmethod
     def related(cls, p: Persistence, key: str | bytes, record: Actor | None) -> dict[str, Any]:
-        """The actor's lock, and the worker its ateom pod names (read from the counted pools, else scanned)."""
+        """The actor's lock, and the worker its ateom pod names: read by key in the pools the fleet's
+        last count saw, never scanned for (a scan of a large store takes seconds); before any count,
+        not looked up: the page links to a search instead."""
         lock_key = keys.LOCK_PREFIX + key_text(key)
         out: dict[str, Any] = {"lock": None, "lock_corrupt": None, "lock_key": lock_key}
         try:
@@ -261,12 +262,16 @@ class ActorPages(RecordPages):
             out["lock_corrupt"] = exc
         if record is not None:
             ns = record.ateom_pod_namespace
-            pools = current_app().stats.known_pools(ns or None)
-            budget = settings.ATEDASH_WORKER_LOOKUP_BUDGET
-            worker, complete = p.find_worker_by_pod(ns, record.ateom_pod_name, pools, budget=budget)
+            stats = current_app().stats
+            pools = stats.known_pools(ns or None)
+            if pools is None:  # never counted: a small store counts in milliseconds, so wait a little
+                stats.ensure_fresh()
+                stats.wait(timeout=settings.ATEDASH_FIRST_COUNT_WAIT)
+                pools = stats.known_pools(ns or None)
+            worker = p.worker_in_pools(record.ateom_pod_name, pools) if pools else None
             out["status"] = status_name(record)
             out["worker"] = worker
-            out["worker_search_complete"] = complete
+            out["worker_lookup"] = "unknown" if pools is None else "pools"
             out["worker_points_back"] = worker is not None and worker.actor_id == record.actor_id
             if isinstance(key, str):
                 found = related.actor_findings(p, record, pod_worker=worker, **related_settings())
@@ -383,7 +388,7 @@ class WorkerPages(RecordPages):
 def related_settings() -> dict[str, float]:
     return {
         "stale_lock_s": settings.ATEDASH_STALE_LOCK_SECONDS,
-        "search_s": settings.ATEDASH_RELATED_SEARCH_SECONDS,
+        "search_s": settings.ATEDASH_RELATED_SEARCH_SECONDS or 1.5,
     }
 
 

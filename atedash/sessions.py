@@ -77,7 +77,7 @@ def operator_of(request: HttpRequest, app: Application) -> Operator | None:
 def _valid_operator(session: SessionBase, name: object, app: Application) -> Operator | None:
     now = time.time()
     login_at, seen_at = session.get(LOGIN_AT_KEY), session.get(SEEN_AT_KEY)
-    if not isinstance(name, str) or not all(isinstance(t, (int, float)) for t in (login_at, seen_at)):
+    if not isinstance(name, str) or not isinstance(login_at, (int, float)) or not isinstance(seen_at, (int, float)):
         return None  # a session from before these checks, or not one we wrote
     if now - login_at > settings.SESSION_COOKIE_AGE or now - seen_at > settings.ATEDASH_SESSION_IDLE:
         return None

@@ -142,7 +142,7 @@ def _low_entropy(value: str) -> str | None:
     pairs = [value[i : i + 2] for i in range(len(value) - 1)]
     if len(set(pairs)) < len(pairs) / 2:
         return "it repeats itself"
-    steps = sum(abs(ord(a) - ord(b)) == 1 for a, b in pairs)
+    steps = sum(abs(ord(pair[0]) - ord(pair[1])) == 1 for pair in pairs)
     if steps >= len(pairs) / 2:
         return "it runs through the alphabet"
     return None
@@ -217,6 +217,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # /healthz, /readyz, /metrics answer probes and scrapers that name the pod by its IP.
+    "atedash.middleware.ProbeHostMiddleware",
     # Server-Timing: app;dur (whole Django stack), store;dur (storage calls): see atedash/timing.py.
     "atedash.timing.ServerTimingMiddleware",
     "atedash.middleware.RequestLatencyMiddleware",
@@ -254,7 +256,7 @@ TEMPLATES = [
 ]
 
 # No database: the store is Redis, reached only through storage/.
-DATABASES = {}
+DATABASES: dict[str, dict[str, str]] = {}
 
 # Sessions live in a signed cookie; messages in a cookie too.
 SESSION_ENGINE = "django.contrib.sessions.backends.signed_cookies"
@@ -367,6 +369,11 @@ ATEDASH_SCAN_BUDGET = env_int("ATEDASH_SCAN_BUDGET", 50_000)
 ATEDASH_SCAN_SECONDS = env_float("ATEDASH_SCAN_SECONDS", 0.5)
 ATEDASH_STATS_MAX_AGE = env_int("ATEDASH_STATS_MAX_AGE", 30)
 ATEDASH_WORKER_LOOKUP_BUDGET = env_int("ATEDASH_WORKER_LOOKUP_BUDGET", 20_000)
+# Keys per SCAN step of the whole-store work (counts, walks): smaller steps hold a node for less
+# time (its other clients wait less) at the cost of more round trips.
+ATEDASH_STORE_STEP_KEYS = env_int("ATEDASH_STORE_STEP_KEYS", 1000, minimum=1)
+# Before the fleet's first count, the actor detail page waits this long for it (it never scans).
+ATEDASH_FIRST_COUNT_WAIT = env_float("ATEDASH_FIRST_COUNT_WAIT", 0.5)
 # Operations toolkit (atedash/ops): audit stream, consistency check cache, /metrics.
 ATEDASH_AUDIT_STREAM = env_bool("ATEDASH_AUDIT_STREAM", True)
 # About how many entries the audit stream keeps (the audit page says how far back that reaches);

@@ -1,10 +1,10 @@
-"""Store statistics for the overview, computed in a background thread.
+"""Store statistics for the overview and /metrics: one count for the whole fleet, kept in the store.
 
-`store_stats()` walks the whole store, so a request never waits for it: the overview shows the last
-result with its age and starts a new computation when that result is older than
-ATEDASH_STATS_MAX_AGE seconds, or than RECOUNT_FACTOR times the last count's duration when that is
-longer (a count of a million records takes seconds of a worker's CPU: counting never takes more than
-about a tenth of it). At most one computation runs per process at a time; "Recount now" forces one.
+`store_stats()` walks the whole store, so a request never waits for it: every process shows the
+stored result (atedash:fleet:{stats}:result) with its age and maker, and starts a new computation
+when that result is older than ATEDASH_STATS_MAX_AGE seconds, or than RECOUNT_FACTOR times the last
+count's duration when that is longer. At most one computation runs in the fleet at a time (a lease,
+atedash/background.py); "Recount now" from any process starts at most one.
 """
 
 from __future__ import annotations
@@ -13,82 +13,83 @@ import time
 from collections.abc import Callable, Hashable
 from typing import TYPE_CHECKING, Any
 
-from atedash.background import BackgroundComputation
+from atedash.background import LeasedComputation
 
 if TYPE_CHECKING:
     from atedash.store import StoreConnection
     from storage import StoreStats
+    from storage.fleet import Lease
 
 Pool = tuple[str, str]  # (namespace, pool)
 
 RECOUNT_FACTOR = 10
+MAX_POOLS = 10_000  # pools kept in the stored counts
 
 
-class StatsCache(BackgroundComputation):
+class StatsCache(LeasedComputation):
+    job = "stats"
     thread_name = "atedash-stats"
     what = "store statistics"
+    step_keys = 1000  # keys per SCAN step (ATEDASH_STORE_STEP_KEYS)
 
     def __init__(self, store: StoreConnection, max_age: float) -> None:
-        self.store = store  # atedash.store.StoreConnection
-        self.max_age = max_age  # ATEDASH_STATS_MAX_AGE
+        super().__init__(store, max_age)  # ATEDASH_STATS_MAX_AGE
         # (the StoreStats they were built from, {name: value})
         self._derived: tuple[StoreStats | None, dict[Hashable, Any]] = (None, {})
-        super().__init__()
 
     def _compute(self) -> StoreStats:
-        return self.store.persistence().store_stats()
+        return self.store.persistence().on_replicas().store_stats(self.step_keys)
 
-    def _keep_result(self, result: StoreStats) -> None:
-        self.result = result
+    def _to_stored(self, result: StoreStats, lease: Lease) -> dict:
+        return {"stats": result.to_dict(MAX_POOLS)}
 
-    def _clear_result(self) -> None:
-        self.result: StoreStats | None = None  # storage.StoreStats of the last successful run
+    def _from_stored(self, data: dict) -> StoreStats:
+        from storage import StoreStats
+
+        return StoreStats.from_dict(data["stats"])
+
+    def _due(self, result: StoreStats, envelope: dict, stale_at: float) -> bool:
+        age = time.time() - result.computed_at
+        return result.computed_at < stale_at or age >= max(self.max_age, RECOUNT_FACTOR * result.duration_s)
+
+    @property
+    def result(self) -> StoreStats | None:
+        """The fleet's last counts (None before any, or when the store does not answer)."""
+        return self.state()[0]
+
+    @property
+    def error(self) -> str | None:
+        return self.state()[2]
 
     def snapshot(self) -> tuple[StoreStats | None, str | None, bool]:
-        """(result, error, running) as they are now, starting a computation when due."""
-        self.ensure_fresh()
-        with self._lock:
-            return self.result, self.error, self._running_locked()
+        """(result, error, running) as stored now, starting a computation when due."""
+        result, _envelope, error, running = self.state(start_if_due=True)
+        return result, error, running
 
-    def ensure_fresh(self) -> None:
-        max_age = self.max_age
-        with self._lock:
-            if self._running_locked():
-                return
-            now = time.time()
-            result = self.result
-            if result is not None and self.error is None:
-                if now - result.computed_at < max(max_age, RECOUNT_FACTOR * result.duration_s):
-                    return
-            if self._failed_recently_locked(now, max_age):
-                return
-            self._start_locked()
+    def maker(self) -> str:
+        """host:pid of the process that made the stored counts ("" when unknown)."""
+        return str(self.state()[1].get("maker", ""))[:200]
 
     def interval(self, result: StoreStats) -> float:
         """How old counts may get before a recount is due: past it, they are stale."""
         return max(self.max_age, RECOUNT_FACTOR * result.duration_s)
 
     def ensure_started_after(self, since: float) -> None:
-        """Start a computation unless one is running or the last one started after ``since``.
+        """Start a computation unless one is running or the stored counts started after ``since``."""
+        result, _envelope, _error, running = self.state()
+        if running or (result is not None and result.computed_at >= since):
+            return
+        self._start()
 
-        "Recount now" hands its time to the poll that follows it; gunicorn may route that poll to
-        another worker process, whose own counts must then be at least as recent as the request.
-        """
-        with self._lock:
-            if self._running_locked():
-                return
-            if self.result is not None and self.result.computed_at >= since:
-                return
-            self._start_locked()
-
-    def known_pools(self, namespace: str | None = None) -> list[Pool]:
-        """(namespace, pool) pairs the last count saw, for one namespace or all; [] before any count.
+    def known_pools(self, namespace: str | None = None) -> list[Pool] | None:
+        """(namespace, pool) pairs the fleet's last count saw, for one namespace or all; None before
+        any count (unknown, as opposed to [] for a namespace without pools).
 
         Used to read a worker directly by key (worker:<ns>:<pool>:<pod>) instead of scanning for it.
         """
         result = self.result
         if result is None:
-            return []
+            return None
         return self.derived(result, "pools_by_namespace", _pools_by_namespace).get(namespace, [])
 
     def derived(self, result: StoreStats, name: Hashable, build: Callable[[StoreStats], Any]) -> Any:

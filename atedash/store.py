@@ -133,7 +133,7 @@ class StoreConnection:
             clustered = persistence is not None and persistence.topology.is_cluster
             if persistence is not None and not clustered:
                 self._persistence = None
-            if clustered:
+            if persistence is not None and clustered:
                 self._refresh_slot_map_soon(persistence, now)
             if self._outage is None:
                 # The next request probes first: when only part of a cluster failed (a primary died),

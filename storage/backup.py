@@ -362,7 +362,7 @@ def _read_stored(client, groups, batch, keys) -> list[tuple[bool, bytes | None, 
             if isinstance(value, Exception):
                 raise value
             stored_values[i] = value
-    stored = []
+    stored: list[tuple[bool, bytes | None, int | None]] = []
     for entry, value in zip(batch, stored_values):
         if value is None:
             stored.append((False, None, None))

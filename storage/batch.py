@@ -8,12 +8,15 @@ a node's SCAN live on that node, so no routing is involved.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from typing import cast
 
 import redis
 from redis.exceptions import AskError, ClusterDownError, MovedError, ResponseError, TryAgainError
 
 
-def fetch_values(node: redis.Redis, keys: list[bytes], reroute: Callable[[bytes], bytes | None] | None = None) -> list:
+def fetch_values(
+    node: redis.Redis, keys: list[bytes], reroute: Callable[[bytes], bytes | str | None] | None = None
+) -> list:
     """GET of every key in one round trip to ``node``: bytes, None (deleted meanwhile), or the
     ResponseError the server answered for that key (e.g. WRONGTYPE), for the caller to report.
 
@@ -60,6 +63,6 @@ def scan_batches(
     """(next cursor, keys) per SCAN call on one node until the walk of that node is complete."""
     while True:
         cursor, keys = node.scan(cursor, match=match, count=count)
-        yield cursor, keys
+        yield cursor, cast("list[bytes]", keys)  # the store's clients never decode replies
         if cursor == 0:
             return

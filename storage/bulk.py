@@ -14,12 +14,13 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from storage.ateapi_pb2 import Actor, Worker
 from storage.errors import CorruptRecord
 from storage.gorules import DELETE, UPDATE, skipped, unreadable_stored
 from storage.keys import ACTOR_PREFIX, WORKER_PREFIX, actor_lock_key, key_bytes, parse_actor_key, shown_key
-from storage.records import ACTORS, WORKERS
+from storage.records import ACTORS, WORKERS, RecordKind
 
 ACTIONS = {
     "delete-suspended": "delete the SUSPENDED actors",
@@ -101,7 +102,7 @@ def bulk_apply(
             if raw is None:
                 report.skipped.append({"key": key, "why": "gone"})
                 continue
-            kind = WORKERS if action == "free-workers" else ACTORS
+            kind: RecordKind[Any] = WORKERS if action == "free-workers" else ACTORS
             try:
                 record = kind.decode_stored(key, raw)[0]
             except CorruptRecord as exc:

@@ -9,11 +9,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import redis
-from google.protobuf.message import Message
 from redis.cluster import RedisCluster
 from redis.connection import SSLConnection
 
 from storage.ateapi_pb2 import Actor
+from storage.codec import M
 from storage.errors import CorruptRecord
 from storage.keys import ACTOR_PREFIX, LOCK_PREFIX, WORKER_PREFIX
 from storage.records import ACTORS, WORKERS, RecordKind
@@ -74,6 +74,40 @@ class StoreStats:
     def unreadable(self) -> int:
         return self.unreadable_actors + self.unreadable_workers
 
+    def to_dict(self, max_pools: int = 10_000) -> dict:
+        """As stored for the fleet (storage/fleet.py): at most ``max_pools`` pools (``pools_cut`` says
+        how many more there were)."""
+        pools = sorted(self.workers_by_pool.items())
+        return {
+            "actors_by_status": dict(self.actors_by_status),
+            "pools": [[ns, pool, c.get("free", 0), c.get("assigned", 0)] for (ns, pool), c in pools[:max_pools]],
+            "pools_cut": max(0, len(pools) - max_pools),
+            "locks": self.locks,
+            "computed_at": self.computed_at,
+            "duration_s": self.duration_s,
+            "keys_scanned": self.keys_scanned,
+            "unreadable_actors": self.unreadable_actors,
+            "unreadable_workers": self.unreadable_workers,
+            "corrupt_workers": self.corrupt_workers,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict) -> StoreStats:
+        """The inverse of to_dict; ValueError (or TypeError, KeyError) when the value is not one."""
+        by_status = {str(k): int(v) for k, v in dict(data["actors_by_status"]).items()}
+        pools = {(str(ns), str(pool)): {"free": int(f), "assigned": int(a)} for ns, pool, f, a in data["pools"]}
+        return cls(
+            actors_by_status=by_status,
+            workers_by_pool=pools,
+            locks=int(data["locks"]),
+            computed_at=float(data["computed_at"]),
+            duration_s=float(data["duration_s"]),
+            keys_scanned=int(data["keys_scanned"]),
+            unreadable_actors=int(data.get("unreadable_actors", 0)),
+            unreadable_workers=int(data.get("unreadable_workers", 0)),
+            corrupt_workers=int(data.get("corrupt_workers", 0)),
+        )
+
     @property
     def corrupt_actors(self) -> int:
         return self.actors_by_status.get("CORRUPT", 0)
@@ -87,7 +121,7 @@ class StoreStats:
 
 
 def _count_keys(topology: Topology, shard: Shard) -> ShardCounts:
-    counts = Counter()
+    counts: Counter[str] = Counter()
     for keys in walk_keys(topology, shard, None, 1000):
         for key in keys:
             counts[_bucket(key)] += 1
@@ -130,7 +164,7 @@ def clear_ate_records(topology: Topology) -> list[ShardCounts]:
     """Deletes actor:*, worker:* and lock:* keys on every primary; counts what was removed."""
 
     def clear(shard: Shard) -> ShardCounts:
-        removed = Counter()
+        removed: Counter[str] = Counter()
         for prefix in _ATE_PREFIXES:
             for keys in walk_keys(topology, shard, prefix + "*", 1000):
                 # Keys of a batch span many slots, so one UNLINK per key, all in one round trip.
@@ -143,15 +177,16 @@ def clear_ate_records(topology: Topology) -> list[ShardCounts]:
     return topology.map_shards(clear)
 
 
-def store_stats(topology: Topology) -> StoreStats:
-    """One streaming, batched walk of the store; meant for a background thread."""
+def store_stats(topology: Topology, step_count: int = 1000) -> StoreStats:
+    """One streaming, batched walk of the store (``step_count`` keys per SCAN); meant for a
+    background thread."""
     started = time.time()
     t0 = time.perf_counter()
     actors_by_status = {name: 0 for name in Actor.Status.keys()}
     actors_by_status["CORRUPT"] = 0
     workers_by_pool: dict[tuple[str, str], dict[str, int]] = {}
     locks = scanned = unreadable_actors = unreadable_workers = corrupt_workers = 0
-    for shard in topology.map_shards(lambda shard: _shard_stats(topology, shard)):
+    for shard in topology.map_shards(lambda shard: _shard_stats(topology, shard, step_count)):
         unreadable_actors += shard.unreadable_actors
         unreadable_workers += shard.unreadable_workers
         corrupt_workers += shard.corrupt_workers
@@ -187,35 +222,41 @@ class _ShardStats:
     corrupt_workers: int = 0
 
 
-def _shard_stats(topology: Topology, shard: Shard) -> _ShardStats:
+def _shard_stats(topology: Topology, shard: Shard, step_count: int = 1000) -> _ShardStats:
     stats = _ShardStats()
     # The server's judgment, value only (its canonical-form regex for what atedash and Go write):
     # decode_stored already checked the record's identity against its key. Looked up per call, so
     # that bench/stats_count_bench.py can switch it off.
-    for actor, unreadable in _judged(topology, shard, ACTORS, 1, ACTOR_SCHEMA, stats):
+    for actor, unreadable in _judged(topology, shard, ACTORS, 1, ACTOR_SCHEMA, stats, step_count):
         stats.unreadable_actors += unreadable
         stats.by_status["CORRUPT" if actor is None else _status_name(actor.status)] += 1
-    for worker, unreadable in _judged(topology, shard, WORKERS, 3, WORKER_SCHEMA, stats):
+    for worker, unreadable in _judged(topology, shard, WORKERS, 3, WORKER_SCHEMA, stats, step_count):
         stats.unreadable_workers += unreadable
         if worker is None:
             stats.corrupt_workers += 1
         else:
             pool = stats.by_pool.setdefault((worker.worker_namespace, worker.worker_pool), Counter())
             pool["assigned" if worker.actor_id else "free"] += 1
-    for keys in walk_keys(topology, shard, LOCK_PREFIX + "*"):
+    for keys in walk_keys(topology, shard, LOCK_PREFIX + "*", step_count):
         stats.locks += len(keys)
         stats.scanned += len(keys)
     return stats
 
 
 def _judged(
-    topology: Topology, shard: Shard, kind: RecordKind, colons: int, schema, stats: _ShardStats
-) -> Iterator[tuple[Message | None, bool]]:
+    topology: Topology,
+    shard: Shard,
+    kind: RecordKind[M],
+    colons: int,
+    schema,
+    stats: _ShardStats,
+    step_count: int = 1000,
+) -> Iterator[tuple[M | None, bool]]:
     """Every ``kind`` record on ``shard`` (counted in ``stats.scanned``) as (the record, None when
     atedash cannot decode it; whether the ate server cannot read it). A decoded record is judged by
     its key's ``colons`` and ``schema.value_error`` only, a corrupt one by ``schema.judge``."""
     judge, value_error = schema.judge, schema.value_error
-    for keys, values in walk_shard(topology, shard, kind.prefix + "*"):
+    for keys, values in walk_shard(topology, shard, kind.prefix + "*", step_count):
         for key, raw in zip(keys, values):
             stats.scanned += 1
             if raw is None:
@@ -239,7 +280,7 @@ def _status_name(status: int) -> str:
 
 
 def cluster_state(topology: Topology) -> str:
-    if not topology.is_cluster:
+    if not isinstance(topology.client, RedisCluster):
         return "ok" if topology.client.ping() else "fail"
     info = topology.client.cluster_info()
     return str(info.get("cluster_state", "unknown"))
@@ -247,7 +288,7 @@ def cluster_state(topology: Topology) -> str:
 
 def address(topology: Topology) -> str:
     """redis(s)://host:port of the store without credentials, for banners and logs."""
-    if topology.is_cluster:
+    if isinstance(topology.client, RedisCluster):
         node = topology.client.get_default_node() or next(iter(topology.client.nodes_manager.startup_nodes.values()))
         host, port = node.host, node.port
         kwargs = topology.client.nodes_manager.connection_kwargs
@@ -259,7 +300,7 @@ def address(topology: Topology) -> str:
 
 
 def _uses_tls(topology: Topology) -> bool:
-    if topology.is_cluster:
+    if isinstance(topology.client, RedisCluster):
         kwargs = topology.client.nodes_manager.connection_kwargs
         return bool(kwargs.get("ssl")) or _is_ssl_class(kwargs.get("connection_class"))
     return _is_ssl_class(topology.client.connection_pool.connection_class)
@@ -270,9 +311,9 @@ def _is_ssl_class(cls) -> bool:
 
 
 def cluster_overview(topology: Topology) -> ClusterOverview:
-    if not topology.is_cluster:
+    client = topology.client
+    if not isinstance(client, RedisCluster):
         return _standalone_overview(topology)
-    client: RedisCluster = topology.client
     entries = [_node_entry(addr, info) for addr, info in client.cluster_nodes().items()]
     state = cluster_state(topology)
     # A node that (re)joined after the client last read the topology is not in its node cache yet.
@@ -288,6 +329,7 @@ def cluster_overview(topology: Topology) -> ClusterOverview:
 
 def _standalone_overview(topology: Topology) -> ClusterOverview:
     shard = topology.shards()[0]
+    assert isinstance(topology.client, redis.Redis)  # a standalone store's
     keys, memory = _node_numbers(topology.client)
     node = NodeInfo(
         node_id=shard.address,

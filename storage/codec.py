@@ -21,11 +21,12 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar, cast
 
 from google.protobuf import json_format
-from google.protobuf.descriptor import FieldDescriptor
+from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from google.protobuf.message import DecodeError as ProtobufDecodeError
 from google.protobuf.message import Message
 
@@ -78,8 +79,8 @@ class _FieldSpec:
     name: str  # proto field name, the keyword for the message constructor
     json_name: str
     kind: str
-    enum_names: dict | None  # enum name -> number
-    enum_numbers: dict | None  # enum number -> name
+    enum_names: dict[str, int]  # enum name -> number (empty for other kinds)
+    enum_numbers: dict[int, str]  # enum number -> name
 
 
 class RecordCodec(Generic[M]):
@@ -87,7 +88,8 @@ class RecordCodec(Generic[M]):
 
     def __init__(self, message_class: type[M]):
         self.message_class = message_class
-        descriptor = message_class.DESCRIPTOR
+        # The C (upb) and Python descriptor classes, one interface: the stubs type them apart.
+        descriptor = cast(Descriptor, message_class.DESCRIPTOR)
         self._kind = descriptor.name.lower()  # storage.server_readable's "actor" / "worker"
         self.fields: list[_FieldSpec] = []
         for field in sorted(descriptor.fields, key=lambda f: f.number):
@@ -98,11 +100,12 @@ class RecordCodec(Generic[M]):
             ):
                 raise TypeError(f"codec supports string/int64/enum scalars only, not {field.full_name}")
             if field.type == FieldDescriptor.TYPE_ENUM:
+                assert field.enum_type is not None  # an enum field's
                 names = {v.name: v.number for v in field.enum_type.values}
                 spec = _FieldSpec(field.name, field.json_name, _ENUM, names, {n: k for k, n in names.items()})
             else:
                 kind = _STRING if field.type == FieldDescriptor.TYPE_STRING else _INT64
-                spec = _FieldSpec(field.name, field.json_name, kind, None, None)
+                spec = _FieldSpec(field.name, field.json_name, kind, {}, {})
             self.fields.append(spec)
         # Both spellings are valid protobuf JSON input.
         self._by_json_key = {}
@@ -191,7 +194,7 @@ class RecordCodec(Generic[M]):
         if type(pairs) is not list:
             return None
         by_key = self._by_json_key
-        kwargs = {}
+        kwargs: dict[str, Any] = {}
         unknown = None
         nulls = False
         for key, value in pairs:
@@ -242,7 +245,7 @@ class RecordCodec(Generic[M]):
 
     # ----------------------------------------------------------------- encoding
 
-    def encode_json(self, message: M, extra_members: list[str] = ()) -> bytes:
+    def encode_json(self, message: M, extra_members: Sequence[str] = ()) -> bytes:
         """Go protojson form; ``extra_members`` are raw `"key":value` texts appended verbatim."""
         out = {}
         for spec in self.fields:
@@ -312,7 +315,7 @@ def _top_level_members(text: str):
     while True:
         if text[i : i + 1] != '"':
             raise RecordDecodeError("malformed JSON object")
-        key, end = json.decoder.scanstring(text, i + 1)
+        key, end = _JSON_DECODER.raw_decode(text, i)  # the key, a JSON string
         key_text = text[i:end]
         i = _skip_ws(text, end)
         if text[i : i + 1] != ":":

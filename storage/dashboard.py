@@ -113,10 +113,10 @@ def _text(value: str | bytes) -> str:
     return value.decode() if isinstance(value, bytes) else value
 
 
-def _entries(rows: list) -> list[tuple[str, dict]]:
+def _entries(rows: list | None) -> list[tuple[str, dict]]:
     """[(stream id, entry dict)] of XRANGE rows; an entry that is not a JSON object is shown as unreadable."""
     out = []
-    for stream_id, fields in rows:
+    for stream_id, fields in rows or ():
         raw = fields.get(b"entry", fields.get("entry", b"{}"))
         try:
             entry = json.loads(raw)
@@ -130,7 +130,8 @@ def _entries(rows: list) -> list[tuple[str, dict]]:
 
 def check_epoch(client: Client) -> bytes:
     """The store's change marker (b"" when none was set, e.g. after a flush)."""
-    return client.get(CHECK_EPOCH_KEY) or b""
+    epoch = client.get(CHECK_EPOCH_KEY)
+    return epoch if isinstance(epoch, bytes) else b""  # the store's clients never decode
 
 
 def bump_check_epoch(client: Client) -> None:

@@ -14,6 +14,7 @@ Plain library: no Django.
 from __future__ import annotations
 
 from storage.errors import UnreadableStored
+from storage.keys import shown_key
 from storage.records import RecordKind
 from storage.server_readable import value_error
 
@@ -28,7 +29,7 @@ _CALLS = {
 _LIST = {"actor": "ListActors", "worker": "ListWorkers"}
 
 
-def unreadable_stored(kind: RecordKind, key: str, raw: bytes, write: str) -> UnreadableStored | None:
+def unreadable_stored(kind: RecordKind, key: str | bytes, raw: bytes, write: str) -> UnreadableStored | None:
     """The error of Go's ``write`` (UPDATE or DELETE) of the record ``raw`` stored at ``key`` when
     it cannot read it; None when Go's call reads it, or reads nothing (DeleteWorker)."""
     call = _CALLS.get((kind.name, write))
@@ -39,10 +40,10 @@ def unreadable_stored(kind: RecordKind, key: str, raw: bytes, write: str) -> Unr
         return None
     name, prefix = call
     fails = f"the ate server's {_LIST[kind.name]} fails while this record exists, and its {name} of it"
-    return UnreadableStored(key, reason, name, prefix + reason, fails)
+    return UnreadableStored(shown_key(key), reason, name, prefix + reason, fails)
 
 
-def refuse_unreadable_stored(kind: RecordKind, key: str, raw: bytes, write: str) -> None:
+def refuse_unreadable_stored(kind: RecordKind, key: str | bytes, raw: bytes, write: str) -> None:
     """Raises ``unreadable_stored``'s error, if any."""
     refused = unreadable_stored(kind, key, raw, write)
     if refused is not None:

@@ -25,6 +25,7 @@ import re
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import Any
 
 from storage.consistency.related import Search, bounded_walk
 from storage.keys import ACTOR_LOCK_PREFIX, actor_key, worker_key
@@ -73,9 +74,11 @@ def _prefix_filter(kind, json_names: tuple[str, ...], attr: str, prefix: str, wh
 def _pod_filter(namespace: str | None, pod: str) -> WalkFilter:
     """Workers whose pod name is ``pod`` (in ``namespace`` when given)."""
     base = worker_walk(namespace=namespace, id_contains=pod)
-    return WalkFilter(
-        WORKERS, base.match, base.clauses, lambda w: base.matches(w) and w.worker_pod == pod, base.description
-    )
+
+    def ok(w: Any) -> bool:
+        return base.matches(w) and w.worker_pod == pod
+
+    return WalkFilter(WORKERS, base.match, base.clauses, ok, base.description)
 
 
 def _snapshot_filter(text: str) -> WalkFilter:

@@ -27,6 +27,9 @@ REFRESH_PREFIX = DASHBOARD_PREFIX + "refresh:"
 EXPORT_LEASES_KEY = DASHBOARD_PREFIX + "exports"
 # Per record: the audit entries of its changes (atedash:history:<record key>), a short capped stream.
 HISTORY_PREFIX = DASHBOARD_PREFIX + "history:"
+# Fleet-wide work (storage/fleet.py): atedash:fleet:{<job>}:<part>. The hash tag keeps a job's lease,
+# fence and results in one slot, so that one script checks the lease and writes the result.
+FLEET_PREFIX = DASHBOARD_PREFIX + "fleet:"
 
 
 def _digest(text: str) -> str:
@@ -49,6 +52,11 @@ def login_failures_key(kind: str, value: str) -> str:
 
 def refresh_key(what: str) -> str:
     return REFRESH_PREFIX + what
+
+
+def fleet_key(job: str, part: str) -> str:
+    """A key of the fleet job ``job`` ("stats", "check", "walks"): its lease, fence, result..."""
+    return f"{FLEET_PREFIX}{{{job}}}:{part}"
 
 
 def history_key(record_key: str) -> str:

@@ -9,16 +9,16 @@ succeed from the same version, and a delete never removes a record it did not se
 
 from __future__ import annotations
 
+import copy
 import json
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from decimal import Decimal
-from typing import Unpack
+from typing import Unpack, cast
 
 import redis
 from google.protobuf import json_format
-from google.protobuf.message import Message
 from redis.cluster import RedisCluster
 
 from storage import cluster as cluster_info
@@ -34,23 +34,29 @@ from storage.errors import (
     UnreadableByServer,
     VersionConflict,
 )
+from storage.fleet import Fleet
 from storage.gorules import DELETE, UPDATE, refuse_unreadable_stored
 from storage.keys import ACTOR_PREFIX, WORKER_PREFIX, actor_key, key_bytes, key_slot, worker_key
 from storage.raw import LockInfo, RawRecord, describe_unknown_fields, detect_encoding, reindent_json
-from storage.records import ACTORS, WORKERS, RecordKind, kind_of_key
+from storage.records import ACTORS, WORKERS, Record, RecordKind, copy_record, kind_of_key
 from storage.replication import ReplicaAck
 from storage.server_readable import go_decode, server_read_error
-from storage.topology import Topology
+from storage.topology import ReplicaTopology, Topology
 
 
-def _wrong_type(key: str, error: Exception) -> CorruptRecord | None:
+def _key_name(key: str | bytes) -> str:
+    """A key as errors name it (one that is not UTF-8 escaped, as decode_stored names it)."""
+    return key if isinstance(key, str) else key.decode("utf-8", "backslashreplace")
+
+
+def _wrong_type(key: str | bytes, error: Exception) -> CorruptRecord | None:
     """A key of another Redis type (a hash under actor:, say) is a corrupt record, as scans report it."""
     if isinstance(error, redis.exceptions.ResponseError) and str(error).startswith("WRONGTYPE"):
-        return CorruptRecord(key, f"not a string value: {error}", "")
+        return CorruptRecord(_key_name(key), f"not a string value: {error}", "")
     return None
 
 
-def _get_string(client, key: str) -> bytes | None:
+def _get_string(client, key: str | bytes) -> bytes | None:
     """GET that reports a value of another Redis type as CorruptRecord (not a store failure)."""
     try:
         return client.get(key)
@@ -178,6 +184,27 @@ class Persistence:
         self._sessions_epoch = client.register_script(dashboard.SESSIONS_EPOCH)
         self._export_take = client.register_script(dashboard.EXPORT_TAKE)
         self._export_renew = client.register_script(dashboard.EXPORT_RENEW)
+        self._fleet: Fleet | None = None
+        self._on_replicas: Persistence | None = None
+
+    def on_replicas(self) -> Persistence:
+        """This Persistence with its whole-store reads (shards, walks, counts, checks) sent to the
+        replicas when the cluster has them (storage.topology.ReplicaTopology); writes and keyed reads
+        still go to the primaries. One per Persistence, made on first use."""
+        view = self._on_replicas
+        if view is None:
+            view = copy.copy(self)
+            view.topology = ReplicaTopology(self.topology)
+            view._on_replicas = view
+            self._on_replicas = view
+        return view
+
+    @property
+    def fleet(self) -> Fleet:
+        """The fleet's leases and shared results (storage/fleet.py)."""
+        if self._fleet is None:
+            self._fleet = Fleet(self.client)
+        return self._fleet
 
     # ================================================================ the dashboard's own records
 
@@ -246,15 +273,15 @@ class Persistence:
 
     # ================================================================ any record kind
 
-    def get_record(self, kind: RecordKind, key: str) -> Message:
+    def get_record(self, kind: RecordKind, key: str | bytes) -> Record:
         """The record at ``key`` (NotFound, CorruptRecord), as get_actor / get_worker give it."""
         return self._get(kind, key)
 
     def read_records(
         self, kind: RecordKind, keys: list[str]
-    ) -> tuple[list[Message], list[str], list[scanning.CorruptEntry]]:
+    ) -> tuple[list[Record], list[str], list[scanning.CorruptEntry]]:
         """(records, keys gone, corrupt entries) of ``keys``, one batched read per node, in ``keys``' order."""
-        records: list[Message] = []
+        records: list[Record] = []
         gone: list[str] = []
         corrupt: list[scanning.CorruptEntry] = []
         if not keys:
@@ -279,12 +306,15 @@ class Persistence:
 
     def close(self) -> None:
         """Closes the client's connections (the Persistence is not used after)."""
+        view = self._on_replicas
+        if view is not None and view is not self and isinstance(view.topology, ReplicaTopology):
+            view.topology.close()
         self.client.close()
 
-    def create_record(self, kind: RecordKind, message: Message) -> None:
+    def create_record(self, kind: RecordKind, message: Record) -> None:
         self._create(kind, message)
 
-    def update_record(self, kind: RecordKind, message: Message, expected_version: int) -> None:
+    def update_record(self, kind: RecordKind, message: Record, expected_version: int) -> None:
         self._update(kind, message, expected_version)
 
     def write_new_raw(self, entries: Iterable[tuple[str, bytes, int | None]]) -> int:
@@ -383,6 +413,11 @@ class Persistence:
             if scanned >= budget:
                 return None, False
 
+    def worker_in_pools(self, pod: str, pools: list[tuple[str, str]]) -> Worker | None:
+        """The worker of ``pod`` read by key in each of ``pools`` (one round trip per node), never a
+        scan; None when absent from them or corrupt."""
+        return self._worker_in_pools(pod, pools) if pod else None
+
     def _worker_in_pools(self, pod: str, pools: list[tuple[str, str]]) -> Worker | None:
         """The first worker ``pod`` found by key in ``pools``; None when absent or corrupt (the scan decides)."""
         if not pools:
@@ -440,8 +475,8 @@ class Persistence:
     def shard_counts(self) -> list[cluster_info.ShardCounts]:
         return cluster_info.shard_counts(self.topology)
 
-    def store_stats(self) -> cluster_info.StoreStats:
-        return cluster_info.store_stats(self.topology)
+    def store_stats(self, step_count: int = 1000) -> cluster_info.StoreStats:
+        return cluster_info.store_stats(self.topology, step_count)
 
     def cluster_overview(self) -> cluster_info.ClusterOverview:
         return cluster_info.cluster_overview(self.topology)
@@ -486,7 +521,7 @@ class Persistence:
 
     # ================================================================ byte-checked writes
 
-    def compare_and_delete(self, key: str, raw: bytes) -> tuple[str, bytes | None]:
+    def compare_and_delete(self, key: str | bytes, raw: bytes) -> tuple[str, bytes | None]:
         """Deletes `key` only if it still holds exactly `raw`: ("deleted", None), ("gone", None), or
         ("changed", the value now)."""
         key = key_bytes(key)  # a walk's key may hold bytes that are not UTF-8 (surrogate escapes)
@@ -496,7 +531,7 @@ class Persistence:
             return "deleted", None
         return ("gone", None) if result == 0 else ("changed", result)
 
-    def compare_and_set(self, key: str, raw: bytes, new_raw: bytes) -> tuple[str, bytes | None]:
+    def compare_and_set(self, key: str | bytes, raw: bytes, new_raw: bytes) -> tuple[str, bytes | None]:
         """Writes `new_raw` only if `key` still holds exactly `raw` (a plain SET: a TTL does not survive, as
         after the Go server's writes): ("written",
         None), ("gone", None), or ("changed", the value now)."""
@@ -520,7 +555,7 @@ class Persistence:
         """Whether `key` holds anything (one EXISTS; the value is not read)."""
         return bool(self.client.exists(key))
 
-    def get_raw(self, key: str) -> RawRecord:
+    def get_raw(self, key: str | bytes) -> RawRecord:
         pipe = self.client.pipeline(transaction=False)
         pipe.get(key)
         pipe.pttl(key)
@@ -528,7 +563,7 @@ class Persistence:
         if isinstance(value, Exception):
             raise _wrong_type(key, value) or value
         if value is None:
-            raise NotFound(key)
+            raise NotFound(_key_name(key))
         return RawRecord(
             key=key,
             value=value,
@@ -544,11 +579,11 @@ class Persistence:
             try:
                 return reindent_json(raw.value)
             except (ValueError, UnicodeDecodeError, RecursionError) as e:
-                raise CorruptRecord(raw.key, f"not JSON: {e}", preview(raw.value)) from None
+                raise CorruptRecord(_key_name(raw.key), f"not JSON: {e}", preview(raw.value)) from None
         try:
             message, encoding = kind.codec.decode(raw.value)
         except RecordDecodeError as e:
-            raise CorruptRecord(raw.key, str(e), preview(raw.value)) from None
+            raise CorruptRecord(_key_name(raw.key), str(e), preview(raw.value)) from None
         if encoding == JSON:
             # Re-indent what is stored, unknown keys included, rather than what the schema knows.
             try:
@@ -593,7 +628,7 @@ class Persistence:
             return "created"
         if overwrite_version is None:
             return "skipped"
-        current = self.client.get(key)
+        current = cast("bytes | None", self.client.get(key))  # the store's clients never decode
         while current is not None:
             if kind is not None:
                 try:
@@ -653,9 +688,8 @@ class Persistence:
 
     # ================================================================ shared machinery
 
-    def _create(self, kind: RecordKind, message: Message) -> None:
-        record = type(message)()
-        record.CopyFrom(message)  # the caller's message is not modified
+    def _create(self, kind: RecordKind, message: Record) -> None:
+        record = copy_record(message)  # the caller's message is not modified
         record.version = 1
         key = kind.key_of(record)
         value = kind.codec.encode_json(record)
@@ -664,23 +698,23 @@ class Persistence:
             raise AlreadyExists(key)
         self._replicated(key)
 
-    def get_writable(self, kind: RecordKind, key: str, write: str = UPDATE) -> Message:
+    def get_writable(self, kind: RecordKind, key: str | bytes, write: str = UPDATE) -> Record:
         """The record at ``key`` as get_record gives it, refused (UnreadableStored) when the Go
         server's ``write`` of it ("update", "delete") would fail reading it (storage.gorules)."""
         raw = _get_string(self.client, key)
         if raw is None:
-            raise NotFound(key)
+            raise NotFound(_key_name(key))
         record = kind.decode_stored(key, raw)[0]
         refuse_unreadable_stored(kind, key, raw, write)
         return record
 
-    def _get(self, kind: RecordKind, key: str):
+    def _get(self, kind: RecordKind, key: str | bytes):
         raw = _get_string(self.client, key)
         if raw is None:
-            raise NotFound(key)
+            raise NotFound(_key_name(key))
         return kind.decode_stored(key, raw)[0]
 
-    def _update(self, kind: RecordKind, message: Message, expected_version: int) -> None:
+    def _update(self, kind: RecordKind, message: Record, expected_version: int) -> None:
         key = kind.key_of(message)
         raw = _get_string(self.client, key)
         for _ in range(_MAX_CAS_ROUNDS):
@@ -695,8 +729,7 @@ class Persistence:
             for field in kind.immutable_fields:
                 if getattr(stored, field) != getattr(message, field):
                     raise ImmutableField(key, field)
-            record = type(message)()
-            record.CopyFrom(message)
+            record = copy_record(message)
             record.version = expected_version + 1
             new_raw = kind.codec.encode_update(record, raw, encoding)
             result = self._compare_and_set(keys=[key], args=[raw, new_raw])
@@ -707,7 +740,7 @@ class Persistence:
             raw = None if result == 0 else result
         raise VersionConflict(key, expected_version, None, f"{key} keeps changing; update abandoned")
 
-    def _replicated(self, key: str) -> None:
+    def _replicated(self, key: str | bytes) -> None:
         if self.replica_ack_timeout:
             self._replica_ack.wait(key, self.replica_ack_timeout)
 
@@ -734,7 +767,7 @@ class Persistence:
         parts = self.topology.map_shards(collect)
         return [record for part in parts for record in part]
 
-    def _node_of(self, key: str) -> str:
+    def _node_of(self, key: str | bytes) -> str:
         if isinstance(self.client, RedisCluster):
             return self.client.get_node_from_key(key).name
         return self.topology.shards()[0].address

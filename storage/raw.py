@@ -35,7 +35,7 @@ def reindent_json(value: bytes) -> str:
 
 @dataclass(frozen=True)
 class RawRecord:
-    key: str
+    key: str | bytes  # bytes: a key that is not UTF-8 (the key route names any key)
     value: bytes
     encoding: str  # "json" | "binary"
     ttl_ms: int | None  # None when no expiry
@@ -61,8 +61,11 @@ _WIRE_TYPES = {0: "varint", 1: "fixed64", 2: "length-delimited", 3: "group", 5: 
 def describe_unknown_fields(message: Message) -> list[dict]:
     """Field numbers the schema does not know, with their wire type and value, for display."""
     described = []
-    for field in unknown_fields.UnknownFieldSet(message):
+    fields = unknown_fields.UnknownFieldSet(message)
+    for index in range(len(fields)):  # (its stub declares no __iter__)
+        field = fields[index]
         data = field.data
+        shown: str | int | float
         if isinstance(data, bytes):
             try:
                 shown = data.decode("utf-8")

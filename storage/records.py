@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any, Generic
 
-from google.protobuf.message import Message
-
-from storage.codec import ACTOR_CODEC, WORKER_CODEC, RecordCodec, RecordDecodeError, preview
+from storage.ateapi_pb2 import Actor, Worker
+from storage.codec import ACTOR_CODEC, WORKER_CODEC, M, RecordCodec, RecordDecodeError, preview
 from storage.errors import CorruptRecord
 from storage.keys import (
     ACTOR_PREFIX,
@@ -20,13 +20,16 @@ from storage.keys import (
     worker_key,
 )
 
+# A record of either kind, where the kind is chosen at run time.
+Record = Actor | Worker
+
 
 @dataclass(frozen=True)
-class RecordKind:
+class RecordKind(Generic[M]):
     name: str
     prefix: str
-    codec: RecordCodec
-    key_of: Callable[[Message], str]
+    codec: RecordCodec[M]
+    key_of: Callable[[M], str]
     # Fields an update may not change (proto field names, as ImmutableField reports them).
     immutable_fields: tuple[str, ...]
     # The parts of a key (actor: (id,); worker: (ns, pool, pod)) and back: ValueError for a key of another shape.
@@ -43,7 +46,7 @@ class RecordKind:
             return None
         return parts if self.key_of_parts(*parts) == key else None
 
-    def decode_stored(self, key: str | bytes, raw: bytes) -> tuple[Message, str]:
+    def decode_stored(self, key: str | bytes, raw: bytes) -> tuple[M, str]:
         """(message, encoding) of a stored value; CorruptRecord when undecodable or misplaced."""
         key_text = shown_key(key)
         if isinstance(raw, Exception):  # the server refused to GET it, e.g. WRONGTYPE
@@ -72,7 +75,7 @@ class RecordKind:
         return message, encoding
 
 
-ACTORS = RecordKind(
+ACTORS: RecordKind[Actor] = RecordKind(
     name="actor",
     prefix=ACTOR_PREFIX,
     codec=ACTOR_CODEC,
@@ -82,7 +85,7 @@ ACTORS = RecordKind(
     key_of_parts=actor_key,
 )
 
-WORKERS = RecordKind(
+WORKERS: RecordKind[Worker] = RecordKind(
     name="worker",
     prefix=WORKER_PREFIX,
     codec=WORKER_CODEC,
@@ -93,7 +96,7 @@ WORKERS = RecordKind(
 )
 
 
-def kind_of_key(key: str | bytes) -> RecordKind | None:
+def kind_of_key(key: str | bytes) -> RecordKind[Any] | None:
     if isinstance(key, bytes):
         key = key.decode("utf-8", "surrogateescape")
     if key.startswith(ACTOR_PREFIX):
@@ -101,3 +104,10 @@ def kind_of_key(key: str | bytes) -> RecordKind | None:
     if key.startswith(WORKER_PREFIX):
         return WORKERS
     return None
+
+
+def copy_record(record: M) -> M:
+    """A copy of ``record``, to change without changing the caller's."""
+    copy = type(record)()
+    copy.CopyFrom(record)
+    return copy

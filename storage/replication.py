@@ -36,7 +36,7 @@ class ReplicaAck:
         self.client = client
         self._probes: dict[tuple[str, float], redis.Redis] = {}
 
-    def wait(self, key: str, timeout: float) -> bool | None:
+    def wait(self, key: str | bytes, timeout: float) -> bool | None:
         """True once a replica of the key's primary has every write the primary acknowledged so far.
 
         False when none has within ``timeout`` seconds, or when no replica answers at all (a replica

@@ -82,8 +82,10 @@ class Scope:
     @property
     def value(self) -> str:
         if self.kind == "actors-namespace":
+            assert self.namespace is not None  # parse() sets what its kind needs
             return self.namespace
         if self.kind == "actors-status":
+            assert self.status is not None
             return Actor.Status.Name(self.status)
         return f"{self.namespace}/{self.name}"
 

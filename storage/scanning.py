@@ -19,8 +19,9 @@ import re
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from functools import partial
 from operator import attrgetter
-from typing import TypedDict
+from typing import Any, TypedDict, cast
 
 from storage.batch import fetch_values
 from storage.errors import CorruptRecord, InvalidCursor
@@ -86,7 +87,7 @@ def record_loader(kind: RecordKind, corrupt, judged):
     def load(node, keys, reroute=None, keep=None):
         # ``keep``: a record filter. A record it refuses is handed back as None (as a key gone), and
         # is not judged: a filtered page decodes hundreds of records to show fifty.
-        out = []
+        out: list = []
         for key, raw in zip(keys, fetch_values(node, keys, reroute)):
             if raw is None:
                 out.append(None)
@@ -126,7 +127,7 @@ def _load_locks(node, keys, reroute=None, keep=None):
         pipe.execute_command("GET", key)
         pipe.execute_command("PTTL", key)
     replies = pipe.execute(raise_on_error=False)
-    out = []
+    out: list[LockInfo | CorruptEntry | None] = []
     for i, key in enumerate(keys):
         value, ttl = replies[2 * i], replies[2 * i + 1]
         if value is None:
@@ -247,13 +248,14 @@ def worker_filter(namespace=None, pool=None, assigned=None, id_contains=None, ip
     return ScanFilter(match, _all(checks))
 
 
-def _equal(**wanted: object) -> list[Callable[[object], bool]]:
+def _equal(**wanted: object) -> list[Callable[[Any], bool]]:
     """One check per field given a value (None: any value): the record's field equals it."""
-    return [
-        lambda record, get=attrgetter(field), value=value: get(record) == value
-        for field, value in wanted.items()
-        if value is not None
-    ]
+    return [_field_equals(field, value) for field, value in wanted.items() if value is not None]
+
+
+def _field_equals(field: str, value: object) -> Callable[[Any], bool]:
+    get = attrgetter(field)
+    return lambda record: get(record) == value
 
 
 def _all(checks):
@@ -547,7 +549,8 @@ class _Walk:
         # time.monotonic() after which the call stops like on an exhausted budget, once it has made
         # progress (at least one SCAN, at least one key examined), so a walk always moves on.
         self.deadline = deadline
-        self.records, self.corrupt = [], []
+        self.records: list = []
+        self.corrupt: list[CorruptEntry] = []
         self.unreadable: dict[str, Unreadable] = {}
         self.taken: set[bytes] = set()  # keys consumed by this call (a page never shows one twice)
         self.scanned = 0  # keys consumed (examined) by this call
@@ -604,9 +607,7 @@ class _Walk:
                     self.chunk = min(2 * self.chunk, _MAX_COUNT)
                 chunk = pending[i : i + min(size, self.max_scan - self.scanned)]
                 keep = self.wanted.record_ok
-                loaded = self.topology.call_on_shard(
-                    shard, lambda s, chunk=chunk, keep=keep: self.load(s.client, chunk, self.topology.reroute, keep)
-                )
+                loaded = self.topology.call_on_shard(shard, partial(self._load, chunk, keep))
                 for key, item in zip(chunk, loaded):
                     i += 1
                     self.scanned += 1
@@ -620,6 +621,9 @@ class _Walk:
                         return self._page(stop, total_keys, False)
             pending = []
         return self._page(None, total_keys, False)
+
+    def _load(self, chunk: list[bytes], keep: Callable | None, shard: Shard) -> list:
+        return self.load(shard.client, chunk, self.topology.reroute, keep)
 
     def _late(self) -> bool:
         return self.deadline is not None and time.monotonic() >= self.deadline
@@ -716,7 +720,8 @@ def walk_shard(
 
     def step(s: Shard):
         current[0] = s
-        next_cursor, keys = s.client.scan(cursor, match=match, count=count)
+        next_cursor, found = s.client.scan(cursor, match=match, count=count)
+        keys = cast("list[bytes]", found)  # the store's clients never decode replies
         return next_cursor, keys, fetch_values(s.client, keys, topology.reroute)
 
     while True:

@@ -336,8 +336,9 @@ class _Decoder:
             return self._token(_ARR_CLOSE, 1)
         elif c == 0x2C:
             return self._token(_COMMA, 1)
-        shown = _ERR_REGEXP.match(data, i).group(0)
-        raise self.syntax_error(i, f"invalid value {_text(shown)}")
+        shown = _ERR_REGEXP.match(data, i)
+        assert shown is not None  # its last branch, ".", matches any byte
+        raise self.syntax_error(i, f"invalid value {_text(shown.group(0))}")
 
     def _parse_string(self) -> tuple[str, int]:
         """(value, length in bytes) of the string starting at self.i; Go's errors, at its start."""
@@ -385,6 +386,7 @@ class _Decoder:
                 raise self.syntax_error(start, f"invalid character {_go_quote_rune(chr(c))} in string")
             else:
                 m = _PLAIN_RUN.match(data, j)
+                assert m is not None  # data[j] is none of the bytes handled above
                 try:
                     out.append(m.group(0).decode("utf-8"))
                 except UnicodeDecodeError:

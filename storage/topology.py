@@ -50,7 +50,7 @@ class Topology:
         self.is_cluster = isinstance(client, RedisCluster)
         self._cache_lock = threading.Lock()
         self._refresh_lock = threading.Lock()
-        self._cached_for = None
+        self._cached_for: tuple[int, tuple[str, ...]] | None = None
         self._cached: list[Shard] = []
         # Reads a key wherever the cluster now serves it (following MOVED/ASK), for batch reads
         # that met a slot migration.
@@ -68,7 +68,7 @@ class Topology:
 
     def shards(self) -> list[Shard]:
         """Primaries sorted by their first slot (one shard for a standalone server)."""
-        if not self.is_cluster:
+        if not isinstance(self.client, RedisCluster):
             kwargs = self.client.connection_pool.connection_kwargs
             address = f"{kwargs.get('host', 'localhost')}:{kwargs.get('port', 6379)}"
             return [Shard(0, address, self.client)]
@@ -80,8 +80,7 @@ class Topology:
         with self._cache_lock:
             # A MOVED reply patches the map in place, so also check each shard's first slot.
             if marker == self._cached_for and all(
-                (slots_cache.get(s.slot_start) or [None])[0] is not None
-                and slots_cache[s.slot_start][0].name == s.address
+                (owners := slots_cache.get(s.slot_start)) and owners[0] is not None and owners[0].name == s.address
                 for s in self._cached
             ):
                 return self._cached
@@ -121,7 +120,7 @@ class Topology:
 
     def refresh(self) -> None:
         """Re-reads the slot map, e.g. after a primary failed and a replica took over."""
-        if self.is_cluster:
+        if isinstance(self.client, RedisCluster):
             # One refresh at a time: when no node answers, a refresh costs a socket timeout per node,
             # and threads queueing behind each other for redis-py's lock would multiply that.
             if not self._refresh_lock.acquire(blocking=False):
@@ -147,6 +146,7 @@ class Topology:
                 time.sleep(delay)
                 self.refresh()
                 shard = self.shard_serving(shard.slot_start) or shard
+        raise AssertionError("unreachable: the last attempt returns or raises")
 
     def map_shards(self, fn: Callable[[Shard], T], shards: list[Shard] | None = None) -> list[T]:
         """fn on every primary in parallel (in shard order); no round trip per record, ever."""
@@ -161,3 +161,72 @@ class Topology:
             if self._executor is None:
                 self._executor = ThreadPoolExecutor(max_workers=32, thread_name_prefix="storage-shard")
             return self._executor
+
+
+def _readonly_on_connect(connection) -> None:
+    """A replica's connection: READONLY, so that it answers reads of its own slots."""
+    connection.on_connect()
+    connection.send_command("READONLY")
+    if connection.read_response() not in (b"OK", "OK"):
+        raise redis.exceptions.ResponseError("READONLY refused")
+
+
+class ReplicaTopology(Topology):
+    """The same shards, each read on one of its replicas (a READONLY connection) when the cluster
+    has one, on its primary otherwise: whole-store reads (counts, checks, walks) leave the primaries,
+    which the ate server needs, alone. A replica that fails a step hands it to its primary."""
+
+    def __init__(self, base: Topology) -> None:
+        super().__init__(base.client, base._executor)
+        self.base = base
+        self._replicas: dict[str, redis.Redis] = {}
+        self._replicas_lock = threading.Lock()
+
+    def shards(self) -> list[Shard]:
+        primaries = self.base.shards()
+        client = self.client
+        if not isinstance(client, RedisCluster):
+            return primaries
+        slots_cache = client.nodes_manager.slots_cache
+        out = []
+        for shard in primaries:
+            owners = slots_cache.get(shard.slot_start) or []
+            replicas = [n for n in owners[1:] if getattr(n, "server_type", None) == "replica"]
+            if not replicas:
+                out.append(shard)
+                continue
+            node = replicas[shard.slot_start % len(replicas)]
+            out.append(Shard(shard.slot_start, node.name, self._replica_client(node), shard.slot_ranges))
+        return out
+
+    def _replica_client(self, node) -> redis.Redis:
+        with self._replicas_lock:
+            client = self._replicas.get(node.name)
+            if client is None:
+                assert isinstance(self.client, RedisCluster)  # shards() names replicas only then
+                kwargs = dict(self.client.nodes_manager.connection_kwargs)
+                kwargs.pop("oss_cluster_maint_notifications_handler", None)
+                kwargs["redis_connect_func"] = _readonly_on_connect
+                client = self._replicas[node.name] = redis.Redis(host=node.host, port=int(node.port), **kwargs)
+            return client
+
+    def is_replica(self, shard: Shard) -> bool:
+        return any(shard.address == name for name in self._replicas)
+
+    def call_on_shard(self, shard: Shard, fn: Callable[[Shard], T]) -> T:
+        if not self.is_replica(shard):
+            return self.base.call_on_shard(shard, fn)
+        try:
+            return fn(shard)
+        except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, *FAILOVER_ERRORS):
+            primary = self.base.shard_serving(shard.slot_start) or shard
+            return self.base.call_on_shard(primary, fn)
+
+    def refresh(self) -> None:
+        self.base.refresh()
+
+    def close(self) -> None:
+        with self._replicas_lock:
+            clients, self._replicas = list(self._replicas.values()), {}
+        for client in clients:
+            client.close()

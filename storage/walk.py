@@ -28,7 +28,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Unpack
+from typing import Any, Unpack, cast
 
 import redis
 
@@ -123,7 +123,7 @@ class WalkFilter:
     record_ok: Callable[[object], bool] | None  # confirmed on the decoded record; None: all match
     description: tuple[tuple[str, str], ...] = ()  # the filter as given, for identity and display
 
-    def plain_json_passes(self, raw: bytes) -> bool:
+    def plain_json_passes(self, raw: bytes | bytearray) -> bool:
         """The byte test in Python (the client-side path; the script applies the same test)."""
         if raw[:1] != b"{" or b"\\" in raw:
             return True
@@ -194,16 +194,18 @@ def actor_walk(**filters: Unpack[ActorFilters]) -> WalkFilter:
     """The actors list's filters (storage.scanning.actor_filter) as a full walk."""
     base = actor_filter(**filters)
     clauses = []
-    if filters.get("status") is not None:
-        clauses.append(_status_is(filters["status"]))
+    status = filters.get("status")
+    if status is not None:
+        clauses.append(_status_is(status))
     for name, (camel, snake) in _ACTOR_STRING_FIELDS.items():
-        value = filters.get(name)
+        value = cast("str | None", filters.get(name))  # the string filters, by name
         if value:
             clauses.append(_string_equals(value))
         elif value == "":
             clauses.extend(_string_empty(camel) + _string_empty(snake))
-    if filters.get("snapshot_contains"):
-        clauses.append(ByteClause(((True, _utf8(filters["snapshot_contains"])),)))
+    snapshot_contains = filters.get("snapshot_contains")
+    if snapshot_contains:
+        clauses.append(ByteClause(((True, _utf8(snapshot_contains)),)))
     description = _description(filters, tuple(ActorFilters.__annotations__))
     return WalkFilter(ACTORS, base.match, tuple(clauses), base.record_ok, description)
 
@@ -213,8 +215,9 @@ def worker_walk(**filters: Unpack[WorkerFilters]) -> WalkFilter:
     narrow the SCAN itself (they are part of the key)."""
     base = worker_filter(**filters)
     clauses = []
-    if filters.get("ip"):
-        clauses.append(_string_equals(filters["ip"]))
+    ip = filters.get("ip")
+    if ip:
+        clauses.append(_string_equals(ip))
     if filters.get("assigned") is True:
         clauses.append(_string_set(("actorId", "actor_id")))
     elif filters.get("assigned") is False:
@@ -230,7 +233,7 @@ def worker_walk(**filters: Unpack[WorkerFilters]) -> WalkFilter:
 class Match:
     key: str
     raw: bytes  # the stored bytes the filter was confirmed on (for version-checked writes)
-    record: object  # the decoded Actor / Worker
+    record: Any  # the decoded Actor / Worker (as the walk's kind)
 
 
 @dataclass(frozen=True)
@@ -308,7 +311,7 @@ class FullWalk:
         self._shard_count = 0
         self._total_keys = 0
         self._client_side = False
-        self._started = None
+        self._started: float | None = None
         self._finished = False
         self._shard_seconds: dict[str, float] = {}
 
@@ -350,7 +353,7 @@ class FullWalk:
     # ----------------------------------------------------------------- the walk
 
     def run(self) -> WalkResult:
-        self._started = time.monotonic()
+        self._started = started = time.monotonic()
         shards = self.topology.shards()
         self._total_keys = _total_keys(self.topology)
         with self._lock:
@@ -376,7 +379,7 @@ class FullWalk:
                 total_keys=self._total_keys,
                 truncated=self._truncated,
                 cancelled=self._cancel.is_set() and not self._truncated,
-                duration_s=time.monotonic() - self._started,
+                duration_s=time.monotonic() - started,
                 server_side=self.use_script and bool(self.wanted.clauses) and not self._client_side,
                 candidates=self._candidates,
                 shard_seconds=dict(self._shard_seconds),
@@ -456,7 +459,8 @@ class FullWalk:
         return next_cursor, scanned, pairs
 
     def _client_step(self, shard: Shard, cursor: int):
-        next_cursor, keys = shard.client.scan(cursor, match=self.wanted.match, count=self.step_count)
+        next_cursor, found = shard.client.scan(cursor, match=self.wanted.match, count=self.step_count)
+        keys = cast("list[bytes]", found)  # the store's clients never decode replies
         pairs = []
         if keys:
             for key, value in zip(keys, fetch_values(shard.client, keys, self.topology.reroute)):

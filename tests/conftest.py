@@ -19,6 +19,8 @@ import redis
 from redis.cluster import RedisCluster
 
 from storage import Persistence, connect
+from storage.keys import SESSIONS_EPOCH_KEY
+from tests import hypothesis_profiles  # noqa: F401  (loads the profile HYPOTHESIS_PROFILE names)
 
 REPO = Path(__file__).resolve().parent.parent
 WORKER_PORT_STRIDE = 20
@@ -27,6 +29,17 @@ WORKER_INDEX = int(_worker[2:]) if _worker.startswith("gw") and _worker[2:].isdi
 # ATEDASH_TEST_STANDALONE_DB moves the databases down, so that two checkouts can test at once.
 STANDALONE_DB = int(os.environ.get("ATEDASH_TEST_STANDALONE_DB", "15")) - WORKER_INDEX
 STANDALONE_URL = f"redis://127.0.0.1:6379/{STANDALONE_DB}"
+
+
+# Tests using these fixtures start another process: marked `process` (left out of `make check`).
+PROCESS_FIXTURES = frozenset({"serve", "static_root", "ateref_bin", "gunicorn", "tls_server"})
+
+
+@pytest.hookimpl(tryfirst=True)  # before -m deselects by marker
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if PROCESS_FIXTURES.intersection(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.process)
 
 
 def _fail_no_cluster(port: int, error: Exception) -> None:
@@ -98,6 +111,20 @@ def store(cluster_client) -> Persistence:
     """A Persistence over the test cluster, emptied (FLUSHALL on every primary) before the test."""
     flush_primaries(cluster_client)
     return Persistence(cluster_client)
+
+
+def sessions_epoch(client) -> bytes | None:
+    """The store's sessions epoch now (atedash/sessions.py): every session cookie carries it."""
+    return client.get(SESSIONS_EPOCH_KEY)
+
+
+def restore_sessions_epoch(client, epoch: bytes | None) -> bool:
+    """Whether a cookie signed under ``epoch`` by an earlier test is still good: each test's flush
+    removes the epoch, so it is put back; False when another epoch is in force (sign in anew)."""
+    if epoch is None:
+        return False
+    client.set(SESSIONS_EPOCH_KEY, epoch, nx=True, ex=24 * 3600)
+    return client.get(SESSIONS_EPOCH_KEY) == epoch
 
 
 @pytest.fixture

@@ -1,14 +1,14 @@
-"""The last consistency check of this process, computed in a background thread.
+"""The fleet's last consistency check, computed in a background thread, kept in the store.
 
 A full check walks the whole store (about 2 s per 100k actors), so no request waits for one: the
-check page and /metrics show the last report with its age, and a new check starts when that report is
-older than ATEDASH_CHECK_MAX_AGE seconds (or when an operator asks). At most one runs at a time.
+check page and /metrics of every process show the stored report (atedash:fleet:{check}:result, at
+most MAX_STORED_FINDINGS findings: the page says when it cut) with its age, and a new check starts
+when that report is older than ATEDASH_CHECK_MAX_AGE seconds (or when an operator asks). At most one
+runs in the fleet at a time (a lease, atedash/background.py).
 
-Every gunicorn worker process has its own cache, so a change made through atedash (a repair, an edit,
-an import...) sets a new random marker in the store (storage.keys.CHECK_EPOCH_KEY, see ``invalidate``): a
-process whose report was computed under another marker treats it as stale, so /metrics never reports
-a finding that was repaired through another process for longer than one scrape. The Consistency page
-itself starts a fresh check whenever it is opened.
+A change made through atedash (a repair, an edit, an import...) sets a new random marker in the store
+(storage.keys.CHECK_EPOCH_KEY, see ``invalidate``): a report computed under another marker is due, so
+/metrics never reports a repaired finding for longer than one check.
 """
 
 from __future__ import annotations
@@ -19,23 +19,22 @@ from typing import TYPE_CHECKING
 
 from django.conf import settings
 
-from atedash.background import BackgroundComputation
+from atedash.background import LeasedComputation
 
 if TYPE_CHECKING:
-    from atedash.store import StoreConnection
     from storage.consistency import CheckReport
+    from storage.fleet import Lease
 
 log = logging.getLogger(__name__)
 
 
-class CheckCache(BackgroundComputation):
+MAX_STORED_FINDINGS = 2000  # findings kept in the stored report; the page says when it cut
+
+
+class CheckCache(LeasedComputation):
+    job = "check"
     thread_name = "atedash-check"
     what = "consistency check"
-
-    def __init__(self, store: StoreConnection, max_age: float) -> None:
-        self.store = store  # atedash.store.StoreConnection
-        self.max_age = max_age  # ATEDASH_CHECK_MAX_AGE
-        super().__init__()
 
     def current_epoch(self) -> bytes | None:
         """The store's change marker (b"" when none was set, e.g. after a flush); None when the store
@@ -46,7 +45,7 @@ class CheckCache(BackgroundComputation):
             return None
 
     def invalidate(self) -> None:
-        """Marks every process's last report stale (called after each change made through atedash)."""
+        """Marks the fleet's report stale (called after each change made through atedash)."""
         try:
             self.store.persistence().bump_check_epoch()
         except Exception as exc:  # noqa: BLE001 - the reports age out anyway
@@ -56,41 +55,55 @@ class CheckCache(BackgroundComputation):
         from storage.consistency import run_check
 
         epoch = self.current_epoch()
-        return epoch, run_check(self.store.persistence(), stale_lock_s=settings.ATEDASH_STALE_LOCK_SECONDS)
+        return epoch, run_check(
+            self.store.persistence().on_replicas(), stale_lock_s=settings.ATEDASH_STALE_LOCK_SECONDS
+        )
 
-    def _keep_result(self, result: tuple[bytes | None, CheckReport]) -> None:
-        self.epoch, self.report = result
-        self.finished_at = time.time()
+    def _to_stored(self, result: tuple[bytes | None, CheckReport], lease: Lease) -> dict:
+        epoch, report = result
+        return {
+            "epoch": None if epoch is None else epoch.decode("utf-8", "replace"),
+            "finished_at": time.time(),
+            "report": report.to_stored(MAX_STORED_FINDINGS),
+        }
 
-    def _clear_result(self) -> None:
-        self.report: CheckReport | None = None  # of the last successful run
-        self.epoch: bytes | None = None  # the store's change marker when that run started
-        self.finished_at: float | None = None
+    def _from_stored(self, data: dict) -> CheckReport:
+        from storage.consistency import CheckReport
+
+        float(data["finished_at"])  # a report without its time is not one we wrote
+        return CheckReport.from_stored(data["report"])
+
+    def _due(self, result: CheckReport, envelope: dict, stale_at: float) -> bool:
+        finished_at = float(envelope.get("finished_at", 0))
+        if finished_at < stale_at or time.time() - finished_at >= self.max_age:
+            return True
+        epoch = self.current_epoch()
+        stored = envelope.get("epoch")
+        return epoch is not None and stored is not None and epoch.decode("utf-8", "replace") != stored
+
+    @property
+    def report(self) -> CheckReport | None:
+        """The fleet's last report (None before any, or when the store does not answer)."""
+        return self.state()[0]
+
+    @property
+    def finished_at(self) -> float | None:
+        return self.finished_at_of(self.state()[1])
+
+    @staticmethod
+    def finished_at_of(envelope: dict) -> float | None:
+        value = envelope.get("finished_at")
+        return float(value) if isinstance(value, (int, float)) else None
+
+    def maker(self) -> str:
+        return str(self.state()[1].get("maker", ""))[:200]
 
     def snapshot(self, *, start_if_stale: bool = True) -> tuple[CheckReport | None, str | None, bool]:
-        """(report, error, running) as they are now; starts a check when due."""
-        if start_if_stale:
-            self.ensure_fresh()
-        with self._lock:
-            return self.report, self.error, self._running_locked()
+        """(report, error, running) as stored now; starts a check when due."""
+        report, _envelope, error, running = self.state(start_if_due=start_if_stale)
+        return report, error, running
 
-    def age(self) -> float | None:
-        return None if self.finished_at is None else time.time() - self.finished_at
-
-    def ensure_fresh(self) -> None:
-        max_age = self.max_age
-        epoch = self.current_epoch() if self.report is not None else None
-        with self._lock:
-            if self._running_locked():
-                return
-            now = time.time()
-            if (
-                self.report is not None
-                and self.error is None
-                and now - self.finished_at < max_age
-                and (epoch is None or epoch == self.epoch)
-            ):
-                return
-            if self._failed_recently_locked(now, max_age):
-                return
-            self._start_locked()
+    def age(self, envelope: dict | None = None) -> float | None:
+        """Seconds since the stored report (or the given envelope's) was finished."""
+        finished_at = self.finished_at if envelope is None else self.finished_at_of(envelope)
+        return None if finished_at is None else max(0.0, time.time() - finished_at)

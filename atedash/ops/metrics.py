@@ -1,15 +1,16 @@
 """The metrics behind /metrics (Prometheus text format): a registry of our own per application.
 
-Gauges come from what is cached already, never from a scan per scrape: the store statistics the
-overview uses (atedash.stats, refreshed in the background at most every ATEDASH_STATS_MAX_AGE seconds)
-and the last consistency check (atedash.ops.checks, at most every ATEDASH_CHECK_MAX_AGE seconds).
+Gauges come from the fleet's stored results, never from a scan per scrape: the store statistics the
+overview uses (atedash.stats, one count for the fleet at most every ATEDASH_STATS_MAX_AGE seconds)
+and the last consistency check (atedash.ops.checks, at most every ATEDASH_CHECK_MAX_AGE seconds), so
+every process answers the same; plus `atedash_store_up`, this scrape's PING of the store.
 Request latency is a histogram filled by atedash.middleware.RequestLatencyMiddleware, labelled by the route's name (a
 bounded set), method and status class.
 
 Several gunicorn worker processes: set PROMETHEUS_MULTIPROC_DIR (the deploy manifests do) and the
 request histogram is aggregated over all workers through prometheus_client's multiprocess mode
 (gunicorn.conf.py empties the directory at start and marks dead workers); the store gauges are the
-same in every process, computed by whichever one answers the scrape.
+same in every process (read from the store).
 
 Access: a logged-in operator (any role), or `Authorization: Bearer <ATEDASH_METRICS_TOKEN>` when that
 token is configured (for Prometheus). Without either, the login redirect of every page; a wrong token
@@ -30,21 +31,39 @@ from prometheus_client.core import GaugeMetricFamily
 if TYPE_CHECKING:
     from atedash.ops.checks import CheckCache
     from atedash.stats import StatsCache
+    from atedash.store import StoreConnection
 
 
 class StoreCollector:
-    """Gauges from the cached store statistics and the cached consistency check."""
+    """Gauges from the fleet's stored statistics and consistency check, and the store's state."""
 
-    def __init__(self, stats: StatsCache, checks: CheckCache) -> None:
+    def __init__(self, stats: StatsCache, checks: CheckCache, store: StoreConnection | None = None) -> None:
         self.stats = stats
         self.checks = checks
+        self.store = store
 
     def describe(self) -> list[GaugeMetricFamily]:
         return []  # computed on collect; no scan at registration
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
+        yield self._store_up()
         yield from self._store_gauges()
         yield from self._check_gauges()
+
+    def _store_up(self) -> GaugeMetricFamily:
+        up = GaugeMetricFamily(
+            "atedash_store_up", "1 when the store answered this scrape's PING, 0 during an outage (/readyz stays up)."
+        )
+        answered = False
+        if self.store is not None:
+            try:
+                answered = self.store.persistence().ping()
+            except Exception:  # noqa: BLE001 - unreachable (StoreUnreachable during a known outage)
+                answered = False
+            if not answered:
+                self.store.connection_lost("no answer to the metrics scrape's PING")
+        up.add_metric([], 1 if answered else 0)
+        return up
 
     def _store_gauges(self) -> Iterator[GaugeMetricFamily]:
         actors = GaugeMetricFamily(
@@ -130,7 +149,7 @@ class Metrics:
     In multiprocess mode (PROMETHEUS_MULTIPROC_DIR) a scrape aggregates every worker's samples
     through a registry of its own, plus this process's gauges."""
 
-    def __init__(self, stats: StatsCache, checks: CheckCache) -> None:
+    def __init__(self, stats: StatsCache, checks: CheckCache, store: StoreConnection | None = None) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
         self.request_latency = Histogram(
             "atedash_request_duration_seconds",
@@ -139,7 +158,7 @@ class Metrics:
             registry=self.registry,
             buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
         )
-        self.store_collector = StoreCollector(stats, checks)
+        self.store_collector = StoreCollector(stats, checks, store)
         self.registry.register(self.store_collector)
         self.scrape_registry = self.registry
         directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR")

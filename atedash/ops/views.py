@@ -23,10 +23,10 @@ from atedash.app import current_app
 from atedash.audit import audit, bounded, is_digest, recent, shown
 from atedash.auth import login_exempt, role_required
 from atedash.errors import BadParameter
+from atedash.request import AuthedHttpRequest, HtmxHttpRequest
 from atedash.views.common import persistence, render_page
 
 if TYPE_CHECKING:
-    from django.http import HttpRequest
     from django.http.response import HttpResponseBase
 
     from atedash.operators import Operator
@@ -64,7 +64,7 @@ def _finding_rows(findings: Iterable[Finding], operator: Operator | None) -> lis
         rows.append(
             {
                 "finding": finding,
-                "repair_token": sign_repair(repair) if allowed else None,
+                "repair_token": sign_repair(repair) if repair is not None and allowed else None,
                 "repair_role": required_role(repair) if repair is not None else None,
             }
         )
@@ -78,7 +78,7 @@ finding_rows = _finding_rows  # a record's page lists its findings the same way 
 
 
 @require_http_methods(["GET", "POST"])
-def check_page(request: HttpRequest) -> HttpResponseBase:
+def check_page(request: AuthedHttpRequest) -> HttpResponseBase:
     """The last check's findings; "Run the check now" (a POST, editors) starts a new one."""
     htmx = getattr(request, "htmx", False)
     checks = current_app().checks
@@ -97,7 +97,7 @@ def check_page(request: HttpRequest) -> HttpResponseBase:
             checks.ensure_fresh()
         wait = settings.ATEDASH_MAX_WAIT if request.GET.get("wait") else settings.ATEDASH_CHECK_WAIT
         checks.wait(timeout=min(wait, settings.ATEDASH_MAX_WAIT))
-    report, error, running = checks.snapshot()
+    report, envelope, error, running = checks.state(start_if_due=True)
     kind = request.GET.get("kind") or ""
     can_repair = request.operator is not None and request.operator.can_edit
     findings = [f for f in report.findings if not kind or f.kind == kind] if report is not None else []
@@ -113,8 +113,10 @@ def check_page(request: HttpRequest) -> HttpResponseBase:
         "hidden": len(findings) - len(shown),
         "kind": kind,
         "kinds": [(k, KIND_TITLES[k], report.counts.get(k, 0) if report else 0) for k in KINDS],
-        "age": current_app().checks.age(),
-        "finished_at": current_app().checks.finished_at,
+        "age": checks.age(envelope),
+        "finished_at": checks.finished_at_of(envelope),
+        "maker": str(envelope.get("maker", ""))[:200],
+        "interrupted": checks.interrupted(),
         "can_repair": can_repair,
     }
     return render_page(request, "ops/check.html", "ops/_check_results.html", context)
@@ -122,7 +124,7 @@ def check_page(request: HttpRequest) -> HttpResponseBase:
 
 @role_required("editor")
 @require_http_methods(["GET", "POST"])
-def repair(request: HttpRequest) -> HttpResponseBase:
+def repair(request: AuthedHttpRequest) -> HttpResponseBase:
     """GET: the exact change, and whether it still applies; POST: re-check and apply it."""
     from storage.consistency import RepairNotApplicable
     from storage.errors import UnreadableStored, VersionConflict
@@ -137,7 +139,7 @@ def repair(request: HttpRequest) -> HttpResponseBase:
 
         return forbidden(request, f"This repair needs the {role} role.")
     p = persistence()
-    context = {"repair": repair_obj, "token": token, "changes": repair_obj.changes(), "error": None}
+    context: dict[str, Any] = {"repair": repair_obj, "token": token, "changes": repair_obj.changes(), "error": None}
     if request.method == "GET":
         try:
             repair_obj.verify(p)
@@ -173,7 +175,7 @@ def repair(request: HttpRequest) -> HttpResponseBase:
 
 
 @role_required("editor")
-def _run_check(request: HttpRequest) -> HttpResponseBase:
+def _run_check(request: AuthedHttpRequest) -> HttpResponseBase:
     if current_app().claim_refresh("check"):
         current_app().checks.refresh()
     else:
@@ -189,7 +191,7 @@ def _run_check(request: HttpRequest) -> HttpResponseBase:
 
 
 @require_GET
-def export_download(request: HttpRequest) -> HttpResponseBase:
+def export_download(request: AuthedHttpRequest) -> HttpResponseBase:
     """Every actor and worker as JSON lines, streamed (constant memory), bounded (atedash/exports.py)."""
     from atedash.errors import too_many
     from atedash.exports import ExportRefused, leased, take_lease
@@ -217,7 +219,7 @@ def export_download(request: HttpRequest) -> HttpResponseBase:
 
 
 @require_GET
-def backup_page(request: HttpRequest) -> HttpResponse:
+def backup_page(request: AuthedHttpRequest) -> HttpResponse:
     return render(request, "ops/backup.html", {})
 
 
@@ -264,7 +266,7 @@ def audit_filter(values: dict[str, str]) -> Callable[[dict], bool] | None:
 
 
 @require_GET
-def audit_page(request: HttpRequest) -> HttpResponse:
+def audit_page(request: AuthedHttpRequest) -> HttpResponse:
     before = parse_stream_id(request.GET.get("before"))
     values = {name: request.GET.get(name, "")[:4096] for name in AUDIT_FILTERS}
     wanted = audit_filter(values)
@@ -371,7 +373,9 @@ def _entry_row(entry: dict[str, Any]) -> dict[str, Any]:
     entry = bounded(entry)  # entries written before entries were bounded, too
     # Lines kept whole are shown apart; a line too big for the audit is a digest among the details.
     extra = {k: shown(v) for k, v in entry.items() if k not in _SHOWN and not (k in _LINES and isinstance(v, str))}
-    changed = entry.get("changed_fields") if isinstance(entry.get("changed_fields"), dict) else {}
+    changed = entry.get("changed_fields")
+    if not isinstance(changed, dict):
+        changed = {}
     changed = {
         name: [shown(v) for v in pair] if isinstance(pair, list) else shown(pair) if is_digest(pair) else pair
         for name, pair in changed.items()
@@ -392,7 +396,7 @@ def _entry_row(entry: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _bearer_ok(request: HttpRequest) -> bool | None:
+def _bearer_ok(request: HtmxHttpRequest) -> bool | None:
     token = settings.ATEDASH_METRICS_TOKEN
     header = request.headers.get("Authorization", "")
     if not token or not header.startswith("Bearer "):
@@ -402,7 +406,7 @@ def _bearer_ok(request: HttpRequest) -> bool | None:
 
 @login_exempt
 @require_GET
-def metrics(request: HttpRequest) -> HttpResponseBase:
+def metrics(request: HtmxHttpRequest) -> HttpResponseBase:
     bearer = _bearer_ok(request)
     if bearer is False:
         response = HttpResponse("invalid metrics token\n", status=401, content_type="text/plain")

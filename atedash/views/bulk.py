@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.conf import settings
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_POST
 
@@ -19,6 +19,7 @@ from atedash.app import current_app
 from atedash.audit import audit
 from atedash.auth import role_required
 from atedash.links import local_path
+from atedash.request import AuthedHttpRequest
 from atedash.views.common import persistence
 from storage.bulk import ACTIONS, BulkError, bulk_apply
 
@@ -27,22 +28,22 @@ MAX_SELECTED = 1000
 SHOWN = 1000
 
 
-def _refuse(request: HttpRequest, message: str) -> HttpResponse:
+def _refuse(request: AuthedHttpRequest, message: str) -> HttpResponse:
     return render(request, "bulk/refused.html", {"message": message}, status=400)
 
 
-def _targets(request: HttpRequest, kind: str) -> tuple[list[tuple[str, int | None]] | None, str | None]:
+def _targets(request: AuthedHttpRequest, kind: str) -> tuple[list[tuple[str, int | None]] | None, str | None]:
     """[(key, version seen | None)], or a message saying why there are none."""
     if request.POST.get("scope") == "all":
         job = current_app().walks.get(request.POST.get("walk", ""))
         state, result, _ = job.state() if job is not None else ("none", None, None)
-        if state != "done" or job.kind != kind:
+        if job is None or result is None or state != "done" or job.kind != kind:
             return None, "That walk is no longer kept (results are kept 10 minutes): walk again."
         return [(key, None) for key in result.keys], None
     values = request.POST.getlist("page_target" if request.POST.get("scope") == "page" else "target")
     if len(values) > MAX_SELECTED:
         return None, f"At most {MAX_SELECTED} selected records at once; use 'all matches' for more."
-    targets = []
+    targets: list[tuple[str, int | None]] = []
     for value in values:
         key, sep, version = value.rpartition("@")
         if not sep or not key or not version.isdigit() or len(version) > 19:
@@ -55,7 +56,7 @@ def _targets(request: HttpRequest, kind: str) -> tuple[list[tuple[str, int | Non
 
 @role_required("admin")
 @require_POST
-def bulk(request: HttpRequest) -> HttpResponse:
+def bulk(request: AuthedHttpRequest) -> HttpResponse:
     kind = request.POST.get("kind", "")
     action = request.POST.get("action", "")
     if kind in KIND_ACTIONS and not action:
@@ -63,8 +64,8 @@ def bulk(request: HttpRequest) -> HttpResponse:
     if kind not in KIND_ACTIONS or action not in KIND_ACTIONS[kind]:
         return _refuse(request, "Unknown action for this list.")
     targets, problem = _targets(request, kind)
-    if problem:
-        return _refuse(request, problem)
+    if problem or targets is None:
+        return _refuse(request, problem or "Nothing selected.")
     scope = request.POST.get("scope", "selected")
     threshold = settings.ATEDASH_CONFIRM_THRESHOLD
     context = {

@@ -2,37 +2,39 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from django.shortcuts import render
 
 from atedash.app import current_app
+from atedash.request import AuthedHttpRequest
 
 if TYPE_CHECKING:
-    from django.http import HttpRequest, HttpResponse
+    from django.http import HttpResponse
 
-    from atedash.timing import TimedPersistence
+    from storage import Persistence
 
 
-def wants_partial(request: HttpRequest) -> bool:
+def wants_partial(request: AuthedHttpRequest) -> bool:
     """True for an HTMX request that swaps part of a page (not a boost, not a history restore)."""
     htmx = getattr(request, "htmx", None)
-    return bool(htmx) and not htmx.boosted and not htmx.history_restore_request
+    return htmx is not None and bool(htmx) and not htmx.boosted and not htmx.history_restore_request
 
 
 def render_page(
-    request: HttpRequest, template: str, partial: str, context: dict[str, Any], status: int = 200
+    request: AuthedHttpRequest, template: str, partial: str, context: dict[str, Any], status: int = 200
 ) -> HttpResponse:
     """The full page, or only `partial` (which lives next to the page template) for HTMX swaps."""
     return render(request, partial if wants_partial(request) else template, context, status=status)
 
 
-def persistence() -> TimedPersistence:
-    """The process's Persistence, its calls timed for the Server-Timing header (atedash/timing.py)."""
-    return current_app().store.timed()
+def persistence() -> Persistence:
+    """The process's Persistence, its calls timed for the Server-Timing header (atedash/timing.py):
+    a TimedPersistence, which answers as the Persistence it wraps."""
+    return cast("Persistence", current_app().store.timed())
 
 
-def scan_budget() -> dict[str, int | float]:
+def scan_budget() -> dict[str, int | float | None]:
     """How far one list page scans: ATEDASH_SCAN_BUDGET keys, ATEDASH_SCAN_SECONDS of wall time."""
     from django.conf import settings
 

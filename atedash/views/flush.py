@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from django.conf import settings
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_http_methods
 
@@ -16,11 +16,12 @@ from atedash.audit import audit
 from atedash.auth import role_required
 from atedash.errors import forbidden
 from atedash.forms import FLUSH_SCOPES, FlushForm
+from atedash.request import AuthedHttpRequest
 from atedash.views.common import persistence
 
 
 def shard_rows(counts: Iterable[storage.ShardCounts]) -> tuple[list[dict[str, Any]], dict[str, int]]:
-    rows = [
+    rows: list[dict[str, Any]] = [
         {
             "node": c.node,
             "actors": c.actors,
@@ -37,7 +38,7 @@ def shard_rows(counts: Iterable[storage.ShardCounts]) -> tuple[list[dict[str, An
 
 @role_required("admin")
 @require_http_methods(["GET", "POST"])
-def flush(request: HttpRequest) -> HttpResponse:
+def flush(request: AuthedHttpRequest) -> HttpResponse:
     if not settings.ATEDASH_ALLOW_FLUSH:
         return forbidden(request, "Flush is turned off for this environment (ATEDASH_ALLOW_FLUSH).")
     p = persistence()
@@ -53,6 +54,6 @@ def flush(request: HttpRequest) -> HttpResponse:
             current_app().records_changed(recount=True)
             context = {"rows": rows, "totals": totals, "scope": dict(FLUSH_SCOPES)[scope]}
             return render(request, "flush/done.html", context)
-        audit(request, "flush.refused", reason="; ".join(e for errs in form.errors.values() for e in errs))
+        audit(request, "flush.refused", reason="; ".join(str(e) for errs in form.errors.values() for e in errs))
     rows, totals = shard_rows(p.shard_counts())
     return render(request, "flush/page.html", {"form": form, "rows": rows, "totals": totals}, status=status)

@@ -2,7 +2,7 @@
 
 from django.conf import settings
 from django.contrib import messages
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods
 
@@ -11,11 +11,12 @@ from atedash.app import current_app
 from atedash.audit import audit
 from atedash.auth import role_required
 from atedash.forms import LockFilterForm, LockReleaseForm
+from atedash.request import AuthedHttpRequest
 from atedash.views.common import persistence, render_page, scan_budget
 
 
 @require_GET
-def lock_list(request: HttpRequest) -> HttpResponse:
+def lock_list(request: AuthedHttpRequest) -> HttpResponse:
     form = LockFilterForm(request.GET)
     values = form.values()
     # A cursor that is not valid raises storage.InvalidCursor: the 400 page (atedash/errors.py).
@@ -37,7 +38,7 @@ def lock_list(request: HttpRequest) -> HttpResponse:
 
 @role_required("admin")
 @require_http_methods(["GET", "POST"])
-def lock_release(request: HttpRequest) -> HttpResponse:
+def lock_release(request: AuthedHttpRequest) -> HttpResponse:
     """GET: confirmation naming the key and the token shown; POST: release only that token."""
     form = LockReleaseForm(request.POST if request.method == "POST" else request.GET)
     if not form.is_valid():

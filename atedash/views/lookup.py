@@ -12,13 +12,14 @@ import ipaddress
 from urllib.parse import urlencode
 
 from django.conf import settings
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET
 
 from atedash.forms import OpenRecordForm
 from atedash.links import record_url
+from atedash.request import AuthedHttpRequest
 from atedash.views.common import persistence
 from storage import keys
 from storage.identify import identify
@@ -66,7 +67,7 @@ def _searches(query: str) -> list[tuple[str, str]]:
 
 
 @require_GET
-def open_record(request: HttpRequest) -> HttpResponse:
+def open_record(request: AuthedHttpRequest) -> HttpResponse:
     form = OpenRecordForm(request.GET)
     context = {"form": form, "query": "", "key": None, "searches": []}
     if not form.is_valid():
@@ -83,7 +84,7 @@ def open_record(request: HttpRequest) -> HttpResponse:
         url = record_url(key)  # by key when no URL of the kind can carry the id (e.g. a "/" in it)
         if url and persistence().exists(key):
             return redirect(url)
-    found = identify(persistence(), query, seconds=settings.ATEDASH_LOOKUP_SECONDS)
+    found = identify(persistence(), query, seconds=settings.ATEDASH_LOOKUP_SECONDS or 2.5)
     if len(found.matches) == 1 and found.complete:
         return redirect(record_url(found.matches[0].key))
     context.update(found=found, matches=[(m, record_url(m.key)) for m in found.matches])

@@ -3,7 +3,8 @@
 GET shows the walk of the URL's filters: a button to start it when there is none, its progress while
 it runs (an HTMX poll, and a meta refresh without JavaScript), then its matches page by page (signed
 offsets into the walk's sorted keys). POST starts it (or joins the walk of the same filters already
-running); POST .../cancel/ stops it. The walks live in the application's registry (atedash/walks.py).
+running); POST .../cancel/ stops it. The walks live in the store, so that any process shows them
+(atedash/walks.py).
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable
 from html import escape
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import urlencode
 
 from django.conf import settings
@@ -30,20 +31,21 @@ from atedash.errors import not_found
 from atedash.forms import ActorFilterForm, WorkerFilterForm, status_value
 from atedash.links import local_path
 from atedash.records import status_name
+from atedash.request import AuthedHttpRequest
 from atedash.views.bulk import KIND_ACTIONS
 from atedash.views.common import persistence, render_page, wants_partial
 from storage import keys
+from storage.ateapi_pb2 import Actor, Worker
 from storage.backup import iter_keys_export
 from storage.bulk import ACTIONS
 from storage.records import ACTORS, WORKERS
 from storage.walk import actor_walk, worker_walk
 
 if TYPE_CHECKING:
-    from django.http import HttpRequest, HttpResponse, QueryDict
+    from django.http import HttpResponse, QueryDict
     from django.utils.safestring import SafeString
 
     from atedash.walks import WalkJob
-    from storage.ateapi_pb2 import Actor, Worker
     from storage.walk import WalkFilter
 
 PAGE_SIZE = 100
@@ -99,7 +101,7 @@ def _offset(job: WalkJob, signed: str) -> int:
     signed for this very walk (another walk's link, an edited number): the 400 page."""
     if not signed:
         return 0
-    job_id, _, offset = cursors.unsign("matches", signed).partition(":")
+    job_id, _, offset = (cursors.unsign("matches", signed) or "").partition(":")
     if job_id != job.id or not offset.isdigit():
         raise storage.InvalidCursor(signed[:64], "this link belongs to another walk; start from its first page")
     return int(offset)
@@ -127,11 +129,13 @@ def _rows_html(kind: str, records: list[Actor | Worker], selectable: bool, value
     """The list's own rows (atedash/listing.py); for admins each with a checkbox for bulk actions,
     whose value is the record's key and the version shown (storage/bulk.py checks it), also added
     to `values` (the page's records, for "on this page")."""
-    if not selectable:
-        return listing.actor_rows_html(_actor_rows(records)) if kind == "actors" else listing.worker_rows_html(records)
+    if not selectable:  # (records of the walk's kind, as _read gives them)
+        if kind == "actors":
+            return listing.actor_rows_html(_actor_rows(cast("list[Actor]", records)))
+        return listing.worker_rows_html(cast("list[Worker]", records))
     out: list[str] = []
     for record in records:
-        if kind == "actors":
+        if isinstance(record, Actor):
             html = listing.actor_rows_html(_actor_rows([record]))
             key = keys.actor_key(record.actor_id)
         else:
@@ -148,7 +152,7 @@ def _rows_html(kind: str, records: list[Actor | Worker], selectable: bool, value
     return mark_safe("".join(out))
 
 
-def _page(request: HttpRequest, kind: str, data: QueryDict | None = None) -> HttpResponse:
+def _page(request: AuthedHttpRequest, kind: str, data: QueryDict | None = None) -> HttpResponse:
     wanted, query = _wanted(kind, request.GET if data is None else data)
     walks = current_app().walks
     job = walks.find(kind, wanted)
@@ -158,7 +162,7 @@ def _page(request: HttpRequest, kind: str, data: QueryDict | None = None) -> Htt
         "query": query,
         "filters": [(k, v) for k, v in query.items()],
         "job": job,
-        "busy": busy if busy is not None and busy is not job else None,
+        "busy": busy if busy is not None and (job is None or busy.id != job.id) else None,
         "list_url": reverse(f"{kind[:-1]}_list") + ("?" + urlencode(query) if query else ""),
         "self_url": _url(kind, query),
         "export_url": reverse(f"{kind[:-1]}_matches_export") + ("?" + urlencode(query) if query else ""),
@@ -166,13 +170,13 @@ def _page(request: HttpRequest, kind: str, data: QueryDict | None = None) -> Htt
     }
     state, result, error = job.state() if job is not None else ("none", None, None)
     context["state"], context["walk_error"] = state, error
-    if state == "running":
+    if state in ("running", "interrupted") and job is not None:
         context["progress"] = job.walk.progress()
         if wants_partial(request):  # the poll: the matches found so far fill in as the walk goes on
             records, _gone, _corrupt = _read(kind, job.walk.found(RUNNING_ROWS))
             context["rows_html"] = _rows_html(kind, records, False, [])
             context["rows"] = records
-    elif state == "done":
+    elif state == "done" and job is not None and result is not None:
         offset = min(_offset(job, request.GET.get("at", "")), max(0, len(result.keys) - 1))
         keys = result.keys[offset : offset + PAGE_SIZE]
         records, gone, corrupt = _read(kind, keys)
@@ -203,7 +207,7 @@ def _page(request: HttpRequest, kind: str, data: QueryDict | None = None) -> Htt
     return render_page(request, "matches/page.html", "matches/_walk.html", context)
 
 
-def _start(request: HttpRequest, kind: str) -> HttpResponse:
+def _start(request: AuthedHttpRequest, kind: str) -> HttpResponse:
     """Starts the walk of the filters, or joins the one running or kept. A full walk costs the store
     a pass over every key, so: walking again ("fresh") is an editor's call, at most once per
     ATEDASH_REFRESH_INTERVAL for the fleet; a viewer gets the kept result, and starts a walk of new
@@ -239,23 +243,23 @@ def _start(request: HttpRequest, kind: str) -> HttpResponse:
 
 
 @require_http_methods(["GET", "POST"])
-def actor_matches(request: HttpRequest) -> HttpResponse:
+def actor_matches(request: AuthedHttpRequest) -> HttpResponse:
     return _start(request, "actors") if request.method == "POST" else _page(request, "actors")
 
 
 @require_http_methods(["GET", "POST"])
-def worker_matches(request: HttpRequest) -> HttpResponse:
+def worker_matches(request: AuthedHttpRequest) -> HttpResponse:
     return _start(request, "workers") if request.method == "POST" else _page(request, "workers")
 
 
 @require_GET
-def matches_export(request: HttpRequest, kind: str) -> HttpResponse | StreamingHttpResponse:
+def matches_export(request: AuthedHttpRequest, kind: str) -> HttpResponse | StreamingHttpResponse:
     """The matches of the URL's filters as the backup's JSON lines (manage.py ate import reads them):
     the walk's keys (at most its max_results), read again now. Without a finished walk: the 404."""
     wanted, query = _wanted(kind, request.GET)
     job = current_app().walks.find(kind, wanted)
     state, result, _ = job.state() if job is not None else ("none", None, None)
-    if state != "done":
+    if state != "done" or result is None:
         return not_found(request, "No finished walk of these filters (results are kept 10 minutes): walk again.")
     from atedash.errors import too_many
     from atedash.exports import ExportRefused, leased, take_lease
@@ -277,17 +281,17 @@ def matches_export(request: HttpRequest, kind: str) -> HttpResponse | StreamingH
     return response
 
 
-def actor_matches_export(request: HttpRequest) -> HttpResponse | StreamingHttpResponse:
+def actor_matches_export(request: AuthedHttpRequest) -> HttpResponse | StreamingHttpResponse:
     return matches_export(request, "actors")
 
 
-def worker_matches_export(request: HttpRequest) -> HttpResponse | StreamingHttpResponse:
+def worker_matches_export(request: AuthedHttpRequest) -> HttpResponse | StreamingHttpResponse:
     return matches_export(request, "workers")
 
 
 @role_required("editor")
 @require_POST
-def cancel_walk(request: HttpRequest, job_id: str) -> HttpResponseRedirect:
+def cancel_walk(request: AuthedHttpRequest, job_id: str) -> HttpResponseRedirect:
     walks = current_app().walks
     walks.cancel(job_id)
     return HttpResponseRedirect(local_path(request.POST.get("next", "")))

@@ -14,10 +14,11 @@ from django.views.decorators.http import require_GET, require_http_methods
 from atedash import attention, listing
 from atedash.app import current_app
 from atedash.auth import role_required
+from atedash.request import AuthedHttpRequest
 from atedash.views.common import persistence, render_page
 
 if TYPE_CHECKING:
-    from django.http import HttpRequest, HttpResponse
+    from django.http import HttpResponse
     from django.http.response import HttpResponseBase
     from django.utils.safestring import SafeString
 
@@ -28,7 +29,7 @@ SINCE_SALT = "atedash.overview.since"
 
 
 def _stats_context(since: float | None = None) -> dict[str, Any]:
-    result, error, running = current_app().stats.snapshot()
+    result, envelope, error, running = current_app().stats.state(start_if_due=True)
     # A recount asked for at `since` is still pending here while this process's counts predate it.
     pending_since = (
         since if since is not None and error is None and (result is None or result.computed_at < since) else None
@@ -39,9 +40,14 @@ def _stats_context(since: float | None = None) -> dict[str, Any]:
         "stats_running": running or pending_since is not None,
         "stats_age": None,
         "stats_since": signing.dumps(pending_since, salt=SINCE_SALT) if pending_since is not None else None,
+        # A count whose process died before it wrote anything (its lease lapsed): said, with its maker.
+        "stats_interrupted": current_app().stats.interrupted(),
     }
     if result is not None:
         context["stats_age"] = max(0, int(time.time() - result.computed_at))
+        # The same in every process: the fleet's one count, when and by whom (host:pid).
+        context["stats_counted_at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(result.computed_at))
+        context["stats_maker"] = str(envelope.get("maker", ""))[:200]
         context["stats_interval"] = int(current_app().stats.interval(result))
         context["stats_stale"] = context["stats_age"] > context["stats_interval"]
         context["actor_total"] = sum(result.actors_by_status.values())
@@ -105,7 +111,7 @@ def _pool_rows_html(result: StoreStats, pools: list[dict[str, Any]]) -> SafeStri
 
 
 @require_GET
-def overview(request: HttpRequest) -> HttpResponse:
+def overview(request: AuthedHttpRequest) -> HttpResponse:
     cluster = persistence().cluster_overview()
     primaries = [n for n in cluster.nodes if n.role == "primary"]
     context = {
@@ -119,7 +125,7 @@ def overview(request: HttpRequest) -> HttpResponse:
     return render_page(request, "overview/page.html", "overview/_stats.html", context)
 
 
-def _stats_fragment(request: HttpRequest, since: float | None) -> HttpResponse:
+def _stats_fragment(request: AuthedHttpRequest, since: float | None) -> HttpResponse:
     """The statistics block, with the attention strip swapped out of band (its items change with
     the counts)."""
     context = _stats_context(since)
@@ -129,7 +135,7 @@ def _stats_fragment(request: HttpRequest, since: float | None) -> HttpResponse:
 
 
 @require_http_methods(["GET", "POST"])
-def stats(request: HttpRequest) -> HttpResponseBase:
+def stats(request: AuthedHttpRequest) -> HttpResponseBase:
     """The statistics block alone (polled by HTMX while a computation runs; a full page without JS).
 
     "Recount now" is a POST by an editor, at most one per ATEDASH_REFRESH_INTERVAL for the fleet;
@@ -148,7 +154,7 @@ def stats(request: HttpRequest) -> HttpResponseBase:
 
 
 @role_required("editor")
-def _recount(request: HttpRequest) -> HttpResponseBase:
+def _recount(request: AuthedHttpRequest) -> HttpResponseBase:
     since = None
     if current_app().claim_refresh("stats"):
         since = time.time()

@@ -43,6 +43,7 @@ from atedash.forms import (
     shown_token,
 )
 from atedash.links import record_url
+from atedash.request import AuthedHttpRequest
 from atedash.templatetags.atedash import raw_url, ttl
 from atedash.views.common import persistence
 from storage import keys
@@ -56,12 +57,12 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from django import forms
-    from django.http import HttpRequest, HttpResponse
+    from django.http import HttpResponse
     from django.http.response import HttpResponseBase
-    from google.protobuf.message import Message
 
     from atedash.timing import TimedPersistence
     from storage import LockInfo, Persistence, RawRecord
+    from storage.records import Record
 
     Store = Persistence | TimedPersistence
 
@@ -112,7 +113,7 @@ def record_notices(p: Store, key: str, value: bytes, lock: LockInfo | None | obj
     }
 
 
-def refuse_unreadable(request: HttpRequest, p: Store, key: str) -> HttpResponse | None:
+def refuse_unreadable(request: AuthedHttpRequest, p: Store, key: str) -> HttpResponse | None:
     """The response of an ordinary edit form for a record the server cannot read (or atedash cannot
     decode), linking to the raw editor; None when the form may go on."""
     raw = p.get_raw(key)  # NotFound -> 404
@@ -133,10 +134,10 @@ def refuse_unreadable(request: HttpRequest, p: Store, key: str) -> HttpResponse 
 # --- helpers ------------------------------------------------------------------------------------
 
 
-def _key(request: HttpRequest) -> str:
+def _key(request: AuthedHttpRequest) -> str:
     form = RawKeyForm(request.GET)
     if not form.is_valid():
-        message = " ".join(form.errors.get("key") or ["A record key is needed (?key=actor:<id>)."])
+        message = " ".join(str(e) for e in form.errors.get("key") or ["A record key is needed (?key=actor:<id>)."])
         raise errors.BadParameter("key", message)
     return form.cleaned_data["key"]
 
@@ -160,10 +161,11 @@ def _as_text(value: bytes) -> str | None:
         return None
 
 
-def _decoded(key: str, value: bytes) -> Message | None:
+def _decoded(key: str, value: bytes) -> Record | None:
     """The record as atedash decodes it, or None."""
     try:
-        return kind_of_key(key).decode_stored(key, value)[0]
+        kind = kind_of_key(key)
+        return None if kind is None else kind.decode_stored(key, value)[0]
     except storage.CorruptRecord:
         return None
 
@@ -248,7 +250,7 @@ def value_diff(before: bytes, after: bytes | None) -> dict[str, Any]:
 
 
 def _changed(
-    request: HttpRequest,
+    request: AuthedHttpRequest,
     key: str,
     before: bytes,
     after: bytes | None,
@@ -258,6 +260,8 @@ def _changed(
 ) -> None:
     """The audit line of a raw write or delete: the bytes before and after as export lines
     (``manage.py ate import --allow-unreadable`` of ``restore_line`` puts the old record back)."""
+    big = max(len(before), len(after or b"")) > DIFF_FROM
+    diff: dict[str, Any] = {"value_diff": value_diff(before, after)} if big else {}
     audit(
         request,
         action,
@@ -268,14 +272,14 @@ def _changed(
         # A big record's lines are kept as digests (atedash/audit.py): the diff says what changed.
         restore_line=export_line(key, before),
         written_line=export_line(key, after) if after is not None else None,
-        **({"value_diff": value_diff(before, after)} if max(len(before), len(after or b"")) > DIFF_FROM else {}),
+        **diff,
         **lock_audit(lock),
         **extra,
     )
     current_app().records_changed(recount=True)  # the overview's count of unreadable records
 
 
-def _opened(request: HttpRequest) -> tuple[str, Store, dict[str, Any]]:
+def _opened(request: AuthedHttpRequest) -> tuple[str, Store, dict[str, Any]]:
     """The key of ``?key=``, the store, and the context of a raw page over the record as stored now."""
     key = _key(request)
     p = persistence()
@@ -284,7 +288,7 @@ def _opened(request: HttpRequest) -> tuple[str, Store, dict[str, Any]]:
 
 
 def _write(
-    request: HttpRequest,
+    request: AuthedHttpRequest,
     p: Store,
     key: str,
     context: dict[str, Any],
@@ -324,7 +328,7 @@ def _write(
 
 
 def _stale(
-    request: HttpRequest,
+    request: AuthedHttpRequest,
     p: Store,
     key: str,
     template: str,
@@ -342,7 +346,7 @@ def _stale(
 
 @role_required("editor")
 @require_http_methods(["GET", "POST"])
-def raw_edit(request: HttpRequest) -> HttpResponseBase:
+def raw_edit(request: AuthedHttpRequest) -> HttpResponseBase:
     key, p, context = _opened(request)
     if request.method == "GET":
         context["form"] = RawEditForm(initial={"shown": context["shown"], "value": context["initial_value"]})
@@ -381,7 +385,7 @@ def raw_edit(request: HttpRequest) -> HttpResponseBase:
 
 @role_required("editor")
 @require_http_methods(["GET", "POST"])
-def raw_repair(request: HttpRequest) -> HttpResponseBase:
+def raw_repair(request: AuthedHttpRequest) -> HttpResponseBase:
     key, p, context = _opened(request)
     if request.method == "GET":
         context["form"] = RawRepairForm(initial={"shown": context["shown"]})
@@ -425,7 +429,7 @@ def raw_repair(request: HttpRequest) -> HttpResponseBase:
 
 @role_required("admin")
 @require_http_methods(["GET", "POST"])
-def raw_delete(request: HttpRequest) -> HttpResponseBase:
+def raw_delete(request: AuthedHttpRequest) -> HttpResponseBase:
     key, p, context = _opened(request)
     context["decodable"] = _decoded(key, context["raw"].value) is not None
     deletable = context["unreadable"] is not None or not context["decodable"]

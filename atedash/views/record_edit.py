@@ -14,10 +14,9 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import messages
-from django.http import HttpRequest, HttpResponse, QueryDict
+from django.http import HttpResponse, QueryDict
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods
-from google.protobuf.message import Message
 
 import storage
 from atedash import errors
@@ -27,11 +26,13 @@ from atedash.forms import SAVE_DESPITE_FINDINGS, RecordEditForm
 from atedash.history import revertible, too_big
 from atedash.merge import BadBase, Base, Merge, merge, read_base, sign_base
 from atedash.records import key_text, related_settings
+from atedash.request import AuthedHttpRequest
 from atedash.views import raw as raw_views
 from atedash.views.common import persistence
 from atedash.views.records import Pages, record_changed, record_context, record_view
 from storage.consistency import related
 from storage.raw import LockInfo
+from storage.records import Record, copy_record
 
 MERGE_ROUNDS = 8  # the record keeps changing under the merge: give up after this many compare-and-sets
 BAD_BASE = "This form was changed on its way or made for another record: nothing was saved. Open the edit page again."
@@ -40,7 +41,7 @@ BAD_BASE = "This form was changed on its way or made for another record: nothing
 @role_required("editor")
 @require_http_methods(["GET", "POST"])
 @record_view
-def record_edit(request: HttpRequest, pages: Pages, key: str | bytes) -> HttpResponse:
+def record_edit(request: AuthedHttpRequest, pages: Pages, key: str | bytes) -> HttpResponse:
     p = persistence()
     if isinstance(key, str):  # a record the ate server cannot read is edited raw only: the form would guess
         refused = raw_views.refuse_unreadable(request, p, key)
@@ -55,11 +56,11 @@ def record_edit(request: HttpRequest, pages: Pages, key: str | bytes) -> HttpRes
 
 
 def _edit_post(
-    request: HttpRequest,
+    request: AuthedHttpRequest,
     pages: Pages,
     key: str | bytes,
     post: QueryDict,
-    stored: Message,
+    stored: Record,
     lock: LockInfo | None,
     context: dict[str, Any],
 ) -> HttpResponse:
@@ -104,13 +105,13 @@ def _intent_values(intent: str, values: dict[str, str], post: QueryDict | None =
 
 @role_required("editor")
 @require_http_methods(["GET", "POST"])
-def record_intent(request: HttpRequest, intent: str, **route: Any) -> HttpResponse:
+def record_intent(request: AuthedHttpRequest, intent: str, **route: Any) -> HttpResponse:
     """GET: the edit form holding the action's result, to review; POST (``version``, and for "run" the
     pod fields; other fields are the stored ones): saved as that edit, at that version."""
     return record_view(lambda request, pages, key: _intent(request, pages, key, intent))(request, **route)
 
 
-def _intent(request: HttpRequest, pages: Pages, key: str | bytes, intent: str) -> HttpResponse:
+def _intent(request: AuthedHttpRequest, pages: Pages, key: str | bytes, intent: str) -> HttpResponse:
     if intent not in pages.intents:
         return errors.not_found(request, f"A {pages.name} has no {intent!r} action.")
     p = persistence()
@@ -137,10 +138,10 @@ def _intent(request: HttpRequest, pages: Pages, key: str | bytes, intent: str) -
 
 
 def _edit_page(
-    request: HttpRequest,
+    request: AuthedHttpRequest,
     pages: Pages,
     key: str | bytes,
-    stored: Message,
+    stored: Record,
     context: dict[str, Any],
     wanted: dict[str, str] | None = None,
 ) -> HttpResponse:
@@ -163,7 +164,7 @@ def _edit_page(
                 "to keep in it (only their digests are). Edit the record by hand.",
                 "revert",
             )
-        if not changes:
+        if not changes or entry is None:
             return errors.bad_request(
                 request, "That change is not in this record's history, or is not an edit.", "revert"
             )
@@ -197,11 +198,11 @@ def _posted(post: QueryDict, key: str | bytes) -> tuple[QueryDict, Base | None]:
 
 
 def _save(
-    request: HttpRequest,
+    request: AuthedHttpRequest,
     pages: Pages,
     key: str | bytes,
     form: RecordEditForm,
-    stored: Message,
+    stored: Record,
     base: Base,
     lock: LockInfo | None,
 ) -> HttpResponse:
@@ -214,8 +215,7 @@ def _save(
         result = merge(base.values or None, form.values_of(current), mine, base.undecided)
         if result.conflicts:
             return _merge_page(request, pages, key, form, current, base, result)
-        edited = type(current)()
-        edited.CopyFrom(current)
+        edited = copy_record(current)
         form.set_values(edited, result.values)
         if not warned:  # the check's rules on the result: one extra confirmation, not a block
             warned = True
@@ -254,7 +254,7 @@ def _save(
 
 
 def _saved_message(
-    pages: Pages, key: str | bytes, form: RecordEditForm, edited: Message, current: Message, base: Base, result: Merge
+    pages: Pages, key: str | bytes, form: RecordEditForm, edited: Record, current: Record, base: Base, result: Merge
 ) -> str:
     said = f"{pages.title} {pages.label(key)} saved (version {edited.version})"
     if current.version == base.version:
@@ -262,19 +262,19 @@ def _saved_message(
     label = {name: form.fields[name].label for name in form.EDITABLE}
     parts = []
     if result.kept:
-        parts.append("kept " + ", ".join(label[n] for n in result.kept) + " as changed there")
+        parts.append("kept " + ", ".join(str(label[n]) for n in result.kept) + " as changed there")
     if result.applied:
-        parts.append("applied your " + ", ".join(label[n] for n in result.applied))
+        parts.append("applied your " + ", ".join(str(label[n]) for n in result.applied))
     merged = "; ".join(parts) or "no field you changed was changed there"
     return f"{said}, merged with version {current.version} saved meanwhile: {merged}."
 
 
 def _merge_page(
-    request: HttpRequest,
+    request: AuthedHttpRequest,
     pages: Pages,
     key: str | bytes,
     form: RecordEditForm,
-    current: Message,
+    current: Record,
     base: Base,
     result: Merge,
 ) -> HttpResponse:
@@ -306,7 +306,7 @@ def _merge_page(
     decide = {name: (base.values.get(name, ""), mine[name]) for name in result.conflicts}
     hidden = [("version", current.version), ("base", sign_base(key_text(key), current.version, stored_values, decide))]
     hidden += [(name, getattr(current, name)) for name in form.IMMUTABLE]
-    hidden += [(row["name"], row["merged"]) for row in rows if row["state"] != "conflict"]
+    hidden += [(str(row["name"]), row["merged"]) for row in rows if row["state"] != "conflict"]
     if form.cleaned_data.get("edit_while_locked"):  # the override given stands for the decisions too
         hidden.append(("edit_while_locked", "on"))
     if form.cleaned_data.get("save_despite_findings"):  # so does the findings confirmation

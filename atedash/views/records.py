@@ -15,7 +15,7 @@ from functools import wraps
 from typing import Any
 
 from django.contrib import messages
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.http import urlencode
@@ -28,12 +28,13 @@ from atedash.audit import audit, changed_fields
 from atedash.auth import role_required
 from atedash.history import history_rows
 from atedash.records import RecordPages, key_text, pages_for_key
+from atedash.request import AuthedHttpRequest
 from atedash.views import raw as raw_views
 from atedash.views.common import persistence, render_page, scan_budget
 from storage.gorules import DELETE
 
 Pages = type[RecordPages]
-RecordView = Callable[[HttpRequest, Pages, "str | bytes"], HttpResponse]
+RecordView = Callable[[AuthedHttpRequest, Pages, "str | bytes"], HttpResponse]
 
 
 def record_view(view: RecordView) -> Callable[..., HttpResponse]:
@@ -41,9 +42,10 @@ def record_view(view: RecordView) -> Callable[..., HttpResponse]:
 
     @wraps(view)
     def wrapped(
-        request: HttpRequest, pages: Pages | None = None, key: str | bytes | None = None, **ident: str
+        request: AuthedHttpRequest, pages: Pages | None = None, key: str | bytes | None = None, **ident: str
     ) -> HttpResponse:
         if key is None:
+            assert pages is not None  # the kind's own routes name it
             key = pages.key(pages.args(ident))
         else:
             pages = pages_for_key(key)
@@ -66,14 +68,14 @@ def record_context(pages: Pages, key: str | bytes, **extra: Any) -> dict[str, An
     }
 
 
-def record_changed(request: HttpRequest, pages: Pages, action: str, key: str, **entry: Any) -> None:
+def record_changed(request: AuthedHttpRequest, pages: Pages, action: str, key: str | bytes, **entry: Any) -> None:
     """Audits a change of a record (also into its history) and tells the caches that records changed."""
     audit(request, f"{pages.name}.{action}", key=key, **entry)
     current_app().records_changed()
 
 
 @require_GET
-def record_list(request: HttpRequest, pages: Pages) -> HttpResponse:
+def record_list(request: AuthedHttpRequest, pages: Pages) -> HttpResponse:
     form = pages.filter_form(request.GET)
     values = form.values()
     # A cursor that is not valid raises storage.InvalidCursor: the 400 page (atedash/errors.py).
@@ -116,7 +118,7 @@ def _count(pages: Pages, values: dict[str, Any]) -> dict[str, Any] | None:
 
 @require_GET
 @record_view
-def record_detail(request: HttpRequest, pages: Pages, key: str | bytes) -> HttpResponse:
+def record_detail(request: AuthedHttpRequest, pages: Pages, key: str | bytes) -> HttpResponse:
     p = persistence()
     raw = p.get_raw(key)  # NotFound -> 404 page
     corrupt = pretty = record = None
@@ -150,7 +152,7 @@ HISTORY_SHOWN = 20  # the newest changes on a record's page; the audit page, fil
 
 @role_required("editor")
 @require_http_methods(["GET", "POST"])
-def record_create(request: HttpRequest, pages: Pages) -> HttpResponse:
+def record_create(request: AuthedHttpRequest, pages: Pages) -> HttpResponse:
     form = pages.create_form(request.POST if request.method == "POST" else None)
     status = 200
     if request.method == "POST":
@@ -175,7 +177,7 @@ def record_create(request: HttpRequest, pages: Pages) -> HttpResponse:
 @role_required("editor")
 @require_http_methods(["GET", "POST"])
 @record_view
-def record_delete(request: HttpRequest, pages: Pages, key: str | bytes) -> HttpResponse:
+def record_delete(request: AuthedHttpRequest, pages: Pages, key: str | bytes) -> HttpResponse:
     p = persistence()
     # NotFound -> 404; CorruptRecord, and UnreadableStored for an actor the Go server cannot read
     # (its DeleteActor would fail: storage.gorules) -> the error page, with the raw editor's link.
@@ -184,6 +186,7 @@ def record_delete(request: HttpRequest, pages: Pages, key: str | bytes) -> HttpR
     status = 200
     if request.method == "POST":
         try:
+            assert isinstance(key, str)  # read() refused a key that is not UTF-8 (CorruptRecord)
             pages.delete(p, key)
         except (storage.FailedPrecondition, storage.VersionConflict) as exc:
             context["error"] = errors.storage_message(exc)

@@ -13,7 +13,7 @@ import time
 from typing import Any
 
 from django.conf import settings
-from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http import HttpResponse, StreamingHttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET, require_http_methods
 
@@ -22,13 +22,14 @@ from atedash.audit import audit
 from atedash.auth import role_required
 from atedash.errors import forbidden
 from atedash.forms import ResetForm, ResetScopeForm
+from atedash.request import AuthedHttpRequest
 from atedash.views.common import persistence
 from storage.reset import FIRST_KEYS, ResetReport, ScopeTooLarge, iter_scope_export, reset_scope
 
 SHOWN = 500  # keys listed per kind on the result page (the counts are exact)
 
 
-def _guard(request: HttpRequest) -> HttpResponse | None:
+def _guard(request: AuthedHttpRequest) -> HttpResponse | None:
     if not settings.ATEDASH_ALLOW_FLUSH:
         return forbidden(request, "Reset is turned off for this environment (ATEDASH_ALLOW_FLUSH).")
     return None
@@ -44,11 +45,12 @@ def _lists(report: ResetReport, limit: int) -> dict[str, dict[str, Any]]:
 
 @role_required("admin")
 @require_http_methods(["GET", "POST"])
-def reset(request: HttpRequest) -> HttpResponse:
+def reset(request: AuthedHttpRequest) -> HttpResponse:
     refused = _guard(request)
     if refused is not None:
         return refused
     p = persistence()
+    form: ResetForm | ResetScopeForm
     if request.method == "POST":
         form = ResetForm(request.POST)
         if form.is_valid():
@@ -63,7 +65,7 @@ def reset(request: HttpRequest) -> HttpResponse:
             current_app().records_changed(recount=True)
             context = {"scope": scope, "report": report, "counts": report.counts(), "lists": _lists(report, SHOWN)}
             return render(request, "reset/done.html", context)
-        audit(request, "reset.refused", reason="; ".join(e for errs in form.errors.values() for e in errs))
+        audit(request, "reset.refused", reason="; ".join(str(e) for errs in form.errors.values() for e in errs))
         return render(request, "reset/page.html", {"form": form, "preview": None}, status=400)
     scope_form = ResetScopeForm(request.GET if "kind" in request.GET else None)
     preview = None
@@ -89,7 +91,7 @@ def reset(request: HttpRequest) -> HttpResponse:
 
 @role_required("admin")
 @require_GET
-def reset_backup(request: HttpRequest) -> HttpResponse | StreamingHttpResponse:
+def reset_backup(request: AuthedHttpRequest) -> HttpResponse | StreamingHttpResponse:
     """The backup of exactly a scope (JSON lines, as manage.py ate import reads them)."""
     refused = _guard(request)
     if refused is not None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 
 from django.contrib import messages
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import HttpResponse, HttpResponseRedirect
 from django.middleware.csrf import rotate_token
 from django.shortcuts import redirect, render
 from django.views.decorators.cache import never_cache
@@ -19,11 +19,12 @@ from atedash.audit import audit
 from atedash.forms import LoginForm
 from atedash.links import local_path
 from atedash.operators import Operator
+from atedash.request import AuthedHttpRequest, HtmxHttpRequest
 
 log = logging.getLogger(__name__)
 
 
-def _next(request: HttpRequest, target: str) -> HttpResponseRedirect:
+def _next(request: HtmxHttpRequest, target: str) -> HttpResponseRedirect:
     """Where a login goes: ``next`` when it is a local path, else the overview (issue 22, L3)."""
     return HttpResponseRedirect(local_path(target, base=request.path))
 
@@ -33,7 +34,7 @@ def _next(request: HttpRequest, target: str) -> HttpResponseRedirect:
 @csrf_protect
 @never_cache
 @require_http_methods(["GET", "POST"])
-def login(request: HttpRequest) -> HttpResponse:
+def login(request: HtmxHttpRequest) -> HttpResponse:
     next_url = request.POST.get("next") or request.GET.get("next") or ""
     if request.operator is not None and request.method == "GET":
         return _next(request, next_url)
@@ -60,7 +61,7 @@ def login(request: HttpRequest) -> HttpResponse:
     return render(request, "login.html", context, status=status)
 
 
-def _authenticate(request: HttpRequest, form: LoginForm) -> tuple[Operator | None, int]:
+def _authenticate(request: HtmxHttpRequest, form: LoginForm) -> tuple[Operator | None, int]:
     """(the operator, 200) when name and password match; else (None, status) with the form's error.
 
     A locked name or address, or a process already busy checking passwords, is refused (429)
@@ -91,7 +92,7 @@ def _authenticate(request: HttpRequest, form: LoginForm) -> tuple[Operator | Non
 
 
 @require_POST
-def logout(request: HttpRequest) -> HttpResponse:
+def logout(request: AuthedHttpRequest) -> HttpResponse:
     """Ends the operator's sessions everywhere (a copy of the cookie stops working too)."""
     audit(request, "logout")
     if request.operator is not None and request.operator.source == "session":

@@ -5,6 +5,8 @@ The checker (storage/consistency/checker.py) decides which case holds; these say
 
 from __future__ import annotations
 
+from collections.abc import Set
+
 from storage.ateapi_pb2 import Actor
 from storage.consistency.entries import DuplicateGroup, LeakedClaim, LockEntry, WorkerEntry
 from storage.consistency.kinds import (
@@ -183,7 +185,7 @@ def _claiming_worker(
     return Finding(kind, (w.key, actor_key(actor_id)), message, repair, note)
 
 
-def duplicate_claim(group: DuplicateGroup, shared: Repair | None, leaked: set) -> Finding:
+def duplicate_claim(group: DuplicateGroup, shared: Repair | None, leaked: Set) -> Finding:
     """``shared``: the repair of a claimant's own finding, if one has any; ``leaked``: the refs of
     the workers found leaked."""
     keys = (actor_key(group.actor_id),) + tuple(w.key for w in group.workers)
@@ -213,6 +215,7 @@ def duplicate_claim(group: DuplicateGroup, shared: Repair | None, leaked: set) -
 def _duplicate_in_pools(group: DuplicateGroup, matching: list[WorkerEntry], keys: tuple, names: str) -> Finding:
     """Several pools hold the actor's pod name and all claim it: tell them apart by IP."""
     a, n = group.actor, len(group.workers)
+    assert a is not None  # duplicate_claim told a missing actor's group apart
     ip = a.ateom_pod_ip
     by_ip = [w for w in matching if w.ip == ip and ip]
     if len(by_ip) != 1:
@@ -268,8 +271,9 @@ def stale_lock(lock: LockEntry, a: Actor | None, now: float, release: ReleaseLoc
     return Finding(
         STALE_LOCK,
         (lock.key, actor_key(aid)),
-        f"lock {lock.key} (holder {lock.token!r}) on {on}: held for at least {_duration(hold)} "
-        f"(seen for {_duration(seen)}, {_duration(lock.ttl_ms / 1000)} left); no workflow holds a lock that long",
+        f"lock {lock.key} (holder {lock.token!r}) on {on}: held for at least {_duration(hold or 0)} "
+        f"(seen for {_duration(seen)}, {_duration((lock.ttl_ms or 0) / 1000)} left); "
+        "no workflow holds a lock that long",
         release,
     )
 

@@ -50,7 +50,7 @@ def observe(client, locks: Iterable[tuple[str, str]], *, now: float | None = Non
     locks = list(dict.fromkeys(locks))
     fields = [_field(k, t) for k, t in locks]
     seen: dict[tuple[str, str], float] = {}
-    missing = []
+    missing: list[tuple[tuple[str, str], str]] = []
     for i in range(0, len(fields), _CHUNK):
         chunk = fields[i : i + _CHUNK]
         for lock, field, value in zip(locks[i : i + _CHUNK], chunk, client.hmget(LOCK_SEEN_KEY, chunk), strict=True):
@@ -65,9 +65,9 @@ def observe(client, locks: Iterable[tuple[str, str]], *, now: float | None = Non
             client.hdel(LOCK_SEEN_KEY, *gone[i : i + _CHUNK])
     room = MAX_SIGHTINGS - (client.hlen(LOCK_SEEN_KEY) if missing else 0)
     for i in range(0, min(len(missing), max(room, 0)), _CHUNK):
-        chunk = missing[i : min(i + _CHUNK, room)]
+        todo = missing[i : min(i + _CHUNK, room)]
         pipe = client.pipeline(transaction=False)
-        for _, field in chunk:
+        for _, field in todo:
             pipe.hsetnx(LOCK_SEEN_KEY, field, repr(now))
         pipe.execute()
     for lock, _ in missing:

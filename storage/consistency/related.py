@@ -17,8 +17,10 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import Any
 
 from storage.ateapi_pb2 import Actor, Worker
 from storage.consistency.checker import check_records
@@ -69,7 +71,7 @@ def _workers_filter(actor_ids: set[str], pods: set[tuple[str, str]]) -> WalkFilt
     """Workers claiming one of ``actor_ids`` or at one of ``pods`` ((namespace, pod))."""
     needles = [_quoted(a) for a in sorted(actor_ids)] + [_quoted(p) for _, p in sorted(pods)]
 
-    def ok(w: Worker) -> bool:
+    def ok(w: Any) -> bool:
         return w.actor_id in actor_ids or (w.worker_namespace, w.worker_pod) in pods
 
     clauses = (ByteClause(tuple((True, n) for n in needles)),)
@@ -218,7 +220,7 @@ def introduced(before: list[Finding], after: list[Finding]) -> list[Finding]:
 def edit_findings(p, stored, edited, **kwargs) -> list[Finding]:
     """What saving ``edited`` over ``stored`` (an Actor or a Worker) would add to the check's findings
     on the record: the same rules on both, with the relations as they are stored now."""
-    check = actor_findings if isinstance(stored, Actor) else worker_findings
+    check: Callable[..., RecordFindings] = actor_findings if isinstance(stored, Actor) else worker_findings
     with ThreadPoolExecutor(2) as pool:  # both at once: the walks are bounded in time, not summed
         before, after = (pool.submit(check, p, record, **kwargs) for record in (stored, edited))
         return introduced(before.result().findings, after.result().findings)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from storage.ateapi_pb2 import Actor, Worker
 from storage.consistency.kinds import ACTIVE, CLAIM_FIELDS, POD_FIELDS, status_name
@@ -204,6 +205,15 @@ class _WorkerRepair(_RecordRepair):
     """A repair of the worker at (namespace, pool, pod), seen at ``version`` with the claim
     (actor_namespace, actor_template, actor_id): the subclass declares those fields."""
 
+    if TYPE_CHECKING:  # declared by each subclass, in this order, before fields of its own
+        namespace: str
+        pool: str
+        pod: str
+        version: int
+        actor_namespace: str
+        actor_template: str
+        actor_id: str
+
     @property
     def key(self) -> str:
         return worker_key(self.namespace, self.pool, self.pod)
@@ -227,6 +237,19 @@ class _WorkerRepair(_RecordRepair):
 @dataclass(frozen=True)
 class _ActorRepair(_RecordRepair):
     """A repair of the actor ``actor_id`` seen at ``version`` (the subclass declares those fields)."""
+
+    if TYPE_CHECKING:  # fields of each subclass, where their order varies
+
+        @property
+        def actor_id(self) -> str: ...
+        @property
+        def version(self) -> int: ...
+        @property
+        def ateom_pod_namespace(self) -> str: ...
+        @property
+        def ateom_pod_name(self) -> str: ...
+        @property
+        def ateom_pod_ip(self) -> str: ...
 
     @property
     def key(self) -> str:

@@ -30,6 +30,20 @@ class Finding:
             "note": self.note,
         }
 
+    @classmethod
+    def from_dict(cls, data: dict) -> Finding:
+        """The inverse of to_dict (ValueError, TypeError or KeyError for anything else); a repair
+        that does not rebuild is dropped (it is re-checked before it is applied anyway)."""
+        repair = None
+        if data.get("repair") is not None:
+            stored = {k: v for k, v in dict(data["repair"]).items() if k != "description"}
+            try:
+                repair = Repair.from_dict(stored)
+            except (ValueError, TypeError, KeyError):
+                repair = None
+        keys = tuple(str(k) for k in data["keys"])
+        return cls(str(data["kind"]), keys, str(data["message"]), repair, str(data.get("note", "")))
+
 
 @dataclass
 class CheckReport:
@@ -44,10 +58,17 @@ class CheckReport:
     # Records the ate server cannot read: the server_unreadable findings plus the corrupt records it
     # cannot read either (those are reported once, as corrupt_record).
     unreadable_by_server: int = 0
+    # Findings left out when the report was stored for the fleet (only the first ones are kept).
+    findings_cut: int = 0
 
     @property
     def ok(self) -> bool:
-        return not self.findings
+        return not self.findings and not self.findings_cut
+
+    @property
+    def total_findings(self) -> int:
+        """Findings found, those cut from a stored report included."""
+        return len(self.findings) + self.findings_cut
 
     def to_dict(self) -> dict:
         return {
@@ -62,6 +83,28 @@ class CheckReport:
             "counts": dict(self.counts),
             "findings": [f.to_dict() for f in self.findings],
         }
+
+    def to_stored(self, max_findings: int) -> dict:
+        """to_dict with at most ``max_findings`` findings (``findings_cut`` says how many more)."""
+        data = self.to_dict()
+        data["findings"] = data["findings"][:max_findings]
+        data["findings_cut"] = self.findings_cut + max(0, len(self.findings) - max_findings)
+        return data
+
+    @classmethod
+    def from_stored(cls, data: dict) -> CheckReport:
+        return cls(
+            findings=[Finding.from_dict(f) for f in data["findings"]],
+            counts={str(k): int(v) for k, v in dict(data["counts"]).items()},
+            duration_s=float(data["duration_s"]),
+            keys_scanned=int(data["keys_scanned"]),
+            actors=int(data["actors"]),
+            workers=int(data["workers"]),
+            locks=int(data["locks"]),
+            started_at=float(data["started_at"]),
+            unreadable_by_server=int(data.get("unreadable_by_server", 0)),
+            findings_cut=int(data.get("findings_cut", 0)),
+        )
 
     def by_kind(self, kind: str) -> list[Finding]:
         return [f for f in self.findings if f.kind == kind]

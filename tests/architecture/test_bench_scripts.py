@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.process
 SCRIPTS = sorted(p.name for p in (REPO / "bench").glob("*.py"))
 
 

@@ -29,6 +29,8 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
 
+from tests.conftest import restore_sessions_epoch, sessions_epoch
+
 from .browser_helpers import (
     CHROMIUM,
     CHROMIUM_ARGS,
@@ -207,8 +209,8 @@ class Watch:
 class Contexts:
     """Opens browser contexts for a test; every page in them is watched. Closed after the test."""
 
-    def __init__(self, browser: Browser, app: App, sessions: dict):
-        self.browser, self.app, self.sessions = browser, app, sessions
+    def __init__(self, browser: Browser, app: App, sessions: dict, store):
+        self.browser, self.app, self.sessions, self.store = browser, app, sessions, store
         self.watch = Watch()
         self.opened: list[BrowserContext] = []
 
@@ -234,15 +236,16 @@ class Contexts:
     def _session(self, role: str) -> dict:
         # Logging in hashes a password (PBKDF2, deliberately slow): once per role, then the signed
         # session cookie is reused. The login flow itself is tested through the form separately.
-        if role not in self.sessions:
+        cached = self.sessions.get(role)
+        if cached is None or not restore_sessions_epoch(self.store.client, cached[1]):
             context = self.browser.new_context(base_url=self.app.url, viewport=VIEWPORT)
             try:
                 page = context.new_page()
                 login(page, role)
-                self.sessions[role] = context.storage_state()
+                cached = self.sessions[role] = (context.storage_state(), sessions_epoch(self.store.client))
             finally:
                 context.close()
-        return self.sessions[role]
+        return cached[0]
 
     def close(self) -> None:
         for context in self.opened:
@@ -268,7 +271,7 @@ def contexts(request, browser, app, store, _sessions, tmp_path) -> Contexts:
 
     When the test fails, every open page is saved as a PNG in the test's tmp_path and the tail of
     the server log is printed (both in the test's report)."""
-    opened = Contexts(browser, app, _sessions)
+    opened = Contexts(browser, app, _sessions, store)
     yield opened
     if getattr(request.node, "browser_test_failed", False):
         for i, page in enumerate(p for c in opened.opened for p in c.pages):

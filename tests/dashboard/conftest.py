@@ -2,15 +2,27 @@
 
 Built on tests/conftest.py: `redis_url` (the test cluster) and `store` (a Persistence over it,
 emptied before each test).
+
+Each test gets a users file of its own, with the same bytes every time (hashed once), so that the
+role fixtures (viewer, editor, admin, as_role) can reuse a session cookie signed in by an earlier
+test instead of signing in again: a login is a POST, a password check and store round trips, and
+was a third of a dashboard test's time. A test that counts logins (the audit stream holds one per
+sign-in) or tests the login itself is marked `fresh_login` and signs in anew.
 """
 
+import copy
 import json
 import logging
+import os
+import time
+from pathlib import Path
 
 import pytest
+from django.conf import settings as django_settings
 from django.test import Client
 
 from atedash.app import current_app
+from tests.conftest import restore_sessions_epoch, sessions_epoch
 
 PASSWORDS = {"viewer": "viewer-pass-1", "editor": "editor-pass-1", "admin": "admin-pass-1"}
 ENVIRONMENT = "dash-test"
@@ -31,10 +43,20 @@ def configure(settings, redis_url, tmp_path, environment):
     settings.ATEDASH_SCAN_SECONDS = 60
     # Fast hashing for tests; the hash format stays Django's.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-    users = current_app().users
-    for role, password in PASSWORDS.items():
-        users.add(role, role, password)
+    if not _USERS_FILE_TEXT:
+        users = current_app().users
+        for role, password in PASSWORDS.items():
+            users.add(role, role, password)
+        _USERS_FILE_TEXT.append(users.path.read_text())
+    else:  # the same operators and hashes as the first time (see the module's docstring)
+        path = Path(settings.ATEDASH_USERS_FILE)
+        path.write_text(_USERS_FILE_TEXT[0])
+        os.chmod(path, 0o600)
     return settings
+
+
+# The users file's text as configure() first wrote it (one per process).
+_USERS_FILE_TEXT: list[str] = []
 
 
 @pytest.fixture(autouse=True)
@@ -49,25 +71,55 @@ def login(client, role):
     return client
 
 
-@pytest.fixture
-def viewer():
-    return login(Client(), "viewer")
+# Session cookies by what they depend on: role, signing key, users file, session generation.
+_SIGNED_IN: dict[tuple, tuple[object, float, bytes | None]] = {}
+
+
+def signed_in(role, request):
+    """A client signed in as ``role``: a session cookie of an earlier test when it is still valid
+    (nothing it depends on changed, well within its age limits), else a real login."""
+    name = django_settings.SESSION_COOKIE_NAME
+    try:
+        key = (
+            role,
+            django_settings.SECRET_KEY,
+            name,
+            Path(django_settings.ATEDASH_USERS_FILE).read_bytes(),
+            current_app().store.persistence().session_generation(role),
+        )
+    except Exception:  # noqa: BLE001 - no users file, no store: sign in as a browser would
+        return login(Client(), role)
+    max_age = min(django_settings.SESSION_COOKIE_AGE, django_settings.ATEDASH_SESSION_IDLE) / 2
+    cached = None if request.node.get_closest_marker("fresh_login") else _SIGNED_IN.get(key)
+    client = Client()
+    store = current_app().store.persistence().client
+    if cached is not None and time.time() - cached[1] < max_age and restore_sessions_epoch(store, cached[2]):
+        client.cookies[name] = copy.copy(cached[0])
+        return client
+    login(client, role)
+    _SIGNED_IN[key] = (copy.copy(client.cookies[name]), time.time(), sessions_epoch(store))
+    return client
 
 
 @pytest.fixture
-def editor():
-    return login(Client(), "editor")
+def viewer(request):
+    return signed_in("viewer", request)
 
 
 @pytest.fixture
-def admin():
-    return login(Client(), "admin")
+def editor(request):
+    return signed_in("editor", request)
 
 
 @pytest.fixture
-def as_role():
+def admin(request):
+    return signed_in("admin", request)
+
+
+@pytest.fixture
+def as_role(request):
     """A logged-in client for a role name (for tests parametrized over roles)."""
-    return lambda role: login(Client(), role)
+    return lambda role: signed_in(role, request)
 
 
 class AuditCapture(logging.Handler):

@@ -13,6 +13,7 @@ from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from atedash import auth
 from atedash.app import current_app
 
+pytestmark = pytest.mark.fresh_login  # the login and sessions themselves
 PUBLIC = {"healthz", "readyz", "login"}
 # Reachable without a session but guarded by its own bearer token (ATEDASH_METRICS_TOKEN, tests/ops).
 TOKEN_PROTECTED = {"metrics"}

@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from django.core.management import call_command
 
 from storage.ateapi_pb2 import Actor
@@ -60,6 +61,7 @@ def _env_without_secrets():
     return env
 
 
+@pytest.mark.process
 def test_wsgi_refuses_to_start_without_a_secret_key():
     result = subprocess.run(
         [sys.executable, "-c", "import atedash.wsgi"],

@@ -164,14 +164,25 @@ def test_actor_detail_reads_the_worker_from_the_counted_pools(viewer, store):
     assert current_app().stats.known_pools("team") == [("team", "p1"), ("team", "p2"), ("team", "p3")]
     body = viewer.get("/actors/act-1/").content.decode()
     assert 'id="worker-link">team/p2/pod-1</a>' in body and 'class="ok" id="worker-points-back"' in body
-    # A pool created after the count: found by the scan, as before.
+    # A pool created after the count: not scanned for; the page says so and links to a search.
     store.create_actor(_running("act-2", "pod-2"))
     store.create_worker(Worker(worker_namespace="team", worker_pool="new-pool", worker_pod="pod-2", actor_id="act-2"))
     body = viewer.get("/actors/act-2/").content.decode()
-    assert 'id="worker-link">team/new-pool/pod-2</a>' in body
-    # No worker at all: the scan says so.
+    assert 'id="worker-missing"' in body and 'id="worker-search"' in body
+    assert "/workers/?namespace=team&amp;q=pod-2" in body
+    # No worker at all: the same.
     store.create_actor(_running("act-3", "pod-3"))
     assert 'id="worker-missing"' in viewer.get("/actors/act-3/").content.decode()
+
+
+def test_actor_detail_never_scans_before_the_first_count(viewer, store, settings):
+    settings.ATEDASH_FIRST_COUNT_WAIT = 0
+    store.create_actor(_running("act-1", "pod-1"))
+    store.create_worker(Worker(worker_namespace="team", worker_pool="p1", worker_pod="pod-1", actor_id="act-1"))
+    # Another process holds the count's lease (and never finishes): the pools stay unknown.
+    store.client.set("atedash:fleet:{stats}:lease", "99 elsewhere:1", px=30_000)
+    body = viewer.get("/actors/act-1/").content.decode()
+    assert 'id="worker-unknown"' in body and 'id="worker-search"' in body and 'id="worker-link"' not in body
 
 
 def test_actor_detail_with_a_corrupt_worker_in_a_counted_pool_falls_back_to_the_scan(viewer, store):
@@ -206,7 +217,7 @@ def test_scan_time_budget_stops_a_filtered_page_and_offers_to_continue(viewer, s
     assert 'id="continue-scan"' not in body and "scanned 1,500 of about 1,50" in body, info
 
 
-def test_a_long_count_is_reused_for_ten_times_its_duration(settings):
+def test_a_long_count_is_reused_for_ten_times_its_duration(settings, store):
     from dataclasses import replace
 
     from storage.cluster import StoreStats
@@ -216,10 +227,18 @@ def test_a_long_count_is_reused_for_ten_times_its_duration(settings):
     slow = StoreStats(
         actors_by_status={}, workers_by_pool={}, locks=0, computed_at=now - 60, duration_s=20.0, keys_scanned=0
     )
-    current_app().stats.result = slow
+    _store_counts(slow)
     current_app().stats.ensure_fresh()  # 60 s old, but a 20 s count is reused for 200 s
     assert current_app().stats._thread is None or not current_app().stats._thread.is_alive()
-    current_app().stats.result = replace(slow, computed_at=now - 201)
+    _store_counts(replace(slow, computed_at=now - 201))
     current_app().stats.ensure_fresh()
     current_app().stats.wait(30)
     assert current_app().stats.result.computed_at > now - 5  # counted again
+
+
+def _store_counts(result):
+    """The fleet's stored counts, as a process that counted would have written them."""
+    import json
+
+    value = json.dumps({"stats": result.to_dict(), "fence": 1, "maker": "test:1"})
+    current_app().store.persistence().client.set("atedash:fleet:{stats}:result", value)

@@ -85,9 +85,10 @@ def test_the_same_filters_reuse_the_walk_and_others_wait(viewer, editor, store):
     job = current_app().walks.find("actors", actor_walk(status=S.STATUS_RUNNING))
     assert job is not None
     editor.post("/actors/all/", {"status": "RUNNING"})
-    assert current_app().walks.find("actors", job.walk.wanted) is job
+    assert current_app().walks.find("actors", actor_walk(status=S.STATUS_RUNNING)).id == job.id
     wait_done(viewer, "/actors/all/?status=RUNNING")
-    assert len(current_app().walks._jobs) == 1
+    # One walk in the fleet's store: the second operator joined the first one's.
+    assert store.client.lrange("atedash:fleet:{walks}:recent", 0, -1) == [job.id.encode()]
 
 
 def test_progress_partial_polls_and_full_page_refreshes_without_js(viewer, store):
@@ -112,7 +113,8 @@ def test_cancel_needs_an_editor_and_stops_the_walk(viewer, editor, store):
     response = editor.post(f"/walks/{job.id}/cancel/", {"next": "https://evil.example/"})
     assert response.status_code == 302 and response["Location"] == "/"
     job.thread.join(30)
-    assert job.result is not None and (job.result.cancelled or job.result.matched == 10_000)
+    result = current_app().walks.get(job.id).result
+    assert result is not None and (result.cancelled or result.matched == 10_000)
 
 
 def test_the_cap_is_said(viewer, store, monkeypatch):

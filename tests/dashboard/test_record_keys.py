@@ -118,6 +118,7 @@ def test_reverting_a_change_that_is_not_in_the_history_is_400(editor, store, rev
     assert editor.get(f"/actors/h-2/edit/?revert={revert}").status_code == 400
 
 
+@pytest.mark.fresh_login  # counts the editor's login in the stream
 def test_audit_page_filters_and_says_how_far_back_it_reaches(editor, store, page_html):
     from atedash.audit import audit
 

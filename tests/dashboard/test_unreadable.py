@@ -376,6 +376,7 @@ def test_cli_reset_lists_records_go_cannot_read_as_skipped(settings, store, make
     assert store.client.get("actor:odd") == SUSPENDED_ODD and not store.client.exists("actor:fine")
 
 
+@pytest.mark.fresh_login  # it reads the login entries
 def test_every_audit_entry_shows_its_diff_or_says_why_it_has_none(editor, admin, store, odd):
     import re
 

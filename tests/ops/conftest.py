@@ -7,6 +7,7 @@ from django.test import Client
 from tests.dashboard.conftest import (
     audit_log,  # noqa: F401 - the shared fixture, registered by import
     configure,
+    signed_in,
 )
 from tests.dashboard.conftest import login as login_with
 
@@ -24,16 +25,17 @@ def login(role):
     return login_with(Client(), role)
 
 
+# Signed in as in tests/dashboard (a session cookie of an earlier test when still valid).
 @pytest.fixture
-def viewer(ops_settings):
-    return login("viewer")
-
-
-@pytest.fixture
-def editor(ops_settings):
-    return login("editor")
+def viewer(ops_settings, request):
+    return signed_in("viewer", request)
 
 
 @pytest.fixture
-def admin(ops_settings):
-    return login("admin")
+def editor(ops_settings, request):
+    return signed_in("editor", request)
+
+
+@pytest.fixture
+def admin(ops_settings, request):
+    return signed_in("admin", request)

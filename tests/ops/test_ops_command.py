@@ -79,6 +79,7 @@ def test_check_names_records_the_server_cannot_read(store, cluster_client):
     assert doc["unreadable_by_server"] == 1 and doc["counts"]["server_unreadable"] == 1
 
 
+@pytest.mark.process
 def test_check_exit_status_from_a_real_process(store, cluster_client, redis_url, tmp_path):
     env = dict(
         os.environ,

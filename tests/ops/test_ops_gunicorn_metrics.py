@@ -9,6 +9,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+pytestmark = pytest.mark.process
 REPO = Path(__file__).resolve().parents[2]
 TOKEN = secrets.token_urlsafe(32)
 

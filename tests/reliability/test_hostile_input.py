@@ -19,8 +19,11 @@ from hypothesis import strategies as st
 
 from storage.ateapi_pb2 import Actor
 from tests.dashboard.conftest import ENVIRONMENT, login
+from tests.hypothesis_profiles import examples
 
-FUZZ = hsettings(max_examples=100, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
+FUZZ = hsettings(
+    max_examples=examples(100, dev=20), deadline=None, suppress_health_check=list(HealthCheck), derandomize=True
+)
 
 # Text as browsers and attackers send it: any unicode (surrogates cannot be sent), control
 # characters, markup, very long values, and values close to the valid ones.

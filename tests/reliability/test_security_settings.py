@@ -134,6 +134,7 @@ def production_env(**extra):
     return env
 
 
+@pytest.mark.process
 def test_check_deploy_passes_with_production_settings():
     result = subprocess.run(
         [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
@@ -147,6 +148,7 @@ def test_check_deploy_passes_with_production_settings():
     assert "no issues" in (result.stdout + result.stderr)
 
 
+@pytest.mark.process
 def test_check_deploy_passes_with_the_https_settings_spelled_out():
     env = production_env(ATEDASH_SECURE_COOKIES="1", ATEDASH_SSL_REDIRECT="1", ATEDASH_HSTS_SECONDS="31536000")
     del env["ATEDASH_HTTPS"]
@@ -161,6 +163,7 @@ def test_check_deploy_passes_with_the_https_settings_spelled_out():
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+@pytest.mark.process
 @pytest.mark.parametrize("switch", [{"ATEDASH_SECURE_COOKIES": "1"}, {"ATEDASH_PROXY_SSL_HEADER": "X-Forwarded-Proto"}])
 def test_check_deploy_passes_when_https_is_implied(switch):
     # Asking for Secure cookies or naming the TLS proxy's header says the site is served over HTTPS.
@@ -178,6 +181,7 @@ def test_check_deploy_passes_when_https_is_implied(switch):
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+@pytest.mark.process
 def test_check_deploy_flags_a_plain_http_deployment():
     env = production_env()
     del env["ATEDASH_HTTPS"], env["ATEDASH_PROXY_SSL_HEADER"]

@@ -49,6 +49,7 @@ def test_trusted_header_from_a_trusted_proxy_signs_in(serve):
     assert status == 200 and 'id="banner-operator">mallory<' in body
 
 
+@pytest.mark.process
 def test_check_deploy_says_the_header_trusts_nobody():
     env = {k: v for k, v in os.environ.items() if not k.startswith("ATEDASH_") and k != "PYTEST_VERSION"}
     env.update(
@@ -171,6 +172,7 @@ def test_password_checks_beyond_the_cap_are_refused_at_once(serve):
 # --- 8. the placeholder secret ---------------------------------------------------------------
 
 
+@pytest.mark.process
 @pytest.mark.parametrize(
     "name, value",
     [

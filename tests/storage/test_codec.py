@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from storage.ateapi_pb2 import Actor, Worker
 from storage.codec import ACTOR_CODEC, BINARY, JSON, WORKER_CODEC, RecordDecodeError, preview
 from storage.server_readable import go_decode
+from tests.hypothesis_profiles import examples
 
 GO_ACTOR = (
     b'{"actorId":"a1","version":"3","actorTemplateNamespace":"ns","actorTemplateName":"t","status":"STATUS_RUNNING"}'
@@ -276,7 +277,7 @@ def assert_same_as_json_format(codec, raw):
 _FLOAT_MEMBER = re.compile(rb"[0-9][.eE]")
 
 
-@settings(max_examples=1500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(1500, dev=100), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(json_records())
 @example(b'{"actorId":"a","actor_id":"b"}')
 @example(b'{"version":"-0"}')
@@ -288,7 +289,7 @@ def test_fast_decoder_gives_exactly_what_json_format_gives(raw):
     assert_same_as_json_format(ACTOR_CODEC, raw)
 
 
-@settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(500, dev=50), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(json_records(Worker))
 def test_fast_worker_decoder_gives_exactly_what_json_format_gives(raw):
     assert_same_as_json_format(WORKER_CODEC, raw)
@@ -309,7 +310,7 @@ actors = st.builds(
 )
 
 
-@settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(500, dev=50), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(actors)
 def test_encode_then_decode_round_trips_and_matches_protobuf_json(actor):
     raw = ACTOR_CODEC.encode_json(actor)

@@ -22,6 +22,7 @@ from storage import (
     worker_key,
 )
 from storage.ateapi_pb2 import Actor, Worker
+from tests.hypothesis_profiles import examples
 
 S = Actor.Status
 
@@ -312,7 +313,9 @@ def test_an_id_with_a_colon_is_updated_as_go_updates_it(store):
 
 
 @settings(
-    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
+    max_examples=examples(60, dev=20),
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 @given(
     actor_id=st.text(alphabet=st.characters(blacklist_categories=["Cs"]), min_size=1, max_size=30),

@@ -1,4 +1,4 @@
-"""The committed generated module is what `make proto` produces from storage/ateapi.proto."""
+"""The committed generated module and its stub are what `make proto` produces from storage/ateapi.proto."""
 
 from __future__ import annotations
 
@@ -6,11 +6,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from storage.ateapi_pb2 import Actor, Worker
 
 STORAGE = Path(__file__).resolve().parents[2] / "storage"
 
 
+@pytest.mark.process
 def test_committed_ateapi_pb2_matches_the_proto(tmp_path):
     subprocess.run(
         [
@@ -19,13 +22,15 @@ def test_committed_ateapi_pb2_matches_the_proto(tmp_path):
             "grpc_tools.protoc",
             f"-I{STORAGE}",
             f"--python_out={tmp_path}",
+            f"--pyi_out={tmp_path}",
             str(STORAGE / "ateapi.proto"),
         ],
         check=True,
     )
-    generated = (tmp_path / "ateapi_pb2.py").read_bytes()
-    committed = (STORAGE / "ateapi_pb2.py").read_bytes()
-    assert generated == committed, "storage/ateapi_pb2.py is stale: run `make proto` and commit it"
+    for name in ("ateapi_pb2.py", "ateapi_pb2.pyi"):
+        generated = (tmp_path / name).read_bytes()
+        committed = (STORAGE / name).read_bytes()
+        assert generated == committed, f"storage/{name} is stale: run `make proto` and commit it"
 
 
 def test_field_names_and_numbers_are_the_go_servers():
@@ -64,6 +69,7 @@ def test_field_names_and_numbers_are_the_go_servers():
     ]
 
 
+@pytest.mark.process
 def test_storage_imports_without_django():
     code = "import sys, storage, storage.ateapi_pb2; assert 'django' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True)

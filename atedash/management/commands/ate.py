@@ -23,7 +23,7 @@ import json
 import re
 import sys
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TextIO, cast
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
@@ -109,10 +109,10 @@ WORKER_COLUMNS = ["NAMESPACE", "POOL", "POD", "IP", "ACTOR", "VERSION"]
 
 def format_table(columns: list[str], rows: Sequence[Sequence[str | None]]) -> str:
     """kubectl's layout: upper-case headers, left-aligned columns, three spaces apart, <none> for empty."""
-    rows = [[printable(cell) if cell not in ("", None) else NONE for cell in row] for row in rows]
-    widths = [max([len(c)] + [len(r[i]) for r in rows]) for i, c in enumerate(columns)]
+    cells = [[printable(cell) if cell else NONE for cell in row] for row in rows]  # "" and None
+    widths = [max([len(c)] + [len(r[i]) for r in cells]) for i, c in enumerate(columns)]
     lines = []
-    for row in [columns] + rows:
+    for row in [columns] + cells:
         lines.append("   ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip())
     return "\n".join(lines)
 
@@ -261,7 +261,7 @@ class Command(BaseCommand):
         p = current_app().store.persistence()
         target = options["output"]
         if target == "-":
-            out = self.stdout._out if hasattr(self.stdout, "_out") else sys.stdout
+            out = cast("TextIO", self.stdout._out) if hasattr(self.stdout, "_out") else sys.stdout
             for line in iter_export(p, result=result):
                 out.write(line)
             out.flush()
@@ -466,7 +466,7 @@ class Command(BaseCommand):
             )
         p = current_app().store.persistence()
         removed = p.clear_ate_records() if scope == "records" else p.debug_clear_all()
-        rows = [
+        rows: list[dict[str, Any]] = [
             {"node": c.node, "actors": c.actors, "workers": c.workers, "locks": c.locks, "other": c.other}
             for c in removed
         ]

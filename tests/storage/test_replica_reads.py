@@ -1,0 +1,54 @@
+"""Whole-store reads on the replicas: counts and filtered walks read the replicas (READONLY
+connections, the read-only filter script) and leave the primaries alone; the same figures as on
+the primaries."""
+
+from storage.ateapi_pb2 import Actor
+from storage.codec import ACTOR_CODEC
+from storage.walk import FullWalk, actor_walk
+
+S = Actor.Status
+
+
+def seed(store, n):
+    pipe = store.client.pipeline(transaction=False)
+    for i in range(n):
+        actor = Actor(actor_id=f"r{i:05d}", version=1, status=[S.STATUS_RUNNING, S.STATUS_SUSPENDED][i % 2])
+        pipe.set(f"actor:{actor.actor_id}", ACTOR_CODEC.encode_json(actor))
+    pipe.execute()
+    for node in store.client.get_primaries():  # every replica has the records before we read
+        assert store.client.get_redis_connection(node).execute_command("WAIT", 1, 10_000) >= 1
+
+
+def scans(store, role):
+    nodes = store.client.get_primaries() if role == "primary" else store.client.get_replicas()
+    total = 0
+    for node in nodes:
+        stats = store.client.get_redis_connection(node).info("commandstats")
+        total += sum(stats.get(k, {}).get("calls", 0) for k in ("cmdstat_scan", "cmdstat_evalsha", "cmdstat_eval"))
+    return total
+
+
+def reset_stats(store):
+    for node in store.client.get_primaries() + store.client.get_replicas():
+        store.client.get_redis_connection(node).config_resetstat()
+
+
+def test_counts_and_walks_read_the_replicas_not_the_primaries(store):
+    seed(store, 3000)
+    on_primaries = store.store_stats()
+    reset_stats(store)
+    replicas = store.on_replicas()
+    counted = replicas.store_stats()
+    assert counted.actors_by_status == on_primaries.actors_by_status
+    assert counted.actors_by_status["STATUS_RUNNING"] == 1500
+    result = FullWalk(replicas.topology, actor_walk(status=S.STATUS_SUSPENDED)).run()
+    assert result.matched == 1500 and result.server_side
+    assert scans(store, "primary") == 0 and scans(store, "replica") > 0
+
+
+def test_without_replicas_the_primaries_are_read(standalone_client):
+    from storage import Persistence
+
+    store = Persistence(standalone_client)
+    standalone_client.set("actor:s1", ACTOR_CODEC.encode_json(Actor(actor_id="s1", version=1)))
+    assert store.on_replicas().store_stats().actors_by_status["STATUS_UNSPECIFIED"] == 1
