@@ -91,15 +91,19 @@ def test_the_same_filters_reuse_the_walk_and_others_wait(viewer, editor, store):
     assert store.client.lrange("atedash:fleet:{walks}:recent", 0, -1) == [job.id.encode()]
 
 
-def test_progress_partial_polls_and_full_page_refreshes_without_js(viewer, store):
-    seed(store, actors=10_000, workers=0)
+def test_progress_partial_polls_and_full_page_refreshes_without_js(viewer, store, settings):
+    settings.ATEDASH_STORE_STEP_KEYS = 1  # a slow walk: one key per step
+    seed(store, actors=2_000, workers=0)
     app = current_app()
     viewer.post("/actors/all/", {"status": "SUSPENDED"})
     response = viewer.get("/actors/all/?status=SUSPENDED")
     if b'id="walk-progress"' in response.content:  # still running: both ways to follow it are there
         assert b'http-equiv="refresh"' in response.content
-        partial = viewer.get("/actors/all/?status=SUSPENDED", HTTP_HX_REQUEST="true")
-        assert b"<html" not in partial.content and b'hx-trigger="every 1s"' in partial.content
+    partial = viewer.get("/actors/all/?status=SUSPENDED", HTTP_HX_REQUEST="true")
+    assert b"<html" not in partial.content
+    # The walk may end between the two reads: a fragment that still shows progress polls.
+    if b'id="walk-progress"' in partial.content:
+        assert b'hx-trigger="every 1s"' in partial.content
     wait_done(viewer, "/actors/all/?status=SUSPENDED")
     assert app.walks.running() is None
 
