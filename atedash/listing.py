@@ -1,11 +1,9 @@
 """The rows of the actor, worker and pool tables, rendered in Python: the hot path of the list pages.
 
 Django's template engine costs 5-10 µs per variable node; a page of 50 records x 8 columns with a
-URL per row spent most of its time there. These functions produce exactly what the row markup in
-templates/records/_table.html (actors and workers) and templates/overview/_stats.html
-used to (same escaping as Django's autoescape: html.escape; same URLs as {% url %} / reverse()), at
-about a tenth of the cost. tests/dashboard/test_fast_paths.py checks them against the template
-loops they replace.
+URL per row spent most of its time there. Each kind's row markup is one str.format fragment
+(ACTOR_ROW, WORKER_ROW) fed prepared cells, escaped as Django's autoescape does (html.escape), with
+URLs as reverse() makes them. The list pages and "Show all matches" (with a checkbox) use it.
 """
 
 from __future__ import annotations
@@ -22,7 +20,7 @@ from django.utils.safestring import SafeString, mark_safe
 from atedash import vocabulary
 from atedash.links import RESERVED, actor_url, worker_url
 from atedash.templatetags.atedash import clip, or_dash, status_class
-from storage.keys import worker_key
+from storage.keys import actor_key, worker_key
 
 if TYPE_CHECKING:
     from storage.ateapi_pb2 import Worker
@@ -64,21 +62,51 @@ ACTOR_COLUMNS = ("Template namespace", "Template", "Id", "Status", "Ateom pod", 
 WORKER_COLUMNS = ("Namespace", "Pool", "Pod", "IP", "Assigned actor", "Actor template", "Version")
 
 
-def _tr(attributes: str, columns: tuple[str, ...], cells: tuple, number_at: int) -> str:
-    """One table row as the template loop wrote it; the cell at ``number_at`` is right-aligned (class num)."""
+def _row_format(attributes: str, columns: tuple[str, ...], fields: tuple[str, ...], number_at: int) -> str:
+    """A row fragment for str.format: ``{select}`` (the checkbox cell, or "") then one cell per
+    column, each named by its field; the cell at ``number_at`` is right-aligned (class num)."""
+    num = ' class="num"'
     tds = "".join(
-        f'        <td class="num" data-label="{label}">{cell}</td>\n'
-        if i == number_at
-        else f'        <td data-label="{label}">{cell}</td>\n'
-        for i, (label, cell) in enumerate(zip(columns, cells))
+        f'        <td{num if i == number_at else ""} data-label="{label}">{{{field}}}</td>\n'
+        for i, (label, field) in enumerate(zip(columns, fields, strict=True))
     )
-    return f"\n      <tr {attributes}>\n{tds}      </tr>\n    "
+    return f"\n      <tr {attributes}{{row_class}}>\n{{select}}{tds}      </tr>\n    "
 
 
-def actor_rows_html(rows: list[dict[str, Any]]) -> SafeString:
+# The one source of each kind's row markup: list pages, "Show all matches" (with a checkbox).
+ACTOR_ROW = _row_format(
+    'data-actor-id="{id}"',
+    ACTOR_COLUMNS,
+    ("template_namespace", "template", "link", "status", "pod", "ip", "version", "snapshot"),
+    6,
+)
+WORKER_ROW = _row_format(
+    'data-worker="{name}"',
+    WORKER_COLUMNS,
+    ("namespace", "pool", "link", "ip", "actor", "template", "version"),
+    6,
+)
+# The bulk actions' checkbox: its value is the record's key and the version shown (storage/bulk.py
+# checks both).
+SELECT_CELL = (
+    '        <td class="select"><input type="checkbox" name="target" value="{value}" form="bulk-form" '
+    'aria-label="select {key}"></td>\n'
+)
+_UNREADABLE_ROW = ' class="row-unreadable"'
+
+
+def _select(selectable: bool, key: str, version: int) -> str:
+    if not selectable:
+        return ""
+    return SELECT_CELL.format(value=escape(f"{key}@{version}"), key=escape(key))
+
+
+def actor_rows_html(rows: list[dict[str, Any]], *, selectable: bool = False) -> SafeString:
     """rows: dicts with "actor" (Actor), "status" (short name), "pod", and "unreadable" (why the ate
-    server cannot read the record, or None / absent), as actors.actor_list makes."""
+    server cannot read the record, or None / absent), as ActorPages.rows_html makes; ``selectable``:
+    each row with its bulk checkbox."""
     detail = _url_format("actor_detail", 1)
+    row_format = ACTOR_ROW.format
     out: list[str] = []
     append = out.append
     for row in rows:
@@ -90,44 +118,64 @@ def actor_rows_html(rows: list[dict[str, Any]]) -> SafeString:
         row_class = ""
         if unreadable is not None:
             link += unreadable_flag(unreadable)
-            row_class = ' class="row-unreadable"'
-        status_cell = f'<span class="status {escape(status_class(status))}">{escape(status)}</span>'
-        cells = (
-            escape(clip(actor.actor_template_namespace)),
-            escape(clip(actor.actor_template_name)),
-            link,
-            status_cell,
-            escape(clip(or_dash(row["pod"]))),
-            escape(clip(or_dash(actor.ateom_pod_ip))),
-            actor.version,
-            escape(clip(or_dash(actor.last_snapshot))),
+            row_class = _UNREADABLE_ROW
+        append(
+            row_format(
+                id=escape(actor_id),
+                row_class=row_class,
+                select=_select(selectable, actor_key(actor_id), actor.version),
+                template_namespace=escape(clip(actor.actor_template_namespace)),
+                template=escape(clip(actor.actor_template_name)),
+                link=link,
+                status=f'<span class="status {escape(status_class(status))}">{escape(status)}</span>',
+                pod=escape(clip(or_dash(row["pod"]))),
+                ip=escape(clip(or_dash(actor.ateom_pod_ip))),
+                version=actor.version,
+                snapshot=escape(clip(or_dash(actor.last_snapshot))),
+            )
         )
-        append(_tr(f'data-actor-id="{escape(actor_id)}"{row_class}', ACTOR_COLUMNS, cells, 6))
     return mark_safe("".join(out))
 
 
-def worker_rows_html(workers: list[Worker], unreadable: dict[str, Unreadable] | None = None) -> SafeString:
-    """workers: Worker messages; unreadable: {key: why the ate server cannot read it} (Page.unreadable)."""
+def worker_rows_html(
+    workers: list[Worker], unreadable: dict[str, Unreadable] | None = None, *, selectable: bool = False
+) -> SafeString:
+    """workers: Worker messages; unreadable: {key: why the ate server cannot read it} (Page.unreadable);
+    ``selectable``: each row with its bulk checkbox."""
     detail = _url_format("worker_detail", 3)
     actor_detail = _url_format("actor_detail", 1)
+    row_format = WORKER_ROW.format
     out: list[str] = []
     append = out.append
     for w in workers:
         ns, pool, pod = w.worker_namespace, w.worker_pool, w.worker_pod
+        key = worker_key(ns, pool, pod)
         pod_cell = _link(detail, (ns, pool, pod), pod, worker_url, w)
-        why = unreadable.get(worker_key(ns, pool, pod)) if unreadable else None
+        why = unreadable.get(key) if unreadable else None
         row_class = ""
         if why is not None:
             pod_cell += unreadable_flag(why)
-            row_class = ' class="row-unreadable"'
+            row_class = _UNREADABLE_ROW
         actor_id = w.actor_id
         if actor_id:
             actor_cell = _link(actor_detail, (actor_id,), actor_id, actor_url, actor_id)
         else:
             actor_cell = '<span class="muted">free</span>'
         template = f"{escape(clip(w.actor_namespace))}/{escape(clip(w.actor_template))}" if w.actor_template else "—"
-        cells = (escape(ns), escape(pool), pod_cell, escape(clip(or_dash(w.ip))), actor_cell, template, w.version)
-        append(_tr(f'data-worker="{escape(ns)}/{escape(pool)}/{escape(pod)}"{row_class}', WORKER_COLUMNS, cells, 6))
+        append(
+            row_format(
+                name=f"{escape(ns)}/{escape(pool)}/{escape(pod)}",
+                row_class=row_class,
+                select=_select(selectable, key, w.version),
+                namespace=escape(ns),
+                pool=escape(pool),
+                link=pod_cell,
+                ip=escape(clip(or_dash(w.ip))),
+                actor=actor_cell,
+                template=template,
+                version=w.version,
+            )
+        )
     return mark_safe("".join(out))
 
 

@@ -134,8 +134,9 @@ class RecordPages:
         raise NotImplementedError
 
     @classmethod
-    def rows_html(cls, records: list[Any], unreadable: dict | None = None) -> SafeString:
-        """The list's rows (atedash/listing.py); ``unreadable``: Page.unreadable, flagged on their rows."""
+    def rows_html(cls, records: list[Any], unreadable: dict | None = None, *, selectable: bool = False) -> SafeString:
+        """The list's rows (atedash/listing.py); ``unreadable``: Page.unreadable, flagged on their rows;
+        ``selectable``: each with its bulk checkbox (the matches page, for admins)."""
         raise NotImplementedError
 
     # --- detail, create, delete ---------------------------------------------------------------
@@ -237,7 +238,7 @@ class ActorPages(RecordPages):
         }
 
     @classmethod
-    def rows_html(cls, records: list[Actor], unreadable: dict | None = None) -> SafeString:
+    def rows_html(cls, records: list[Actor], unreadable: dict | None = None, *, selectable: bool = False) -> SafeString:
         rows = [
             {
                 "actor": actor,
@@ -247,7 +248,7 @@ class ActorPages(RecordPages):
             }
             for actor in records
         ]
-        return listing.actor_rows_html(rows)
+        return listing.actor_rows_html(rows, selectable=selectable)
 
     @classmethod
     def related(cls, p: Persistence, key: str | bytes, record: Actor | None) -> dict[str, Any]:
@@ -344,8 +345,10 @@ class WorkerPages(RecordPages):
         }
 
     @classmethod
-    def rows_html(cls, records: list[Worker], unreadable: dict | None = None) -> SafeString:
-        return listing.worker_rows_html(records, unreadable)
+    def rows_html(
+        cls, records: list[Worker], unreadable: dict | None = None, *, selectable: bool = False
+    ) -> SafeString:
+        return listing.worker_rows_html(records, unreadable, selectable=selectable)
 
     @classmethod
     def related(cls, p: Persistence, key: str | bytes, record: Worker | None) -> dict[str, Any]:

@@ -10,31 +10,27 @@ running); POST .../cancel/ stops it. The walks live in the store, so that any pr
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
-from html import escape
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
 from django.conf import settings
 from django.contrib import messages
 from django.http import HttpResponseRedirect, StreamingHttpResponse
 from django.urls import reverse
-from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 import storage
-from atedash import cursors, listing
+from atedash import cursors
 from atedash.app import current_app
 from atedash.audit import audit
 from atedash.auth import role_required
 from atedash.errors import not_found
 from atedash.forms import ActorFilterForm, WorkerFilterForm, status_value
 from atedash.links import local_path
-from atedash.records import status_name
+from atedash.records import KINDS
 from atedash.request import AuthedHttpRequest
 from atedash.views.bulk import KIND_ACTIONS
 from atedash.views.common import persistence, render_page, wants_partial
-from storage import keys
 from storage.ateapi_pb2 import Actor, Worker
 from storage.backup import iter_keys_export
 from storage.bulk import ACTIONS
@@ -49,6 +45,8 @@ if TYPE_CHECKING:
     from storage.walk import WalkFilter
 
 PAGE_SIZE = 100
+# The record kinds by the plural the walks and URLs use ("actors").
+_PAGES = {pages.plural: pages for pages in KINDS.values()}
 RUNNING_ROWS = 50  # matches shown while a walk runs (each poll reads them again)
 # New walks a viewer may start in a minute (a walk of filters already kept or running is joined,
 # never counted); each one is a pass over every key of the store.
@@ -112,44 +110,14 @@ def _read(kind: str, keys: list[str]) -> tuple[list[Actor | Worker], list[str], 
     return persistence().read_records(ACTORS if kind == "actors" else WORKERS, keys)
 
 
-def _actor_rows(actors: Iterable[Actor]) -> list[dict[str, Any]]:
-    return [
-        {
-            "actor": actor,
-            "status": status_name(actor),
-            "pod": f"{actor.ateom_pod_namespace}/{actor.ateom_pod_name}"
-            if actor.ateom_pod_namespace and actor.ateom_pod_name
-            else actor.ateom_pod_name,
-        }
-        for actor in actors
-    ]
-
-
 def _rows_html(kind: str, records: list[Actor | Worker], selectable: bool, values: list[str]) -> SafeString:
-    """The list's own rows (atedash/listing.py); for admins each with a checkbox for bulk actions,
-    whose value is the record's key and the version shown (storage/bulk.py checks it), also added
-    to `values` (the page's records, for "on this page")."""
-    if not selectable:  # (records of the walk's kind, as _read gives them)
-        if kind == "actors":
-            return listing.actor_rows_html(_actor_rows(cast("list[Actor]", records)))
-        return listing.worker_rows_html(cast("list[Worker]", records))
-    out: list[str] = []
-    for record in records:
-        if isinstance(record, Actor):
-            html = listing.actor_rows_html(_actor_rows([record]))
-            key = keys.actor_key(record.actor_id)
-        else:
-            html = listing.worker_rows_html([record])
-            key = keys.worker_key(record.worker_namespace, record.worker_pool, record.worker_pod)
-        values.append(f"{key}@{record.version}")
-        value = escape(values[-1])
-        cell = (
-            f'        <td class="select"><input type="checkbox" name="target" value="{value}" form="bulk-form" '
-            f'aria-label="select {escape(key)}"></td>\n'
-        )
-        cut = html.index(">\n", html.index("<tr")) + 2
-        out.append(html[:cut] + cell + html[cut:])
-    return mark_safe("".join(out))
+    """The list's own rows (one source: listing.py's row of the kind); for admins each with a
+    checkbox for bulk actions, its value the record's key and the version shown, also added to
+    `values` (the page's records, for "on this page")."""
+    pages = _PAGES[kind]
+    if selectable:
+        values.extend(f"{pages.kind.key_of(record)}@{record.version}" for record in records)
+    return pages.rows_html(records, None, selectable=selectable)
 
 
 def _page(request: AuthedHttpRequest, kind: str, data: QueryDict | None = None) -> HttpResponse:

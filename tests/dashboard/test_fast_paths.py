@@ -1,51 +1,59 @@
-"""The hot paths behave as the code they replaced: list rows rendered in Python (atedash.listing) give
-exactly what the template loops gave; the actor detail reads the worker by key from the counted pools
+"""The hot paths: list rows rendered in Python (atedash.listing), read back cell by cell as a browser
+would (escaping, clipping, links, the bulk checkbox) for awkward ids; the actor detail reads the worker by key from the counted pools
 and falls back to the scan; every response carries Server-Timing."""
 
+from html.parser import HTMLParser
+from urllib.parse import quote
+
 import pytest
-from django.template import engines
-from django.urls import set_script_prefix
+from django.urls import reverse, set_script_prefix
 
 from atedash import listing
 from atedash.app import current_app
+from atedash.links import actor_url, worker_url
 from atedash.records import status_name
+from atedash.templatetags.atedash import clip, or_dash
 from storage.ateapi_pb2 import Actor, Worker
+from storage.keys import actor_key, worker_key
 
-# The row markup of templates/actors/_table.html and templates/workers/_table.html before the rows
-# moved to atedash.listing.
-ACTOR_LOOP = """{% for row in rows %}
-      <tr data-actor-id="{{ row.actor.actor_id }}">
-        <td data-label="Template namespace">{{ row.actor.actor_template_namespace|clip }}</td>
-        <td data-label="Template">{{ row.actor.actor_template_name|clip }}</td>
-        <td data-label="Id">{% with url=row.actor.actor_id|actor_url %}{% if url %}<a href="{{ url }}">{{ row.actor.actor_id }}</a>{% else %}{{ row.actor.actor_id }}{% endif %}{% endwith %}</td>
-        <td data-label="Status"><span class="status {{ row.status|status_class }}">{{ row.status }}</span></td>
-        <td data-label="Ateom pod">{{ row.pod|or_dash|clip }}</td>
-        <td data-label="Ateom IP">{{ row.actor.ateom_pod_ip|or_dash|clip }}</td>
-        <td class="num" data-label="Version">{{ row.actor.version }}</td>
-        <td data-label="Last snapshot">{{ row.actor.last_snapshot|or_dash|clip }}</td>
-      </tr>
-    {% endfor %}"""
 
-POOL_LOOP = """{% for p in pools %}
-          <tr>
-            <td data-label="Namespace">{{ p.namespace }}</td>
-            <td data-label="Pool"><a href="{% url 'worker_list' %}?namespace={{ p.namespace|urlencode }}&amp;pool={{ p.pool|urlencode }}">{{ p.pool }}</a></td>
-            <td class="num" data-label="Free"><a href="{% url 'worker_list' %}?namespace={{ p.namespace|urlencode }}&amp;pool={{ p.pool|urlencode }}&amp;assigned=free">{{ p.free }}</a></td>
-            <td class="num" data-label="Assigned"><a href="{% url 'worker_list' %}?namespace={{ p.namespace|urlencode }}&amp;pool={{ p.pool|urlencode }}&amp;assigned=assigned">{{ p.assigned }}</a></td>
-          </tr>
-        {% endfor %}"""
+class _Rows(HTMLParser):
+    """Table rows as a browser reads them: each row's attributes and cells, each cell's attributes,
+    text, links and inputs (entities decoded)."""
 
-WORKER_LOOP = """{% for w in rows %}
-      <tr data-worker="{{ w.worker_namespace }}/{{ w.worker_pool }}/{{ w.worker_pod }}">
-        <td data-label="Namespace">{{ w.worker_namespace }}</td>
-        <td data-label="Pool">{{ w.worker_pool }}</td>
-        <td data-label="Pod">{% with url=w|worker_url %}{% if url %}<a href="{{ url }}">{{ w.worker_pod }}</a>{% else %}{{ w.worker_pod }}{% endif %}{% endwith %}</td>
-        <td data-label="IP">{{ w.ip|or_dash|clip }}</td>
-        <td data-label="Assigned actor">{% if w.actor_id %}{% with url=w.actor_id|actor_url %}{% if url %}<a href="{{ url }}">{{ w.actor_id }}</a>{% else %}{{ w.actor_id }}{% endif %}{% endwith %}{% else %}<span class="muted">free</span>{% endif %}</td>
-        <td data-label="Actor template">{% if w.actor_template %}{{ w.actor_namespace|clip }}/{{ w.actor_template|clip }}{% else %}—{% endif %}</td>
-        <td class="num" data-label="Version">{{ w.version }}</td>
-      </tr>
-    {% endfor %}"""
+    def __init__(self, html):
+        super().__init__(convert_charrefs=True)
+        self.rows = []
+        self.in_cell = False
+        self.feed(html)
+        self.close()
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if tag == "tr":
+            self.rows.append({"attrs": attrs, "cells": []})
+        elif tag == "td":
+            self.rows[-1]["cells"].append({"attrs": attrs, "text": "", "links": [], "inputs": []})
+            self.in_cell = True
+        elif tag == "a":
+            self.rows[-1]["cells"][-1]["links"].append(attrs["href"])
+        elif tag == "input":
+            self.rows[-1]["cells"][-1]["inputs"].append(attrs)
+
+    def handle_endtag(self, tag):
+        if tag == "td":
+            self.in_cell = False
+
+    def handle_data(self, data):
+        if self.in_cell:
+            self.rows[-1]["cells"][-1]["text"] += data
+
+
+def _cells(row, columns):
+    cells = [c for c in row["cells"] if c["attrs"].get("class") != "select"]
+    assert [c["attrs"]["data-label"] for c in cells] == list(columns)
+    return cells
+
 
 AWKWARD = [
     "plain-id-1",
@@ -112,21 +120,88 @@ def _workers():
     return out
 
 
+def _link_of(url, text, cell):
+    """A detail link where a URL can name the record, else the text alone."""
+    assert cell["text"] == text
+    assert cell["links"] == ([url] if url else [])
+
+
+def _checkbox(row, key, version, selectable):
+    boxes = [c for c in row["cells"] if c["attrs"].get("class") == "select"]
+    if not selectable:
+        assert boxes == []
+        return
+    assert row["cells"][0] is boxes[0] and len(boxes) == 1
+    (box,) = boxes[0]["inputs"]
+    assert box["type"] == "checkbox" and box["name"] == "target" and box["form"] == "bulk-form"
+    assert box["value"] == f"{key}@{version}" and box["aria-label"] == f"select {key}"
+
+
+@pytest.mark.parametrize("selectable", [False, True])
 @pytest.mark.parametrize("prefix", ["/", "/sub path&x/"])
-def test_rows_match_the_template_loop(prefix):
-    engine = engines["django"]
+def test_rows_read_back_as_the_records(prefix, selectable):
     set_script_prefix(prefix)
     try:
         rows = _actor_rows()
-        assert listing.actor_rows_html(rows) == engine.from_string(ACTOR_LOOP).render({"rows": rows})
+        parsed = _Rows(listing.actor_rows_html(rows, selectable=selectable)).rows
+        assert len(parsed) == len(rows)
+        for row, got in zip(rows, parsed):
+            a = row["actor"]
+            assert got["attrs"] == {"data-actor-id": a.actor_id}
+            _checkbox(got, actor_key(a.actor_id), a.version, selectable)
+            cells = _cells(got, listing.ACTOR_COLUMNS)
+            assert [c["text"] for c in cells[:2]] == [clip(a.actor_template_namespace), clip(a.actor_template_name)]
+            _link_of(actor_url(a.actor_id), a.actor_id, cells[2])
+            assert cells[3]["text"] == row["status"]
+            texts = [c["text"] for c in cells[4:]]
+            assert texts == [clip(or_dash(row["pod"])), clip(or_dash(a.ateom_pod_ip)), str(a.version)] + [
+                clip(or_dash(a.last_snapshot))
+            ]
+            assert cells[6]["attrs"]["class"] == "num"
         workers = _workers()
-        assert listing.worker_rows_html(workers) == engine.from_string(WORKER_LOOP).render({"rows": workers})
+        parsed = _Rows(listing.worker_rows_html(workers, selectable=selectable)).rows
+        assert len(parsed) == len(workers)
+        for w, got in zip(workers, parsed):
+            assert got["attrs"] == {"data-worker": f"{w.worker_namespace}/{w.worker_pool}/{w.worker_pod}"}
+            key = worker_key(w.worker_namespace, w.worker_pool, w.worker_pod)
+            _checkbox(got, key, w.version, selectable)
+            cells = _cells(got, listing.WORKER_COLUMNS)
+            assert [c["text"] for c in cells[:2]] == [w.worker_namespace, w.worker_pool]
+            _link_of(worker_url(w), w.worker_pod, cells[2])
+            assert cells[3]["text"] == clip(or_dash(w.ip))
+            if w.actor_id:
+                _link_of(actor_url(w.actor_id), w.actor_id, cells[4])
+            else:
+                assert cells[4]["text"] == "free" and cells[4]["links"] == []
+            template = f"{clip(w.actor_namespace)}/{clip(w.actor_template)}" if w.actor_template else "—"
+            assert cells[5]["text"] == template and cells[6]["text"] == str(w.version)
         pools = [
             {"namespace": text, "pool": AWKWARD[-i], "free": i, "assigned": 10 * i} for i, text in enumerate(AWKWARD)
         ]
-        assert listing.pool_rows_html(pools) == engine.from_string(POOL_LOOP).render({"pools": pools})
+        parsed = _Rows(listing.pool_rows_html(pools)).rows
+        for p, got in zip(pools, parsed, strict=True):
+            query = f"{reverse('worker_list')}?namespace={quote(p['namespace'])}&pool={quote(p['pool'])}"
+            cells = got["cells"]
+            assert [c["text"] for c in cells] == [p["namespace"], p["pool"], str(p["free"]), str(p["assigned"])]
+            assert [c["links"] for c in cells] == [
+                [],
+                [query],
+                [f"{query}&assigned=free"],
+                [f"{query}&assigned=assigned"],
+            ]
     finally:
         set_script_prefix("/")
+
+
+def test_an_unreadable_record_is_flagged_on_its_row():
+    from storage.server_readable import Unreadable
+
+    why = Unreadable(reason="proto: bad <value>", breaks_list=True, fails="ListActors")
+    actor = Actor(actor_id="a-1", actor_template_namespace="t", actor_template_name="t")
+    row = {"actor": actor, "status": status_name(actor), "pod": "", "unreadable": why}
+    (got,) = _Rows(listing.actor_rows_html([row])).rows
+    assert got["attrs"] == {"data-actor-id": "a-1", "class": "row-unreadable"}
+    assert "unreadable by ate" in _cells(got, listing.ACTOR_COLUMNS)[2]["text"]
 
 
 def test_list_pages_show_the_rows(viewer, store):
