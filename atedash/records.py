@@ -37,6 +37,7 @@ from storage.ateapi_pb2 import Actor, Worker
 from storage.consistency import related
 from storage.persistence import Persistence
 from storage.records import ACTORS, WORKERS, Record, RecordKind
+from storage.walk import WalkFilter, actor_walk, worker_walk
 
 SUSPENDED = Actor.STATUS_SUSPENDED
 
@@ -84,6 +85,10 @@ class RecordPages:
     # Actions that set fields consistently (atedash/views/record_edit.py INTENTS): one URL each.
     intents: ClassVar[tuple[str, ...]] = ()
     error_columns: ClassVar[int]  # the rest of a corrupt row
+    # "Show all matches": the store walk of the list's filters (storage/walk.py, called with
+    # filters()), and the bulk actions its matches offer (storage/bulk.py ACTIONS).
+    walk: ClassVar[Callable[..., WalkFilter]]
+    bulk_actions: ClassVar[tuple[str, ...]] = ()
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -131,7 +136,17 @@ class RecordPages:
 
     @classmethod
     def filters(cls, values: dict[str, Any]) -> dict[str, Any]:
+        """The filter form's values as storage's filters: the paged scan's and the walk's."""
         raise NotImplementedError
+
+    @classmethod
+    def filter_params(cls) -> tuple[str, ...]:
+        """The list's filters in its URL (the filter form's own fields, in order)."""
+        return tuple(name for name in cls.filter_form.base_fields if name not in ListForm.base_fields)
+
+    @classmethod
+    def walk_of(cls, values: dict[str, Any]) -> WalkFilter:
+        return cls.walk(**cls.filters(values))
 
     @classmethod
     def rows_html(cls, records: list[Any], unreadable: dict | None = None, *, selectable: bool = False) -> SafeString:
@@ -216,6 +231,8 @@ class ActorPages(RecordPages):
     )
     url_params = ("actor_id",)
     scan_method = "scan_actors"
+    walk = actor_walk
+    bulk_actions = ("delete-suspended", "release-locks")
     columns = listing.ACTOR_COLUMNS
     key_columns = 3
     filter_form, create_form, edit_form = ActorFilterForm, ActorCreateForm, ActorEditForm
@@ -329,6 +346,8 @@ class WorkerPages(RecordPages):
     copyable = frozenset({"worker_pod", "ip", "actor_id"})
     url_params = ("namespace", "pool", "pod")
     scan_method = "scan_workers"
+    walk = worker_walk
+    bulk_actions = ("free-workers",)
     columns = listing.WORKER_COLUMNS
     key_columns = 3
     filter_form, create_form, edit_form = WorkerFilterForm, WorkerCreateForm, WorkerEditForm
@@ -406,3 +425,5 @@ def _findings_context(found: related.RecordFindings) -> dict[str, Any]:
 
 
 KINDS: dict[str, type[RecordPages]] = {pages.name: pages for pages in (ActorPages, WorkerPages)}
+# By the plural the walks, the bulk form and the URLs use ("actors").
+BY_PLURAL: dict[str, type[RecordPages]] = {pages.plural: pages for pages in KINDS.values()}

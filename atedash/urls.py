@@ -1,7 +1,7 @@
 from django.urls import include, path, register_converter
 
 from atedash.converters import RecordKeyConverter
-from atedash.records import ActorPages, RecordPages, WorkerPages
+from atedash.records import KINDS, ActorPages, RecordPages, WorkerPages
 from atedash.views import (
     bulk,
     errors,
@@ -47,10 +47,14 @@ urlpatterns = [
     path("login/", session.login, name="login"),
     path("logout/", session.logout, name="logout"),
     # Before the record routes: "all" and "new" are not record ids.
-    path("actors/all/", matches.actor_matches, name="actor_matches"),
-    path("workers/all/", matches.worker_matches, name="worker_matches"),
-    path("actors/all/export/", matches.actor_matches_export, name="actor_matches_export"),
-    path("workers/all/export/", matches.worker_matches_export, name="worker_matches_export"),
+    *(
+        path(f"{pages.plural}/all/{sub}", view, {"pages": pages}, name=pages.url_name(page))
+        for pages in KINDS.values()
+        for sub, view, page in (
+            ("", matches.record_matches, "matches"),
+            ("export/", matches.matches_export, "matches_export"),
+        )
+    ),
     path("walks/<str:job_id>/cancel/", matches.cancel_walk, name="walk_cancel"),
     *record_urls(ActorPages, "actors/", "<str:actor_id>/"),
     *record_urls(WorkerPages, "workers/", "<str:namespace>/<str:pool>/<str:pod>/"),

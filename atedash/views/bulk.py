@@ -13,17 +13,18 @@ from typing import Any
 from django.conf import settings
 from django.http import HttpResponse
 from django.shortcuts import render
+from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from atedash.app import current_app
 from atedash.audit import audit
 from atedash.auth import role_required
 from atedash.links import local_path
+from atedash.records import BY_PLURAL
 from atedash.request import AuthedHttpRequest
 from atedash.views.common import persistence
 from storage.bulk import ACTIONS, BulkError, bulk_apply
 
-KIND_ACTIONS = {"actors": ("delete-suspended", "release-locks"), "workers": ("free-workers",)}
 MAX_SELECTED = 1000
 SHOWN = 1000
 
@@ -59,9 +60,10 @@ def _targets(request: AuthedHttpRequest, kind: str) -> tuple[list[tuple[str, int
 def bulk(request: AuthedHttpRequest) -> HttpResponse:
     kind = request.POST.get("kind", "")
     action = request.POST.get("action", "")
-    if kind in KIND_ACTIONS and not action:
+    pages = BY_PLURAL.get(kind)  # the kind declares its bulk actions
+    if pages is not None and not action:
         return _refuse(request, "No action was chosen: go back, choose one in the list, then preview it.")
-    if kind not in KIND_ACTIONS or action not in KIND_ACTIONS[kind]:
+    if pages is None or action not in pages.bulk_actions:
         return _refuse(request, "Unknown action for this list.")
     targets, problem = _targets(request, kind)
     if problem or targets is None:
@@ -82,7 +84,8 @@ def bulk(request: AuthedHttpRequest) -> HttpResponse:
         "threshold": threshold,
         # Cancel goes back to the matches page it came from (a plain link: the CSP allows no
         # javascript: URL), else to the list.
-        "back": local_path(request.POST.get("next", ""), default=f"{kind[:-1]}_list"),
+        "back": local_path(request.POST.get("next", ""), default=pages.url_name("list")),
+        "list_url": reverse(pages.url_name("list")),
     }
     confirmed = request.POST.get("confirm") == "1"
     typed = request.POST.get("typed", "").replace(",", "").replace(" ", "").strip()

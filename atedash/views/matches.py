@@ -25,17 +25,13 @@ from atedash.app import current_app
 from atedash.audit import audit
 from atedash.auth import role_required
 from atedash.errors import not_found
-from atedash.forms import ActorFilterForm, WorkerFilterForm, status_value
 from atedash.links import local_path
-from atedash.records import KINDS
+from atedash.records import RecordPages
 from atedash.request import AuthedHttpRequest
-from atedash.views.bulk import KIND_ACTIONS
 from atedash.views.common import persistence, render_page, wants_partial
 from storage.ateapi_pb2 import Actor, Worker
 from storage.backup import iter_keys_export
 from storage.bulk import ACTIONS
-from storage.records import ACTORS, WORKERS
-from storage.walk import actor_walk, worker_walk
 
 if TYPE_CHECKING:
     from django.http import HttpResponse, QueryDict
@@ -45,53 +41,21 @@ if TYPE_CHECKING:
     from storage.walk import WalkFilter
 
 PAGE_SIZE = 100
-# The record kinds by the plural the walks and URLs use ("actors").
-_PAGES = {pages.plural: pages for pages in KINDS.values()}
+Pages = type[RecordPages]
 RUNNING_ROWS = 50  # matches shown while a walk runs (each poll reads them again)
 # New walks a viewer may start in a minute (a walk of filters already kept or running is joined,
 # never counted); each one is a pass over every key of the store.
 VIEWER_WALKS_PER_MINUTE = 6
-# The list filters each walk keeps in its URL (the list pages' own parameters).
-FILTER_PARAMS = {
-    "actors": ("status", "ns", "template", "q", "pod", "ip", "snapshot"),
-    "workers": ("namespace", "pool", "assigned", "q", "ip"),
-}
 
 
-def actor_walk_of(values: dict[str, Any]) -> WalkFilter:
-    pod_namespace, pod_name = ActorFilterForm.pod_filter(values["pod"])
-    return actor_walk(
-        status=status_value(values["status"]) if values["status"] else None,
-        template_namespace=values["ns"] or None,
-        template_name=values["template"] or None,
-        id_contains=values["q"] or None,
-        pod_namespace=pod_namespace,
-        pod_name=pod_name,
-        pod_ip=values["ip"] or None,
-        snapshot_contains=values["snapshot"] or None,
-    )
+def _wanted(pages: Pages, data: QueryDict) -> tuple[WalkFilter, dict[str, str]]:
+    values = pages.filter_form(data).values()
+    query = {name: values[name] for name in pages.filter_params() if values[name]}
+    return pages.walk_of(values), query
 
 
-def worker_walk_of(values: dict[str, Any]) -> WalkFilter:
-    return worker_walk(
-        namespace=values["namespace"] or None,
-        pool=values["pool"] or None,
-        assigned={"free": False, "assigned": True}.get(values["assigned"]),
-        id_contains=values["q"] or None,
-        ip=values["ip"] or None,
-    )
-
-
-def _wanted(kind: str, data: QueryDict) -> tuple[WalkFilter, dict[str, str]]:
-    form = (ActorFilterForm if kind == "actors" else WorkerFilterForm)(data)
-    values = form.values()
-    wanted = actor_walk_of(values) if kind == "actors" else worker_walk_of(values)
-    query = {name: values[name] for name in FILTER_PARAMS[kind] if values[name]}
-    return wanted, query
-
-
-def _url(kind: str, query: dict[str, str], **extra: str) -> str:
-    return reverse(f"{kind[:-1]}_matches") + ("?" + urlencode({**query, **extra}) if query or extra else "")
+def _url(pages: Pages, query: dict[str, str], **extra: str) -> str:
+    return reverse(pages.url_name("matches")) + ("?" + urlencode({**query, **extra}) if query or extra else "")
 
 
 def _offset(job: WalkJob, signed: str) -> int:
@@ -105,35 +69,35 @@ def _offset(job: WalkJob, signed: str) -> int:
     return int(offset)
 
 
-def _read(kind: str, keys: list[str]) -> tuple[list[Actor | Worker], list[str], list[storage.CorruptEntry]]:
+def _read(pages: Pages, keys: list[str]) -> tuple[list[Actor | Worker], list[str], list[storage.CorruptEntry]]:
     """The records of a page of keys, one read per node; gone and corrupt ones said so."""
-    return persistence().read_records(ACTORS if kind == "actors" else WORKERS, keys)
+    return persistence().read_records(pages.kind, keys)
 
 
-def _rows_html(kind: str, records: list[Actor | Worker], selectable: bool, values: list[str]) -> SafeString:
+def _rows_html(pages: Pages, records: list[Actor | Worker], selectable: bool, values: list[str]) -> SafeString:
     """The list's own rows (one source: listing.py's row of the kind); for admins each with a
     checkbox for bulk actions, its value the record's key and the version shown, also added to
     `values` (the page's records, for "on this page")."""
-    pages = _PAGES[kind]
     if selectable:
         values.extend(f"{pages.kind.key_of(record)}@{record.version}" for record in records)
     return pages.rows_html(records, None, selectable=selectable)
 
 
-def _page(request: AuthedHttpRequest, kind: str, data: QueryDict | None = None) -> HttpResponse:
-    wanted, query = _wanted(kind, request.GET if data is None else data)
+def _page(request: AuthedHttpRequest, pages: Pages, data: QueryDict | None = None) -> HttpResponse:
+    wanted, query = _wanted(pages, request.GET if data is None else data)
     walks = current_app().walks
-    job = walks.find(kind, wanted)
+    job = walks.find(pages.plural, wanted)
     busy = walks.running()
     context: dict[str, Any] = {
-        "kind": kind,
+        "kind": pages.plural,
+        "pages": pages,
         "query": query,
         "filters": [(k, v) for k, v in query.items()],
         "job": job,
         "busy": busy if busy is not None and (job is None or busy.id != job.id) else None,
-        "list_url": reverse(f"{kind[:-1]}_list") + ("?" + urlencode(query) if query else ""),
-        "self_url": _url(kind, query),
-        "export_url": reverse(f"{kind[:-1]}_matches_export") + ("?" + urlencode(query) if query else ""),
+        "list_url": reverse(pages.url_name("list")) + ("?" + urlencode(query) if query else ""),
+        "self_url": _url(pages, query),
+        "export_url": reverse(pages.url_name("matches_export")) + ("?" + urlencode(query) if query else ""),
         "max_results": walks.max_results,
     }
     state, result, error = job.state() if job is not None else ("none", None, None)
@@ -141,13 +105,13 @@ def _page(request: AuthedHttpRequest, kind: str, data: QueryDict | None = None) 
     if state in ("running", "interrupted") and job is not None:
         context["progress"] = job.walk.progress()
         if wants_partial(request):  # the poll: the matches found so far fill in as the walk goes on
-            records, _gone, _corrupt = _read(kind, job.walk.found(RUNNING_ROWS))
-            context["rows_html"] = _rows_html(kind, records, False, [])
+            records, _gone, _corrupt = _read(pages, job.walk.found(RUNNING_ROWS))
+            context["rows_html"] = _rows_html(pages, records, False, [])
             context["rows"] = records
     elif state == "done" and job is not None and result is not None:
         offset = min(_offset(job, request.GET.get("at", "")), max(0, len(result.keys) - 1))
         keys = result.keys[offset : offset + PAGE_SIZE]
-        records, gone, corrupt = _read(kind, keys)
+        records, gone, corrupt = _read(pages, keys)
         following = offset + PAGE_SIZE
         context.update(
             {
@@ -157,30 +121,30 @@ def _page(request: AuthedHttpRequest, kind: str, data: QueryDict | None = None) 
                 "last": offset + len(keys),
                 "gone": gone,
                 "corrupt": corrupt,
-                "next_url": _url(kind, query, at=cursors.sign("matches", f"{job.id}:{following}"))
+                "next_url": _url(pages, query, at=cursors.sign("matches", f"{job.id}:{following}"))
                 if following < len(result.keys)
                 else None,
-                "prev_url": _url(kind, query, at=cursors.sign("matches", f"{job.id}:{max(0, offset - PAGE_SIZE)}"))
+                "prev_url": _url(pages, query, at=cursors.sign("matches", f"{job.id}:{max(0, offset - PAGE_SIZE)}"))
                 if offset > 0
                 else None,
             }
         )
         selectable = request.operator is not None and request.operator.is_admin
         page_targets: list[str] = []
-        context["rows_html"] = _rows_html(kind, records, selectable, page_targets)
+        context["rows_html"] = _rows_html(pages, records, selectable, page_targets)
         context["page_targets"] = page_targets
         context["rows"] = records
         context["selectable"] = selectable
-        context["bulk_actions"] = [(a, ACTIONS[a]) for a in KIND_ACTIONS[kind]]
+        context["bulk_actions"] = [(a, ACTIONS[a]) for a in pages.bulk_actions]
     return render_page(request, "matches/page.html", "matches/_walk.html", context)
 
 
-def _start(request: AuthedHttpRequest, kind: str) -> HttpResponse:
+def _start(request: AuthedHttpRequest, pages: Pages) -> HttpResponse:
     """Starts the walk of the filters, or joins the one running or kept. A full walk costs the store
     a pass over every key, so: walking again ("fresh") is an editor's call, at most once per
     ATEDASH_REFRESH_INTERVAL for the fleet; a viewer gets the kept result, and starts a walk of new
     filters at most VIEWER_WALKS_PER_MINUTE times a minute (counted in the store, for the fleet)."""
-    wanted, query = _wanted(kind, request.POST)
+    wanted, query = _wanted(pages, request.POST)
     app = current_app()
     operator = request.operator
     interval = settings.ATEDASH_REFRESH_INTERVAL
@@ -198,7 +162,7 @@ def _start(request: AuthedHttpRequest, kind: str) -> HttpResponse:
             walks = app.store.persistence().count_in_window(f"walk-start:{operator.name}", 60)
             return walks <= VIEWER_WALKS_PER_MINUTE
 
-    job, _ = app.walks.start(kind, wanted, operator.name, fresh=fresh, may_start=may_start)
+    job, _ = app.walks.start(pages.plural, wanted, operator.name, fresh=fresh, may_start=may_start)
     if job is None:
         messages.info(
             request,
@@ -206,25 +170,22 @@ def _start(request: AuthedHttpRequest, kind: str) -> HttpResponse:
             "start this one in a moment.",
         )
     if getattr(request, "htmx", False):  # a list page's incident search: the walk's block in place
-        return _page(request, kind, request.POST)
-    return HttpResponseRedirect(_url(kind, query))
+        return _page(request, pages, request.POST)
+    return HttpResponseRedirect(_url(pages, query))
 
 
 @require_http_methods(["GET", "POST"])
-def actor_matches(request: AuthedHttpRequest) -> HttpResponse:
-    return _start(request, "actors") if request.method == "POST" else _page(request, "actors")
-
-
-@require_http_methods(["GET", "POST"])
-def worker_matches(request: AuthedHttpRequest) -> HttpResponse:
-    return _start(request, "workers") if request.method == "POST" else _page(request, "workers")
+def record_matches(request: AuthedHttpRequest, pages: Pages) -> HttpResponse:
+    """A kind's "all matches" page (the URL conf passes the kind, as for its other pages)."""
+    return _start(request, pages) if request.method == "POST" else _page(request, pages)
 
 
 @require_GET
-def matches_export(request: AuthedHttpRequest, kind: str) -> HttpResponse | StreamingHttpResponse:
+def matches_export(request: AuthedHttpRequest, pages: Pages) -> HttpResponse | StreamingHttpResponse:
     """The matches of the URL's filters as the backup's JSON lines (manage.py ate import reads them):
     the walk's keys (at most its max_results), read again now. Without a finished walk: the 404."""
-    wanted, query = _wanted(kind, request.GET)
+    kind = pages.plural
+    wanted, query = _wanted(pages, request.GET)
     job = current_app().walks.find(kind, wanted)
     state, result, _ = job.state() if job is not None else ("none", None, None)
     if state != "done" or result is None:
@@ -247,14 +208,6 @@ def matches_export(request: AuthedHttpRequest, kind: str) -> HttpResponse | Stre
     scope = f"{kind} matching {urlencode(query) or 'everything'}"
     audit(request, "export", scope=scope, records=len(result.keys), stream=False)
     return response
-
-
-def actor_matches_export(request: AuthedHttpRequest) -> HttpResponse | StreamingHttpResponse:
-    return matches_export(request, "actors")
-
-
-def worker_matches_export(request: AuthedHttpRequest) -> HttpResponse | StreamingHttpResponse:
-    return matches_export(request, "workers")
 
 
 @role_required("editor")
