@@ -29,9 +29,9 @@ from atedash.links import local_path
 from atedash.records import RecordPages
 from atedash.request import AuthedHttpRequest
 from atedash.views.common import persistence, render_page, wants_partial
-from storage.ateapi_pb2 import Actor, Worker
 from storage.backup import iter_keys_export
 from storage.bulk import ACTIONS
+from storage.records import Record
 
 if TYPE_CHECKING:
     from django.http import HttpResponse, QueryDict
@@ -40,8 +40,8 @@ if TYPE_CHECKING:
     from atedash.walks import WalkJob
     from storage.walk import WalkFilter
 
+Pages = type[RecordPages]  # a record kind, as its pages see it
 PAGE_SIZE = 100
-Pages = type[RecordPages]
 RUNNING_ROWS = 50  # matches shown while a walk runs (each poll reads them again)
 # New walks a viewer may start in a minute (a walk of filters already kept or running is joined,
 # never counted); each one is a pass over every key of the store.
@@ -69,12 +69,12 @@ def _offset(job: WalkJob, signed: str) -> int:
     return int(offset)
 
 
-def _read(pages: Pages, keys: list[str]) -> tuple[list[Actor | Worker], list[str], list[storage.CorruptEntry]]:
+def _read(pages: Pages, keys: list[str]) -> tuple[list[Record], list[str], list[storage.CorruptEntry]]:
     """The records of a page of keys, one read per node; gone and corrupt ones said so."""
     return persistence().read_records(pages.kind, keys)
 
 
-def _rows_html(pages: Pages, records: list[Actor | Worker], selectable: bool, values: list[str]) -> SafeString:
+def _rows_html(pages: Pages, records: list[Record], selectable: bool, values: list[str]) -> SafeString:
     """The list's own rows (one source: listing.py's row of the kind); for admins each with a
     checkbox for bulk actions, its value the record's key and the version shown, also added to
     `values` (the page's records, for "on this page")."""
