@@ -26,6 +26,8 @@ from typing import TYPE_CHECKING
 from django.conf import settings
 
 if TYPE_CHECKING:
+    from django.http import StreamingHttpResponse
+
     from atedash.request import AuthedHttpRequest
     from storage import Persistence
 
@@ -180,6 +182,23 @@ class LeasedLines:
 def leased(request: AuthedHttpRequest, p: Persistence, lines: Iterator[str], lease: Lease) -> LeasedLines:
     """The lines of a download under `lease` (taken), for a StreamingHttpResponse."""
     return LeasedLines(lines, lease, request.META.get("gunicorn.socket"))
+
+
+def attachment(
+    request: AuthedHttpRequest, p: Persistence, lines: Iterator[str], lease: Lease, *name: str
+) -> StreamingHttpResponse:
+    """The lines of a download under ``lease`` (taken) as a JSON-lines attachment named
+    atedash-<environment>-<name...>-<UTC time>.jsonl."""
+    from django.http import StreamingHttpResponse
+
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    filename = "-".join(("atedash", settings.ATEDASH_ENVIRONMENT, *name, stamp))
+    filename = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in filename)[:200]
+    response = StreamingHttpResponse(
+        leased(request, p, lines, lease), content_type="application/x-ndjson; charset=utf-8"
+    )
+    response["Content-Disposition"] = f'attachment; filename="{filename}.jsonl"'
+    return response
 
 
 def take_lease(request: AuthedHttpRequest, p: Persistence, slots: threading.BoundedSemaphore) -> Lease:

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from django.conf import settings
 from django.contrib import messages
 from django.core import signing
-from django.http import HttpResponse, StreamingHttpResponse
+from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.http import urlencode
@@ -194,7 +194,7 @@ def _run_check(request: AuthedHttpRequest) -> HttpResponseBase:
 def export_download(request: AuthedHttpRequest) -> HttpResponseBase:
     """Every actor and worker as JSON lines, streamed (constant memory), bounded (atedash/exports.py)."""
     from atedash.errors import too_many
-    from atedash.exports import ExportRefused, leased, take_lease
+    from atedash.exports import ExportRefused, attachment, take_lease
     from storage.backup import iter_export
 
     p = persistence()
@@ -207,12 +207,7 @@ def export_download(request: AuthedHttpRequest) -> HttpResponseBase:
         lease = take_lease(request, p, current_app().export_slots)
     except ExportRefused as exc:
         return too_many(request, exc.message)
-    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
-    env = "".join(ch if ch.isalnum() or ch in "-_." else "-" for ch in settings.ATEDASH_ENVIRONMENT)
-    response = StreamingHttpResponse(
-        leased(request, p, iter_export(p), lease), content_type="application/x-ndjson; charset=utf-8"
-    )
-    response["Content-Disposition"] = f'attachment; filename="atedash-{env}-{stamp}.jsonl"'
+    response = attachment(request, p, iter_export(p), lease)
     # A read: logged (stdout), never in the change stream, which it would push changes out of.
     audit(request, "export", stream=False)
     return response

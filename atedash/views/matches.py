@@ -9,7 +9,6 @@ running); POST .../cancel/ stops it. The walks live in the store, so that any pr
 
 from __future__ import annotations
 
-import time
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
@@ -191,7 +190,7 @@ def matches_export(request: AuthedHttpRequest, pages: Pages) -> HttpResponse | S
     if state != "done" or result is None:
         return not_found(request, "No finished walk of these filters (results are kept 10 minutes): walk again.")
     from atedash.errors import too_many
-    from atedash.exports import ExportRefused, leased, take_lease
+    from atedash.exports import ExportRefused, attachment, take_lease
 
     p = persistence()
     # Bounded like the store's backup (atedash/exports.py): a cap per fleet and per operator.
@@ -199,11 +198,7 @@ def matches_export(request: AuthedHttpRequest, pages: Pages) -> HttpResponse | S
         lease = take_lease(request, p, current_app().export_slots)
     except ExportRefused as exc:
         return too_many(request, exc.message)
-    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
-    env = "".join(ch if ch.isalnum() or ch in "-_." else "-" for ch in settings.ATEDASH_ENVIRONMENT)
-    lines = leased(request, p, iter_keys_export(p, list(result.keys)), lease)
-    response = StreamingHttpResponse(lines, content_type="application/x-ndjson; charset=utf-8")
-    response["Content-Disposition"] = f'attachment; filename="atedash-{env}-{kind}-matches-{stamp}.jsonl"'
+    response = attachment(request, p, iter_keys_export(p, list(result.keys)), lease, kind, "matches")
     # A read: logged (stdout), never in the change stream, which it would push changes out of.
     scope = f"{kind} matching {urlencode(query) or 'everything'}"
     audit(request, "export", scope=scope, records=len(result.keys), stream=False)

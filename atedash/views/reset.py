@@ -9,7 +9,6 @@ because it changed meanwhile, with one audit line per record.
 from __future__ import annotations
 
 import itertools
-import time
 from typing import Any
 
 from django.conf import settings
@@ -101,7 +100,7 @@ def reset_backup(request: AuthedHttpRequest) -> HttpResponse | StreamingHttpResp
         return render(request, "reset/page.html", {"form": form, "preview": None}, status=400)
     scope = form.cleaned_data["scope"]
     from atedash.errors import too_many
-    from atedash.exports import ExportRefused, leased, take_lease
+    from atedash.exports import ExportRefused, attachment, take_lease
 
     p = persistence()
     # Bounded like the store's backup (atedash/exports.py).
@@ -119,13 +118,7 @@ def reset_backup(request: AuthedHttpRequest) -> HttpResponse | StreamingHttpResp
     except BaseException:
         lease.release()
         raise
-    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
-    name = "-".join(("atedash", settings.ATEDASH_ENVIRONMENT, scope.kind, scope.value, stamp))
-    name = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in name)[:200]
-    response = StreamingHttpResponse(
-        leased(request, p, itertools.chain([first], lines), lease), content_type="application/x-ndjson; charset=utf-8"
-    )
-    response["Content-Disposition"] = f'attachment; filename="{name}.jsonl"'
+    response = attachment(request, p, itertools.chain([first], lines), lease, scope.kind, scope.value)
     # A read: logged (stdout), never in the change stream, which it would push changes out of.
     audit(request, "export", scope=f"{scope.kind} {scope.value}", stream=False)
     return response
