@@ -1,5 +1,5 @@
-"""Downloads of the store (the backup, a reset scope's backup), bounded so that no one can take the
-threads that pages and probes need, or the store's CPU.
+"""Downloads of the store (the backup, a reset scope's backup, a walk's matches), bounded so that no
+one can take the threads that pages and probes need, or the store's CPU.
 
 - At most ATEDASH_EXPORT_MAX downloads run in the whole fleet, and ATEDASH_EXPORT_MAX_PER_OPERATOR per
   operator: leases in the store (storage.keys.EXPORT_LEASES_KEY) that expire unless renewed while
