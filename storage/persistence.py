@@ -180,11 +180,7 @@ class Persistence:
         self._replica_ack = ReplicaAck(client)
         self._compare_and_set = client.register_script(_COMPARE_AND_SET)
         self._compare_and_delete = client.register_script(_COMPARE_AND_DELETE)
-        self._count_in_window = client.register_script(dashboard.COUNT_IN_WINDOW)
-        self._sessions_epoch = client.register_script(dashboard.SESSIONS_EPOCH)
-        self._export_take = client.register_script(dashboard.EXPORT_TAKE)
-        self._export_renew = client.register_script(dashboard.EXPORT_RENEW)
-        self._fleet: Fleet | None = None
+        self._state = dashboard.DashboardState(client)
         self._on_replicas: Persistence | None = None
 
     def on_replicas(self) -> Persistence:
@@ -202,74 +198,72 @@ class Persistence:
     @property
     def fleet(self) -> Fleet:
         """The fleet's leases and shared results (storage/fleet.py)."""
-        if self._fleet is None:
-            self._fleet = Fleet(self.client)
-        return self._fleet
+        return self._state.fleet
 
     # ================================================================ the dashboard's own records
 
     def append_audit(
         self, line: str, *, maxlen: int, record_key: str | None = None, history: tuple[int, int] | None = None
     ) -> None:
-        dashboard.append_audit(self.client, line, maxlen=maxlen, record_key=record_key, history=history)
+        self._state.append_audit(line, maxlen=maxlen, record_key=record_key, history=history)
 
     def recent_audit(self, count: int = 100, before: str | None = None) -> list[tuple[str, dict]]:
-        return dashboard.recent_audit(self.client, count, before)
+        return self._state.recent_audit(count, before)
 
     def search_audit(
         self, wanted, count: int, before: str | None = None, *, budget: int = 10_000
     ) -> tuple[list[tuple[str, dict]], str | None, int]:
-        return dashboard.search_audit(self.client, wanted, count, before, budget=budget)
+        return self._state.search_audit(wanted, count, before, budget=budget)
 
     def audit_reach(self) -> tuple[int, str | None]:
-        return dashboard.audit_reach(self.client)
+        return self._state.audit_reach()
 
     def record_history(self, record_key: str, count: int, before: str | None = None) -> list[tuple[str, dict]]:
-        return dashboard.record_history(self.client, record_key, count, before)
+        return self._state.record_history(record_key, count, before)
 
     def history_entry(self, record_key: str, entry_id: str) -> dict | None:
-        return dashboard.history_entry(self.client, record_key, entry_id)
+        return self._state.history_entry(record_key, entry_id)
 
     def check_epoch(self) -> bytes:
-        return dashboard.check_epoch(self.client)
+        return self._state.check_epoch()
 
     def bump_check_epoch(self) -> None:
-        dashboard.bump_check_epoch(self.client)
+        self._state.bump_check_epoch()
 
     def take_export_lease(self, operator: str, token: str, *, lease_s: float, fleet_max: int, operator_max: int) -> str:
-        return dashboard.take_export_lease(
-            self._export_take, operator, token, lease_s=lease_s, fleet_max=fleet_max, operator_max=operator_max
+        return self._state.take_export_lease(
+            operator, token, lease_s=lease_s, fleet_max=fleet_max, operator_max=operator_max
         )
 
     def renew_export_lease(self, operator: str, token: str, *, lease_s: float) -> bool:
-        return dashboard.renew_export_lease(self._export_renew, operator, token, lease_s=lease_s)
+        return self._state.renew_export_lease(operator, token, lease_s=lease_s)
 
     def release_export_lease(self, operator: str, token: str) -> None:
-        dashboard.release_export_lease(self.client, operator, token)
+        self._state.release_export_lease(operator, token)
 
     def sessions_epoch(self, ttl_s: float) -> str:
-        return dashboard.sessions_epoch(self._sessions_epoch, ttl_s)
+        return self._state.sessions_epoch(ttl_s)
 
     def session_generation(self, operator: str) -> int:
-        return dashboard.session_generation(self.client, operator)
+        return self._state.session_generation(operator)
 
     def end_sessions(self, operator: str) -> int:
-        return dashboard.end_sessions(self.client, operator)
+        return self._state.end_sessions(operator)
 
     def login_failures(self, kind: str, value: str) -> tuple[int, float]:
-        return dashboard.login_failures(self.client, kind, value)
+        return self._state.login_failures(kind, value)
 
     def count_login_failure(self, kind: str, value: str, window_s: float) -> tuple[int, float]:
-        return dashboard.count_login_failure(self._count_in_window, kind, value, window_s)
+        return self._state.count_login_failure(kind, value, window_s)
 
     def count_in_window(self, what: str, window_s: float) -> int:
-        return dashboard.count_in_window(self._count_in_window, what, window_s)
+        return self._state.count_in_window(what, window_s)
 
     def clear_login_failures(self, kind: str, value: str) -> None:
-        dashboard.clear_login_failures(self.client, kind, value)
+        self._state.clear_login_failures(kind, value)
 
     def claim_refresh(self, what: str, interval_s: int) -> bool:
-        return dashboard.claim_refresh(self.client, what, interval_s)
+        return self._state.claim_refresh(what, interval_s)
 
     # ================================================================ any record kind
 
