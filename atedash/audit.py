@@ -257,7 +257,7 @@ def _append_to_stream(line: str, record_key: str | None = None) -> bool:
     if not settings.ATEDASH_AUDIT_STREAM:
         return True
     try:
-        current_app().store.persistence().append_audit(
+        current_app().store.dashboard().append_audit(
             line, maxlen=settings.ATEDASH_AUDIT_MAXLEN, record_key=record_key, history=RECORD_HISTORY
         )
     except Exception as exc:  # noqa: BLE001 - the stdout line stands; the change is never undone
@@ -273,4 +273,4 @@ def recent(count: int = 100, before: str | None = None) -> list[tuple[str, dict]
     returned (for paging)."""
     if before and "-" in before and all(int(part) == 0 for part in before.split("-")):
         return []  # nothing is older than 0-0 (and XREVRANGE refuses "(0-0")
-    return current_app().store.persistence().recent_audit(count, before)
+    return current_app().store.dashboard().recent_audit(count, before)

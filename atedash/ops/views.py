@@ -24,7 +24,7 @@ from atedash.audit import audit, bounded, is_digest, recent, shown
 from atedash.auth import login_exempt, role_required
 from atedash.errors import BadParameter
 from atedash.request import AuthedHttpRequest, HtmxHttpRequest
-from atedash.views.common import persistence, render_page
+from atedash.views.common import dashboard, persistence, render_page
 
 if TYPE_CHECKING:
     from django.http.response import HttpResponseBase
@@ -204,7 +204,7 @@ def export_download(request: AuthedHttpRequest) -> HttpResponseBase:
 
         return store_unavailable(request, StoreUnreachable(f"{p.address} does not answer PING"))
     try:
-        lease = take_lease(request, p, current_app().export_slots)
+        lease = take_lease(request, dashboard(), current_app().export_slots)
     except ExportRefused as exc:
         return too_many(request, exc.message)
     response = attachment(request, p, iter_export(p), lease)
@@ -265,7 +265,7 @@ def audit_page(request: AuthedHttpRequest) -> HttpResponse:
     before = parse_stream_id(request.GET.get("before"))
     values = {name: request.GET.get(name, "")[:4096] for name in AUDIT_FILTERS}
     wanted = audit_filter(values)
-    p = persistence()
+    state = dashboard()
     examined = None
     if wanted is None:
         entries = recent(AUDIT_PAGE_SIZE + 1, before=before)
@@ -273,9 +273,9 @@ def audit_page(request: AuthedHttpRequest) -> HttpResponse:
         entries = entries[:AUDIT_PAGE_SIZE]
         next_before = entries[-1][0] if more and entries else None
     else:
-        entries, next_before, examined = p.search_audit(wanted, AUDIT_PAGE_SIZE, before, budget=AUDIT_SEARCH_BUDGET)
+        entries, next_before, examined = state.search_audit(wanted, AUDIT_PAGE_SIZE, before, budget=AUDIT_SEARCH_BUDGET)
     rows = [{"id": sid, **_entry_row(entry)} for sid, entry in entries]
-    length, oldest = p.audit_reach()
+    length, oldest = state.audit_reach()
     context = {
         "rows": rows,
         "next_before": next_before,

@@ -12,7 +12,7 @@ from atedash.request import AuthedHttpRequest
 if TYPE_CHECKING:
     from django.http import HttpResponse
 
-    from storage import Persistence
+    from storage import DashboardState, Persistence
 
 
 def wants_partial(request: AuthedHttpRequest) -> bool:
@@ -32,6 +32,11 @@ def persistence() -> Persistence:
     """The process's Persistence, its calls timed for the Server-Timing header (atedash/timing.py):
     a TimedPersistence, which answers as the Persistence it wraps."""
     return cast("Persistence", current_app().store.timed())
+
+
+def dashboard() -> DashboardState:
+    """The process's DashboardState (audit, histories...), its calls timed as persistence()'s are."""
+    return cast("DashboardState", current_app().store.timed_dashboard())
 
 
 def scan_budget() -> dict[str, int | float | None]:

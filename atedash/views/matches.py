@@ -27,7 +27,7 @@ from atedash.errors import not_found
 from atedash.links import local_path
 from atedash.records import RecordPages
 from atedash.request import AuthedHttpRequest
-from atedash.views.common import persistence, render_page, wants_partial
+from atedash.views.common import dashboard, persistence, render_page, wants_partial
 from storage.backup import iter_keys_export
 from storage.bulk import ACTIONS
 from storage.records import Record
@@ -158,7 +158,7 @@ def _start(request: AuthedHttpRequest, pages: Pages) -> HttpResponse:
     if not operator.can_edit:
 
         def may_start() -> bool:
-            walks = app.store.persistence().count_in_window(f"walk-start:{operator.name}", 60)
+            walks = app.store.dashboard().count_in_window(f"walk-start:{operator.name}", 60)
             return walks <= VIEWER_WALKS_PER_MINUTE
 
     job, _ = app.walks.start(pages.plural, wanted, operator.name, fresh=fresh, may_start=may_start)
@@ -195,7 +195,7 @@ def matches_export(request: AuthedHttpRequest, pages: Pages) -> HttpResponse | S
     p = persistence()
     # Bounded like the store's backup (atedash/exports.py): a cap per fleet and per operator.
     try:
-        lease = take_lease(request, p, current_app().export_slots)
+        lease = take_lease(request, dashboard(), current_app().export_slots)
     except ExportRefused as exc:
         return too_many(request, exc.message)
     response = attachment(request, p, iter_keys_export(p, list(result.keys)), lease, kind, "matches")

@@ -28,7 +28,7 @@ from atedash.merge import BadBase, Base, Merge, merge, read_base, sign_base
 from atedash.records import key_text, related_settings
 from atedash.request import AuthedHttpRequest
 from atedash.views import raw as raw_views
-from atedash.views.common import persistence
+from atedash.views.common import dashboard, persistence
 from atedash.views.records import Pages, record_changed, record_context, record_view
 from storage.consistency import related
 from storage.raw import LockInfo
@@ -154,7 +154,7 @@ def _edit_page(
     base_version = stored.version
     revert_id = request.GET.get("revert")
     if revert_id:
-        entry = persistence().history_entry(key_text(key), revert_id) if _stream_id(revert_id) else None
+        entry = dashboard().history_entry(key_text(key), revert_id) if _stream_id(revert_id) else None
         changes = revertible(form, entry) if entry else {}
         big = too_big(form, bounded(entry)) if entry else []
         if big:
@@ -330,7 +330,7 @@ OTHER_CHANGE_LOOKBACK = 20  # history entries searched for the change that made 
 def _who_saved(key: str | bytes, version: int) -> dict[str, Any] | None:
     """Who saved `version` of the record and when, from its history (the audit); None when no
     entry says so (the ate server wrote it, or its entry is older than the history kept)."""
-    for _entry_id, entry in persistence().record_history(key_text(key), OTHER_CHANGE_LOOKBACK):
+    for _entry_id, entry in dashboard().record_history(key_text(key), OTHER_CHANGE_LOOKBACK):
         if entry.get("version_after") == version:
             return {
                 "who": entry.get("who") or entry.get("operator") or "someone",

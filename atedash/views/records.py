@@ -30,7 +30,7 @@ from atedash.history import history_rows
 from atedash.records import RecordPages, key_text, pages_for_key
 from atedash.request import AuthedHttpRequest
 from atedash.views import raw as raw_views
-from atedash.views.common import persistence, render_page, scan_budget
+from atedash.views.common import dashboard, persistence, render_page, scan_budget
 from storage.gorules import DELETE
 
 Pages = type[RecordPages]
@@ -142,7 +142,9 @@ def record_detail(request: AuthedHttpRequest, pages: Pages, key: str | bytes) ->
     if record is not None:
         context["fields"] = pages.field_rows(record)
         context["delete_blocked"] = pages.delete_blocked(record)
-        context["history"] = history_rows(pages, p.record_history(key_text(key), HISTORY_SHOWN), context["urls"])
+        context["history"] = history_rows(
+            pages, dashboard().record_history(key_text(key), HISTORY_SHOWN), context["urls"]
+        )
         context["history_more_url"] = reverse("ops_audit") + "?" + urlencode({"key": key_text(key)})
     return render(request, "records/detail.html", context)
 

@@ -22,7 +22,7 @@ from atedash.auth import role_required
 from atedash.errors import forbidden
 from atedash.forms import ResetForm, ResetScopeForm
 from atedash.request import AuthedHttpRequest
-from atedash.views.common import persistence
+from atedash.views.common import dashboard, persistence
 from storage.reset import FIRST_KEYS, ResetReport, ScopeTooLarge, iter_scope_export, reset_scope
 
 SHOWN = 500  # keys listed per kind on the result page (the counts are exact)
@@ -105,7 +105,7 @@ def reset_backup(request: AuthedHttpRequest) -> HttpResponse | StreamingHttpResp
     p = persistence()
     # Bounded like the store's backup (atedash/exports.py).
     try:
-        lease = take_lease(request, p, current_app().export_slots)
+        lease = take_lease(request, dashboard(), current_app().export_slots)
     except ExportRefused as exc:
         return too_many(request, exc.message)
     lines = iter_scope_export(p, scope)
