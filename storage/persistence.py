@@ -1,4 +1,4 @@
-"""Persistence: the Python port of the Go package ateredis, plus what the dashboard needs.
+"""Persistence: the Python port of the Go package ateredis (the dashboard's own keys: dashboard.py).
 
 Every check-then-write is atomic per key through compare-and-set Lua scripts: a write or delete
 only happens if the key still holds exactly the bytes that were read and checked. When it does not,
@@ -22,7 +22,7 @@ from google.protobuf import json_format
 from redis.cluster import RedisCluster
 
 from storage import cluster as cluster_info
-from storage import dashboard, scanning, walk
+from storage import scanning, walk
 from storage.ateapi_pb2 import Actor, Worker
 from storage.codec import JSON, RecordDecodeError, preview
 from storage.errors import (
@@ -34,7 +34,6 @@ from storage.errors import (
     UnreadableByServer,
     VersionConflict,
 )
-from storage.fleet import Fleet
 from storage.gorules import DELETE, UPDATE, refuse_unreadable_stored
 from storage.keys import ACTOR_PREFIX, WORKER_PREFIX, actor_key, key_bytes, key_slot, worker_key
 from storage.raw import LockInfo, RawRecord, describe_unknown_fields, detect_encoding, reindent_json
@@ -180,7 +179,6 @@ class Persistence:
         self._replica_ack = ReplicaAck(client)
         self._compare_and_set = client.register_script(_COMPARE_AND_SET)
         self._compare_and_delete = client.register_script(_COMPARE_AND_DELETE)
-        self._state = dashboard.DashboardState(client)
         self._on_replicas: Persistence | None = None
 
     def on_replicas(self) -> Persistence:
@@ -194,76 +192,6 @@ class Persistence:
             view._on_replicas = view
             self._on_replicas = view
         return view
-
-    @property
-    def fleet(self) -> Fleet:
-        """The fleet's leases and shared results (storage/fleet.py)."""
-        return self._state.fleet
-
-    # ================================================================ the dashboard's own records
-
-    def append_audit(
-        self, line: str, *, maxlen: int, record_key: str | None = None, history: tuple[int, int] | None = None
-    ) -> None:
-        self._state.append_audit(line, maxlen=maxlen, record_key=record_key, history=history)
-
-    def recent_audit(self, count: int = 100, before: str | None = None) -> list[tuple[str, dict]]:
-        return self._state.recent_audit(count, before)
-
-    def search_audit(
-        self, wanted, count: int, before: str | None = None, *, budget: int = 10_000
-    ) -> tuple[list[tuple[str, dict]], str | None, int]:
-        return self._state.search_audit(wanted, count, before, budget=budget)
-
-    def audit_reach(self) -> tuple[int, str | None]:
-        return self._state.audit_reach()
-
-    def record_history(self, record_key: str, count: int, before: str | None = None) -> list[tuple[str, dict]]:
-        return self._state.record_history(record_key, count, before)
-
-    def history_entry(self, record_key: str, entry_id: str) -> dict | None:
-        return self._state.history_entry(record_key, entry_id)
-
-    def check_epoch(self) -> bytes:
-        return self._state.check_epoch()
-
-    def bump_check_epoch(self) -> None:
-        self._state.bump_check_epoch()
-
-    def take_export_lease(self, operator: str, token: str, *, lease_s: float, fleet_max: int, operator_max: int) -> str:
-        return self._state.take_export_lease(
-            operator, token, lease_s=lease_s, fleet_max=fleet_max, operator_max=operator_max
-        )
-
-    def renew_export_lease(self, operator: str, token: str, *, lease_s: float) -> bool:
-        return self._state.renew_export_lease(operator, token, lease_s=lease_s)
-
-    def release_export_lease(self, operator: str, token: str) -> None:
-        self._state.release_export_lease(operator, token)
-
-    def sessions_epoch(self, ttl_s: float) -> str:
-        return self._state.sessions_epoch(ttl_s)
-
-    def session_generation(self, operator: str) -> int:
-        return self._state.session_generation(operator)
-
-    def end_sessions(self, operator: str) -> int:
-        return self._state.end_sessions(operator)
-
-    def login_failures(self, kind: str, value: str) -> tuple[int, float]:
-        return self._state.login_failures(kind, value)
-
-    def count_login_failure(self, kind: str, value: str, window_s: float) -> tuple[int, float]:
-        return self._state.count_login_failure(kind, value, window_s)
-
-    def count_in_window(self, what: str, window_s: float) -> int:
-        return self._state.count_in_window(what, window_s)
-
-    def clear_login_failures(self, kind: str, value: str) -> None:
-        self._state.clear_login_failures(kind, value)
-
-    def claim_refresh(self, what: str, interval_s: int) -> bool:
-        return self._state.claim_refresh(what, interval_s)
 
     # ================================================================ any record kind
 
