@@ -353,12 +353,14 @@ class FullWalk:
         on_batch: Callable[[list[Match]], None] | None = None,
         use_script: bool = True,
         step_count: int = STEP_COUNT,
+        on_found: Callable[[int], None] | None = None,
     ):
         if max_results < 1:
             raise ValueError("max_results must be at least 1")
         self.topology, self.wanted = topology, wanted
         self.max_results = max_results
         self.on_batch = on_batch
+        self.on_found = on_found  # called with the matches so far when a batch brings new ones
         self.use_script = use_script
         self.step_count = max(1, min(step_count, 10_000))
         self._lock = threading.Lock()
@@ -563,18 +565,21 @@ class FullWalk:
         if self.on_batch is not None:
             with self._lock:
                 self._matched += len(matches)
+                matched = self._matched
             self.on_batch(matches)
-            return
-        with self._lock:
-            for m in matches:
-                if m.key in self._keys:
-                    continue  # met again after a failover resumed a SCAN
-                if len(self._keys) >= self.max_results:
-                    self._truncated = True
-                    self._cancel.set()
-                    break
-                self._keys.add(m.key)
-            self._matched = len(self._keys)
+        else:
+            with self._lock:
+                for m in matches:
+                    if m.key in self._keys:
+                        continue  # met again after a failover resumed a SCAN
+                    if len(self._keys) >= self.max_results:
+                        self._truncated = True
+                        self._cancel.set()
+                        break
+                    self._keys.add(m.key)
+                self._matched = matched = len(self._keys)
+        if self.on_found is not None:
+            self.on_found(matched)
 
 
 def _demoted(shard: Shard) -> bool:
