@@ -45,7 +45,7 @@ RUNNING_ROWS = 50  # matches shown while a walk runs (each poll reads them again
 # New walks a viewer may start in a minute (a walk of filters already kept or running is joined,
 # never counted); each one is a pass over every key of the store.
 VIEWER_WALKS_PER_MINUTE = 6
-FAST_POLL_S = 10.0  # a running walk's page polls every 250 ms until then, every second after
+FAST_POLL_S = 5.0  # a running walk's page polls every 250 ms until then, every second after
 
 
 def _wanted(pages: Pages, data: QueryDict) -> tuple[WalkFilter, dict[str, str]]:
