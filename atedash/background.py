@@ -34,6 +34,7 @@ ERROR_TTL_S = 300
 STALE_TTL_S = 86400
 FAILED_PAUSE_S = 5  # after a failure, no new run for this long (do not hammer a failing store)
 WAIT_POLL_S = 0.05
+MIN_BEAT_GAP_S = 0.1  # a woken heartbeat (run_with_heartbeat's wake) beats at most this often
 
 
 def run_with_heartbeat(
@@ -43,13 +44,25 @@ def run_with_heartbeat(
     beat: Callable[[], tuple[tuple[str, str, float] | None, str | None]] | None = None,
     on_lost: Callable[[], None] | None = None,
     on_flag: Callable[[], None] | None = None,
+    wake: threading.Event | None = None,
 ) -> Any:
     """work() while another thread renews ``lease`` every BEAT_S (writing beat()'s (state, flag key)
-    with it); on_lost() when the lease is lost, on_flag() when the flag key is set."""
+    with it); on_lost() when the lease is lost, on_flag() when the flag key is set. Setting ``wake``
+    beats at once (news a page waits for), at most every MIN_BEAT_GAP_S."""
     stop = threading.Event()
+    nudge = wake if wake is not None else stop
 
     def heart() -> None:
-        while not stop.wait(BEAT_S):
+        last = time.monotonic()
+        while True:
+            nudge.wait(max(0.0, BEAT_S - (time.monotonic() - last)))
+            if stop.is_set():
+                return
+            if wake is not None:
+                if stop.wait(max(0.0, MIN_BEAT_GAP_S - (time.monotonic() - last))):  # bounds the writes
+                    return
+                wake.clear()
+            last = time.monotonic()
             if lease.released:
                 return
             state, flag = beat() if beat is not None else (None, None)
@@ -74,6 +87,8 @@ def run_with_heartbeat(
         return work()
     finally:
         stop.set()
+        if wake is not None:
+            wake.set()
         heartbeat.join(5)
 
 

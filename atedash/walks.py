@@ -299,9 +299,17 @@ class WalkRegistry:
         fleet.set(WALKS, walk_index_part(kind, wanted.description), walk_id, self.keep_s)
         self._forget_old(fleet, walk_id)
         topology = self._persistence().on_replicas().topology
-        walk = FullWalk(topology, wanted, max_results=self.max_results, step_count=self.step_keys)
+        # The first matches wake the heartbeat, which stores them: a list page shows them at its
+        # next poll rather than at the next beat (BEAT_S).
+        news = threading.Event()
+
+        def found(matched: int) -> None:
+            if matched <= FOUND_STORED:
+                news.set()
+
+        walk = FullWalk(topology, wanted, max_results=self.max_results, step_count=self.step_keys, on_found=found)
         thread = threading.Thread(
-            target=self._run, args=(walk_id, walk, lease, state), name="atedash-walk", daemon=True
+            target=self._run, args=(walk_id, walk, lease, state, news), name="atedash-walk", daemon=True
         )
         with self._lock:
             self._local[walk_id] = (walk, thread)
@@ -315,7 +323,7 @@ class WalkRegistry:
         if old:
             fleet.delete(WALKS, *[part for w in old for part in (walk_state_part(w), walk_keys_part(w))])
 
-    def _run(self, walk_id: str, walk: FullWalk, lease: Lease, state: dict) -> None:
+    def _run(self, walk_id: str, walk: FullWalk, lease: Lease, state: dict, news: threading.Event) -> None:
         state_key = fleet_key(WALKS, walk_state_part(walk_id))
         cancel_key = fleet_key(WALKS, walk_cancel_part(walk_id))
 
@@ -356,7 +364,7 @@ class WalkRegistry:
             lease.put_two((state_key, dumps(done)), (index, walk_id), self.keep_s, release=True)
 
         try:
-            run_with_heartbeat(lease, work, beat=beat, on_lost=walk.cancel, on_flag=walk.cancel)
+            run_with_heartbeat(lease, work, beat=beat, on_lost=walk.cancel, on_flag=walk.cancel, wake=news)
         except Exception as exc:  # noqa: BLE001 - the lease lapses; the walk shows as interrupted
             log.warning("walk %s: could not store its result: %s", walk_id, exc)
         finally:

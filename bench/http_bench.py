@@ -118,8 +118,8 @@ def seed(store: Persistence, n_actors: int, n_workers: int) -> float:
 class Server:
     """gunicorn with atedash/gunicorn.conf.py, in a temporary directory (users file, static, logs)."""
 
-    def __init__(self, redis_url: str, port: int, tmp: Path):
-        self.port, self.tmp = port, tmp
+    def __init__(self, redis_url: str, port: int, tmp: Path, *, root: Path = ROOT, role: str = "viewer"):
+        self.port, self.tmp, self.root, self.role = port, tmp, root, role
         self.env = dict(os.environ)
         self.env.update(
             ATEDASH_REDIS_URL=redis_url,
@@ -137,12 +137,12 @@ class Server:
         self.proc = None
 
     def prepare(self) -> None:
-        manage = [PY, str(ROOT / "manage.py")]
+        manage = [PY, str(self.root / "manage.py")]
         if not (self.tmp / "static").exists():
-            subprocess.run(manage + ["collectstatic", "--noinput", "-v", "0"], cwd=ROOT, env=self.env, check=True)
+            subprocess.run(manage + ["collectstatic", "--noinput", "-v", "0"], cwd=self.root, env=self.env, check=True)
         subprocess.run(
-            manage + ["operators", "add", "bench", "--role", "viewer", "--password-stdin", "--replace"],
-            cwd=ROOT,
+            manage + ["operators", "add", "bench", "--role", self.role, "--password-stdin", "--replace"],
+            cwd=self.root,
             env=self.env,
             check=True,
             input=self.password + "\n",
@@ -155,8 +155,8 @@ class Server:
         (self.tmp / "prometheus").mkdir()
         self.log = open(self.tmp / "gunicorn.log", "ab")
         self.proc = subprocess.Popen(
-            [GUNICORN, "-c", str(ROOT / "atedash" / "gunicorn.conf.py"), "--bind", f"127.0.0.1:{self.port}"],
-            cwd=ROOT,
+            [GUNICORN, "-c", str(self.root / "atedash" / "gunicorn.conf.py"), "--bind", f"127.0.0.1:{self.port}"],
+            cwd=self.root,
             env=self.env,
             stdout=self.log,
             stderr=subprocess.STDOUT,

@@ -14,8 +14,9 @@ a word                      actors on ateom pod of that name; workers with that 
                             actors whose id contains it; locks held by that token
 =========================  ====================================================================
 
-``identify`` runs them at once, each a walk of the store filtered on the primaries (storage/walk.py)
-or, for lock tokens, the lock scan; each stops after ``seconds`` and says how far it got.
+``identify`` runs them at once, each a walk of the store filtered on the nodes (storage/walk.py: the
+replicas when the cluster has them) or, for lock tokens, the lock scan; each stops after ``seconds``
+and says how far it got.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from storage.records import ACTORS, WORKERS
 from storage.walk import ByteClause, WalkFilter, actor_walk, worker_walk
 
 MAX_MATCHES = 200
+_ACTOR_IP = ("ateomPodIp", "ateom_pod_ip")
 _IP_PREFIX = re.compile(r"^(\d{1,3}\.){1,3}\d{0,3}$|^[0-9a-fA-F:]*::?[0-9a-fA-F:]*$")
 
 
@@ -63,22 +65,23 @@ def _ip(query: str) -> bool:
 
 def _prefix_filter(kind, json_names: tuple[str, ...], attr: str, prefix: str, what: str) -> WalkFilter:
     """Records whose string field ``attr`` starts with ``prefix`` (in plain JSON: ``"<prefix>`` stands
-    in the value)."""
+    as the value of one of ``json_names``, the field's spellings)."""
     needle = b'"' + prefix.encode("utf-8", "surrogatepass")
     match = "actor:*" if kind is ACTORS else "worker:*"
-    return WalkFilter(
-        kind, match, (ByteClause(((True, needle),)),), lambda r: getattr(r, attr).startswith(prefix), (("q", what),)
-    )
+    clause = ByteClause(((True, needle),), json_names)
+    return WalkFilter(kind, match, (clause,), lambda r: getattr(r, attr).startswith(prefix), (("q", what),))
 
 
 def _pod_filter(namespace: str | None, pod: str) -> WalkFilter:
     """Workers whose pod name is ``pod`` (in ``namespace`` when given)."""
-    base = worker_walk(namespace=namespace, id_contains=pod)
+    base = worker_walk(namespace=namespace)
+    quoted = b'"' + pod.encode("utf-8", "surrogatepass") + b'"'
 
     def ok(w: Any) -> bool:
         return base.matches(w) and w.worker_pod == pod
 
-    return WalkFilter(WORKERS, base.match, base.clauses, ok, base.description)
+    clause = ByteClause(((True, quoted),), ("workerPod", "worker_pod"))
+    return WalkFilter(WORKERS, base.match, (*base.clauses, clause), ok, (*base.description, ("pod", pod)))
 
 
 def _snapshot_filter(text: str) -> WalkFilter:
@@ -87,7 +90,9 @@ def _snapshot_filter(text: str) -> WalkFilter:
     def ok(a) -> bool:
         return text in a.last_snapshot or text in a.in_progress_snapshot
 
-    return WalkFilter(ACTORS, "actor:*", (ByteClause(((True, needle),)),), ok, (("snapshot", text),))
+    names = ("lastSnapshot", "last_snapshot", "inProgressSnapshot", "in_progress_snapshot")
+    clause = ByteClause(((True, needle),), names, within=True)
+    return WalkFilter(ACTORS, "actor:*", (clause,), ok, (("snapshot", text),))
 
 
 def plan(query: str) -> list[tuple[str, str, WalkFilter | None]]:
@@ -102,8 +107,8 @@ def plan(query: str) -> list[tuple[str, str, WalkFilter | None]]:
         ]
     if _IP_PREFIX.match(q) and any(c in q for c in ".:"):
         return [
-            ("actor", f"ateom pod IP starting {q}", _prefix_filter(ACTORS, (), "ateom_pod_ip", q, q)),
-            ("worker", f"IP starting {q}", _prefix_filter(WORKERS, (), "ip", q, q)),
+            ("actor", f"ateom pod IP starting {q}", _prefix_filter(ACTORS, _ACTOR_IP, "ateom_pod_ip", q, q)),
+            ("worker", f"IP starting {q}", _prefix_filter(WORKERS, ("ip",), "ip", q, q)),
         ]
     if "://" in q or q.startswith("/"):
         return [("actor", f"snapshot containing {q}", _snapshot_filter(q))]
@@ -159,6 +164,9 @@ def identify(persistence, query: str, *, seconds: float = 2.0, max_matches: int 
     out = Found()
     if not searches:
         return out
+    # Whole-store reads: on the replicas when the cluster has them (records are then read by key
+    # from the primaries, so what opens is what is stored now).
+    persistence = persistence.on_replicas()
 
     def run(search):
         kind, why, wanted = search

@@ -24,6 +24,7 @@ between two batches.
 from __future__ import annotations
 
 import heapq
+import re
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -46,11 +47,14 @@ DEFAULT_MAX_RESULTS = 100_000
 
 # One step of a walk on one primary: SCAN, GET of every key, the byte test, the candidates returned.
 # ARGV: cursor, MATCH pattern, COUNT, number of clauses, then per clause its number of alternatives
-# and per alternative "+" (the value contains the needle) or "-" (it does not), and the needle.
+# and per alternative "+" (the value contains the needle) or "-" (it does not), the needle, and the
+# number of Lua patterns then the patterns: with any, a "+" needle must also stand where one of them
+# finds it (as the value of one of the clause's fields: ByteClause.fields).
 # Reply: next cursor, keys scanned, then key, value pairs of the candidates; the value is 0 for a key
 # that is not a string (WRONGTYPE) and 1 for one the script could not read (a slot migrating): the
 # client reads that one itself. Read-only: it runs wherever it is sent and never writes.
 _FILTER_STEP = """#!lua flags=no-writes,allow-cross-slot-keys
+local find = string.find
 local nclauses = tonumber(ARGV[4])
 local clauses = {}
 local i = 5
@@ -59,8 +63,13 @@ for c = 1, nclauses do
   i = i + 1
   local alts = {}
   for a = 1, nalts do
-    alts[a] = {ARGV[i] == '+', ARGV[i + 1]}
-    i = i + 2
+    local present, needle, npats = ARGV[i] == '+', ARGV[i + 1], tonumber(ARGV[i + 2])
+    local pats = {}
+    for p = 1, npats do
+      pats[p] = ARGV[i + 2 + p]
+    end
+    alts[a] = {present, needle, pats}
+    i = i + 3 + npats
   end
   clauses[c] = alts
 end
@@ -77,11 +86,22 @@ for _, key in ipairs(keys) do
     if v.err and string.sub(v.err, 1, 9) == 'WRONGTYPE' then out[n] = 0 else out[n] = 1 end
   elseif v then
     local keep = true
-    if string.byte(v, 1) == 123 and not string.find(v, '\\\\', 1, true) then
+    if string.byte(v, 1) == 123 and not find(v, '\\\\', 1, true) then
       for c = 1, nclauses do
         local ok = false
         for _, alt in ipairs(clauses[c]) do
-          if alt[1] == (string.find(v, alt[2], 1, true) ~= nil) then
+          local hit = find(v, alt[2], 1, true) ~= nil
+          if hit and #alt[3] > 0 then
+            -- The needle stands as the value of one of the clause's fields.
+            hit = false
+            for _, pat in ipairs(alt[3]) do
+              if find(v, pat) then
+                hit = true
+                break
+              end
+            end
+          end
+          if alt[1] == hit then
             ok = true
             break
           end
@@ -107,12 +127,53 @@ return out
 # ===================================================================== filters
 
 
+# JSON's whitespace is " \t\n\r"; Lua's %s also takes \v and \f: more candidates, never fewer.
+_LUA_SPACE = rb"[ \t\n\v\f\r]*"
+_LUA_MAGIC = frozenset(b"^$()%.[]*+-?")
+
+
+def _lua_escape(text: bytes) -> bytes:
+    return b"".join(b"%" + bytes((c,)) if c in _LUA_MAGIC else bytes((c,)) for c in text)
+
+
 @dataclass(frozen=True)
 class ByteClause:
     """One condition of the byte test: a plain-JSON value passes it when one alternative holds; an
-    alternative is (True, needle): the value contains the needle, or (False, needle): it does not."""
+    alternative is (True, needle): the value contains the needle, or (False, needle): it does not.
+
+    With ``fields`` (JSON names, every spelling), a needle found must also stand as the value of one
+    of them: ``"name"``, whitespace, ``:``, whitespace, then the needle (which starts with the
+    value's opening quote), or anywhere inside that string value when ``within``. In plain JSON (no
+    backslash) a quote always opens or closes a string, so a record whose field holds the value has
+    it spelled there; the test stays a necessary condition, and an equal value in another field no
+    longer makes a candidate."""
 
     alternatives: tuple[tuple[bool, bytes], ...]
+    fields: tuple[str, ...] = ()
+    within: bool = False
+
+    def patterns(self, needle: bytes) -> tuple[tuple[bytes, re.Pattern[bytes]], ...]:
+        """(Lua pattern, Python regex) per field for a present needle; none when it cannot be
+        anchored (Lua patterns hold no NUL): the plain find alone decides then."""
+        if not self.fields or b"\0" in needle:
+            return ()
+        out = []
+        for name in self.fields:
+            key = b'"' + _utf8(name) + b'"'
+            lua = _lua_escape(key) + b"%s*:%s*" + (b'"[^"]*' if self.within else b"") + _lua_escape(needle)
+            py = re.escape(key) + _LUA_SPACE + b":" + _LUA_SPACE + (b'"[^"]*' if self.within else b"")
+            out.append((lua, re.compile(py + re.escape(needle))))
+        return tuple(out)
+
+    def passes(self, raw: bytes | bytearray) -> bool:
+        for present, needle in self.alternatives:
+            hit = needle in raw
+            if hit and present and self.fields:
+                anchored = self.patterns(needle)
+                hit = not anchored or any(regex.search(raw) for _, regex in anchored)
+            if hit == present:
+                return True
+        return False
 
 
 @dataclass(frozen=True)
@@ -127,10 +188,7 @@ class WalkFilter:
         """The byte test in Python (the client-side path; the script applies the same test)."""
         if raw[:1] != b"{" or b"\\" in raw:
             return True
-        for clause in self.clauses:
-            if not any((needle in raw) == present for present, needle in clause.alternatives):
-                return False
-        return True
+        return all(clause.passes(raw) for clause in self.clauses)
 
     def matches(self, record) -> bool:
         return self.record_ok is None or self.record_ok(record)
@@ -140,9 +198,10 @@ def _utf8(text: str) -> bytes:
     return text.encode("utf-8", "surrogatepass")
 
 
-def _string_equals(value: str) -> ByteClause:
-    """A string field equal to a non-empty `value`: in plain JSON that value stands quoted."""
-    return ByteClause(((True, b'"' + _utf8(value) + b'"'),))
+def _string_equals(value: str, *json_names: str) -> ByteClause:
+    """A string field (``json_names``: its spellings) equal to a non-empty `value`: in plain JSON
+    that value stands quoted after the field's name."""
+    return ByteClause(((True, b'"' + _utf8(value) + b'"'),), tuple(dict.fromkeys(json_names)))
 
 
 def _string_empty(json_name: str) -> tuple[ByteClause, ...]:
@@ -200,12 +259,12 @@ def actor_walk(**filters: Unpack[ActorFilters]) -> WalkFilter:
     for name, (camel, snake) in _ACTOR_STRING_FIELDS.items():
         value = cast("str | None", filters.get(name))  # the string filters, by name
         if value:
-            clauses.append(_string_equals(value))
+            clauses.append(_string_equals(value, camel, snake))
         elif value == "":
             clauses.extend(_string_empty(camel) + _string_empty(snake))
     snapshot_contains = filters.get("snapshot_contains")
     if snapshot_contains:
-        clauses.append(ByteClause(((True, _utf8(snapshot_contains)),)))
+        clauses.append(ByteClause(((True, _utf8(snapshot_contains)),), ("lastSnapshot", "last_snapshot"), True))
     description = _description(filters, tuple(ActorFilters.__annotations__))
     return WalkFilter(ACTORS, base.match, tuple(clauses), base.record_ok, description)
 
@@ -217,7 +276,12 @@ def worker_walk(**filters: Unpack[WorkerFilters]) -> WalkFilter:
     clauses = []
     ip = filters.get("ip")
     if ip:
-        clauses.append(_string_equals(ip))
+        clauses.append(_string_equals(ip, "ip"))
+    id_contains = filters.get("id_contains")
+    if id_contains:
+        # In the pod's name or the served actor's id (worker_filter): spelled inside either string.
+        names = ("workerPod", "worker_pod", "actorId", "actor_id")
+        clauses.append(ByteClause(((True, _utf8(id_contains)),), names, True))
     if filters.get("assigned") is True:
         clauses.append(_string_set(("actorId", "actor_id")))
     elif filters.get("assigned") is False:
@@ -289,12 +353,14 @@ class FullWalk:
         on_batch: Callable[[list[Match]], None] | None = None,
         use_script: bool = True,
         step_count: int = STEP_COUNT,
+        on_found: Callable[[int], None] | None = None,
     ):
         if max_results < 1:
             raise ValueError("max_results must be at least 1")
         self.topology, self.wanted = topology, wanted
         self.max_results = max_results
         self.on_batch = on_batch
+        self.on_found = on_found  # called with the matches so far when a batch brings new ones
         self.use_script = use_script
         self.step_count = max(1, min(step_count, 10_000))
         self._lock = threading.Lock()
@@ -314,6 +380,7 @@ class FullWalk:
         self._started: float | None = None
         self._finished = False
         self._shard_seconds: dict[str, float] = {}
+        self._clause_args: list | None = None  # the byte test as the script's arguments, built once
 
     # ----------------------------------------------------------------- control
 
@@ -427,12 +494,15 @@ class FullWalk:
         return shard.client.register_script(_FILTER_STEP)
 
     def _args(self, cursor: int) -> list:
-        args = [cursor, self.wanted.match, self.step_count, len(self.wanted.clauses)]
-        for clause in self.wanted.clauses:
-            args.append(len(clause.alternatives))
-            for present, needle in clause.alternatives:
-                args.extend(("+" if present else "-", needle))
-        return args
+        if self._clause_args is None:
+            args: list = [len(self.wanted.clauses)]
+            for clause in self.wanted.clauses:
+                args.append(len(clause.alternatives))
+                for present, needle in clause.alternatives:
+                    lua = [lua for lua, _ in clause.patterns(needle)] if present else []
+                    args.extend(("+" if present else "-", needle, len(lua), *lua))
+            self._clause_args = args
+        return [cursor, self.wanted.match, self.step_count, *self._clause_args]
 
     def _script_step(self, shard: Shard, script, cursor: int):
         reply = script(keys=[], args=self._args(cursor), client=shard.client)
@@ -495,18 +565,21 @@ class FullWalk:
         if self.on_batch is not None:
             with self._lock:
                 self._matched += len(matches)
+                matched = self._matched
             self.on_batch(matches)
-            return
-        with self._lock:
-            for m in matches:
-                if m.key in self._keys:
-                    continue  # met again after a failover resumed a SCAN
-                if len(self._keys) >= self.max_results:
-                    self._truncated = True
-                    self._cancel.set()
-                    break
-                self._keys.add(m.key)
-            self._matched = len(self._keys)
+        else:
+            with self._lock:
+                for m in matches:
+                    if m.key in self._keys:
+                        continue  # met again after a failover resumed a SCAN
+                    if len(self._keys) >= self.max_results:
+                        self._truncated = True
+                        self._cancel.set()
+                        break
+                    self._keys.add(m.key)
+                self._matched = matched = len(self._keys)
+        if self.on_found is not None:
+            self.on_found(matched)
 
 
 def _demoted(shard: Shard) -> bool:

@@ -45,6 +45,7 @@ RUNNING_ROWS = 50  # matches shown while a walk runs (each poll reads them again
 # New walks a viewer may start in a minute (a walk of filters already kept or running is joined,
 # never counted); each one is a pass over every key of the store.
 VIEWER_WALKS_PER_MINUTE = 6
+FAST_POLL_S = 5.0  # a running walk's page polls every 250 ms until then, every second after
 
 
 def _wanted(pages: Pages, data: QueryDict) -> tuple[WalkFilter, dict[str, str]]:
@@ -102,7 +103,9 @@ def _page(request: AuthedHttpRequest, pages: Pages, data: QueryDict | None = Non
     state, result, error = job.state() if job is not None else ("none", None, None)
     context["state"], context["walk_error"] = state, error
     if state in ("running", "interrupted") and job is not None:
-        context["progress"] = job.walk.progress()
+        context["progress"] = progress = job.walk.progress()
+        # Quick polls in a walk's first seconds, when an incident search's match shows up.
+        context["poll"] = "250ms" if progress.elapsed_s < FAST_POLL_S else "1s"
         if wants_partial(request):  # the poll: the matches found so far fill in as the walk goes on
             records, _gone, _corrupt = _read(pages, job.walk.found(RUNNING_ROWS))
             context["rows_html"] = _rows_html(pages, records, False, [])

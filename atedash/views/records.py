@@ -74,15 +74,21 @@ def record_changed(request: AuthedHttpRequest, pages: Pages, action: str, key: s
     current_app().records_changed()
 
 
+INCIDENT_SCAN_SECONDS = 0.1  # an incident search's list page: its own stretch, before the walk
+
+
 @require_GET
 def record_list(request: AuthedHttpRequest, pages: Pages) -> HttpResponse:
     form = pages.filter_form(request.GET)
     values = form.values()
+    incident = pages.incident(values) and not values["cursor"]
+    budget = scan_budget()
+    if incident and budget["max_seconds"]:
+        # The walk below searches the whole store; this page's own stretch must not delay it.
+        budget["max_seconds"] = min(budget["max_seconds"], INCIDENT_SCAN_SECONDS)
     # A cursor that is not valid raises storage.InvalidCursor: the 400 page (atedash/errors.py).
     scan = pages.scan(persistence())
-    page = cursors.scan(
-        pages.plural, scan, values["cursor"], limit=values["size"], **scan_budget(), **pages.filters(values)
-    )
+    page = cursors.scan(pages.plural, scan, values["cursor"], limit=values["size"], **budget, **pages.filters(values))
     filters = form.filter_fields(values)
     context = {
         "pages": pages,
@@ -98,7 +104,7 @@ def record_list(request: AuthedHttpRequest, pages: Pages) -> HttpResponse:
         "on_first_page": not values["cursor"],
         "count": _count(pages, values),
         # A rare filter (a pod, an IP...): the whole store is walked at once, filling in as found.
-        "incident": reverse(f"{pages.name}_matches") if pages.incident(values) and not values["cursor"] else None,
+        "incident": reverse(f"{pages.name}_matches") if incident else None,
     }
     return render_page(request, "records/list.html", "records/_table.html", context)
 

@@ -47,6 +47,24 @@ def test_screenshots_of_the_main_pages(contexts, store, app):
     contexts.watch.assert_clean()
 
 
+def test_screenshots_of_the_stuck_actors_pages(contexts, store, app):
+    """The demo's stuck actors (issue 20's closing note): each page says what is wrong with it."""
+    app.manage("seed_demo")
+    page = contexts.page("admin")
+    stale = next(i for i in store.scan_locks(limit=100).records if i.token == "ate-api-dead-holder-0001")
+    for actor_id, name, kinds in [
+        ("inference-0074", "stuck-inference-0074", ("duplicate_claim", "leaked_worker")),
+        ("fine-tune-0299", "stuck-fine-tune-0299", ("actor_without_worker", "leaked_worker")),
+        (stale.key.removeprefix("lock:actor:"), "stuck-stale-lock", ("stale_lock",)),
+    ]:
+        page.goto(f"/actors/{actor_id}/")
+        for kind in kinds:
+            expect(page.locator(f'#record-findings li.finding[data-kind="{kind}"]').first).to_be_visible()
+        expect(page.locator("#record-ok")).to_have_count(0)
+        screenshot(page, name)
+    contexts.watch.assert_clean()
+
+
 def test_screenshots_of_the_overview_with_a_node_down_and_a_reset_preview(
     contexts, store, app, cluster_port, cluster_dir
 ):

@@ -103,7 +103,7 @@ def test_progress_partial_polls_and_full_page_refreshes_without_js(viewer, store
     assert b"<html" not in partial.content
     # The walk may end between the two reads: a fragment that still shows progress polls.
     if b'id="walk-progress"' in partial.content:
-        assert b'hx-trigger="every 1s"' in partial.content
+        assert b'hx-trigger="every 250ms"' in partial.content
     wait_done(viewer, "/actors/all/?status=SUSPENDED")
     assert app.walks.running() is None
 

@@ -36,6 +36,13 @@ def section(body: str, element_id: str) -> str:
 def test_every_planted_fault_is_named_on_its_records_page(demo, store, admin, page_html):
     report = run_check(store)
     assert report.findings
+    # Each fault the demo plants is a finding of the check (which the loop below finds on its page).
+    assert len(demo["disagreements"]) == 5
+    named = {key for finding in report.findings for key in finding.keys}
+    for planted in demo["disagreements"]:
+        first = planted.split()[1] if planted.startswith(("worker ", "actor ")) else planted.split()[0]
+        assert any(key in (first, f"actor:{first}") or key.endswith(f":{first}") for key in named), planted
+    assert "actor:corrupt-demo-0001" in named
     for finding in report.findings:
         if finding.kind == "corrupt_record":
             continue  # the page of a record that does not decode says so on its own
