@@ -133,7 +133,8 @@ end
 -- The fields the count reads of a record in the form both readers take, by number; nil otherwise.
 local function fields_of(v, fields, cache)
   if string.byte(v, 1) ~= 123 or string.find(v, '\1', 1, true) then return nil end
-  local sk = string.gsub(v, '":"[ !#-[%]^-~]*"', '":\1')
+  -- The class is printable ASCII but '"' and '\', ranges in the order values use them most.
+  local sk = string.gsub(v, '":"[]-~#-[ -!]*"', '":\1')
   local get = cache[sk]
   if get == nil then
     get = shape_of(sk, fields)
