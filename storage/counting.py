@@ -85,74 +85,107 @@ local AF = __ACTOR_FIELDS__
 local WF = __WORKER_FIELDS__
 local maxlen = tonumber(ARGV[3])
 
--- A record's skeleton: every string value of printable ASCII but '"' and '\' replaced by \1. Its
--- shape (which fields, in which order, under which names, numbers included) is judged once per
--- skeleton. What a shape leaves to judge per record (int64 digits, enum names) and the fields the
--- count reads are found by a plain find of their member's name and one anchored match each.
+-- The value class of a string member: printable ASCII but '"' and '\', most used ranges first.
+local CLASS = '[]-~#-[ -!]*'
+
+-- A record's shape, from its skeleton (every string value of that class replaced by \1): one
+-- anchored pattern that matches exactly the records of that shape (fields in number order, each
+-- once, under one name, the same separators), capturing what the count reads or must judge per
+-- record: {pattern, {{field number, kind[, enum names]}, ...}}; false when not the form.
 local function shape_of(sk, fields)
   local n = #sk
   if string.byte(sk, n) ~= 125 then return false end
-  local get = {}
-  if n == 2 then return get end
-  local pos, last = 2, 0
-  while true do
-    local name, e = string.match(sk, '^"([%w_]+)":()', pos)
-    if not name then return false end
-    local f = fields[name]
-    if not f or f[1] <= last then return false end
-    last = f[1]
-    local kind = f[2]
-    if string.byte(sk, e) == 1 then
-      e = e + 1
-      if kind == 'i' or kind == 'e' or f[3] then
-        get[#get + 1] = {last, kind, '"' .. name .. '":"', f[3]}
-      end
-    else
-      if kind ~= 'i' then return false end  -- a number for a string, or for an enum: the client's
-      local digits, p = string.match(sk, '^%-?([1-9]%d*)()', e)
-      if digits then
-        if #digits > 18 then return false end
+  local parts, caps = {'^{'}, {}
+  if n > 2 then
+    local pos, last = 2, 0
+    while true do
+      local name, e = string.match(sk, '^"([%w_]+)":()', pos)
+      if not name then return false end
+      local f = fields[name]
+      if not f or f[1] <= last then return false end
+      last = f[1]
+      local kind = f[2]
+      parts[#parts + 1] = '"' .. name .. '":'
+      if string.byte(sk, e) == 1 then
+        e = e + 1
+        if kind == 'i' then
+          parts[#parts + 1] = '"%-?(%d+)"'
+          caps[#caps + 1] = {last, 'i'}
+        elseif kind == 'e' then
+          parts[#parts + 1] = '"([^"]*)"'
+          caps[#caps + 1] = {last, 'e', f[3]}
+        elseif f[3] then
+          parts[#parts + 1] = '"(' .. CLASS .. ')"'
+          caps[#caps + 1] = {last, 's'}
+        else
+          parts[#parts + 1] = '"' .. CLASS .. '"'
+        end
       else
-        p = string.match(sk, '^%-?0()', e)
+        if kind ~= 'i' then return false end  -- a number for a string, or for an enum: the client's
+        local p = string.match(sk, '^%-?%d+()', e)
         if not p then return false end
+        parts[#parts + 1] = '%-?(%d+)'
+        caps[#caps + 1] = {last, 'i'}
+        e = p
       end
-      e = p
-    end
-    local b = string.byte(sk, e)
-    if b == 44 then
-      pos = e + 1
-      if string.byte(sk, pos) == 32 then pos = pos + 1 end
-    elseif b == 125 and e == n then
-      return get
-    else
-      return false
+      local b = string.byte(sk, e)
+      if b == 44 then
+        if string.byte(sk, e + 1) == 32 then
+          parts[#parts + 1] = ', '
+          pos = e + 2
+        else
+          parts[#parts + 1] = ','
+          pos = e + 1
+        end
+      elseif b == 125 and e == n then
+        break
+      else
+        return false
+      end
     end
   end
+  if #caps > 5 then return false end
+  parts[#parts + 1] = '}$'
+  return {table.concat(parts), caps}
 end
 
 -- The fields the count reads of a record in the form both readers take, by number; nil otherwise.
+-- The shapes met in this step are tried first (one match each); a record of none is shaped anew.
 local function fields_of(v, fields, cache)
-  if string.byte(v, 1) ~= 123 or string.find(v, '\1', 1, true) then return nil end
-  -- The class is printable ASCII but '"' and '\', ranges in the order values use them most.
-  local sk = string.gsub(v, '":"[]-~#-[ -!]*"', '":\1')
-  local get = cache[sk]
-  if get == nil then
-    get = shape_of(sk, fields)
-    cache[sk] = get
+  if string.byte(v, 1) ~= 123 then return nil end
+  local list, sh, a, b, c, d, e = cache.list, nil
+  for i = 1, #list do
+    a, b, c, d, e = string.match(v, list[i][1])
+    if a then
+      sh = list[i]
+      break
+    end
   end
-  if not get then return nil end
-  local m = {}
-  for i = 1, #get do
-    local g = get[i]
-    local _, e = string.find(v, g[3], 1, true)
-    if not e then return nil end
-    if g[2] == 'i' then
-      local digits = string.match(v, '^%-?(%d+)"', e + 1)
-      if not (digits == '0' or (digits and #digits <= 18 and string.byte(digits, 1) ~= 48)) then return nil end
+  if not sh then
+    if string.find(v, '\1', 1, true) then return nil end
+    local sk = string.gsub(v, '":"' .. CLASS .. '"', '":\1')
+    sh = cache.shapes[sk]
+    if sh == nil then
+      sh = shape_of(sk, fields)
+      cache.shapes[sk] = sh
+      if sh and #list < 8 and not cache.patterns[sh[1]] then
+        list[#list + 1] = sh
+        cache.patterns[sh[1]] = true
+      end
+    end
+    if not sh then return nil end
+    a, b, c, d, e = string.match(v, sh[1])
+    if not a then return nil end
+  end
+  local got, m = {a, b, c, d, e}, {}
+  for i, cap in ipairs(sh[2]) do
+    local x = got[i]
+    if cap[2] == 'i' then
+      if not (x == '0' or (#x <= 18 and string.byte(x, 1) ~= 48)) then return nil end
+    elseif cap[2] == 'e' and not cap[3][x] then
+      return nil
     else
-      local x = string.match(v, '^([^"]*)"', e + 1)
-      if g[2] == 'e' and not g[4][x] then return nil end
-      m[g[1]] = x
+      m[cap[1]] = x
     end
   end
   return m
@@ -161,7 +194,8 @@ end
 local reply = redis.call('SCAN', ARGV[1], 'COUNT', ARGV[2])
 local seen, locks = 0, 0
 local status, pools, pool_list = {}, {}, {}
-local actor_shapes, worker_shapes = {}, {}
+local actor_shapes = {list = {}, shapes = {}, patterns = {}}
+local worker_shapes = {list = {}, shapes = {}, patterns = {}}
 local doubt, nd = {}, 0
 for _, key in ipairs(reply[2]) do
   local is_actor = string.sub(key, 1, 6) == 'actor:'
@@ -290,10 +324,16 @@ def store_stats(
     t0 = time.perf_counter()
     step_count = max(1, min(int(step_count), 10_000))
     tallies = topology.map_shards(lambda shard: _count_shard(topology, shard, step_count, details))
+    return _merged(tallies, started, time.perf_counter() - t0, details)
+
+
+def _merged(
+    tallies: list[_Tally], started: float, duration_s: float, details: CountDetails | None
+) -> cluster.StoreStats:
     actors_by_status = {name: 0 for name in Actor.Status.keys()}
     actors_by_status["CORRUPT"] = 0
     workers_by_pool: dict[tuple[str, str], dict[str, int]] = {}
-    stats = cluster.StoreStats(actors_by_status, workers_by_pool, 0, started, 0.0, 0)
+    stats = cluster.StoreStats(actors_by_status, workers_by_pool, 0, started, duration_s, 0)
     for tally in tallies:
         for name, n in tally.by_status.items():
             actors_by_status[name] = actors_by_status.get(name, 0) + n
@@ -310,7 +350,6 @@ def store_stats(
             details.steps += tally.steps
             details.judged += tally.judged
             details.client_side_shards += tally.client_side
-    stats.duration_s = time.perf_counter() - t0
     return stats
 
 
