@@ -43,8 +43,8 @@ from storage.records import ACTORS, WORKERS
 from storage.server_readable import ACTOR_SCHEMA, WORKER_SCHEMA
 from storage.topology import FAILOVER_ERRORS, Shard, Topology
 
-# Keys per step (SCAN COUNT). A step costs the node ~2-3 µs per key (bench/fleet_bench.py), so
-# 500 keys answer other clients within ~1.5 ms; more keys per step save only round trips.
+# Keys per step (SCAN COUNT). A step costs its node ~6-12 µs per key (bench/RESULTS.md, "fleet"):
+# 500 keys hold it a few ms; more keys per step save only round trips.
 STEP_KEYS = 500
 # A value longer than this is not read into the script (hostile or not a record): the client GETs it.
 MAX_VALUE_BYTES = 16_384
