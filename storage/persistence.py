@@ -22,7 +22,7 @@ from google.protobuf import json_format
 from redis.cluster import RedisCluster
 
 from storage import cluster as cluster_info
-from storage import scanning, walk
+from storage import counting, scanning, walk
 from storage.ateapi_pb2 import Actor, Worker
 from storage.codec import JSON, RecordDecodeError, preview
 from storage.errors import (
@@ -397,8 +397,8 @@ class Persistence:
     def shard_counts(self) -> list[cluster_info.ShardCounts]:
         return cluster_info.shard_counts(self.topology)
 
-    def store_stats(self, step_count: int = 1000) -> cluster_info.StoreStats:
-        return cluster_info.store_stats(self.topology, step_count)
+    def store_stats(self, step_count: int = counting.STEP_KEYS) -> cluster_info.StoreStats:
+        return counting.store_stats(self.topology, step_count)
 
     def cluster_overview(self) -> cluster_info.ClusterOverview:
         return cluster_info.cluster_overview(self.topology)

@@ -2,11 +2,31 @@
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass, field
 
 from storage.consistency.kinds import KIND_TITLES
 from storage.consistency.repairs import Repair
+
+# The stored report's findings (atedash:fleet:{check}:result): the bound of one value in the store.
+MAX_STORED_BYTES = 2_000_000
+MAX_FINDING_BYTES = 8_192
+_CUT_NOTE = " [cut: too long to keep]"
+
+
+def _bounded(data: dict) -> dict | None:
+    """A finding's dict within MAX_FINDING_BYTES: its message cut when over, None when its keys are
+    (a hostile key of megabytes); its repair is kept only while the whole fits."""
+    if len(json.dumps(data, separators=(",", ":"))) <= MAX_FINDING_BYTES:
+        return data
+    if sum(len(k) for k in data["keys"]) > MAX_FINDING_BYTES // 2:
+        return None
+    data = {**data, "message": data["message"][:1000] + _CUT_NOTE, "note": data["note"][:1000]}
+    if len(json.dumps(data, separators=(",", ":"))) > MAX_FINDING_BYTES:
+        data["repair"] = None
+        data["note"] = "no repair kept: the finding was too long to store"
+    return data if len(json.dumps(data, separators=(",", ":"))) <= MAX_FINDING_BYTES else None
 
 
 @dataclass(frozen=True)
@@ -84,11 +104,24 @@ class CheckReport:
             "findings": [f.to_dict() for f in self.findings],
         }
 
-    def to_stored(self, max_findings: int) -> dict:
-        """to_dict with at most ``max_findings`` findings (``findings_cut`` says how many more)."""
+    def to_stored(self, max_findings: int, max_bytes: int = MAX_STORED_BYTES) -> dict:
+        """to_dict with at most ``max_findings`` findings and about ``max_bytes`` of them as JSON
+        (``findings_cut`` says how many more): records are hostile, and a finding quotes their keys
+        and fields. A finding over MAX_FINDING_BYTES is kept with its message cut, or cut whole
+        when its keys alone are over."""
+        kept, size = [], 0
+        for finding in self.findings[:max_findings]:
+            data = _bounded(finding.to_dict())
+            if data is None:
+                continue
+            grown = len(json.dumps(data, separators=(",", ":")))
+            if size + grown > max_bytes:
+                break
+            kept.append(data)
+            size += grown
         data = self.to_dict()
-        data["findings"] = data["findings"][:max_findings]
-        data["findings_cut"] = self.findings_cut + max(0, len(self.findings) - max_findings)
+        data["findings"] = kept
+        data["findings_cut"] = self.findings_cut + len(self.findings) - len(kept)
         return data
 
     @classmethod
