@@ -41,10 +41,10 @@ run: cluster-start
 TEST_WORKERS ?= 2
 TEST_CLUSTERS = $(shell for i in $$(seq 0 $$(( $(TEST_WORKERS) - 1 ))); do echo $$i; done)
 # The clusters start (and stop) side by side: a start is mostly waiting on the nodes' handshakes.
-test-clusters = pids=(); for i in $(TEST_CLUSTERS); do \
+test-clusters = { pids=(); for i in $(TEST_CLUSTERS); do \
 	  dir=$(CURDIR)/.cluster-test; [ $$i = 0 ] || dir=$$dir-$$i; \
 	  ATEDASH_CLUSTER_PORT=$$(( $(TEST_CLUSTER_PORT) + 20 * $$i )) ATEDASH_CLUSTER_DIR=$$dir scripts/cluster $(1) & pids+=($$!); \
-	done; failed=; for pid in "$${pids[@]}"; do wait $$pid || failed=1; done; [ -z "$$failed" ]
+	done; failed=; for pid in "$${pids[@]}"; do wait $$pid || failed=1; done; [ -z "$$failed" ]; }
 
 # The static checks of `make check` and `make test`: lint and format first (a second), then types
 # and the import contracts (pyproject.toml) in the background, beside the cluster start and the
