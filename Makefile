@@ -10,6 +10,10 @@ RUN_CLUSTER_PORT ?= 7100
 TEST_CLUSTER_PORT ?= 7200
 HOST ?= 127.0.0.1
 PORT ?= 8000
+# Bytecode is written (__pycache__, ignored by git) even where the environment says not to: every
+# pytest worker and every process a test starts (gunicorn, manage.py) would otherwise compile
+# atedash/ and rewrite the test modules again, seconds of CPU each time.
+unexport PYTHONDONTWRITEBYTECODE
 
 .PHONY: run test check test-clusters-stop setup cluster-start cluster-stop proto bench bench-http bench-ops bench-walk clean
 
@@ -36,27 +40,33 @@ run: cluster-start
 # 20 ports apart (tests/conftest.py); TEST_WORKERS=1 runs everything in one process.
 TEST_WORKERS ?= 2
 TEST_CLUSTERS = $(shell for i in $$(seq 0 $$(( $(TEST_WORKERS) - 1 ))); do echo $$i; done)
-test-clusters = for i in $(TEST_CLUSTERS); do \
+# The clusters start (and stop) side by side: a start is mostly waiting on the nodes' handshakes.
+test-clusters = { pids=(); for i in $(TEST_CLUSTERS); do \
 	  dir=$(CURDIR)/.cluster-test; [ $$i = 0 ] || dir=$$dir-$$i; \
-	  ATEDASH_CLUSTER_PORT=$$(( $(TEST_CLUSTER_PORT) + 20 * $$i )) ATEDASH_CLUSTER_DIR=$$dir scripts/cluster $(1) || failed=1; \
-	done; [ -z "$$failed" ]
+	  ATEDASH_CLUSTER_PORT=$$(( $(TEST_CLUSTER_PORT) + 20 * $$i )) ATEDASH_CLUSTER_DIR=$$dir scripts/cluster $(1) & pids+=($$!); \
+	done; failed=; for pid in "$${pids[@]}"; do wait $$pid || failed=1; done; [ -z "$$failed" ]; }
 
-# The static checks `make check` and `make test` both start with: lint, format, types, and the
-# import contracts (pyproject.toml).
-static-checks = $(VENV)/bin/ruff check && $(VENV)/bin/ruff format --check && $(VENV)/bin/mypy \
-	&& $(VENV)/bin/lint-imports --no-logo
+# The static checks of `make check` and `make test`: lint and format first (a second), then types
+# and the import contracts (pyproject.toml) in the background, beside the cluster start and the
+# tests: mypy is the slowest step on a fresh clone (no cache). Their output is shown, and their
+# verdict counts, once the tests are done (static-checks-wait).
+static-checks = $(VENV)/bin/ruff check && $(VENV)/bin/ruff format --check \
+	&& { { $(VENV)/bin/mypy && $(VENV)/bin/lint-imports --no-logo; } >.static-checks.out 2>&1 & static_pid=$$!; }
+static-checks-wait = wait $$static_pid || { echo "make: mypy or lint-imports failed:"; status=1; }; \
+	cat .static-checks.out; rm -f .static-checks.out
 
 test: setup
 	@date +%s > .test-started
-	$(static-checks)
-	scripts/ensure-system browser
-	$(call test-clusters,stop) >/dev/null
-	$(call test-clusters,start)
+	@scripts/ensure-system browser
 	status=0; \
-	ATEDASH_TEST_CLUSTER_PORT=$(TEST_CLUSTER_PORT) ATEDASH_TEST_CLUSTER_DIR=$(CURDIR)/.cluster-test \
+	$(static-checks) || exit 1; \
+	$(call test-clusters,stop) >/dev/null; \
+	$(call test-clusters,start) || status=1; \
+	[ $$status != 0 ] || ATEDASH_TEST_CLUSTER_PORT=$(TEST_CLUSTER_PORT) ATEDASH_TEST_CLUSTER_DIR=$(CURDIR)/.cluster-test \
 	  HYPOTHESIS_PROFILE=ci $(PY) -m pytest $(if $(filter-out 1,$(TEST_WORKERS)),-n $(TEST_WORKERS) --dist worksteal) \
 	  $(PYTEST_ARGS) || status=$$?; \
 	$(call test-clusters,stop) || true; \
+	$(static-checks-wait); \
 	echo "make test: $$(( $$(date +%s) - $$(cat .test-started) )) s in all"; rm -f .test-started; \
 	exit $$status
 
@@ -67,12 +77,13 @@ test: setup
 CHECK_MARKERS ?= not browser and not slow and not process
 check: setup
 	@date +%s > .check-started
-	$(static-checks)
-	$(call test-clusters,start) >/dev/null
 	status=0; \
-	ATEDASH_TEST_CLUSTER_PORT=$(TEST_CLUSTER_PORT) ATEDASH_TEST_CLUSTER_DIR=$(CURDIR)/.cluster-test \
+	$(static-checks) || exit 1; \
+	$(call test-clusters,start) >/dev/null || status=1; \
+	[ $$status != 0 ] || ATEDASH_TEST_CLUSTER_PORT=$(TEST_CLUSTER_PORT) ATEDASH_TEST_CLUSTER_DIR=$(CURDIR)/.cluster-test \
 	  HYPOTHESIS_PROFILE=dev $(PY) -m pytest -q $(if $(filter-out 1,$(TEST_WORKERS)),-n $(TEST_WORKERS) --dist worksteal) \
 	  -m "$(CHECK_MARKERS)" $(PYTEST_ARGS) || status=$$?; \
+	$(static-checks-wait); \
 	echo "make check: $$(( $$(date +%s) - $$(cat .check-started) )) s in all"; rm -f .check-started; \
 	exit $$status
 

@@ -35,11 +35,23 @@ STANDALONE_URL = f"redis://127.0.0.1:6379/{STANDALONE_DB}"
 PROCESS_FIXTURES = frozenset({"serve", "static_root", "ateref_bin", "gunicorn", "tls_server"})
 
 
+# The long tests first (fault injection, then browser, then other processes), each group in file
+# order: xdist hands each worker a run of the list and a worker that runs dry steals the other's
+# last tests, so the run ends on short tests instead of one worker waiting out a failover alone.
+LONG_FIRST = ("slow", "browser", "process")
+
+
 @pytest.hookimpl(tryfirst=True)  # before -m deselects by marker
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if PROCESS_FIXTURES.intersection(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.process)
+
+    def rank(item: pytest.Item) -> int:
+        marks = {mark.name for mark in item.iter_markers()}
+        return next((i for i, name in enumerate(LONG_FIRST) if name in marks), len(LONG_FIRST))
+
+    items.sort(key=rank)  # stable: file order within each group
 
 
 def _fail_no_cluster(port: int, error: Exception) -> None:

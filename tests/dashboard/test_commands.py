@@ -80,6 +80,7 @@ def test_wsgi_refuses_to_start_without_a_secret_key():
     assert result.returncode == 0, result.stderr
 
 
+@pytest.mark.process
 def test_production_defaults():
     code = (
         "from django.conf import settings as s; import django; django.setup(); "

@@ -69,6 +69,7 @@ def audit_lines(stderr):
     return out
 
 
+@pytest.mark.process
 def test_every_json_format_command_prints_one_json_document(store, cluster_client, cli_env, tmp_path):
     running_pair(store, "a1", "ns", "pool", "pod-1")
     actor(store, "a2")

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.process  # each test runs redis-server nodes of its own
 REPO = Path(__file__).resolve().parents[2]
 SCRIPT = REPO / "scripts" / "cluster"
 # Short timeouts so that the bounds are quick to reach; the bound asserted is wide above them.

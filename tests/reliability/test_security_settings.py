@@ -197,6 +197,7 @@ def test_check_deploy_flags_a_plain_http_deployment():
     assert "SESSION_COOKIE_SECURE" in result.stderr and "SECURE_SSL_REDIRECT" in result.stderr
 
 
+@pytest.mark.process
 def test_production_settings_values():
     code = (
         "import json, django; django.setup(); from django.conf import settings as s; print(json.dumps({"

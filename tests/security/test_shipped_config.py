@@ -96,6 +96,7 @@ def compose_env(tmp_path):
     return env
 
 
+@pytest.mark.process
 def test_the_compose_file_starts_the_dashboard_with_secrets_it_generates(tmp_path):
     env = compose_env(tmp_path)
     values = started(start(clean_env(**env)))
@@ -151,6 +152,7 @@ def kube_env(generated: bool):
     return env
 
 
+@pytest.mark.process
 def test_the_kubernetes_environment_starts_with_generated_secrets(tmp_path):
     env = kube_env(generated=True) | {"PROMETHEUS_MULTIPROC_DIR": str(tmp_path)}
     values = started(start(clean_env(**env)))
@@ -166,6 +168,7 @@ def test_the_kubernetes_environment_starts_with_generated_secrets(tmp_path):
     assert check.returncode == 0, check.stdout + check.stderr
 
 
+@pytest.mark.process
 @pytest.mark.parametrize("name", ["ATEDASH_SECRET_KEY", "ATEDASH_METRICS_TOKEN", "ATEDASH_REDIS_URL"])
 def test_each_placeholder_of_the_kubernetes_secret_is_refused(name, tmp_path):
     env = kube_env(generated=True) | {"PROMETHEUS_MULTIPROC_DIR": str(tmp_path)}
@@ -173,6 +176,7 @@ def test_each_placeholder_of_the_kubernetes_secret_is_refused(name, tmp_path):
     refused(start(clean_env(**env)), name)
 
 
+@pytest.mark.process
 def test_the_kubernetes_secret_as_written_is_refused(tmp_path):
     refused(start(clean_env(**kube_env(generated=False))), "ATEDASH_")
 
@@ -199,6 +203,7 @@ def test_the_manifests_trust_only_narrow_proxies_and_ship_a_network_policy():
     assert names == {"ingress-nginx", "prometheus"}
 
 
+@pytest.mark.process
 @pytest.mark.parametrize("networks", ["10.0.0.0/8", "0.0.0.0/0", "172.16.0.0/12", "10.1.2.3/32,fd00::/8"])
 def test_over_broad_trusted_proxies_are_refused(networks):
     env = clean_env(ATEDASH_SECRET_KEY=secrets.token_urlsafe(50), ATEDASH_TRUSTED_PROXIES=networks)
@@ -223,6 +228,7 @@ def test_gunicorn_takes_the_shipped_forwarded_allow_ips(monkeypatch):
         assert runpy.run_path(str(REPO / "atedash" / "gunicorn.conf.py"))["forwarded_allow_ips"] == value
 
 
+@pytest.mark.process
 def test_narrow_and_loopback_proxies_are_accepted():
     env = clean_env(ATEDASH_SECRET_KEY=secrets.token_urlsafe(50), ATEDASH_TRUSTED_PROXIES="10.2.0.0/16,127.0.0.0/8")
     assert started(start(env))["proxies"] == ["10.2.0.0/16", "127.0.0.0/8"]
@@ -260,6 +266,7 @@ def test_no_value_written_in_deploy_or_docs_is_an_accepted_secret():
     assert not accepted
 
 
+@pytest.mark.process
 @pytest.mark.parametrize(
     "value",
     [
