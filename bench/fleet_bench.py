@@ -207,9 +207,10 @@ class FleetLoad:
                 self.errors[kind] = self.errors.get(kind, 0) + 1
         return body if status in (200, 302) else ""
 
-    def follow(self, browser: Browser, kind: str, body: str) -> None:
-        """What HTMX does while a count or a check runs: poll the fragment until it stops asking."""
-        while (found := POLL.search(body)) and time.monotonic() < self.end:
+    def follow(self, browser: Browser, kind: str, body: str, until: float | None = None) -> None:
+        """What HTMX does while a count or a check runs: poll the fragment until it stops asking
+        (or ``until``, monotonic: the operator's next click)."""
+        while (found := POLL.search(body)) and time.monotonic() < min(self.end, until or self.end):
             time.sleep(1.0 if found.group(2) == "load delay:1s" else 2.0)
             body = self.call(
                 browser, kind + " poll", "GET", html.unescape(found.group(1)), headers={"HX-Request": "true"}
@@ -224,10 +225,12 @@ class FleetLoad:
                 return
 
     def editor(self, browser: Browser, server: int, every: float, offset: float) -> None:
-        """Opens the overview and clicks "Recount now" (its HTMX form), then follows the poll."""
+        """Opens the overview and clicks "Recount now" (its HTMX form) every ``every`` s, following the
+        poll in between."""
         if not self.wait(offset):
             return
         while True:
+            next_click = time.monotonic() + every
             page = self.call(browser, "overview", "GET", "/")
             token = CSRF.search(page)
             if token:
@@ -235,8 +238,8 @@ class FleetLoad:
                     self.recounts.append((time.time(), server))
                 form = {"csrfmiddlewaretoken": token.group(1)}
                 body = self.call(browser, "recount", "POST", "/overview/stats/", form, {"HX-Request": "true"})
-                self.follow(browser, "overview", body)
-            if not self.wait(every):
+                self.follow(browser, "overview", body, next_click)
+            if not self.wait(next_click - time.monotonic()):
                 return
 
     def prometheus(self, port: int, server: int, token: str, every: float) -> None:
@@ -257,6 +260,8 @@ class LeaseWatch:
     def __init__(self, store: Persistence) -> None:
         self.store = store
         self.seen: dict[str, dict[int, list]] = {job: {} for job in JOBS}  # token -> [holder, first, last]
+        # (time, value) of each change of the markers that make a result due before its age does
+        self.markers: dict[str, list[tuple[float, bytes | None]]] = {"check-epoch": [], "stats stale": []}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -270,6 +275,10 @@ class LeaseWatch:
                 token, holder = (raw.decode("utf-8", "replace").split(" ") + ["", ""])[:2]
                 entry = self.seen[job].setdefault(int(token) if token.isdigit() else -1, [holder, now, now])
                 entry[2] = now
+            for name, key in (("check-epoch", "atedash:check-epoch"), ("stats stale", "atedash:fleet:{stats}:stale")):
+                value = self.store.client.get(key)
+                if not self.markers[name] or self.markers[name][-1][1] != value:
+                    self.markers[name].append((now, value))
 
     def __enter__(self):
         self._thread.start()
@@ -332,29 +341,32 @@ def part2(url: str, seconds: float, args: argparse.Namespace) -> None:
         editors.append(editor_password)
         servers.append(server)
     every = args.scrape_every or scrape_interval()
-    fences_before = fleet_fences(store)
-    before = node_stats(store)
     pids: set[int] = set()
     try:
         for server in servers:
             server.start()
+        signed_in = []  # per server: 2 viewers of the overview, 1 of the consistency page, 1 editor
+        for i, server in enumerate(servers):
+            browsers = [Browser(server.port) for _ in range(4)]
+            for browser in browsers[:3]:
+                browser.login("bench", server.password)
+            browsers[3].login("bench-editor", editors[i])
+            signed_in.append(browsers)
+        # Counted from here: the sign-ins (PBKDF2, seconds on a loaded machine) ask for no count.
+        fences_before = fleet_fences(store)
+        before = node_stats(store)
         with LeaseWatch(store) as watch:
             t_start = time.time()
             load = FleetLoad(time.monotonic() + seconds)
             threads = []
             for i, server in enumerate(servers):
                 pids.update(server.worker_pids())
-                for j in range(2):  # two viewers per server on the overview, offset
-                    viewer = Browser(server.port)
-                    viewer.login("bench", server.password)
+                overview_a, overview_b, checker, editor = signed_in[i]
+                for j, viewer in enumerate((overview_a, overview_b)):  # offset from each other
                     offset = (2 * i + j) * args.overview_every / 4
                     threads.append((load.viewer, (viewer, "/", "overview", args.overview_every, offset)))
-                checker = Browser(server.port)
-                checker.login("bench", server.password)
                 offset = i * args.check_page_every / 2
                 threads.append((load.viewer, (checker, "/ops/check/", "check page", args.check_page_every, offset)))
-                editor = Browser(server.port)
-                editor.login("bench-editor", editors[i])
                 threads.append((load.editor, (editor, i, args.recount_every, (i + 0.5) * args.recount_every / 2)))
                 threads.append((load.prometheus, (server.port, i, token, every)))
             running = [threading.Thread(target=fn, args=a, daemon=True) for fn, a in threads]
@@ -401,12 +413,17 @@ def report_part2(store, seconds, args, every, load, watch, pids, fences, before,
 
     print(
         "\n| job | runs (fence counter) | leases seen: this fleet's processes / others | "
-        "started < 3 s after a Recount now | holders (this fleet) | runs' lease time, s |\n|---|---|---|---|---|---|"
+        "started for a Recount now (clicked since the last run started) | holders (this fleet) | runs' lease time, s |\n|---|---|---|---|---|---|"
     )
     for job, fence in zip(JOBS, fences):
         runs = sorted(watch.seen[job].items(), key=lambda kv: kv[1][1])
         mine = [r for r in runs if ours(r[1][0])]
-        recount = sum(1 for _, (_, first, _) in mine if any(0 <= first - t < 3 for t, _ in load.recounts))
+        starts = [first for _, (_, first, _) in runs]
+        recount = sum(  # a click since the previous run started: this run is that click's
+            1
+            for i, first in enumerate(starts)
+            if any((starts[i - 1] if i else 0) < t <= first for t, _ in load.recounts)
+        )
         holders = sorted({h.rpartition(":")[2] for _, (h, _, _) in mine})
         spans = ", ".join(f"{last - first:.0f}" for _, (_, first, last) in mine)
         print(
@@ -431,6 +448,13 @@ def report_part2(store, seconds, args, every, load, watch, pids, fences, before,
             f"| {name} | {role} | {delta.get('scan', 0):,} | {scripts:,} | {delta.get('get', 0):,} | "
             f"{delta.get('mget', 0):,} | {passes:.1f} | {cpu_after - before.get(name, after[name])[2]:.1f} |"
         )
+    events = [(t, f"Recount now on server {server}") for t, server in load.recounts]
+    for job in ("stats", "check"):
+        for _token, (holder, first, last) in watch.seen[job].items():
+            events.append((first, f"{'count' if job == 'stats' else 'check'} by {holder} ({last - first:.0f} s)"))
+    for name, changes in watch.markers.items():
+        events += [(t, f"{name} changed") for t, _value in changes[1:]]
+    print("\nTimeline, s from the start: " + "; ".join(f"{t - t_start:.0f} {what}" for t, what in sorted(events)))
     stored = json.loads(store.client.get("atedash:fleet:{stats}:result") or b"{}")
     took = float(stored.get("stats", {}).get("duration_s", 0))
     max_age = args.stats_max_age or 30  # ATEDASH_STATS_MAX_AGE as shipped
