@@ -53,11 +53,14 @@ def run_with_heartbeat(
             if lease.released:
                 return
             state, flag = beat() if beat is not None else (None, None)
+            lapses = lease.lapses
             try:
                 ours, flagged = lease.beat(state, flag)
             except Exception as exc:  # noqa: BLE001 - a store hiccup: try again next beat
                 log.warning("lease %s: renewal failed: %s", lease.job, exc)
                 continue
+            if lease.lapses > lapses:
+                log.warning("lease %s: lapsed while this process paused; nobody took it, taken back", lease.job)
             if not ours:
                 if lease.released:
                     return
