@@ -138,8 +138,8 @@ class LeaseInfo:
 class Lease:
     """A lease this process holds (until it expires, is lost, or released)."""
 
-    def __init__(self, fleet: Fleet, job: str, token: int, value: str) -> None:
-        self.fleet, self.job, self.token, self.value = fleet, job, token, value
+    def __init__(self, fleet: Fleet, job: str, token: int, value: str, ttl_s: float) -> None:
+        self.fleet, self.job, self.token, self.value, self.ttl_s = fleet, job, token, value, ttl_s
         self.lost = False
         self.released = False  # ended on purpose (its result written)
         self.lapses = 0  # times it lapsed (a pause of this process) and was taken back
@@ -150,7 +150,7 @@ class Lease:
         if self.lost:
             return False, False
         keys = [fleet_key(self.job, "lease"), fleet_key(self.job, "fence")]
-        args: list[Any] = [self.value, _ms(self.fleet.lease_ttl_s)]
+        args: list[Any] = [self.value, _ms(self.ttl_s)]
         if state is not None or flag is not None:
             key, value, ttl = state if state is not None else (fleet_key(self.job, "none"), None, 0)
             keys.append(key)
@@ -177,7 +177,7 @@ class Lease:
     def _put(self, keys: list[str], ttl_s: float, release: bool, mode: str, values: list) -> bool:
         if self.lost:
             return False
-        args = [self.value, _ms(self.fleet.lease_ttl_s), _ms(ttl_s), "1" if release else "0", mode, *values]
+        args = [self.value, _ms(self.ttl_s), _ms(ttl_s), "1" if release else "0", mode, *values]
         lease_keys = [fleet_key(self.job, "lease"), fleet_key(self.job, "fence")]
         ok = bool(int(self.fleet._put(keys=[*lease_keys, *keys], args=args)))
         self.lost = not ok or release
@@ -202,11 +202,14 @@ class Fleet:
         self._put = client.register_script(_PUT)
         self._release = client.register_script(_RELEASE)
 
-    def acquire(self, job: str, note: str = "", extra: tuple[str, str, float] | None = None) -> Lease | None:
+    def acquire(
+        self, job: str, note: str = "", extra: tuple[str, str, float] | None = None, *, ttl_s: float | None = None
+    ) -> Lease | None:
         """The job's lease when nobody holds it (None otherwise). ``extra`` = (key, value, ttl s) is
         written in the same step (a walk's first state, so that no reader sees a lease without it)."""
         keys = [fleet_key(job, "lease"), fleet_key(job, "fence")]
-        args: list[Any] = [f"{self.holder} {note}".rstrip(), _ms(self.lease_ttl_s), _ms(FENCE_TTL_S)]
+        ttl_s = self.lease_ttl_s if ttl_s is None else ttl_s  # the Fleet's, unless the job says
+        args: list[Any] = [f"{self.holder} {note}".rstrip(), _ms(ttl_s), _ms(FENCE_TTL_S)]
         if extra is not None:
             keys.append(extra[0])
             args += [extra[1], _ms(extra[2])]
@@ -214,7 +217,7 @@ class Fleet:
         token = int(token)
         if not token:
             return None
-        return Lease(self, job, token, f"{token} {args[0]}")
+        return Lease(self, job, token, f"{token} {args[0]}", ttl_s)
 
     def lease(self, job: str) -> LeaseInfo | None:
         return LeaseInfo.parse(self.client.get(fleet_key(job, "lease")))

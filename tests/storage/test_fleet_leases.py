@@ -70,3 +70,14 @@ def test_a_lease_nobody_renews_expires(store):
         assert time.monotonic() < deadline, "the lease never expired"
         time.sleep(0.05)  # a poll interval
     assert Fleet(store.client).acquire("stats").token == holder.token + 1
+
+
+def test_a_job_may_hold_a_longer_lease(store):
+    """Counts and checks take a longer lease than walks (atedash.background.LEASE_TTL_S)."""
+    lease = Fleet(store.client).acquire("check", ttl_s=60)
+    key = fleet_key("check", "lease")
+    assert 6000 < store.client.pttl(key) <= 60000
+    store.client.pexpire(key, 1000)
+    assert lease.beat() == (True, False) and 6000 < store.client.pttl(key) <= 60000
+    store.client.delete(key)
+    assert lease.push(fleet_key("check", "list"), ["x"], 60) and 6000 < store.client.pttl(key) <= 60000
