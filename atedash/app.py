@@ -61,6 +61,7 @@ class Application:
         self.stats = StatsCache(self.store, max_age=settings.ATEDASH_STATS_MAX_AGE)
         self.stats.step_keys = settings.ATEDASH_STORE_STEP_KEYS
         self.checks = CheckCache(self.store, max_age=settings.ATEDASH_CHECK_MAX_AGE)
+        self.checks.step_keys = settings.ATEDASH_STORE_STEP_KEYS
         self.users = UsersFile(settings.ATEDASH_USERS_FILE)
         self.throttle = LoginThrottle(
             self.store,

@@ -8,8 +8,8 @@ only its own thread (if it is the one computing) and a parsed copy of the stored
 
 A computation runs under the job's lease, renewed every storage.fleet.BEAT_S by a heartbeat thread;
 its result is written only while the lease is still this one (fencing), and the lease ends with it.
-A process that dies mid-run stops renewing: its lease lapses within storage.fleet.LEASE_TTL_S and
-the next page that finds the result due starts a new run.
+A process that dies mid-run stops renewing: its lease lapses within LEASE_TTL_S and the next page
+that finds the result due starts a new run.
 """
 
 from __future__ import annotations
@@ -35,6 +35,11 @@ STALE_TTL_S = 86400
 FAILED_PAUSE_S = 5  # after a failure, no new run for this long (do not hammer a failing store)
 WAIT_POLL_S = 0.05
 MIN_BEAT_GAP_S = 0.1  # a woken heartbeat (run_with_heartbeat's wake) beats at most this often
+# A count or a check of a million records pauses its process for many seconds on a loaded machine
+# (its heap's garbage collections, a small share of a core): a walk's 6 s lease would lapse and
+# another process would start the same run (bench/RESULTS.md, "fleet"). A dead holder shows as
+# interrupted this long after its death, a small part of such a run.
+LEASE_TTL_S = 60.0
 
 
 def run_with_heartbeat(
@@ -66,11 +71,14 @@ def run_with_heartbeat(
             if lease.released:
                 return
             state, flag = beat() if beat is not None else (None, None)
+            lapses = lease.lapses
             try:
                 ours, flagged = lease.beat(state, flag)
             except Exception as exc:  # noqa: BLE001 - a store hiccup: try again next beat
                 log.warning("lease %s: renewal failed: %s", lease.job, exc)
                 continue
+            if lease.lapses > lapses:
+                log.warning("lease %s: lapsed while this process paused; nobody took it, taken back", lease.job)
             if not ours:
                 if lease.released:
                     return
@@ -245,7 +253,7 @@ class LeasedComputation:
 
     def _start(self) -> threading.Thread | None:
         try:
-            lease = self._fleet().acquire(self.job)
+            lease = self._fleet().acquire(self.job, ttl_s=LEASE_TTL_S)
         except Exception as exc:  # noqa: BLE001 - the page shows the store's trouble
             log.warning("%s: could not take the lease: %s", self.what, exc)
             return None

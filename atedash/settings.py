@@ -369,7 +369,7 @@ ATEDASH_SCAN_BUDGET = env_int("ATEDASH_SCAN_BUDGET", 50_000)
 ATEDASH_SCAN_SECONDS = env_float("ATEDASH_SCAN_SECONDS", 0.5)
 ATEDASH_STATS_MAX_AGE = env_int("ATEDASH_STATS_MAX_AGE", 30)
 ATEDASH_WORKER_LOOKUP_BUDGET = env_int("ATEDASH_WORKER_LOOKUP_BUDGET", 20_000)
-# Keys per SCAN step of the whole-store work (counts, walks): smaller steps hold a node for less
+# Keys per SCAN step of the whole-store work (counts, checks, walks): smaller steps hold a node for less
 # time (its other clients wait less) at the cost of more round trips.
 ATEDASH_STORE_STEP_KEYS = env_int("ATEDASH_STORE_STEP_KEYS", 1000, minimum=1)
 # Before the fleet's first count, the actor detail page waits this long for it (it never scans).

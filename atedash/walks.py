@@ -351,7 +351,7 @@ class WalkRegistry:
             summary = {
                 "keys": len(result.keys),
                 "matched": result.matched,
-                "corrupt": [[c.key, c.error] for c in result.corrupt[:MAX_CORRUPT_STORED]],
+                "corrupt": [[c.key[:1000], c.error[:1000]] for c in result.corrupt[:MAX_CORRUPT_STORED]],
                 "scanned": result.scanned,
                 "total_keys": result.total_keys,
                 "truncated": result.truncated,

@@ -12,33 +12,44 @@ primaries' p99 against the idle window before it; the Lua step's calls and time 
 (INFO commandstats, others' scripts included on a shared store). With --no-seed it reads the store
 as it is (e.g. the shared 1M cluster) and writes nothing to it but the script cache.
 
-Part 2, once per fleet: 2 gunicorn servers x 2 workers as shipped on the store, /metrics scraped
-on both every 0.2 s for --seconds (each scrape makes the answering process start a count and a
-check when due), then how many counts and checks the fleet ran (the leases' fence counters): the
-goal is one per interval, not one per process.
+Part 2, once per fleet: 2 gunicorn servers x 2 workers as shipped on the store for --minutes, used
+as operators and Prometheus would: per server two viewers open the overview, one the consistency
+page (each following the page's HTMX poll while a count or a check runs), an editor clicks "Recount
+now" now and then, and Prometheus scrapes /metrics at the shipped ServiceMonitor's interval. Then
+how many counts and checks the store served: the fleet's fence counters, the leases seen (and which
+process held them) and the INFO commandstats deltas of every node (SCAN, scripts, GET). The goal is
+one per interval for the fleet, not one per process. Part 2 writes no ate record (only the fleet's
+atedash: keys), so it may run on a store others use (--no-seed --skip-probe).
 
 It FLUSHES the cluster it is pointed at unless --no-seed:
 
     ATEDASH_CLUSTER_PORT=7900 .venv/bin/python bench/fleet_bench.py --actors 100000 --workers 20000
+    .venv/bin/python bench/fleet_bench.py --url redis://127.0.0.1:8000 --no-seed --skip-probe --minutes 10
 """
 
 from __future__ import annotations
 
 import argparse
+import html
+import http.client
 import json
 import multiprocessing
+import re
+import secrets
 import statistics
+import subprocess
 import sys
 import tempfile
 import threading
 import time
+import urllib.parse
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from http_bench import Client, Server, seed  # noqa: E402
+from http_bench import Server, seed  # noqa: E402
 from storage_bench import default_url  # noqa: E402
 
 from storage import Persistence, connect  # noqa: E402
@@ -236,52 +247,345 @@ def part1(store: Persistence, rounds: int, check: bool, idle_s: float, step_keys
     phases.table(probe)
 
 
-def part2(url: str, seconds: float, stats_max_age: int, check_max_age: int) -> None:
+JOBS = ("stats", "check", "walks")
+STEP_KEYS = 1000  # ATEDASH_STORE_STEP_KEYS as shipped: keys per SCAN step of a count or a check
+POLL = re.compile(r'id="(?:stats|check-results)"[^>]*?hx-get="([^"]+)"[^>]*?hx-trigger="(load delay:1s|every 2s)"')
+CSRF = re.compile(r'name="csrfmiddlewaretoken" value="([^"]+)"')
+
+
+def scrape_interval() -> float:
+    """The interval of the shipped ServiceMonitor (deploy/kubernetes/servicemonitor.yaml)."""
+    text = (ROOT / "deploy" / "kubernetes" / "servicemonitor.yaml").read_text()
+    found = re.search(r"interval:\s*(\d+)s", text)
+    return float(found.group(1)) if found else 30.0
+
+
+class Browser:
+    """An operator's browser on one server: a new connection per request (keep-alive lapses between
+    an operator's clicks; the kernel spreads new connections over the worker processes)."""
+
+    def __init__(self, port: int) -> None:
+        self.port, self.cookies = port, {}
+
+    def request(self, method: str, path: str, form=None, headers=None) -> tuple[int, str]:
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=120)
+        h = {"Cookie": "; ".join(f"{k}={v}" for k, v in self.cookies.items()), **(headers or {})}
+        body = None
+        if form is not None:
+            body = urllib.parse.urlencode(form)
+            h.update({"Content-Type": "application/x-www-form-urlencoded", "Referer": f"http://127.0.0.1:{self.port}/"})
+        try:
+            conn.request(method, path, body=body, headers=h)
+            response = conn.getresponse()
+            text = response.read().decode("utf-8", "replace")
+        finally:
+            conn.close()
+        for header in response.headers.get_all("Set-Cookie") or []:
+            name, _, rest = header.partition("=")
+            self.cookies[name.strip()] = rest.split(";", 1)[0]
+        return response.status, text
+
+    def login(self, name: str, password: str) -> None:
+        _, page = self.request("GET", "/login/")
+        token = CSRF.search(page).group(1)
+        form = {"csrfmiddlewaretoken": token, "username": name, "password": password, "next": "/"}
+        status, _ = self.request("POST", "/login/", form)
+        if status != 302:
+            raise RuntimeError(f"login of {name} failed: HTTP {status}")
+
+
+class FleetLoad:
+    """Operators and Prometheus on the servers until ``end``: what each asked and how it went."""
+
+    def __init__(self, end: float) -> None:
+        self.end = end
+        self.lock = threading.Lock()
+        self.times: dict[str, list[float]] = {}
+        self.errors: dict[str, int] = {}
+        self.recounts: list[tuple[float, int]] = []  # (time.time(), server)
+        self.scraped: list[tuple[float, int, float, float]] = []  # (time, server, actors, stats age)
+
+    def wait(self, seconds: float) -> bool:
+        """Sleeps (the operator's pause between clicks); False once the run is over."""
+        time.sleep(max(0.0, min(seconds, self.end - time.monotonic())))
+        return time.monotonic() < self.end
+
+    def call(self, browser: Browser, kind: str, method: str, path: str, form=None, headers=None) -> str:
+        t0 = time.perf_counter()
+        try:
+            status, body = browser.request(method, path, form, headers)
+        except OSError as exc:
+            status, body = 0, str(exc)
+        with self.lock:
+            self.times.setdefault(kind, []).append((time.perf_counter() - t0) * 1000)
+            if status not in (200, 302):
+                self.errors[kind] = self.errors.get(kind, 0) + 1
+        return body if status in (200, 302) else ""
+
+    def follow(self, browser: Browser, kind: str, body: str, until: float | None = None) -> None:
+        """What HTMX does while a count or a check runs: poll the fragment until it stops asking
+        (or ``until``, monotonic: the operator's next click)."""
+        while (found := POLL.search(body)) and time.monotonic() < min(self.end, until or self.end):
+            time.sleep(1.0 if found.group(2) == "load delay:1s" else 2.0)
+            body = self.call(
+                browser, kind + " poll", "GET", html.unescape(found.group(1)), headers={"HX-Request": "true"}
+            )
+
+    def viewer(self, browser: Browser, path: str, kind: str, every: float, offset: float) -> None:
+        if not self.wait(offset):
+            return
+        while True:
+            self.follow(browser, kind, self.call(browser, kind, "GET", path))
+            if not self.wait(every):
+                return
+
+    def editor(self, browser: Browser, server: int, every: float, offset: float) -> None:
+        """Opens the overview and clicks "Recount now" (its HTMX form) every ``every`` s, following the
+        poll in between."""
+        if not self.wait(offset):
+            return
+        while True:
+            next_click = time.monotonic() + every
+            page = self.call(browser, "overview", "GET", "/")
+            token = CSRF.search(page)
+            if token:
+                with self.lock:
+                    self.recounts.append((time.time(), server))
+                form = {"csrfmiddlewaretoken": token.group(1)}
+                body = self.call(browser, "recount", "POST", "/overview/stats/", form, {"HX-Request": "true"})
+                self.follow(browser, "overview", body, next_click)
+            if not self.wait(next_click - time.monotonic()):
+                return
+
+    def prometheus(self, port: int, server: int, token: str, every: float) -> None:
+        browser = Browser(port)
+        while True:
+            body = self.call(browser, "metrics", "GET", "/metrics", headers={"Authorization": f"Bearer {token}"})
+            actors = sum(float(v) for v in re.findall(r"^atedash_actors\{[^}]*\} (\S+)$", body, re.M))
+            age = re.search(r"^atedash_store_stats_age_seconds (\S+)$", body, re.M)
+            with self.lock:
+                self.scraped.append((time.time(), server, actors, float(age.group(1)) if age else -1.0))
+            if not self.wait(every):
+                return
+
+
+class LeaseWatch:
+    """Every lease of the fleet's jobs seen in the store (polled every 0.1 s): who held which token."""
+
+    def __init__(self, store: Persistence) -> None:
+        self.store = store
+        self.seen: dict[str, dict[int, list]] = {job: {} for job in JOBS}  # token -> [holder, first, last]
+        # (time, value) of each change of the markers that make a result due before its age does
+        self.markers: dict[str, list[tuple[float, bytes | None]]] = {"check-epoch": [], "stats stale": []}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.1):
+            now = time.time()
+            for job in JOBS:
+                raw = self.store.client.get(f"atedash:fleet:{{{job}}}:lease")
+                if raw is None:
+                    continue
+                token, holder = (raw.decode("utf-8", "replace").split(" ") + ["", ""])[:2]
+                entry = self.seen[job].setdefault(int(token) if token.isdigit() else -1, [holder, now, now])
+                entry[2] = now
+            for name, key in (("check-epoch", "atedash:check-epoch"), ("stats stale", "atedash:fleet:{stats}:stale")):
+                value = self.store.client.get(key)
+                if not self.markers[name] or self.markers[name][-1][1] != value:
+                    self.markers[name].append((now, value))
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+
+
+def node_stats(store: Persistence) -> dict[str, tuple[str, dict[str, int], float, int]]:
+    """Per node: (role, calls per command (INFO commandstats), CPU s (user + sys), keys)."""
+    out = {}
+    primaries, replicas = nodes(store)
+    for role, group in (("primary", primaries), ("replica", replicas)):
+        for name, conn in group:
+            calls = {k.removeprefix("cmdstat_"): int(v["calls"]) for k, v in conn.info("commandstats").items()}
+            out[name] = (role, calls, cpu(conn), int(conn.dbsize()))
+    return out
+
+
+def fleet_fences(store: Persistence) -> list[int]:
+    return [int(store.client.get(f"atedash:fleet:{{{job}}}:fence") or 0) for job in JOBS]
+
+
+def part2(url: str, seconds: float, args: argparse.Namespace) -> None:
+    """2 servers x 2 workers as shipped, used by operators and scraped by Prometheus for ``seconds``:
+    how many counts and checks the store served (fence counters, leases, INFO commandstats)."""
     store = Persistence(connect(url))
-    fences = ("atedash:fleet:{stats}:fence", "atedash:fleet:{check}:fence")
-    before = [int(store.client.get(k) or 0) for k in fences]
-    token = "bench-metrics-token-" + "t" * 32
+    token = "bench-metrics-token-" + secrets.token_hex(16)
+    key = "fleet-bench-" + secrets.token_urlsafe(50)
     tmp = Path(tempfile.mkdtemp(prefix="atedash-fleet-bench-"))
-    servers = []
-    key = "fleet-bench-" + "k" * 50
-    for i, port in enumerate((8791, 8792)):
-        (tmp / f"s{i}").mkdir()
-        server = Server(url, port, tmp / f"s{i}")
-        server.env.update(
-            ATEDASH_SECRET_KEY=key,
-            ATEDASH_METRICS_TOKEN=token,
-            ATEDASH_STATS_MAX_AGE=str(stats_max_age),
-            ATEDASH_CHECK_MAX_AGE=str(check_max_age),
-            GUNICORN_WORKERS="2",
-            GUNICORN_THREADS="4",
+    overrides = {
+        name: str(value)
+        for name, value in (
+            ("ATEDASH_STATS_MAX_AGE", args.stats_max_age),
+            ("ATEDASH_CHECK_MAX_AGE", args.check_max_age),
         )
+        if value is not None
+    }
+    servers, editors = [], []
+    for i in range(2):
+        (tmp / f"s{i}").mkdir()
+        server = Server(url, args.http_port + i, tmp / f"s{i}")
+        server.env.update(ATEDASH_SECRET_KEY=key, ATEDASH_METRICS_TOKEN=token, GUNICORN_WORKERS="2", **overrides)
+        for name in ("GUNICORN_THREADS", "ATEDASH_REFRESH_INTERVAL", "ATEDASH_STORE_STEP_KEYS"):
+            server.env.pop(name, None)  # as shipped
         server.prepare()
-        server.start()
+        editor_password = secrets.token_urlsafe(16)
+        subprocess.run(
+            [sys.executable, str(ROOT / "manage.py"), "operators", "add", "bench-editor", "--role", "editor"]
+            + ["--password-stdin", "--replace"],
+            cwd=ROOT,
+            env=server.env,
+            check=True,
+            input=editor_password + "\n",
+            text=True,
+            capture_output=True,
+        )
+        editors.append(editor_password)
         servers.append(server)
-    scrapes = 0
+    every = args.scrape_every or scrape_interval()
+    pids: set[int] = set()
     try:
-        clients = [Client(s.port) for s in servers for _ in range(2)]
-        end = time.monotonic() + seconds
-        while time.monotonic() < end:
-            for c in clients:
-                status, _, _ = c.get("/metrics", {"Authorization": f"Bearer {token}"})
-                assert status == 200, status
-                scrapes += 1
-            time.sleep(0.2)
+        for server in servers:
+            server.start()
+        signed_in = []  # per server: 2 viewers of the overview, 1 of the consistency page, 1 editor
+        for i, server in enumerate(servers):
+            browsers = [Browser(server.port) for _ in range(4)]
+            for browser in browsers[:3]:
+                browser.login("bench", server.password)
+            browsers[3].login("bench-editor", editors[i])
+            signed_in.append(browsers)
+        # Counted from here: the sign-ins (PBKDF2, seconds on a loaded machine) ask for no count.
+        fences_before = fleet_fences(store)
+        before = node_stats(store)
+        with LeaseWatch(store) as watch:
+            t_start = time.time()
+            load = FleetLoad(time.monotonic() + seconds)
+            threads = []
+            for i, server in enumerate(servers):
+                pids.update(server.worker_pids())
+                overview_a, overview_b, checker, editor = signed_in[i]
+                for j, viewer in enumerate((overview_a, overview_b)):  # offset from each other
+                    offset = (2 * i + j) * args.overview_every / 4
+                    threads.append((load.viewer, (viewer, "/", "overview", args.overview_every, offset)))
+                offset = i * args.check_page_every / 2
+                threads.append((load.viewer, (checker, "/ops/check/", "check page", args.check_page_every, offset)))
+                threads.append((load.editor, (editor, i, args.recount_every, (i + 0.5) * args.recount_every / 2)))
+                threads.append((load.prometheus, (server.port, i, token, every)))
+            running = [threading.Thread(target=fn, args=a, daemon=True) for fn, a in threads]
+            for t in running:
+                t.start()
+            while any(t.is_alive() for t in running):
+                for server in servers:  # a worker gunicorn replaced is still this fleet's
+                    pids.update(server.worker_pids())
+                time.sleep(1)
+            t_end = time.time()
     finally:
         for s in servers:
             s.stop()
-    after = [int(store.client.get(k) or 0) for k in fences]
-    counts, checks = (a - b for a, b in zip(after, before))
+    after = node_stats(store)
+    fences = [a - b for a, b in zip(fleet_fences(store), fences_before)]
+    report_part2(store, seconds, args, every, load, watch, pids, fences, before, after, t_start, t_end)
+
+
+def report_part2(store, seconds, args, every, load, watch, pids, fences, before, after, t_start, t_end) -> None:
+    changed = [
+        f"{n} {v} s" for n, v in (("stats max age", args.stats_max_age), ("check max age", args.check_max_age)) if v
+    ]
+    print(
+        f"\n{seconds / 60:.0f} min, 2 servers x 2 workers as shipped (settings overridden: "
+        f"{', '.join(changed) or 'none'}); per server: 2 viewers "
+        f"open the overview every {args.overview_every:.0f} s, 1 viewer the consistency page every "
+        f"{args.check_page_every:.0f} s (each following the page's HTMX poll while a count or check runs), "
+        f'1 editor clicks "Recount now" every {args.recount_every:.0f} s, Prometheus scrapes /metrics every '
+        f"{every:.0f} s",
+        flush=True,
+    )
+    print("\n| request | n | errors | p50 ms | p90 ms | max ms |\n|---|---|---|---|---|---|")
+    for kind, values in sorted(load.times.items()):
+        values = sorted(values)
+        p90 = values[min(len(values) - 1, int(len(values) * 0.9))]
+        print(
+            f"| {kind} | {len(values)} | {load.errors.get(kind, 0)} | {statistics.median(values):.0f} | "
+            f"{p90:.0f} | {values[-1]:.0f} |"
+        )
+
+    def ours(holder: str) -> bool:
+        pid = holder.rpartition(":")[2]
+        return pid.isdigit() and int(pid) in pids
+
+    print(
+        "\n| job | runs (fence counter) | leases seen: this fleet's processes / others | "
+        "started for a Recount now (clicked since the last run started) | holders (this fleet) | runs' lease time, s |\n|---|---|---|---|---|---|"
+    )
+    for job, fence in zip(JOBS, fences):
+        runs = sorted(watch.seen[job].items(), key=lambda kv: kv[1][1])
+        mine = [r for r in runs if ours(r[1][0])]
+        starts = [first for _, (_, first, _) in runs]
+        recount = sum(  # a click since the previous run started: this run is that click's
+            1
+            for i, first in enumerate(starts)
+            if any((starts[i - 1] if i else 0) < t <= first for t, _ in load.recounts)
+        )
+        holders = sorted({h.rpartition(":")[2] for _, (h, _, _) in mine})
+        spans = ", ".join(f"{last - first:.0f}" for _, (_, first, last) in mine)
+        print(
+            f"| {job} | {fence} | {len(mine)} / {len(runs) - len(mine)} | "
+            f"{recount if job == 'stats' else '-'} | {len(holders)} ({', '.join(holders)}) | {spans or '-'} |"
+        )
+
+    total_keys = sum(keys for role, _calls, _cpu, keys in after.values() if role == "primary")
+    print(
+        f"\nINFO commandstats deltas over the run ({total_keys:,} keys; a whole-store pass is about "
+        f"keys / {STEP_KEYS} SCAN calls per shard, and one GET of every value on the replicas: a count or a check):\n"
+        "\n| node | role | SCAN | EVALSHA (+_RO) | GET | MGET | values read per key (GET / keys) | CPU s |"
+        "\n|---|---|---|---|---|---|---|---|"
+    )
+    for name in sorted(after):
+        role, calls, cpu_after, keys = after[name]
+        old = before.get(name, (role, {}, cpu_after, keys))[1]
+        delta = {k: v - old.get(k, 0) for k, v in calls.items()}
+        scripts = delta.get("evalsha", 0) + delta.get("evalsha_ro", 0) + delta.get("eval", 0) + delta.get("eval_ro", 0)
+        passes = delta.get("get", 0) / keys if keys else 0.0
+        print(
+            f"| {name} | {role} | {delta.get('scan', 0):,} | {scripts:,} | {delta.get('get', 0):,} | "
+            f"{delta.get('mget', 0):,} | {passes:.1f} | {cpu_after - before.get(name, after[name])[2]:.1f} |"
+        )
+    events = [(t, f"Recount now on server {server}") for t, server in load.recounts]
+    for job in ("stats", "check"):
+        for _token, (holder, first, last) in watch.seen[job].items():
+            events.append((first, f"{'count' if job == 'stats' else 'check'} by {holder} ({last - first:.0f} s)"))
+    for name, changes in watch.markers.items():
+        events += [(t, f"{name} changed") for t, _value in changes[1:]]
+    print("\nTimeline, s from the start: " + "; ".join(f"{t - t_start:.0f} {what}" for t, what in sorted(events)))
     stored = json.loads(store.client.get("atedash:fleet:{stats}:result") or b"{}")
     took = float(stored.get("stats", {}).get("duration_s", 0))
-    # A count is due after max(max age, 10 x its duration) (atedash/stats.py's RECOUNT_FACTOR).
-    interval = max(stats_max_age, 10 * took)
+    max_age = args.stats_max_age or 30  # ATEDASH_STATS_MAX_AGE as shipped
+    interval = max(max_age, 10 * took)  # atedash/stats.py: max(max age, RECOUNT_FACTOR x duration)
+    check_age = args.check_max_age or 300  # ATEDASH_CHECK_MAX_AGE as shipped
+    agree = {}
+    for t, server, actors, _age in load.scraped:
+        agree.setdefault(round(t // every), {})[server] = actors
+    same = sum(1 for v in agree.values() if len(v) == 2 and len(set(v.values())) == 1)
     print(
-        f"\n{seconds:.0f} s, 2 servers x 2 workers, {scrapes} scrapes of /metrics: {counts} counts "
-        f"(last took {took:.1f} s, so due every {interval:.0f} s: about {1 + seconds // interval:.0f} expected "
-        f"for the fleet, 4x that if each process counted), {checks} checks (max age {check_max_age} s: "
-        f"about {1 + seconds // check_max_age:.0f} expected)",
+        f"\nLast count: {took:.1f} s (by {stored.get('maker', '?')}), so due every {interval:.0f} s: "
+        f"about {seconds / interval:.1f} due in the run, plus the Recounts ({len(load.recounts)} clicks); checks due "
+        f"every {check_age} s: about {seconds / check_age:.1f}. One per interval for the fleet; 4x that if each "
+        f"process counted on its own. Scrapes of both servers in the same interval reporting the same actor "
+        f"total: {same} of {len(agree)}. Run {time.strftime('%H:%M:%S', time.gmtime(t_start))}-"
+        f"{time.strftime('%H:%M:%S', time.gmtime(t_end))} UTC; fleet's processes: {sorted(pids)}",
         flush=True,
     )
 
@@ -292,15 +596,22 @@ def main() -> None:
     ap.add_argument("--actors", type=int, default=100_000)
     ap.add_argument("--workers", type=int, default=20_000)
     ap.add_argument("--no-seed", action="store_true")
-    ap.add_argument("--seconds", type=float, default=120)
-    ap.add_argument("--stats-max-age", type=int, default=15)
-    ap.add_argument("--check-max-age", type=int, default=30)
     ap.add_argument("--skip-probe", action="store_true")
+    ap.add_argument("--skip-fleet", action="store_true")
     ap.add_argument("--skip-check", action="store_true")
     ap.add_argument("--rounds", type=int, default=3, help="idle / count / walk windows, alternated")
     ap.add_argument("--idle-seconds", type=float, default=3)
     ap.add_argument("--step-keys", type=int, default=1000, help="as ATEDASH_STORE_STEP_KEYS ships")
-    ap.add_argument("--skip-fleet", action="store_true")
+    fleet = ap.add_argument_group("part 2, the fleet (settings as shipped unless given)")
+    fleet.add_argument("--minutes", type=float, default=10, help="how long the fleet runs (default 10)")
+    fleet.add_argument("--seconds", type=float, help="the same in seconds (overrides --minutes)")
+    fleet.add_argument("--http-port", type=int, default=8791, help="the servers' ports: this and the next")
+    fleet.add_argument("--stats-max-age", type=int, help="ATEDASH_STATS_MAX_AGE (shipped: 30)")
+    fleet.add_argument("--check-max-age", type=int, help="ATEDASH_CHECK_MAX_AGE (shipped: 300)")
+    fleet.add_argument("--overview-every", type=float, default=20, help="s between a viewer's overview loads")
+    fleet.add_argument("--check-page-every", type=float, default=60, help="s between consistency page loads")
+    fleet.add_argument("--recount-every", type=float, default=240, help='s between an editor\'s "Recount now"')
+    fleet.add_argument("--scrape-every", type=float, help="s between scrapes (default: the ServiceMonitor's)")
     args = ap.parse_args()
     store = Persistence(connect(args.url))
     if not args.no_seed:
@@ -309,7 +620,7 @@ def main() -> None:
     if not args.skip_probe:
         part1(store, args.rounds, not args.skip_check, args.idle_seconds, args.step_keys)
     if not args.skip_fleet:
-        part2(args.url, args.seconds, args.stats_max_age, args.check_max_age)
+        part2(args.url, args.seconds if args.seconds is not None else args.minutes * 60, args)
 
 
 if __name__ == "__main__":

@@ -46,34 +46,56 @@ if KEYS[3] then redis.call('SET', KEYS[3], ARGV[4], 'PX', ARGV[5]) end
 return {token, ''}
 """
 
-# KEYS: lease[, state[, flag]]; ARGV: expected lease value, lease ttl ms[, state value, state ttl ms]
-# Renews the lease and writes the state when the lease is still ours. Reply: {ours, flag is set}.
-_BEAT = """
-if redis.call('GET', KEYS[1]) ~= ARGV[1] then return {0, 0} end
-redis.call('PEXPIRE', KEYS[1], ARGV[2])
-if KEYS[2] and ARGV[3] then redis.call('SET', KEYS[2], ARGV[3], 'PX', ARGV[4]) end
-local flag = 0
-if KEYS[3] then flag = redis.call('EXISTS', KEYS[3]) end
-return {1, flag}
+# The lease is ours when it holds our value, or when it lapsed (this process paused longer than its
+# TTL: a long GC on a loaded machine) and nobody took one since (the fence is still our token): then
+# it is set again. A lease taken since has a larger token; its holder's results are never overwritten.
+_OURS = """
+local function ours(lease, fence, value, ttl)
+  local held = redis.call('GET', lease)
+  if held == value then return 1 end
+  if held or redis.call('GET', fence) ~= string.match(value, '^%d+') then return false end
+  redis.call('SET', lease, value, 'PX', ttl)
+  return 2
+end
 """
 
-# KEYS: lease, target[, second target]; ARGV: expected lease value, ttl ms, release ("1"/"0"),
-# mode ("set"/"rpush"/"set2"), values... Fenced: nothing is written unless the lease is ours.
-# "set2" sets the target to ARGV[5] and the second target to ARGV[6] (a result and its index).
-_PUT = """
-if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
-if ARGV[4] == 'rpush' then
-  for i = 5, #ARGV, 500 do
-    redis.call('RPUSH', KEYS[2], unpack(ARGV, i, math.min(i + 499, #ARGV)))
+# KEYS: lease, fence[, state[, flag]]; ARGV: expected lease value, lease ttl ms[, state value, state
+# ttl ms]. Renews the lease and writes the state while the lease is ours. Reply: {ours (2: taken
+# back after it lapsed), flag is set}.
+_BEAT = (
+    _OURS
+    + """
+local mine = ours(KEYS[1], KEYS[2], ARGV[1], ARGV[2])
+if not mine then return {0, 0} end
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+if KEYS[3] and ARGV[3] then redis.call('SET', KEYS[3], ARGV[3], 'PX', ARGV[4]) end
+local flag = 0
+if KEYS[4] then flag = redis.call('EXISTS', KEYS[4]) end
+return {mine, flag}
+"""
+)
+
+# KEYS: lease, fence, target[, second target]; ARGV: expected lease value, lease ttl ms, ttl ms,
+# release ("1"/"0"), mode ("set"/"rpush"/"set2"), values... Fenced: nothing is written unless the
+# lease is ours. "set2" sets the target to ARGV[6] and the second target to ARGV[7] (a result and
+# its index).
+_PUT = (
+    _OURS
+    + """
+if not ours(KEYS[1], KEYS[2], ARGV[1], ARGV[2]) then return 0 end
+if ARGV[5] == 'rpush' then
+  for i = 6, #ARGV, 500 do
+    redis.call('RPUSH', KEYS[3], unpack(ARGV, i, math.min(i + 499, #ARGV)))
   end
-  redis.call('PEXPIRE', KEYS[2], ARGV[2])
+  redis.call('PEXPIRE', KEYS[3], ARGV[3])
 else
-  redis.call('SET', KEYS[2], ARGV[5], 'PX', ARGV[2])
-  if ARGV[4] == 'set2' then redis.call('SET', KEYS[3], ARGV[6], 'PX', ARGV[2]) end
+  redis.call('SET', KEYS[3], ARGV[6], 'PX', ARGV[3])
+  if ARGV[5] == 'set2' then redis.call('SET', KEYS[4], ARGV[7], 'PX', ARGV[3]) end
 end
-if ARGV[3] == '1' then redis.call('DEL', KEYS[1]) end
+if ARGV[4] == '1' then redis.call('DEL', KEYS[1]) end
 return 1
 """
+)
 
 _RELEASE = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
@@ -116,18 +138,19 @@ class LeaseInfo:
 class Lease:
     """A lease this process holds (until it expires, is lost, or released)."""
 
-    def __init__(self, fleet: Fleet, job: str, token: int, value: str) -> None:
-        self.fleet, self.job, self.token, self.value = fleet, job, token, value
+    def __init__(self, fleet: Fleet, job: str, token: int, value: str, ttl_s: float) -> None:
+        self.fleet, self.job, self.token, self.value, self.ttl_s = fleet, job, token, value, ttl_s
         self.lost = False
         self.released = False  # ended on purpose (its result written)
+        self.lapses = 0  # times it lapsed (a pause of this process) and was taken back
 
     def beat(self, state: tuple[str, str, float] | None = None, flag: str | None = None) -> tuple[bool, bool]:
         """Renew; with state = (key, value, ttl s) also write it, with flag = a key, say if it is set.
         (still ours, flag set); once lost, always lost."""
         if self.lost:
             return False, False
-        keys = [fleet_key(self.job, "lease")]
-        args: list[Any] = [self.value, _ms(self.fleet.lease_ttl_s)]
+        keys = [fleet_key(self.job, "lease"), fleet_key(self.job, "fence")]
+        args: list[Any] = [self.value, _ms(self.ttl_s)]
         if state is not None or flag is not None:
             key, value, ttl = state if state is not None else (fleet_key(self.job, "none"), None, 0)
             keys.append(key)
@@ -137,6 +160,7 @@ class Lease:
             keys.append(flag)
         ours, flagged = self.fleet._beat(keys=keys, args=args)
         self.lost = not int(ours)
+        self.lapses += int(ours) == 2
         return not self.lost, bool(int(flagged))
 
     def put(self, key: str, value: str | bytes, ttl_s: float, *, release: bool = False) -> bool:
@@ -153,8 +177,9 @@ class Lease:
     def _put(self, keys: list[str], ttl_s: float, release: bool, mode: str, values: list) -> bool:
         if self.lost:
             return False
-        args = [self.value, _ms(ttl_s), "1" if release else "0", mode, *values]
-        ok = bool(int(self.fleet._put(keys=[fleet_key(self.job, "lease"), *keys], args=args)))
+        args = [self.value, _ms(self.ttl_s), _ms(ttl_s), "1" if release else "0", mode, *values]
+        lease_keys = [fleet_key(self.job, "lease"), fleet_key(self.job, "fence")]
+        ok = bool(int(self.fleet._put(keys=[*lease_keys, *keys], args=args)))
         self.lost = not ok or release
         self.released = ok and release
         return ok
@@ -177,11 +202,14 @@ class Fleet:
         self._put = client.register_script(_PUT)
         self._release = client.register_script(_RELEASE)
 
-    def acquire(self, job: str, note: str = "", extra: tuple[str, str, float] | None = None) -> Lease | None:
+    def acquire(
+        self, job: str, note: str = "", extra: tuple[str, str, float] | None = None, *, ttl_s: float | None = None
+    ) -> Lease | None:
         """The job's lease when nobody holds it (None otherwise). ``extra`` = (key, value, ttl s) is
         written in the same step (a walk's first state, so that no reader sees a lease without it)."""
         keys = [fleet_key(job, "lease"), fleet_key(job, "fence")]
-        args: list[Any] = [f"{self.holder} {note}".rstrip(), _ms(self.lease_ttl_s), _ms(FENCE_TTL_S)]
+        ttl_s = self.lease_ttl_s if ttl_s is None else ttl_s  # the Fleet's, unless the job says
+        args: list[Any] = [f"{self.holder} {note}".rstrip(), _ms(ttl_s), _ms(FENCE_TTL_S)]
         if extra is not None:
             keys.append(extra[0])
             args += [extra[1], _ms(extra[2])]
@@ -189,7 +217,7 @@ class Fleet:
         token = int(token)
         if not token:
             return None
-        return Lease(self, job, token, f"{token} {args[0]}")
+        return Lease(self, job, token, f"{token} {args[0]}", ttl_s)
 
     def lease(self, job: str) -> LeaseInfo | None:
         return LeaseInfo.parse(self.client.get(fleet_key(job, "lease")))

@@ -35,6 +35,7 @@ class CheckCache(LeasedComputation):
     job = "check"
     thread_name = "atedash-check"
     what = "consistency check"
+    step_keys = 1000  # keys per page of the check's scans (ATEDASH_STORE_STEP_KEYS)
 
     def current_epoch(self) -> bytes | None:
         """The store's change marker (b"" when none was set, e.g. after a flush); None when the store
@@ -56,7 +57,9 @@ class CheckCache(LeasedComputation):
 
         epoch = self.current_epoch()
         return epoch, run_check(
-            self.store.persistence().on_replicas(), stale_lock_s=settings.ATEDASH_STALE_LOCK_SECONDS
+            self.store.persistence().on_replicas(),
+            page_size=self.step_keys,
+            stale_lock_s=settings.ATEDASH_STALE_LOCK_SECONDS,
         )
 
     def _to_stored(self, result: tuple[bytes | None, CheckReport], lease: Lease) -> dict:

@@ -458,3 +458,18 @@ def test_repair_of_a_record_go_cannot_read_is_refused_with_its_reason_and_the_ra
     assert cluster_client.get("actor:S1") == odd
     assert not [e for e in audit_log.entries if e["action"] == "repair.clear_actor_pod"]
     assert audit_log.entries[-1]["action"] == "repair.clear_actor_pod.refused"
+
+
+def test_an_interrupted_check_tells_a_viewer_who_can_start_another(viewer, store, cluster_client):
+    """A check whose process died (its attempt stored, no lease, no result after it) while a kept
+    report is not yet due: a viewer's visit starts no check, and the page says so."""
+    from atedash.app import current_app
+
+    current_app().checks.refresh().join(60)
+    fence = int(cluster_client.get("atedash:fleet:{check}:fence"))
+    attempt = {"token": fence + 1, "maker": "gone-pod:42", "started_at": 1.0}  # what a dead holder leaves
+    cluster_client.set("atedash:fleet:{check}:attempt", json.dumps(attempt))
+    html = page(viewer.get("/ops/check/"))
+    assert 'id="check-interrupted"' in html and "gone-pod:42" in html and "check-running" not in html
+    assert "starts when this report is due, or when an editor opens this page" in html
+    assert "Opening this page again starts another" not in html
