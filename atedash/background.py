@@ -37,9 +37,10 @@ WAIT_POLL_S = 0.05
 MIN_BEAT_GAP_S = 0.1  # a woken heartbeat (run_with_heartbeat's wake) beats at most this often
 # A count or a check of a million records pauses its process for many seconds on a loaded machine
 # (its heap's garbage collections, a small share of a core): a walk's 6 s lease would lapse and
-# another process would start the same run (bench/RESULTS.md, "fleet"). A dead holder shows as
-# interrupted this long after its death, a small part of such a run.
-LEASE_TTL_S = 60.0
+# another process would start the same run (bench/RESULTS.md, "fleet"). 15 s rides out the pauses
+# of an ordinarily loaded machine (a lapsed lease nobody took is taken back at the next beat), and a
+# dead holder still shows as interrupted within seconds.
+LEASE_TTL_S = 15.0
 
 
 def run_with_heartbeat(
