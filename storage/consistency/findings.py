@@ -60,7 +60,7 @@ def assign_worker(w: WorkerEntry, to: Actor) -> AssignWorker:
 
 def suspend_actor(a: Actor, reason: str, other_actor_id: str = "") -> SuspendActor:
     pod = (a.ateom_pod_namespace, a.ateom_pod_name, a.ateom_pod_ip)
-    return SuspendActor(a.actor_id, a.version, a.status, *pod, reason, other_actor_id)
+    return SuspendActor(a.actor_id, a.version, *pod, a.status, reason, other_actor_id)
 
 
 # ----------------------------------------------------------------------------- actors
