@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 from django.urls import reverse
 
 from atedash import vocabulary
+from storage.consistency.kinds import duration_text
 
 if TYPE_CHECKING:
     from storage import StoreStats
@@ -29,15 +30,6 @@ class Item:
     link: str = ""  # where to look
     link_text: str = ""
     id: str = ""
-
-
-def _ago(seconds: float) -> str:
-    seconds = int(seconds)
-    if seconds < 120:
-        return f"{seconds} s"
-    if seconds < 7200:
-        return f"{seconds // 60} min"
-    return f"{seconds // 3600} h"
 
 
 def cluster_items(cluster: ClusterOverview) -> list[Item]:
@@ -114,8 +106,8 @@ def stats_items(
     if age is not None and age > interval:
         items.append(
             Item(
-                f"The counts below are stale: counted {_ago(age)} ago, longer than their "
-                f"{_ago(interval)} interval{' (a recount is running)' if running else ''}.",
+                f"The counts below are stale: counted {duration_text(age)} ago, longer than their "
+                f"{duration_text(interval)} interval{' (a recount is running)' if running else ''}.",
                 "Trust the figures below as of then; they update by themselves once the recount ends.",
                 level="warn",
                 id="stale-counts",
@@ -138,7 +130,7 @@ def check_items(report: CheckReport | None, age: float | None) -> list[Item]:
     if report is None or report.ok:
         return []
     n = report.total_findings  # those cut from the stored report included
-    when = f" ({_ago(age)} ago)" if age is not None else ""
+    when = f" ({duration_text(age)} ago)" if age is not None else ""
     return [
         Item(
             f"The consistency check{when} has {n:,} finding{'s' if n != 1 else ''}.",

@@ -115,12 +115,14 @@ def bounded(entry: dict[str, Any]) -> dict[str, Any]:
     if len(json.dumps(out, sort_keys=True, default=str)) > MAX_ENTRY_BYTES:
         out = _bound(entry, SMALL_VALUE_CHARS)
     if len(json.dumps(out, sort_keys=True, default=str)) > MAX_ENTRY_BYTES:  # a great many fields
-        out = {name: out[name] for name in _CORE if name in out}
+        out = {name: out[name] for name in CORE_FIELDS if name in out}
         out["details"] = digest(json.dumps(entry, sort_keys=True, default=str))
     return out
 
 
-_CORE = (
+# Who did what to which record, where: what an entry cut to its digest keeps, and what the audit
+# page gives columns of (atedash/ops/views.py).
+CORE_FIELDS = (
     "when",
     "ts",
     "who",

@@ -69,11 +69,18 @@ class VersionConflict(StorageError):
         self.actual = actual
 
 
-class FailedPrecondition(StorageError):
-    def __init__(self, key: str, reason: str):
-        super().__init__(f"{key}: {reason}")
+class _RecordError(StorageError):
+    """About the record at ``key``, for ``reason`` (words an operator reads)."""
+
+    def __init__(self, message: str, key: str, reason: str):
+        super().__init__(message)
         self.key = key
         self.reason = reason
+
+
+class FailedPrecondition(_RecordError):
+    def __init__(self, key: str, reason: str):
+        super().__init__(f"{key}: {reason}", key, reason)
 
 
 class ImmutableField(StorageError):
@@ -83,11 +90,9 @@ class ImmutableField(StorageError):
         self.field = field
 
 
-class CorruptRecord(StorageError):
+class CorruptRecord(_RecordError):
     def __init__(self, key: str, reason: str, preview: str = ""):
-        super().__init__(f"{key} is corrupt: {reason}")
-        self.key = key
-        self.reason = reason
+        super().__init__(f"{key} is corrupt: {reason}", key, reason)
         self.preview = preview
 
 
@@ -98,15 +103,13 @@ class InvalidCursor(StorageError):
         self.reason = reason
 
 
-class UnreadableByServer(StorageError):
+class UnreadableByServer(_RecordError):
     """The ate server could not read what would be written (or what is stored): ``reason`` in Go's
     words (``proto: (line 1:2): unknown field "foo"``, ``bad key format "actor:a:b"``); ``fails``:
     what that breaks ("the ate server's ListActors fails while this record exists")."""
 
     def __init__(self, key: str, reason: str, fails: str = ""):
-        super().__init__(f"{key}: the ate server cannot read this record: {reason}")
-        self.key = key
-        self.reason = reason
+        super().__init__(f"{key}: the ate server cannot read this record: {reason}", key, reason)
         self.fails = fails
 
 
@@ -117,13 +120,13 @@ class UnreadableStored(UnreadableByServer):
     them. Nothing was written; the raw editor (write_raw, delete_raw) mends or removes the record."""
 
     def __init__(self, key: str, reason: str, call: str, go_error: str, fails: str = ""):
-        StorageError.__init__(
+        _RecordError.__init__(
             self,
             f"{key}: nothing was written: the ate server cannot read the stored record, "
             f"and its {call} fails on it: {reason}",
+            key,
+            reason,
         )
-        self.key = key
-        self.reason = reason
         self.fails = fails
         self.call = call
         self.go_error = go_error

@@ -577,13 +577,7 @@ class Persistence:
             raise FailedPrecondition(key, "only actor:* and worker:* records are edited raw")
         _refuse_unreadable(key, value)
         _refuse_misread(kind_of_key(key), key, value)
-        result = self._compare_and_set(keys=[key], args=[shown, value])
-        if result == 1:
-            self._replicated(key)
-            return
-        if result == 0:
-            raise NotFound(key)
-        raise VersionConflict(key, None, None, f"{key} changed since it was shown; nothing was written")
+        self._as_shown(key, self._compare_and_set(keys=[key], args=[shown, value]), "written")
 
     def delete_raw(self, key: str, shown: bytes) -> None:
         """Deletes a record the ate server cannot read (or atedash cannot decode) if it still holds
@@ -600,13 +594,17 @@ class Persistence:
                 pass  # atedash cannot decode it: corrupt for the dashboard, deleted here
             else:
                 raise FailedPrecondition(key, "the ate server reads this record: delete it the ordinary way")
-        result = self._compare_and_delete(keys=[key], args=[shown])
+        self._as_shown(key, self._compare_and_delete(keys=[key], args=[shown]), "deleted")
+
+    def _as_shown(self, key: str, result, done: str) -> None:
+        """The outcome of a compare-and-set or -delete of the bytes an operator was shown: NotFound
+        when the key is gone, VersionConflict when the bytes changed (nothing was ``done``)."""
         if result == 1:
             self._replicated(key)
             return
         if result == 0:
             raise NotFound(key)
-        raise VersionConflict(key, None, None, f"{key} changed since it was shown; nothing was deleted")
+        raise VersionConflict(key, None, None, f"{key} changed since it was shown; nothing was {done}")
 
     # ================================================================ shared machinery
 

@@ -214,37 +214,36 @@ class _Reset:
         if self.scope.namespace is not None and worker.worker_namespace != self.scope.namespace:
             self.report.workers_outside[pool] += 1
 
+    def _delete(self, kind, m: Match, counted: Callable[[], None], action: str, details: dict) -> None:
+        """Deletes ``m`` if it still holds the bytes the walk read; ``counted`` (called under the
+        lock) puts it in the report, as a dry run does without deleting."""
+        if self.dry_run:
+            with self.lock:
+                counted()
+            return
+        outcome, now = self.p.compare_and_delete(m.key, m.raw)
+        if outcome == "deleted":
+            with self.lock:
+                counted()
+            self.on_change(action, m.key, details)
+        elif outcome == "gone":
+            self._skip(m.key, "gone meanwhile")
+        else:
+            self._skip(m.key, self._changed(kind, m.key, m.record.version, now))
+
     def delete_actors(self, matches: list[Match]) -> None:
         for m in matches:
             actor = m.record
             if self._refused(ACTORS, m, DELETE):
                 continue
-            if self.dry_run:
-                with self.lock:
-                    self.actor_ids.add(actor.actor_id)
-                    self.report.actors_deleted.append(m.key)
-                    self._count_actor(actor)
-                continue
-            outcome, now = self.p.compare_and_delete(m.key, m.raw)
-            if outcome == "deleted":
-                with self.lock:
-                    self.actor_ids.add(actor.actor_id)
-                    self.report.actors_deleted.append(m.key)
-                    self._count_actor(actor)
-                self.on_change(
-                    "actor.delete",
-                    m.key,
-                    {
-                        "version": actor.version,
-                        "status": Actor.Status.Name(actor.status)
-                        if actor.status in Actor.Status.values()
-                        else str(actor.status),
-                    },
-                )
-            elif outcome == "gone":
-                self._skip(m.key, "gone meanwhile")
-            else:
-                self._skip(m.key, self._changed(ACTORS, m.key, actor.version, now))
+
+            def counted(actor: Actor = actor, key: str = m.key) -> None:
+                self.actor_ids.add(actor.actor_id)
+                self.report.actors_deleted.append(key)
+                self._count_actor(actor)
+
+            status = Actor.Status.Name(actor.status) if actor.status in Actor.Status.values() else str(actor.status)
+            self._delete(ACTORS, m, counted, "actor.delete", {"version": actor.version, "status": status})
 
     def free_workers(self, matches: list[Match]) -> None:
         for m in matches:
@@ -318,21 +317,13 @@ class _Reset:
                 if raw is not None:
                     self._skip(m.key, f"assigned to {actor_key(worker.actor_id)}, which exists: reset its actors first")
                     continue
-            if self.dry_run:
-                with self.lock:
-                    self.report.workers_deleted.append(m.key)
-                    self._count_worker(worker)
-                continue
-            outcome, now = self.p.compare_and_delete(m.key, m.raw)
-            if outcome == "deleted":
-                with self.lock:
-                    self.report.workers_deleted.append(m.key)
-                    self._count_worker(worker)
-                self.on_change("worker.delete", m.key, {"version": worker.version, "actor_id": worker.actor_id or None})
-            elif outcome == "gone":
-                self._skip(m.key, "gone meanwhile")
-            else:
-                self._skip(m.key, self._changed(WORKERS, m.key, worker.version, now))
+
+            def counted(worker: Worker = worker, key: str = m.key) -> None:
+                self.report.workers_deleted.append(key)
+                self._count_worker(worker)
+
+            details = {"version": worker.version, "actor_id": worker.actor_id or None}
+            self._delete(WORKERS, m, counted, "worker.delete", details)
 
     # ----------------------------------------------------------------- the whole reset
 

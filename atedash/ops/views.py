@@ -20,7 +20,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 from prometheus_client.exposition import choose_encoder
 
 from atedash.app import current_app
-from atedash.audit import audit, bounded, is_digest, recent, shown
+from atedash.audit import CORE_FIELDS, audit, bounded, is_digest, recent, shown
 from atedash.auth import login_exempt, role_required
 from atedash.errors import BadParameter
 from atedash.request import AuthedHttpRequest, HtmxHttpRequest
@@ -295,22 +295,7 @@ def _stream_time(stream_id: str | None) -> str | None:
     return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(int(stream_id.partition("-")[0]) / 1000))
 
 
-_SHOWN = {
-    "when",
-    "ts",
-    "who",
-    "operator",
-    "role",
-    "auth",
-    "action",
-    "key",
-    "version_before",
-    "version_after",
-    "changed_fields",
-    "environment",
-    "store",
-    "remote_addr",
-}
+_SHOWN = {*CORE_FIELDS, "changed_fields"}
 
 
 _LINES = ("restore_line", "written_line")  # a raw write's bytes before and after, as export lines

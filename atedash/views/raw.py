@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
 from django.contrib import messages
+from django.http.response import HttpResponseBase
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods
@@ -58,7 +59,6 @@ if TYPE_CHECKING:
 
     from django import forms
     from django.http import HttpResponse
-    from django.http.response import HttpResponseBase
 
     from atedash.timing import TimedPersistence
     from storage import LockInfo, Persistence, RawRecord
@@ -341,6 +341,20 @@ def _stale(
     return render(request, template, fresh, status=409)
 
 
+def _confirmed(
+    request: AuthedHttpRequest, context: dict[str, Any], form_class: type[forms.Form], template: str, can: bool
+) -> forms.Form | HttpResponseBase:
+    """The valid posted form of a page that confirms the bytes it showed (repair, delete), else the
+    response: the page (409 when it ``can`` not be done) or the form's errors (400)."""
+    if request.method == "GET":
+        context["form"] = form_class(initial={"shown": context["shown"]})
+        return render(request, template, context, status=200 if can else 409)
+    form = context["form"] = form_class(request.POST)
+    if not form.is_valid():
+        return render(request, template, context, status=400)
+    return form
+
+
 # --- the raw editor ------------------------------------------------------------------------------
 
 
@@ -387,14 +401,9 @@ def raw_edit(request: AuthedHttpRequest) -> HttpResponseBase:
 @require_http_methods(["GET", "POST"])
 def raw_repair(request: AuthedHttpRequest) -> HttpResponseBase:
     key, p, context = _opened(request)
-    if request.method == "GET":
-        context["form"] = RawRepairForm(initial={"shown": context["shown"]})
-        return render(request, "raw/repair.html", context, status=200 if context["rewrite"] else 409)
-
-    form = RawRepairForm(request.POST)
-    context["form"] = form
-    if not form.is_valid():
-        return render(request, "raw/repair.html", context, status=400)
+    form = _confirmed(request, context, RawRepairForm, "raw/repair.html", can=bool(context["rewrite"]))
+    if isinstance(form, HttpResponseBase):
+        return form
 
     def refill(fresh: dict[str, Any]) -> None:
         fresh["form"] = RawRepairForm(initial={"shown": fresh["shown"]})
@@ -434,14 +443,9 @@ def raw_delete(request: AuthedHttpRequest) -> HttpResponseBase:
     context["decodable"] = _decoded(key, context["raw"].value) is not None
     deletable = context["unreadable"] is not None or not context["decodable"]
     context["deletable"] = deletable
-    if request.method == "GET":
-        context["form"] = RawDeleteForm(initial={"shown": context["shown"]})
-        return render(request, "raw/delete.html", context, status=200 if deletable else 409)
-
-    form = RawDeleteForm(request.POST)
-    context["form"] = form
-    if not form.is_valid():
-        return render(request, "raw/delete.html", context, status=400)
+    form = _confirmed(request, context, RawDeleteForm, "raw/delete.html", can=deletable)
+    if isinstance(form, HttpResponseBase):
+        return form
 
     def refill(fresh: dict[str, Any]) -> None:
         fresh["form"] = RawDeleteForm(initial={"shown": fresh["shown"]})

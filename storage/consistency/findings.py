@@ -22,6 +22,7 @@ from storage.consistency.kinds import (
     SERVER_UNREADABLE,
     STALE_LOCK,
     SUSPENDED_WITH_POD,
+    duration_text,
     status_name,
 )
 from storage.consistency.loading import JudgedCorrupt
@@ -60,7 +61,7 @@ def assign_worker(w: WorkerEntry, to: Actor) -> AssignWorker:
 
 def suspend_actor(a: Actor, reason: str, other_actor_id: str = "") -> SuspendActor:
     pod = (a.ateom_pod_namespace, a.ateom_pod_name, a.ateom_pod_ip)
-    return SuspendActor(a.actor_id, a.version, a.status, *pod, reason, other_actor_id)
+    return SuspendActor(a.actor_id, a.version, *pod, a.status, reason, other_actor_id)
 
 
 # ----------------------------------------------------------------------------- actors
@@ -253,15 +254,6 @@ def orphan_lock_without_expiry(lock: LockEntry, release: ReleaseLock) -> Finding
     return Finding(LOCK_WITHOUT_EXPIRY, (lock.key,), f"lock {lock.key} (holder {lock.token!r}) has no expiry", release)
 
 
-def _duration(seconds: float) -> str:
-    seconds = int(seconds)
-    if seconds < 120:
-        return f"{seconds} s"
-    if seconds < 7200:
-        return f"{seconds // 60} min"
-    return f"{seconds / 3600:.1f} h"
-
-
 def stale_lock(lock: LockEntry, a: Actor | None, now: float, release: ReleaseLock, actor_id: str = "") -> Finding:
     """A lock held too long (lockage.is_stale) on a SUSPENDED/RUNNING actor, or on a missing one
     (``a`` None; the orphan_lock finding shares ``release``)."""
@@ -271,8 +263,8 @@ def stale_lock(lock: LockEntry, a: Actor | None, now: float, release: ReleaseLoc
     return Finding(
         STALE_LOCK,
         (lock.key, actor_key(aid)),
-        f"lock {lock.key} (holder {lock.token!r}) on {on}: held for at least {_duration(hold or 0)} "
-        f"(seen for {_duration(seen)}, {_duration((lock.ttl_ms or 0) / 1000)} left); "
+        f"lock {lock.key} (holder {lock.token!r}) on {on}: held for at least {duration_text(hold or 0)} "
+        f"(seen for {duration_text(seen)}, {duration_text((lock.ttl_ms or 0) / 1000)} left); "
         "no workflow holds a lock that long",
         release,
     )

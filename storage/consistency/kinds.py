@@ -58,3 +58,13 @@ def status_name(status: int) -> str:
         return Actor.Status.Name(status)
     except ValueError:
         return str(status)
+
+
+def duration_text(seconds: float) -> str:
+    """A duration as findings and the overview's notices word it: "90 s", "45 min", "2.5 h"."""
+    seconds = int(seconds)
+    if seconds < 120:
+        return f"{seconds} s"
+    if seconds < 7200:
+        return f"{seconds // 60} min"
+    return f"{seconds / 3600:.1f} h"

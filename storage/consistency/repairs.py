@@ -14,7 +14,6 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from storage.ateapi_pb2 import Actor, Worker
 from storage.consistency.kinds import ACTIVE, CLAIM_FIELDS, POD_FIELDS, status_name
@@ -203,16 +202,15 @@ class _RecordRepair(Repair):
 @dataclass(frozen=True)
 class _WorkerRepair(_RecordRepair):
     """A repair of the worker at (namespace, pool, pod), seen at ``version`` with the claim
-    (actor_namespace, actor_template, actor_id): the subclass declares those fields."""
+    (actor_namespace, actor_template, actor_id); a subclass's own fields come after these."""
 
-    if TYPE_CHECKING:  # declared by each subclass, in this order, before fields of its own
-        namespace: str
-        pool: str
-        pod: str
-        version: int
-        actor_namespace: str
-        actor_template: str
-        actor_id: str
+    namespace: str
+    pool: str
+    pod: str
+    version: int
+    actor_namespace: str  # the claim seen (empty when free)
+    actor_template: str
+    actor_id: str
 
     @property
     def key(self) -> str:
@@ -227,8 +225,21 @@ class _WorkerRepair(_RecordRepair):
         _same_version(self.key, self.version, w.version)
         return w
 
-    def _claims_as_seen(self, w: Worker) -> bool:
-        return (w.actor_namespace, w.actor_template, w.actor_id) == self._claim
+    def _read_claiming(self, persistence, refusal: str) -> Worker:
+        """The worker as stored now, at the version and with the claim the check saw (else
+        RepairNotApplicable with ``refusal``)."""
+        w = self._read(persistence)
+        if (w.actor_namespace, w.actor_template, w.actor_id) != self._claim:
+            raise RepairNotApplicable(self.key, refusal)
+        return w
+
+    def _refuse_if_claim_holds(self, actor) -> None:
+        """Refuses when the claimed actor (as ``_actor_exists`` returns it) does not decode, or
+        points at this worker's pod now: the claim is then right, or not ours to judge."""
+        if actor is True:
+            raise RepairNotApplicable(self.key, f"actor {self.actor_id!r} does not decode; repair it first")
+        if _runs_on(actor, self.namespace, self.pod):
+            raise RepairNotApplicable(self.key, f"actor {self.actor_id!r} points at this worker's pod now")
 
     def _store(self, persistence, record: Worker) -> None:
         persistence.update_worker(record, self.version)
@@ -236,20 +247,14 @@ class _WorkerRepair(_RecordRepair):
 
 @dataclass(frozen=True)
 class _ActorRepair(_RecordRepair):
-    """A repair of the actor ``actor_id`` seen at ``version`` (the subclass declares those fields)."""
+    """A repair of the actor ``actor_id`` seen at ``version`` naming the pod seen; a subclass's own
+    fields come after these."""
 
-    if TYPE_CHECKING:  # fields of each subclass, where their order varies
-
-        @property
-        def actor_id(self) -> str: ...
-        @property
-        def version(self) -> int: ...
-        @property
-        def ateom_pod_namespace(self) -> str: ...
-        @property
-        def ateom_pod_name(self) -> str: ...
-        @property
-        def ateom_pod_ip(self) -> str: ...
+    actor_id: str
+    version: int
+    ateom_pod_namespace: str
+    ateom_pod_name: str
+    ateom_pod_ip: str
 
     @property
     def key(self) -> str:
@@ -276,13 +281,6 @@ class FreeWorker(_WorkerRepair):
     pod, at none, or is SUSPENDED), "duplicate" (another pool's worker with the same pod name and the
     actor's IP also claims it)."""
 
-    namespace: str
-    pool: str
-    pod: str
-    version: int
-    actor_namespace: str
-    actor_template: str
-    actor_id: str
     reason: str
 
     action = "free_worker"
@@ -293,9 +291,7 @@ class FreeWorker(_WorkerRepair):
 
     def verify(self, persistence) -> Worker:
         p = persistence
-        w = self._read(p)
-        if not self._claims_as_seen(w):
-            raise RepairNotApplicable(self.key, f"{self.key} no longer claims actor {self.actor_id!r}")
+        w = self._read_claiming(p, f"{self.key} no longer claims actor {self.actor_id!r}")
         actor = _actor_exists(p, self.actor_id)
         if self.reason == "orphan":
             if actor is not None:
@@ -308,10 +304,7 @@ class FreeWorker(_WorkerRepair):
                 raise RepairNotApplicable(self.key, f"actor {self.actor_id!r} runs on this worker's IP now")
         else:
             # A missing actor is still wrong (now an orphan claim): freeing is still the right repair.
-            if actor is True:
-                raise RepairNotApplicable(self.key, f"actor {self.actor_id!r} does not decode; repair it first")
-            if _runs_on(actor, self.namespace, self.pod):
-                raise RepairNotApplicable(self.key, f"actor {self.actor_id!r} points at this worker's pod now")
+            self._refuse_if_claim_holds(actor)
         return w
 
     def _change(self, record: Worker) -> None:
@@ -323,13 +316,6 @@ class AssignWorker(_WorkerRepair):
     """Make the worker at a RUNNING/RESUMING actor's pod claim that actor (the worker was free, or
     claimed an actor that does not exist or does not point back at it)."""
 
-    namespace: str
-    pool: str
-    pod: str
-    version: int
-    actor_namespace: str  # the claim seen (empty when free)
-    actor_template: str
-    actor_id: str
     to_actor_namespace: str
     to_actor_template: str
     to_actor_id: str
@@ -350,9 +336,7 @@ class AssignWorker(_WorkerRepair):
 
     def verify(self, persistence) -> Worker:
         p = persistence
-        w = self._read(p)
-        if not self._claims_as_seen(w):
-            raise RepairNotApplicable(self.key, f"{self.key} no longer has the claim the check saw")
+        w = self._read_claiming(p, f"{self.key} no longer has the claim the check saw")
         target = _read_actor(p, self.to_actor_id)
         if target.status not in ACTIVE or (target.ateom_pod_namespace, target.ateom_pod_name) != (
             self.namespace,
@@ -365,11 +349,7 @@ class AssignWorker(_WorkerRepair):
         ):
             raise RepairNotApplicable(self.key, f"actor {self.to_actor_id!r} changed template")
         if self.actor_id:
-            previous = _actor_exists(p, self.actor_id)
-            if previous is True:
-                raise RepairNotApplicable(self.key, f"actor {self.actor_id!r} does not decode; repair it first")
-            if _runs_on(previous, self.namespace, self.pod):
-                raise RepairNotApplicable(self.key, f"actor {self.actor_id!r} points at this worker's pod now")
+            self._refuse_if_claim_holds(_actor_exists(p, self.actor_id))
         return w
 
     def _change(self, record: Worker) -> None:
@@ -380,12 +360,6 @@ class AssignWorker(_WorkerRepair):
 @dataclass(frozen=True)
 class ClearActorPod(_ActorRepair):
     """Clear the ateom pod fields of a SUSPENDED actor."""
-
-    actor_id: str
-    version: int
-    ateom_pod_namespace: str
-    ateom_pod_name: str
-    ateom_pod_ip: str
 
     action = "clear_actor_pod"
     title = "Clear the stale pod fields"
@@ -413,12 +387,7 @@ class SuspendActor(_ActorRepair):
     ``reason``: "no_worker" (no worker record at its pod, or it names none) or "worker_elsewhere"
     (the worker at its pod claims another actor that points back at it)."""
 
-    actor_id: str
-    version: int
     status: int
-    ateom_pod_namespace: str
-    ateom_pod_name: str
-    ateom_pod_ip: str
     reason: str
     other_actor_id: str = ""
 

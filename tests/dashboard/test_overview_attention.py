@@ -8,6 +8,7 @@ import time
 from atedash import attention
 from atedash.app import current_app
 from storage.cluster import ClusterOverview, NodeInfo, StoreStats
+from storage.consistency.kinds import duration_text
 
 
 def node(node_id, role, port, *, primary=None, healthy=True, slots=(), flags=None):
@@ -80,6 +81,15 @@ def test_unreadable_records_and_stale_counts():
     assert "counted 95 s ago, longer than their 30 s interval (a recount is running)" in items[1].what
     readable = stats(unreadable_actors=0, unreadable_workers=0)
     assert attention.stats_items(readable, age=5, interval=30, running=False) == []
+
+
+def test_ages_read_as_the_check_s_findings_word_durations():
+    """One wording of a duration for the overview's notices and the lock findings (past 2 h, in tenths)."""
+    readable = stats(unreadable_actors=0, unreadable_workers=0)
+    [item] = attention.stats_items(readable, age=9000, interval=3600, running=False)
+    assert "counted 2.5 h ago, longer than their 60 min interval" in item.what
+    words = ["119 s", "2 min", "119 min", "2.0 h", "24.0 h"]
+    assert [duration_text(s) for s in (119, 120, 7199, 7200, 86_400)] == words
 
 
 def strip(body):

@@ -117,6 +117,18 @@ def format_table(columns: list[str], rows: Sequence[Sequence[str | None]]) -> st
     return "\n".join(lines)
 
 
+def _allowed(command: str, environment: str, nothing: str) -> None:
+    """CommandError unless removals are allowed here and ``environment`` names this one (a reset or
+    flush typed for staging never runs in production)."""
+    if not settings.ATEDASH_ALLOW_FLUSH:
+        raise CommandError(f"{command} is turned off for this environment (set ATEDASH_ALLOW_FLUSH=1 to allow it)")
+    if environment != settings.ATEDASH_ENVIRONMENT:
+        raise CommandError(
+            f"--environment {environment!r} does not match this environment "
+            f"({settings.ATEDASH_ENVIRONMENT!r}); {nothing}"
+        )
+
+
 def _import_summary(result: ImportResult, file: str, policy: str, dry_run: bool) -> str:
     """The one-line report of ``manage.py ate import``."""
     verb = "would be" if dry_run else "were"
@@ -406,14 +418,7 @@ class Command(BaseCommand):
     def _reset(self, options: dict[str, Any]) -> None:
         from storage.reset import Scope, ScopeError, reset_scope
 
-        name = options["environment"]
-        if not settings.ATEDASH_ALLOW_FLUSH:
-            raise CommandError("reset is turned off for this environment (set ATEDASH_ALLOW_FLUSH=1 to allow it)")
-        if name != settings.ATEDASH_ENVIRONMENT:
-            raise CommandError(
-                f"--environment {name!r} does not match this environment "
-                f"({settings.ATEDASH_ENVIRONMENT!r}); nothing changed"
-            )
+        _allowed("reset", options["environment"], "nothing changed")
         kind = next(k for k in ("actors_namespace", "actors_template", "actors_status", "workers_pool") if options[k])
         try:
             scope = Scope.parse(kind.replace("_", "-"), options[kind])
@@ -456,14 +461,8 @@ class Command(BaseCommand):
             self.say(f"corrupt {printable(entry['key'])}: {printable(entry['error'])}")
 
     def _flush(self, options: dict[str, Any]) -> None:
-        name, scope = options["environment"], options["scope"]
-        if not settings.ATEDASH_ALLOW_FLUSH:
-            raise CommandError("flush is turned off for this environment (set ATEDASH_ALLOW_FLUSH=1 to allow it)")
-        if name != settings.ATEDASH_ENVIRONMENT:
-            raise CommandError(
-                f"--environment {name!r} does not match this environment "
-                f"({settings.ATEDASH_ENVIRONMENT!r}); nothing removed"
-            )
+        scope = options["scope"]
+        _allowed("flush", options["environment"], "nothing removed")
         p = current_app().store.persistence()
         removed = p.clear_ate_records() if scope == "records" else p.debug_clear_all()
         rows: list[dict[str, Any]] = [
