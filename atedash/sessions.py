@@ -12,10 +12,16 @@ whole lifetime, so every request checks that the session
   before a flush stops counting (a missing generation reads as 0: it must not revive a revoked one).
 While the store cannot be read the generation is not checked: every page but the login page needs
 the store and answers 503 then anyway.
+
+The epoch and the generation are read from the store once per ATEDASH_SESSION_RECHECK_SECONDS per
+operator and process (`StoredSessions`), not on every request (two round trips each): a logout or a
+flush ends a copy of the cookie served by another process within that many seconds, at once on the
+process that served the logout (docs/security.md).
 """
 
 from __future__ import annotations
 
+import threading
 import time
 from typing import TYPE_CHECKING
 
@@ -44,6 +50,41 @@ def password_fingerprint(password_hash: str) -> str:
     return salted_hmac("atedash.sessions.password", password_hash, algorithm="sha256").hexdigest()[:32]
 
 
+class StoredSessions:
+    """What the store says of an operator's sessions (its epoch, their generation), read at most
+    once per ``max_age`` seconds per operator in this process (monotonic clock).
+
+    A few hundred bytes per operator seen recently; entries older than max_age are dropped when the
+    table grows past ``MAX_ENTRIES``. ``forget`` drops one operator (this process's logout)."""
+
+    MAX_ENTRIES = 1024
+
+    def __init__(self, max_age: float) -> None:
+        self.max_age = max_age
+        self._entries: dict[str, tuple[float, str, int]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, name: str, app: Application) -> tuple[str, int]:
+        """(epoch, generation): from this table while younger than max_age, else from the store."""
+        entry = self._entries.get(name)
+        now = time.monotonic()
+        if entry is not None and now - entry[0] < self.max_age:
+            return entry[1], entry[2]
+        epoch, generation = _epoch(app), app.store.persistence().session_generation(name)
+        if self.max_age > 0:
+            with self._lock:
+                if len(self._entries) >= self.MAX_ENTRIES:
+                    self._entries = {k: v for k, v in self._entries.items() if now - v[0] < self.max_age}
+                    if len(self._entries) >= self.MAX_ENTRIES:
+                        self._entries.clear()
+                self._entries[name] = (now, epoch, generation)
+        return epoch, generation
+
+    def forget(self, name: str) -> None:
+        with self._lock:
+            self._entries.pop(name, None)
+
+
 def start(request: HttpRequest, operator: Operator, app: Application) -> None:
     """A new session for `operator` (who just proved their password)."""
     entry = app.users.load().get(operator.name) or {}
@@ -51,8 +92,9 @@ def start(request: HttpRequest, operator: Operator, app: Application) -> None:
     request.session.cycle_key()
     request.session[SESSION_KEY] = operator.name
     request.session[PASSWORD_KEY] = password_fingerprint(entry.get("password", ""))
-    request.session[GENERATION_KEY] = app.store.persistence().session_generation(operator.name)
-    request.session[EPOCH_KEY] = _epoch(app)
+    # Read anew (not from the table): the session must carry the generation as stored now.
+    app.sessions.forget(operator.name)
+    request.session[EPOCH_KEY], request.session[GENERATION_KEY] = app.sessions.get(operator.name, app)
     request.session[LOGIN_AT_KEY] = now
     request.session[SEEN_AT_KEY] = now
 
@@ -60,6 +102,7 @@ def start(request: HttpRequest, operator: Operator, app: Application) -> None:
 def end_everywhere(name: str, app: Application) -> None:
     """Every session of `name`, in every browser, ends (the next request of each is logged out)."""
     app.store.persistence().end_sessions(name)
+    app.sessions.forget(name)  # this process at once; the others within ATEDASH_SESSION_RECHECK_SECONDS
 
 
 def operator_of(request: HttpRequest, app: Application) -> Operator | None:
@@ -93,15 +136,24 @@ def _valid_operator(session: SessionBase, name: object, app: Application) -> Ope
     ):
         return None
     stored = _stored(name, app)
-    if stored is not None:
-        epoch, generation = stored
-        if not isinstance(session.get(EPOCH_KEY), str) or not constant_time_compare(session[EPOCH_KEY], epoch):
-            return None  # signed before a flush of the store (or before epochs existed)
-        if session.get(GENERATION_KEY) != generation:
+    if stored is not None and not _current(session, *stored):
+        # What this process read may be a few seconds old (a login elsewhere since a flush): the
+        # store decides. Only a cookie that no longer counts pays this read.
+        app.sessions.forget(name)
+        stored = _stored(name, app)
+        if stored is not None and not _current(session, *stored):
             return None
     if now - seen_at > SEEN_RESOLUTION_S:
         session[SEEN_AT_KEY] = now
     return Operator(name=name, role=entry["role"])
+
+
+def _current(session: SessionBase, epoch: str, generation: int) -> bool:
+    """The session carries the store's epoch (signed after its last flush) and the generation."""
+    signed = session.get(EPOCH_KEY)
+    if not isinstance(signed, str) or not constant_time_compare(signed, epoch):
+        return False  # signed before a flush of the store (or before epochs existed)
+    return session.get(GENERATION_KEY) == generation
 
 
 def _epoch(app: Application) -> str:
@@ -112,7 +164,7 @@ def _epoch(app: Application) -> str:
 def _stored(name: str, app: Application) -> tuple[str, int] | None:
     """(the store's sessions epoch, the operator's generation); None while the store cannot be read."""
     try:
-        return _epoch(app), app.store.persistence().session_generation(name)
+        return app.sessions.get(name, app)
     except Exception as exc:
         if is_store_unavailable(exc):
             return None
