@@ -151,10 +151,12 @@ def _load_locks(node, keys, reroute=None, keep=None):
 class ScanFilter:
     match: str  # SCAN MATCH pattern
     record_ok: Callable[[object], bool] | None  # None: every decoded record matches
+    # Few keys match (locks: one per actor being moved): SCAN reads 1,000 keys per round trip.
+    sparse: bool = False
 
     @property
     def selective(self) -> bool:
-        return self.record_ok is not None or self.match.count("*") > 1 or not self.match.endswith(":*")
+        return self.sparse or self.record_ok is not None or self.match.count("*") > 1 or not self.match.endswith(":*")
 
 
 class ActorFilters(TypedDict, total=False):
@@ -270,7 +272,7 @@ LOCK_SCAN = _load_locks
 
 
 def lock_filter() -> ScanFilter:
-    return ScanFilter(LOCK_PREFIX + "*", None)
+    return ScanFilter(LOCK_PREFIX + "*", None, sparse=True)
 
 
 # ===================================================================== cursor

@@ -183,6 +183,22 @@ def test_scan_locks(store):
     assert by_key["lock:actor:a2"] == LockInfo("lock:actor:a2", "\\xffraw", None)
 
 
+def _scan_calls(store) -> int:
+    return sum(s.client.info("commandstats").get("cmdstat_scan", {}).get("calls", 0) for s in store.topology.shards())
+
+
+def test_a_lock_page_reads_a_thousand_keys_per_scan(store):
+    """Locks are few among the records: a page of them must not cost a round trip per 50 keys
+    (issue 19: the locks page took 500+ SCAN calls over 200k keys)."""
+    seed_actors(store, 6000)
+    store.acquire_lock("lock:actor:a1", "holder-1", 60)
+    before = _scan_calls(store)
+    page = store.scan_locks(limit=50, max_scan=100_000)
+    calls = _scan_calls(store) - before
+    assert [lock.key for lock in page.records] == ["lock:actor:a1"] and page.next_cursor is None
+    assert calls <= 3 * 4, f"{calls} SCAN calls for 6,001 keys on 3 primaries"  # COUNT 50: ~120
+
+
 @pytest.mark.parametrize("cursor", ["garbage!", "e30", "eyJ2IjoxfQ", "eyJ2IjoyLCJzIjowLCJhIjoieCIsImMiOjB9"])
 def test_invalid_cursor(store, cursor):
     with pytest.raises(InvalidCursor):
