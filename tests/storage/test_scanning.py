@@ -199,6 +199,35 @@ def test_a_lock_page_reads_a_thousand_keys_per_scan(store):
     assert calls <= 3 * 4, f"{calls} SCAN calls for 6,001 keys on 3 primaries"  # COUNT 50: ~120
 
 
+def test_the_first_page_of_actors_is_one_scan_and_one_read(store, monkeypatch):
+    """Issue 19 item 6: a first page among other kinds' keys is one SCAN and one batched GET (not
+    two of each), the DBSIZEs of its total sent before them and read after."""
+    import redis.connection
+
+    seed_actors(store, 3000)
+    pipe = store.client.pipeline(transaction=False)
+    for i in range(600):  # a sixth of the keys are workers, as in the 1M bench store
+        pipe.set(f"worker:ns:p:w{i:05d}", b"{}")
+    pipe.execute()
+    store.scan_actors(limit=50)  # connections made
+    sent = []
+    original = redis.connection.AbstractConnection.send_packed_command
+
+    def counting(self, command, check_health=True):
+        data = command if isinstance(command, (bytes, bytearray)) else b"".join(command)
+        sent.append(bytes(data).split(b"\r\n")[2])
+        return original(self, command, check_health)
+
+    monkeypatch.setattr(redis.connection.AbstractConnection, "send_packed_command", counting)
+    for _ in range(20):
+        sent.clear()
+        page = store.scan_actors(limit=50)
+        assert len(page.records) == 50 and page.total_keys == 3600
+        shards = len(store.topology.shards())
+        assert sent.count(b"SCAN") + sent.count(b"GET") <= 2 + 1, sent  # a third, rarely: COUNT is a hint
+        assert sent.count(b"DBSIZE") == shards and sent[:shards] == [b"DBSIZE"] * shards, sent
+
+
 @pytest.mark.parametrize("cursor", ["garbage!", "e30", "eyJ2IjoxfQ", "eyJ2IjoyLCJzIjowLCJhIjoieCIsImMiOjB9"])
 def test_invalid_cursor(store, cursor):
     with pytest.raises(InvalidCursor):
