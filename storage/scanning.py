@@ -632,6 +632,7 @@ class _Walk:
                 batch_cursor, batch_count = scan_cursor, count
                 shard, scan_cursor, pending = self._scan(shard, scan_cursor, count)
                 shard_done = scan_cursor == 0
+                self._fit_count(count, len(pending))
             i = 0
             while i < len(pending):
                 if self.scanned >= self.max_scan or (self.scanned and self._late()):
@@ -659,6 +660,16 @@ class _Walk:
                         return self._page(stop, total_keys, False)
             pending = []
         return self._page(None, total_keys, False)
+
+    def _fit_count(self, count: int, matched: int) -> None:
+        """Unfiltered: when other kinds' keys took most of a SCAN (workers are a sixth of the keys
+        at 1M), the next one reads enough keys for the rest of the page at the density just seen."""
+        if self.wanted.selective:
+            return
+        rest = self.limit - len(self.records) - matched
+        if rest > 0:
+            wanted = rest * count // matched * 5 // 4 + 1 if matched else 2 * count
+            self.count = min(_MAX_COUNT, max(self.count, wanted))
 
     def _load(self, chunk: list[bytes], keep: Callable | None, shard: Shard) -> list:
         return self.load(shard.client, chunk, self.topology.reroute, keep)

@@ -228,6 +228,33 @@ def test_the_first_page_of_actors_is_one_scan_and_one_read(store, monkeypatch):
         assert sent.count(b"DBSIZE") == shards and sent[:shards] == [b"DBSIZE"] * shards, sent
 
 
+def test_a_first_page_of_the_sparser_kind_takes_two_scans_not_five(store, monkeypatch):
+    """Workers are a sixth of the keys: the second SCAN reads enough for the rest of the page."""
+    import redis.connection
+
+    seed_actors(store, 3000)
+    pipe = store.client.pipeline(transaction=False)
+    from storage.codec import WORKER_CODEC
+
+    for i in range(600):
+        worker = Worker(worker_namespace="ns", worker_pool="p", worker_pod=f"w{i:05d}", version=1)
+        pipe.set(f"worker:ns:p:w{i:05d}", WORKER_CODEC.encode_json(worker))
+    pipe.execute()
+    store.scan_workers(limit=50)
+    sent = []
+    original = redis.connection.AbstractConnection.send_packed_command
+
+    def counting(self, command, check_health=True):
+        data = command if isinstance(command, (bytes, bytearray)) else b"".join(command)
+        sent.append(bytes(data).split(b"\r\n")[2])
+        return original(self, command, check_health)
+
+    monkeypatch.setattr(redis.connection.AbstractConnection, "send_packed_command", counting)
+    page = store.scan_workers(limit=50)
+    assert len(page.records) == 50
+    assert sent.count(b"SCAN") <= 3, sent  # COUNT 75 finds ~12 workers; 5 SCANs before
+
+
 @pytest.mark.parametrize("cursor", ["garbage!", "e30", "eyJ2IjoxfQ", "eyJ2IjoyLCJzIjowLCJhIjoieCIsImMiOjB9"])
 def test_invalid_cursor(store, cursor):
     with pytest.raises(InvalidCursor):
