@@ -19,9 +19,9 @@ from atedash.exports import process_slots
 from atedash.operators import UsersFile
 from atedash.ops.checks import CheckCache
 from atedash.ops.metrics import Metrics
-from atedash.sessions import StoredSessions
 from atedash.stats import StatsCache
 from atedash.store import StoreConnection, cluster_flag
+from atedash.stored_sessions import StoredSessions
 from atedash.throttle import LoginThrottle
 from atedash.walks import WalkRegistry
 

@@ -14,15 +14,15 @@ While the store cannot be read the generation is not checked: every page but the
 the store and answers 503 then anyway.
 
 The epoch and the generation are read from the store once per ATEDASH_SESSION_RECHECK_SECONDS per
-operator and process (`StoredSessions`), not on every request (two round trips each): a logout or a
+operator and process (`atedash/stored_sessions.py`), not on every request (two round trips each): a logout or a
 flush ends a copy of the cookie served by another process within that many seconds, at once on the
 process that served the logout (docs/security.md).
 """
 
 from __future__ import annotations
 
-import threading
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from django.conf import settings
@@ -50,41 +50,6 @@ def password_fingerprint(password_hash: str) -> str:
     return salted_hmac("atedash.sessions.password", password_hash, algorithm="sha256").hexdigest()[:32]
 
 
-class StoredSessions:
-    """What the store says of an operator's sessions (its epoch, their generation), read at most
-    once per ``max_age`` seconds per operator in this process (monotonic clock).
-
-    A few hundred bytes per operator seen recently; entries older than max_age are dropped when the
-    table grows past ``MAX_ENTRIES``. ``forget`` drops one operator (this process's logout)."""
-
-    MAX_ENTRIES = 1024
-
-    def __init__(self, max_age: float) -> None:
-        self.max_age = max_age
-        self._entries: dict[str, tuple[float, str, int]] = {}
-        self._lock = threading.Lock()
-
-    def get(self, name: str, app: Application) -> tuple[str, int]:
-        """(epoch, generation): from this table while younger than max_age, else from the store."""
-        entry = self._entries.get(name)
-        now = time.monotonic()
-        if entry is not None and now - entry[0] < self.max_age:
-            return entry[1], entry[2]
-        epoch, generation = _epoch(app), app.store.persistence().session_generation(name)
-        if self.max_age > 0:
-            with self._lock:
-                if len(self._entries) >= self.MAX_ENTRIES:
-                    self._entries = {k: v for k, v in self._entries.items() if now - v[0] < self.max_age}
-                    if len(self._entries) >= self.MAX_ENTRIES:
-                        self._entries.clear()
-                self._entries[name] = (now, epoch, generation)
-        return epoch, generation
-
-    def forget(self, name: str) -> None:
-        with self._lock:
-            self._entries.pop(name, None)
-
-
 def start(request: HttpRequest, operator: Operator, app: Application) -> None:
     """A new session for `operator` (who just proved their password)."""
     entry = app.users.load().get(operator.name) or {}
@@ -94,7 +59,7 @@ def start(request: HttpRequest, operator: Operator, app: Application) -> None:
     request.session[PASSWORD_KEY] = password_fingerprint(entry.get("password", ""))
     # Read anew (not from the table): the session must carry the generation as stored now.
     app.sessions.forget(operator.name)
-    request.session[EPOCH_KEY], request.session[GENERATION_KEY] = app.sessions.get(operator.name, app)
+    request.session[EPOCH_KEY], request.session[GENERATION_KEY] = app.sessions.get(operator.name, _reader(app))
     request.session[LOGIN_AT_KEY] = now
     request.session[SEEN_AT_KEY] = now
 
@@ -156,6 +121,11 @@ def _current(session: SessionBase, epoch: str, generation: int) -> bool:
     return session.get(GENERATION_KEY) == generation
 
 
+def _reader(app: Application) -> Callable[[str], tuple[str, int]]:
+    """What the store says now: (its sessions epoch, the operator's generation)."""
+    return lambda name: (_epoch(app), app.store.persistence().session_generation(name))
+
+
 def _epoch(app: Application) -> str:
     # Kept past the longest session (renewed at each use): it never lapses under a live cookie.
     return app.store.persistence().sessions_epoch(2 * settings.SESSION_COOKIE_AGE + 3600)
@@ -164,7 +134,7 @@ def _epoch(app: Application) -> str:
 def _stored(name: str, app: Application) -> tuple[str, int] | None:
     """(the store's sessions epoch, the operator's generation); None while the store cannot be read."""
     try:
-        return app.sessions.get(name, app)
+        return app.sessions.get(name, _reader(app))
     except Exception as exc:
         if is_store_unavailable(exc):
             return None
