@@ -21,6 +21,7 @@ from atedash.ops.checks import CheckCache
 from atedash.ops.metrics import Metrics
 from atedash.stats import StatsCache
 from atedash.store import StoreConnection, cluster_flag
+from atedash.stored_sessions import StoredSessions
 from atedash.throttle import LoginThrottle
 from atedash.walks import WalkRegistry
 
@@ -41,6 +42,7 @@ SETTINGS = frozenset(
         "ATEDASH_LOGIN_CONCURRENCY",
         "ATEDASH_REFRESH_INTERVAL",
         "ATEDASH_STORE_STEP_KEYS",
+        "ATEDASH_SESSION_RECHECK_SECONDS",
     }
 )
 # How long closing an application waits for its background computations (a store walk).
@@ -63,6 +65,8 @@ class Application:
         self.checks = CheckCache(self.store, max_age=settings.ATEDASH_CHECK_MAX_AGE)
         self.checks.step_keys = settings.ATEDASH_STORE_STEP_KEYS
         self.users = UsersFile(settings.ATEDASH_USERS_FILE)
+        # Operators' session epoch and generation, re-read from the store every few seconds.
+        self.sessions = StoredSessions(settings.ATEDASH_SESSION_RECHECK_SECONDS or 0.0)
         self.throttle = LoginThrottle(
             self.store,
             max_failures=settings.ATEDASH_LOGIN_MAX_FAILURES,

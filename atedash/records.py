@@ -174,8 +174,10 @@ class RecordPages:
         return [row(name) for name in (*form.IMMUTABLE, "version", *form.EDITABLE)]
 
     @classmethod
-    def related(cls, p: Persistence, key: str | bytes, record: Any | None) -> dict[str, Any]:
-        """What the detail page shows beside the fields (templates/records/_<name>_related.html)."""
+    def related(cls, p: Persistence, key: str | bytes, record: Any | None, *, walk: bool = False) -> dict[str, Any]:
+        """What the detail page shows beside the fields (templates/records/_<name>_related.html), read
+        by key; with ``walk``, also the check's findings on the record and its relations, which walk
+        the store (up to ATEDASH_RELATED_SEARCH_SECONDS: the page loads them as a second request)."""
         return {}
 
     @classmethod
@@ -268,10 +270,10 @@ class ActorPages(RecordPages):
         return listing.actor_rows_html(rows, selectable=selectable)
 
     @classmethod
-    def related(cls, p: Persistence, key: str | bytes, record: Actor | None) -> dict[str, Any]:
+    def related(cls, p: Persistence, key: str | bytes, record: Actor | None, *, walk: bool = False) -> dict[str, Any]:
         """The actor's lock, and the worker its ateom pod names: read by key in the pools the fleet's
         last count saw, never scanned for (a scan of a large store takes seconds); before any count,
-        not looked up: the page links to a search instead."""
+        not looked up: the page links to a search instead. ``walk``: the findings (see RecordPages)."""
         lock_key = keys.LOCK_PREFIX + key_text(key)
         out: dict[str, Any] = {"lock": None, "lock_corrupt": None, "lock_key": lock_key}
         try:
@@ -291,10 +293,12 @@ class ActorPages(RecordPages):
             out["worker"] = worker
             out["worker_lookup"] = "unknown" if pools is None else "pools"
             out["worker_points_back"] = worker is not None and worker.actor_id == record.actor_id
-            if isinstance(key, str):
+            if isinstance(key, str) and walk:
                 found = related.actor_findings(p, record, pod_worker=worker, **related_settings())
                 out.update(_findings_context(found))
                 out["lock"] = found.lock if out["lock_corrupt"] is None else None
+            elif out["lock"] is not None:  # its age and staleness without the walk (the actor is read)
+                out["lock_state"] = lock_states_of(p, out["lock"])
         return out
 
     @classmethod
@@ -370,13 +374,13 @@ class WorkerPages(RecordPages):
         return listing.worker_rows_html(records, unreadable, selectable=selectable)
 
     @classmethod
-    def related(cls, p: Persistence, key: str | bytes, record: Worker | None) -> dict[str, Any]:
-        """The actor the worker points at, and whether it points back; the findings of the check's
-        rules on the worker and its relations."""
+    def related(cls, p: Persistence, key: str | bytes, record: Worker | None, *, walk: bool = False) -> dict[str, Any]:
+        """The actor the worker points at, and whether it points back; with ``walk``, the findings of
+        the check's rules on the worker and its relations (see RecordPages)."""
         if record is None:
             return {}
         if not record.actor_id:
-            if not isinstance(key, str):
+            if not isinstance(key, str) or not walk:
                 return {}
             return _findings_context(related.worker_findings(p, record, **related_settings()))
         actor = actor_error = None
@@ -394,7 +398,7 @@ class WorkerPages(RecordPages):
             and actor.ateom_pod_name == record.worker_pod
             and actor.ateom_pod_namespace == record.worker_namespace,
         }
-        if isinstance(key, str):
+        if isinstance(key, str) and walk:
             out.update(_findings_context(related.worker_findings(p, record, **related_settings())))
         return out
 
@@ -405,6 +409,11 @@ class WorkerPages(RecordPages):
     @classmethod
     def delete(cls, p: Persistence, key: str) -> None:
         p.delete_worker(*keys.parse_worker_key(key))  # idempotent, as in the Go server
+
+
+def lock_states_of(p: Persistence, lock: Any) -> Any:
+    """The lock's age and whether it is stale, by the check's rule (two round trips, held locks only)."""
+    return p.lock_states([lock], settings.ATEDASH_STALE_LOCK_SECONDS).get(lock.key)
 
 
 def related_settings() -> dict[str, float]:

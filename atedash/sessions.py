@@ -12,11 +12,17 @@ whole lifetime, so every request checks that the session
   before a flush stops counting (a missing generation reads as 0: it must not revive a revoked one).
 While the store cannot be read the generation is not checked: every page but the login page needs
 the store and answers 503 then anyway.
+
+The epoch and the generation are read from the store once per ATEDASH_SESSION_RECHECK_SECONDS per
+operator and process (`atedash/stored_sessions.py`), not on every request (two round trips each): a logout or a
+flush ends a copy of the cookie served by another process within that many seconds, at once on the
+process that served the logout (docs/security.md).
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from django.conf import settings
@@ -51,8 +57,9 @@ def start(request: HttpRequest, operator: Operator, app: Application) -> None:
     request.session.cycle_key()
     request.session[SESSION_KEY] = operator.name
     request.session[PASSWORD_KEY] = password_fingerprint(entry.get("password", ""))
-    request.session[GENERATION_KEY] = app.store.dashboard().session_generation(operator.name)
-    request.session[EPOCH_KEY] = _epoch(app)
+    # Read anew (not from the table): the session must carry the generation as stored now.
+    app.sessions.forget(operator.name)
+    request.session[EPOCH_KEY], request.session[GENERATION_KEY] = app.sessions.get(operator.name, _reader(app))
     request.session[LOGIN_AT_KEY] = now
     request.session[SEEN_AT_KEY] = now
 
@@ -60,6 +67,7 @@ def start(request: HttpRequest, operator: Operator, app: Application) -> None:
 def end_everywhere(name: str, app: Application) -> None:
     """Every session of `name`, in every browser, ends (the next request of each is logged out)."""
     app.store.dashboard().end_sessions(name)
+    app.sessions.forget(name)  # this process at once; the others within ATEDASH_SESSION_RECHECK_SECONDS
 
 
 def operator_of(request: HttpRequest, app: Application) -> Operator | None:
@@ -93,15 +101,29 @@ def _valid_operator(session: SessionBase, name: object, app: Application) -> Ope
     ):
         return None
     stored = _stored(name, app)
-    if stored is not None:
-        epoch, generation = stored
-        if not isinstance(session.get(EPOCH_KEY), str) or not constant_time_compare(session[EPOCH_KEY], epoch):
-            return None  # signed before a flush of the store (or before epochs existed)
-        if session.get(GENERATION_KEY) != generation:
+    if stored is not None and not _current(session, *stored):
+        # What this process read may be a few seconds old (a login elsewhere since a flush): the
+        # store decides. Only a cookie that no longer counts pays this read.
+        app.sessions.forget(name)
+        stored = _stored(name, app)
+        if stored is not None and not _current(session, *stored):
             return None
     if now - seen_at > SEEN_RESOLUTION_S:
         session[SEEN_AT_KEY] = now
     return Operator(name=name, role=entry["role"])
+
+
+def _current(session: SessionBase, epoch: str, generation: int) -> bool:
+    """The session carries the store's epoch (signed after its last flush) and the generation."""
+    signed = session.get(EPOCH_KEY)
+    if not isinstance(signed, str) or not constant_time_compare(signed, epoch):
+        return False  # signed before a flush of the store (or before epochs existed)
+    return session.get(GENERATION_KEY) == generation
+
+
+def _reader(app: Application) -> Callable[[str], tuple[str, int]]:
+    """What the store says now: (its sessions epoch, the operator's generation)."""
+    return lambda name: (_epoch(app), app.store.dashboard().session_generation(name))
 
 
 def _epoch(app: Application) -> str:
@@ -112,7 +134,7 @@ def _epoch(app: Application) -> str:
 def _stored(name: str, app: Application) -> tuple[str, int] | None:
     """(the store's sessions epoch, the operator's generation); None while the store cannot be read."""
     try:
-        return _epoch(app), app.store.dashboard().session_generation(name)
+        return app.sessions.get(name, _reader(app))
     except Exception as exc:
         if is_store_unavailable(exc):
             return None

@@ -265,6 +265,9 @@ SESSION_COOKIE_NAME = "atedash_session"
 # request; logout, "sign out everywhere", a password change and removal end it at once (atedash/sessions.py).
 SESSION_COOKIE_AGE = env_int("ATEDASH_SESSION_AGE", 12 * 3600)
 ATEDASH_SESSION_IDLE = env_int("ATEDASH_SESSION_IDLE", 3600)
+# A logout or a flush ends a copied cookie served by another process within this many seconds:
+# each process re-reads the session generation this often, not on every request (0: every request).
+ATEDASH_SESSION_RECHECK_SECONDS = env_float("ATEDASH_SESSION_RECHECK_SECONDS", 2.0)
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 MESSAGE_STORAGE = "django.contrib.messages.storage.cookie.CookieStorage"

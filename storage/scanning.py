@@ -18,7 +18,7 @@ import json
 import re
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 from operator import attrgetter
 from typing import Any, TypedDict, cast
@@ -151,10 +151,12 @@ def _load_locks(node, keys, reroute=None, keep=None):
 class ScanFilter:
     match: str  # SCAN MATCH pattern
     record_ok: Callable[[object], bool] | None  # None: every decoded record matches
+    # Few keys match (locks: one per actor being moved): SCAN reads 1,000 keys per round trip.
+    sparse: bool = False
 
     @property
     def selective(self) -> bool:
-        return self.record_ok is not None or self.match.count("*") > 1 or not self.match.endswith(":*")
+        return self.sparse or self.record_ok is not None or self.match.count("*") > 1 or not self.match.endswith(":*")
 
 
 class ActorFilters(TypedDict, total=False):
@@ -270,7 +272,7 @@ LOCK_SCAN = _load_locks
 
 
 def lock_filter() -> ScanFilter:
-    return ScanFilter(LOCK_PREFIX + "*", None)
+    return ScanFilter(LOCK_PREFIX + "*", None, sparse=True)
 
 
 # ===================================================================== cursor
@@ -509,35 +511,69 @@ def scan_page(
     started = time.monotonic()
     pos = decode_cursor(cursor) if cursor else _Position(0, "", 0)
     _check_keys_in_walk(pos, wanted, cursor)
-    total_keys = _total_keys(topology)
     walk = _Walk(topology, load, wanted, limit, max_scan, None if max_seconds is None else started + max_seconds)
-    return walk.run(pos, total_keys)
+    # The DBSIZEs are answered while the page is read: their round trip costs no wait of its own.
+    total_keys = _TotalKeys(topology)
+    try:
+        page = walk.run(pos, 0)
+    except BaseException:
+        total_keys.abandon()
+        raise
+    return replace(page, total_keys=total_keys.read())
+
+
+class _TotalKeys:
+    """DBSIZE summed over the primaries: one DBSIZE sent to each now, the replies read by read() (no
+    thread hand-offs: map_shards' futures cost more than the command itself)."""
+
+    def __init__(self, topology: Topology) -> None:
+        self.topology = topology
+        self.taken: list = []
+        self.failed = False
+        try:
+            for shard in topology.shards():
+                pool = shard.client.connection_pool
+                conn = pool.get_connection()
+                self.taken.append((pool, conn))
+                conn.send_command("DBSIZE")
+        except FAILOVER_ERRORS:
+            self.failed = True
+        except BaseException:
+            self.abandon()
+            raise
+
+    def read(self) -> int:
+        try:
+            if not self.failed:
+                try:
+                    return sum(int(conn.read_response()) for _, conn in self.taken)
+                except FAILOVER_ERRORS:
+                    pass
+            for _, conn in self.taken:
+                conn.disconnect()
+            # A primary is failing over: the per-shard path retries on the node that takes over.
+            return sum(self.topology.map_shards(lambda s: s.client.dbsize()))
+        except BaseException:
+            for _, conn in self.taken:
+                conn.disconnect()  # a reply may be unread: the connection cannot be reused
+            raise
+        finally:
+            self._release()
+
+    def abandon(self) -> None:
+        for _, conn in self.taken:
+            conn.disconnect()  # its reply is not read: the connection cannot be reused
+        self._release()
+
+    def _release(self) -> None:
+        taken, self.taken = self.taken, []
+        for pool, conn in taken:
+            pool.release(conn)
 
 
 def _total_keys(topology: Topology) -> int:
-    """DBSIZE summed over the primaries: one DBSIZE sent to each, then the replies read (one round
-    trip in all, no thread hand-offs: map_shards' futures cost more than the command itself)."""
-    shards = topology.shards()
-    taken = []
-    try:
-        for shard in shards:
-            pool = shard.client.connection_pool
-            conn = pool.get_connection()
-            taken.append((pool, conn))
-            conn.send_command("DBSIZE")
-        return sum(int(conn.read_response()) for _, conn in taken)
-    except FAILOVER_ERRORS:
-        for _, conn in taken:
-            conn.disconnect()
-        # A primary is failing over: the per-shard path retries on the node that takes over.
-        return sum(topology.map_shards(lambda s: s.client.dbsize()))
-    except BaseException:
-        for _, conn in taken:
-            conn.disconnect()  # a reply may be unread: the connection cannot be reused
-        raise
-    finally:
-        for pool, conn in taken:
-            pool.release(conn)
+    """DBSIZE summed over the primaries (one round trip in all)."""
+    return _TotalKeys(topology).read()
 
 
 class _Walk:
@@ -555,8 +591,10 @@ class _Walk:
         self.taken: set[bytes] = set()  # keys consumed by this call (a page never shows one twice)
         self.scanned = 0  # keys consumed (examined) by this call
         self.spent = 0  # budget: keys examined, counting at least COUNT per SCAN (matches may be sparse)
-        # Unfiltered pages need about `limit` keys; filtered ones read more per round trip.
-        self.count = _MAX_COUNT if wanted.selective else max(_MIN_COUNT, min(_MAX_COUNT, limit))
+        # Unfiltered pages need about `limit` keys (half as many again: other kinds' keys take part
+        # of a batch, and a second SCAN and GET cost more than a few keys left in the cursor);
+        # filtered ones read more per round trip.
+        self.count = _MAX_COUNT if wanted.selective else max(_MIN_COUNT, min(_MAX_COUNT, limit + limit // 2))
         # Values fetched per round trip when a record filter decides: starts small (a filter that
         # matches often fills the page from the first keys) and doubles while the page is not full,
         # so that a filter that rarely matches reads a whole SCAN batch per round trip.
@@ -594,6 +632,7 @@ class _Walk:
                 batch_cursor, batch_count = scan_cursor, count
                 shard, scan_cursor, pending = self._scan(shard, scan_cursor, count)
                 shard_done = scan_cursor == 0
+                self._fit_count(count, len(pending))
             i = 0
             while i < len(pending):
                 if self.scanned >= self.max_scan or (self.scanned and self._late()):
@@ -621,6 +660,16 @@ class _Walk:
                         return self._page(stop, total_keys, False)
             pending = []
         return self._page(None, total_keys, False)
+
+    def _fit_count(self, count: int, matched: int) -> None:
+        """Unfiltered: when other kinds' keys took most of a SCAN (workers are a sixth of the keys
+        at 1M), the next one reads enough keys for the rest of the page at the density just seen."""
+        if self.wanted.selective:
+            return
+        rest = self.limit - len(self.records) - matched
+        if rest > 0:
+            wanted = rest * count // matched * 5 // 4 + 1 if matched else 2 * count
+            self.count = min(_MAX_COUNT, max(self.count, wanted))
 
     def _load(self, chunk: list[bytes], keep: Callable | None, shard: Shard) -> list:
         return self.load(shard.client, chunk, self.topology.reroute, keep)

@@ -30,7 +30,7 @@ from atedash.history import history_rows
 from atedash.records import RecordPages, key_text, pages_for_key
 from atedash.request import AuthedHttpRequest
 from atedash.views import raw as raw_views
-from atedash.views.common import dashboard, persistence, render_page, scan_budget
+from atedash.views.common import dashboard, persistence, render_page, scan_budget, wants_partial
 from storage.gorules import DELETE
 
 Pages = type[RecordPages]
@@ -134,13 +134,20 @@ def record_detail(request: AuthedHttpRequest, pages: Pages, key: str | bytes) ->
             record = pages.kind.decode_stored(key, raw.value)[0]  # what a get gives, without a 2nd read
     except storage.CorruptRecord as exc:
         corrupt = exc
-    context = record_context(pages, key, raw=raw, pretty=pretty, corrupt=corrupt, record=record)
+    # The check's rules on the record's relations walk the store (up to seconds at 1M): not part of
+    # the page, which loads them with a second request (?relations=1; without JS, a link to it).
+    walk = request.GET.get("relations") == "1"
+    context = record_context(pages, key, raw=raw, pretty=pretty, corrupt=corrupt, record=record, walk=walk)
     context[pages.name] = record
-    context.update(pages.related(p, key, record))
+    context.update(pages.related(p, key, record, walk=walk))
     if "record_findings" in context:  # the findings' repairs, as the Consistency page links them
         from atedash.ops.views import finding_rows
 
         context["finding_rows"] = finding_rows(context["record_findings"].findings, request.operator)
+    if isinstance(key, str) and record is not None and not walk:
+        context["relations_url"] = context["urls"]["detail"] + "?relations=1"
+    if walk and wants_partial(request):
+        return render(request, "records/_relations.html", context)
     if isinstance(key, str):
         # Unreadable by the server, held lock (an actor's related() has read it), raw editor.
         read = {"lock": context["lock"]} if "lock" in context else {}

@@ -3,6 +3,7 @@
 import io
 import ipaddress
 import re
+import time
 
 import pytest
 from django.core.management import call_command
@@ -278,3 +279,65 @@ def test_login_page_says_when_there_is_no_operator(page_html):
     for name in ("viewer", "editor", "admin"):
         current_app().users.remove(name)
     assert "manage.py operators add" in page_html(Client().get("/login/"))
+
+
+# --- the session check's reads of the store (atedash/sessions.py StoredSessions) ---------------
+
+
+def _counting_generation_reads(monkeypatch):
+    """Counts the session check's reads of the store (the generation; the epoch goes with it)."""
+    p = current_app().store.persistence()
+    calls = []
+    read = p.session_generation
+    monkeypatch.setattr(p, "session_generation", lambda name: calls.append(name) or read(name))
+    return calls
+
+
+def test_the_session_check_reads_the_store_once_per_recheck_interval(settings, monkeypatch):
+    from tests.dashboard.conftest import login
+
+    settings.ATEDASH_SESSION_RECHECK_SECONDS = 600
+    client = login(Client(), "viewer")
+    reads = _counting_generation_reads(monkeypatch)
+    for _ in range(10):
+        assert client.get("/actors/").status_code == 200
+    assert reads == []  # the login read it: no round trip per request
+    settings.ATEDASH_SESSION_RECHECK_SECONDS = 0  # a fresh application: every request reads
+    client = login(Client(), "viewer")
+    reads = _counting_generation_reads(monkeypatch)
+    for _ in range(10):
+        assert client.get("/actors/").status_code == 200
+    assert reads == ["viewer"] * 10
+
+
+def test_a_logout_elsewhere_counts_here_after_the_recheck_interval(settings):
+    from tests.dashboard.conftest import login
+
+    settings.ATEDASH_SESSION_RECHECK_SECONDS = 0.5
+    client = login(Client(), "viewer")
+    assert client.get("/actors/").status_code == 200
+    # Another process's logout: the generation bumped in the store, not through this application.
+    store = current_app().store.persistence()
+    store.end_sessions("viewer")
+    bumped = time.monotonic()
+    while client.get("/actors/").status_code == 200:
+        assert time.monotonic() - bumped < 0.5 + 10, "the logout elsewhere never counted here"
+        time.sleep(0.05)  # a poll interval, not a synchronisation
+
+
+def test_a_stale_recheck_never_ends_a_session_the_store_accepts(settings):
+    """A cookie signed elsewhere after this process read the generation (a login on another process
+    after a logout): this process reads the store again instead of refusing it."""
+    from tests.dashboard.conftest import login
+
+    settings.ATEDASH_SESSION_RECHECK_SECONDS = 600
+    old = login(Client(), "viewer")
+    assert old.get("/actors/").status_code == 200
+    app = current_app()
+    app.store.persistence().end_sessions("viewer")  # logout on another process
+    fresh = login(Client(), "viewer")  # signs the new generation (and this process re-reads it)
+    cached = app.sessions._entries["viewer"]
+    app.sessions._entries["viewer"] = (cached[0], cached[1], cached[2] - 1)  # as read before the logout
+    assert fresh.get("/actors/").status_code == 200
+    assert app.sessions._entries["viewer"][2] == cached[2]
+    assert old.get("/actors/").status_code == 302

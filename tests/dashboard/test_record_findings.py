@@ -53,7 +53,7 @@ def test_every_planted_fault_is_named_on_its_records_page(demo, store, admin, pa
         key = finding.keys[0]
         if key.startswith("lock:"):
             key = finding.keys[1]  # a lock's finding, on its actor's page
-        url = record_url(key)
+        url = record_url(key) + "?relations=1"  # the page loads them with this second request
         body = page_html(admin.get(url))
         assert finding.kind in findings_of(body), (url, finding.message)
         assert same_but_seen_for(finding.message) in same_but_seen_for(body.replace("&#x27;", "'"))
@@ -62,8 +62,8 @@ def test_every_planted_fault_is_named_on_its_records_page(demo, store, admin, pa
 
 
 def test_inference_0074_lists_both_claiming_workers(demo, viewer, page_html):
-    body = page_html(viewer.get("/actors/inference-0074/"))
-    claimants = section(body, "actor-worker")
+    body = page_html(viewer.get("/actors/inference-0074/?relations=1"))
+    claimants = section(body, "record-findings")
     assert "cpu-worker-0004" in claimants and "general-worker-0002" in claimants
     assert 'id="claimed-twice"' in claimants
     assert {"duplicate_claim", "leaked_worker"} <= set(findings_of(body))
@@ -73,10 +73,10 @@ def test_inference_0074_lists_both_claiming_workers(demo, viewer, page_html):
 
 
 def test_fine_tune_0299_names_the_worker_claiming_it(demo, viewer, page_html):
-    body = page_html(viewer.get("/actors/fine-tune-0299/"))
+    body = page_html(viewer.get("/actors/fine-tune-0299/?relations=1"))
     assert "gpu-worker-0038" in section(body, "claimants")
     assert {"leaked_worker", "actor_without_worker"} <= set(findings_of(body))
-    worker = page_html(viewer.get("/workers/ml-serving/gpu/gpu-worker-0038/"))
+    worker = page_html(viewer.get("/workers/ml-serving/gpu/gpu-worker-0038/?relations=1"))
     assert "leaked_worker" in findings_of(worker)
     assert 'id="actor-points-back"' in worker and "does not point back" in worker
 
@@ -84,7 +84,9 @@ def test_fine_tune_0299_names_the_worker_claiming_it(demo, viewer, page_html):
 def test_the_stale_lock_on_its_actors_page_and_the_locks_page(demo, store, viewer, admin, page_html):
     lock = next(i for i in store.scan_locks(limit=100).records if i.token == "ate-api-dead-holder-0001")
     actor_id = lock.key.removeprefix("lock:actor:")
-    body = page_html(admin.get(f"/actors/{actor_id}/"))
+    fast = page_html(admin.get(f"/actors/{actor_id}/"))  # without the walk: the lock's state all the same
+    assert 'id="lock-stale"' in fast and 'id="lock-age"' in fast
+    body = page_html(admin.get(f"/actors/{actor_id}/?relations=1"))
     assert "stale_lock" in findings_of(body)
     assert 'id="lock-stale"' in body and 'id="lock-age"' in body and "ate-api-dead-holder-0001" in body
     assert "Release the lock" in section(body, "record-findings")
@@ -105,18 +107,41 @@ def test_a_consistent_actor_and_worker_are_green(store, viewer, page_html):
     w = store.get_worker("ns", "p", "pod-1")
     w.actor_namespace, w.actor_template, w.actor_id = "ns", "t", "ok-1"
     store.update_worker(w, w.version)
-    body = page_html(viewer.get("/actors/ok-1/"))
+    body = page_html(viewer.get("/actors/ok-1/?relations=1"))
     assert 'id="record-ok"' in body and findings_of(body) == []
     assert 'class="ok" id="worker-points-back"' in body
-    worker = page_html(viewer.get("/workers/ns/p/pod-1/"))
+    worker = page_html(viewer.get("/workers/ns/p/pod-1/?relations=1"))
     assert 'id="record-ok"' in worker and 'class="ok" id="actor-points-back"' in worker
     assert "ok-1" in section(worker, "actors-at-pod")
 
 
 def test_the_search_says_how_far_it_got(demo, settings, viewer, page_html):
     settings.ATEDASH_RELATED_SEARCH_SECONDS = 0.000001
-    body = page_html(viewer.get("/actors/inference-0074/"))
+    body = page_html(viewer.get("/actors/inference-0074/?relations=1"))
     assert body.count('id="record-findings-how"') == 1  # the page answers, and says how it knows
+
+
+def test_the_detail_pages_never_walk_the_store_and_load_the_findings_after(demo, viewer, page_html, monkeypatch):
+    """Issue 19 item 5: the page is reads by key; the walk for its relations is a second request
+    (HTMX on load; a link without JS), whose answer is the findings panel alone."""
+    from storage.consistency import related
+
+    def no_walk(*args, **kwargs):
+        raise AssertionError("the detail page walked the store")
+
+    for url in ("/actors/inference-0074/", "/workers/ml-serving/gpu/gpu-worker-0038/"):
+        with monkeypatch.context() as m:
+            m.setattr(related, "bounded_walk", no_walk)
+            body = page_html(viewer.get(url))
+        pending = section(body, "record-findings")
+        assert f'hx-get="{url}?relations=1"' in pending and f'href="{url}?relations=1"' in pending
+        assert 'id="record-findings-list"' not in body and 'id="record-ok"' not in body
+        fragment = viewer.get(url + "?relations=1", headers={"HX-Request": "true"}).content.decode()
+        assert fragment.lstrip().startswith("<section") and "<html" not in fragment
+        assert 'id="record-findings-list"' in fragment and 'id="record-findings-how"' in fragment
+        full = page_html(viewer.get(url + "?relations=1"))  # without JS: the whole page, findings in it
+        assert "<html" in full and 'id="record-findings-list"' in full
+        assert "hx-get" not in section(full, "record-findings")
 
 
 # --- edits that make sense (item 5) ------------------------------------------------------------

@@ -183,6 +183,78 @@ def test_scan_locks(store):
     assert by_key["lock:actor:a2"] == LockInfo("lock:actor:a2", "\\xffraw", None)
 
 
+def _scan_calls(store) -> int:
+    return sum(s.client.info("commandstats").get("cmdstat_scan", {}).get("calls", 0) for s in store.topology.shards())
+
+
+def test_a_lock_page_reads_a_thousand_keys_per_scan(store):
+    """Locks are few among the records: a page of them must not cost a round trip per 50 keys
+    (issue 19: the locks page took 500+ SCAN calls over 200k keys)."""
+    seed_actors(store, 6000)
+    store.acquire_lock("lock:actor:a1", "holder-1", 60)
+    before = _scan_calls(store)
+    page = store.scan_locks(limit=50, max_scan=100_000)
+    calls = _scan_calls(store) - before
+    assert [lock.key for lock in page.records] == ["lock:actor:a1"] and page.next_cursor is None
+    assert calls <= 3 * 4, f"{calls} SCAN calls for 6,001 keys on 3 primaries"  # COUNT 50: ~120
+
+
+def test_the_first_page_of_actors_is_one_scan_and_one_read(store, monkeypatch):
+    """Issue 19 item 6: a first page among other kinds' keys is one SCAN and one batched GET (not
+    two of each), the DBSIZEs of its total sent before them and read after."""
+    import redis.connection
+
+    seed_actors(store, 3000)
+    pipe = store.client.pipeline(transaction=False)
+    for i in range(600):  # a sixth of the keys are workers, as in the 1M bench store
+        pipe.set(f"worker:ns:p:w{i:05d}", b"{}")
+    pipe.execute()
+    store.scan_actors(limit=50)  # connections made
+    sent = []
+    original = redis.connection.AbstractConnection.send_packed_command
+
+    def counting(self, command, check_health=True):
+        data = command if isinstance(command, (bytes, bytearray)) else b"".join(command)
+        sent.append(bytes(data).split(b"\r\n")[2])
+        return original(self, command, check_health)
+
+    monkeypatch.setattr(redis.connection.AbstractConnection, "send_packed_command", counting)
+    for _ in range(20):
+        sent.clear()
+        page = store.scan_actors(limit=50)
+        assert len(page.records) == 50 and page.total_keys == 3600
+        shards = len(store.topology.shards())
+        assert sent.count(b"SCAN") + sent.count(b"GET") <= 2 + 1, sent  # a third, rarely: COUNT is a hint
+        assert sent.count(b"DBSIZE") == shards and sent[:shards] == [b"DBSIZE"] * shards, sent
+
+
+def test_a_first_page_of_the_sparser_kind_takes_two_scans_not_five(store, monkeypatch):
+    """Workers are a sixth of the keys: the second SCAN reads enough for the rest of the page."""
+    import redis.connection
+
+    seed_actors(store, 3000)
+    pipe = store.client.pipeline(transaction=False)
+    from storage.codec import WORKER_CODEC
+
+    for i in range(600):
+        worker = Worker(worker_namespace="ns", worker_pool="p", worker_pod=f"w{i:05d}", version=1)
+        pipe.set(f"worker:ns:p:w{i:05d}", WORKER_CODEC.encode_json(worker))
+    pipe.execute()
+    store.scan_workers(limit=50)
+    sent = []
+    original = redis.connection.AbstractConnection.send_packed_command
+
+    def counting(self, command, check_health=True):
+        data = command if isinstance(command, (bytes, bytearray)) else b"".join(command)
+        sent.append(bytes(data).split(b"\r\n")[2])
+        return original(self, command, check_health)
+
+    monkeypatch.setattr(redis.connection.AbstractConnection, "send_packed_command", counting)
+    page = store.scan_workers(limit=50)
+    assert len(page.records) == 50
+    assert sent.count(b"SCAN") <= 3, sent  # COUNT 75 finds ~12 workers; 5 SCANs before
+
+
 @pytest.mark.parametrize("cursor", ["garbage!", "e30", "eyJ2IjoxfQ", "eyJ2IjoyLCJzIjowLCJhIjoieCIsImMiOjB9"])
 def test_invalid_cursor(store, cursor):
     with pytest.raises(InvalidCursor):
