@@ -395,6 +395,9 @@ ATEDASH_CHECK_MAX_AGE = env_int("ATEDASH_CHECK_MAX_AGE", 300)
 ATEDASH_STALE_LOCK_SECONDS = env_int("ATEDASH_STALE_LOCK_SECONDS", 600, minimum=1)
 # The longest a record page walks the store for the record's relations (workers claiming an actor...).
 ATEDASH_RELATED_SEARCH_SECONDS = env_float("ATEDASH_RELATED_SEARCH_SECONDS", 1.5)
+# Up to this many keys in the store, a record page walks for its relations at once (tens of ms);
+# above, the walk is a second request (HTMX on load, a link without JS).
+ATEDASH_RELATIONS_INLINE_KEYS = env_int("ATEDASH_RELATIONS_INLINE_KEYS", 20_000, minimum=0)
 # The longest the header's box searches for an identifier that is not an exact key (atedash/views/lookup.py).
 ATEDASH_LOOKUP_SECONDS = env_float("ATEDASH_LOOKUP_SECONDS", 2.5)
 ATEDASH_CHECK_WAIT = env_int("ATEDASH_CHECK_WAIT", 5)  # seconds the Consistency page waits for a running check

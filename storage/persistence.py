@@ -397,6 +397,10 @@ class Persistence:
     def shard_counts(self) -> list[cluster_info.ShardCounts]:
         return cluster_info.shard_counts(self.topology)
 
+    def key_count(self) -> int:
+        """Keys in the whole store (DBSIZE of every primary, all kinds): what a walk would read."""
+        return sum(self.topology.map_shards(lambda shard: int(shard.client.dbsize())))
+
     def store_stats(self, step_count: int = counting.STEP_KEYS) -> cluster_info.StoreStats:
         return counting.store_stats(self.topology, step_count)
 

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from functools import wraps
 from typing import Any
 
+from django.conf import settings
 from django.contrib import messages
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
@@ -134,9 +135,10 @@ def record_detail(request: AuthedHttpRequest, pages: Pages, key: str | bytes) ->
             record = pages.kind.decode_stored(key, raw.value)[0]  # what a get gives, without a 2nd read
     except storage.CorruptRecord as exc:
         corrupt = exc
-    # The check's rules on the record's relations walk the store (up to seconds at 1M): not part of
-    # the page, which loads them with a second request (?relations=1; without JS, a link to it).
-    walk = request.GET.get("relations") == "1"
+    # The check's rules on the record's relations walk the store (up to seconds at 1M): on a large
+    # store not part of the page, which loads them with a second request (?relations=1; a link
+    # without JS). A small store's walk takes milliseconds: the page carries the findings itself.
+    walk = request.GET.get("relations") == "1" or _small_store(p)
     context = record_context(pages, key, raw=raw, pretty=pretty, corrupt=corrupt, record=record, walk=walk)
     context[pages.name] = record
     context.update(pages.related(p, key, record, walk=walk))
@@ -160,6 +162,10 @@ def record_detail(request: AuthedHttpRequest, pages: Pages, key: str | bytes) ->
         )
         context["history_more_url"] = reverse("ops_audit") + "?" + urlencode({"key": key_text(key)})
     return render(request, "records/detail.html", context)
+
+
+def _small_store(p: storage.Persistence) -> bool:
+    return p.key_count() <= settings.ATEDASH_RELATIONS_INLINE_KEYS
 
 
 HISTORY_SHOWN = 20  # the newest changes on a record's page; the audit page, filtered by key, has the rest

@@ -121,10 +121,14 @@ def test_the_search_says_how_far_it_got(demo, settings, viewer, page_html):
     assert body.count('id="record-findings-how"') == 1  # the page answers, and says how it knows
 
 
-def test_the_detail_pages_never_walk_the_store_and_load_the_findings_after(demo, viewer, page_html, monkeypatch):
-    """Issue 19 item 5: the page is reads by key; the walk for its relations is a second request
-    (HTMX on load; a link without JS), whose answer is the findings panel alone."""
+def test_the_detail_pages_never_walk_a_large_store_and_load_the_findings_after(
+    demo, settings, viewer, page_html, monkeypatch
+):
+    """Issue 19 item 5: on a large store the page is reads by key; the walk for its relations is a
+    second request (HTMX on load; a link without JS), whose answer is the findings panel alone."""
     from storage.consistency import related
+
+    settings.ATEDASH_RELATIONS_INLINE_KEYS = 10  # the demo store counts as large
 
     def no_walk(*args, **kwargs):
         raise AssertionError("the detail page walked the store")
@@ -262,3 +266,14 @@ def test_suspend_by_post_is_version_checked(store, editor, page_html):
     # Running on no pod: warned.
     response = editor.post("/actors/s-1/run/", {"version": a.version})
     assert response.status_code == 409 and "actor_without_worker" in page_html(response)
+
+
+def test_a_small_stores_detail_pages_carry_their_findings_at_once(demo, viewer, page_html):
+    """Below ATEDASH_RELATIONS_INLINE_KEYS the walk costs milliseconds: the page itself names what
+    is wrong (no second request needed, with or without JS)."""
+    body = page_html(viewer.get("/actors/inference-0074/"))
+    assert {"duplicate_claim", "leaked_worker"} <= set(findings_of(body))
+    assert "general-worker-0002" in section(body, "record-findings")
+    assert "hx-get" not in section(body, "record-findings")
+    worker = page_html(viewer.get("/workers/ml-serving/gpu/gpu-worker-0038/"))
+    assert "leaked_worker" in findings_of(worker)
