@@ -286,7 +286,7 @@ def test_login_page_says_when_there_is_no_operator(page_html):
 
 def _counting_generation_reads(monkeypatch):
     """Counts the session check's reads of the store (the generation; the epoch goes with it)."""
-    p = current_app().store.persistence()
+    p = current_app().store.dashboard()
     calls = []
     read = p.session_generation
     monkeypatch.setattr(p, "session_generation", lambda name: calls.append(name) or read(name))
@@ -317,8 +317,7 @@ def test_a_logout_elsewhere_counts_here_after_the_recheck_interval(settings):
     client = login(Client(), "viewer")
     assert client.get("/actors/").status_code == 200
     # Another process's logout: the generation bumped in the store, not through this application.
-    store = current_app().store.persistence()
-    store.end_sessions("viewer")
+    current_app().store.dashboard().end_sessions("viewer")
     bumped = time.monotonic()
     while client.get("/actors/").status_code == 200:
         assert time.monotonic() - bumped < 0.5 + 10, "the logout elsewhere never counted here"
@@ -334,7 +333,7 @@ def test_a_stale_recheck_never_ends_a_session_the_store_accepts(settings):
     old = login(Client(), "viewer")
     assert old.get("/actors/").status_code == 200
     app = current_app()
-    app.store.persistence().end_sessions("viewer")  # logout on another process
+    app.store.dashboard().end_sessions("viewer")  # logout on another process
     fresh = login(Client(), "viewer")  # signs the new generation (and this process re-reads it)
     cached = app.sessions._entries["viewer"]
     app.sessions._entries["viewer"] = (cached[0], cached[1], cached[2] - 1)  # as read before the logout

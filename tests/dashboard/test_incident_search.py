@@ -6,6 +6,7 @@ import time
 
 import pytest
 
+import storage
 from atedash.app import current_app
 
 RUNNING = "STATUS_RUNNING"
@@ -262,7 +263,7 @@ def test_a_woken_heartbeat_beats_at_once(store, monkeypatch):
     from atedash import background
 
     monkeypatch.setattr(background, "BEAT_S", 60.0)
-    lease = store.fleet.acquire("walks", note="test-wake")
+    lease = storage.DashboardState(store.client).fleet.acquire("walks", note="test-wake")
     assert lease is not None
     beats, wake, done = [], threading.Event(), threading.Event()
 
