@@ -34,7 +34,7 @@ from http_bench import Client, Server, seed  # noqa: E402
 from storage_bench import default_url  # noqa: E402
 
 from storage import Persistence, connect  # noqa: E402
-from storage.walk import FullWalk, actor_walk  # noqa: E402
+from storage.matches import FullWalk, actor_walk  # noqa: E402
 
 
 def nodes(store: Persistence):
@@ -158,7 +158,7 @@ def part2(url: str, seconds: float, stats_max_age: int, check_max_age: int) -> N
     counts, checks = (a - b for a, b in zip(after, before))
     stored = json.loads(store.client.get("atedash:fleet:{stats}:result") or b"{}")
     took = float(stored.get("stats", {}).get("duration_s", 0))
-    # A count is due after max(max age, 10 x its duration) (atedash/stats.py's RECOUNT_FACTOR).
+    # A count is due after max(max age, 10 x its duration) (atedash/background/counts.py's RECOUNT_FACTOR).
     interval = max(stats_max_age, 10 * took)
     print(
         f"\n{seconds:.0f} s, 2 servers x 2 workers, {scrapes} scrapes of /metrics: {counts} counts "

@@ -19,18 +19,18 @@ from django.utils.http import urlencode
 from django.views.decorators.http import require_GET, require_http_methods
 from prometheus_client.exposition import choose_encoder
 
-from atedash.app import current_app
-from atedash.audit import audit, bounded, is_digest, recent, shown
-from atedash.auth import login_exempt, role_required
-from atedash.errors import BadParameter
-from atedash.request import AuthedHttpRequest, HtmxHttpRequest
-from atedash.views.common import persistence, render_page
+from atedash.accounts.audit import audit, bounded, is_digest, recent, shown
+from atedash.accounts.auth import login_exempt, role_required
+from atedash.core.app import current_app
+from atedash.core.error_pages import BadParameter
+from atedash.core.pages import persistence, render_page
+from atedash.core.request import AuthedHttpRequest, HtmxHttpRequest
 
 if TYPE_CHECKING:
     from django.http.response import HttpResponseBase
 
-    from atedash.operators import Operator
-    from storage.consistency import Finding, Repair
+    from atedash.accounts.operators import Operator
+    from storage.check import Finding, Repair
 
 REPAIR_SALT = "atedash.ops.repair"
 AUDIT_PAGE_SIZE = 100
@@ -43,7 +43,7 @@ def sign_repair(repair: Repair) -> str:
 
 def load_repair(token: str) -> Repair | None:
     """The Repair a confirmation form carries; None when the token is not one we signed."""
-    from storage.consistency import Repair
+    from storage.check import Repair
 
     try:
         return Repair.from_dict(signing.loads(token, salt=REPAIR_SALT))
@@ -71,7 +71,7 @@ def _finding_rows(findings: Iterable[Finding], operator: Operator | None) -> lis
     return rows
 
 
-finding_rows = _finding_rows  # a record's page lists its findings the same way (atedash/records.py)
+finding_rows = _finding_rows  # a record's page lists its findings the same way (atedash/records/kinds.py)
 
 
 # --- consistency check -----------------------------------------------------------------------
@@ -103,7 +103,7 @@ def check_page(request: AuthedHttpRequest) -> HttpResponseBase:
     findings = [f for f in report.findings if not kind or f.kind == kind] if report is not None else []
     shown = findings[:MAX_ROWS]
     rows = _finding_rows(shown, request.operator)
-    from storage.consistency import KIND_TITLES, KINDS
+    from storage.check import KIND_TITLES, KINDS
 
     context = {
         "report": report,
@@ -126,7 +126,7 @@ def check_page(request: AuthedHttpRequest) -> HttpResponseBase:
 @require_http_methods(["GET", "POST"])
 def repair(request: AuthedHttpRequest) -> HttpResponseBase:
     """GET: the exact change, and whether it still applies; POST: re-check and apply it."""
-    from storage.consistency import RepairNotApplicable
+    from storage.check import RepairNotApplicable
     from storage.errors import UnreadableStored, VersionConflict
 
     token = request.POST.get("repair") if request.method == "POST" else request.GET.get("r")
@@ -135,7 +135,7 @@ def repair(request: AuthedHttpRequest) -> HttpResponseBase:
         return render(request, "ops/repair.html", {"invalid": True}, status=400)
     role = required_role(repair_obj)
     if not request.operator.has_role(role):
-        from atedash.errors import forbidden
+        from atedash.core.error_pages import forbidden
 
         return forbidden(request, f"This repair needs the {role} role.")
     p = persistence()
@@ -158,7 +158,7 @@ def repair(request: AuthedHttpRequest) -> HttpResponseBase:
         context.update(applies=False, error=f"{exc.message}. Nothing was written; run the check again.")
         audit(request, f"repair.{repair_obj.action}.refused", key=repair_obj.key, reason=exc.message)
         return render(request, "ops/repair.html", context, status=409)
-    except UnreadableStored as exc:  # the error page (atedash/errors.py): Go's reason, the raw editor
+    except UnreadableStored as exc:  # the error page (atedash/core/error_pages.py): Go's reason, the raw editor
         audit(request, f"repair.{repair_obj.action}.refused", key=repair_obj.key, reason=exc.message)
         raise
     audit(
@@ -192,14 +192,14 @@ def _run_check(request: AuthedHttpRequest) -> HttpResponseBase:
 
 @require_GET
 def export_download(request: AuthedHttpRequest) -> HttpResponseBase:
-    """Every actor and worker as JSON lines, streamed (constant memory), bounded (atedash/exports.py)."""
-    from atedash.errors import too_many
-    from atedash.exports import ExportRefused, attachment, take_lease
+    """Every actor and worker as JSON lines, streamed (constant memory), bounded (atedash/core/exports.py)."""
+    from atedash.core.error_pages import too_many
+    from atedash.core.exports import ExportRefused, attachment, take_lease
     from storage.backup import iter_export
 
     p = persistence()
     if not p.ping():  # fail here (503 page) rather than in the middle of a download
-        from atedash.errors import store_unavailable
+        from atedash.core.error_pages import store_unavailable
         from storage import StoreUnreachable
 
         return store_unavailable(request, StoreUnreachable(f"{p.address} does not answer PING"))

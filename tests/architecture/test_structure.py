@@ -1,6 +1,6 @@
 """The structure the code keeps: no import cycle, no `global`, no mutable state at module level.
 
-A process's shared objects live in one application object (atedash/app.py); storage/ is a plain
+A process's shared objects live in one application object (atedash/core/app.py); storage/ is a plain
 library whose callers pass in what it shares. These tests read the source (ast), so they hold for
 every module, imported by a test or not.
 """
@@ -48,7 +48,8 @@ def _imports(name: str, path: Path) -> set[str]:
         else:
             continue
         for target in targets:
-            # The deepest project module the import names (`from atedash import stats` -> atedash.stats).
+            # The deepest project module the import names
+            # (`from atedash.background import counts` -> atedash.background.counts).
             while target and target not in MODULES:
                 target = target.rpartition(".")[0]
             if target and target != name:
@@ -250,10 +251,10 @@ def test_no_mutable_state_at_module_level(name):
 
 
 # The views and templates written once for every record kind: a kind's differences live in its
-# RecordPages (atedash/records.py), so a third kind is a definition, not a branch here.
+# RecordPages (atedash/records/kinds.py), so a third kind is a definition, not a branch here.
 KIND_AGNOSTIC = (
-    "atedash/views/matches.py",
-    "atedash/views/bulk.py",
+    "atedash/records/matches.py",
+    "atedash/records/bulk.py",
     "templates/matches/_table.html",
     "templates/matches/_filter_inputs.html",
     "templates/matches/_show_all.html",

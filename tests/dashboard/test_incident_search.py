@@ -5,7 +5,7 @@ import re
 
 import pytest
 
-from atedash.app import current_app
+from atedash.core.app import current_app
 
 RUNNING = "STATUS_RUNNING"
 

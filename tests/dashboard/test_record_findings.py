@@ -9,8 +9,8 @@ import re
 
 import pytest
 
-from atedash.links import record_url
-from storage.consistency import run_check
+from atedash.core.links import record_url
+from storage.check import run_check
 from storage.demo import seed_store
 
 

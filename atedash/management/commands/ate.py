@@ -29,9 +29,9 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from google.protobuf import json_format
 
-from atedash.app import current_app
-from atedash.audit import audit, cli_operator
-from atedash.logging_handlers import audit_to_stderr
+from atedash.accounts.audit import audit, cli_operator
+from atedash.core.app import current_app
+from atedash.core.logging_handlers import audit_to_stderr
 
 if TYPE_CHECKING:
     from argparse import ArgumentParser
@@ -226,7 +226,7 @@ class Command(BaseCommand):
     # ------------------------------------------------------------------------------ check
 
     def _check(self, options: dict[str, Any]) -> None:
-        from storage.consistency import run_check
+        from storage.check import run_check
 
         report = run_check(current_app().store.persistence(), stale_lock_s=settings.ATEDASH_STALE_LOCK_SECONDS)
         if options["format"] == "json":
