@@ -217,6 +217,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # request.app, the application object, for everything after it.
+    "atedash.core.middleware.AppMiddleware",
     # /healthz, /readyz, /metrics answer probes and scrapers that name the pod by its IP.
     "atedash.core.middleware.ProbeHostMiddleware",
     # Server-Timing: app;dur (whole Django stack), store;dur (storage calls): see atedash/core/timing.py.

@@ -75,7 +75,7 @@ urlpatterns = [
     path("", include("atedash.ops.urls")),  # consistency check, repairs, backup, audit, /metrics
 ]
 
-handler400 = error_pages.bad_request_page
-handler403 = error_pages.permission_denied_page
-handler404 = error_pages.page_not_found_page
-handler500 = error_pages.server_error_page
+handler400 = error_pages.bad_request
+handler403 = error_pages.permission_denied
+handler404 = error_pages.page_not_found
+handler500 = error_pages.server_error

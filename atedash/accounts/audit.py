@@ -39,7 +39,6 @@ from typing import TYPE_CHECKING, Any, TypeAlias, cast
 from django.conf import settings
 
 from atedash.accounts.auth import client_ip
-from atedash.core.app import current_app
 from storage.keys import AUDIT_STREAM_KEY as STREAM_KEY
 from storage.keys import is_utf8_key, shown_key
 from storage.records import kind_of_key
@@ -48,6 +47,7 @@ if TYPE_CHECKING:
     from django.http import HttpRequest
 
     from atedash.accounts.operators import Operator
+    from atedash.core.app import Application
     from storage.records import Record
 
     # Who makes a change: a page's request, an operator, or a name (``cli:<os user>``).
@@ -207,9 +207,15 @@ def audit(
     version_after: int | None = None,
     changed_fields: dict[str, Any] | None = None,  # noqa: F811 - the parameter shadows the helper on purpose (same meaning)
     *,
+    app: Application | None = None,
     stream: bool = True,
     **extra: Any,
 ) -> dict[str, Any]:
+    """Logs (and with ``stream``, stores) one audit entry. ``app``: the application object, by
+    default the request's (a management command, which has none, passes its own)."""
+    app = app if app is not None else getattr(request_or_operator, "app", None)
+    if app is None:
+        raise TypeError("audit() needs the application object: app=, or a request")
     who, role, source, remote = _who(request_or_operator)
     if isinstance(key, str) and not is_utf8_key(key):
         key = shown_key(key)  # bytes that are not UTF-8 as \xNN: printable, and no record's key
@@ -235,14 +241,14 @@ def audit(
         "version_after": version_after,
         "changed_fields": changed_fields or {},
         "environment": settings.ATEDASH_ENVIRONMENT,
-        "store": current_app().store.address,
+        "store": app.store.address,
     }
     entry.update(extra)
     entry = bounded(entry)
     line = json.dumps(entry, sort_keys=True, default=str)
     log.info(line)
     if stream:
-        _append_to_stream(line, key if isinstance(key, str) and kind_of_key(key) is not None else None)
+        _append_to_stream(app, line, key if isinstance(key, str) and kind_of_key(key) is not None else None)
     return entry
 
 
@@ -251,13 +257,13 @@ def audit(
 RECORD_HISTORY = (100, 90 * 24 * 3600)
 
 
-def _append_to_stream(line: str, record_key: str | None = None) -> bool:
+def _append_to_stream(app: Application, line: str, record_key: str | None = None) -> bool:
     """XADD to the capped stream (and the record's history); False when the store could not be reached
     (no second try then)."""
     if not settings.ATEDASH_AUDIT_STREAM:
         return True
     try:
-        current_app().store.persistence().append_audit(
+        app.store.persistence().append_audit(
             line, maxlen=settings.ATEDASH_AUDIT_MAXLEN, record_key=record_key, history=RECORD_HISTORY
         )
     except Exception as exc:  # noqa: BLE001 - the stdout line stands; the change is never undone
@@ -266,11 +272,11 @@ def _append_to_stream(line: str, record_key: str | None = None) -> bool:
     return True
 
 
-def recent(count: int = 100, before: str | None = None) -> list[tuple[str, dict]]:
+def recent(app: Application, count: int = 100, before: str | None = None) -> list[tuple[str, dict]]:
     """The last ``count`` entries of the stream, newest first: [(stream id, entry dict)].
 
     ``before``: a stream id ("ms-seq" or "ms", checked by the caller); only older entries are
     returned (for paging)."""
     if before and "-" in before and all(int(part) == 0 for part in before.split("-")):
         return []  # nothing is older than 0-0 (and XREVRANGE refuses "(0-0")
-    return current_app().store.persistence().recent_audit(count, before)
+    return app.store.persistence().recent_audit(count, before)

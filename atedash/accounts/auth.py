@@ -13,13 +13,14 @@ from functools import wraps
 from typing import Any, TypeVar
 
 from django.conf import settings
+from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest
 from django.http.response import HttpResponseBase
 
 from atedash.accounts import sessions
 from atedash.accounts.operators import ROLE_RANK, ROLES, Operator, UsersFileError
 from atedash.accounts.sessions import SESSION_KEY
-from atedash.core.app import current_app
+from atedash.core.request import HtmxHttpRequest
 
 __all__ = ["ROLES", "ROLE_RANK", "Operator", "UsersFileError", "SESSION_KEY"]
 
@@ -51,13 +52,13 @@ def header_operator(request: HttpRequest) -> Operator | None:
     return Operator(name=name, role=role, source="header")
 
 
-def session_operator(request: HttpRequest) -> Operator | None:
+def session_operator(request: HtmxHttpRequest) -> Operator | None:
     """The operator of the signed session while it is valid (atedash/accounts/sessions.py), with the role the
     users file gives them now."""
-    return sessions.operator_of(request, current_app())
+    return sessions.operator_of(request, request.app)
 
 
-def current_operator(request: HttpRequest) -> Operator | None:
+def current_operator(request: HtmxHttpRequest) -> Operator | None:
     return header_operator(request) or session_operator(request)
 
 
@@ -80,9 +81,7 @@ def role_required(role: str) -> Callable[[View], View]:
         def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
             operator = getattr(request, "operator", None)
             if operator is None or not operator.has_role(role):
-                from atedash.core.error_pages import forbidden
-
-                return forbidden(request, f"This needs the {role} role.")
+                raise PermissionDenied(f"This needs the {role} role.")
             return view(request, *args, **kwargs)
 
         wrapped.required_role = role  # type: ignore[attr-defined]  # read back by tests of the URL conf

@@ -17,7 +17,6 @@ from atedash.accounts import auth, sessions
 from atedash.accounts.audit import audit
 from atedash.accounts.forms import LoginForm
 from atedash.accounts.operators import Operator
-from atedash.core.app import current_app
 from atedash.core.links import local_path
 from atedash.core.request import AuthedHttpRequest, HtmxHttpRequest
 
@@ -43,13 +42,13 @@ def login(request: HtmxHttpRequest) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         operator, status = _authenticate(request, form)
         if operator is not None:
-            sessions.start(request, operator, current_app())
+            sessions.start(request, operator, request.app)
             rotate_token(request)
             request.operator = operator
             audit(request, "login")
             return _next(request, next_url)
     try:
-        no_operators = not current_app().users.load()
+        no_operators = not request.app.users.load()
     except auth.UsersFileError:
         no_operators = False
     # The form carries ``next`` on only when it is a local path.
@@ -66,7 +65,7 @@ def _authenticate(request: HtmxHttpRequest, form: LoginForm) -> tuple[Operator |
 
     A locked name or address, or a process already busy checking passwords, is refused (429)
     before any password is hashed."""
-    app = current_app()
+    app = request.app
     name, ip = form.cleaned_data["username"], auth.client_ip(request)
     wait = app.throttle.locked_for(name, ip)
     if wait:
@@ -96,7 +95,7 @@ def logout(request: AuthedHttpRequest) -> HttpResponse:
     """Ends the operator's sessions everywhere (a copy of the cookie stops working too)."""
     audit(request, "logout")
     if request.operator is not None and request.operator.source == "session":
-        sessions.end_everywhere(request.operator.name, current_app())
+        sessions.end_everywhere(request.operator.name, request.app)
     request.session.flush()
     messages.info(request, "Logged out (in every browser).")
     return redirect("login")

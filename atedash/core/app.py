@@ -9,6 +9,8 @@ building a fresh Application.
 
 from __future__ import annotations
 
+import os
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -20,7 +22,6 @@ from atedash.accounts.throttle import LoginThrottle
 from atedash.background.check import CheckCache
 from atedash.background.counts import StatsCache
 from atedash.background.matches import WalkRegistry
-from atedash.core.exports import process_slots
 from atedash.core.store import StoreConnection, cluster_flag
 from atedash.ops.metrics import Metrics
 
@@ -45,6 +46,15 @@ SETTINGS = frozenset(
 )
 # How long closing an application waits for its background computations (a store walk).
 CLOSE_WAIT_S = 60
+
+
+def export_slots() -> threading.BoundedSemaphore:
+    """This process's places for downloads (the application keeps it): two threads stay free."""
+    try:
+        threads = int(os.environ.get("GUNICORN_THREADS", "16"))
+    except ValueError:
+        threads = 16
+    return threading.BoundedSemaphore(max(1, threads - 2))
 
 
 class Application:
@@ -75,7 +85,7 @@ class Application:
         self.walks = WalkRegistry(self.store.persistence, step_keys=settings.ATEDASH_STORE_STEP_KEYS)
         self.refresh_interval_s = settings.ATEDASH_REFRESH_INTERVAL
         # Downloads of the store this process sends at once (atedash/core/exports.py).
-        self.export_slots = process_slots()
+        self.export_slots = export_slots()
 
     def claim_refresh(self, what: str) -> bool:
         """True when a forced recount or check of `what` may start now: at most one per

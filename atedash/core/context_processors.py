@@ -3,12 +3,11 @@ from __future__ import annotations
 from typing import Any
 
 from django.conf import settings
-from django.http import HttpRequest
 
-from atedash.core.app import current_app
+from atedash.core.request import HtmxHttpRequest
 
 
-def banner(request: HttpRequest) -> dict[str, Any]:
+def banner(request: HtmxHttpRequest) -> dict[str, Any]:
     """The banner on every page: environment, store address, and who is logged in.
 
     The environment's name (the word that confirms a flush) and the store's address are shown to
@@ -18,7 +17,7 @@ def banner(request: HttpRequest) -> dict[str, Any]:
         return {"operator": None, "environment": "", "store_address": "", "flush_allowed": False}
     return {
         "environment": settings.ATEDASH_ENVIRONMENT,
-        "store_address": current_app().store.address,
+        "store_address": request.app.store.address,
         "operator": operator,
         "flush_allowed": settings.ATEDASH_ALLOW_FLUSH,
     }

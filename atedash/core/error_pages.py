@@ -1,4 +1,8 @@
-"""The one place that turns storage and store errors into what an operator sees.
+"""The one place that turns errors into what an operator sees: one renderer per status.
+
+Views raise Django's exceptions (BadRequest, or BadParameter for a query parameter;
+PermissionDenied; Http404) and Django calls the handlers of atedash/urls.py, which are here;
+StoreErrorMiddleware hands what else a view lets through to `handle_exception`:
 
 * the store's client errors (the store unreachable, the cluster down, a timeout) -> the 503 page
   (or an HTMX fragment) naming the store address and the error; the page reloads itself.
@@ -16,19 +20,21 @@ from __future__ import annotations
 
 import logging
 from types import ModuleType
-from typing import TYPE_CHECKING, NoReturn
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
+from django.core.exceptions import BadRequest, PermissionDenied
 from django.http import Http404
 from django.shortcuts import render
 
-from atedash.core.app import current_app
+from atedash.core.pages import wants_partial
 from storage.errors import is_store_unavailable, is_store_unreachable
 
 if TYPE_CHECKING:
     from django import forms
     from django.http import HttpRequest, HttpResponse
 
+    from atedash.core.request import HtmxHttpRequest
     from storage import StorageError
 
 log = logging.getLogger(__name__)
@@ -46,12 +52,12 @@ def storage_message(exc: BaseException) -> str:
     return message
 
 
-def store_unavailable(request: HttpRequest, exc: BaseException) -> HttpResponse:
+def store_unavailable(request: HtmxHttpRequest, exc: BaseException) -> HttpResponse:
     """The 503 response for a store that is unreachable or refused a command (full page, or a
     fragment for HTMX requests)."""
     unreachable = is_store_unreachable(exc)
     error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-    connection = current_app().store
+    connection = request.app.store
     if unreachable:
         connection.connection_lost(error)
     log.warning("store %s failed on %s: %s", connection.address, request.path, error)
@@ -61,44 +67,73 @@ def store_unavailable(request: HttpRequest, exc: BaseException) -> HttpResponse:
     htmx = getattr(request, "htmx", None)
     if htmx:
         context["htmx_target"] = htmx.target
-    template = "errors/_store_unavailable.html" if _is_htmx_fragment(request) else "errors/503.html"
+    template = "errors/_store_unavailable.html" if wants_partial(request) else "errors/503.html"
     response = render(request, template, context, status=503)
     response["Retry-After"] = "5"
     return response
 
 
-class BadParameter(Exception):
-    """A query parameter a view refuses: the 400 page, with a link to the page without it."""
+class BadParameter(BadRequest):
+    """A query parameter a view refuses: the 400 page, with a link to the page without it.
+    ``detail`` goes to the log only."""
 
-    def __init__(self, param: str, message: str) -> None:
+    def __init__(self, param: str, message: str, detail: str | None = None) -> None:
         super().__init__(message)
         self.param = param
         self.message = message
+        self.detail = detail
 
 
 INVALID_LINK = "This page link is not valid: it was changed, cut short, or made for another list."
 
 
-def bad_request(request: HttpRequest, message: str, param: str, detail: str | None = None) -> HttpResponse:
-    """The 400 page (a fragment for HTMX swaps) saying what is wrong, linking to the first page:
-    the same URL without `param`. `detail` goes to the log only."""
-    log.info("bad %s on %s: %s", param, request.path, detail or message)
-    kept = [(k, v) for k, values in request.GET.lists() if k != param for v in values]
-    first_page_url = request.path + ("?" + urlencode(kept) if kept else "")
-    context = {"message": message, "first_page_url": first_page_url, "status_code": 400}
-    htmx = getattr(request, "htmx", None)
-    if htmx:
-        context["htmx_target"] = htmx.target
-    template = "errors/_bad_request.html" if _is_htmx_fragment(request) else "errors/400.html"
+def bad_request(request: HtmxHttpRequest, exception: Exception | None = None) -> HttpResponse:
+    """handler400: the 400 page. A BadRequest says what is wrong; a BadParameter also links to
+    the first page (the same URL without the parameter), as a fragment for HTMX swaps. Django's
+    other 400s (SuspiciousOperation) say nothing of what they found."""
+    context: dict[str, Any] = {"status_code": 400}
+    template = "errors/400.html"
+    if isinstance(exception, BadParameter):
+        param = exception.param
+        log.info("bad %s on %s: %s", param, request.path, exception.detail or exception.message)
+        kept = [(k, v) for k, values in request.GET.lists() if k != param for v in values]
+        context["first_page_url"] = request.path + ("?" + urlencode(kept) if kept else "")
+        if wants_partial(request):
+            context["htmx_target"] = request.htmx.target
+            template = "errors/_bad_request.html"
+    if isinstance(exception, BadRequest) and exception.args and isinstance(exception.args[0], str):
+        context["message"] = exception.args[0]
     return render(request, template, context, status=400)
 
 
-def not_found(request: HttpRequest, message: str = "No such record.") -> HttpResponse:
+def permission_denied(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    """handler403 (and the CSRF failure view): the 403 page with the exception's message."""
+    message = str(exception) if exception and str(exception) else "You may not do this."
+    return render(request, "errors/403.html", {"message": message, "status_code": 403}, status=403)
+
+
+def page_not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    """handler404: the 404 page with the message an Http404 was raised with (a URL that matches
+    nothing raises one with the patterns tried: not shown)."""
+    message = "No such page."
+    if exception is not None and exception.args and isinstance(exception.args[0], str):
+        message = exception.args[0]
     return render(request, "errors/404.html", {"message": message, "status_code": 404}, status=404)
 
 
-def forbidden(request: HttpRequest, message: str = "You may not do this.") -> HttpResponse:
-    return render(request, "errors/403.html", {"message": message, "status_code": 403}, status=403)
+def server_error(request: HttpRequest) -> HttpResponse:
+    # Rendered without a request context on purpose: it must work even when a context processor fails.
+    return render(request, "errors/500.html", {"status_code": 500}, status=500)
+
+
+def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
+    return permission_denied(
+        request,
+        PermissionDenied(
+            "The form expired or was not sent from this site (CSRF check failed). "
+            "Go back, reload the page and try again."
+        ),
+    )
 
 
 def too_many(request: HttpRequest, message: str, retry_after: int = 60) -> HttpResponse:
@@ -131,17 +166,17 @@ def storage_error_page(request: HttpRequest, exc: StorageError, status: int = 40
     return render(request, "errors/storage_error.html", context, status=status)
 
 
-def handle_exception(request: HttpRequest, exc: BaseException) -> HttpResponse | None:
+def handle_exception(request: HtmxHttpRequest, exc: BaseException) -> HttpResponse | None:
     """Response for an exception a view let through, or None to let Django handle it."""
     if is_store_unavailable(exc):
         return store_unavailable(request, exc)
     if isinstance(exc, BadParameter):
-        return bad_request(request, exc.message, exc.param)
+        return bad_request(request, exc)
     storage = _storage()
     if isinstance(exc, storage.InvalidCursor):
-        return bad_request(request, INVALID_LINK, "cursor", detail=exc.reason)
+        return bad_request(request, BadParameter("cursor", INVALID_LINK, detail=exc.reason))
     if isinstance(exc, storage.NotFound):
-        return not_found(request, storage_message(exc))
+        return page_not_found(request, Http404(storage_message(exc)))
     if isinstance(exc, storage.CorruptRecord):
         return storage_error_page(request, exc, status=422)
     if isinstance(exc, storage.StorageError):
@@ -160,49 +195,3 @@ def add_form_error(form: forms.BaseForm, exc: StorageError, *, id_field: str | N
         form.add_error(field if field in form.fields else None, message)
     else:
         form.add_error(None, message)
-
-
-def raise_404(exc: BaseException) -> NoReturn:
-    raise Http404(storage_message(exc)) from exc
-
-
-def _is_htmx_fragment(request: HttpRequest) -> bool:
-    htmx = getattr(request, "htmx", None)
-    return htmx is not None and bool(htmx) and not htmx.boosted and not htmx.history_restore_request
-
-
-# Django's handlers (handler400/403/404/500 in atedash/urls.py, CSRF_FAILURE_VIEW).
-
-
-def bad_request_page(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
-    return render(request, "errors/400.html", {"status_code": 400}, status=400)
-
-
-def permission_denied_page(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
-    message = str(exception) if exception and str(exception) else "You may not do this."
-    return render(request, "errors/403.html", {"message": message, "status_code": 403}, status=403)
-
-
-def page_not_found_page(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
-    message = "No such page."
-    if exception is not None and exception.args and isinstance(exception.args[0], str):
-        message = exception.args[0]
-    return render(request, "errors/404.html", {"message": message, "status_code": 404}, status=404)
-
-
-def server_error_page(request: HttpRequest) -> HttpResponse:
-    # Rendered without a request context on purpose: it must work even when a context processor fails.
-    return render(request, "errors/500.html", {"status_code": 500}, status=500)
-
-
-def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
-    return render(
-        request,
-        "errors/403.html",
-        {
-            "message": "The form expired or was not sent from this site (CSRF check failed). "
-            "Go back, reload the page and try again.",
-            "status_code": 403,
-        },
-        status=403,
-    )

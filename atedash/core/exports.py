@@ -14,7 +14,6 @@ one can take the threads that pages and probes need, or the store's CPU.
 from __future__ import annotations
 
 import logging
-import os
 import secrets
 import select
 import socket
@@ -39,15 +38,6 @@ LEASE_S = 60.0
 RENEW_EVERY_S = 10.0
 
 
-def process_slots() -> threading.BoundedSemaphore:
-    """This process's places for downloads (the application keeps it): two threads stay free."""
-    try:
-        threads = int(os.environ.get("GUNICORN_THREADS", "16"))
-    except ValueError:
-        threads = 16
-    return threading.BoundedSemaphore(max(1, threads - 2))
-
-
 class ExportRefused(Exception):
     def __init__(self, message: str) -> None:
         super().__init__(message)
@@ -62,7 +52,7 @@ class Lease:
         self.token = secrets.token_hex(8)
         self.renewed_at = 0.0
         self.released = False
-        self.slots = slots  # this process's (process_slots, kept by the application)
+        self.slots = slots  # this process's (Application.export_slots)
 
     def take(self) -> None:
         if not self.slots.acquire(blocking=False):

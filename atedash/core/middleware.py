@@ -14,6 +14,7 @@ from django.utils.cache import add_never_cache_headers, patch_vary_headers
 
 from atedash.core import error_pages
 from atedash.core.app import current_app
+from atedash.core.request import HtmxHttpRequest
 
 # The next layer of the stack: the rest of the middleware, then the view (its response may stream).
 GetResponse = Callable[[HttpRequest], HttpResponseBase]
@@ -61,6 +62,18 @@ class SecurityHeadersMiddleware:
         return response
 
 
+class AppMiddleware:
+    """Sets request.app: views and helpers get the application object from the request, the one
+    place a request reaches for it (a test that changes a setting gets the fresh one)."""
+
+    def __init__(self, get_response: GetResponse) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HtmxHttpRequest) -> HttpResponseBase:
+        request.app = current_app()
+        return self.get_response(request)
+
+
 class StoreErrorMiddleware:
     """Store unreachable -> 503 page; NotFound -> 404; other storage errors -> an error page."""
 
@@ -70,7 +83,7 @@ class StoreErrorMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponseBase:
         return self.get_response(request)
 
-    def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
+    def process_exception(self, request: HtmxHttpRequest, exception: Exception) -> HttpResponse | None:
         return error_pages.handle_exception(request, exception)
 
 
@@ -83,7 +96,7 @@ class RequestLatencyMiddleware:
     def __init__(self, get_response: GetResponse) -> None:
         self.get_response = get_response
 
-    def __call__(self, request: HttpRequest) -> HttpResponseBase:
+    def __call__(self, request: HtmxHttpRequest) -> HttpResponseBase:
         start = time.perf_counter()
         response = self.get_response(request)
         match = getattr(request, "resolver_match", None)
@@ -95,7 +108,7 @@ class RequestLatencyMiddleware:
             view = "unmatched"
         method = request.method if request.method in _METHODS else "other"
         status = f"{response.status_code // 100}xx"
-        current_app().metrics.request_latency.labels(view, method, status).observe(time.perf_counter() - start)
+        request.app.metrics.request_latency.labels(view, method, status).observe(time.perf_counter() - start)
         return response
 
 

@@ -9,16 +9,16 @@ from django.http import HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
 
-from atedash.core.app import current_app
-from atedash.core.request import AuthedHttpRequest
+from atedash.core.request import AuthedHttpRequest, HtmxHttpRequest
 
 if TYPE_CHECKING:
     from django.http import HttpRequest, HttpResponse
 
+    from atedash.core.app import Application
     from storage import Persistence
 
 
-def wants_partial(request: AuthedHttpRequest) -> bool:
+def wants_partial(request: HtmxHttpRequest) -> bool:
     """True for an HTMX request that swaps part of a page (not a boost, not a history restore)."""
     htmx = getattr(request, "htmx", None)
     return htmx is not None and bool(htmx) and not htmx.boosted and not htmx.history_restore_request
@@ -31,10 +31,10 @@ def render_page(
     return render(request, partial if wants_partial(request) else template, context, status=status)
 
 
-def persistence() -> Persistence:
-    """The process's Persistence, its calls timed for the Server-Timing header (atedash/core/timing.py):
+def persistence(app: Application) -> Persistence:
+    """The application's Persistence, its calls timed for the Server-Timing header (atedash/core/timing.py):
     a TimedPersistence, which answers as the Persistence it wraps."""
-    return cast("Persistence", current_app().store.timed())
+    return cast("Persistence", app.store.timed())
 
 
 def scan_budget() -> dict[str, int | float | None]:

@@ -10,12 +10,14 @@ from django_htmx.middleware import HtmxDetails
 
 if TYPE_CHECKING:
     from atedash.accounts.operators import Operator
+    from atedash.core.app import Application
 
 
 class HtmxHttpRequest(HttpRequest):
-    """Any request: django-htmx's middleware sets ``htmx``, OperatorMiddleware ``operator`` (None
-    when nobody is signed in, as on the login page)."""
+    """Any request: AppMiddleware sets ``app`` (the application object), django-htmx's middleware
+    ``htmx``, OperatorMiddleware ``operator`` (None when nobody is signed in, as on the login page)."""
 
+    app: Application
     htmx: HtmxDetails
     operator: Operator | None
 

@@ -6,6 +6,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from django.conf import settings
+from django.core.exceptions import PermissionDenied
 from django.http import HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_http_methods
@@ -13,8 +14,6 @@ from django.views.decorators.http import require_http_methods
 import storage
 from atedash.accounts.audit import audit
 from atedash.accounts.auth import role_required
-from atedash.core.app import current_app
-from atedash.core.error_pages import forbidden
 from atedash.core.pages import persistence
 from atedash.core.request import AuthedHttpRequest
 from atedash.ops.forms import FLUSH_SCOPES, FlushForm
@@ -40,8 +39,8 @@ def shard_rows(counts: Iterable[storage.ShardCounts]) -> tuple[list[dict[str, An
 @require_http_methods(["GET", "POST"])
 def flush(request: AuthedHttpRequest) -> HttpResponse:
     if not settings.ATEDASH_ALLOW_FLUSH:
-        return forbidden(request, "Flush is turned off for this environment (ATEDASH_ALLOW_FLUSH).")
-    p = persistence()
+        raise PermissionDenied("Flush is turned off for this environment (ATEDASH_ALLOW_FLUSH).")
+    p = persistence(request.app)
     form = FlushForm(request.POST if request.method == "POST" else None)
     status = 200
     if request.method == "POST":
@@ -51,7 +50,7 @@ def flush(request: AuthedHttpRequest) -> HttpResponse:
             removed = p.clear_ate_records() if scope == "ate" else p.debug_clear_all()
             rows, totals = shard_rows(removed)
             audit(request, "flush", scope=scope, removed=rows, removed_total=totals)
-            current_app().records_changed(recount=True)
+            request.app.records_changed(recount=True)
             context = {"rows": rows, "totals": totals, "scope": dict(FLUSH_SCOPES)[scope]}
             return render(request, "flush/done.html", context)
         audit(request, "flush.refused", reason="; ".join(str(e) for errs in form.errors.values() for e in errs))

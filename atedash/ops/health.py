@@ -5,7 +5,6 @@ from django.template.loader import get_template
 from django.views.decorators.http import require_GET
 
 from atedash.accounts.auth import login_exempt
-from atedash.core.app import current_app
 from atedash.core.request import HtmxHttpRequest
 
 log = logging.getLogger(__name__)
@@ -29,7 +28,7 @@ def readyz(request: HtmxHttpRequest) -> JsonResponse:
     answer says ready or not; the reason goes to the log."""
     ready = False
     try:
-        current_app()
+        request.app.store  # noqa: B018 - the application object was built
         get_template("errors/503.html")  # what a request shows when the store is away
         ready = True
     except Exception as exc:  # noqa: BLE001 - any failure means "not ready"; the reason is logged

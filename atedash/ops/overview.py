@@ -12,7 +12,6 @@ from django.urls import get_script_prefix, reverse
 from django.views.decorators.http import require_GET, require_http_methods
 
 from atedash.accounts.auth import role_required
-from atedash.core.app import current_app
 from atedash.core.pages import persistence, render_page
 from atedash.core.request import AuthedHttpRequest
 from atedash.ops import attention
@@ -23,14 +22,15 @@ if TYPE_CHECKING:
     from django.http.response import HttpResponseBase
     from django.utils.safestring import SafeString
 
+    from atedash.core.app import Application
     from storage import StoreStats
     from storage.cluster import ClusterOverview
 
 SINCE_SALT = "atedash.overview.since"
 
 
-def _stats_context(since: float | None = None) -> dict[str, Any]:
-    result, envelope, error, running = current_app().stats.state(start_if_due=True)
+def _stats_context(app: Application, since: float | None = None) -> dict[str, Any]:
+    result, envelope, error, running = app.stats.state(start_if_due=True)
     # A recount asked for at `since` is still pending here while this process's counts predate it.
     pending_since = (
         since if since is not None and error is None and (result is None or result.computed_at < since) else None
@@ -42,14 +42,14 @@ def _stats_context(since: float | None = None) -> dict[str, Any]:
         "stats_age": None,
         "stats_since": signing.dumps(pending_since, salt=SINCE_SALT) if pending_since is not None else None,
         # A count whose process died before it wrote anything (its lease lapsed): said, with its maker.
-        "stats_interrupted": current_app().stats.interrupted(),
+        "stats_interrupted": app.stats.interrupted(),
     }
     if result is not None:
         context["stats_age"] = max(0, int(time.time() - result.computed_at))
         # The same in every process: the fleet's one count, when and by whom (host:pid).
         context["stats_counted_at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(result.computed_at))
         context["stats_maker"] = str(envelope.get("maker", ""))[:200]
-        context["stats_interval"] = int(current_app().stats.interval(result))
+        context["stats_interval"] = int(app.stats.interval(result))
         context["stats_stale"] = context["stats_age"] > context["stats_interval"]
         context["actor_total"] = sum(result.actors_by_status.values())
         pools = []
@@ -60,11 +60,11 @@ def _stats_context(since: float | None = None) -> dict[str, Any]:
             )
         context["pools"] = pools
         if len(pools) > POOLS_FLAT:
-            context["pool_groups"] = current_app().stats.derived(
+            context["pool_groups"] = app.stats.derived(
                 result, ("pool_groups", get_script_prefix()), lambda _result: _pool_groups(pools)
             )
         else:
-            context["pool_rows_html"] = _pool_rows_html(result, pools)
+            context["pool_rows_html"] = _pool_rows_html(app, result, pools)
         context["workers_free"] = sum(p["free"] for p in pools)
         context["workers_assigned"] = sum(p["assigned"] for p in pools)
         statuses = sorted(result.actors_by_status.items(), key=lambda kv: (kv[0] == "CORRUPT", kv[0]))
@@ -72,9 +72,9 @@ def _stats_context(since: float | None = None) -> dict[str, Any]:
     return context
 
 
-def _attention_context(cluster: ClusterOverview, stats: dict[str, Any]) -> dict[str, Any]:
+def _attention_context(app: Application, cluster: ClusterOverview, stats: dict[str, Any]) -> dict[str, Any]:
     """The strip at the top of the overview (atedash/ops/attention.py)."""
-    checks = current_app().checks
+    checks = app.checks
     report, _error, _running = checks.snapshot(start_if_stale=False)
     result = stats["stats"]
     items = attention.cluster_items(cluster)
@@ -105,15 +105,15 @@ def _pool_groups(pools: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return groups
 
 
-def _pool_rows_html(result: StoreStats, pools: list[dict[str, Any]]) -> SafeString:
+def _pool_rows_html(app: Application, result: StoreStats, pools: list[dict[str, Any]]) -> SafeString:
     """The rows change only with the counts (and the script prefix the links start with)."""
     name = ("pool_rows_html", get_script_prefix())
-    return current_app().stats.derived(result, name, lambda _result: listing.pool_rows_html(pools))
+    return app.stats.derived(result, name, lambda _result: listing.pool_rows_html(pools))
 
 
 @require_GET
 def overview(request: AuthedHttpRequest) -> HttpResponse:
-    cluster = persistence().cluster_overview()
+    cluster = persistence(request.app).cluster_overview()
     primaries = [n for n in cluster.nodes if n.role == "primary"]
     context = {
         "cluster": cluster,
@@ -121,16 +121,16 @@ def overview(request: AuthedHttpRequest) -> HttpResponse:
         "primaries": primaries,
         "keys_total": sum(n.keys or 0 for n in primaries),
     }
-    context.update(_stats_context())
-    context.update(_attention_context(cluster, context))
+    context.update(_stats_context(request.app))
+    context.update(_attention_context(request.app, cluster, context))
     return render_page(request, "overview/page.html", "overview/_counts.html", context)
 
 
 def _stats_fragment(request: AuthedHttpRequest, since: float | None) -> HttpResponse:
     """The statistics block, with the attention strip swapped out of band (its items change with
     the counts)."""
-    context = _stats_context(since)
-    context.update(_attention_context(persistence().cluster_overview(), context))
+    context = _stats_context(request.app, since)
+    context.update(_attention_context(request.app, persistence(request.app).cluster_overview(), context))
     context["attention_oob"] = True
     return render_page(request, "overview/page.html", "overview/_counts.html", context)
 
@@ -146,9 +146,9 @@ def counts(request: AuthedHttpRequest) -> HttpResponseBase:
         return _recount(request)
     since = _parse_since(request.GET.get("since"))
     if since is not None:
-        current_app().stats.ensure_started_after(since)
+        request.app.stats.ensure_started_after(since)
     if request.GET.get("wait") == "1":
-        current_app().stats.wait(timeout=settings.ATEDASH_MAX_WAIT)
+        request.app.stats.wait(timeout=settings.ATEDASH_MAX_WAIT)
     if not getattr(request, "htmx", False):
         return overview(request)
     return _stats_fragment(request, since)
@@ -157,9 +157,9 @@ def counts(request: AuthedHttpRequest) -> HttpResponseBase:
 @role_required("editor")
 def _recount(request: AuthedHttpRequest) -> HttpResponseBase:
     since = None
-    if current_app().claim_refresh("stats"):
+    if request.app.claim_refresh("stats"):
         since = time.time()
-        current_app().stats.refresh()
+        request.app.stats.refresh()
     if not getattr(request, "htmx", False):
         return redirect(reverse("overview_counts") + "?wait=1")
     return _stats_fragment(request, since)

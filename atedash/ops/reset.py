@@ -12,14 +12,13 @@ import itertools
 from typing import Any
 
 from django.conf import settings
+from django.core.exceptions import PermissionDenied
 from django.http import HttpResponse, StreamingHttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET, require_http_methods
 
 from atedash.accounts.audit import audit
 from atedash.accounts.auth import role_required
-from atedash.core.app import current_app
-from atedash.core.error_pages import forbidden
 from atedash.core.pages import persistence
 from atedash.core.request import AuthedHttpRequest
 from atedash.ops.forms import ResetForm, ResetScopeForm
@@ -30,7 +29,7 @@ SHOWN = 500  # keys listed per kind on the result page (the counts are exact)
 
 def _guard(request: AuthedHttpRequest) -> HttpResponse | None:
     if not settings.ATEDASH_ALLOW_FLUSH:
-        return forbidden(request, "Reset is turned off for this environment (ATEDASH_ALLOW_FLUSH).")
+        raise PermissionDenied("Reset is turned off for this environment (ATEDASH_ALLOW_FLUSH).")
     return None
 
 
@@ -48,7 +47,7 @@ def reset(request: AuthedHttpRequest) -> HttpResponse:
     refused = _guard(request)
     if refused is not None:
         return refused
-    p = persistence()
+    p = persistence(request.app)
     form: ResetForm | ResetScopeForm
     if request.method == "POST":
         form = ResetForm(request.POST)
@@ -61,7 +60,7 @@ def reset(request: AuthedHttpRequest) -> HttpResponse:
 
             report = reset_scope(p, scope, on_change=on_change)
             audit(request, "reset", scope=label, counts=report.counts())
-            current_app().records_changed(recount=True)
+            request.app.records_changed(recount=True)
             context = {"scope": scope, "report": report, "counts": report.counts(), "lists": _lists(report, SHOWN)}
             return render(request, "reset/done.html", context)
         audit(request, "reset.refused", reason="; ".join(str(e) for errs in form.errors.values() for e in errs))
@@ -102,10 +101,10 @@ def reset_backup(request: AuthedHttpRequest) -> HttpResponse | StreamingHttpResp
     from atedash.core.error_pages import too_many
     from atedash.core.exports import ExportRefused, attachment, take_lease
 
-    p = persistence()
+    p = persistence(request.app)
     # Bounded like the store's backup (atedash/core/exports.py).
     try:
-        lease = take_lease(request, p, current_app().export_slots)
+        lease = take_lease(request, p, request.app.export_slots)
     except ExportRefused as exc:
         return too_many(request, exc.message)
     lines = iter_scope_export(p, scope)

@@ -18,7 +18,6 @@ from django.views.decorators.http import require_POST
 
 from atedash.accounts.audit import audit
 from atedash.accounts.auth import role_required
-from atedash.core.app import current_app
 from atedash.core.links import local_path
 from atedash.core.pages import persistence
 from atedash.core.request import AuthedHttpRequest
@@ -36,7 +35,7 @@ def _refuse(request: AuthedHttpRequest, message: str) -> HttpResponse:
 def _targets(request: AuthedHttpRequest, kind: str) -> tuple[list[tuple[str, int | None]] | None, str | None]:
     """[(key, version seen | None)], or a message saying why there are none."""
     if request.POST.get("scope") == "all":
-        job = current_app().walks.get(request.POST.get("walk", ""))
+        job = request.app.walks.get(request.POST.get("walk", ""))
         state, result, _ = job.state() if job is not None else ("none", None, None)
         if job is None or result is None or state != "done" or job.kind != kind:
             return None, "That walk is no longer kept (results are kept 10 minutes): walk again."
@@ -95,7 +94,7 @@ def bulk(request: AuthedHttpRequest) -> HttpResponse:
             audit(request, "bulk.refused", bulk_action=action, reason="the number typed is not the count")
             context["typed_error"] = f"Type {len(targets)}, the number of records, to confirm; nothing was done."
         try:
-            preview = bulk_apply(persistence(), action, targets, dry_run=True)
+            preview = bulk_apply(persistence(request.app), action, targets, dry_run=True)
         except BulkError as exc:
             return _refuse(request, str(exc))
         context.update(
@@ -112,10 +111,10 @@ def bulk(request: AuthedHttpRequest) -> HttpResponse:
         audit(request, change, key=key, via="bulk", bulk_action=action, **details)
 
     try:
-        report = bulk_apply(persistence(), action, targets, on_change=on_change)
+        report = bulk_apply(persistence(request.app), action, targets, on_change=on_change)
     except BulkError as exc:
         return _refuse(request, str(exc))
     audit(request, "bulk", bulk_action=action, done=len(report.done), skipped=len(report.skipped))
-    current_app().records_changed()
+    request.app.records_changed()
     context.update({"report": report, "done": report.done[:SHOWN], "skipped": report.skipped[:SHOWN]})
     return render(request, "bulk/done.html", context)

@@ -11,10 +11,10 @@ a save is a three-way merge (atedash/records/merge.py) onto the newest version w
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.contrib import messages
-from django.http import HttpResponse, QueryDict
+from django.http import Http404, HttpResponse, QueryDict
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods
 
@@ -34,6 +34,9 @@ from storage.check import related
 from storage.raw import LockInfo
 from storage.records import Record, copy_record
 
+if TYPE_CHECKING:
+    from storage import Persistence
+
 MERGE_ROUNDS = 8  # the record keeps changing under the merge: give up after this many compare-and-sets
 BAD_BASE = "This form was changed on its way or made for another record: nothing was saved. Open the edit page again."
 
@@ -42,7 +45,7 @@ BAD_BASE = "This form was changed on its way or made for another record: nothing
 @require_http_methods(["GET", "POST"])
 @record_view
 def record_edit(request: AuthedHttpRequest, pages: Pages, key: str | bytes) -> HttpResponse:
-    p = persistence()
+    p = persistence(request.app)
     if isinstance(key, str):  # a record the ate server cannot read is edited raw only: the form would guess
         refused = raw_views.refuse_unreadable(request, p, key)
         if refused is not None:
@@ -113,8 +116,8 @@ def record_intent(request: AuthedHttpRequest, intent: str, **route: Any) -> Http
 
 def _intent(request: AuthedHttpRequest, pages: Pages, key: str | bytes, intent: str) -> HttpResponse:
     if intent not in pages.intents:
-        return error_pages.not_found(request, f"A {pages.name} has no {intent!r} action.")
-    p = persistence()
+        raise Http404(f"A {pages.name} has no {intent!r} action.")
+    p = persistence(request.app)
     if isinstance(key, str):
         refused = raw_views.refuse_unreadable(request, p, key)
         if refused is not None:
@@ -154,20 +157,17 @@ def _edit_page(
     base_version = stored.version
     revert_id = request.GET.get("revert")
     if revert_id:
-        entry = persistence().history_entry(key_text(key), revert_id) if _stream_id(revert_id) else None
+        entry = persistence(request.app).history_entry(key_text(key), revert_id) if _stream_id(revert_id) else None
         changes = revertible(form, entry) if entry else {}
         big = too_big(form, bounded(entry)) if entry else []
         if big:
-            return error_pages.bad_request(
-                request,
+            raise error_pages.BadParameter(
+                "revert",
                 f"That change cannot be reverted from the audit: the values of {', '.join(big)} were too big "
                 "to keep in it (only their digests are). Edit the record by hand.",
-                "revert",
             )
         if not changes or entry is None:
-            return error_pages.bad_request(
-                request, "That change is not in this record's history, or is not an edit.", "revert"
-            )
+            raise error_pages.BadParameter("revert", "That change is not in this record's history, or is not an edit.")
         for name, (before, after) in changes.items():
             initial[name], base_values[name] = before, after
         base_version = entry["version_after"]
@@ -207,7 +207,7 @@ def _save(
     lock: LockInfo | None,
 ) -> HttpResponse:
     """Merges the operator's values onto the newest version and writes it with one compare-and-set."""
-    p = persistence()
+    p = persistence(request.app)
     mine = form.wanted()
     current = stored
     warned = form.cleaned_data.get("save_despite_findings") or not isinstance(key, str)
@@ -319,7 +319,7 @@ def _merge_page(
         your_version=base.version,
         hidden=hidden,
         conflicts=len(result.conflicts),
-        other_change=_who_saved(key, current.version),
+        other_change=_who_saved(persistence(request.app), key, current.version),
     )
     return render(request, "records/conflict.html", context, status=409)
 
@@ -327,10 +327,10 @@ def _merge_page(
 OTHER_CHANGE_LOOKBACK = 20  # history entries searched for the change that made the stored version
 
 
-def _who_saved(key: str | bytes, version: int) -> dict[str, Any] | None:
+def _who_saved(p: Persistence, key: str | bytes, version: int) -> dict[str, Any] | None:
     """Who saved `version` of the record and when, from its history (the audit); None when no
     entry says so (the ate server wrote it, or its entry is older than the history kept)."""
-    for _entry_id, entry in persistence().record_history(key_text(key), OTHER_CHANGE_LOOKBACK):
+    for _entry_id, entry in p.record_history(key_text(key), OTHER_CHANGE_LOOKBACK):
         if entry.get("version_after") == version:
             return {
                 "who": entry.get("who") or entry.get("operator") or "someone",

@@ -9,7 +9,7 @@ next to the fields (templates/records/_<name>_related.html). A third kind is one
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from django import forms
 from django.conf import settings
@@ -18,7 +18,6 @@ from django.utils.safestring import SafeString
 
 import storage
 from atedash.core import error_pages
-from atedash.core.app import current_app
 from atedash.core.links import record_url
 from atedash.records import listing
 from atedash.records.forms import (
@@ -39,6 +38,9 @@ from storage.check import related
 from storage.matches import WalkFilter, actor_walk, worker_walk
 from storage.persistence import Persistence
 from storage.records import ACTORS, WORKERS, Record, RecordKind
+
+if TYPE_CHECKING:
+    from atedash.core.app import Application
 
 SUSPENDED = Actor.STATUS_SUSPENDED
 
@@ -175,7 +177,7 @@ class RecordPages:
         return [row(name) for name in (*form.IMMUTABLE, "version", *form.EDITABLE)]
 
     @classmethod
-    def related(cls, p: Persistence, key: str | bytes, record: Any | None) -> dict[str, Any]:
+    def related(cls, app: Application, p: Persistence, key: str | bytes, record: Any | None) -> dict[str, Any]:
         """What the detail page shows beside the fields (templates/records/_<name>_related.html)."""
         return {}
 
@@ -269,7 +271,7 @@ class ActorPages(RecordPages):
         return listing.actor_rows_html(rows, selectable=selectable)
 
     @classmethod
-    def related(cls, p: Persistence, key: str | bytes, record: Actor | None) -> dict[str, Any]:
+    def related(cls, app: Application, p: Persistence, key: str | bytes, record: Actor | None) -> dict[str, Any]:
         """The actor's lock, and the worker its ateom pod names: read by key in the pools the fleet's
         last count saw, never scanned for (a scan of a large store takes seconds); before any count,
         not looked up: the page links to a search instead."""
@@ -281,7 +283,7 @@ class ActorPages(RecordPages):
             out["lock_corrupt"] = exc
         if record is not None:
             ns = record.ateom_pod_namespace
-            stats = current_app().stats
+            stats = app.stats
             pools = stats.known_pools(ns or None)
             if pools is None:  # never counted: a small store counts in milliseconds, so wait a little
                 stats.ensure_fresh()
@@ -371,7 +373,7 @@ class WorkerPages(RecordPages):
         return listing.worker_rows_html(records, unreadable, selectable=selectable)
 
     @classmethod
-    def related(cls, p: Persistence, key: str | bytes, record: Worker | None) -> dict[str, Any]:
+    def related(cls, app: Application, p: Persistence, key: str | bytes, record: Worker | None) -> dict[str, Any]:
         """The actor the worker points at, and whether it points back; the findings of the check's
         rules on the worker and its relations."""
         if record is None:

@@ -8,7 +8,6 @@ from django.views.decorators.http import require_GET, require_http_methods
 
 from atedash.accounts.audit import audit
 from atedash.accounts.auth import role_required
-from atedash.core.app import current_app
 from atedash.core.pages import persistence, render_page, scan_budget
 from atedash.core.request import AuthedHttpRequest
 from atedash.records import cursors
@@ -20,7 +19,7 @@ def lock_list(request: AuthedHttpRequest) -> HttpResponse:
     form = LockFilterForm(request.GET)
     values = form.values()
     # A cursor that is not valid raises storage.InvalidCursor: the 400 page (atedash/core/error_pages.py).
-    p = persistence()
+    p = persistence(request.app)
     page = cursors.scan("locks", p.scan_locks, values["cursor"], limit=values["size"], **scan_budget())
     # The check's stale rule on this page's locks (their actors read in one batch).
     states = p.lock_states(page.records, settings.ATEDASH_STALE_LOCK_SECONDS)
@@ -44,7 +43,7 @@ def lock_release(request: AuthedHttpRequest) -> HttpResponse:
     if not form.is_valid():
         return render(request, "locks/release.html", {"form": form, "lock": None}, status=400)
     key, token = form.cleaned_data["key"], form.cleaned_data["token"]
-    p = persistence()
+    p = persistence(request.app)
     if request.method == "GET":
         lock = p.get_lock(key)
         return render(request, "locks/release.html", {"form": form, "key": key, "token": token, "lock": lock})
@@ -69,5 +68,5 @@ def lock_release(request: AuthedHttpRequest) -> HttpResponse:
         changed_fields={"holder": [token, None]} if outcome == "released" else {},
     )
     if outcome == "released":
-        current_app().records_changed()
+        request.app.records_changed()
     return redirect("lock_list")

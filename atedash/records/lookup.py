@@ -82,9 +82,9 @@ def open_record(request: AuthedHttpRequest) -> HttpResponse:
         key = keys.actor_key(*args) if kind == "actor" else keys.worker_key(*args)
         context["key"] = key
         url = record_url(key)  # by key when no URL of the kind can carry the id (e.g. a "/" in it)
-        if url and persistence().exists(key):
+        if url and persistence(request.app).exists(key):
             return redirect(url)
-    found = identify(persistence(), query, seconds=settings.ATEDASH_LOOKUP_SECONDS or 2.5)
+    found = identify(persistence(request.app), query, seconds=settings.ATEDASH_LOOKUP_SECONDS or 2.5)
     if len(found.matches) == 1 and found.complete:
         return redirect(record_url(found.matches[0].key))
     context.update(found=found, matches=[(m, record_url(m.key)) for m in found.matches])

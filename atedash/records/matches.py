@@ -14,15 +14,13 @@ from urllib.parse import urlencode
 
 from django.conf import settings
 from django.contrib import messages
-from django.http import HttpResponseRedirect, StreamingHttpResponse
+from django.http import Http404, HttpResponseRedirect, StreamingHttpResponse
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 import storage
 from atedash.accounts.audit import audit
 from atedash.accounts.auth import role_required
-from atedash.core.app import current_app
-from atedash.core.error_pages import not_found
 from atedash.core.links import local_path
 from atedash.core.pages import persistence, render_page, wants_partial
 from atedash.core.request import AuthedHttpRequest
@@ -37,6 +35,7 @@ if TYPE_CHECKING:
     from django.utils.safestring import SafeString
 
     from atedash.background.matches import WalkJob
+    from atedash.core.app import Application
     from storage.matches import WalkFilter
 
 Pages = type[RecordPages]  # a record kind, as its pages see it
@@ -68,9 +67,11 @@ def _offset(job: WalkJob, signed: str) -> int:
     return int(offset)
 
 
-def _read(pages: Pages, keys: list[str]) -> tuple[list[Record], list[str], list[storage.CorruptEntry]]:
+def _read(
+    app: Application, pages: Pages, keys: list[str]
+) -> tuple[list[Record], list[str], list[storage.CorruptEntry]]:
     """The records of a page of keys, one read per node; gone and corrupt ones said so."""
-    return persistence().read_records(pages.kind, keys)
+    return persistence(app).read_records(pages.kind, keys)
 
 
 def _rows_html(pages: Pages, records: list[Record], selectable: bool, values: list[str]) -> SafeString:
@@ -84,7 +85,7 @@ def _rows_html(pages: Pages, records: list[Record], selectable: bool, values: li
 
 def _page(request: AuthedHttpRequest, pages: Pages, data: QueryDict | None = None) -> HttpResponse:
     wanted, query = _wanted(pages, request.GET if data is None else data)
-    walks = current_app().walks
+    walks = request.app.walks
     job = walks.find(pages.plural, wanted)
     busy = walks.running()
     context: dict[str, Any] = {
@@ -104,13 +105,13 @@ def _page(request: AuthedHttpRequest, pages: Pages, data: QueryDict | None = Non
     if state in ("running", "interrupted") and job is not None:
         context["progress"] = job.walk.progress()
         if wants_partial(request):  # the poll: the matches found so far fill in as the walk goes on
-            records, _gone, _corrupt = _read(pages, job.walk.found(RUNNING_ROWS))
+            records, _gone, _corrupt = _read(request.app, pages, job.walk.found(RUNNING_ROWS))
             context["rows_html"] = _rows_html(pages, records, False, [])
             context["rows"] = records
     elif state == "done" and job is not None and result is not None:
         offset = min(_offset(job, request.GET.get("at", "")), max(0, len(result.keys) - 1))
         keys = result.keys[offset : offset + PAGE_SIZE]
-        records, gone, corrupt = _read(pages, keys)
+        records, gone, corrupt = _read(request.app, pages, keys)
         following = offset + PAGE_SIZE
         context.update(
             {
@@ -144,7 +145,7 @@ def _start(request: AuthedHttpRequest, pages: Pages) -> HttpResponse:
     ATEDASH_REFRESH_INTERVAL for the fleet; a viewer gets the kept result, and starts a walk of new
     filters at most VIEWER_WALKS_PER_MINUTE times a minute (counted in the store, for the fleet)."""
     wanted, query = _wanted(pages, request.POST)
-    app = current_app()
+    app = request.app
     operator = request.operator
     interval = settings.ATEDASH_REFRESH_INTERVAL
     fresh = request.POST.get("fresh") == "1"
@@ -185,17 +186,17 @@ def matches_export(request: AuthedHttpRequest, pages: Pages) -> HttpResponse | S
     the walk's keys (at most its max_results), read again now. Without a finished walk: the 404."""
     kind = pages.plural
     wanted, query = _wanted(pages, request.GET)
-    job = current_app().walks.find(kind, wanted)
+    job = request.app.walks.find(kind, wanted)
     state, result, _ = job.state() if job is not None else ("none", None, None)
     if state != "done" or result is None:
-        return not_found(request, "No finished walk of these filters (results are kept 10 minutes): walk again.")
+        raise Http404("No finished walk of these filters (results are kept 10 minutes): walk again.")
     from atedash.core.error_pages import too_many
     from atedash.core.exports import ExportRefused, attachment, take_lease
 
-    p = persistence()
+    p = persistence(request.app)
     # Bounded like the store's backup (atedash/core/exports.py): a cap per fleet and per operator.
     try:
-        lease = take_lease(request, p, current_app().export_slots)
+        lease = take_lease(request, p, request.app.export_slots)
     except ExportRefused as exc:
         return too_many(request, exc.message)
     response = attachment(request, p, iter_keys_export(p, list(result.keys)), lease, kind, "matches")
@@ -208,6 +209,6 @@ def matches_export(request: AuthedHttpRequest, pages: Pages) -> HttpResponse | S
 @role_required("editor")
 @require_POST
 def cancel(request: AuthedHttpRequest, job_id: str) -> HttpResponseRedirect:
-    walks = current_app().walks
+    walks = request.app.walks
     walks.cancel(job_id)
     return HttpResponseRedirect(local_path(request.POST.get("next", "")))

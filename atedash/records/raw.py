@@ -32,7 +32,6 @@ import storage
 from atedash.accounts.audit import audit
 from atedash.accounts.auth import role_required
 from atedash.core import error_pages
-from atedash.core.app import current_app
 from atedash.core.links import record_url
 from atedash.core.pages import persistence
 from atedash.core.request import AuthedHttpRequest
@@ -276,13 +275,13 @@ def _changed(
         **lock_audit(lock),
         **extra,
     )
-    current_app().records_changed(recount=True)  # the overview's count of unreadable records
+    request.app.records_changed(recount=True)  # the overview's count of unreadable records
 
 
 def _opened(request: AuthedHttpRequest) -> tuple[str, Store, dict[str, Any]]:
     """The key of ``?key=``, the store, and the context of a raw page over the record as stored now."""
     key = _key(request)
-    p = persistence()
+    p = persistence(request.app)
     raw = p.get_raw(key)  # NotFound -> 404; another Redis type -> the corrupt-record page
     return key, p, _context(p, key, raw)
 

@@ -12,10 +12,10 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from functools import wraps
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.contrib import messages
-from django.http import HttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.http import urlencode
@@ -25,7 +25,6 @@ import storage
 from atedash.accounts.audit import audit, changed_fields
 from atedash.accounts.auth import role_required
 from atedash.core import error_pages, timing
-from atedash.core.app import current_app
 from atedash.core.pages import persistence, render_page, scan_budget
 from atedash.core.request import AuthedHttpRequest
 from atedash.records import cursors
@@ -33,6 +32,9 @@ from atedash.records import raw as raw_views
 from atedash.records.history import history_rows
 from atedash.records.kinds import RecordPages, key_text, pages_for_key
 from storage.gorules import DELETE
+
+if TYPE_CHECKING:
+    from atedash.core.app import Application
 
 Pages = type[RecordPages]
 RecordView = Callable[[AuthedHttpRequest, Pages, "str | bytes"], HttpResponse]
@@ -51,7 +53,7 @@ def record_view(view: RecordView) -> Callable[..., HttpResponse]:
         else:
             pages = pages_for_key(key)
             if pages is None:
-                return error_pages.not_found(request, f"{key_text(key)!r} is not the key of an actor or a worker.")
+                raise Http404(f"{key_text(key)!r} is not the key of an actor or a worker.")
         return view(request, pages, key)
 
     return wrapped
@@ -72,7 +74,7 @@ def record_context(pages: Pages, key: str | bytes, **extra: Any) -> dict[str, An
 def record_changed(request: AuthedHttpRequest, pages: Pages, action: str, key: str | bytes, **entry: Any) -> None:
     """Audits a change of a record (also into its history) and tells the caches that records changed."""
     audit(request, f"{pages.name}.{action}", key=key, **entry)
-    current_app().records_changed()
+    request.app.records_changed()
 
 
 @require_GET
@@ -80,7 +82,7 @@ def record_list(request: AuthedHttpRequest, pages: Pages) -> HttpResponse:
     form = pages.filter_form(request.GET)
     values = form.values()
     # A cursor that is not valid raises storage.InvalidCursor: the 400 page (atedash/core/error_pages.py).
-    scan = pages.scan(persistence())
+    scan = pages.scan(persistence(request.app))
     page = cursors.scan(
         pages.plural, scan, values["cursor"], limit=values["size"], **scan_budget(), **pages.filters(values)
     )
@@ -97,17 +99,17 @@ def record_list(request: AuthedHttpRequest, pages: Pages) -> HttpResponse:
         "rows_html": pages.rows_html(page.records, page.unreadable),
         "refresh": values["refresh"] == "5",
         "on_first_page": not values["cursor"],
-        "count": _count(pages, values),
+        "count": _count(request.app, pages, values),
         # A rare filter (a pod, an IP...): the whole store is walked at once, filling in as found.
         "incident": reverse(f"{pages.name}_matches") if pages.incident(values) and not values["cursor"] else None,
     }
     return render_page(request, "records/list.html", "records/_table.html", context)
 
 
-def _count(pages: Pages, values: dict[str, Any]) -> dict[str, Any] | None:
+def _count(app: Application, pages: Pages, values: dict[str, Any]) -> dict[str, Any] | None:
     """About how many records the list holds, from the overview's last counts (never a scan here: a
     count is started in the background when due); None when the counts do not know this filter."""
-    stats, _error, _running = current_app().stats.snapshot()
+    stats, _error, _running = app.stats.snapshot()
     if stats is None:
         return None
     counted = pages.count_of(stats, values)
@@ -120,7 +122,7 @@ def _count(pages: Pages, values: dict[str, Any]) -> dict[str, Any] | None:
 @require_GET
 @record_view
 def record_detail(request: AuthedHttpRequest, pages: Pages, key: str | bytes) -> HttpResponse:
-    p = persistence()
+    p = persistence(request.app)
     raw = p.get_raw(key)  # NotFound -> 404 page
     corrupt = pretty = record = None
     try:
@@ -131,7 +133,7 @@ def record_detail(request: AuthedHttpRequest, pages: Pages, key: str | bytes) ->
         corrupt = exc
     context = record_context(pages, key, raw=raw, pretty=pretty, corrupt=corrupt, record=record)
     context[pages.name] = record
-    context.update(pages.related(p, key, record))
+    context.update(pages.related(request.app, p, key, record))
     if "record_findings" in context:  # the findings' repairs, as the Consistency page links them
         from atedash.ops.views import finding_rows
 
@@ -161,7 +163,7 @@ def record_create(request: AuthedHttpRequest, pages: Pages) -> HttpResponse:
         if form.is_valid():
             record = pages.new_record(form.cleaned_data)
             try:
-                persistence().create_record(pages.kind, record)
+                persistence(request.app).create_record(pages.kind, record)
             except storage.StorageError as exc:
                 error_pages.add_form_error(form, exc, id_field=pages.id_field)
                 status = 409
@@ -179,7 +181,7 @@ def record_create(request: AuthedHttpRequest, pages: Pages) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 @record_view
 def record_delete(request: AuthedHttpRequest, pages: Pages, key: str | bytes) -> HttpResponse:
-    p = persistence()
+    p = persistence(request.app)
     # NotFound -> 404; CorruptRecord, and UnreadableStored for an actor the Go server cannot read
     # (its DeleteActor would fail: storage.gorules) -> the error page, with the raw editor's link.
     record = p.get_writable(pages.kind, key, DELETE)

@@ -269,3 +269,24 @@ def test_pages_for_every_kind_never_branch_on_a_kind_name(path):
     for name in ("actors", "workers", "actor_", "worker_"):
         assert f'"{name}' not in text and f"'{name}" not in text, f"{path} names the kind {name!r}"
     assert "[:-1]" not in text and '":-1"' not in text, f"{path} makes a name from a kind's plural"
+
+
+# Where there is no request to carry the application object: the middleware that sets
+# request.app, the module that defines current_app(), and the management commands.
+CURRENT_APP_CALLERS = {
+    "atedash.core.app",
+    "atedash.core.middleware",
+    "atedash.management.commands.ate",
+    "atedash.management.commands.operators",
+    "atedash.management.commands.seed_demo",
+}
+
+
+def test_views_and_helpers_get_the_application_object_passed_in():
+    callers = set()
+    for name, path in MODULES.items():
+        for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+            if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "current_app":
+                callers.add(name)
+    assert callers <= CURRENT_APP_CALLERS, sorted(callers - CURRENT_APP_CALLERS)
+    assert "atedash.core.middleware" in callers  # the one place a request gets it

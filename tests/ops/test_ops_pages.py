@@ -206,18 +206,28 @@ def test_audit_page_lists_changes_newest_first(editor, store, cluster_client):
 
 def test_audit_stream_is_capped(ops_settings, cluster_client):
     from atedash.accounts.audit import STREAM_KEY, audit
+    from atedash.core.app import current_app
 
     ops_settings.ATEDASH_AUDIT_MAXLEN = 50
     for i in range(300):
-        audit("cli:test", "test.entry", key=f"k{i}")
+        audit("cli:test", "test.entry", key=f"k{i}", app=current_app())
     # MAXLEN ~ trims whole macro nodes: the stream stays near the cap, never grows without bound.
     assert 50 <= cluster_client.xlen(STREAM_KEY) < 300
 
 
 def test_audit_line_on_stdout(ops_settings, capsys):
     from atedash.accounts.audit import audit
+    from atedash.core.app import current_app
 
-    audit("cli:someone", "actor.update", "actor:x", 3, 4, {"status": ["STATUS_SUSPENDED", "STATUS_RUNNING"]})
+    audit(
+        "cli:someone",
+        "actor.update",
+        "actor:x",
+        3,
+        4,
+        {"status": ["STATUS_SUSPENDED", "STATUS_RUNNING"]},
+        app=current_app(),
+    )
     out = capsys.readouterr().out.strip().splitlines()[-1]
     entry = json.loads(out)
     assert entry["who"] == "cli:someone" and entry["action"] == "actor.update" and entry["key"] == "actor:x"
@@ -228,9 +238,10 @@ def test_audit_line_on_stdout(ops_settings, capsys):
 
 def test_audit_survives_a_store_outage(ops_settings, capsys):
     from atedash.accounts.audit import audit
+    from atedash.core.app import current_app
 
     ops_settings.ATEDASH_REDIS_URL = "redis://127.0.0.1:1"
-    audit("cli:x", "test.down", key="k")
+    audit("cli:x", "test.down", key="k", app=current_app())
     assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["action"] == "test.down"
 
 

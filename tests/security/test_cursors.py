@@ -317,9 +317,10 @@ def test_well_formed_audit_before_pages(viewer, before):
 
 def test_audit_paging_with_before_still_works(viewer):
     from atedash.accounts.audit import audit
+    from atedash.core.app import current_app
 
     for i in range(105):
-        audit("tester", f"test.{i}", stream=True)
+        audit("tester", f"test.{i}", stream=True, app=current_app())
     body = viewer.get("/audit/").content.decode()
     older = re.search(r'href="\?before=([^"]+)" id="audit-older"', body).group(1)
     body = viewer.get(f"/audit/?before={older}").content.decode()

@@ -308,6 +308,7 @@ class Command(BaseCommand):
                 stream=False,
                 file=options["file"],
                 policy=policy,
+                app=current_app(),
             )
 
         try:
@@ -346,6 +347,7 @@ class Command(BaseCommand):
                 file=options["file"],
                 policy=policy,
                 **{k: v for k, v in result.to_dict().items() if k not in ("policy", "dry_run")},
+                app=current_app(),
             )
             current_app().records_changed()
 
@@ -422,11 +424,26 @@ class Command(BaseCommand):
         operator = cli_operator()
 
         def on_change(action: str, key: str, details: dict) -> None:
-            audit(operator, action, key=key, via="reset", scope=f"{scope.kind} {scope.value}", **details)
+            audit(
+                operator,
+                action,
+                key=key,
+                via="reset",
+                scope=f"{scope.kind} {scope.value}",
+                **details,
+                app=current_app(),
+            )
 
         report = reset_scope(current_app().store.persistence(), scope, dry_run=options["dry_run"], on_change=on_change)
         if not options["dry_run"]:
-            audit(operator, "reset", key=None, scope=f"{scope.kind} {scope.value}", counts=report.counts())
+            audit(
+                operator,
+                "reset",
+                key=None,
+                scope=f"{scope.kind} {scope.value}",
+                counts=report.counts(),
+                app=current_app(),
+            )
             current_app().records_changed(recount=True)
         if options["format"] == "json":
             self.stdout.write(json_document(report.to_dict()))
@@ -479,6 +496,7 @@ class Command(BaseCommand):
             scope="ate" if scope == "records" else "all",
             removed=rows,
             removed_total=totals,
+            app=current_app(),
         )
         current_app().records_changed()
         if options.get("format") == "json":
