@@ -1,4 +1,5 @@
-"""The ate store in Python: the twin of the Go package ateredis, on Redis Cluster or one node.
+"""The ate store in Python: the twin of the Go package ateredis, on Redis Cluster or one node
+(Persistence), and the dashboard's own state beside it (DashboardState).
 
 Plain library (redis-py + protobuf); never imports Django.
 """
@@ -6,6 +7,7 @@ Plain library (redis-py + protobuf); never imports Django.
 from storage.cluster import ClusterOverview, NodeInfo, ShardCounts, StoreStats
 from storage.codec import BINARY, JSON, RecordCodec, RecordDecodeError
 from storage.connection import answers_ping, connect
+from storage.dashboard import DashboardState
 from storage.errors import (
     STORE_ERRORS,
     UNREACHABLE_ERRORS,
@@ -46,6 +48,7 @@ __all__ = [
     "ClusterOverview",
     "CorruptEntry",
     "CorruptRecord",
+    "DashboardState",
     "FailedPrecondition",
     "ImmutableField",
     "InvalidCursor",

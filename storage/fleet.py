@@ -166,7 +166,7 @@ class Lease:
 
 
 class Fleet:
-    """The fleet's keys through one client (scripts registered once per Persistence)."""
+    """The fleet's keys through one client (scripts registered once per DashboardState)."""
 
     def __init__(self, client: Client, *, lease_ttl_s: float = LEASE_TTL_S) -> None:
         self.client = client

@@ -1,4 +1,4 @@
-"""Persistence: the Python port of the Go package ateredis, plus what the dashboard needs.
+"""Persistence: the Python port of the Go package ateredis (the dashboard's own keys: dashboard.py).
 
 Every check-then-write is atomic per key through compare-and-set Lua scripts: a write or delete
 only happens if the key still holds exactly the bytes that were read and checked. When it does not,
@@ -22,7 +22,7 @@ from google.protobuf import json_format
 from redis.cluster import RedisCluster
 
 from storage import cluster as cluster_info
-from storage import dashboard, matches, scanning
+from storage import matches, scanning
 from storage.ateapi_pb2 import Actor, Worker
 from storage.codec import JSON, RecordDecodeError, preview
 from storage.errors import (
@@ -34,7 +34,6 @@ from storage.errors import (
     UnreadableByServer,
     VersionConflict,
 )
-from storage.fleet import Fleet
 from storage.gorules import DELETE, UPDATE, refuse_unreadable_stored
 from storage.keys import ACTOR_PREFIX, WORKER_PREFIX, actor_key, key_bytes, key_slot, worker_key
 from storage.raw import LockInfo, RawRecord, describe_unknown_fields, detect_encoding, reindent_json
@@ -180,11 +179,6 @@ class Persistence:
         self._replica_ack = ReplicaAck(client)
         self._compare_and_set = client.register_script(_COMPARE_AND_SET)
         self._compare_and_delete = client.register_script(_COMPARE_AND_DELETE)
-        self._count_in_window = client.register_script(dashboard.COUNT_IN_WINDOW)
-        self._sessions_epoch = client.register_script(dashboard.SESSIONS_EPOCH)
-        self._export_take = client.register_script(dashboard.EXPORT_TAKE)
-        self._export_renew = client.register_script(dashboard.EXPORT_RENEW)
-        self._fleet: Fleet | None = None
         self._on_replicas: Persistence | None = None
 
     def on_replicas(self) -> Persistence:
@@ -198,78 +192,6 @@ class Persistence:
             view._on_replicas = view
             self._on_replicas = view
         return view
-
-    @property
-    def fleet(self) -> Fleet:
-        """The fleet's leases and shared results (storage/fleet.py)."""
-        if self._fleet is None:
-            self._fleet = Fleet(self.client)
-        return self._fleet
-
-    # ================================================================ the dashboard's own records
-
-    def append_audit(
-        self, line: str, *, maxlen: int, record_key: str | None = None, history: tuple[int, int] | None = None
-    ) -> None:
-        dashboard.append_audit(self.client, line, maxlen=maxlen, record_key=record_key, history=history)
-
-    def recent_audit(self, count: int = 100, before: str | None = None) -> list[tuple[str, dict]]:
-        return dashboard.recent_audit(self.client, count, before)
-
-    def search_audit(
-        self, wanted, count: int, before: str | None = None, *, budget: int = 10_000
-    ) -> tuple[list[tuple[str, dict]], str | None, int]:
-        return dashboard.search_audit(self.client, wanted, count, before, budget=budget)
-
-    def audit_reach(self) -> tuple[int, str | None]:
-        return dashboard.audit_reach(self.client)
-
-    def record_history(self, record_key: str, count: int, before: str | None = None) -> list[tuple[str, dict]]:
-        return dashboard.record_history(self.client, record_key, count, before)
-
-    def history_entry(self, record_key: str, entry_id: str) -> dict | None:
-        return dashboard.history_entry(self.client, record_key, entry_id)
-
-    def check_epoch(self) -> bytes:
-        return dashboard.check_epoch(self.client)
-
-    def bump_check_epoch(self) -> None:
-        dashboard.bump_check_epoch(self.client)
-
-    def take_export_lease(self, operator: str, token: str, *, lease_s: float, fleet_max: int, operator_max: int) -> str:
-        return dashboard.take_export_lease(
-            self._export_take, operator, token, lease_s=lease_s, fleet_max=fleet_max, operator_max=operator_max
-        )
-
-    def renew_export_lease(self, operator: str, token: str, *, lease_s: float) -> bool:
-        return dashboard.renew_export_lease(self._export_renew, operator, token, lease_s=lease_s)
-
-    def release_export_lease(self, operator: str, token: str) -> None:
-        dashboard.release_export_lease(self.client, operator, token)
-
-    def sessions_epoch(self, ttl_s: float) -> str:
-        return dashboard.sessions_epoch(self._sessions_epoch, ttl_s)
-
-    def session_generation(self, operator: str) -> int:
-        return dashboard.session_generation(self.client, operator)
-
-    def end_sessions(self, operator: str) -> int:
-        return dashboard.end_sessions(self.client, operator)
-
-    def login_failures(self, kind: str, value: str) -> tuple[int, float]:
-        return dashboard.login_failures(self.client, kind, value)
-
-    def count_login_failure(self, kind: str, value: str, window_s: float) -> tuple[int, float]:
-        return dashboard.count_login_failure(self._count_in_window, kind, value, window_s)
-
-    def count_in_window(self, what: str, window_s: float) -> int:
-        return dashboard.count_in_window(self._count_in_window, what, window_s)
-
-    def clear_login_failures(self, kind: str, value: str) -> None:
-        dashboard.clear_login_failures(self.client, kind, value)
-
-    def claim_refresh(self, what: str, interval_s: int) -> bool:
-        return dashboard.claim_refresh(self.client, what, interval_s)
 
     # ================================================================ any record kind
 

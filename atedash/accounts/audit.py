@@ -263,7 +263,7 @@ def _append_to_stream(app: Application, line: str, record_key: str | None = None
     if not settings.ATEDASH_AUDIT_STREAM:
         return True
     try:
-        app.store.persistence().append_audit(
+        app.store.dashboard().append_audit(
             line, maxlen=settings.ATEDASH_AUDIT_MAXLEN, record_key=record_key, history=RECORD_HISTORY
         )
     except Exception as exc:  # noqa: BLE001 - the stdout line stands; the change is never undone
@@ -279,4 +279,4 @@ def recent(app: Application, count: int = 100, before: str | None = None) -> lis
     returned (for paging)."""
     if before and "-" in before and all(int(part) == 0 for part in before.split("-")):
         return []  # nothing is older than 0-0 (and XREVRANGE refuses "(0-0")
-    return app.store.persistence().recent_audit(count, before)
+    return app.store.dashboard().recent_audit(count, before)

@@ -51,7 +51,7 @@ def start(request: HttpRequest, operator: Operator, app: Application) -> None:
     request.session.cycle_key()
     request.session[SESSION_KEY] = operator.name
     request.session[PASSWORD_KEY] = password_fingerprint(entry.get("password", ""))
-    request.session[GENERATION_KEY] = app.store.persistence().session_generation(operator.name)
+    request.session[GENERATION_KEY] = app.store.dashboard().session_generation(operator.name)
     request.session[EPOCH_KEY] = _epoch(app)
     request.session[LOGIN_AT_KEY] = now
     request.session[SEEN_AT_KEY] = now
@@ -59,7 +59,7 @@ def start(request: HttpRequest, operator: Operator, app: Application) -> None:
 
 def end_everywhere(name: str, app: Application) -> None:
     """Every session of `name`, in every browser, ends (the next request of each is logged out)."""
-    app.store.persistence().end_sessions(name)
+    app.store.dashboard().end_sessions(name)
 
 
 def operator_of(request: HttpRequest, app: Application) -> Operator | None:
@@ -106,13 +106,13 @@ def _valid_operator(session: SessionBase, name: object, app: Application) -> Ope
 
 def _epoch(app: Application) -> str:
     # Kept past the longest session (renewed at each use): it never lapses under a live cookie.
-    return app.store.persistence().sessions_epoch(2 * settings.SESSION_COOKIE_AGE + 3600)
+    return app.store.dashboard().sessions_epoch(2 * settings.SESSION_COOKIE_AGE + 3600)
 
 
 def _stored(name: str, app: Application) -> tuple[str, int] | None:
     """(the store's sessions epoch, the operator's generation); None while the store cannot be read."""
     try:
-        return _epoch(app), app.store.persistence().session_generation(name)
+        return _epoch(app), app.store.dashboard().session_generation(name)
     except Exception as exc:
         if is_store_unavailable(exc):
             return None

@@ -45,21 +45,21 @@ class LoginThrottle:
 
     def locked_for(self, name: str, ip: str) -> int:
         """Seconds left on a lockout of this name, address or both (0 when not locked)."""
-        persistence = self.store.persistence()
+        state = self.store.dashboard()
         wait = 0.0
         for kind, value in self._counters(name, ip).items():
-            count, ttl = persistence.login_failures(kind, value)
+            count, ttl = state.login_failures(kind, value)
             if count >= self.limits[kind]:
                 wait = max(wait, ttl)
         return int(wait) + 1 if wait else 0
 
     def failure(self, name: str, ip: str) -> None:
-        persistence = self.store.persistence()
+        state = self.store.dashboard()
         for kind, value in self._counters(name, ip).items():
-            persistence.count_login_failure(kind, value, self.window_s)
+            state.count_login_failure(kind, value, self.window_s)
 
     def success(self, name: str, ip: str) -> None:
-        self.store.persistence().clear_login_failures("pair", self._counters(name, ip)["pair"])
+        self.store.dashboard().clear_login_failures("pair", self._counters(name, ip)["pair"])
 
     @contextmanager
     def password_check(self) -> Iterator[bool]:

@@ -40,14 +40,14 @@ class CheckCache(LeasedComputation):
         """The store's change marker (b"" when none was set, e.g. after a flush); None when the store
         cannot say."""
         try:
-            return self.store.persistence().check_epoch()
+            return self.store.dashboard().check_epoch()
         except Exception:  # noqa: BLE001 - an unreachable store shows up elsewhere
             return None
 
     def invalidate(self) -> None:
         """Marks the fleet's report stale (called after each change made through atedash)."""
         try:
-            self.store.persistence().bump_check_epoch()
+            self.store.dashboard().bump_check_epoch()
         except Exception as exc:  # noqa: BLE001 - the reports age out anyway
             log.warning("could not mark consistency reports stale: %s", exc)
 

@@ -118,7 +118,7 @@ class LeasedComputation:
     # --- reading the store ---------------------------------------------------------------------
 
     def _fleet(self) -> Fleet:
-        return self.store.persistence().fleet
+        return self.store.dashboard().fleet
 
     def read(self) -> tuple[Any, dict, dict | None, LeaseInfo | None, float]:
         """(result, its stored envelope, last error, running lease, stale marker) as stored now."""

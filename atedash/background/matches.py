@@ -209,6 +209,7 @@ class WalkRegistry:
     def __init__(
         self,
         persistence: Callable[[], Persistence],
+        fleet: Callable[[], Fleet],
         *,
         max_results: int = 100_000,
         keep: int = 4,
@@ -216,15 +217,13 @@ class WalkRegistry:
         step_keys: int = 2000,
     ) -> None:
         self._persistence = persistence  # the process's storage.Persistence, when a walk starts
+        self._fleet = fleet  # where walks are shared with the fleet (storage.DashboardState.fleet)
         self.max_results = max_results
         self.keep, self.keep_s = keep, keep_s
         self.step_keys = step_keys  # keys per SCAN step of a walk
         self._lock = threading.Lock()
         # This process's own running walks: id -> (FullWalk, thread); nothing else is kept here.
         self._local: dict[str, tuple[FullWalk, threading.Thread]] = {}
-
-    def _fleet(self) -> Fleet:
-        return self._persistence().fleet
 
     # --- reading ---------------------------------------------------------------------------------
 

@@ -82,7 +82,9 @@ class Application:
         )
         self.metrics = Metrics(self.stats, self.checks, self.store)
         # "Show all matches": full-store walks, one at a time in the fleet (atedash/background/matches.py).
-        self.walks = WalkRegistry(self.store.persistence, step_keys=settings.ATEDASH_STORE_STEP_KEYS)
+        self.walks = WalkRegistry(
+            self.store.persistence, lambda: self.store.dashboard().fleet, step_keys=settings.ATEDASH_STORE_STEP_KEYS
+        )
         self.refresh_interval_s = settings.ATEDASH_REFRESH_INTERVAL
         # Downloads of the store this process sends at once (atedash/core/exports.py).
         self.export_slots = export_slots()
@@ -90,7 +92,7 @@ class Application:
     def claim_refresh(self, what: str) -> bool:
         """True when a forced recount or check of `what` may start now: at most one per
         ATEDASH_REFRESH_INTERVAL for the whole fleet (the claim lives in the store)."""
-        return self.store.persistence().claim_refresh(what, self.refresh_interval_s)
+        return self.store.dashboard().claim_refresh(what, self.refresh_interval_s)
 
     def records_changed(self, *, recount: bool = False) -> None:
         """Records changed through atedash: the fleet's consistency report predates the change; with

@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from django.http import StreamingHttpResponse
 
     from atedash.core.request import AuthedHttpRequest
-    from storage import Persistence
+    from storage import DashboardState, Persistence
 
 log = logging.getLogger(__name__)
 
@@ -47,8 +47,8 @@ class ExportRefused(Exception):
 class Lease:
     """One download's place in the fleet's count (and in this process's)."""
 
-    def __init__(self, p: Persistence, operator: str, slots: threading.BoundedSemaphore) -> None:
-        self.p, self.operator = p, operator
+    def __init__(self, state: DashboardState, operator: str, slots: threading.BoundedSemaphore) -> None:
+        self.state, self.operator = state, operator
         self.token = secrets.token_hex(8)
         self.renewed_at = 0.0
         self.released = False
@@ -58,7 +58,7 @@ class Lease:
         if not self.slots.acquire(blocking=False):
             raise ExportRefused("This process is already sending as many downloads as it may; try again in a minute.")
         try:
-            outcome = self.p.take_export_lease(
+            outcome = self.state.take_export_lease(
                 self.operator,
                 self.token,
                 lease_s=LEASE_S,
@@ -87,7 +87,7 @@ class Lease:
             return
         self.renewed_at = now
         try:
-            self.p.renew_export_lease(self.operator, self.token, lease_s=LEASE_S)
+            self.state.renew_export_lease(self.operator, self.token, lease_s=LEASE_S)
         except Exception as exc:  # noqa: BLE001 - the lease then lapses; the download goes on
             log.warning("export lease not renewed: %s", exc)
 
@@ -97,7 +97,7 @@ class Lease:
         self.released = True
         self.slots.release()
         try:
-            self.p.release_export_lease(self.operator, self.token)
+            self.state.release_export_lease(self.operator, self.token)
         except Exception as exc:  # noqa: BLE001 - it expires by itself
             log.warning("export lease not released (it expires in %d s): %s", LEASE_S, exc)
 
@@ -191,8 +191,8 @@ def attachment(
     return response
 
 
-def take_lease(request: AuthedHttpRequest, p: Persistence, slots: threading.BoundedSemaphore) -> Lease:
+def take_lease(request: AuthedHttpRequest, state: DashboardState, slots: threading.BoundedSemaphore) -> Lease:
     """A lease for one download by the request's operator; ExportRefused when at a cap."""
-    lease = Lease(p, request.operator.name if request.operator is not None else "", slots)
+    lease = Lease(state, request.operator.name if request.operator is not None else "", slots)
     lease.take()
     return lease

@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from django.http import HttpRequest, HttpResponse
 
     from atedash.core.app import Application
-    from storage import Persistence
+    from storage import DashboardState, Persistence
 
 
 def wants_partial(request: HtmxHttpRequest) -> bool:
@@ -35,6 +35,11 @@ def persistence(app: Application) -> Persistence:
     """The application's Persistence, its calls timed for the Server-Timing header (atedash/core/timing.py):
     a TimedPersistence, which answers as the Persistence it wraps."""
     return cast("Persistence", app.store.timed())
+
+
+def dashboard(app: Application) -> DashboardState:
+    """The application's DashboardState (audit, histories...), its calls timed as persistence()'s are."""
+    return cast("DashboardState", app.store.timed_dashboard())
 
 
 def scan_budget() -> dict[str, int | float | None]:

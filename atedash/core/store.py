@@ -1,4 +1,5 @@
-"""The one Redis client of this process, wrapped in storage.Persistence, and its outage probe.
+"""The one Redis client of this process, wrapped in storage.Persistence (the ate records) and
+storage.DashboardState (the dashboard's own keys), and its outage probe.
 
 `StoreConnection` belongs to the application object (atedash/core/app.py): the client is built lazily on
 first use from the store's URL (thread-safe), and closed with the application.
@@ -75,7 +76,8 @@ class StoreConnection:
         self._executor = executor
         self._lock = threading.Lock()
         self._persistence: storage.Persistence | None = None
-        self._timed: TimedPersistence | None = None
+        self._dashboard: storage.DashboardState | None = None  # on the Persistence's client
+        self._timed: dict[str, TimedPersistence] = {}  # "persistence", "dashboard": one per client
         self._outage: Outage | None = None
         self._probe_lock = threading.Lock()
         self._probe_pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="atedash-probe")
@@ -85,32 +87,46 @@ class StoreConnection:
 
     def persistence(self) -> storage.Persistence:
         """The process-wide storage.Persistence (raises redis errors when the store is unreachable)."""
+        return self._open()[0]
+
+    def dashboard(self) -> storage.DashboardState:
+        """The process-wide storage.DashboardState, on the same client as persistence()."""
+        return self._open()[1]
+
+    def _open(self) -> tuple[storage.Persistence, storage.DashboardState]:
         if self._outage is not None:
             self._probe_outage()  # raises StoreUnreachable while no node of the store answers
-        persistence = self._persistence
-        if persistence is not None:
-            return persistence
+        persistence, dashboard = self._persistence, self._dashboard
+        if persistence is not None and dashboard is not None:
+            return persistence, dashboard
         with self._lock:
-            if self._persistence is None:
+            if self._persistence is None or self._dashboard is None:
                 options = {"socket_timeout": self._timeout} if self._timeout else {}
                 client = storage.connect(self.url, cluster=self._cluster, **options)
                 self._persistence = storage.Persistence(
                     client, replica_ack_timeout=self._replica_ack_seconds, executor=self._executor
                 )
-            return self._persistence
+                self._dashboard = storage.DashboardState(client)
+            return self._persistence, self._dashboard
 
     def timed(self) -> TimedPersistence:
         """persistence(), its calls timed for the Server-Timing header (one wrapper per client)."""
-        persistence = self.persistence()
-        wrapper = self._timed
-        if wrapper is None or wrapper.target is not persistence:
-            wrapper = self._timed = TimedPersistence(persistence)
+        return self._timed_of("persistence", self.persistence())
+
+    def timed_dashboard(self) -> TimedPersistence:
+        """dashboard(), its calls timed as timed()'s are."""
+        return self._timed_of("dashboard", self.dashboard())
+
+    def _timed_of(self, name: str, target: storage.Persistence | storage.DashboardState) -> TimedPersistence:
+        wrapper = self._timed.get(name)
+        if wrapper is None or wrapper.target is not target:
+            wrapper = self._timed[name] = TimedPersistence(target)
         return wrapper
 
     def close(self) -> None:
         """Forget the client and any outage, and close the client."""
         with self._lock:
-            persistence, self._persistence = self._persistence, None
+            persistence, self._persistence, self._dashboard = self._persistence, None, None
             self._outage = None
         self._probe_pool.shutdown(wait=False, cancel_futures=True)
         if persistence is not None:
@@ -132,7 +148,7 @@ class StoreConnection:
             persistence = self._persistence
             clustered = persistence is not None and persistence.topology.is_cluster
             if persistence is not None and not clustered:
-                self._persistence = None
+                self._persistence = self._dashboard = None
             if persistence is not None and clustered:
                 self._refresh_slot_map_soon(persistence, now)
             if self._outage is None:

@@ -5,12 +5,15 @@ ServerTimingMiddleware (first in MIDDLEWARE) adds to every response
     Server-Timing: app;dur=<ms>, store;dur=<ms>
 
 where ``app`` is the whole Django stack (middleware, view, template) and ``store`` the time spent
-inside storage.Persistence methods called by the views (Redis round trips plus decoding), summed per
-request. ``app - store`` is Django's own share. bench/http_bench.py reads the header; a browser's
-developer tools show it too. The cost is two clock reads per request and per storage call.
+inside storage.Persistence and storage.DashboardState methods called by the views (Redis round
+trips plus decoding), summed per request. ``app - store`` is Django's own share.
+bench/http_bench.py reads the header; a browser's developer tools show it too. The cost is two
+clock reads per request and per storage call.
 
-Views get the Persistence through the application's ``store.timed()`` (atedash.core.pages.persistence); other code
-(background statistics, health checks) uses it untimed.
+Views get the Persistence through the application's ``store.timed()``
+(atedash.core.pages.persistence) and the DashboardState through ``store.timed_dashboard()``
+(atedash.core.pages.dashboard); other code (background statistics, health checks) uses them
+untimed.
 """
 
 from __future__ import annotations
@@ -31,15 +34,16 @@ _store_time: contextvars.ContextVar[list[float] | None] = contextvars.ContextVar
 
 
 class TimedPersistence:
-    """Wraps a storage.Persistence: public method calls add their duration to the current request."""
+    """Wraps a storage.Persistence or DashboardState: public method calls add their duration to the
+    current request."""
 
     __slots__ = ("_target", "__weakref__")
 
-    def __init__(self, target: storage.Persistence) -> None:
+    def __init__(self, target: storage.Persistence | storage.DashboardState) -> None:
         self._target = target
 
     @property
-    def target(self) -> storage.Persistence:
+    def target(self) -> storage.Persistence | storage.DashboardState:
         return self._target
 
     def __getattr__(self, name: str) -> Any:

@@ -19,7 +19,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 
 from atedash.accounts.audit import audit
 from atedash.accounts.auth import role_required
-from atedash.core.pages import persistence
+from atedash.core.pages import dashboard, persistence
 from atedash.core.request import AuthedHttpRequest
 from atedash.ops.forms import ResetForm, ResetScopeForm
 from storage.reset import FIRST_KEYS, ResetReport, ScopeTooLarge, iter_scope_export, reset_scope
@@ -104,7 +104,7 @@ def reset_backup(request: AuthedHttpRequest) -> HttpResponse | StreamingHttpResp
     p = persistence(request.app)
     # Bounded like the store's backup (atedash/core/exports.py).
     try:
-        lease = take_lease(request, p, request.app.export_slots)
+        lease = take_lease(request, dashboard(request.app), request.app.export_slots)
     except ExportRefused as exc:
         return too_many(request, exc.message)
     lines = iter_scope_export(p, scope)

@@ -23,7 +23,7 @@ from prometheus_client.exposition import choose_encoder
 from atedash.accounts.audit import audit, bounded, is_digest, recent, shown
 from atedash.accounts.auth import login_exempt, role_required
 from atedash.core.error_pages import BadParameter
-from atedash.core.pages import persistence, render_page
+from atedash.core.pages import dashboard, persistence, render_page
 from atedash.core.request import AuthedHttpRequest, HtmxHttpRequest
 
 if TYPE_CHECKING:
@@ -201,7 +201,7 @@ def export_download(request: AuthedHttpRequest) -> HttpResponseBase:
 
         raise StoreUnreachable(f"{p.address} does not answer PING")
     try:
-        lease = take_lease(request, p, request.app.export_slots)
+        lease = take_lease(request, dashboard(request.app), request.app.export_slots)
     except ExportRefused as exc:
         return too_many(request, exc.message)
     response = attachment(request, p, iter_export(p), lease)
@@ -262,7 +262,7 @@ def audit_page(request: AuthedHttpRequest) -> HttpResponse:
     before = parse_stream_id(request.GET.get("before"))
     values = {name: request.GET.get(name, "")[:4096] for name in AUDIT_FILTERS}
     wanted = audit_filter(values)
-    p = persistence(request.app)
+    state = dashboard(request.app)
     examined = None
     if wanted is None:
         entries = recent(request.app, AUDIT_PAGE_SIZE + 1, before=before)
@@ -270,9 +270,9 @@ def audit_page(request: AuthedHttpRequest) -> HttpResponse:
         entries = entries[:AUDIT_PAGE_SIZE]
         next_before = entries[-1][0] if more and entries else None
     else:
-        entries, next_before, examined = p.search_audit(wanted, AUDIT_PAGE_SIZE, before, budget=AUDIT_SEARCH_BUDGET)
+        entries, next_before, examined = state.search_audit(wanted, AUDIT_PAGE_SIZE, before, budget=AUDIT_SEARCH_BUDGET)
     rows = [{"id": sid, **_entry_row(entry)} for sid, entry in entries]
-    length, oldest = p.audit_reach()
+    length, oldest = state.audit_reach()
     context = {
         "rows": rows,
         "next_before": next_before,

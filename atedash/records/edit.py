@@ -22,7 +22,7 @@ import storage
 from atedash.accounts.audit import bounded, changed_fields
 from atedash.accounts.auth import role_required
 from atedash.core import error_pages
-from atedash.core.pages import persistence
+from atedash.core.pages import dashboard, persistence
 from atedash.core.request import AuthedHttpRequest
 from atedash.records import raw as raw_views
 from atedash.records.forms import SAVE_DESPITE_FINDINGS, RecordEditForm
@@ -35,7 +35,7 @@ from storage.raw import LockInfo
 from storage.records import Record, copy_record
 
 if TYPE_CHECKING:
-    from storage import Persistence
+    from storage import DashboardState
 
 MERGE_ROUNDS = 8  # the record keeps changing under the merge: give up after this many compare-and-sets
 BAD_BASE = "This form was changed on its way or made for another record: nothing was saved. Open the edit page again."
@@ -157,7 +157,7 @@ def _edit_page(
     base_version = stored.version
     revert_id = request.GET.get("revert")
     if revert_id:
-        entry = persistence(request.app).history_entry(key_text(key), revert_id) if _stream_id(revert_id) else None
+        entry = dashboard(request.app).history_entry(key_text(key), revert_id) if _stream_id(revert_id) else None
         changes = revertible(form, entry) if entry else {}
         big = too_big(form, bounded(entry)) if entry else []
         if big:
@@ -319,7 +319,7 @@ def _merge_page(
         your_version=base.version,
         hidden=hidden,
         conflicts=len(result.conflicts),
-        other_change=_who_saved(persistence(request.app), key, current.version),
+        other_change=_who_saved(dashboard(request.app), key, current.version),
     )
     return render(request, "records/conflict.html", context, status=409)
 
@@ -327,10 +327,10 @@ def _merge_page(
 OTHER_CHANGE_LOOKBACK = 20  # history entries searched for the change that made the stored version
 
 
-def _who_saved(p: Persistence, key: str | bytes, version: int) -> dict[str, Any] | None:
+def _who_saved(state: DashboardState, key: str | bytes, version: int) -> dict[str, Any] | None:
     """Who saved `version` of the record and when, from its history (the audit); None when no
     entry says so (the ate server wrote it, or its entry is older than the history kept)."""
-    for _entry_id, entry in p.record_history(key_text(key), OTHER_CHANGE_LOOKBACK):
+    for _entry_id, entry in state.record_history(key_text(key), OTHER_CHANGE_LOOKBACK):
         if entry.get("version_after") == version:
             return {
                 "who": entry.get("who") or entry.get("operator") or "someone",

@@ -22,7 +22,7 @@ import storage
 from atedash.accounts.audit import audit
 from atedash.accounts.auth import role_required
 from atedash.core.links import local_path
-from atedash.core.pages import persistence, render_page, wants_partial
+from atedash.core.pages import dashboard, persistence, render_page, wants_partial
 from atedash.core.request import AuthedHttpRequest
 from atedash.records import cursors
 from atedash.records.kinds import RecordPages
@@ -159,7 +159,7 @@ def _start(request: AuthedHttpRequest, pages: Pages) -> HttpResponse:
     if not operator.can_edit:
 
         def may_start() -> bool:
-            walks = app.store.persistence().count_in_window(f"walk-start:{operator.name}", 60)
+            walks = app.store.dashboard().count_in_window(f"walk-start:{operator.name}", 60)
             return walks <= VIEWER_WALKS_PER_MINUTE
 
     job, _ = app.walks.start(pages.plural, wanted, operator.name, fresh=fresh, may_start=may_start)
@@ -196,7 +196,7 @@ def matches_export(request: AuthedHttpRequest, pages: Pages) -> HttpResponse | S
     p = persistence(request.app)
     # Bounded like the store's backup (atedash/core/exports.py): a cap per fleet and per operator.
     try:
-        lease = take_lease(request, p, request.app.export_slots)
+        lease = take_lease(request, dashboard(request.app), request.app.export_slots)
     except ExportRefused as exc:
         return too_many(request, exc.message)
     response = attachment(request, p, iter_keys_export(p, list(result.keys)), lease, kind, "matches")

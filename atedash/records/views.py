@@ -25,7 +25,7 @@ import storage
 from atedash.accounts.audit import audit, changed_fields
 from atedash.accounts.auth import role_required
 from atedash.core import error_pages, timing
-from atedash.core.pages import persistence, render_page, scan_budget
+from atedash.core.pages import dashboard, persistence, render_page, scan_budget
 from atedash.core.request import AuthedHttpRequest
 from atedash.records import cursors
 from atedash.records import raw as raw_views
@@ -145,7 +145,9 @@ def record_detail(request: AuthedHttpRequest, pages: Pages, key: str | bytes) ->
     if record is not None:
         context["fields"] = pages.field_rows(record)
         context["delete_blocked"] = pages.delete_blocked(record)
-        context["history"] = history_rows(pages, p.record_history(key_text(key), HISTORY_SHOWN), context["urls"])
+        context["history"] = history_rows(
+            pages, dashboard(request.app).record_history(key_text(key), HISTORY_SHOWN), context["urls"]
+        )
         context["history_more_url"] = reverse("ops_audit") + "?" + urlencode({"key": key_text(key)})
     return render(request, "records/detail.html", context)
 

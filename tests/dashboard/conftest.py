@@ -85,7 +85,7 @@ def signed_in(role, request):
             django_settings.SECRET_KEY,
             name,
             Path(django_settings.ATEDASH_USERS_FILE).read_bytes(),
-            current_app().store.persistence().session_generation(role),
+            current_app().store.dashboard().session_generation(role),
         )
     except Exception:  # noqa: BLE001 - no users file, no store: sign in as a browser would
         return login(Client(), role)
