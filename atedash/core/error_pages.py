@@ -170,8 +170,13 @@ def handle_exception(request: HtmxHttpRequest, exc: BaseException) -> HttpRespon
     """Response for an exception a view let through, or None to let Django handle it."""
     if is_store_unavailable(exc):
         return store_unavailable(request, exc)
-    if isinstance(exc, BadParameter):
+    # Django's own handling of these logs a traceback; the page is all an operator needs.
+    if isinstance(exc, BadRequest):
         return bad_request(request, exc)
+    if isinstance(exc, PermissionDenied):
+        return permission_denied(request, exc)
+    if isinstance(exc, Http404):
+        return page_not_found(request, exc)
     storage = _storage()
     if isinstance(exc, storage.InvalidCursor):
         return bad_request(request, BadParameter("cursor", INVALID_LINK, detail=exc.reason))
