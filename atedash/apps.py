@@ -7,7 +7,7 @@ from django.conf import settings
 from django.core.signals import setting_changed
 
 if TYPE_CHECKING:
-    from atedash.app import Application
+    from atedash.core.app import Application
 
 
 class AtedashConfig(AppConfig):
@@ -15,22 +15,22 @@ class AtedashConfig(AppConfig):
     verbose_name = "atedash"
 
     def ready(self) -> None:
-        import atedash.deploy_checks  # noqa: F401 - registers the deploy checks
-        from atedash.app import Application
+        import atedash.core.deploy_checks  # noqa: F401 - registers the deploy checks
+        from atedash.core.app import Application
 
         self.application = Application(settings)
-        setting_changed.connect(self._setting_changed, dispatch_uid="atedash.app")
+        setting_changed.connect(self._setting_changed, dispatch_uid="atedash.core.app")
 
     def replace_application(self) -> Application:
         """A fresh application object from the current settings (the old one is closed)."""
-        from atedash.app import Application
+        from atedash.core.app import Application
 
         old, self.application = self.application, Application(settings)
         old.close()
         return self.application
 
     def _setting_changed(self, setting: str, **kwargs: Any) -> None:
-        from atedash.app import SETTINGS
+        from atedash.core.app import SETTINGS
 
         if setting in SETTINGS:
             self.replace_application()

@@ -217,22 +217,24 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # request.app, the application object, for everything after it.
+    "atedash.core.middleware.AppMiddleware",
     # /healthz, /readyz, /metrics answer probes and scrapers that name the pod by its IP.
-    "atedash.middleware.ProbeHostMiddleware",
-    # Server-Timing: app;dur (whole Django stack), store;dur (storage calls): see atedash/timing.py.
-    "atedash.timing.ServerTimingMiddleware",
-    "atedash.middleware.RequestLatencyMiddleware",
+    "atedash.core.middleware.ProbeHostMiddleware",
+    # Server-Timing: app;dur (whole Django stack), store;dur (storage calls): see atedash/core/timing.py.
+    "atedash.core.timing.ServerTimingMiddleware",
+    "atedash.core.middleware.RequestLatencyMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
-    "atedash.middleware.SecurityHeadersMiddleware",
+    "atedash.core.middleware.SecurityHeadersMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    "atedash.middleware.OperatorMiddleware",
-    "atedash.middleware.StoreErrorMiddleware",
+    "atedash.accounts.middleware.OperatorMiddleware",
+    "atedash.core.middleware.StoreErrorMiddleware",
 ]
 
 ROOT_URLCONF = "atedash.urls"
@@ -248,7 +250,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.template.context_processors.csrf",
                 "django.contrib.messages.context_processors.messages",
-                "atedash.context_processors.banner",
+                "atedash.core.context_processors.banner",
             ],
             "builtins": ["django.templatetags.static", "atedash.templatetags.atedash"],
         },
@@ -262,7 +264,7 @@ DATABASES: dict[str, dict[str, str]] = {}
 SESSION_ENGINE = "django.contrib.sessions.backends.signed_cookies"
 SESSION_COOKIE_NAME = "atedash_session"
 # A session ends after this long whatever happens (seconds), and after ATEDASH_SESSION_IDLE without a
-# request; logout, "sign out everywhere", a password change and removal end it at once (atedash/sessions.py).
+# request; logout, "sign out everywhere", a password change and removal end it at once (atedash/accounts/sessions.py).
 SESSION_COOKIE_AGE = env_int("ATEDASH_SESSION_AGE", 12 * 3600)
 ATEDASH_SESSION_IDLE = env_int("ATEDASH_SESSION_IDLE", 3600)
 # A logout or a flush ends a copied cookie served by another process within this many seconds:
@@ -273,13 +275,13 @@ SESSION_COOKIE_SAMESITE = "Lax"
 MESSAGE_STORAGE = "django.contrib.messages.storage.cookie.CookieStorage"
 CSRF_COOKIE_NAME = "atedash_csrftoken"
 CSRF_COOKIE_HTTPONLY = True
-CSRF_FAILURE_VIEW = "atedash.views.errors.csrf_failure"
+CSRF_FAILURE_VIEW = "atedash.core.error_pages.csrf_failure"
 
 # HTTPS. ATEDASH_HTTPS=1 says that operators reach atedash over HTTPS only (directly, or through a
 # TLS-terminating proxy named by ATEDASH_PROXY_SSL_HEADER): cookies are always Secure, plain HTTP is
 # redirected (except the health endpoints and /metrics, which probes and scrapers call over HTTP),
 # and HSTS is sent for a year; each can still be set on its own. Whatever these say, a response to
-# a request that came over HTTPS marks its cookies Secure (atedash.middleware). Asking for Secure
+# a request that came over HTTPS marks its cookies Secure (atedash.core.middleware). Asking for Secure
 # cookies, the redirect, or naming the proxy's scheme header says as much: they turn it on too.
 _proxy_ssl = env_str("ATEDASH_PROXY_SSL_HEADER")  # e.g. "X-Forwarded-Proto"
 HTTPS = env_bool(
@@ -298,7 +300,7 @@ SECURE_HSTS_SECONDS = env_int("ATEDASH_HSTS_SECONDS", 365 * 24 * 3600 if HTTPS e
 SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("ATEDASH_HSTS_INCLUDE_SUBDOMAINS", SECURE_HSTS_SECONDS > 0)
 SECURE_HSTS_PRELOAD = env_bool("ATEDASH_HSTS_PRELOAD", SECURE_HSTS_SECONDS > 0)
 # Requests are forms and GETs: anything bigger is refused with a 400 before it is parsed. The biggest
-# is the raw editor's save of a record of its limit (atedash.forms.RAW_MAX_VALUE, 384 KiB, posted
+# is the raw editor's save of a record of its limit (atedash.records.forms.RAW_MAX_VALUE, 384 KiB, posted
 # with its shown bytes in base64 as multipart: about 900 KiB).
 DATA_UPLOAD_MAX_MEMORY_SIZE = 1000 * 1024
 DATA_UPLOAD_MAX_NUMBER_FIELDS = 200
@@ -384,21 +386,21 @@ ATEDASH_AUDIT_STREAM = env_bool("ATEDASH_AUDIT_STREAM", True)
 ATEDASH_AUDIT_MAXLEN = env_int(
     "ATEDASH_AUDIT_MAXLEN", env_int("ATEDASH_AUDIT_STREAM_MAXLEN", 100_000, minimum=1), minimum=1
 )
-# Downloads of the store at once (atedash/exports.py): for the whole fleet, per operator, and the
+# Downloads of the store at once (atedash/core/exports.py): for the whole fleet, per operator, and the
 # seconds a download waits for its reader to take data before it is cut off.
 ATEDASH_EXPORT_MAX = env_int("ATEDASH_EXPORT_MAX", 2, minimum=1)
 ATEDASH_EXPORT_MAX_PER_OPERATOR = env_int("ATEDASH_EXPORT_MAX_PER_OPERATOR", 1, minimum=1)
 ATEDASH_EXPORT_SEND_TIMEOUT = env_int("ATEDASH_EXPORT_SEND_TIMEOUT", 20, minimum=1)
 ATEDASH_CHECK_MAX_AGE = env_int("ATEDASH_CHECK_MAX_AGE", 300)
 # A lock:actor:* lock held longer than this on a SUSPENDED/RUNNING or missing actor is stale
-# (storage/consistency/lockage.py says how its age is known).
+# (storage/check/lockage.py says how its age is known).
 ATEDASH_STALE_LOCK_SECONDS = env_int("ATEDASH_STALE_LOCK_SECONDS", 600, minimum=1)
 # The longest a record page walks the store for the record's relations (workers claiming an actor...).
 ATEDASH_RELATED_SEARCH_SECONDS = env_float("ATEDASH_RELATED_SEARCH_SECONDS", 1.5)
 # Up to this many keys in the store, a record page walks for its relations at once (tens of ms);
 # above, the walk is a second request (HTMX on load, a link without JS).
 ATEDASH_RELATIONS_INLINE_KEYS = env_int("ATEDASH_RELATIONS_INLINE_KEYS", 20_000, minimum=0)
-# The longest the header's box searches for an identifier that is not an exact key (atedash/views/lookup.py).
+# The longest the header's box searches for an identifier that is not an exact key (atedash/records/lookup.py).
 ATEDASH_LOOKUP_SECONDS = env_float("ATEDASH_LOOKUP_SECONDS", 2.5)
 ATEDASH_CHECK_WAIT = env_int("ATEDASH_CHECK_WAIT", 5)  # seconds the Consistency page waits for a running check
 # A bulk action on more records than this needs their number typed to confirm.
@@ -417,12 +419,12 @@ LOGGING = {
     },
     "handlers": {
         "console": {"class": "logging.StreamHandler", "formatter": "plain"},
-        # The audit trail is one JSON line per change on stdout (see atedash/audit.py); on stderr
-        # while manage.py ate runs (its stdout is its report: atedash.logging_handlers).
-        "audit": {"class": "atedash.logging_handlers.StdoutHandler", "formatter": "audit"},
+        # The audit trail is one JSON line per change on stdout (see atedash/accounts/audit.py); on stderr
+        # while manage.py ate runs (its stdout is its report: atedash.core.logging_handlers).
+        "audit": {"class": "atedash.core.logging_handlers.StdoutHandler", "formatter": "audit"},
     },
     "loggers": {
-        "atedash.audit": {"handlers": ["audit"], "level": "INFO", "propagate": False},
+        "atedash.accounts.audit": {"handlers": ["audit"], "level": "INFO", "propagate": False},
         "atedash": {"handlers": ["console"], "level": env_str("ATEDASH_LOG_LEVEL", "INFO")},
         "django": {"handlers": ["console"], "level": "WARNING"},
     },

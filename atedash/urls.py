@@ -1,22 +1,14 @@
 from django.urls import include, path, register_converter
 
-from atedash.converters import RecordKeyConverter
-from atedash.records import KINDS, ActorPages, RecordPages, WorkerPages
-from atedash.views import (
-    bulk,
-    errors,
-    flush,
-    health,
-    locks,
-    lookup,
-    matches,
-    overview,
-    raw,
-    record_edit,
-    records,
-    reset,
-    session,
-)
+from atedash.accounts import views as session
+from atedash.core import error_pages
+from atedash.core.pages import moved_to
+from atedash.ops import flush, health, overview, reset
+from atedash.records import bulk, locks, lookup, matches, raw
+from atedash.records import edit as record_edit
+from atedash.records import views as records
+from atedash.records.converters import RecordKeyConverter
+from atedash.records.kinds import KINDS, ActorPages, RecordPages, WorkerPages
 
 register_converter(RecordKeyConverter, "recordkey")
 
@@ -43,7 +35,9 @@ def record_urls(pages: type[RecordPages], base: str, ident: str) -> list:
 
 urlpatterns = [
     path("", overview.overview, name="overview"),
-    path("overview/stats/", overview.stats, name="overview_stats"),
+    path("overview/counts/", overview.counts, name="overview_counts"),
+    # Old paths of renamed features: 308 keeps the method and body (a POST stays a POST).
+    path("overview/stats/", moved_to("overview_counts"), name="overview_counts_old"),
     path("login/", session.login, name="login"),
     path("logout/", session.logout, name="logout"),
     # Before the record routes: "all" and "new" are not record ids.
@@ -55,7 +49,8 @@ urlpatterns = [
             ("export/", matches.matches_export, "matches_export"),
         )
     ),
-    path("walks/<str:job_id>/cancel/", matches.cancel_walk, name="walk_cancel"),
+    path("matches/<str:job_id>/cancel/", matches.cancel, name="matches_cancel"),
+    path("walks/<str:job_id>/cancel/", moved_to("matches_cancel"), name="matches_cancel_old"),
     *record_urls(ActorPages, "actors/", "<str:actor_id>/"),
     *record_urls(WorkerPages, "workers/", "<str:namespace>/<str:pool>/<str:pod>/"),
     path("open/", lookup.open_record, name="open_record"),  # "open by key or id" (header, list pages)
@@ -80,7 +75,7 @@ urlpatterns = [
     path("", include("atedash.ops.urls")),  # consistency check, repairs, backup, audit, /metrics
 ]
 
-handler400 = errors.bad_request
-handler403 = errors.permission_denied
-handler404 = errors.page_not_found
-handler500 = errors.server_error
+handler400 = error_pages.bad_request
+handler403 = error_pages.permission_denied
+handler404 = error_pages.page_not_found
+handler500 = error_pages.server_error

@@ -1,4 +1,4 @@
-"""Times the consistency check (storage.consistency.run_check) on a seeded store.
+"""Times the consistency check (storage.check.run_check) on a seeded store.
 
     ATEDASH_CLUSTER_PORT=7100 .venv/bin/python bench/check_bench.py [--actors 100000] [--repeat 3]
 
@@ -24,8 +24,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from storage import Persistence, connect  # noqa: E402
 from storage.ateapi_pb2 import Actor, Worker  # noqa: E402
+from storage.check import run_check  # noqa: E402
 from storage.codec import ACTOR_CODEC, WORKER_CODEC  # noqa: E402
-from storage.consistency import run_check  # noqa: E402
 
 PLANTED = 100  # of each: orphan workers, leaked workers, running actors without worker, stale pods
 

@@ -53,7 +53,7 @@ from http_bench import Server, seed  # noqa: E402
 from storage_bench import default_url  # noqa: E402
 
 from storage import Persistence, connect  # noqa: E402
-from storage.walk import FullWalk, actor_walk  # noqa: E402
+from storage.matches import FullWalk, actor_walk  # noqa: E402
 
 
 def nodes(store: Persistence):
@@ -203,7 +203,7 @@ class Phases:
 
 def part1(store: Persistence, rounds: int, check: bool, idle_s: float, step_keys: int) -> None:
     from storage import cluster, counting
-    from storage.consistency import run_check
+    from storage.check import run_check
 
     for node in store.client.get_primaries():
         store.client.get_redis_connection(node).execute_command("WAIT", 1, 10_000)
@@ -573,7 +573,7 @@ def report_part2(store, seconds, args, every, load, watch, pids, fences, before,
     stored = json.loads(store.client.get("atedash:fleet:{stats}:result") or b"{}")
     took = float(stored.get("stats", {}).get("duration_s", 0))
     max_age = args.stats_max_age or 30  # ATEDASH_STATS_MAX_AGE as shipped
-    interval = max(max_age, 10 * took)  # atedash/stats.py: max(max age, RECOUNT_FACTOR x duration)
+    interval = max(max_age, 10 * took)  # atedash/background/counts.py: max(max age, RECOUNT_FACTOR x duration)
     check_age = args.check_max_age or 300  # ATEDASH_CHECK_MAX_AGE as shipped
     agree = {}
     for t, server, actors, _age in load.scraped:

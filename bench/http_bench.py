@@ -13,7 +13,7 @@ and logs in through the login form to get the session cookie.
 For every page it measures, in the same run:
 
 - one client, sequential requests on a keep-alive connection: median and p99 of the response time,
-  and the median of the Server-Timing header the app adds (atedash/timing.py): `app` is the whole
+  and the median of the Server-Timing header the app adds (atedash/core/timing.py): `app` is the whole
   Django stack, `store` the time inside storage calls; Django's own share is app - store;
 - 16 connections (wrk, one thread, keep-alive, 10 s): median, p99 and requests/s, the mean Server-Timing
   under that load, and the CPU time per request of the gunicorn workers, the Redis primaries and wrk
@@ -52,7 +52,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 from storage_bench import actor_record, default_url, write_per_shard  # noqa: E402
 from storage_bench import seed as seed_actors
 
-from atedash import cursors  # noqa: E402
+from atedash.records import cursors  # noqa: E402
 from storage import Persistence, connect  # noqa: E402
 from storage.ateapi_pb2 import Worker  # noqa: E402
 from storage.codec import ACTOR_CODEC, WORKER_CODEC  # noqa: E402
@@ -474,7 +474,7 @@ def wait_for_stats(port: int, cookie: str, timeout: float = 600) -> None:
     deadline = time.time() + timeout
     streak = 0
     while time.time() < deadline:
-        client.get("/overview/stats/?wait=1", {"HX-Request": "true"})
+        client.get("/overview/counts/?wait=1", {"HX-Request": "true"})
         _, _, body = client.get("/")
         streak = streak + 1 if b'id="stats-age"' in body else 0
         if streak >= 10:

@@ -10,7 +10,7 @@ has, then prints for a search by ateom pod (ns/name) and by IP:
 
 - paged filter: the list page's scan (Persistence.scan_actors, 50 rows, ATEDASH_SCAN_SECONDS = 0.5 s
   per page): the first page's time and matches, and the pages ("continue" clicks) until the needle;
-- walk: storage/walk.py filtered on the primaries, as the list page now starts it: time to the first
+- walk: storage/matches.py filtered on the primaries, as the list page now starts it: time to the first
   match on screen (polled every 10 ms from FullWalk.found, as the page's poll reads it) and to every
   match (the walk's end);
 - the header box (storage/identify.py): every search its query plans, at once.
@@ -50,7 +50,7 @@ from storage import Persistence, connect  # noqa: E402
 from storage.ateapi_pb2 import Actor  # noqa: E402
 from storage.codec import ACTOR_CODEC  # noqa: E402
 from storage.identify import identify  # noqa: E402
-from storage.walk import FullWalk, actor_walk  # noqa: E402
+from storage.matches import FullWalk, actor_walk  # noqa: E402
 
 NEEDLE = Actor(
     actor_id="needle-0001",

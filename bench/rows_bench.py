@@ -1,4 +1,4 @@
-"""ms per page of 50 list rows: atedash/listing.py's Python rows against the same markup from a
+"""ms per page of 50 list rows: atedash/records/listing.py's Python rows against the same markup from a
 template, Django's engine with the cached loader (what production uses) and Jinja2. No Redis needed.
 
     .venv/bin/python bench/rows_bench.py [--rows 50] [--renders 2000] [--repeat 5]
@@ -31,9 +31,9 @@ django.setup()
 
 from django.template import Context, Engine  # noqa: E402
 
-from atedash import listing  # noqa: E402
-from atedash.links import actor_url, worker_url  # noqa: E402
-from atedash.records import status_name  # noqa: E402
+from atedash.core.links import actor_url, worker_url  # noqa: E402
+from atedash.records import listing  # noqa: E402
+from atedash.records.kinds import status_name  # noqa: E402
 from atedash.templatetags.atedash import clip, or_dash, status_class  # noqa: E402
 from storage.ateapi_pb2 import Actor, Worker  # noqa: E402
 

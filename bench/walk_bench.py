@@ -1,4 +1,4 @@
-"""Times the full-store filtered walk (storage/walk.py) against its floor, at 1M actors + 200k workers.
+"""Times the full-store filtered walk (storage/matches.py) against its floor, at 1M actors + 200k workers.
 
     ATEDASH_CLUSTER_PORT=7750 .venv/bin/python bench/walk_bench.py [--actors 1000000 --workers 200000]
 
@@ -36,10 +36,10 @@ from storage_bench import actor_record, write_per_shard  # noqa: E402
 
 from storage import Persistence, connect  # noqa: E402
 from storage.ateapi_pb2 import Actor, Worker  # noqa: E402
-from storage.batch import fetch_values  # noqa: E402
 from storage.codec import ACTOR_CODEC, WORKER_CODEC  # noqa: E402
+from storage.matches import FullWalk, actor_walk, worker_walk  # noqa: E402
+from storage.node_reads import fetch_values  # noqa: E402
 from storage.records import ACTORS  # noqa: E402
-from storage.walk import FullWalk, actor_walk, worker_walk  # noqa: E402
 
 CANARY_NS, CANARY_TEMPLATE = "team-3", "template-canary"
 

@@ -46,9 +46,9 @@ from typing import IO
 from google.protobuf import json_format
 from redis.cluster import RedisCluster
 
-from storage.batch import fetch_values
 from storage.errors import CorruptRecord, NotFound, StorageError
 from storage.keys import ACTOR_PREFIX, WORKER_PREFIX
+from storage.node_reads import fetch_values
 from storage.raw import detect_encoding
 from storage.records import kind_of_key
 from storage.server_readable import server_read_error

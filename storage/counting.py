@@ -36,9 +36,9 @@ from google.protobuf.descriptor import FieldDescriptor
 
 from storage import cluster
 from storage.ateapi_pb2 import Actor, Worker
-from storage.batch import fetch_values
 from storage.errors import CorruptRecord
 from storage.keys import ACTOR_PREFIX, LOCK_PREFIX, WORKER_PREFIX
+from storage.node_reads import fetch_values
 from storage.records import ACTORS, WORKERS
 from storage.server_readable import ACTOR_SCHEMA, WORKER_SCHEMA
 from storage.topology import FAILOVER_ERRORS, Shard, Topology

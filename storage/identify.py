@@ -14,7 +14,7 @@ a word                      actors on ateom pod of that name; workers with that 
                             actors whose id contains it; locks held by that token
 =========================  ====================================================================
 
-``identify`` runs them at once, each a walk of the store filtered on the nodes (storage/walk.py: the
+``identify`` runs them at once, each a walk of the store filtered on the nodes (storage/matches.py: the
 replicas when the cluster has them) or, for lock tokens, the lock scan; each stops after ``seconds``
 and says how far it got.
 """
@@ -28,10 +28,10 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from storage.consistency.related import Search, bounded_walk
+from storage.check.related import Search, bounded_walk
 from storage.keys import ACTOR_LOCK_PREFIX, actor_key, worker_key
+from storage.matches import ByteClause, WalkFilter, actor_walk, worker_walk
 from storage.records import ACTORS, WORKERS
-from storage.walk import ByteClause, WalkFilter, actor_walk, worker_walk
 
 MAX_MATCHES = 200
 _ACTOR_IP = ("ateomPodIp", "ateom_pod_ip")

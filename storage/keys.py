@@ -14,7 +14,7 @@ ACTOR_LOCK_PREFIX = LOCK_PREFIX + ACTOR_PREFIX
 DASHBOARD_PREFIX = "atedash:"
 AUDIT_STREAM_KEY = DASHBOARD_PREFIX + "audit"
 CHECK_EPOCH_KEY = DASHBOARD_PREFIX + "check-epoch"
-# When atedash first saw each lock holder (storage/consistency/lockage.py): a bounded hash.
+# When atedash first saw each lock holder (storage/check/lockage.py): a bounded hash.
 LOCK_SEEN_KEY = DASHBOARD_PREFIX + "lock-seen"
 SESSION_GENERATION_PREFIX = DASHBOARD_PREFIX + "session-generation:"
 # A random value a session cookie must carry: a flush of the store removes it (a new one is drawn),

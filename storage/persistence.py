@@ -22,7 +22,7 @@ from google.protobuf import json_format
 from redis.cluster import RedisCluster
 
 from storage import cluster as cluster_info
-from storage import counting, scanning, walk
+from storage import counting, matches, scanning
 from storage.ateapi_pb2 import Actor, Worker
 from storage.codec import JSON, RecordDecodeError, preview
 from storage.errors import (
@@ -221,8 +221,8 @@ class Persistence:
 
     def lock_states(self, infos, stale_lock_s: float) -> dict:
         """{key: LockState} of these locks: age as far as the store tells, and whether each is stale by
-        the check's rule (storage/consistency/lockage.py)."""
-        from storage.consistency.lockage import lock_states
+        the check's rule (storage/check/lockage.py)."""
+        from storage.check.lockage import lock_states
 
         return lock_states(self, infos, stale_lock_s)
 
@@ -470,10 +470,10 @@ class Persistence:
 
     # ================================================================ full walks
 
-    def full_walk(self, wanted: walk.WalkFilter, **kwargs) -> walk.FullWalk:
-        """Every match of ``wanted`` (storage.walk.actor_walk / worker_walk), all primaries in
-        parallel; not started: call run() (blocking), progress() and cancel() (storage/walk.py)."""
-        return walk.FullWalk(self.topology, wanted, **kwargs)
+    def full_walk(self, wanted: matches.WalkFilter, **kwargs) -> matches.FullWalk:
+        """Every match of ``wanted`` (storage.matches.actor_walk / worker_walk), all primaries in
+        parallel; not started: call run() (blocking), progress() and cancel() (storage/matches.py)."""
+        return matches.FullWalk(self.topology, wanted, **kwargs)
 
     # ================================================================ raw records
 

@@ -33,8 +33,8 @@ from storage.backup import export_line
 from storage.errors import CorruptRecord, StorageError
 from storage.gorules import DELETE, UPDATE, skipped, unreadable_stored
 from storage.keys import actor_key, actor_lock_key
+from storage.matches import FullWalk, Match, actor_walk, worker_walk
 from storage.records import ACTORS, WORKERS
-from storage.walk import FullWalk, Match, actor_walk, worker_walk
 
 MAX_EXPORT = 200_000
 FIRST_KEYS = 20

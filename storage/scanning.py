@@ -23,9 +23,9 @@ from functools import partial
 from operator import attrgetter
 from typing import Any, TypedDict, cast
 
-from storage.batch import fetch_values
 from storage.errors import CorruptRecord, InvalidCursor
 from storage.keys import ACTOR_PREFIX, LOCK_PREFIX, WORKER_PREFIX, glob_escape, key_slot
+from storage.node_reads import fetch_values
 from storage.raw import LockInfo
 from storage.records import ACTORS, WORKERS, RecordKind
 from storage.server_readable import ACTOR_SCHEMA, WORKER_SCHEMA, Unreadable

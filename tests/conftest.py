@@ -64,7 +64,7 @@ def _fail_no_cluster(port: int, error: Exception) -> None:
 
 @pytest.fixture(autouse=True)
 def fresh_app():
-    """Every test starts with a fresh application object (atedash/app.py: store connection, caches,
+    """Every test starts with a fresh application object (atedash/core/app.py: store connection, caches,
     throttle, users file, metrics), and the one it leaves is closed after it. A test that changes a
     setting the application is built from gets another fresh one (atedash/apps.py)."""
     from django.apps import apps
@@ -77,7 +77,7 @@ def fresh_app():
 @pytest.fixture
 def app(fresh_app):
     """The application object as it is now (after the test's settings fixtures changed what they change)."""
-    from atedash.app import current_app
+    from atedash.core.app import current_app
 
     return current_app()
 
@@ -126,7 +126,7 @@ def store(cluster_client) -> Persistence:
 
 
 def sessions_epoch(client) -> bytes | None:
-    """The store's sessions epoch now (atedash/sessions.py): every session cookie carries it."""
+    """The store's sessions epoch now (atedash/accounts/sessions.py): every session cookie carries it."""
     return client.get(SESSIONS_EPOCH_KEY)
 
 

@@ -1,11 +1,11 @@
 """The metrics behind /metrics (Prometheus text format): a registry of our own per application.
 
 Gauges come from the fleet's stored results, never from a scan per scrape: the store statistics the
-overview uses (atedash.stats, one count for the fleet at most every ATEDASH_STATS_MAX_AGE seconds)
-and the last consistency check (atedash.ops.checks, at most every ATEDASH_CHECK_MAX_AGE seconds), so
+overview uses (atedash.background.counts, one count for the fleet at most every ATEDASH_STATS_MAX_AGE seconds)
+and the last consistency check (atedash.background.check, at most every ATEDASH_CHECK_MAX_AGE seconds), so
 every process answers the same; plus `atedash_store_up`, this scrape's PING of the store.
-Request latency is a histogram filled by atedash.middleware.RequestLatencyMiddleware, labelled by the route's name (a
-bounded set), method and status class.
+Request latency is a histogram filled by atedash.core.middleware.RequestLatencyMiddleware,
+labelled by the route's name (a bounded set), method and status class.
 
 Several gunicorn worker processes: set PROMETHEUS_MULTIPROC_DIR (the deploy manifests do) and the
 request histogram is aggregated over all workers through prometheus_client's multiprocess mode
@@ -29,9 +29,9 @@ from prometheus_client import CollectorRegistry, Histogram
 from prometheus_client.core import GaugeMetricFamily
 
 if TYPE_CHECKING:
-    from atedash.ops.checks import CheckCache
-    from atedash.stats import StatsCache
-    from atedash.store import StoreConnection
+    from atedash.background.check import CheckCache
+    from atedash.background.counts import StatsCache
+    from atedash.core.store import StoreConnection
 
 
 class StoreCollector:
@@ -116,7 +116,7 @@ class StoreCollector:
         yield stats_up
 
     def _check_gauges(self) -> Iterator[GaugeMetricFamily]:
-        from storage.consistency import KINDS
+        from storage.check import KINDS
 
         findings = GaugeMetricFamily(
             "atedash_consistency_findings", "Findings of the last consistency check, by kind.", labels=["kind"]

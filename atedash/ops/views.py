@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from django.conf import settings
 from django.contrib import messages
 from django.core import signing
+from django.core.exceptions import PermissionDenied
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -19,18 +20,17 @@ from django.utils.http import urlencode
 from django.views.decorators.http import require_GET, require_http_methods
 from prometheus_client.exposition import choose_encoder
 
-from atedash.app import current_app
-from atedash.audit import CORE_FIELDS, audit, bounded, is_digest, recent, shown
-from atedash.auth import login_exempt, role_required
-from atedash.errors import BadParameter
-from atedash.request import AuthedHttpRequest, HtmxHttpRequest
-from atedash.views.common import dashboard, persistence, render_page
+from atedash.accounts.audit import CORE_FIELDS, audit, bounded, is_digest, recent, shown
+from atedash.accounts.auth import login_exempt, role_required
+from atedash.core.error_pages import BadParameter
+from atedash.core.pages import dashboard, persistence, render_page
+from atedash.core.request import AuthedHttpRequest, HtmxHttpRequest
 
 if TYPE_CHECKING:
     from django.http.response import HttpResponseBase
 
-    from atedash.operators import Operator
-    from storage.consistency import Finding, Repair
+    from atedash.accounts.operators import Operator
+    from storage.check import Finding, Repair
 
 REPAIR_SALT = "atedash.ops.repair"
 AUDIT_PAGE_SIZE = 100
@@ -43,7 +43,7 @@ def sign_repair(repair: Repair) -> str:
 
 def load_repair(token: str) -> Repair | None:
     """The Repair a confirmation form carries; None when the token is not one we signed."""
-    from storage.consistency import Repair
+    from storage.check import Repair
 
     try:
         return Repair.from_dict(signing.loads(token, salt=REPAIR_SALT))
@@ -71,7 +71,7 @@ def _finding_rows(findings: Iterable[Finding], operator: Operator | None) -> lis
     return rows
 
 
-finding_rows = _finding_rows  # a record's page lists its findings the same way (atedash/records.py)
+finding_rows = _finding_rows  # a record's page lists its findings the same way (atedash/records/kinds.py)
 
 
 # --- consistency check -----------------------------------------------------------------------
@@ -81,7 +81,7 @@ finding_rows = _finding_rows  # a record's page lists its findings the same way 
 def check_page(request: AuthedHttpRequest) -> HttpResponseBase:
     """The last check's findings; "Run the check now" (a POST, editors) starts a new one."""
     htmx = getattr(request, "htmx", False)
-    checks = current_app().checks
+    checks = request.app.checks
     if request.method == "POST":
         return _run_check(request)
     if not htmx:
@@ -91,7 +91,7 @@ def check_page(request: AuthedHttpRequest) -> HttpResponseBase:
         # ATEDASH_CHECK_MAX_AGE: a viewer cannot keep a full check running. A small store checks in
         # well under a second: shown at once.
         can_force = request.operator is not None and request.operator.can_edit
-        if can_force and current_app().claim_refresh("check"):
+        if can_force and request.app.claim_refresh("check"):
             checks.refresh()
         else:
             checks.ensure_fresh()
@@ -103,7 +103,7 @@ def check_page(request: AuthedHttpRequest) -> HttpResponseBase:
     findings = [f for f in report.findings if not kind or f.kind == kind] if report is not None else []
     shown = findings[:MAX_ROWS]
     rows = _finding_rows(shown, request.operator)
-    from storage.consistency import KIND_TITLES, KINDS
+    from storage.check import KIND_TITLES, KINDS
 
     context = {
         "report": report,
@@ -126,7 +126,7 @@ def check_page(request: AuthedHttpRequest) -> HttpResponseBase:
 @require_http_methods(["GET", "POST"])
 def repair(request: AuthedHttpRequest) -> HttpResponseBase:
     """GET: the exact change, and whether it still applies; POST: re-check and apply it."""
-    from storage.consistency import RepairNotApplicable
+    from storage.check import RepairNotApplicable
     from storage.errors import UnreadableStored, VersionConflict
 
     token = request.POST.get("repair") if request.method == "POST" else request.GET.get("r")
@@ -135,10 +135,8 @@ def repair(request: AuthedHttpRequest) -> HttpResponseBase:
         return render(request, "ops/repair.html", {"invalid": True}, status=400)
     role = required_role(repair_obj)
     if not request.operator.has_role(role):
-        from atedash.errors import forbidden
-
-        return forbidden(request, f"This repair needs the {role} role.")
-    p = persistence()
+        raise PermissionDenied(f"This repair needs the {role} role.")
+    p = persistence(request.app)
     context: dict[str, Any] = {"repair": repair_obj, "token": token, "changes": repair_obj.changes(), "error": None}
     if request.method == "GET":
         try:
@@ -158,7 +156,7 @@ def repair(request: AuthedHttpRequest) -> HttpResponseBase:
         context.update(applies=False, error=f"{exc.message}. Nothing was written; run the check again.")
         audit(request, f"repair.{repair_obj.action}.refused", key=repair_obj.key, reason=exc.message)
         return render(request, "ops/repair.html", context, status=409)
-    except UnreadableStored as exc:  # the error page (atedash/errors.py): Go's reason, the raw editor
+    except UnreadableStored as exc:  # the error page (atedash/core/error_pages.py): Go's reason, the raw editor
         audit(request, f"repair.{repair_obj.action}.refused", key=repair_obj.key, reason=exc.message)
         raise
     audit(
@@ -169,15 +167,15 @@ def repair(request: AuthedHttpRequest) -> HttpResponseBase:
         version_after=result["version_after"],
         changed_fields=result["changed_fields"],
     )
-    current_app().records_changed(recount=True)
+    request.app.records_changed(recount=True)
     messages.success(request, f"Repaired {result['key']}: {repair_obj.title.lower()}.")
     return redirect(reverse("ops_check"))
 
 
 @role_required("editor")
 def _run_check(request: AuthedHttpRequest) -> HttpResponseBase:
-    if current_app().claim_refresh("check"):
-        current_app().checks.refresh()
+    if request.app.claim_refresh("check"):
+        request.app.checks.refresh()
     else:
         messages.info(
             request,
@@ -192,19 +190,18 @@ def _run_check(request: AuthedHttpRequest) -> HttpResponseBase:
 
 @require_GET
 def export_download(request: AuthedHttpRequest) -> HttpResponseBase:
-    """Every actor and worker as JSON lines, streamed (constant memory), bounded (atedash/exports.py)."""
-    from atedash.errors import too_many
-    from atedash.exports import ExportRefused, attachment, take_lease
+    """Every actor and worker as JSON lines, streamed (constant memory), bounded (atedash/core/exports.py)."""
+    from atedash.core.error_pages import too_many
+    from atedash.core.exports import ExportRefused, attachment, take_lease
     from storage.backup import iter_export
 
-    p = persistence()
+    p = persistence(request.app)
     if not p.ping():  # fail here (503 page) rather than in the middle of a download
-        from atedash.errors import store_unavailable
         from storage import StoreUnreachable
 
-        return store_unavailable(request, StoreUnreachable(f"{p.address} does not answer PING"))
+        raise StoreUnreachable(f"{p.address} does not answer PING")
     try:
-        lease = take_lease(request, dashboard(), current_app().export_slots)
+        lease = take_lease(request, dashboard(request.app), request.app.export_slots)
     except ExportRefused as exc:
         return too_many(request, exc.message)
     response = attachment(request, p, iter_export(p), lease)
@@ -265,10 +262,10 @@ def audit_page(request: AuthedHttpRequest) -> HttpResponse:
     before = parse_stream_id(request.GET.get("before"))
     values = {name: request.GET.get(name, "")[:4096] for name in AUDIT_FILTERS}
     wanted = audit_filter(values)
-    state = dashboard()
+    state = dashboard(request.app)
     examined = None
     if wanted is None:
-        entries = recent(AUDIT_PAGE_SIZE + 1, before=before)
+        entries = recent(request.app, AUDIT_PAGE_SIZE + 1, before=before)
         more = len(entries) > AUDIT_PAGE_SIZE
         entries = entries[:AUDIT_PAGE_SIZE]
         next_before = entries[-1][0] if more and entries else None
@@ -397,4 +394,4 @@ def metrics(request: HtmxHttpRequest) -> HttpResponseBase:
         return redirect(reverse("login") + "?" + urlencode({"next": request.get_full_path()}))
     # Prometheus text format 0.0.4 by default; OpenMetrics when the scraper asks for it.
     encoder, content_type = choose_encoder(request.headers.get("Accept", ""))
-    return HttpResponse(encoder(current_app().metrics.scrape_registry), content_type=content_type)
+    return HttpResponse(encoder(request.app.metrics.scrape_registry), content_type=content_type)

@@ -5,7 +5,7 @@ from typing import Any, TypeVar
 
 from django import template
 
-from atedash import links, vocabulary
+from atedash.core import links, vocabulary
 
 register = template.Library()
 
@@ -82,7 +82,7 @@ def clip(value: object, limit: int | str = CELL_LIMIT) -> str:
     return f"{text[:limit]}… ({len(text) - limit:,} more characters not shown)"
 
 
-# Links to records: atedash/links.py (by the kind's URL where it can carry the id, else by key).
+# Links to records: atedash/core/links.py (by the kind's URL where it can carry the id, else by key).
 register.filter("actor_url", links.actor_url)
 register.filter("worker_url", links.worker_url)
 
@@ -129,7 +129,7 @@ def seconds(value: Any) -> str:
 @register.filter
 def status_label(status: Any) -> str:
     """An actor status number as its name ("SUSPENDED")."""
-    from storage.consistency import status_name
+    from storage.check import status_name
 
     try:
         return status_name(int(status)).removeprefix("STATUS_")
@@ -139,7 +139,7 @@ def status_label(status: Any) -> str:
 
 @register.simple_tag
 def badge(kind: str, why: object = "") -> str:
-    """{% badge "unreadable" why %} or {% badge "corrupt" %}: the words of atedash/vocabulary.py."""
+    """{% badge "unreadable" why %} or {% badge "corrupt" %}: the words of atedash/core/vocabulary.py."""
     return vocabulary.badge(kind, str(why or ""))
 
 

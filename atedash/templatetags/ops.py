@@ -4,7 +4,7 @@ from typing import Any
 
 from django import template
 
-from atedash.links import record_url
+from atedash.core.links import record_url
 
 register = template.Library()
 

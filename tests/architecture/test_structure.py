@@ -1,6 +1,6 @@
 """The structure the code keeps: no import cycle, no `global`, no mutable state at module level.
 
-A process's shared objects live in one application object (atedash/app.py); storage/ is a plain
+A process's shared objects live in one application object (atedash/core/app.py); storage/ is a plain
 library whose callers pass in what it shares. These tests read the source (ast), so they hold for
 every module, imported by a test or not.
 """
@@ -48,7 +48,8 @@ def _imports(name: str, path: Path) -> set[str]:
         else:
             continue
         for target in targets:
-            # The deepest project module the import names (`from atedash import stats` -> atedash.stats).
+            # The deepest project module the import names
+            # (`from atedash.background import counts` -> atedash.background.counts).
             while target and target not in MODULES:
                 target = target.rpartition(".")[0]
             if target and target != name:
@@ -250,10 +251,10 @@ def test_no_mutable_state_at_module_level(name):
 
 
 # The views and templates written once for every record kind: a kind's differences live in its
-# RecordPages (atedash/records.py), so a third kind is a definition, not a branch here.
+# RecordPages (atedash/records/kinds.py), so a third kind is a definition, not a branch here.
 KIND_AGNOSTIC = (
-    "atedash/views/matches.py",
-    "atedash/views/bulk.py",
+    "atedash/records/matches.py",
+    "atedash/records/bulk.py",
     "templates/matches/_table.html",
     "templates/matches/_filter_inputs.html",
     "templates/matches/_show_all.html",
@@ -268,3 +269,24 @@ def test_pages_for_every_kind_never_branch_on_a_kind_name(path):
     for name in ("actors", "workers", "actor_", "worker_"):
         assert f'"{name}' not in text and f"'{name}" not in text, f"{path} names the kind {name!r}"
     assert "[:-1]" not in text and '":-1"' not in text, f"{path} makes a name from a kind's plural"
+
+
+# Where there is no request to carry the application object: the middleware that sets
+# request.app, the module that defines current_app(), and the management commands.
+CURRENT_APP_CALLERS = {
+    "atedash.core.app",
+    "atedash.core.middleware",
+    "atedash.management.commands.ate",
+    "atedash.management.commands.operators",
+    "atedash.management.commands.seed_demo",
+}
+
+
+def test_views_and_helpers_get_the_application_object_passed_in():
+    callers = set()
+    for name, path in MODULES.items():
+        for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+            if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "current_app":
+                callers.add(name)
+    assert callers <= CURRENT_APP_CALLERS, sorted(callers - CURRENT_APP_CALLERS)
+    assert "atedash.core.middleware" in callers  # the one place a request gets it

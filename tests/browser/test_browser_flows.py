@@ -74,7 +74,7 @@ def test_overview_counts_and_cluster(contexts, store):
     by_status = page.locator("#actors-by-status")
     deadline = time.monotonic() + 120
     while True:
-        page.goto("/overview/stats/?wait=1")
+        page.goto("/overview/counts/?wait=1")
         if "Actors by status (5)" in by_status.inner_text():
             break
         assert time.monotonic() < deadline, by_status.inner_text()

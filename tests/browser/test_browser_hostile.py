@@ -124,7 +124,7 @@ def pages_to_visit(store):
     """Every page that shows a hostile record: lists (filtered too), details, forms, confirmations."""
     urls = [
         "/",
-        "/overview/stats/?wait=1",
+        "/overview/counts/?wait=1",
         "/actors/",
         "/actors/?" + urlencode({"q": SCRIPT}),
         "/actors/?" + urlencode({"ns": IMG, "template": SCRIPT, "size": "200"}),

@@ -46,7 +46,7 @@ def test_phone_layout_cards_navigation_and_screenshots(contexts, store, app):
     app.manage("seed_demo")
     page = contexts.page("admin", viewport=PHONE)
 
-    page.goto("/overview/stats/?wait=1")
+    page.goto("/overview/counts/?wait=1")
     expect(page.locator("#actors-by-status")).to_contain_text("RUNNING")
     # The navigation wraps: every link is inside the screen, none hidden.
     links = page.locator("nav.nav a")

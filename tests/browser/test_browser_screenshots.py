@@ -15,7 +15,7 @@ def test_screenshots_of_the_main_pages(contexts, store, app):
     app.manage("seed_demo")  # the store is empty: seeds the demo records of `make run`
     page = contexts.page("admin")
 
-    page.goto("/overview/stats/?wait=1")
+    page.goto("/overview/counts/?wait=1")
     expect(page.locator("#actors-by-status")).to_contain_text("RUNNING")
     expect(page.locator("#nodes-table tbody tr")).to_have_count(6)
     screenshot(page, "overview")
@@ -72,7 +72,7 @@ def test_screenshots_of_the_overview_with_a_node_down_and_a_reset_preview(
     reset's blast radius on the demo data."""
     app.manage("seed_demo")
     page = contexts.page("admin")
-    page.goto("/overview/stats/?wait=1")
+    page.goto("/overview/counts/?wait=1")
     # The demo's planted faults are listed (its corrupt record), but no node is down.
     expect(page.locator('#attention [data-attention="unreadable"]')).to_be_visible()
     expect(page.locator('#attention [data-attention="node-down"]')).to_have_count(0)
@@ -84,7 +84,7 @@ def test_screenshots_of_the_overview_with_a_node_down_and_a_reset_preview(
     try:
         # Until the other nodes flag it failing (cluster-node-timeout).
         poll(lambda: "fail" in cluster.view_of(replica)["flags"], "the killed replica to be flagged down")
-        page.goto("/overview/stats/?wait=1")
+        page.goto("/overview/counts/?wait=1")
         expect(page.locator('#attention [data-attention="node-down"]')).to_be_visible()
         expect(page.locator('#attention [data-attention="no-replica"]')).to_be_visible()
         expect(page.locator("#attention-heading")).to_contain_text("Needs attention")

@@ -79,7 +79,7 @@ def prepare(store, app, page: Page) -> list[Stop]:
     worker = f"/workers/{NAMESPACE}/{POOL}/{LONG_POD}/"
     return [
         Stop("login", "/login/", role=None),
-        Stop("overview", "/overview/stats/?wait=1", ready="#actors-by-status"),
+        Stop("overview", "/overview/counts/?wait=1", ready="#actors-by-status"),
         Stop("actors", "/actors/", ready="#actors-table tbody tr[data-actor-id]"),
         Stop("actors-search", f"/actors/?pod={NAMESPACE}/{LONG_POD}&ip={LONG_IP}", ready="#actors-table tbody tr"),
         Stop("actor-detail", actor, ready="#lock-token"),

@@ -21,7 +21,7 @@ import pytest
 from django.conf import settings as django_settings
 from django.test import Client
 
-from atedash.app import current_app
+from atedash.core.app import current_app
 from tests.conftest import restore_sessions_epoch, sessions_epoch
 
 PASSWORDS = {"viewer": "viewer-pass-1", "editor": "editor-pass-1", "admin": "admin-pass-1"}
@@ -138,7 +138,7 @@ class AuditCapture(logging.Handler):
 @pytest.fixture
 def audit_log():
     handler = AuditCapture()
-    logger = logging.getLogger("atedash.audit")
+    logger = logging.getLogger("atedash.accounts.audit")
     logger.addHandler(handler)
     yield handler
     logger.removeHandler(handler)

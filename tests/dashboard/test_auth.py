@@ -11,8 +11,8 @@ from django.core.management.base import CommandError
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
-from atedash import auth
-from atedash.app import current_app
+from atedash.accounts import auth
+from atedash.core.app import current_app
 
 pytestmark = pytest.mark.fresh_login  # the login and sessions themselves
 PUBLIC = {"healthz", "readyz", "login"}
@@ -242,7 +242,15 @@ def test_throttle_counts_the_proxied_client_address(settings):
     assert other.post("/login/", {"username": "editor", "password": "editor-pass-1"}).status_code == 302
 
 
-READ_PAGES = ["/", "/overview/stats/", "/actors/", "/actors/m-1/", "/workers/", "/workers/team-a/small/w-0/", "/locks/"]
+READ_PAGES = [
+    "/",
+    "/overview/counts/",
+    "/actors/",
+    "/actors/m-1/",
+    "/workers/",
+    "/workers/team-a/small/w-0/",
+    "/locks/",
+]
 EDIT_PAGES = [
     "/actors/new/",
     "/actors/m-1/edit/",
@@ -281,7 +289,7 @@ def test_login_page_says_when_there_is_no_operator(page_html):
     assert "manage.py operators add" in page_html(Client().get("/login/"))
 
 
-# --- the session check's reads of the store (atedash/sessions.py StoredSessions) ---------------
+# --- the session check's reads of the store (atedash/accounts/stored_sessions.py) ---------------
 
 
 def _counting_generation_reads(monkeypatch):

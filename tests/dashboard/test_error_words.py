@@ -140,7 +140,8 @@ def test_404_of_a_record():
 
 
 def test_500(who, monkeypatch):
-    from atedash.views import records, session
+    from atedash.accounts import views as session
+    from atedash.records import views as records
 
     def broken(*args, **kwargs):
         raise RuntimeError("secret internals")

@@ -1,4 +1,4 @@
-"""The hot paths: list rows rendered in Python (atedash.listing), read back cell by cell as a browser
+"""The hot paths: list rows rendered in Python (atedash.records.listing), read back cell by cell as a browser
 would (escaping, clipping, links, the bulk checkbox) for awkward ids; the actor detail reads the worker by key from the counted pools
 and falls back to the scan; every response carries Server-Timing."""
 
@@ -8,10 +8,10 @@ from urllib.parse import quote
 import pytest
 from django.urls import reverse, set_script_prefix
 
-from atedash import listing
-from atedash.app import current_app
-from atedash.links import actor_url, worker_url
-from atedash.records import status_name
+from atedash.core.app import current_app
+from atedash.core.links import actor_url, worker_url
+from atedash.records import listing
+from atedash.records.kinds import status_name
 from atedash.templatetags.atedash import clip, or_dash
 from storage.ateapi_pb2 import Actor, Worker
 from storage.keys import actor_key, worker_key

@@ -7,7 +7,7 @@ import time
 import pytest
 
 import storage
-from atedash.app import current_app
+from atedash.core.app import current_app
 
 RUNNING = "STATUS_RUNNING"
 
@@ -260,7 +260,7 @@ def test_a_woken_heartbeat_beats_at_once(store, monkeypatch):
     1.5 s at 1M): the wake event beats at once, at most every MIN_BEAT_GAP_S."""
     import threading
 
-    from atedash import background
+    from atedash.background import lease as background
 
     monkeypatch.setattr(background, "BEAT_S", 60.0)
     lease = storage.DashboardState(store.client).fleet.acquire("walks", note="test-wake")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 
-from atedash.app import current_app
+from atedash.core.app import current_app
 
 
 def counted():

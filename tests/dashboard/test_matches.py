@@ -3,10 +3,10 @@
 import re
 import time
 
-from atedash.app import current_app
+from atedash.core.app import current_app
 from storage.ateapi_pb2 import Actor, Worker
 from storage.codec import ACTOR_CODEC, WORKER_CODEC
-from storage.walk import actor_walk
+from storage.matches import actor_walk
 
 S = Actor.Status
 
@@ -113,8 +113,8 @@ def test_cancel_needs_an_editor_and_stops_the_walk(viewer, editor, store):
     editor.post("/actors/all/", {})
     job = current_app().walks.running()
     assert job is not None
-    assert viewer.post(f"/walks/{job.id}/cancel/", {"next": "/actors/all/"}).status_code == 403
-    response = editor.post(f"/walks/{job.id}/cancel/", {"next": "https://evil.example/"})
+    assert viewer.post(f"/matches/{job.id}/cancel/", {"next": "/actors/all/"}).status_code == 403
+    response = editor.post(f"/matches/{job.id}/cancel/", {"next": "https://evil.example/"})
     assert response.status_code == 302 and response["Location"] == "/"
     job.thread.join(30)
     result = current_app().walks.get(job.id).result

@@ -7,7 +7,7 @@ from html import unescape
 
 import pytest
 
-from atedash.merge import BadBase, merge, read_base, sign_base
+from atedash.records.merge import BadBase, merge, read_base, sign_base
 from storage.ateapi_pb2 import Actor, Worker
 
 MERGE_FORM = re.compile(r'<form[^>]*id="merge-form"[^>]*>(.*?)</form>', re.S)

@@ -1,14 +1,14 @@
-"""The overview, problems first: the attention strip (atedash/attention.py) lists a node down, a shard
+"""The overview, problems first: the attention strip (atedash/ops/attention.py) lists a node down, a shard
 without replica, slots not covered, records unreadable by ate, check findings and stale counts, or
 says "Nothing needs attention"; pools grouped by namespace past ten rows."""
 
 import re
 import time
 
-from atedash import attention
-from atedash.app import current_app
+from atedash.core.app import current_app
+from atedash.ops import attention
+from storage.check.kinds import duration_text
 from storage.cluster import ClusterOverview, NodeInfo, StoreStats
-from storage.consistency.kinds import duration_text
 
 
 def node(node_id, role, port, *, primary=None, healthy=True, slots=(), flags=None):
@@ -115,7 +115,7 @@ def test_the_page_says_nothing_needs_attention_then_lists_problems(viewer, store
 def test_the_counts_fragment_brings_the_strip_along(viewer, store):
     store.client.set("actor:odd", b'{"actorId":"odd","status":"STATUS_PAUSED"}')
     current_app().stats.refresh().join(60)
-    body = viewer.get("/overview/stats/", headers={"HX-Request": "true"}).content.decode()
+    body = viewer.get("/overview/counts/", headers={"HX-Request": "true"}).content.decode()
     assert '<section class="attention attention-bad" id="attention"' in body and 'hx-swap-oob="true"' in body
 
 

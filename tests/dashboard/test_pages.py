@@ -7,8 +7,8 @@ import pytest
 from django.core import signing
 from django.test import Client
 
-from atedash.app import current_app
-from atedash.views.overview import SINCE_SALT
+from atedash.core.app import current_app
+from atedash.ops.overview import SINCE_SALT
 
 
 def test_overview_cluster_and_stats(viewer, make_actor, make_worker, store, page_html):
@@ -40,9 +40,9 @@ def test_overview_cluster_and_stats(viewer, make_actor, make_worker, store, page
 
 def test_overview_stats_partial_for_htmx(viewer, page_html):
     current_app().stats.wait(timeout=30)
-    body = page_html(viewer.get("/overview/stats/", headers={"HX-Request": "true"}))
+    body = page_html(viewer.get("/overview/counts/", headers={"HX-Request": "true"}))
     assert "<html" not in body and 'id="stats"' in body
-    body = page_html(viewer.get("/overview/stats/?wait=1"))
+    body = page_html(viewer.get("/overview/counts/?wait=1"))
     assert "<html" in body and 'id="actors-by-status"' in body
 
 
@@ -55,11 +55,11 @@ def test_recount_poll_landing_on_a_process_with_older_counts_recounts_there(view
     make_actor("a-new", status="STATUS_RUNNING")
     since = before.computed_at + 0.001
     token = signing.dumps(since, salt=SINCE_SALT)  # what the recount's own response carries
-    body = page_html(viewer.get(f"/overview/stats/?since={token}", headers={"HX-Request": "true"}))
+    body = page_html(viewer.get(f"/overview/counts/?since={token}", headers={"HX-Request": "true"}))
     assert "since=" in body  # still polling with the request's time
     current_app().stats.wait(timeout=30)
     assert current_app().stats.result is not before and current_app().stats.result.computed_at >= since
-    body = page_html(viewer.get(f"/overview/stats/?since={token}", headers={"HX-Request": "true"}))
+    body = page_html(viewer.get(f"/overview/counts/?since={token}", headers={"HX-Request": "true"}))
     assert "since=" not in body and "hx-trigger" not in body  # fresh enough: polling stops
     table = re.search(r'id="actors-by-status">(.*?)</table>', body, re.S).group(1)
     assert "RUNNING" in table
@@ -69,7 +69,7 @@ def test_stats_poll_ignores_a_since_that_is_not_a_signed_time(viewer, page_html)
     current_app().stats.refresh().join(30)
     before = current_app().stats.result
     for since in ("nan", "-1", "abc", "1e400", f"{time.time():f}", signing.dumps(time.time(), salt="other")):
-        response = viewer.get(f"/overview/stats/?since={since}", headers={"HX-Request": "true"})
+        response = viewer.get(f"/overview/counts/?since={since}", headers={"HX-Request": "true"})
         assert response.status_code == 200, since
         assert "since=" not in page_html(response), since  # not taken as a recount's time
     current_app().stats.wait(timeout=30)
@@ -79,14 +79,14 @@ def test_stats_poll_ignores_a_since_that_is_not_a_signed_time(viewer, page_html)
 def test_recount_is_a_post_by_an_editor_at_most_once_per_interval(viewer, editor, settings):
     current_app().stats.refresh().join(30)
     before = current_app().stats.result
-    assert viewer.post("/overview/stats/").status_code == 403
-    assert viewer.get("/overview/stats/?refresh=1&wait=1").status_code == 200
+    assert viewer.post("/overview/counts/").status_code == 403
+    assert viewer.get("/overview/counts/?refresh=1&wait=1").status_code == 200
     assert current_app().stats.result is before  # a GET recounts nothing
-    assert editor.post("/overview/stats/").status_code == 302
+    assert editor.post("/overview/counts/").status_code == 302
     current_app().stats.wait(timeout=30)
     first = current_app().stats.result
     assert first is not before
-    editor.post("/overview/stats/")  # within the interval: no second count
+    editor.post("/overview/counts/")  # within the interval: no second count
     current_app().stats.wait(timeout=30)
     assert current_app().stats.result is first
 
@@ -231,7 +231,7 @@ def test_unknown_page_is_404_page(viewer, page_html):
 
 
 def test_unexpected_error_is_a_plain_500_page(monkeypatch, page_html):
-    from atedash.views import records
+    from atedash.records import views as records
 
     def broken(*args, **kwargs):
         raise RuntimeError("secret internals")
@@ -262,3 +262,11 @@ def test_a_checkbox_sits_beside_its_label(editor, store, make_actor, page_html):
         r'\s*<input type="checkbox"[^>]*id="id_edit_while_locked"[^>]*>\s*<label for="id_edit_while_locked">',
         field.group(1),
     )
+
+
+def test_renamed_paths_redirect_to_their_new_names(viewer):
+    # 308, not 301: a POST stays a POST (the overview's recount, a walk's cancel button).
+    response = viewer.get("/overview/stats/?wait=1")
+    assert response.status_code == 308 and response["Location"] == "/overview/counts/?wait=1"
+    response = viewer.post("/walks/0123456789abcdef/cancel/", {"next": "/actors/all/"})
+    assert response.status_code == 308 and response["Location"] == "/matches/0123456789abcdef/cancel/"

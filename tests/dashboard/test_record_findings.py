@@ -9,8 +9,8 @@ import re
 
 import pytest
 
-from atedash.links import record_url
-from storage.consistency import run_check
+from atedash.core.links import record_url
+from storage.check import run_check
 from storage.demo import seed_store
 
 
@@ -126,7 +126,7 @@ def test_the_detail_pages_never_walk_a_large_store_and_load_the_findings_after(
 ):
     """Issue 19 item 5: on a large store the page is reads by key; the walk for its relations is a
     second request (HTMX on load; a link without JS), whose answer is the findings panel alone."""
-    from storage.consistency import related
+    from storage.check import related
 
     settings.ATEDASH_RELATIONS_INLINE_KEYS = 10  # the demo store counts as large
 

@@ -6,7 +6,7 @@ from html import unescape
 
 import pytest
 
-from atedash.converters import key_from_token, key_token
+from atedash.records.converters import key_from_token, key_token
 from storage.ateapi_pb2 import Actor, Worker
 
 AWKWARD = ["a/b", "sp ace", "per%cent", "tab\tnew\nline", "<b>x</b>", "ünï/cødé", "..", "%2F", "new", "all"]
@@ -120,13 +120,14 @@ def test_reverting_a_change_that_is_not_in_the_history_is_400(editor, store, rev
 
 @pytest.mark.fresh_login  # counts the editor's login in the stream
 def test_audit_page_filters_and_says_how_far_back_it_reaches(editor, store, page_html):
-    from atedash.audit import audit
+    from atedash.accounts.audit import audit
+    from atedash.core.app import current_app
 
     for i in range(5):
-        audit("cli:alice", "actor.update", key=f"actor:a-{i}")
-    audit("cli:bob", "worker.delete", key="worker:n:p:w")
-    audit("cli:bob", "login")
-    from atedash.audit import STREAM_KEY
+        audit("cli:alice", "actor.update", key=f"actor:a-{i}", app=current_app())
+    audit("cli:bob", "worker.delete", key="worker:n:p:w", app=current_app())
+    audit("cli:bob", "login", app=current_app())
+    from atedash.accounts.audit import STREAM_KEY
 
     body = page_html(editor.get("/audit/"))
     length = store.client.xlen(STREAM_KEY)  # these 7, and the editor's login

@@ -83,7 +83,7 @@ def proxy(standalone_client, monkeypatch):
     monkeypatch.setattr("storage.topology._RETRY_DELAYS", (0.01,))
     # During an outage the dashboard probes the store at most once per PROBE_INTERVAL_S (1 s); here
     # every request probes, so the first request after the store is back must succeed.
-    monkeypatch.setattr("atedash.store.PROBE_INTERVAL_S", 0, raising=False)
+    monkeypatch.setattr("atedash.core.store.PROBE_INTERVAL_S", 0, raising=False)
     proxy = TcpProxy(("127.0.0.1", 6379))
     proxy.start()
     yield proxy

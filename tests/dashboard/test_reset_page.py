@@ -8,7 +8,7 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
-from storage.consistency import run_check
+from storage.check import run_check
 from storage.keys import ACTOR_PREFIX, actor_lock_key
 from storage.records import ACTORS, WORKERS
 from tests.dashboard.conftest import ENVIRONMENT

@@ -9,7 +9,7 @@ from urllib.parse import urlencode
 
 import pytest
 
-from atedash.app import current_app
+from atedash.core.app import current_app
 from storage.ateapi_pb2 import Actor
 from storage.backup import import_records
 

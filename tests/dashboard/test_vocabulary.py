@@ -1,4 +1,4 @@
-"""One vocabulary for records something cannot read (atedash/vocabulary.py), and the same counts on
+"""One vocabulary for records something cannot read (atedash/core/vocabulary.py), and the same counts on
 every page: "unreadable by ate" (the ate server cannot read it; corrupt ones included) and "corrupt"
 (atedash cannot decode it either). On the demo store plus a fault of each kind, the overview, the
 actor and worker lists, the consistency check and /metrics agree."""
@@ -10,8 +10,8 @@ from html import unescape
 import pytest
 from django.core.management import call_command
 
-from atedash import vocabulary
-from atedash.app import current_app
+from atedash.core import vocabulary
+from atedash.core.app import current_app
 
 FAULTS = {
     # atedash reads these, the ate server does not

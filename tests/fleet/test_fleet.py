@@ -15,7 +15,7 @@ import urllib.parse
 
 import pytest
 
-from atedash.background import LEASE_TTL_S as COMPUTE_LEASE_TTL_S
+from atedash.background.lease import LEASE_TTL_S as COMPUTE_LEASE_TTL_S
 from storage.ateapi_pb2 import Actor
 from storage.codec import ACTOR_CODEC
 from tests.dashboard.conftest import PASSWORDS
@@ -148,7 +148,7 @@ def test_a_recount_on_one_server_shows_on_the_other_once_for_the_fleet(fleet, st
     fence = int(store.client.get("atedash:fleet:{stats}:fence"))
     seed_more = Actor(actor_id="late", actor_template_namespace="team", actor_template_name="t")
     store.client.set("actor:late", ACTOR_CODEC.encode_json(seed_more))
-    assert on_a.post("/overview/stats/")[0] == 302
+    assert on_a.post("/overview/counts/")[0] == 302
     shown_b = poll("the recount on the other server", lambda: (c := counted(on_b)) and c[1] == 301 and c)
     for _ in range(10):
         assert counted(on_a) == shown_b and counted(on_b) == shown_b
@@ -226,12 +226,12 @@ def test_a_walk_is_joined_and_cancelled_from_the_other_server(fleet, store):
         "the walk's progress on the other server",
         lambda: (h := on_b.request("GET", "/actors/all/")[1]) and 'id="walk-cancel"' in h and h,
     )
-    job_id = re.search(r'action="/walks/([0-9a-f]{16})/cancel/"', html).group(1)
+    job_id = re.search(r'action="/matches/([0-9a-f]{16})/cancel/"', html).group(1)
     # A second operator asking the same filters on the other server joins the running walk.
     lease = store.client.get(WALK_LEASE)
     assert on_b.post("/actors/all/", {})[0] == 302 and on_a.post("/actors/all/", {})[0] == 302
     assert store.client.get(WALK_LEASE) == lease and store.client.llen("atedash:fleet:{walks}:recent") == 1
-    assert on_b.post(f"/walks/{job_id}/cancel/", {"next": "/actors/all/"})[0] == 302
+    assert on_b.post(f"/matches/{job_id}/cancel/", {"next": "/actors/all/"})[0] == 302
     done = poll(
         "the cancelled walk",
         lambda: (h := on_a.request("GET", "/actors/all/")[1]) and 'id="walk-summary"' in h and h,

@@ -17,7 +17,7 @@ from django.test import Client
 from google.protobuf import json_format
 from test_roundtrip import assert_go_lists_the_store, go_actor, go_worker, protojson
 
-from atedash.app import current_app
+from atedash.core.app import current_app
 from storage import server_read_error
 from storage.ateapi_pb2 import Actor, Worker
 

@@ -283,7 +283,7 @@ def test_the_consistency_check_reports_every_record_go_cannot_read_once(store, a
     """All the unreadable records above in one store: the check reports each exactly once (corrupt_record
     when atedash cannot decode it either, else server_unreadable), Go's lists fail until the last one is
     gone, and the records Go reads are not reported as unreadable."""
-    from storage import consistency as cc
+    from storage import check as cc
 
     for key, value in UNREADABLE:
         store.client.set(key, value)

@@ -6,9 +6,9 @@ from __future__ import annotations
 import json
 
 from storage.ateapi_pb2 import Actor, Worker
+from storage.check import CheckReport, Finding
+from storage.check.report import MAX_FINDING_BYTES, MAX_STORED_BYTES
 from storage.codec import ACTOR_CODEC, WORKER_CODEC
-from storage.consistency import CheckReport, Finding
-from storage.consistency.report import MAX_FINDING_BYTES, MAX_STORED_BYTES
 
 
 def report_of(findings: list[Finding]) -> CheckReport:
@@ -62,8 +62,8 @@ def command_calls(client, nodes, command: str) -> int:
 
 
 def test_two_processes_run_one_check_read_on_the_replicas_and_show_the_same_report(store, redis_url):
-    from atedash.ops.checks import CheckCache
-    from atedash.store import StoreConnection
+    from atedash.background.check import CheckCache
+    from atedash.core.store import StoreConnection
 
     seed(store, 5000, 7)
     client = store.client

@@ -134,9 +134,10 @@ def test_in_process_the_audit_lines_go_to_stderr_too(ops_settings, store, capsys
 
 
 def test_the_web_process_still_logs_the_audit_on_stdout(capsys):
-    from atedash.audit import audit
+    from atedash.accounts.audit import audit
+    from atedash.core.app import current_app
 
-    audit("someone", "test.web", key=None)
+    audit("someone", "test.web", key=None, app=current_app())
     assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["action"] == "test.web"
 
 

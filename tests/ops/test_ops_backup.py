@@ -296,7 +296,7 @@ def test_import_policy_skip_never_overwrites_a_record_created_meanwhile(store, c
 
 def test_check_and_backup_on_a_standalone_server(standalone_client):
     from storage import Persistence
-    from storage.consistency import run_check
+    from storage.check import run_check
 
     p = Persistence(standalone_client)
     running_pair(p, "s1", "ns", "pool", "pod")

@@ -234,7 +234,7 @@ def test_flush_guard(store, cluster_client, ops_settings, audit_log):
 def test_store_unreachable_exits_2(ops_settings, monkeypatch):
     import redis
 
-    from atedash.app import current_app
+    from atedash.core.app import current_app
 
     def down():
         raise redis.exceptions.ConnectionError("Error 111 connecting to 127.0.0.1:1. Connection refused.")

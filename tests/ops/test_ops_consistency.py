@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from ops_helpers import RUNNING, SUSPENDED, actor, consistent_store, crafted_store, worker
 
-from storage import consistency as cc
-from storage.consistency import Repair, RepairNotApplicable, run_check
+from storage import check as cc
+from storage.check import Repair, RepairNotApplicable, run_check
 from storage.errors import StorageError, UnreadableStored, VersionConflict
 
 

@@ -8,7 +8,7 @@ import pytest
 from django.test import Client
 from ops_helpers import SUSPENDED, actor, crafted_store, worker
 
-from storage import consistency as cc
+from storage import check as cc
 
 pytestmark = pytest.mark.usefixtures("ops_settings")
 
@@ -80,7 +80,7 @@ def test_check_page_lists_findings_with_links(editor, store, cluster_client):
 
 
 def test_check_page_runs_in_the_background(viewer, editor, store):
-    from atedash.app import current_app
+    from atedash.core.app import current_app
 
     actor(store, "a1")
     assert viewer.post("/ops/check/").status_code == 403  # running a check is an editor's call
@@ -205,19 +205,29 @@ def test_audit_page_lists_changes_newest_first(editor, store, cluster_client):
 
 
 def test_audit_stream_is_capped(ops_settings, cluster_client):
-    from atedash.audit import STREAM_KEY, audit
+    from atedash.accounts.audit import STREAM_KEY, audit
+    from atedash.core.app import current_app
 
     ops_settings.ATEDASH_AUDIT_MAXLEN = 50
     for i in range(300):
-        audit("cli:test", "test.entry", key=f"k{i}")
+        audit("cli:test", "test.entry", key=f"k{i}", app=current_app())
     # MAXLEN ~ trims whole macro nodes: the stream stays near the cap, never grows without bound.
     assert 50 <= cluster_client.xlen(STREAM_KEY) < 300
 
 
 def test_audit_line_on_stdout(ops_settings, capsys):
-    from atedash.audit import audit
+    from atedash.accounts.audit import audit
+    from atedash.core.app import current_app
 
-    audit("cli:someone", "actor.update", "actor:x", 3, 4, {"status": ["STATUS_SUSPENDED", "STATUS_RUNNING"]})
+    audit(
+        "cli:someone",
+        "actor.update",
+        "actor:x",
+        3,
+        4,
+        {"status": ["STATUS_SUSPENDED", "STATUS_RUNNING"]},
+        app=current_app(),
+    )
     out = capsys.readouterr().out.strip().splitlines()[-1]
     entry = json.loads(out)
     assert entry["who"] == "cli:someone" and entry["action"] == "actor.update" and entry["key"] == "actor:x"
@@ -227,10 +237,11 @@ def test_audit_line_on_stdout(ops_settings, capsys):
 
 
 def test_audit_survives_a_store_outage(ops_settings, capsys):
-    from atedash.audit import audit
+    from atedash.accounts.audit import audit
+    from atedash.core.app import current_app
 
     ops_settings.ATEDASH_REDIS_URL = "redis://127.0.0.1:1"
-    audit("cli:x", "test.down", key="k")
+    audit("cli:x", "test.down", key="k", app=current_app())
     assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["action"] == "test.down"
 
 
@@ -256,7 +267,7 @@ def test_metrics_need_login_or_token(ops_settings):
 
 
 def test_metrics_text(viewer, store, cluster_client):
-    from atedash.app import current_app
+    from atedash.core.app import current_app
 
     crafted_store(store, cluster_client)
     current_app().stats.refresh().join(60)
@@ -279,14 +290,14 @@ def test_metrics_text(viewer, store, cluster_client):
 
 
 def test_metrics_scrape_does_not_scan(viewer, store, monkeypatch):
-    from atedash.app import current_app
+    from atedash.core.app import current_app
 
     actor(store, "m1")
     current_app().stats.refresh().join(60)
     current_app().checks.refresh().join(60)
     calls = []
     monkeypatch.setattr("storage.persistence.Persistence.store_stats", lambda self: calls.append(1))
-    monkeypatch.setattr("storage.consistency.run_check", lambda p, **kw: calls.append(2))
+    monkeypatch.setattr("storage.check.run_check", lambda p, **kw: calls.append(2))
     for _ in range(5):
         assert viewer.get("/metrics").status_code == 200
     assert calls == []
@@ -318,7 +329,7 @@ def test_a_change_through_another_process_makes_the_report_stale(editor, store, 
     """Each gunicorn worker has its own report; a change anywhere marks them all stale."""
     from django.conf import settings
 
-    from atedash.app import Application
+    from atedash.core.app import Application
 
     worker(store, "ns", "pool", "pod", "ghost")
     other_process = Application(settings).checks
@@ -371,18 +382,18 @@ def test_long_reports_are_capped_on_the_page(viewer, store, cluster_client, monk
 def test_a_long_check_shows_running_then_the_partial_polls_for_the_result(viewer, store, ops_settings, monkeypatch):
     import threading
 
-    import storage.consistency
-    from atedash.app import current_app
+    import storage.check
+    from atedash.core.app import current_app
 
     worker(store, "ns", "pool", "pod", "ghost")
     release = threading.Event()
-    real_run_check = storage.consistency.run_check
+    real_run_check = storage.check.run_check
 
     def slow_run_check(p, **kw):
         release.wait(60)  # the check "takes long" until the test lets it finish
         return real_run_check(p, **kw)
 
-    monkeypatch.setattr(storage.consistency, "run_check", slow_run_check)
+    monkeypatch.setattr(storage.check, "run_check", slow_run_check)
     ops_settings.ATEDASH_CHECK_WAIT = 0
     html = page(viewer.get("/ops/check/"))
     assert 'id="check-running"' in html and 'hx-trigger="every 2s"' in html
@@ -428,7 +439,7 @@ def test_check_page_counts_and_links_records_the_server_cannot_read(viewer, stor
 
 
 def test_metrics_count_records_the_server_cannot_read(viewer, store, cluster_client):
-    from atedash.app import current_app
+    from atedash.core.app import current_app
 
     cluster_client.set("actor:odd", b'{"actorId":"odd","foo":1}')  # atedash reads it, Go does not
     cluster_client.set("worker:ns:p:bad", b"\xff\xff")  # neither does
@@ -463,7 +474,7 @@ def test_repair_of_a_record_go_cannot_read_is_refused_with_its_reason_and_the_ra
 def test_an_interrupted_check_tells_a_viewer_who_can_start_another(viewer, store, cluster_client):
     """A check whose process died (its attempt stored, no lease, no result after it) while a kept
     report is not yet due: a viewer's visit starts no check, and the page says so."""
-    from atedash.app import current_app
+    from atedash.core.app import current_app
 
     current_app().checks.refresh().join(60)
     fence = int(cluster_client.get("atedash:fleet:{check}:fence"))

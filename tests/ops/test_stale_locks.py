@@ -9,8 +9,8 @@ import time
 import pytest
 from ops_helpers import RESUMING, RUNNING, SUSPENDED, actor
 
-from storage import consistency as cc
-from storage.consistency import RepairNotApplicable, lockage, run_check
+from storage import check as cc
+from storage.check import RepairNotApplicable, lockage, run_check
 from storage.demo import seed_store
 from storage.keys import LOCK_SEEN_KEY, actor_lock_key
 

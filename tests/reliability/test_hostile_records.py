@@ -233,7 +233,7 @@ def get_urls():
 
 
 def test_every_page_survives_the_hostile_store(admin, settings, hostile_store):
-    from atedash.app import current_app
+    from atedash.core.app import current_app
 
     settings.ATEDASH_ALLOW_FLUSH = True
     current_app().stats.wait(timeout=30)
@@ -246,4 +246,4 @@ def test_every_page_survives_the_hostile_store(admin, settings, hostile_store):
     current_app().stats.wait(timeout=60)
     body = assert_safe(admin.get("/"), "overview")
     assert "corrupt" in body.lower()
-    assert_safe(admin.get("/overview/stats/?wait=1"), "stats")
+    assert_safe(admin.get("/overview/counts/?wait=1"), "stats")

@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from atedash.app import current_app
+from atedash.core.app import current_app
 from storage.keys import key_slot
 from tests.cluster_faults import cluster_view, node_client, poll
 

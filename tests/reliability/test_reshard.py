@@ -110,7 +110,7 @@ def test_lists_paged_while_slots_move(local_cluster, store, cluster_client, caps
         local_cluster.rebalance()
         # The dashboard's client learns the new slot map as MOVED replies come (redis-py patches it
         # slot by slot); walks counted as calm start once it has read the whole map again.
-        from atedash.app import current_app
+        from atedash.core.app import current_app
 
         current_app().store.persistence().topology.refresh()
         moving.append((began, time.monotonic()))

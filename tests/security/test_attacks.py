@@ -89,7 +89,7 @@ def test_a_copied_cookie_stops_working_after_logout(serve):
 
 
 def test_a_copied_cookie_stops_working_after_a_password_change_or_remove_and_add(viewer):
-    from atedash.app import current_app
+    from atedash.core.app import current_app
 
     stolen = copy_of(viewer)
     assert stolen.get("/actors/").status_code == 200

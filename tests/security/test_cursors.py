@@ -8,7 +8,7 @@ The attacks of the review, replayed with Django's test client and against gunico
 * a valid cursor of one list used on another.
 
 Each is now the 400 page saying the link is not valid, with a link to the first page. Cursors in URLs
-are signed per list (atedash/cursors.py); below that, storage bounds every number of a cursor and never
+are signed per list (atedash/records/cursors.py); below that, storage bounds every number of a cursor and never
 reads a key outside the walk's MATCH pattern, even for a cursor carrying a valid signature. What reached
 Redis is read back from the primaries' SLOWLOG (threshold 0: every command is logged with its arguments).
 """
@@ -22,7 +22,7 @@ from urllib.parse import unquote, urlencode
 import pytest
 from django.test import override_settings
 
-from atedash import cursors
+from atedash.records import cursors
 from storage import InvalidCursor
 from storage.scanning import (
     _MAX_COUNT,
@@ -316,10 +316,11 @@ def test_well_formed_audit_before_pages(viewer, before):
 
 
 def test_audit_paging_with_before_still_works(viewer):
-    from atedash.audit import audit
+    from atedash.accounts.audit import audit
+    from atedash.core.app import current_app
 
     for i in range(105):
-        audit("tester", f"test.{i}", stream=True)
+        audit("tester", f"test.{i}", stream=True, app=current_app())
     body = viewer.get("/audit/").content.decode()
     older = re.search(r'href="\?before=([^"]+)" id="audit-older"', body).group(1)
     body = viewer.get(f"/audit/?before={older}").content.decode()

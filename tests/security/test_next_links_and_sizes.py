@@ -14,7 +14,7 @@ from django.conf import settings
 from django.test import Client
 from django.urls import reverse
 
-from atedash.forms import RAW_MAX_VALUE
+from atedash.records.forms import RAW_MAX_VALUE
 
 REPO = Path(__file__).resolve().parents[2]
 # (next as sent, where the login goes): only local paths are followed.
@@ -77,7 +77,7 @@ def test_next_as_a_url_name_against_gunicorn(serve):
 
 
 def test_cancel_walk_goes_only_to_local_paths(editor):
-    url = reverse("walk_cancel", args=["0" * 16])
+    url = reverse("matches_cancel", args=["0" * 16])
     for target, location in NEXTS + [(t, "/") for t, _ in RELATIVE]:
         response = editor.post(url, {"next": target})
         assert response.status_code == 302, (target, response.status_code)

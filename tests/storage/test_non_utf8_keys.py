@@ -10,9 +10,9 @@ from storage.ateapi_pb2 import Actor, Worker
 from storage.bulk import bulk_apply
 from storage.codec import ACTOR_CODEC, WORKER_CODEC
 from storage.keys import actor_lock_key, key_bytes, shown_key
+from storage.matches import FullWalk, actor_walk
 from storage.records import ACTORS
 from storage.reset import Scope, reset_scope
-from storage.walk import FullWalk, actor_walk
 
 BAD_KEY = b"actor:\xffrz"
 BAD_VALUE = json.dumps(

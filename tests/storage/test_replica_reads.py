@@ -4,7 +4,7 @@ the primaries."""
 
 from storage.ateapi_pb2 import Actor
 from storage.codec import ACTOR_CODEC
-from storage.walk import FullWalk, actor_walk
+from storage.matches import FullWalk, actor_walk
 
 S = Actor.Status
 

@@ -6,7 +6,7 @@ import pytest
 
 from storage import CorruptEntry, InvalidCursor, LockInfo, Page
 from storage.ateapi_pb2 import Actor, Worker
-from storage.batch import fetch_values
+from storage.node_reads import fetch_values
 
 S = Actor.Status
 

@@ -150,7 +150,7 @@ def test_pool_reset_deletes_free_workers_and_skips_those_of_live_actors(seeded):
 
 def test_records_that_change_meanwhile_are_skipped_with_the_reason(seeded):
     """A writer bumps some actors and workers of the scope while the reset walks: each is skipped."""
-    from storage import walk as walk_module
+    from storage import matches as walk_module
 
     bumped = {"actor:a00013": None, "worker:ns-3:p:w00003": None}
     original = walk_module.FullWalk._confirm

@@ -11,7 +11,7 @@ import pytest
 
 from storage import FailedPrecondition, NotFound, UnreadableByServer, VersionConflict
 from storage.ateapi_pb2 import Actor, Worker
-from storage.rawedit import canonical_rewrite
+from storage.raw import canonical_rewrite
 
 S = Actor.Status
 

@@ -1,4 +1,4 @@
-"""Full-store filtered walks (storage/walk.py): every match, no false negative of the byte test
+"""Full-store filtered walks (storage/matches.py): every match, no false negative of the byte test
 whatever form a record is stored in, the cap, cancel, progress, and the client-side fallback."""
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ from redis.cluster import RedisCluster
 from storage import Persistence
 from storage.ateapi_pb2 import Actor, Worker
 from storage.codec import ACTOR_CODEC, WORKER_CODEC
+from storage.matches import FullWalk, actor_walk, worker_walk
 from storage.records import ACTORS, WORKERS
-from storage.walk import FullWalk, actor_walk, worker_walk
 
 S = Actor.Status
 STATUSES = [S.STATUS_RUNNING, S.STATUS_SUSPENDED, S.STATUS_RESUMING, S.STATUS_SUSPENDING]

@@ -29,9 +29,9 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from google.protobuf import json_format
 
-from atedash.app import current_app
-from atedash.audit import audit, cli_operator
-from atedash.logging_handlers import audit_to_stderr
+from atedash.accounts.audit import audit, cli_operator
+from atedash.core.app import current_app
+from atedash.core.logging_handlers import audit_to_stderr
 
 if TYPE_CHECKING:
     from argparse import ArgumentParser
@@ -238,7 +238,7 @@ class Command(BaseCommand):
     # ------------------------------------------------------------------------------ check
 
     def _check(self, options: dict[str, Any]) -> None:
-        from storage.consistency import run_check
+        from storage.check import run_check
 
         report = run_check(current_app().store.persistence(), stale_lock_s=settings.ATEDASH_STALE_LOCK_SECONDS)
         if options["format"] == "json":
@@ -320,6 +320,7 @@ class Command(BaseCommand):
                 stream=False,
                 file=options["file"],
                 policy=policy,
+                app=current_app(),
             )
 
         try:
@@ -358,6 +359,7 @@ class Command(BaseCommand):
                 file=options["file"],
                 policy=policy,
                 **{k: v for k, v in result.to_dict().items() if k not in ("policy", "dry_run")},
+                app=current_app(),
             )
             current_app().records_changed()
 
@@ -427,11 +429,26 @@ class Command(BaseCommand):
         operator = cli_operator()
 
         def on_change(action: str, key: str, details: dict) -> None:
-            audit(operator, action, key=key, via="reset", scope=f"{scope.kind} {scope.value}", **details)
+            audit(
+                operator,
+                action,
+                key=key,
+                via="reset",
+                scope=f"{scope.kind} {scope.value}",
+                **details,
+                app=current_app(),
+            )
 
         report = reset_scope(current_app().store.persistence(), scope, dry_run=options["dry_run"], on_change=on_change)
         if not options["dry_run"]:
-            audit(operator, "reset", key=None, scope=f"{scope.kind} {scope.value}", counts=report.counts())
+            audit(
+                operator,
+                "reset",
+                key=None,
+                scope=f"{scope.kind} {scope.value}",
+                counts=report.counts(),
+                app=current_app(),
+            )
             current_app().records_changed(recount=True)
         if options["format"] == "json":
             self.stdout.write(json_document(report.to_dict()))
@@ -478,6 +495,7 @@ class Command(BaseCommand):
             scope="ate" if scope == "records" else "all",
             removed=rows,
             removed_total=totals,
+            app=current_app(),
         )
         current_app().records_changed()
         if options.get("format") == "json":

@@ -9,9 +9,9 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from atedash import sessions
-from atedash.app import current_app
-from atedash.operators import ROLES, UsersFile, UsersFileError
+from atedash.accounts import sessions
+from atedash.accounts.operators import ROLES, UsersFile, UsersFileError
+from atedash.core.app import current_app
 
 
 class Command(BaseCommand):

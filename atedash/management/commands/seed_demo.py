@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from django.core.management.base import BaseCommand, CommandError
 
-from atedash.app import current_app
+from atedash.core.app import current_app
 from storage.demo import seed_store
 from storage.errors import STORE_ERRORS
 
