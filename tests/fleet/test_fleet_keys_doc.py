@@ -8,7 +8,11 @@ from storage import keys
 
 REPO = Path(__file__).resolve().parents[2]
 DOC = (REPO / "docs" / "fleet.md").read_text()
-FLEET_CODE = [REPO / "storage" / "fleet.py", REPO / "atedash" / "background.py", REPO / "atedash" / "walks.py"]
+FLEET_CODE = [
+    REPO / "storage" / "fleet.py",
+    REPO / "atedash" / "background" / "lease.py",
+    REPO / "atedash" / "background" / "matches.py",
+]
 
 
 def test_every_dashboard_key_of_storage_keys_is_documented():
