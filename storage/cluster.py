@@ -212,7 +212,9 @@ def store_stats(topology: Topology, step_count: int = 1000) -> StoreStats:
 
 
 @dataclass
-class _ShardStats:
+class ShardTally:
+    """One shard's figures of a count (storage.counting's step adds its own to them)."""
+
     by_status: Counter = field(default_factory=Counter)
     by_pool: dict[tuple[str, str], Counter] = field(default_factory=dict)
     locks: int = 0
@@ -222,8 +224,8 @@ class _ShardStats:
     corrupt_workers: int = 0
 
 
-def _shard_stats(topology: Topology, shard: Shard, step_count: int = 1000) -> _ShardStats:
-    stats = _ShardStats()
+def _shard_stats(topology: Topology, shard: Shard, step_count: int = 1000) -> ShardTally:
+    stats = ShardTally()
     # The server's judgment, value only (its canonical-form regex for what atedash and Go write):
     # decode_stored already checked the record's identity against its key. Looked up per call, so
     # that bench/stats_count_bench.py can switch it off.
@@ -249,7 +251,7 @@ def _judged(
     kind: RecordKind[M],
     colons: int,
     schema,
-    stats: _ShardStats,
+    stats: ShardTally,
     step_count: int = 1000,
 ) -> Iterator[tuple[M | None, bool]]:
     """Every ``kind`` record on ``shard`` (counted in ``stats.scanned``) as (the record, None when

@@ -286,14 +286,7 @@ for _name, _value in _SUBSTITUTIONS.items():
 
 
 @dataclass
-class _Tally:
-    by_status: Counter = field(default_factory=Counter)
-    by_pool: dict[tuple[str, str], Counter] = field(default_factory=dict)
-    locks: int = 0
-    scanned: int = 0
-    unreadable_actors: int = 0
-    unreadable_workers: int = 0
-    corrupt_workers: int = 0
+class _Tally(cluster.ShardTally):
     judged: int = 0  # records the client decoded and judged (the script could not)
     steps: int = 0
     client_side: bool = False  # the node refused the script: counted from the client

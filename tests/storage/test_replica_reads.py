@@ -2,6 +2,8 @@
 connections, the read-only filter script) and leave the primaries alone; the same figures as on
 the primaries."""
 
+import time
+
 from storage.ateapi_pb2 import Actor
 from storage.codec import ACTOR_CODEC
 from storage.matches import FullWalk, actor_walk
@@ -33,7 +35,18 @@ def reset_stats(store):
         store.client.get_redis_connection(node).config_resetstat()
 
 
+def every_shard_has_a_known_replica(store) -> None:
+    """A cluster just started may not yet announce its replicas in CLUSTER SLOTS (gossip): until
+    it does, the client knows none for a shard and its whole-store reads rightly go to the primary."""
+    deadline = time.monotonic() + 30
+    while len(store.client.get_replicas()) < len(store.client.get_primaries()):
+        assert time.monotonic() < deadline, "the cluster never announced a replica for every shard"
+        time.sleep(0.1)  # a poll interval
+        store.client.nodes_manager.initialize()
+
+
 def test_counts_and_walks_read_the_replicas_not_the_primaries(store):
+    every_shard_has_a_known_replica(store)
     seed(store, 3000)
     on_primaries = store.store_stats()
     reset_stats(store)
