@@ -28,6 +28,9 @@ _RETRY_DELAYS = (0.05, 0.1, 0.2, 0.4, 0.8, 1.6, 3.2)
 # ...but no longer than this in all: when every node hangs (frozen, partitioned), each attempt costs a
 # socket timeout and each slot-map refresh one per node, and a page must fail in bounded time.
 _RETRY_BUDGET_S = 10.0
+# How often whole-store reads re-read the slot map while a shard shows no replica (one is syncing,
+# or the cluster has none): one CLUSTER SLOTS, so that new replicas take the reads over.
+REPLICA_LOOK_EVERY_S = 30.0
 
 
 @dataclass(frozen=True)
@@ -181,6 +184,7 @@ class ReplicaTopology(Topology):
         self.base = base
         self._replicas: dict[str, redis.Redis] = {}
         self._replicas_lock = threading.Lock()
+        self._looked_for_replicas_at = -REPLICA_LOOK_EVERY_S
 
     def shards(self) -> list[Shard]:
         primaries = self.base.shards()
@@ -188,16 +192,29 @@ class ReplicaTopology(Topology):
         if not isinstance(client, RedisCluster):
             return primaries
         slots_cache = client.nodes_manager.slots_cache
+        if not all(self._replicas_of(slots_cache, shard) for shard in primaries):
+            # The store leaves a replica out of its slot map until it has synced once: a map read
+            # before then (a cluster just started) would keep whole-store reads on the primaries.
+            now = time.monotonic()
+            if now - self._looked_for_replicas_at >= REPLICA_LOOK_EVERY_S:
+                self._looked_for_replicas_at = now
+                self.base.refresh()
+                primaries = self.base.shards()
+                slots_cache = client.nodes_manager.slots_cache
         out = []
         for shard in primaries:
-            owners = slots_cache.get(shard.slot_start) or []
-            replicas = [n for n in owners[1:] if getattr(n, "server_type", None) == "replica"]
+            replicas = self._replicas_of(slots_cache, shard)
             if not replicas:
                 out.append(shard)
                 continue
             node = replicas[shard.slot_start % len(replicas)]
             out.append(Shard(shard.slot_start, node.name, self._replica_client(node), shard.slot_ranges))
         return out
+
+    @staticmethod
+    def _replicas_of(slots_cache, shard: Shard) -> list:
+        owners = slots_cache.get(shard.slot_start) or []
+        return [n for n in owners[1:] if getattr(n, "server_type", None) == "replica"]
 
     def _replica_client(self, node) -> redis.Redis:
         with self._replicas_lock:

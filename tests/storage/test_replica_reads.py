@@ -65,3 +65,21 @@ def test_without_replicas_the_primaries_are_read(standalone_client):
     store = Persistence(standalone_client)
     standalone_client.set("actor:s1", ACTOR_CODEC.encode_json(Actor(actor_id="s1", version=1)))
     assert store.on_replicas().store_stats().actors_by_status["STATUS_UNSPECIFIED"] == 1
+
+
+def test_a_slot_map_read_before_the_replicas_synced_is_read_again(store, redis_url):
+    """Redis leaves a replica out of CLUSTER SLOTS until it has synced: a client that read the map
+    then (a cluster just started) would send whole-store reads to the primaries for ever."""
+    from storage import Persistence, connect
+
+    every_shard_has_a_known_replica(store)
+    fresh = Persistence(connect(redis_url))
+    try:
+        slots_cache = fresh.client.nodes_manager.slots_cache
+        for slot, owners in list(slots_cache.items()):
+            slots_cache[slot] = owners[:1]  # the map as it was before the replicas synced
+        replicas = {n.name for n in fresh.client.get_replicas()}
+        shards = fresh.on_replicas().topology.shards()
+        assert {s.address for s in shards} <= replicas and len(shards) == len(fresh.client.get_primaries())
+    finally:
+        fresh.close()
