@@ -121,6 +121,8 @@ def export_line(key: str, value: bytes) -> str:
 
 @dataclass
 class ExportResult:
+    """What an export wrote: lines in all, of each kind, and bytes (for the page and the audit)."""
+
     records: int = 0
     actors: int = 0
     workers: int = 0

@@ -14,6 +14,7 @@ from redis.connection import SSLConnection
 
 from storage.ateapi_pb2 import Actor
 from storage.codec import M
+from storage.documents import plain_fields
 from storage.errors import CorruptRecord
 from storage.keys import ACTOR_PREFIX, LOCK_PREFIX, WORKER_PREFIX
 from storage.records import ACTORS, WORKERS, RecordKind
@@ -96,17 +97,7 @@ class StoreStats:
         """The inverse of to_dict; ValueError (or TypeError, KeyError) when the value is not one."""
         by_status = {str(k): int(v) for k, v in dict(data["actors_by_status"]).items()}
         pools = {(str(ns), str(pool)): {"free": int(f), "assigned": int(a)} for ns, pool, f, a in data["pools"]}
-        return cls(
-            actors_by_status=by_status,
-            workers_by_pool=pools,
-            locks=int(data["locks"]),
-            computed_at=float(data["computed_at"]),
-            duration_s=float(data["duration_s"]),
-            keys_scanned=int(data["keys_scanned"]),
-            unreadable_actors=int(data.get("unreadable_actors", 0)),
-            unreadable_workers=int(data.get("unreadable_workers", 0)),
-            corrupt_workers=int(data.get("corrupt_workers", 0)),
-        )
+        return cls(actors_by_status=by_status, workers_by_pool=pools, **plain_fields(cls, data))
 
     @property
     def corrupt_actors(self) -> int:

@@ -679,13 +679,9 @@ class _Schema:
                 if index is not None:
                     identity[index] = value
             elif kind is _K_INT64:
-                if type(value) is str:
-                    if not _SAFE_INT_STRING.match(value):
-                        return None
+                if type(value) is str and _SAFE_INT_STRING.match(value):
                     value = int(value)
-                elif type(value) is not int:
-                    return None
-                if not -(1 << 63) <= value < (1 << 63):
+                if type(value) is not int or not -(1 << 63) <= value < (1 << 63):
                     return None
             else:
                 if type(value) is str:

@@ -24,6 +24,7 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import TYPE_CHECKING, Any
 
 from atedash.background.lease import run_with_heartbeat
+from storage.documents import plain_fields
 from storage.fleet import (
     WALK_RECENT_PART,
     WALKS,
@@ -191,14 +192,8 @@ class WalkJob:
             ]
             result = StoredResult(
                 keys=StoredKeys(self.fleet, self.id, max(0, int(summary["keys"]))),
-                matched=int(summary["matched"]),
                 corrupt=corrupt,
-                scanned=int(summary["scanned"]),
-                total_keys=int(summary["total_keys"]),
-                truncated=bool(summary["truncated"]),
-                cancelled=bool(summary["cancelled"]),
-                duration_s=float(summary["duration_s"]),
-                server_side=bool(summary["server_side"]),
+                **plain_fields(StoredResult, summary),
             )
         except (KeyError, TypeError, ValueError):
             return "failed", None, "the stored walk is unreadable"

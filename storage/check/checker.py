@@ -19,8 +19,8 @@ and its relations, storage/check/related.py): the same rules, on a subset.
 
 from __future__ import annotations
 
+import dataclasses
 import time
-from dataclasses import dataclass
 
 from storage.ateapi_pb2 import Actor
 from storage.check import findings as say
@@ -45,15 +45,6 @@ PAGE_SIZE = 1000
 _SUSPENDED = Actor.STATUS_SUSPENDED
 
 
-@dataclass(slots=True)
-class Totals:
-    keys_scanned: int = 0
-    actors: int = 0
-    workers: int = 0
-    locks: int = 0
-    unreadable_by_server: int = 0
-
-
 class Checker:
     def __init__(self, persistence, page_size: int = PAGE_SIZE, *, stale_lock_s: float = DEFAULT_STALE_LOCK_S):
         self.p = persistence
@@ -61,7 +52,8 @@ class Checker:
         self.stale_lock_s = stale_lock_s
         self.now = time.time()
         self.findings: list[Finding] = []
-        self.totals = Totals()
+        # What the check read (keys, records, locks); findings and timings are added at the end.
+        self.totals = CheckReport(findings=[], counts={}, duration_s=0.0)
         # Phase 1: lock:actor:<id> locks by actor id (popped when the actor is seen); locks without expiry.
         self.actor_locks: dict[str, LockEntry] = {}
         self.no_expiry: list[LockEntry] = []
@@ -319,17 +311,8 @@ class Checker:
             counts[f.kind] = counts.get(f.kind, 0) + 1
         order = {k: i for i, k in enumerate(KINDS)}
         self.findings.sort(key=lambda f: (order.get(f.kind, len(KINDS)), f.keys))
-        t = self.totals
-        return CheckReport(
-            findings=self.findings,
-            counts=counts,
-            duration_s=duration_s,
-            keys_scanned=t.keys_scanned,
-            actors=t.actors,
-            workers=t.workers,
-            locks=t.locks,
-            started_at=started,
-            unreadable_by_server=t.unreadable_by_server,
+        return dataclasses.replace(
+            self.totals, findings=self.findings, counts=counts, duration_s=duration_s, started_at=started
         )
 
 

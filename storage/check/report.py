@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 from storage.check.kinds import KIND_TITLES
 from storage.check.repairs import Repair
+from storage.documents import plain_fields
 
 # The stored report's findings (atedash:fleet:{check}:result): the bound of one value in the store.
 MAX_STORED_BYTES = 2_000_000
@@ -70,10 +71,10 @@ class CheckReport:
     findings: list[Finding]
     counts: dict[str, int]
     duration_s: float
-    keys_scanned: int
-    actors: int
-    workers: int
-    locks: int
+    keys_scanned: int = 0
+    actors: int = 0
+    workers: int = 0
+    locks: int = 0
     started_at: float = field(default_factory=time.time)
     # Records the ate server cannot read: the server_unreadable findings plus the corrupt records it
     # cannot read either (those are reported once, as corrupt_record).
@@ -129,14 +130,7 @@ class CheckReport:
         return cls(
             findings=[Finding.from_dict(f) for f in data["findings"]],
             counts={str(k): int(v) for k, v in dict(data["counts"]).items()},
-            duration_s=float(data["duration_s"]),
-            keys_scanned=int(data["keys_scanned"]),
-            actors=int(data["actors"]),
-            workers=int(data["workers"]),
-            locks=int(data["locks"]),
-            started_at=float(data["started_at"]),
-            unreadable_by_server=int(data.get("unreadable_by_server", 0)),
-            findings_cut=int(data.get("findings_cut", 0)),
+            **plain_fields(cls, data),
         )
 
     def by_kind(self, kind: str) -> list[Finding]:

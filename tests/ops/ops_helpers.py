@@ -11,15 +11,8 @@ SUSPENDED = Actor.STATUS_SUSPENDED
 
 
 def actor(store, actor_id, status=SUSPENDED, ns="", pod="", ip="", tns="tpl-ns", tname="tpl"):
-    a = Actor(
-        actor_id=actor_id,
-        actor_template_namespace=tns,
-        actor_template_name=tname,
-        status=status,
-        ateom_pod_namespace=ns,
-        ateom_pod_name=pod,
-        ateom_pod_ip=ip,
-    )
+    a = Actor(actor_id=actor_id, status=status, actor_template_namespace=tns, actor_template_name=tname)
+    a.ateom_pod_namespace, a.ateom_pod_name, a.ateom_pod_ip = ns, pod, ip
     store.create_actor(a)
     return store.get_actor(actor_id)
 

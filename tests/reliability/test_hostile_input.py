@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, assume, given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
-from storage.ateapi_pb2 import Actor
+from storage.ateapi_pb2 import Actor, Worker
 from tests.dashboard.conftest import ENVIRONMENT, login
 from tests.hypothesis_profiles import examples
 
@@ -122,29 +122,10 @@ def check(response, before, after, where):
 # --- fuzzing every form ----------------------------------------------------------------------
 
 ACTOR_CREATE = ("actor_id", "actor_template_namespace", "actor_template_name")
-ACTOR_EDIT = (
-    "version",
-    "actor_id",
-    "actor_template_namespace",
-    "actor_template_name",
-    "status",
-    "ateom_pod_namespace",
-    "ateom_pod_name",
-    "ateom_pod_ip",
-    "last_snapshot",
-    "in_progress_snapshot",
-)
+# Every field of the record, as the edit form posts it (the version first: it guards the edit).
+ACTOR_EDIT = ("version", *(f.name for f in Actor.DESCRIPTOR.fields if f.name != "version"))
 WORKER_CREATE = ("worker_namespace", "worker_pool", "worker_pod", "ip", "actor_namespace", "actor_template", "actor_id")
-WORKER_EDIT = (
-    "version",
-    "worker_namespace",
-    "worker_pool",
-    "worker_pod",
-    "ip",
-    "actor_namespace",
-    "actor_template",
-    "actor_id",
-)
+WORKER_EDIT = ("version", *(f.name for f in Worker.DESCRIPTOR.fields if f.name != "version"))
 
 
 @pytest.mark.parametrize(
