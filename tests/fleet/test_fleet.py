@@ -270,8 +270,8 @@ def test_a_check_whose_process_is_killed_shows_interrupted_and_starts_again(flee
     summary = re.search(r"Checked .*? keys scanned\)", done, re.S).group(0)
     maker = re.search(r'id="check-maker">by <code>([^<]+)</code>', done).group(1)
     assert not maker.endswith(f":{pid}") and "10000 actors" in summary
-    on_a_html = read(on_a, "/ops/check/")[1]
-    assert summary in on_a_html and maker in on_a_html
+    # A's processes read the fleet's report when their page asks (each at its own pace): polled.
+    poll("the same report on A", lambda: (h := read(on_a, "/ops/check/")[1]) and summary in h and maker in h, 60)
     assert not b.tracebacks()
 
 
