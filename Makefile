@@ -36,8 +36,9 @@ run: cluster-start
 	HOST=$(HOST) PORT=$(PORT) ATEDASH_CLUSTER_PORT=$(RUN_CLUSTER_PORT) scripts/run-local
 
 # Test workers (pytest-xdist, tests shared out and stolen when a worker runs dry): much of the suite waits
-# on the store or a browser (failovers, outages, pages), so two workers overlap that. Each has its own cluster,
-# 20 ports apart (tests/conftest.py); TEST_WORKERS=1 runs everything in one process.
+# on the store or a browser (failovers, outages, pages), so two workers overlap that (a third was no faster
+# on 2 shared cores: 516 s against 531 s). Each has its own cluster, 20 ports apart (tests/conftest.py);
+# TEST_WORKERS=1 runs everything in one process.
 TEST_WORKERS ?= 2
 TEST_CLUSTERS = $(shell for i in $$(seq 0 $$(( $(TEST_WORKERS) - 1 ))); do echo $$i; done)
 # The clusters start (and stop) side by side: a start is mostly waiting on the nodes' handshakes.

@@ -322,7 +322,11 @@ USE_I18N = False
 USE_TZ = True
 
 STATIC_URL = "/static/"
-STATIC_ROOT = Path(env_str("ATEDASH_STATIC_ROOT", str(BASE_DIR / "staticfiles")))
+# Tests serve static files through the finders (below) and collect them nowhere: no STATIC_ROOT
+# unless one is given, else whitenoise warns at every start that the directory is missing.
+STATIC_ROOT: Path | None = Path(env_str("ATEDASH_STATIC_ROOT", str(BASE_DIR / "staticfiles")))
+if TESTING and "ATEDASH_STATIC_ROOT" not in os.environ:
+    STATIC_ROOT = None
 STATICFILES_DIRS = [BASE_DIR / "static"]
 _static_backend = (
     "django.contrib.staticfiles.storage.StaticFilesStorage"

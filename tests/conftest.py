@@ -12,6 +12,7 @@ ports above the base, in the directory <base dir>-N, and database 15 - N of the 
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 import pytest
@@ -118,9 +119,27 @@ def flush_primaries(client: RedisCluster) -> None:
         client.get_redis_connection(node).flushall()
 
 
+CLUSTER_SHARDS = 3  # primaries, each with one replica (scripts/cluster)
+
+
+def know_every_node(client: RedisCluster) -> None:
+    """The session's client re-reads the topology until it knows every primary and replica: a
+    failover test can leave it with the view read while a node was down (a shard without replica)."""
+    deadline = time.monotonic() + 60
+    while (len(client.get_primaries()), len(client.get_replicas())) != (CLUSTER_SHARDS, CLUSTER_SHARDS):
+        if time.monotonic() > deadline:
+            pytest.fail(f"the test cluster's nodes are not {CLUSTER_SHARDS} primaries + replicas", pytrace=False)
+        time.sleep(0.05)  # poll interval: gossip clears a restarted node's failed flag
+        try:
+            client.nodes_manager.initialize()
+        except redis.exceptions.RedisError:
+            continue
+
+
 @pytest.fixture
 def store(cluster_client) -> Persistence:
     """A Persistence over the test cluster, emptied (FLUSHALL on every primary) before the test."""
+    know_every_node(cluster_client)
     flush_primaries(cluster_client)
     return Persistence(cluster_client)
 

@@ -8,6 +8,7 @@ every module, imported by a test or not.
 from __future__ import annotations
 
 import ast
+import functools
 from pathlib import Path
 
 import pytest
@@ -31,9 +32,15 @@ def _modules():
 MODULES = _modules()
 
 
+@functools.cache
+def _tree(path: Path) -> ast.Module:
+    """A module's syntax tree, parsed once for all the tests here (none of them changes it)."""
+    return ast.parse(path.read_text(), filename=str(path))
+
+
 def _imports(name: str, path: Path) -> set[str]:
     """Every project module `name` imports, at any depth (function-level imports count too)."""
-    tree = ast.parse(path.read_text(), filename=str(path))
+    tree = _tree(path)
     package = name if path.name == "__init__.py" else name.rpartition(".")[0]
     found = set()
     for node in ast.walk(tree):
@@ -109,7 +116,7 @@ def test_no_import_cycle_in_atedash_or_storage():
 def _imported_roots(path: Path) -> set[str]:
     """The top-level packages a module imports, at any depth (function-level imports count too)."""
     roots = set()
-    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+    for node in ast.walk(_tree(path)):
         if isinstance(node, ast.Import):
             roots |= {alias.name.split(".")[0] for alias in node.names}
         elif isinstance(node, ast.ImportFrom) and not node.level:
@@ -146,7 +153,7 @@ def test_atedash_never_reaches_through_to_the_redis_client():
         f"{name}:{node.lineno}"
         for name, path in MODULES.items()
         if name.startswith("atedash")
-        for node in ast.walk(ast.parse(path.read_text()))
+        for node in ast.walk(_tree(path))
         if isinstance(node, ast.Attribute) and node.attr == "client"
     ]
     assert offenders == []
@@ -156,7 +163,7 @@ def test_no_global_statement():
     offenders = [
         f"{name}:{node.lineno}"
         for name, path in MODULES.items()
-        for node in ast.walk(ast.parse(path.read_text()))
+        for node in ast.walk(_tree(path))
         if isinstance(node, (ast.Global, ast.Nonlocal))
     ]
     assert offenders == []
@@ -247,7 +254,7 @@ def test_the_state_finder_finds_state():
 
 @pytest.mark.parametrize("name", sorted(set(MODULES) - SKIPPED_MODULES))
 def test_no_mutable_state_at_module_level(name):
-    assert _mutable_module_state(ast.parse(MODULES[name].read_text())) == []
+    assert _mutable_module_state(_tree(MODULES[name])) == []
 
 
 # The views and templates written once for every record kind: a kind's differences live in its
@@ -285,7 +292,7 @@ CURRENT_APP_CALLERS = {
 def test_views_and_helpers_get_the_application_object_passed_in():
     callers = set()
     for name, path in MODULES.items():
-        for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+        for node in ast.walk(_tree(path)):
             if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "current_app":
                 callers.add(name)
     assert callers <= CURRENT_APP_CALLERS, sorted(callers - CURRENT_APP_CALLERS)

@@ -10,7 +10,8 @@
   watches every page in them: dialogs, responses >= 500, console errors and CSP violations are
   recorded so a test can assert that nothing of that kind happened.
 
-Every test gets an empty store (the `store` fixture flushes the cluster's primaries).
+Every test gets an empty store (the `store` fixture flushes the cluster's primaries), but for
+the tests that only read the tour of every page (`tour_contexts`): they share its seeded store.
 """
 
 from __future__ import annotations
@@ -29,7 +30,9 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
 
-from tests.conftest import restore_sessions_epoch, sessions_epoch
+from storage import Persistence
+from storage.keys import actor_lock_key
+from tests.conftest import flush_primaries, know_every_node, restore_sessions_epoch, sessions_epoch
 
 from .browser_helpers import (
     CHROMIUM,
@@ -40,6 +43,7 @@ from .browser_helpers import (
     VIEWPORT,
     login,
 )
+from .tour import EDITED_SNAPSHOT, LONG_ID
 
 
 def _free_port() -> int:
@@ -209,8 +213,9 @@ class Watch:
 class Contexts:
     """Opens browser contexts for a test; every page in them is watched. Closed after the test."""
 
-    def __init__(self, browser: Browser, app: App, sessions: dict, store):
+    def __init__(self, browser: Browser, app: App, sessions: dict, store, tour: list | None = None):
         self.browser, self.app, self.sessions, self.store = browser, app, sessions, store
+        self.tour = tour if tour is not None else []  # the tour's stops, once prepared (tour_contexts)
         self.watch = Watch()
         self.opened: list[BrowserContext] = []
 
@@ -271,7 +276,37 @@ def contexts(request, browser, app, store, _sessions, tmp_path) -> Contexts:
 
     When the test fails, every open page is saved as a PNG in the test's tmp_path and the tail of
     the server log is printed (both in the test's report)."""
-    opened = Contexts(browser, app, _sessions, store)
+    yield from _watched(request, Contexts(browser, app, _sessions, store), app, tmp_path)
+
+
+@pytest.fixture(scope="package")
+def _tour() -> list:
+    return []
+
+
+@pytest.fixture
+def tour_contexts(request, browser, app, cluster_client, _sessions, _tour, tmp_path) -> Contexts:
+    """`contexts` for the tests that only look at the pages of the tour (tests/browser/tour.py):
+    the store keeps the tour an earlier test prepared while it is still there (no other test
+    emptied it), and tour.tour_of(contexts, page) gives its stops; else it is emptied as `store` does.
+    Seeding the tour costs seconds and six tests read it."""
+    know_every_node(cluster_client)
+    store = Persistence(cluster_client)
+    if not _tour or not _tour_still_there(store):
+        _tour.clear()
+        flush_primaries(cluster_client)
+    yield from _watched(request, Contexts(browser, app, _sessions, store, _tour), app, tmp_path)
+
+
+def _tour_still_there(store) -> bool:
+    try:
+        actor = store.get_actor(LONG_ID)
+    except Exception:  # noqa: BLE001 - absent or unreadable: the store was emptied since
+        return False
+    return actor.in_progress_snapshot == EDITED_SNAPSHOT and store.get_lock(actor_lock_key(LONG_ID)) is not None
+
+
+def _watched(request, opened: Contexts, app: App, tmp_path: Path):
     yield opened
     if getattr(request.node, "browser_test_failed", False):
         for i, page in enumerate(p for c in opened.opened for p in c.pages):

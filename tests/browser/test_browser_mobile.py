@@ -8,7 +8,7 @@ import pytest
 from playwright.sync_api import expect
 
 from .browser_helpers import open_demo_actor_with_lock, put_actor, put_worker, screenshot
-from .tour import LONG_ID, overflow, prepare, visit
+from .tour import LONG_ID, overflow, tour_of, visit
 
 pytestmark = pytest.mark.browser
 
@@ -22,9 +22,10 @@ def _pages(contexts, *, js=True, viewport=PHONE):
 
 @pytest.mark.parametrize("js", [True, False], ids=["js", "nojs"])
 @pytest.mark.parametrize("viewport", [PHONE, DESKTOP], ids=["390px", "1360px"])
-def test_no_page_scrolls_sideways(contexts, store, app, js, viewport):
+def test_no_page_scrolls_sideways(tour_contexts, js, viewport):
+    contexts = tour_contexts
     pages = _pages(contexts, js=js, viewport=viewport)
-    tour = prepare(store, app, pages["admin"])
+    tour = tour_of(contexts, pages["admin"])
     # The history and the audit list hold 300-character values (prepare's edit): both are on the tour.
     assert {"actor-detail", "audit"} <= {stop.name for stop in tour}
     problems = []
@@ -150,10 +151,10 @@ def test_copy_buttons_copy_the_value_and_need_javascript(contexts, store):
     contexts.watch.assert_clean()
 
 
-def test_long_values_wrap_inside_the_window(contexts, store, app):
+def test_long_values_wrap_inside_the_window(tour_contexts):
     """The longest id, pod name and token a record can hold stay within 390 px on their detail page."""
-    pages = _pages(contexts)
-    tour = prepare(store, app, pages["admin"])
+    pages = _pages(tour_contexts)
+    tour = tour_of(tour_contexts, pages["admin"])
     page = pages["admin"]
     visit(page, next(s for s in tour if s.name == "actor-detail"))
     for selector in ("#actor-id", "#record-key", "#lock-token", "#field-ateom_pod_name", "#field-last_snapshot"):

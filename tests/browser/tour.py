@@ -24,6 +24,7 @@ LONG_ID = "incident-" + "x" * 50 + "-0194"  # 63 characters: the longest DNS-112
 LONG_POD = ".".join(["cpu-worker-" + "p" * 52] * 4)[:253].rstrip(".-")  # a 253-character Kubernetes name
 LONG_TOKEN = "holder-" + "t" * 193
 LONG_SNAPSHOT = "gs://ate-snapshots/" + "s" * 300
+EDITED_SNAPSHOT = LONG_SNAPSHOT + "-next"  # what prepare's edit through the form writes
 LONG_IP = "fd00:1234:5678:9abc:def0:1234:5678:9abc"
 POOL = "cpu"
 NAMESPACE = "ml-serving"
@@ -65,7 +66,7 @@ def prepare(store, app, page: Page) -> list[Stop]:
     assert store.acquire_lock(lock_key, LONG_TOKEN, 3600)
     # An edit through the form: the audit page then lists it (with its long changed values).
     page.goto(f"/actors/{LONG_ID}/edit/")
-    page.fill("#id_in_progress_snapshot", LONG_SNAPSHOT + "-next")
+    page.fill("#id_in_progress_snapshot", EDITED_SNAPSHOT)
     page.check("#id_edit_while_locked")  # the lock above is held: saving needs the explicit override
     save(page)
     expect(page.locator("#messages")).to_contain_text("saved")
@@ -116,6 +117,14 @@ def prepare(store, app, page: Page) -> list[Stop]:
     ]
 
 
+def tour_of(contexts, page: Page) -> list[Stop]:
+    """The tour's stops over the store of `tour_contexts` (conftest.py), prepared with `page` (an
+    admin's) unless an earlier test's tour is still there."""
+    if not contexts.tour:
+        contexts.tour.extend(prepare(contexts.store, contexts.app, page))
+    return list(contexts.tour)
+
+
 def visit(page: Page, stop: Stop, deadline_s: float = 90) -> None:
     """Opens the stop's page and waits until it shows `ready`. The overview's counts come from a
     background count: without JavaScript (nothing polls) on a loaded machine `?wait=1` may answer
@@ -128,6 +137,9 @@ def visit(page: Page, stop: Stop, deadline_s: float = 90) -> None:
             break
         assert time.monotonic() < deadline, f"{stop.name}: the counts never came"
     expect(page.locator(stop.ready).first).to_be_visible()
+    # A walk still running polls every 250 ms (and dims its results while a poll is out): the page
+    # is looked at once the walk is done and it holds still (a loaded machine walks for seconds).
+    expect(page.locator("#walk-progress")).to_have_count(0, timeout=deadline_s * 1000)
 
 
 def overflow(page: Page) -> dict:

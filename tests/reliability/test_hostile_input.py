@@ -94,10 +94,13 @@ def records(client_):
     """Every ate record (actor:*, worker:*, lock:*) and its value: what an operator could damage."""
     snapshot = {}
     for node in client_.get_primaries():
+        # One SCAN and one pipeline of DUMPs a node (twice per example: round trips add up).
         conn = client_.get_redis_connection(node)
-        for pattern in ("actor:*", "worker:*", "lock:*"):
-            for key in conn.scan_iter(match=pattern, count=1000):
-                snapshot[key] = conn.dump(key)
+        found = [key for key in conn.scan_iter(count=1000) if key.startswith((b"actor:", b"worker:", b"lock:"))]
+        pipe = conn.pipeline(transaction=False)
+        for key in found:
+            pipe.dump(key)
+        snapshot.update(zip(found, pipe.execute(), strict=True))
     return snapshot
 
 

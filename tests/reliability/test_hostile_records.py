@@ -71,7 +71,7 @@ HOSTILE_WORKERS = [("ns", "pool", SCRIPT), ("ns", "pool", IMG), ("ns", "p o o l"
 
 @pytest.fixture
 def hostile_store(store, cluster_client):
-    c = cluster_client
+    c = cluster_client.pipeline(transaction=False)  # one batch a node, not a round trip a key
     for key, value in CORRUPT_ACTORS.items():
         c.set(key, value)
     for actor_id, fields in HOSTILE_ACTORS.items():
@@ -94,6 +94,7 @@ def hostile_store(store, cluster_client):
     c.set("lock:actor:with space", SCRIPT)
     c.set("actor:odd-lock", actor_json("odd-lock"))
     c.rpush("lock:actor:odd-lock", "not a token")
+    c.execute()
     return store
 
 

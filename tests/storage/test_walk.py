@@ -165,6 +165,7 @@ def seeded(cluster_client):
     cluster_client.hset("actor:x-hash", "status", "STATUS_RUNNING")  # not a string: corrupt
     cluster_client.set("actor:x-garbage", b'{"actorId":"x-garbage","status":"STATUS_RUNNING",')
     store.decoded = {kind.name: decoded(store, kind) for kind in (ACTORS, WORKERS)}
+    store.not_plain = {kind.name: not_plain(store, kind) for kind in (ACTORS, WORKERS)}
     # Every odd form is a readable record (so a walk that missed one would fail a comparison).
     readable = {key for kind in store.decoded.values() for key, _ in kind}
     assert set(ODD_ACTORS) | set(odd_workers()) <= readable
@@ -325,12 +326,16 @@ INCIDENT_WORKER_FILTERS = [{"ip": "10.9.9.9"}, {"id_contains": "pod-odd"}, {"id_
 
 
 def not_plain(store, kind):
-    """How many of the kind's keys the byte test cannot judge (not a string, or not plain JSON)."""
-    n = 0
-    for key in store.client.scan_iter(match=kind.prefix + "*", count=1000):
-        raw = store.client.get(key) if store.client.type(key) == b"string" else None
-        n += raw is None or raw[:1] != b"{" or b"\\" in raw
-    return n
+    """How many of the kind's keys the byte test cannot judge (not a string, or not plain JSON):
+    counted once per module (`seeded`), in one pipeline, not by a round trip per key per test."""
+    keys = list(store.client.scan_iter(match=kind.prefix + "*", count=1000))
+    pipe = store.client.pipeline(transaction=False)
+    for key in keys:
+        pipe.type(key)
+    types = pipe.execute()
+    strings = [key for key, kind_of in zip(keys, types, strict=True) if kind_of == b"string"]
+    raws = store.client.mget_nonatomic(strings) if strings else []
+    return len(keys) - len(strings) + sum(raw is None or raw[:1] != b"{" or b"\\" in raw for raw in raws)
 
 
 @pytest.mark.parametrize("use_script", [True, False], ids=["script", "client"])
@@ -343,7 +348,7 @@ def test_incident_actor_walks_are_exact_and_decode_almost_nothing(seeded, filter
     # Decoded: the matches, what the byte test cannot judge, and the one decoy nested in an unknown
     # field; never a record holding the value in another field (pod namespace = template namespace).
     plain_matches = sum(1 for k in result.keys if k not in ODD_ACTORS or b"\\" not in ODD_ACTORS[k])
-    assert result.candidates <= plain_matches + not_plain(seeded, ACTORS) + 1
+    assert result.candidates <= plain_matches + seeded.not_plain[ACTORS.name] + 1
 
 
 @pytest.mark.parametrize("use_script", [True, False], ids=["script", "client"])
@@ -353,7 +358,7 @@ def test_incident_worker_walks_are_exact_and_decode_almost_nothing(seeded, filte
     result = FullWalk(seeded.topology, wanted, use_script=use_script).run()
     assert result.keys == expected(seeded, WORKERS, wanted)
     assert result.keys
-    assert result.candidates <= len(result.keys) + not_plain(seeded, WORKERS)
+    assert result.candidates <= len(result.keys) + seeded.not_plain[WORKERS.name]
 
 
 def test_the_pod_namespace_alone_is_not_enough(seeded):
@@ -361,7 +366,7 @@ def test_the_pod_namespace_alone_is_not_enough(seeded):
     value is in 1 actor of 10, the pod namespace field in 1 of 20; only those are decoded."""
     result = FullWalk(seeded.topology, actor_walk(pod_namespace="ns-2")).run()
     assert len(result.keys) == 500
-    assert result.candidates <= len(result.keys) + not_plain(seeded, ACTORS)
+    assert result.candidates <= len(result.keys) + seeded.not_plain[ACTORS.name]
 
 
 def test_a_corrupt_value_holding_the_needle_is_reported(seeded, cluster_client):
