@@ -49,8 +49,8 @@ from storage.records import ACTORS, WORKERS
 from storage.server_readable import ACTOR_SCHEMA, WORKER_SCHEMA
 from storage.topology import FAILOVER_ERRORS, Shard, Topology
 
-# Keys per step (SCAN COUNT). A step costs its node ~6-12 µs per key (bench/RESULTS.md, "fleet"):
-# 500 keys hold it a few ms; more keys per step save only round trips.
+# Keys a step examines (whole slots: a few more). A step costs its node ~4 µs per key
+# (bench/count_bench.py): 500 keys hold it 2-3 ms; more keys per step save only round trips.
 STEP_KEYS = 500
 # A value longer than this is not read into the script (hostile or not a record): the client GETs it.
 MAX_VALUE_BYTES = 16_384
@@ -102,12 +102,13 @@ def _captures(message_class, wanted: tuple[str, ...], prefix: str) -> dict[str, 
     return out
 
 
-# One step of a count on one node. ARGV: cursor, COUNT, MAX_VALUE_BYTES. Reply: next cursor, ate
-# keys seen, locks, the number of statuses then (name, count) pairs, the number of pools then
-# (namespace, pool, free, assigned), then (key, value) pairs the client judges; the value is 0 for a
-# key that is not a string and 1 for one the client reads itself. Read-only: runs on replicas.
-# Per key it costs one GETRANGE and, for a record of a shape met earlier in the step, one anchored
-# match: no table, no string built (bench/RESULTS.md, "count step").
+# One step of a count on one node. ARGV: mode, cursor, keys to examine, MAX_VALUE_BYTES, most keys
+# of a slot in a step, then in "keys" mode the keys (storage.node_reads.STEP_KEYS_LUA). Reply: next
+# cursor, a slot left to the client (-1: none), ate keys seen, locks, the number of statuses then
+# (name, count) pairs, the number of pools then (namespace, pool, free, assigned), then (key, value)
+# pairs the client judges; the value is 1 for a key the client reads itself. Read-only: runs on
+# replicas. Per key it costs a share of one MGET and, for a record of a shape met earlier in the
+# step, one anchored match: no table, no string built (bench/count_bench.py).
 _COUNT_STEP_TEMPLATE = r"""#!lua flags=no-writes,allow-cross-slot-keys
 local AF = __ACTOR_FIELDS__
 local WF = __WORKER_FIELDS__

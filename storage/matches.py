@@ -41,8 +41,8 @@ from storage.records import ACTORS, WORKERS, RecordKind
 from storage.scanning import ActorFilters, CorruptEntry, WorkerFilters, _total_keys, actor_filter, worker_filter
 from storage.topology import FAILOVER_ERRORS, Shard, Topology
 
-# Keys a walk step examines. A step holds its node about a microsecond per key in the script, so
-# 2000 keys keep every other client's wait to a few milliseconds.
+# Keys a walk step examines. A step holds its node about 2 µs per key in the script, so 2000 keys
+# keep every other client's wait to a few milliseconds.
 STEP_COUNT = 2000
 DEFAULT_MAX_RESULTS = 100_000
 

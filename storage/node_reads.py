@@ -87,7 +87,7 @@ SLOT_KEYS_IN_STEP = 1000
 #  - "scan" (one server, no slots): a SCAN batch, one MGET.
 #  - "keys": the keys given (a part of a big slot).
 # Per key, a read in an MGET costs the node about a third less than a GET call of its own, and a
-# slot's keys less than a SCAN's (bench/RESULTS.md, "script steps"). An MGET refused (a slot this
+# slot's keys less than a SCAN's (bench/count_bench.py --walks). An MGET refused (a slot this
 # node does not serve: migrating, importing) leaves its keys to the client, which follows MOVED/ASK.
 STEP_KEYS_LUA = r"""
 local batch_keys, batch_vals, nb, nk = {}, {}, 0, 0
