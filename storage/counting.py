@@ -1,12 +1,16 @@
-"""The overview's counts on the store's nodes: a read-only Lua step over SCAN, tallies back.
+"""The overview's counts on the store's nodes: a read-only Lua step over slots, tallies back.
 
 ``storage.cluster.store_stats`` (the client-side count) brings every actor and worker to the
 client and decodes it: ~1 s of client CPU per 100k records, and every value crosses the network.
-Here each step is one script call on a node (``COUNT_STEP``: SCAN, a bounded GETRANGE of each
-record key, a strict parse of the canonical form): the node sends back tallies (actors per
+Here each step is one script call on a node (``COUNT_STEP``: whole slots, their keys by CLUSTER
+GETKEYSINSLOT and their values by one MGET per slot, storage.node_reads.STEP_KEYS_LUA; a SCAN batch
+on one server; then a strict match of the canonical form): the node sends back tallies (actors per
 status, free/assigned workers per pool, locks) and only the keys it could not classify, with their
-values. The client judges those as the client-side count does (decode, then the Go server's
-judgment, storage.server_readable), so both counts give the same figures on any store.
+values. Per record, the common case costs one anchored ``string.match`` against a shape met
+earlier in the step, with no table or string built: ~4 µs of the node's CPU per key, against ~6.5
+for a SCAN, a GETRANGE call per key and a table per record (bench/count_bench.py). The client
+judges the keys sent back as the client-side count does (decode, then the Go server's judgment,
+storage.server_readable), so both counts give the same figures on any store.
 
 What the script tallies itself is a record it can prove both atedash and the Go server read, with
 the key it is stored at: printable ASCII, no backslash, no more than ``MAX_VALUE_BYTES`` bytes;
@@ -16,7 +20,9 @@ the key's parts; the key with the colons the server splits on. That is a subset 
 storage.server_readable's first tier accepts (whatever it matches the server reads) and of what
 storage.codec's fast path decodes. Anything else (binary protobuf, escapes, unknown fields,
 numbers as enums, nulls, a mismatched identity, other key shapes, a value of another type, one
-too long) goes to the client, which also GETs the too-long ones itself.
+too long) goes to the client, which also GETs the too-long ones and those of another type itself.
+A step examines a bounded number of keys (whole slots until ``step_count``, a slot of at most
+``max(step_count, SLOT_KEYS_IN_STEP)`` keys), each value read whole (MGET) as the walks read them.
 
 Runs where the topology sends it: on the replicas for ``Persistence.on_replicas()`` (a
 ``no-writes`` script over READONLY connections), on the primaries for a cluster without replicas.
@@ -38,99 +44,129 @@ from storage import cluster
 from storage.ateapi_pb2 import Actor, Worker
 from storage.errors import CorruptRecord
 from storage.keys import ACTOR_PREFIX, LOCK_PREFIX, WORKER_PREFIX
-from storage.node_reads import fetch_values
+from storage.node_reads import SLOT_KEYS_IN_STEP, STEP_KEYS_LUA, big_slot_keys, fetch_values
 from storage.records import ACTORS, WORKERS
 from storage.server_readable import ACTOR_SCHEMA, WORKER_SCHEMA
 from storage.topology import FAILOVER_ERRORS, Shard, Topology
 
-# Keys per step (SCAN COUNT). A step costs its node ~6-12 µs per key (bench/RESULTS.md, "fleet"):
-# 500 keys hold it a few ms; more keys per step save only round trips.
+# Keys a step examines (whole slots: a few more). A step costs its node ~4 µs per key
+# (bench/count_bench.py): 500 keys hold it 2-3 ms; more keys per step save only round trips.
 STEP_KEYS = 500
 # A value longer than this is not read into the script (hostile or not a record): the client GETs it.
 MAX_VALUE_BYTES = 16_384
 
-_READ_IT = 1  # reply marker: the client reads this key itself (too long, empty, unreadable here)
-_WRONG_TYPE = 0  # reply marker: the key holds no string (GET answers WRONGTYPE)
+_READ_IT = 1  # reply marker: the client reads this key itself (too long, empty, not a string...)
 
 
-def _lua_fields(message_class, wanted: tuple[str, ...]) -> str:
-    """A Lua table: member name (JSON and proto spelling) -> {field number, kind, enum names or
-    whether the count reads the field (the ``wanted`` strings)}."""
+def _lua_fields(message_class) -> str:
+    """A Lua table: member name (JSON and proto spelling) -> {field number, kind}."""
     entries = []
     for f in message_class.DESCRIPTOR.fields:
-        if f.type == FieldDescriptor.TYPE_STRING:
-            spec = f"{f.number},'s',{'true' if f.name in wanted else 'false'}"
-        elif f.type == FieldDescriptor.TYPE_INT64:
-            spec = f"{f.number},'i'"
-        elif f.type == FieldDescriptor.TYPE_ENUM:
-            names = ",".join(f"{v.name}=true" for v in f.enum_type.values)
-            spec = f"{f.number},'e',{{{names}}}"
-        else:  # storage.codec supports no other kind either
+        kind = _KINDS.get(f.type)
+        if kind is None:  # storage.codec supports no other kind either
             raise TypeError(f"the count step knows string/int64/enum fields only, not {f.full_name}")
         for name in sorted({f.name, f.json_name}):
-            entries.append(f"{name}={{{spec}}}")
+            entries.append(f"{name}={{{f.number},'{kind}'}}")
     return "{" + ",".join(entries) + "}"
 
 
-def _number(message_class, name: str) -> str:
-    return str(message_class.DESCRIPTOR.fields_by_name[name].number)
+_KINDS = {FieldDescriptor.TYPE_STRING: "s", FieldDescriptor.TYPE_INT64: "i", FieldDescriptor.TYPE_ENUM: "e"}
 
 
-# One step of a count on one node. ARGV: cursor, COUNT, MAX_VALUE_BYTES. Reply: next cursor, ate
-# keys seen, locks, the number of statuses then (name, count) pairs, the number of pools then
-# (namespace, pool, free, assigned), then (key, value) pairs the client judges; the value is 0 for a
-# key that is not a string and 1 for one the client reads itself. Read-only: runs on replicas.
+def _captures(message_class, wanted: tuple[str, ...], prefix: str) -> dict[str, str]:
+    """What a kind's shape patterns capture and how a capture is checked, as Lua text.
+
+    Every shape of a kind captures the same fields in the same order (field numbers: the ints, the
+    enums, the ``wanted`` strings), so that one ``match`` hands them to locals with no table; a
+    field a record lacks is captured empty, as proto3 reads it (a present int or enum never is)."""
+    fields = sorted(message_class.DESCRIPTOR.fields, key=lambda f: f.number)
+    caught = [f for f in fields if f.type != FieldDescriptor.TYPE_STRING or f.name in wanted]
+    names = {f.name: f"{prefix}{i}" for i, f in enumerate(caught, 1)}
+    checks, enums = [], []
+    for f in caught:
+        x = names[f.name]
+        if f.type == FieldDescriptor.TYPE_INT64:
+            # At most 18 digits, no leading zero: an int64 both readers take.
+            checks.append(f"({x} == '' or {x} == '0' or (#{x} <= 18 and byte({x}, 1) ~= 48))")
+        elif f.type == FieldDescriptor.TYPE_ENUM:
+            table = f"E{prefix}{f.number}"
+            enums.append(f"local {table} = {{{','.join(f'{v.name}=true' for v in f.enum_type.values)}}}")
+            checks.append(f"({x} == '' or {table}[{x}])")
+    out = {
+        "CAPS": "{" + ",".join(str(f.number) for f in caught) + "}",
+        "VARS": ", ".join(names.values()),
+        "VALID": " and ".join(checks) or "true",
+        "ENUMS": "\n".join(enums),
+    }
+    out.update({name.upper(): var for name, var in names.items()})
+    return out
+
+
+# One step of a count on one node. ARGV: mode, cursor, keys to examine, MAX_VALUE_BYTES, most keys
+# of a slot in a step, then in "keys" mode the keys (storage.node_reads.STEP_KEYS_LUA). Reply: next
+# cursor, a slot left to the client (-1: none), ate keys seen, locks, the number of statuses then
+# (name, count) pairs, the number of pools then (namespace, pool, free, assigned), then (key, value)
+# pairs the client judges; the value is 1 for a key the client reads itself. Read-only: runs on
+# replicas. Per key it costs a share of one MGET and, for a record of a shape met earlier in the
+# step, one anchored match: no table, no string built (bench/count_bench.py).
 _COUNT_STEP_TEMPLATE = r"""#!lua flags=no-writes,allow-cross-slot-keys
 local AF = __ACTOR_FIELDS__
 local WF = __WORKER_FIELDS__
-local maxlen = tonumber(ARGV[3])
+__A_ENUMS__
+__W_ENUMS__
+local maxlen = tonumber(ARGV[4])
+local byte, find, match, gsub, pcall = string.byte, string.find, string.match, string.gsub, redis.pcall
 
 -- The value class of a string member: printable ASCII but '"' and '\', most used ranges first.
 local CLASS = '[]-~#-[ -!]*'
+-- An empty capture: a class of no byte.
+local NONE = '([^%z\1-\255]*)'
 
 -- A record's shape, from its skeleton (every string value of that class replaced by \1): one
 -- anchored pattern that matches exactly the records of that shape (fields in number order, each
--- once, under one name, the same separators), capturing what the count reads or must judge per
--- record: {pattern, {{field number, kind[, enum names]}, ...}}; false when not the form.
-local function shape_of(sk, fields)
+-- once, under one name, the same separators), capturing the fields `caps` lists (by number; NONE,
+-- the empty string, for one the shape lacks); false when not the form.
+local function shape_of(sk, fields, caps)
   local n = #sk
-  if string.byte(sk, n) ~= 125 then return false end
-  local parts, caps = {'^{'}, {}
+  if byte(sk, n) ~= 125 then return false end
+  local parts, ci = {'^{'}, 1
   if n > 2 then
     local pos, last = 2, 0
     while true do
-      local name, e = string.match(sk, '^"([%w_]+)":()', pos)
+      local name, e = match(sk, '^"([%w_]+)":()', pos)
       if not name then return false end
       local f = fields[name]
       if not f or f[1] <= last then return false end
       last = f[1]
+      while caps[ci] and caps[ci] < last do
+        parts[#parts + 1] = NONE
+        ci = ci + 1
+      end
+      local cap = caps[ci] == last
+      if cap then ci = ci + 1 end
       local kind = f[2]
       parts[#parts + 1] = '"' .. name .. '":'
-      if string.byte(sk, e) == 1 then
+      if byte(sk, e) == 1 then
         e = e + 1
         if kind == 'i' then
           parts[#parts + 1] = '"%-?(%d+)"'
-          caps[#caps + 1] = {last, 'i'}
         elseif kind == 'e' then
-          parts[#parts + 1] = '"([^"]*)"'
-          caps[#caps + 1] = {last, 'e', f[3]}
-        elseif f[3] then
+          parts[#parts + 1] = '"([^"]+)"'
+        elseif cap then
           parts[#parts + 1] = '"(' .. CLASS .. ')"'
-          caps[#caps + 1] = {last, 's'}
         else
           parts[#parts + 1] = '"' .. CLASS .. '"'
         end
       else
         if kind ~= 'i' then return false end  -- a number for a string, or for an enum: the client's
-        local p = string.match(sk, '^%-?%d+()', e)
+        local p = match(sk, '^%-?%d+()', e)
         if not p then return false end
         parts[#parts + 1] = '%-?(%d+)'
-        caps[#caps + 1] = {last, 'i'}
         e = p
       end
-      local b = string.byte(sk, e)
+      local b = byte(sk, e)
       if b == 44 then
-        if string.byte(sk, e + 1) == 32 then
+        if byte(sk, e + 1) == 32 then
           parts[#parts + 1] = ', '
           pos = e + 2
         else
@@ -144,120 +180,137 @@ local function shape_of(sk, fields)
       end
     end
   end
-  if #caps > 5 then return false end
+  while caps[ci] do
+    parts[#parts + 1] = NONE
+    ci = ci + 1
+  end
   parts[#parts + 1] = '}$'
-  return {table.concat(parts), caps}
+  return table.concat(parts)
 end
 
--- The fields the count reads of a record in the form both readers take, by number; nil otherwise.
--- The shapes met in this step are tried first (one match each); a record of none is shaped anew.
-local function fields_of(v, fields, cache)
-  if string.byte(v, 1) ~= 123 then return nil end
-  local list, sh, a, b, c, d, e = cache.list, nil
-  for i = 1, #list do
-    a, b, c, d, e = string.match(v, list[i][1])
-    if a then
-      sh = list[i]
-      break
+-- The pattern of a value's shape: those met in this step first (one match each), else shaped anew.
+local function pattern_of(v, fields, caps, cache)
+  if byte(v, 1) ~= 123 or find(v, '\1', 1, true) then return nil end
+  local sk = gsub(v, '":"' .. CLASS .. '"', '":\1')
+  local p = cache.shapes[sk]
+  if p == nil then
+    p = shape_of(sk, fields, caps)
+    cache.shapes[sk] = p
+    if p and #cache.list < 8 and not cache.patterns[p] then
+      cache.list[#cache.list + 1] = p
+      cache.patterns[p] = true
     end
   end
-  if not sh then
-    if string.find(v, '\1', 1, true) then return nil end
-    local sk = string.gsub(v, '":"' .. CLASS .. '"', '":\1')
-    sh = cache.shapes[sk]
-    if sh == nil then
-      sh = shape_of(sk, fields)
-      cache.shapes[sk] = sh
-      if sh and #list < 8 and not cache.patterns[sh[1]] then
-        list[#list + 1] = sh
-        cache.patterns[sh[1]] = true
-      end
-    end
-    if not sh then return nil end
-    a, b, c, d, e = string.match(v, sh[1])
-    if not a then return nil end
-  end
-  local got, m = {a, b, c, d, e}, {}
-  for i, cap in ipairs(sh[2]) do
-    local x = got[i]
-    if cap[2] == 'i' then
-      if not (x == '0' or (#x <= 18 and string.byte(x, 1) ~= 48)) then return nil end
-    elseif cap[2] == 'e' and not cap[3][x] then
-      return nil
-    else
-      m[cap[1]] = x
-    end
-  end
-  return m
+  return p or nil
 end
 
-local reply = redis.call('SCAN', ARGV[1], 'COUNT', ARGV[2])
+local acache = {list = {}, shapes = {}, patterns = {}}
+local wcache = {list = {}, shapes = {}, patterns = {}}
+local alist, wlist = acache.list, wcache.list
+
+-- The captured fields of an actor (a worker) in the form both readers take; nil otherwise.
+local function actor_caps(v)
+  for i = 1, #alist do
+    local __A_VARS__ = match(v, alist[i])
+    if __A_FIRST__ then return __A_VARS__ end
+  end
+  local p = pattern_of(v, AF, __A_CAPS__, acache)
+  if p then return match(v, p) end
+end
+local function worker_caps(v)
+  for i = 1, #wlist do
+    local __W_VARS__ = match(v, wlist[i])
+    if __W_FIRST__ then return __W_VARS__ end
+  end
+  local p = pattern_of(v, WF, __W_CAPS__, wcache)
+  if p then return match(v, p) end
+end
+
+__ENUMERATE__
 local seen, locks = 0, 0
 local status, pools, pool_list = {}, {}, {}
-local actor_shapes = {list = {}, shapes = {}, patterns = {}}
-local worker_shapes = {list = {}, shapes = {}, patterns = {}}
 local doubt, nd = {}, 0
-for _, key in ipairs(reply[2]) do
-  local is_actor = string.sub(key, 1, 6) == 'actor:'
-  local is_worker = not is_actor and string.sub(key, 1, 7) == 'worker:'
-  if is_actor or is_worker then
-    seen = seen + 1
-    local v = redis.pcall('GETRANGE', key, 0, maxlen)
-    local sure = false
-    if type(v) == 'table' then
-      nd = nd + 1
-      doubt[nd] = key
-      nd = nd + 1
-      if v.err and string.sub(v.err, 1, 9) == 'WRONGTYPE' then doubt[nd] = 0 else doubt[nd] = 1 end
-      sure = nil
-    elseif #v == 0 or #v > maxlen then
-      nd = nd + 1
-      doubt[nd] = key
-      nd = nd + 1
-      doubt[nd] = 1  -- gone since the SCAN, empty, or too long: the client reads it
-      sure = nil
-    elseif is_actor then
-      local id = string.match(key, '^actor:([^:]*)$')
-      local m = id and fields_of(v, AF, actor_shapes)
-      if m and (m[__ACTOR_ID__] or '') == id then
-        local s = m[__STATUS__] or '__STATUS_ZERO__'
-        status[s] = (status[s] or 0) + 1
-        sure = true
-      end
+for bi = 1, nb do
+  local keys, vals = batch_keys[bi], batch_vals[bi]
+  for k = 1, #keys do
+    local key = keys[k]
+    local kind, ns, pool, pod = 0
+    local id = match(key, '^actor:([^:]*)$')
+    if id then
+      kind = 1
     else
-      local ns, pool, pod = string.match(key, '^worker:([^:]*):([^:]*):([^:]*)$')
-      local m = ns and fields_of(v, WF, worker_shapes)
-      if m and (m[__NS__] or '') == ns and (m[__POOL__] or '') == pool and (m[__POD__] or '') == pod then
-        local id = ns .. ':' .. pool
-        local t = pools[id]
-        if not t then
-          t = {ns, pool, 0, 0}
-          pools[id] = t
-          pool_list[#pool_list + 1] = t
+      ns, pool, pod = match(key, '^worker:([^:]*):([^:]*):([^:]*)$')
+      if ns then
+        kind = 2
+      else
+        local b = byte(key, 1)
+        if b == 97 and find(key, 'actor:', 1, true) == 1 then
+          kind = 1
+        elseif b == 119 and find(key, 'worker:', 1, true) == 1 then
+          kind = 2
+        elseif b == 108 and find(key, 'lock:', 1, true) == 1 then
+          seen = seen + 1
+          locks = locks + 1
         end
-        if m[__CLAIM__] and m[__CLAIM__] ~= '' then t[4] = t[4] + 1 else t[3] = t[3] + 1 end
-        sure = true
       end
     end
-    if sure == false then
-      nd = nd + 1
-      doubt[nd] = key
-      nd = nd + 1
-      doubt[nd] = v
+    if kind > 0 then
+      seen = seen + 1
+      local v = vals[k]
+      local sure = false
+      if not v or #v == 0 or #v > maxlen then
+        nd = nd + 1
+        doubt[nd] = key
+        nd = nd + 1
+        doubt[nd] = 1  -- gone, not a string, unreadable here, empty or too long: the client reads it
+        sure = nil
+      elseif kind == 1 then
+        if id then
+          local __A_VARS__ = actor_caps(v)
+          if __A_FIRST__ and __A_VALID__ and __A_ACTOR_ID__ == id then
+            local s = __A_STATUS__
+            if s == '' then s = '__STATUS_ZERO__' end
+            status[s] = (status[s] or 0) + 1
+            sure = true
+          end
+        end
+      elseif ns then
+        local __W_VARS__ = worker_caps(v)
+        if __W_FIRST__ and __W_VALID__
+          and __W_WORKER_NAMESPACE__ == ns and __W_WORKER_POOL__ == pool and __W_WORKER_POD__ == pod then
+          local by_ns = pools[ns]
+          if not by_ns then
+            by_ns = {}
+            pools[ns] = by_ns
+          end
+          local t = by_ns[pool]
+          if not t then
+            t = {ns, pool, 0, 0}
+            by_ns[pool] = t
+            pool_list[#pool_list + 1] = t
+          end
+          local claim = __W_ACTOR_ID__
+          if claim ~= '' then t[4] = t[4] + 1 else t[3] = t[3] + 1 end
+          sure = true
+        end
+      end
+      if sure == false then
+        nd = nd + 1
+        doubt[nd] = key
+        nd = nd + 1
+        doubt[nd] = v
+      end
     end
-  elseif string.sub(key, 1, 5) == 'lock:' then
-    seen = seen + 1
-    locks = locks + 1
   end
 end
-local out = {reply[1], seen, locks, 0}
+local out = {next_cursor, big, seen, locks, 0}
 local nstatus = 0
 for name, count in pairs(status) do
   out[#out + 1] = name
   out[#out + 1] = count
   nstatus = nstatus + 1
 end
-out[4] = nstatus
+out[5] = nstatus
 out[#out + 1] = #pool_list
 for _, t in ipairs(pool_list) do
   out[#out + 1] = t[1]
@@ -269,26 +322,44 @@ for i = 1, nd do out[#out + 1] = doubt[i] end
 return out
 """
 
-_SUBSTITUTIONS = {
-    "__ACTOR_FIELDS__": _lua_fields(Actor, ("actor_id",)),
-    "__WORKER_FIELDS__": _lua_fields(Worker, ("worker_namespace", "worker_pool", "worker_pod", "actor_id")),
-    "__ACTOR_ID__": _number(Actor, "actor_id"),
-    "__STATUS__": _number(Actor, "status"),
-    "__STATUS_ZERO__": Actor.Status.Name(0),
-    "__NS__": _number(Worker, "worker_namespace"),
-    "__POOL__": _number(Worker, "worker_pool"),
-    "__POD__": _number(Worker, "worker_pod"),
-    "__CLAIM__": _number(Worker, "actor_id"),
-}
-COUNT_STEP = _COUNT_STEP_TEMPLATE
-for _name, _value in _SUBSTITUTIONS.items():
-    COUNT_STEP = COUNT_STEP.replace(_name, _value)
+
+# The step's keys (storage.node_reads.STEP_KEYS_LUA) from its ARGV: mode, cursor, keys to examine,
+# MAX_VALUE_BYTES, most keys of a slot in a step, then in "keys" mode the keys.
+_ENUMERATE = """local MODE, CURSOR, WANT, MOST = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[5])
+local KEY_PATTERN, SCAN_MATCH, GIVEN_FROM = false, false, 6
+"""
+
+
+def _count_step() -> str:
+    actor = _captures(Actor, ("actor_id",), "a")
+    worker = _captures(Worker, ("worker_namespace", "worker_pool", "worker_pod", "actor_id"), "w")
+    subs = {
+        "__ACTOR_FIELDS__": _lua_fields(Actor),
+        "__WORKER_FIELDS__": _lua_fields(Worker),
+        "__STATUS_ZERO__": Actor.Status.Name(0),
+        "__A_FIRST__": "a1",
+        "__W_FIRST__": "w1",
+        "__ENUMERATE__": _ENUMERATE + STEP_KEYS_LUA.strip(),
+    }
+    for prefix, caps in (("__A_", actor), ("__W_", worker)):
+        for name, text in caps.items():
+            subs[f"{prefix}{name}__"] = text
+    step = _COUNT_STEP_TEMPLATE
+    for name, text in subs.items():
+        step = step.replace(name, text)
+    if "__" in step.replace("__STATUS", ""):
+        raise AssertionError("a placeholder of the count step is left")
+    return step
+
+
+COUNT_STEP = _count_step()
 
 
 @dataclass
 class _Tally(cluster.ShardTally):
     judged: int = 0  # records the client decoded and judged (the script could not)
     steps: int = 0
+    big_slots: int = 0  # slots listed by the client (more keys than a step takes)
     client_side: bool = False  # the node refused the script: counted from the client
 
     def pool(self, ns: str, name: str) -> Counter:
@@ -304,6 +375,7 @@ class CountDetails:
 
     steps: int = 0
     judged: int = 0
+    big_slots: int = 0
     client_side_shards: int = 0
     shard_seconds: dict[str, float] = field(default_factory=dict)
 
@@ -342,6 +414,7 @@ def _merged(
         if details is not None:
             details.steps += tally.steps
             details.judged += tally.judged
+            details.big_slots += tally.big_slots
             details.client_side_shards += tally.client_side
     return stats
 
@@ -352,23 +425,37 @@ def _count_shard(topology: Topology, shard: Shard, step_count: int, details: Cou
     cursor = 0
     current = [shard]
     script = [shard.client.register_script(COUNT_STEP)]
+    mode = "slots" if topology.is_cluster else "scan"
+    most = max(step_count, SLOT_KEYS_IN_STEP)
 
-    def step(s: Shard) -> tuple[Shard, list]:
+    def step(s: Shard) -> tuple[Shard, list[list]]:
         if current[0] is not s:  # the step moved (a replica failed it, a failover)
             current[0], script[0] = s, s.client.register_script(COUNT_STEP)
-        return s, script[0](keys=[], args=[cursor, step_count, MAX_VALUE_BYTES], client=s.client)
+        run = script[0]
+        replies = [run(keys=[], args=[mode, cursor, step_count, MAX_VALUE_BYTES, most], client=s.client)]
+        big = int(replies[0][1])
+        if big >= 0:
+            # A slot too big for one step: its keys listed here, then classified in parts.
+            keys = big_slot_keys(s.client, big)
+            for i in range(0, len(keys), step_count):
+                part = keys[i : i + step_count]
+                replies.append(run(keys=[], args=["keys", 0, 0, MAX_VALUE_BYTES, most, *part], client=s.client))
+        return s, replies
 
     while True:
         try:
-            used, reply = topology.call_on_shard(current[0], step)
+            used, replies = topology.call_on_shard(current[0], step)
         except redis.exceptions.ResponseError as e:
             if _is_node_trouble(e):
                 raise
             # Scripting refused: this shard is counted from the client, from scratch.
             tally = _client_side(topology, current[0], step_count)
             break
-        cursor = _take_reply(reply, tally, used, topology)
-        tally.steps += 1
+        for reply in replies:
+            _take_reply(reply, tally, used, topology)
+        tally.steps += len(replies)
+        tally.big_slots += len(replies) > 1
+        cursor = int(replies[0][0])
         if cursor == 0:
             break
     if details is not None:
@@ -376,12 +463,11 @@ def _count_shard(topology: Topology, shard: Shard, step_count: int, details: Cou
     return tally
 
 
-def _take_reply(reply: list, tally: _Tally, shard: Shard, topology: Topology) -> int:
-    cursor = int(reply[0])
-    tally.scanned += int(reply[1])
-    tally.locks += int(reply[2])
-    i = 4
-    for _ in range(int(reply[3])):
+def _take_reply(reply: list, tally: _Tally, shard: Shard, topology: Topology) -> None:
+    tally.scanned += int(reply[2])
+    tally.locks += int(reply[3])
+    i = 5
+    for _ in range(int(reply[4])):
         tally.by_status[reply[i].decode()] += int(reply[i + 1])
         i += 2
     npools = int(reply[i])
@@ -395,21 +481,13 @@ def _take_reply(reply: list, tally: _Tally, shard: Shard, topology: Topology) ->
     read_here: list[bytes] = []
     for j in range(i, len(reply), 2):
         key, value = reply[j], reply[j + 1]
-        if value == _WRONG_TYPE:
-            pairs.append(
-                (
-                    key,
-                    redis.exceptions.ResponseError("WRONGTYPE Operation against a key holding the wrong kind of value"),
-                )
-            )
-        elif value == _READ_IT:
+        if value == _READ_IT:
             read_here.append(key)
         else:
             pairs.append((key, value))
     if read_here:
         pairs.extend(zip(read_here, fetch_values(shard.client, read_here, topology.reroute)))
     _judge(pairs, tally)
-    return cursor
 
 
 def _judge(pairs: Iterable[tuple[bytes, Any]], tally: _Tally) -> None:

@@ -1,11 +1,12 @@
 """Full-store filtered walks: every match of a filter, all primaries in parallel, bounded in memory.
 
 A paged scan (storage/scanning.py) stops after a page; this walks the whole keyspace of a kind in one
-go, for "show all matches", scoped resets and bulk actions. Per primary, each step is one SCAN batch
-whose values are read and tested on the primary itself by a read-only Lua script (``_FILTER_STEP``):
-only candidates travel to the client, where they are decoded and the filter is confirmed. A server
-that refuses the script (scripting disabled, an ACL, Redis older than 7) is walked the same way from
-the client: SCAN, one pipelined GET per batch, the same byte test in Python, then decoding.
+go, for "show all matches", scoped resets and bulk actions. Per node, each step is whole hash slots
+(a SCAN batch on one server) whose values are read and tested on the node itself by a read-only Lua
+script (``_FILTER_STEP``): only candidates travel to the client, where they are decoded and the
+filter is confirmed. A server that refuses the script (scripting disabled, an ACL, Redis older than
+7) is walked the same way from the client: SCAN, one pipelined GET per batch, the same byte test in
+Python, then decoding.
 
 The byte test (``ByteClause``) is a necessary condition, never a sufficient one: it only rejects a
 value that is plain JSON (first byte ``{``, no backslash, so every string stands in it literally and
@@ -35,29 +36,33 @@ import redis
 
 from storage.ateapi_pb2 import Actor
 from storage.errors import CorruptRecord
-from storage.node_reads import fetch_values
+from storage.node_reads import SLOT_KEYS_IN_STEP, STEP_KEYS_LUA, big_slot_keys, fetch_values, lua_key_pattern
 from storage.records import ACTORS, WORKERS, RecordKind
 from storage.scanning import ActorFilters, CorruptEntry, WorkerFilters, _total_keys, actor_filter, worker_filter
 from storage.topology import FAILOVER_ERRORS, Shard, Topology
 
-# Keys per SCAN call of a walk step. A step holds its primary for about a microsecond per key in the
-# script, so 2000 keys keep every other client's wait to a few milliseconds.
+# Keys a walk step examines. A step holds its node about 2 µs per key in the script, so 2000 keys
+# keep every other client's wait to a few milliseconds.
 STEP_COUNT = 2000
 DEFAULT_MAX_RESULTS = 100_000
 
-# One step of a walk on one primary: SCAN, GET of every key, the byte test, the candidates returned.
-# ARGV: cursor, MATCH pattern, COUNT, number of clauses, then per clause its number of alternatives
-# and per alternative "+" (the value contains the needle) or "-" (it does not), the needle, and the
-# number of Lua patterns then the patterns: with any, a "+" needle must also stand where one of them
-# finds it (as the value of one of the clause's fields: ByteClause.fields).
-# Reply: next cursor, keys scanned, then key, value pairs of the candidates; the value is 0 for a key
-# that is not a string (WRONGTYPE) and 1 for one the script could not read (a slot migrating): the
-# client reads that one itself. Read-only: it runs wherever it is sent and never writes.
-_FILTER_STEP = """#!lua flags=no-writes,allow-cross-slot-keys
-local find = string.find
-local nclauses = tonumber(ARGV[4])
+# One step of a walk on one node: the step's keys (storage.node_reads.STEP_KEYS_LUA: whole slots
+# on a cluster, a SCAN batch on one server, or the keys given), those of the walk's pattern read in
+# one MGET per slot, the byte test, the candidates returned.
+# ARGV: mode, cursor, MATCH pattern, keys to examine, most keys of a slot in a step, the MATCH as an
+# anchored Lua pattern, number of clauses, then per clause its number of alternatives and per
+# alternative "+" (the value contains the needle) or "-" (it does not), the needle, and the number
+# of Lua patterns then the patterns: with any, a "+" needle must also stand where one of them finds
+# it (as the value of one of the clause's fields: ByteClause.fields); then, in "keys" mode, the keys.
+# Reply: next cursor, a slot left to the client (-1: none), keys of the pattern examined, then key,
+# value pairs of the candidates; the value is 1 for a key the script could not read (not a string,
+# a slot migrating): the client reads that one itself. Read-only: it runs on replicas.
+_FILTER_STEP = (
+    """#!lua flags=no-writes,allow-cross-slot-keys
+local find, byte = string.find, string.byte
+local nclauses = tonumber(ARGV[7])
 local clauses = {}
-local i = 5
+local i = 8
 for c = 1, nclauses do
   local nalts = tonumber(ARGV[i])
   i = i + 1
@@ -73,55 +78,64 @@ for c = 1, nclauses do
   end
   clauses[c] = alts
 end
-local reply = redis.call('SCAN', ARGV[1], 'MATCH', ARGV[2], 'COUNT', ARGV[3])
-local keys = reply[2]
-local out = {reply[1], #keys}
-local n = 2
-for _, key in ipairs(keys) do
-  local v = redis.pcall('GET', key)
-  if type(v) == 'table' then
-    n = n + 1
-    out[n] = key
-    n = n + 1
-    if v.err and string.sub(v.err, 1, 9) == 'WRONGTYPE' then out[n] = 0 else out[n] = 1 end
-  elseif v then
-    local keep = true
-    if string.byte(v, 1) == 123 and not find(v, '\\\\', 1, true) then
-      for c = 1, nclauses do
-        local ok = false
-        for _, alt in ipairs(clauses[c]) do
-          local hit = find(v, alt[2], 1, true) ~= nil
-          if hit and #alt[3] > 0 then
-            -- The needle stands as the value of one of the clause's fields.
-            hit = false
-            for _, pat in ipairs(alt[3]) do
-              if find(v, pat) then
-                hit = true
-                break
-              end
-            end
-          end
-          if alt[1] == hit then
-            ok = true
-            break
-          end
-        end
-        if not ok then
-          keep = false
-          break
-        end
-      end
-    end
-    if keep then
+local MODE, CURSOR, SCAN_MATCH, WANT, MOST = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5])
+local KEY_PATTERN, GIVEN_FROM = ARGV[6], i
+"""
+    + STEP_KEYS_LUA
+    + r"""
+local out = {next_cursor, big, nk}
+local n = 3
+for b = 1, nb do
+  local keys, vals = batch_keys[b], batch_vals[b]
+  for k = 1, #keys do
+    local key, v = keys[k], vals[k]
+    if not v then
       n = n + 1
       out[n] = key
       n = n + 1
-      out[n] = v
+      out[n] = 1
+    else
+      local keep = true
+      if byte(v, 1) == 123 and not find(v, '\\', 1, true) then
+        for c = 1, nclauses do
+          local ok = false
+          local alts = clauses[c]
+          for a = 1, #alts do
+            local alt = alts[a]
+            local hit = find(v, alt[2], 1, true) ~= nil
+            if hit and #alt[3] > 0 then
+              -- The needle stands as the value of one of the clause's fields.
+              hit = false
+              for _, pat in ipairs(alt[3]) do
+                if find(v, pat) then
+                  hit = true
+                  break
+                end
+              end
+            end
+            if alt[1] == hit then
+              ok = true
+              break
+            end
+          end
+          if not ok then
+            keep = false
+            break
+          end
+        end
+      end
+      if keep then
+        n = n + 1
+        out[n] = key
+        n = n + 1
+        out[n] = v
+      end
     end
   end
 end
 return out
 """
+)
 
 
 # ===================================================================== filters
@@ -338,6 +352,13 @@ def _cursor_fraction(cursor: int) -> float:
     return _reverse64(cursor) / 2**64 if cursor else 0.0
 
 
+def _slot_fraction(shard: Shard, slot: int) -> float:
+    """How far a walk of a node by slots has come: the part of its shard's own slots before ``slot``
+    (the node holds keys of those only, but while a slot migrates)."""
+    done = sum(max(0, min(slot, b + 1) - a) for a, b in shard.slot_ranges)
+    return done / max(1, sum(b + 1 - a for a, b in shard.slot_ranges))
+
+
 MAX_CORRUPT_REPORTED = 1000
 
 
@@ -381,6 +402,10 @@ class FullWalk:
         self._finished = False
         self._shard_seconds: dict[str, float] = {}
         self._clause_args: list | None = None  # the byte test as the script's arguments, built once
+        # A cluster's nodes are walked slot by slot (storage.node_reads.STEP_KEYS_LUA), the keys of
+        # the walk's pattern kept by a Lua pattern; a glob it cannot say is walked from the client.
+        self._mode = "slots" if topology.is_cluster else "scan"
+        self._key_pattern = lua_key_pattern(wanted.match)
 
     # ----------------------------------------------------------------- control
 
@@ -456,8 +481,14 @@ class FullWalk:
         t0 = time.perf_counter()
         ident = shard.slot_start
         cursor = 0
-        script = [self._script_for(shard) if self.use_script and self.wanted.clauses else None]
+        scripted = self.use_script and bool(self.wanted.clauses) and self._key_pattern is not None
+        script = [self._script_for(shard) if scripted else None]
         current = [shard]
+        # Whether the cursor is a SCAN's (the client's step, one server) or a slot (a cluster's step).
+        scan_cursor = [self._mode == "scan" or script[0] is None]
+        if self.use_script and self.wanted.clauses and not scripted:
+            with self._lock:
+                self._client_side = True
 
         def step(s: Shard):
             if current[0] is not s:
@@ -470,10 +501,14 @@ class FullWalk:
                 except redis.exceptions.ResponseError as e:
                     if _is_node_trouble(e):
                         raise
-                    # Scripting refused here: the same step from the client, from the same cursor.
+                    # Scripting refused here: the rest from the client, from the same cursor (a
+                    # slot's means nothing to a SCAN: from the start then; found keys are kept once).
                     script[0] = None
                     with self._lock:
                         self._client_side = True
+                    if not scan_cursor[0]:
+                        scan_cursor[0] = True
+                        return self._client_step(s, 0)
             return self._client_step(s, cursor)
 
         while not self._cancel.is_set():
@@ -481,7 +516,12 @@ class FullWalk:
             matches = self._confirm(current[0], candidates)
             with self._lock:
                 self._scanned += scanned
-                self._fractions[ident] = 1.0 if cursor == 0 else _cursor_fraction(cursor)
+                if cursor == 0:
+                    self._fractions[ident] = 1.0
+                elif scan_cursor[0]:
+                    self._fractions[ident] = _cursor_fraction(cursor)
+                else:
+                    self._fractions[ident] = _slot_fraction(shard, cursor)
             if matches:
                 self._take(matches)
             if cursor == 0:
@@ -493,7 +533,7 @@ class FullWalk:
     def _script_for(self, shard: Shard):
         return shard.client.register_script(_FILTER_STEP)
 
-    def _args(self, cursor: int) -> list:
+    def _args(self, cursor: int, mode: str) -> list:
         if self._clause_args is None:
             args: list = [len(self.wanted.clauses)]
             for clause in self.wanted.clauses:
@@ -502,21 +542,29 @@ class FullWalk:
                     lua = [lua for lua, _ in clause.patterns(needle)] if present else []
                     args.extend(("+" if present else "-", needle, len(lua), *lua))
             self._clause_args = args
-        return [cursor, self.wanted.match, self.step_count, *self._clause_args]
+        most = max(self.step_count, SLOT_KEYS_IN_STEP)
+        match = self.wanted.match.encode("utf-8", "surrogateescape")  # a key's bytes, as keys.key_bytes
+        return [mode, cursor, match, self.step_count, most, self._key_pattern, *self._clause_args]
 
     def _script_step(self, shard: Shard, script, cursor: int):
-        reply = script(keys=[], args=self._args(cursor), client=shard.client)
-        next_cursor, scanned = int(reply[0]), int(reply[1])
+        replies = [script(keys=[], args=self._args(cursor, self._mode), client=shard.client)]
+        big = int(replies[0][1])
+        if big >= 0:
+            # A slot too big for one step: its keys listed here, then tested in parts.
+            keys = big_slot_keys(shard.client, big)
+            for i in range(0, len(keys), self.step_count):
+                args = self._args(0, "keys") + keys[i : i + self.step_count]
+                replies.append(script(keys=[], args=args, client=shard.client))
+        next_cursor, scanned = int(replies[0][0]), sum(int(reply[2]) for reply in replies)
         pairs = []
         reread = []
-        for i in range(2, len(reply), 2):
-            key, value = reply[i], reply[i + 1]
-            if value == 0:
-                pairs.append((key, redis.exceptions.ResponseError("WRONGTYPE not a string value")))
-            elif value == 1:
-                reread.append(key)
-            else:
-                pairs.append((key, value))
+        for reply in replies:
+            for i in range(3, len(reply), 2):
+                key, value = reply[i], reply[i + 1]
+                if value == 1:
+                    reread.append(key)
+                else:
+                    pairs.append((key, value))
         if reread and len(reread) == scanned and _demoted(shard):
             # The node stopped being a primary (a failover): the walk resumes on the new one.
             raise redis.exceptions.ConnectionError(f"{shard.address} is no longer a primary")
@@ -529,7 +577,9 @@ class FullWalk:
         return next_cursor, scanned, pairs
 
     def _client_step(self, shard: Shard, cursor: int):
-        next_cursor, found = shard.client.scan(cursor, match=self.wanted.match, count=self.step_count)
+        next_cursor, found = shard.client.scan(
+            cursor, match=self.wanted.match.encode("utf-8", "surrogateescape"), count=self.step_count
+        )
         keys = cast("list[bytes]", found)  # the store's clients never decode replies
         pairs = []
         if keys:

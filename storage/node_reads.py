@@ -66,3 +66,109 @@ def scan_batches(
         yield cursor, cast("list[bytes]", keys)  # the store's clients never decode replies
         if cursor == 0:
             return
+
+
+# ===================================================================== a script step's keys
+
+# Most keys of one slot a script step takes; a bigger slot (hash tags) is listed by the client and
+# handed to the script in parts (``big_slot_keys``).
+SLOT_KEYS_IN_STEP = 1000
+
+# The keys of one step of a read-only script and their values, in Lua. Set before it: MODE, CURSOR,
+# WANT (keys to examine), MOST (the most keys of a slot taken whole), KEY_PATTERN (an anchored Lua
+# pattern the keys must match, or false), SCAN_MATCH (the SCAN's MATCH) and GIVEN_FROM (in "keys"
+# mode, the ARGV index of the first key). It sets ``nb`` batches of keys ``batch_keys[b]`` and
+# their values ``batch_vals[b]`` (false or nil: not a string, or not served here: the client reads
+# it), ``next_cursor`` (0: done) and ``big`` (a slot left to the client, -1: none).
+#  - "slots" (a cluster): whole slots from slot CURSOR on, every one of the 16384 (a node yields
+#    every key it holds, as a SCAN does; a cursor means the same on any node); a slot's keys come
+#    from CLUSTER GETKEYSINSLOT and their values in one MGET. A slot of more than MOST keys ends
+#    the step, unread: the client lists it.
+#  - "scan" (one server, no slots): a SCAN batch, one MGET.
+#  - "keys": the keys given (a part of a big slot).
+# Per key, a read in an MGET costs the node about a third less than a GET call of its own, and a
+# slot's keys less than a SCAN's (bench/count_bench.py --walks). An MGET refused (a slot this
+# node does not serve: migrating, importing) leaves its keys to the client, which follows MOVED/ASK.
+STEP_KEYS_LUA = r"""
+local batch_keys, batch_vals, nb, nk = {}, {}, 0, 0
+local next_cursor, big = 0, -1
+local function fetch(ks)
+  if KEY_PATTERN then
+    local kept, n = {}, 0
+    for i = 1, #ks do
+      if string.find(ks[i], KEY_PATTERN) then
+        n = n + 1
+        kept[n] = ks[i]
+      end
+    end
+    ks = kept
+  end
+  if #ks > 1000 then  -- unpack's limit
+    for i = 1, #ks, 1000 do fetch({unpack(ks, i, math.min(i + 999, #ks))}) end
+  elseif #ks > 0 then
+    local vs = redis.pcall('MGET', unpack(ks))
+    nb = nb + 1
+    batch_keys[nb] = ks
+    if vs.err then batch_vals[nb] = {} else batch_vals[nb] = vs end
+    nk = nk + #ks
+  end
+end
+if MODE == 'slots' then
+  local slot, examined = tonumber(CURSOR), 0
+  while slot < 16384 and examined < WANT do
+    local n = redis.call('CLUSTER', 'COUNTKEYSINSLOT', slot)
+    if n > MOST then
+      if examined == 0 then
+        big = slot
+        slot = slot + 1
+      end
+      break
+    end
+    if n > 0 then fetch(redis.call('CLUSTER', 'GETKEYSINSLOT', slot, n)) end
+    examined = examined + n
+    slot = slot + 1
+  end
+  if slot < 16384 then next_cursor = slot end
+elseif MODE == 'scan' then
+  local reply
+  if SCAN_MATCH then
+    reply = redis.call('SCAN', CURSOR, 'MATCH', SCAN_MATCH, 'COUNT', WANT)
+  else
+    reply = redis.call('SCAN', CURSOR, 'COUNT', WANT)
+  end
+  next_cursor = tonumber(reply[1])
+  KEY_PATTERN = false
+  fetch(reply[2])
+else
+  local ks = {}
+  for i = GIVEN_FROM, #ARGV do ks[i - GIVEN_FROM + 1] = ARGV[i] end
+  fetch(ks)
+end
+"""
+
+
+def big_slot_keys(node: redis.Redis, slot: int) -> list[bytes]:
+    """Every key ``node`` holds in ``slot`` (a slot a script step left to the client)."""
+    n = int(node.execute_command("CLUSTER", "COUNTKEYSINSLOT", slot))
+    return list(node.execute_command("CLUSTER", "GETKEYSINSLOT", slot, n)) if n else []
+
+
+def lua_key_pattern(match: str) -> bytes | None:
+    """A SCAN MATCH glob (``*``, ``?``, ``\\x``) as an anchored Lua pattern over key bytes; None for
+    a glob with a class (``[...]``), which storage builds none of (keys.glob_escape escapes them)."""
+    out, raw, i = [b"^"], match.encode("utf-8", "surrogateescape"), 0
+    while i < len(raw):
+        c = raw[i]
+        if c == 0x2A:  # *
+            out.append(b".*")
+        elif c == 0x3F:  # ?
+            out.append(b".")
+        elif c == 0x5B:  # [
+            return None
+        else:
+            if c == 0x5C and i + 1 < len(raw):  # \x: a literal x
+                i += 1
+                c = raw[i]
+            out.append(b"%z" if c == 0 else bytes((c,)) if chr(c).isalnum() and c < 128 else b"%" + bytes((c,)))
+        i += 1
+    return b"".join(out) + b"$"

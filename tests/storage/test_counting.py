@@ -18,6 +18,7 @@ from redis.cluster import RedisCluster
 from storage import Persistence, cluster, counting
 from storage.ateapi_pb2 import Actor, Worker
 from storage.codec import ACTOR_CODEC, WORKER_CODEC
+from tests.conftest import flush_primaries
 
 S = Actor.Status
 
@@ -97,6 +98,8 @@ PLANTED: list[tuple[bytes, bytes]] = [
     (b"actor:p51", b'{"actorId":"p51","version":"5","version":"6"}'),
     (b"actor:p52", b'{"actorId":"p52","status":"STATUS_RUNNING","version":"5"}'),  # out of field order
     (b"actor:p53", b'{"actorId":"p53","status":"status_running"}'),
+    (b"actor:p54", b'{"actorId":"p54","version":"9999999999999999999"}'),  # past int64
+    (b"actor:p55", b'{"actorId":"p55","version":"-999999999999999999"}'),  # 18 digits, negative
     (b"worker:n1:pool-a:w1", worker_json("n1", "pool-a", "w1", actor_id="p1", ip="10.0.0.1")),
     (b"worker:n1:pool-a:w2", worker_json("n1", "pool-a", "w2")),
     (b"worker:n1:pool-a:w3", b'{"workerNamespace":"n1","workerPool":"pool-a","workerPod":"w3","actorId":""}'),
@@ -111,6 +114,8 @@ PLANTED: list[tuple[bytes, bytes]] = [
     (b"worker:n2:p:w11", Worker(worker_namespace="n2", worker_pool="p", worker_pod="w11").SerializeToString()),
     (b"worker:n2:p:w12", b'{"workerNamespace":"n2","workerPool":"p","workerPod":"w12","actorId":"a\\u0062"}'),
     (b"worker:n2:p:w13", worker_json("n2", "p", "w13", actor_id="q", actor_template=HUGE)),
+    (b"worker:n1:pool-a:w15", worker_json("n1", "pool-a", "w-other")),  # names another pod
+    (b"worker:n9:pool-a:w16", worker_json("n1", "pool-a", "w16")),  # names another namespace
     (b"worker:n\xc3\xa9:p:w14", '{"workerNamespace":"né","workerPool":"p","workerPod":"w14"}'.encode()),
 ]
 
@@ -189,14 +194,11 @@ def primers(tag: str) -> list[tuple[bytes, bytes]]:
     return out
 
 
-# The count's step over a key list in a given order instead of a SCAN batch: the script matches a
-# value against the shapes met earlier in its step first, so the order matters to what it runs.
-_SCAN = "redis.call('SCAN', ARGV[1], 'COUNT', ARGV[2])"
-ORDERED_STEP = counting.COUNT_STEP.replace(_SCAN, "{'0', KEYS}")
-
-
 def ordered_count(store: Persistence, keys: list[bytes]) -> dict:
-    reply = store.client.eval(ORDERED_STEP, len(keys), *keys, 0, 1000, counting.MAX_VALUE_BYTES)
+    """The count's step over a key list in a given order ("keys" mode) instead of a SCAN batch: the
+    script matches a value against the shapes met earlier in its step first, so the order matters."""
+    args = ["keys", 0, 0, counting.MAX_VALUE_BYTES, 1000, *keys]
+    reply = store.client.eval(counting.COUNT_STEP, 0, *args)
     tally = counting._Tally()
     counting._take_reply(reply, tally, store.topology.shards()[0], store.topology)
     return figures(counting._merged([tally], 0.0, 0.0, None)), tally.judged
@@ -205,7 +207,6 @@ def ordered_count(store: Persistence, keys: list[bytes]) -> dict:
 def test_each_planted_value_counts_as_the_client_counts_it(standalone_client):
     """One record at a time (standalone Redis), alone and after records of the shapes it strays
     from: the script's verdict is the client's, per record."""
-    assert _SCAN in counting.COUNT_STEP
     store = Persistence(standalone_client)
     cases = PLANTED + [(b"actor:m", v) for v in mutations(19, 250)]
     mismatches = []
@@ -350,3 +351,76 @@ def test_a_server_that_refuses_scripts_is_counted_from_the_client(hostile_store,
         client.close()
         for node in nodes:
             cluster_client.get_redis_connection(node).execute_command("ACL", "DELUSER", "count-noscript")
+
+
+def _wait_for_replicas(client) -> None:
+    for node in client.get_primaries():
+        assert client.get_redis_connection(node).execute_command("WAIT", 1, 10_000) >= 1
+
+
+def test_a_slot_too_big_for_a_step_is_listed_by_the_client(hostile_store):
+    """Keys with one hash tag share a slot: past SLOT_KEYS_IN_STEP (and the step's size) the client
+    lists the slot and hands it to the script in parts; the figures stay the client-side count's."""
+    client = hostile_store.client
+    pipe = client.pipeline(transaction=False)
+    n = counting.SLOT_KEYS_IN_STEP * 2 + 500
+    for i in range(n):
+        actor = Actor(actor_id=f"{{big}}{i}", version=i + 1, status=S.STATUS_RUNNING if i % 2 else S.STATUS_SUSPENDED)
+        pipe.set(f"actor:{actor.actor_id}", ACTOR_CODEC.encode_json(actor))
+    pipe.set("actor:{big}corrupt", b"not json")
+    pipe.set("worker:{big}:p:w1", worker_json("{big}", "p", "w1", actor_id="x"))
+    pipe.execute()
+    expected = figures(cluster.store_stats(hostile_store.topology))
+    assert expected["actors_by_status"]["CORRUPT"] > 0
+    for step, big in ((1, True), (50, True), (counting.SLOT_KEYS_IN_STEP * 10, False)):
+        details = counting.CountDetails()
+        assert figures(counting.store_stats(hostile_store.topology, step, details)) == expected, step
+        assert (details.big_slots > 0) is big, step
+    _wait_for_replicas(client)
+    details = counting.CountDetails()
+    assert figures(counting.store_stats(hostile_store.on_replicas().topology, 50, details)) == expected
+    assert details.big_slots == 1
+
+
+def test_a_slot_half_migrated_is_counted_once(hostile_store):
+    """A slot moving to another primary (MIGRATING on one, IMPORTING on the other, half its keys
+    moved): each node enumerates every slot it holds keys of, as a SCAN would, and the keys of a slot
+    a node does not serve go to the client, which reads them where the cluster serves them."""
+    client = hostile_store.client
+    keys = [f"actor:{{mig}}{i}".encode() for i in range(200)]
+    for key in keys:
+        client.set(key, ACTOR_CODEC.encode_json(Actor(actor_id=key[6:].decode(), status=S.STATUS_RUNNING)))
+    slot = client.keyslot(keys[0])
+    source = client.nodes_manager.get_node_from_slot(slot)
+    target = next(n for n in client.get_primaries() if n.name != source.name)
+    src, dst = client.get_redis_connection(source), client.get_redis_connection(target)
+    src_id, dst_id = src.execute_command("CLUSTER", "MYID"), dst.execute_command("CLUSTER", "MYID")
+    before = figures(cluster.store_stats(hostile_store.topology))
+    try:
+        dst.execute_command("CLUSTER", "SETSLOT", slot, "IMPORTING", src_id)
+        src.execute_command("CLUSTER", "SETSLOT", slot, "MIGRATING", dst_id)
+        src.execute_command("MIGRATE", target.host, target.port, "", 0, 5000, "KEYS", *keys[:100])
+        assert dst.execute_command("CLUSTER", "COUNTKEYSINSLOT", slot) == 100
+        assert src.execute_command("CLUSTER", "COUNTKEYSINSLOT", slot) >= 100  # and the store's own
+        for step in (50, counting.STEP_KEYS):
+            assert figures(counting.store_stats(hostile_store.topology, step)) == before, step
+        _wait_for_replicas(client)
+        assert figures(hostile_store.on_replicas().store_stats()) == before
+    finally:
+        for conn in (src, dst):
+            conn.execute_command("CLUSTER", "SETSLOT", slot, "STABLE")
+        flush_primaries(client)
+
+
+def test_the_first_and_the_last_slot_are_counted(store):
+    """The step walks slots 0 to 16383: a record in each end slot counts, on primaries and replicas."""
+    client = store.client
+    for slot in (0, 16383):
+        i = next(i for i in range(1_000_000) if client.keyslot(f"actor:edge-{i}") == slot)
+        client.set(f"actor:edge-{i}", actor_json(f"edge-{i}", status=S.STATUS_RUNNING))
+    expected = figures(cluster.store_stats(store.topology))
+    assert expected["actors_by_status"]["STATUS_RUNNING"] == 2
+    for step in (1, counting.STEP_KEYS):
+        assert figures(counting.store_stats(store.topology, step)) == expected
+    _wait_for_replicas(client)
+    assert figures(store.on_replicas().store_stats()) == expected
