@@ -374,43 +374,51 @@ def decode_cursor(cursor: str) -> _Position:
             raise ValueError("SCAN count out of range")
         if not isinstance(address, str) or len(address) > _MAX_ADDRESS_CHARS:
             raise ValueError("bad address")
-        if (
-            not isinstance(leftover, list)
-            or len(leftover) > _MAX_LEFTOVER_KEYS
-            or not all(isinstance(k, str) for k in leftover)
-            or sum(len(k) + 3 for k in leftover) > _MAX_LEFTOVER_CHARS
-        ):
-            raise ValueError("bad leftover keys")
+        leftover = decode_leftover(leftover)
         if last_key is not None and (
             not isinstance(last_key, str) or len(last_key) > _MAX_KEY_CHARS or count < 1 or leftover
         ):
             raise ValueError("bad batch position")
         visited = state.get("d")
         if visited is not None:
-            if (
-                not isinstance(visited, list)
-                or len(visited) > _MAX_VISITED_RANGES
-                or not all(
-                    isinstance(r, list)
-                    and len(r) == 2
-                    and all(type(v) is int for v in r)
-                    and 0 <= r[0] <= r[1] <= _MAX_SLOT
-                    for r in visited
-                )
-            ):
-                raise ValueError("bad visited slots")
-            visited = _merge_ranges(tuple(visited))
+            visited = decode_visited(visited)
         return _Position(
             slot_start=slot_start,
             address=address,
             scan_cursor=scan_cursor,
-            leftover=tuple(_key_bytes(k) for k in leftover),
+            leftover=leftover,
             batch_count=count,
             last_key=None if last_key is None else _key_bytes(last_key),
             visited=visited,
         )
     except (ValueError, KeyError, TypeError, UnicodeError, binascii.Error, RecursionError) as e:
         raise InvalidCursor(cursor if isinstance(cursor, str) else repr(cursor), str(e)) from None
+
+
+def decode_visited(visited) -> tuple[tuple[int, int], ...]:
+    """A cursor's finished slot ranges, merged; ValueError when they are not bounded ranges."""
+    if (
+        not isinstance(visited, list)
+        or len(visited) > _MAX_VISITED_RANGES
+        or not all(
+            isinstance(r, list) and len(r) == 2 and all(type(v) is int for v in r) and 0 <= r[0] <= r[1] <= _MAX_SLOT
+            for r in visited
+        )
+    ):
+        raise ValueError("bad visited slots")
+    return _merge_ranges(tuple(tuple(r) for r in visited))
+
+
+def decode_leftover(leftover) -> tuple[bytes, ...]:
+    """A cursor's leftover keys; ValueError when they are not a bounded list of strings."""
+    if (
+        not isinstance(leftover, list)
+        or len(leftover) > _MAX_LEFTOVER_KEYS
+        or not all(isinstance(k, str) for k in leftover)
+        or sum(len(k) + 3 for k in leftover) > _MAX_LEFTOVER_CHARS
+    ):
+        raise ValueError("bad leftover keys")
+    return tuple(_key_bytes(k) for k in leftover)
 
 
 def _merge_ranges(ranges) -> tuple[tuple[int, int], ...]:
@@ -502,12 +510,7 @@ def scan_page(
     max_scan: int,
     max_seconds: float | None = None,
 ) -> Page:
-    if limit < 1:
-        raise ValueError("limit must be at least 1")
-    if max_scan < 1:
-        raise ValueError("max_scan must be at least 1")
-    if max_seconds is not None and max_seconds < 0:
-        raise ValueError("max_seconds must not be negative")
+    check_paging(limit, max_scan, max_seconds)
     started = time.monotonic()
     pos = decode_cursor(cursor) if cursor else _Position(0, "", 0)
     _check_keys_in_walk(pos, wanted, cursor)
@@ -520,6 +523,15 @@ def scan_page(
         total_keys.abandon()
         raise
     return replace(page, total_keys=total_keys.read())
+
+
+def check_paging(limit: int, max_scan: int, max_seconds: float | None) -> None:
+    if limit < 1:
+        raise ValueError("limit must be at least 1")
+    if max_scan < 1:
+        raise ValueError("max_scan must be at least 1")
+    if max_seconds is not None and max_seconds < 0:
+        raise ValueError("max_seconds must not be negative")
 
 
 class _TotalKeys:
