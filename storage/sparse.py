@@ -1,11 +1,11 @@
 """Paged scans of keys that are few among many (the locks): every primary at once, SCAN on the node.
 
-A lock page at 1M records examines its whole budget (50,000 keys) to find a handful of locks, or
-none. SCAN costs the node about 0.4 µs a key, so such a page is the nodes' time: issued as SCAN
-COUNT 1000 from the client, one primary after the other, it took 50 round trips and ~60 ms. Here
+A lock page at 1M records examines its whole budget to find a handful of locks, or none. SCAN
+costs the node about 0.7 µs a key, so such a page is the nodes' time: issued as SCAN COUNT 1000
+from the client, one primary after the other, a 50,000-key budget took 50 round trips (~60 ms). Here
 the budget is shared by the primaries, read at once (storage.topology's executor), and on each a
 read-only script (``_SCAN_STEP``) loops SCAN on the node, up to ``STEP_KEYS`` keys per call (about
-2 ms of the node's time), until it has found what the page needs: a round trip per step and shard.
+1.4 ms of the node's time), until it has found what the page needs: a round trip per step and shard.
 
 Locks are live state, so the SCANs run on the primaries of the topology given (the page's), like the
 GET and PTTL of every lock shown. A server that refuses the script (scripting disabled, an ACL) is
@@ -61,9 +61,9 @@ from storage.scanning import (
 from storage.topology import Shard, Topology
 
 SPARSE_CURSOR_VERSION = 2
-# Keys one script call examines: ~0.4 µs a key on the node, so about 2 ms that the node answers
-# nobody else (storage.matches holds a node about as long per step).
-STEP_KEYS = 5000
+# Keys one script call examines: SCAN costs the node ~0.7 µs a key, so ~1.4 ms that the node answers
+# nobody else (issue 19 item 9: a primary's PING waits at most ~2 ms more; storage.matches likewise).
+STEP_KEYS = 2000
 _SCAN_COUNT = 1000  # COUNT of each SCAN inside a step (larger batches cost the node more per key)
 _MAX_POSITIONS = 256
 
