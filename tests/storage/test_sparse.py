@@ -138,3 +138,22 @@ def test_the_client_loop_answers_as_the_script_does(store):
             [0, "lock:*", 1000, 7, 9, 1],
         ):
             assert _run_step(shard, args) == _client_step(shard, args)
+
+
+def test_a_version_one_batch_cursor_repeats_its_batch(store):
+    """A version 1 cursor in its fallback form (a SCAN batch to repeat, the last key taken) goes
+    on right after that key: the keys after it in the batch, then the rest, each once."""
+    seed_locks(store, 200)
+    first = store.topology.shards()[0]
+    _, keys = first.client.scan(0, match="lock:*", count=1000)
+    batch = sorted(keys)
+    assert len(batch) > 3
+    v1 = {"v": 1, "s": first.slot_start, "a": first.address, "c": 0, "n": 1000, "l": batch[2].decode()}
+    cursor = base64.urlsafe_b64encode(json.dumps(v1).encode()).decode().rstrip("=")
+    seen = []
+    while cursor is not None:
+        page = store.scan_locks(cursor=cursor, limit=9)
+        seen += [lock.key.encode() for lock in page.records]
+        cursor = page.next_cursor
+    everything = {f"lock:actor:l{i:05d}".encode() for i in range(200)}
+    assert len(seen) == len(set(seen)) and set(seen) == everything - set(batch[:3])
