@@ -376,6 +376,9 @@ ATEDASH_SCAN_BUDGET = env_int("ATEDASH_SCAN_BUDGET", 50_000)
 # Wall-clock bound of one list page's scan (seconds): it stops like on ATEDASH_SCAN_BUDGET and offers
 # "continue", so a rare filter answers in about this time however loaded the machine is.
 ATEDASH_SCAN_SECONDS = env_float("ATEDASH_SCAN_SECONDS", 0.5)
+# Keys one locks page examines, shared by the primaries: SCAN costs a node ~0.7 µs a key, locks are
+# few, so this bounds the page (~10 ms of the nodes at 1M keys); "continue" goes on from there.
+ATEDASH_LOCK_SCAN_BUDGET = env_int("ATEDASH_LOCK_SCAN_BUDGET", 15_000, minimum=1)
 ATEDASH_STATS_MAX_AGE = env_int("ATEDASH_STATS_MAX_AGE", 30)
 ATEDASH_WORKER_LOOKUP_BUDGET = env_int("ATEDASH_WORKER_LOOKUP_BUDGET", 20_000)
 # Keys per SCAN step of the whole-store work (counts, checks, walks): smaller steps hold a node for less

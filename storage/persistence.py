@@ -22,7 +22,7 @@ from google.protobuf import json_format
 from redis.cluster import RedisCluster
 
 from storage import cluster as cluster_info
-from storage import counting, matches, scanning
+from storage import counting, matches, scanning, sparse
 from storage.ateapi_pb2 import Actor, Worker
 from storage.codec import JSON, RecordDecodeError, preview
 from storage.errors import (
@@ -441,8 +441,16 @@ class Persistence:
     def scan_locks(
         self, cursor: str | None = None, limit: int = 50, *, max_scan: int = 100_000, max_seconds: float | None = None
     ) -> scanning.Page:
-        return scanning.scan_page(
-            self.topology, scanning.LOCK_SCAN, cursor, limit, scanning.lock_filter(), max_scan, max_seconds
+        """One page of locks (LockInfo): every primary at once, at most about ``max_scan`` keys
+        examined in all (storage/sparse.py)."""
+        return sparse.sparse_page(
+            self.topology,
+            scanning.lock_filter(),
+            scanning.LOCK_SCAN,
+            cursor,
+            limit,
+            max_scan=max_scan,
+            max_seconds=max_seconds,
         )
 
     # ================================================================ byte-checked writes

@@ -809,6 +809,20 @@ class _Schema:
     def key_of(self, identity: tuple[str, ...]) -> bytes:
         return self.prefix + ":".join(identity).encode("utf-8", "surrogatepass")
 
+    def canonical_readable(self, key: bytes, text: str) -> bool:
+        """True when ``text`` (a value, decoded) is the canonical form naming ``key`` in the simple
+        case: judge() would say None by its first test alone. False says nothing: judge() decides."""
+        if key.count(b":") != self.colons:
+            return False
+        m = self._fullmatch(text)
+        if m is None:
+            return False
+        head = m.groups()[: self._identity_len]
+        if None in head:
+            return False
+        joined = ":".join(head)
+        return "\\" not in joined and self.prefix + joined.encode("utf-8") == key
+
     def judge(self, key: bytes | str, value) -> Unreadable | None:
         if key.__class__ is not bytes:
             key = key.encode("utf-8", "surrogateescape") if isinstance(key, str) else bytes(key)

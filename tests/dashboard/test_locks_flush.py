@@ -156,3 +156,27 @@ def test_non_string_lock_key_is_a_flagged_row(viewer, store, page_html):
     assert response.status_code == 200
     body = page_html(response)
     assert 'class="row-corrupt" data-key="lock:weird"' in body and 'data-key="lock:actor:a-1"' in body
+
+
+def test_a_locks_page_examines_at_most_its_own_budget(viewer, store, settings, page_html):
+    """ATEDASH_LOCK_SCAN_BUDGET bounds a request, not ATEDASH_SCAN_BUDGET: over 6,000 keys with a
+    budget of 600, following "continue" takes about ten pages (fewer would mean a page examined
+    more than its budget), and the one lock is shown once."""
+    pipe = store.client.pipeline(transaction=False)
+    for i in range(6000):
+        pipe.set(f"other:{i:05d}", b"x")
+    pipe.execute()
+    store.acquire_lock("lock:actor:a-1", "tok-1", 120)
+    settings.ATEDASH_SCAN_BUDGET = 10**9
+    settings.ATEDASH_LOCK_SCAN_BUDGET = 600
+    body, pages, shown = page_html(viewer.get("/locks/")), 1, 0
+    while True:
+        shown += body.count('data-key="lock:actor:a-1"')
+        match = re.search(r'href="([^"]+)"[^>]*id="next-page"', body)
+        if not match:
+            break
+        assert 'id="continue-scan"' in body and re.search(r"scanned \d+ of about 6,0\d\d keys", body)
+        body = page_html(viewer.get("/locks/" + match.group(1).replace("&amp;", "&")))
+        pages += 1
+        assert pages < 100
+    assert shown == 1 and 6001 // 660 <= pages <= 6001 // 300 + 1

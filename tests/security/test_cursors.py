@@ -52,6 +52,12 @@ HUGE_SCAN_CURSOR = raw_cursor(c=2**70)
 OTHER_KEY = raw_cursor(r=["billing:api-key"])
 
 
+def _sparse_cursor(**state) -> str:
+    """A version 2 cursor (the locks' walk, storage/sparse.py) as anyone could write one."""
+    text = json.dumps({"v": 2, **state}, separators=(",", ":"))
+    return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
+
+
 @pytest.fixture
 def commands(cluster_client, store):
     """Every command the primaries run from now on, read back from their SLOWLOG (threshold 0)."""
@@ -145,6 +151,18 @@ def test_a_walk_never_reads_a_key_outside_its_pattern(store, commands):
         with pytest.raises(InvalidCursor, match="outside the walk"):
             store.scan_locks(cursor=cursor)
     # Refused before any command: the key was not even read.
+    assert not [c for c in commands() if "billing" in c and not c.startswith("SET ")]
+
+
+def test_a_lock_cursor_naming_a_key_outside_the_walk_is_refused(store, commands):
+    store.client.set("billing:api-key", "secret")
+    for cursor in (
+        _sparse_cursor(r=["billing:api-key"]),
+        _sparse_cursor(p=[[0, "x:1", 5, 10, "billing:api-key"]]),
+        _sparse_cursor(p=[[0, "x:1", 5, 10, "lock:a"]], r=["lock:b", "actor:a"]),
+    ):
+        with pytest.raises(InvalidCursor, match="outside the walk"):
+            store.scan_locks(cursor=cursor)
     assert not [c for c in commands() if "billing" in c and not c.startswith("SET ")]
 
 
