@@ -209,22 +209,7 @@ local wcache = {list = {}, shapes = {}, patterns = {}}
 local alist, wlist = acache.list, wcache.list
 
 -- The captured fields of an actor (a worker) in the form both readers take; nil otherwise.
-local function actor_caps(v)
-  for i = 1, #alist do
-    local __A_VARS__ = match(v, alist[i])
-    if __A_FIRST__ then return __A_VARS__ end
-  end
-  local p = pattern_of(v, AF, __A_CAPS__, acache)
-  if p then return match(v, p) end
-end
-local function worker_caps(v)
-  for i = 1, #wlist do
-    local __W_VARS__ = match(v, wlist[i])
-    if __W_FIRST__ then return __W_VARS__ end
-  end
-  local p = pattern_of(v, WF, __W_CAPS__, wcache)
-  if p then return match(v, p) end
-end
+__CAPS_FUNCTIONS__
 
 __ENUMERATE__
 local seen, locks = 0, 0
@@ -295,10 +280,8 @@ for bi = 1, nb do
         end
       end
       if sure == false then
-        nd = nd + 1
-        doubt[nd] = key
-        nd = nd + 1
-        doubt[nd] = v
+        doubt[nd + 1], doubt[nd + 2] = key, v
+        nd = nd + 2
       end
     end
   end
@@ -330,6 +313,23 @@ local KEY_PATTERN, SCAN_MATCH, GIVEN_FROM = false, false, 6
 """
 
 
+# actor_caps(v) and worker_caps(v): a record's captures by the patterns seen before, else its own.
+_CAPS_FUNCTION = """local function @name(v)
+  for i = 1, #@list do
+    local __K_VARS__ = match(v, @list[i])
+    if __K_FIRST__ then return __K_VARS__ end
+  end
+  local p = pattern_of(v, @fields, __K_CAPS__, @cache)
+  if p then return match(v, p) end
+end
+"""
+
+
+def _caps_function(prefix: str, name: str, names: str, fields: str, cache: str) -> str:
+    text = _CAPS_FUNCTION.replace("__K_", prefix).replace("@name", name).replace("@list", names)
+    return text.replace("@fields", fields).replace("@cache", cache)
+
+
 def _count_step() -> str:
     actor = _captures(Actor, ("actor_id",), "a")
     worker = _captures(Worker, ("worker_namespace", "worker_pool", "worker_pod", "actor_id"), "w")
@@ -344,7 +344,11 @@ def _count_step() -> str:
     for prefix, caps in (("__A_", actor), ("__W_", worker)):
         for name, text in caps.items():
             subs[f"{prefix}{name}__"] = text
-    step = _COUNT_STEP_TEMPLATE
+    step = _COUNT_STEP_TEMPLATE.replace(
+        "__CAPS_FUNCTIONS__",
+        _caps_function("__A_", "actor_caps", "alist", "AF", "acache")
+        + _caps_function("__W_", "worker_caps", "wlist", "WF", "wcache"),
+    )
     for name, text in subs.items():
         step = step.replace(name, text)
     if "__" in step.replace("__STATUS", ""):
@@ -373,11 +377,11 @@ class _Tally(cluster.ShardTally):
 class CountDetails:
     """How a count went: for benches and tests (the count itself is a cluster.StoreStats)."""
 
+    shard_seconds: dict[str, float] = field(default_factory=dict)
     steps: int = 0
     judged: int = 0
     big_slots: int = 0
     client_side_shards: int = 0
-    shard_seconds: dict[str, float] = field(default_factory=dict)
 
 
 def store_stats(
