@@ -56,6 +56,9 @@ class Page:
     budget_exhausted: bool  # True when the call stopped on its scan budget before filling `limit`
     # Records of `records` the ate server cannot read (storage.server_readable), by key.
     unreadable: dict[str, Unreadable] = field(default_factory=dict)
+    # Keys the store's SCANs examined, where a walk matches few of them (the locks among the records):
+    # what "scanned N of about M keys" tells the operator. None: the same as `scanned`.
+    examined: int | None = None
 
 
 class _Unreadable:

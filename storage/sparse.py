@@ -363,6 +363,7 @@ class _SparseWalk:
             scanned=self.scanned,
             total_keys=0,
             budget_exhausted=budget_exhausted,
+            examined=self.spent,
         )
 
 
