@@ -58,7 +58,6 @@ from storage.ateapi_pb2 import Worker  # noqa: E402
 from storage.codec import ACTOR_CODEC, WORKER_CODEC  # noqa: E402
 
 PY = sys.executable
-GUNICORN = str(Path(sys.executable).with_name("gunicorn"))
 RARE_TEMPLATE = "rare-template"  # on actor i when i % 1000 == 500
 NO_TEMPLATE = "no-such-template"
 DETAIL_ACTOR = "actor-0000001"  # RUNNING on ateom pod team-1/ateom-00001, which is a worker pointing back
@@ -118,8 +117,15 @@ def seed(store: Persistence, n_actors: int, n_workers: int) -> float:
 class Server:
     """gunicorn with atedash/gunicorn.conf.py, in a temporary directory (users file, static, logs)."""
 
-    def __init__(self, redis_url: str, port: int, tmp: Path, *, root: Path = ROOT, role: str = "viewer"):
-        self.port, self.tmp, self.root, self.role = port, tmp, root, role
+    def __init__(
+        self, redis_url: str, port: int, tmp: Path, *, root: Path = ROOT, role: str = "viewer", name: str = "bench"
+    ):
+        # Servers on one store need operators of their own names: `operators add --replace` ends the
+        # sessions of the name it adds, fleet-wide.
+        self.port, self.tmp, self.root, self.role, self.name = port, tmp, root, role, name
+        # The checkout's own interpreter (another checkout may pin other packages), else this one.
+        own = root / ".venv" / "bin" / "python"
+        self.python = str(own) if own.exists() else PY
         self.env = dict(os.environ)
         self.env.update(
             ATEDASH_REDIS_URL=redis_url,
@@ -132,16 +138,17 @@ class Server:
             # As deploy/ runs it: the request histogram shared by the workers (prometheus multiprocess).
             PROMETHEUS_MULTIPROC_DIR=str(tmp / "prometheus"),
         )
-        self.env.pop("ATEDASH_DEBUG", None)
+        for name in ("ATEDASH_DEBUG", "PYTHONPATH"):
+            self.env.pop(name, None)
         self.password = secrets.token_urlsafe(16)
         self.proc = None
 
     def prepare(self) -> None:
-        manage = [PY, str(self.root / "manage.py")]
+        manage = [self.python, str(self.root / "manage.py")]
         if not (self.tmp / "static").exists():
             subprocess.run(manage + ["collectstatic", "--noinput", "-v", "0"], cwd=self.root, env=self.env, check=True)
         subprocess.run(
-            manage + ["operators", "add", "bench", "--role", self.role, "--password-stdin", "--replace"],
+            manage + ["operators", "add", self.name, "--role", self.role, "--password-stdin", "--replace"],
             cwd=self.root,
             env=self.env,
             check=True,
@@ -155,14 +162,17 @@ class Server:
         (self.tmp / "prometheus").mkdir()
         self.log = open(self.tmp / "gunicorn.log", "ab")
         self.proc = subprocess.Popen(
-            [GUNICORN, "-c", str(self.root / "atedash" / "gunicorn.conf.py"), "--bind", f"127.0.0.1:{self.port}"],
+            [
+                str(Path(self.python).with_name("gunicorn")),
+                *("-c", str(self.root / "atedash" / "gunicorn.conf.py"), "--bind", f"127.0.0.1:{self.port}"),
+            ],
             cwd=self.root,
             env=self.env,
             stdout=self.log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-        deadline = time.time() + 30
+        deadline = time.time() + 60
         while time.time() < deadline:
             try:
                 status, _, _ = Client(self.port).get("/healthz")
@@ -227,7 +237,7 @@ class Client:
         return response.status, response.headers, response.read()
 
 
-def login(port: int, password: str) -> str:
+def login(port: int, password: str, name: str = "bench") -> str:
     """The Cookie header of a logged-in session (through the login form, CSRF included)."""
     client = Client(port)
     status, headers, body = client.get("/login/")
@@ -236,7 +246,7 @@ def login(port: int, password: str) -> str:
     cookie = "; ".join(f"{k}={v}" for k, v in cookies.items())
     status, headers, _ = client.post(
         "/login/",
-        {"csrfmiddlewaretoken": token, "username": "bench", "password": password, "next": "/"},
+        {"csrfmiddlewaretoken": token, "username": name, "password": password, "next": "/"},
         {"Cookie": cookie, "Referer": f"http://127.0.0.1:{port}/login/"},
     )
     if status != 302:

@@ -27,10 +27,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
-import secrets
-import shutil
-import signal
 import statistics
 import subprocess
 import sys
@@ -41,7 +37,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
 
-from http_bench import Client, _cookies, percentile, server_timing  # noqa: E402
+from http_bench import Client, Server, login, percentile, server_timing  # noqa: E402
 
 PAGES = [
     ("overview", "/", b'id="stats-age"'),
@@ -51,95 +47,6 @@ PAGES = [
     ("worker detail", "/workers/team-1/pool-1/w-0000001/", b'id="worker-fields"'),
     ("locks", "/locks/", b'id="locks-table"'),
 ]
-
-
-class Server:
-    """gunicorn as shipped, run from ``checkout`` (its code, its gunicorn.conf.py)."""
-
-    def __init__(self, checkout: Path, url: str, port: int, tmp: Path, env: dict[str, str], name: str):
-        # One operator per checkout: `operators add --replace` ends the sessions of the name it adds.
-        self.checkout, self.port, self.tmp, self.name = checkout, port, tmp, name
-        tmp.mkdir(parents=True, exist_ok=True)
-        self.env = dict(os.environ)
-        self.env.update(
-            ATEDASH_REDIS_URL=url,
-            ATEDASH_SECRET_KEY=secrets.token_urlsafe(50),
-            ATEDASH_USERS_FILE=str(tmp / "operators.json"),
-            ATEDASH_STATIC_ROOT=str(tmp / "static"),
-            ATEDASH_ALLOWED_HOSTS="127.0.0.1,localhost",
-            ATEDASH_ENVIRONMENT="pages-bench",
-            DJANGO_SETTINGS_MODULE="atedash.settings",
-            PROMETHEUS_MULTIPROC_DIR=str(tmp / "prometheus"),
-            **env,
-        )
-        for name in ("ATEDASH_DEBUG", "PYTHONPATH"):
-            self.env.pop(name, None)
-        self.password = secrets.token_urlsafe(16)
-        self.python = str(checkout / ".venv" / "bin" / "python")
-        self.proc: subprocess.Popen | None = None
-
-    def start(self) -> None:
-        manage = [self.python, "manage.py"]
-        subprocess.run(manage + ["collectstatic", "--noinput", "-v", "0"], cwd=self.checkout, env=self.env, check=True)
-        subprocess.run(
-            manage + ["operators", "add", self.name, "--role", "viewer", "--password-stdin", "--replace"],
-            cwd=self.checkout,
-            env=self.env,
-            check=True,
-            input=self.password + "\n",
-            text=True,
-            capture_output=True,
-        )
-        shutil.rmtree(self.tmp / "prometheus", ignore_errors=True)
-        (self.tmp / "prometheus").mkdir()
-        self.log = open(self.tmp / "gunicorn.log", "ab")
-        gunicorn = str(Path(self.python).with_name("gunicorn"))
-        self.proc = subprocess.Popen(
-            [gunicorn, "-c", "atedash/gunicorn.conf.py", "--bind", f"127.0.0.1:{self.port}", "--access-logfile", "-"],
-            cwd=self.checkout,
-            env=self.env,
-            stdout=subprocess.DEVNULL,
-            stderr=self.log,
-            start_new_session=True,
-        )
-        deadline = time.time() + 60
-        while time.time() < deadline:
-            try:
-                if Client(self.port).get("/healthz")[0] == 200:
-                    return
-            except OSError:
-                pass
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"gunicorn exited: see {self.tmp / 'gunicorn.log'}")
-            time.sleep(0.2)
-        raise RuntimeError("gunicorn did not come up")
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.proc = None
-
-
-def login(server: Server) -> str:
-    """The Cookie header of a session signed in through the login form (CSRF included)."""
-    client = Client(server.port)
-    _, headers, body = client.get("/login/")
-    cookies = _cookies(headers)
-    token = re.search(rb'name="csrfmiddlewaretoken" value="([^"]+)"', body).group(1).decode()
-    form = {"csrfmiddlewaretoken": token, "username": server.name, "password": server.password, "next": "/"}
-    cookie = "; ".join(f"{k}={v}" for k, v in cookies.items())
-    status, headers, _ = client.post(
-        "/login/", form, {"Cookie": cookie, "Referer": f"http://127.0.0.1:{server.port}/login/"}
-    )
-    if status != 302:
-        raise RuntimeError(f"login failed: HTTP {status}")
-    cookies.update(_cookies(headers))
-    return "; ".join(f"{k}={v}" for k, v in cookies.items())
 
 
 def warm(port: int, cookie: str, timeout: float = 900) -> None:
@@ -247,16 +154,17 @@ def main() -> None:
     samples: dict = {(label, name): ([], [], []) for label in checkouts for name, _, _ in PAGES}
     with tempfile.TemporaryDirectory(prefix="atedash-pages-bench-") as tmpdir:
         servers = {
-            label: Server(path, args.url, args.port + i, Path(tmpdir) / label, {}, f"pages-bench-{label}")
+            label: Server(args.url, args.port + i, Path(tmpdir) / label, root=path, name=f"pages-bench-{label}")
             for i, (label, path) in enumerate(checkouts.items())
         }
         try:
             cookies = {}
             for label, server in servers.items():
+                server.prepare()
                 server.start()
-                cookies[label] = login(server)
+                cookies[label] = login(server.port, server.password, server.name)
                 warm(server.port, cookies[label])
-                print(f"{label}: {server.checkout} on port {server.port}, signed in, warm", flush=True)
+                print(f"{label}: {server.root} on port {server.port}, signed in, warm", flush=True)
             order = list(checkouts)
             for r in range(args.rounds):
                 for label in order if r % 2 == 0 else order[::-1]:
