@@ -199,18 +199,11 @@ def test_a_lock_page_reads_a_thousand_keys_per_scan(store):
     assert calls <= 3 * 4, f"{calls} SCAN calls for 6,001 keys on 3 primaries"  # COUNT 50: ~120
 
 
-def test_the_first_page_of_actors_is_one_scan_and_one_read(store, monkeypatch):
-    """Issue 19 item 6: a first page among other kinds' keys is one SCAN and one batched GET (not
-    two of each), the DBSIZEs of its total sent before them and read after."""
+def commands_sent_from_now(monkeypatch) -> list[bytes]:
+    """The names of the commands redis-py sends from now on (its connections' sends patched)."""
     import redis.connection
 
-    seed_actors(store, 3000)
-    pipe = store.client.pipeline(transaction=False)
-    for i in range(600):  # a sixth of the keys are workers, as in the 1M bench store
-        pipe.set(f"worker:ns:p:w{i:05d}", b"{}")
-    pipe.execute()
-    store.scan_actors(limit=50)  # connections made
-    sent = []
+    sent: list[bytes] = []
     original = redis.connection.AbstractConnection.send_packed_command
 
     def counting(self, command, check_health=True):
@@ -219,6 +212,19 @@ def test_the_first_page_of_actors_is_one_scan_and_one_read(store, monkeypatch):
         return original(self, command, check_health)
 
     monkeypatch.setattr(redis.connection.AbstractConnection, "send_packed_command", counting)
+    return sent
+
+
+def test_the_first_page_of_actors_is_one_scan_and_one_read(store, monkeypatch):
+    """Issue 19 item 6: a first page among other kinds' keys is one SCAN and one batched GET (not
+    two of each), the DBSIZEs of its total sent before them and read after."""
+    seed_actors(store, 3000)
+    pipe = store.client.pipeline(transaction=False)
+    for i in range(600):  # a sixth of the keys are workers, as in the 1M bench store
+        pipe.set(f"worker:ns:p:w{i:05d}", b"{}")
+    pipe.execute()
+    store.scan_actors(limit=50)  # connections made
+    sent = commands_sent_from_now(monkeypatch)
     for _ in range(20):
         sent.clear()
         page = store.scan_actors(limit=50)
@@ -230,8 +236,6 @@ def test_the_first_page_of_actors_is_one_scan_and_one_read(store, monkeypatch):
 
 def test_a_first_page_of_the_sparser_kind_takes_two_scans_not_five(store, monkeypatch):
     """Workers are a sixth of the keys: the second SCAN reads enough for the rest of the page."""
-    import redis.connection
-
     seed_actors(store, 3000)
     pipe = store.client.pipeline(transaction=False)
     from storage.codec import WORKER_CODEC
@@ -241,15 +245,7 @@ def test_a_first_page_of_the_sparser_kind_takes_two_scans_not_five(store, monkey
         pipe.set(f"worker:ns:p:w{i:05d}", WORKER_CODEC.encode_json(worker))
     pipe.execute()
     store.scan_workers(limit=50)
-    sent = []
-    original = redis.connection.AbstractConnection.send_packed_command
-
-    def counting(self, command, check_health=True):
-        data = command if isinstance(command, (bytes, bytearray)) else b"".join(command)
-        sent.append(bytes(data).split(b"\r\n")[2])
-        return original(self, command, check_health)
-
-    monkeypatch.setattr(redis.connection.AbstractConnection, "send_packed_command", counting)
+    sent = commands_sent_from_now(monkeypatch)
     page = store.scan_workers(limit=50)
     assert len(page.records) == 50
     assert sent.count(b"SCAN") <= 3, sent  # COUNT 75 finds ~12 workers; 5 SCANs before
