@@ -147,6 +147,20 @@ def audit_log():
     logger.removeHandler(handler)
 
 
+def wait_done(client, url, deadline_s=60, **get_kwargs):
+    """The walk page at ``url`` once its walk has ended (polled; a failure after ``deadline_s``)."""
+    end = time.monotonic() + deadline_s
+    while time.monotonic() < end:
+        response = client.get(url, **get_kwargs)
+        assert response.status_code == 200
+        # A walk whose process paused past its lease (a loaded machine) reads as interrupted until
+        # its next beat takes the lease back: that is not the end of it.
+        if b'id="walk-progress"' not in response.content and b'id="walk-interrupted"' not in response.content:
+            return response
+        time.sleep(0.05)  # a poll interval
+    raise AssertionError("the walk did not finish")
+
+
 def html(response):
     return response.content.decode()
 

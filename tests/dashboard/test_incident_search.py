@@ -7,7 +7,7 @@ import time
 import pytest
 
 import storage
-from atedash.core.app import current_app
+from tests.dashboard.conftest import wait_done
 
 RUNNING = "STATUS_RUNNING"
 
@@ -227,10 +227,7 @@ def test_a_rare_filter_walks_the_whole_store_from_the_list_page(viewer, incident
     assert block.lstrip().startswith('<div id="walk"') and "<html" not in block
     if 'id="walk-summary"' not in block:
         assert 'id="walk-searched"' in block  # running: "searched N of ~M keys", the matches so far
-    job = current_app().walks.running()
-    if job is not None:
-        job.thread.join(60)
-    block = page_html(viewer.get("/actors/all/?ip=10.20.66.146", headers={"HX-Request": "true"}))
+    block = page_html(wait_done(viewer, "/actors/all/?ip=10.20.66.146", headers={"HX-Request": "true"}))
     assert 'id="walk-summary"' in block and actor_ids(block) == ["a-pod"]
     workers = page_html(viewer.get("/workers/?q=cpu-worker"))
     assert 'id="incident-search"' in workers and 'action="/workers/all/"' in workers
@@ -248,7 +245,7 @@ def test_a_filter_typed_in_starts_the_walk_and_its_block_polls_quickly(viewer, i
     data = {"ip": "10.20.66.146", "csrfmiddlewaretoken": csrf}
     block = page_html(viewer.post("/actors/all/", data, headers={"HX-Request": "true"}))
     deadline = time.monotonic() + 60
-    # As tests/dashboard/test_matches.py's wait_done: a walk whose process paused past its lease (a
+    # As wait_done (tests/dashboard/conftest.py): a walk whose process paused past its lease (a
     # loaded machine) reads as interrupted until its next beat takes the lease back.
     while 'id="walk-progress"' in block or 'id="walk-interrupted"' in block:
         if 'id="walk-progress"' in block:

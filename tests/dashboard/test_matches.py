@@ -1,12 +1,12 @@
 """Show all matches: the walk of a list's filters in the background, its progress, its pages."""
 
 import re
-import time
 
 from atedash.core.app import current_app
 from storage.ateapi_pb2 import Actor, Worker
 from storage.codec import ACTOR_CODEC, WORKER_CODEC
 from storage.matches import actor_walk
+from tests.dashboard.conftest import wait_done
 
 S = Actor.Status
 
@@ -31,19 +31,6 @@ def seed(store, actors=10_000, workers=1_000):
             WORKER_CODEC.encode_json(worker),
         )
     pipe.execute()
-
-
-def wait_done(client, url, deadline_s=60):
-    end = time.monotonic() + deadline_s
-    while time.monotonic() < end:
-        response = client.get(url)
-        assert response.status_code == 200
-        # A walk whose process paused past its lease (a loaded machine) reads as interrupted until
-        # its next beat takes the lease back: that is not the end of it.
-        if b'id="walk-progress"' not in response.content and b'id="walk-interrupted"' not in response.content:
-            return response
-        time.sleep(0.05)
-    raise AssertionError("the walk did not finish")
 
 
 def ids_on(response):
