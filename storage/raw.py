@@ -16,7 +16,8 @@ from __future__ import annotations
 import json
 import re
 import secrets
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 
 from google.protobuf import unknown_fields
 from google.protobuf.message import Message
@@ -62,6 +63,9 @@ class LockInfo:
     key: str
     token: str  # holder token (bytes decoded with errors="backslashreplace")
     ttl_ms: int | None  # None when the key has no expiry
+    # When the TTL was read (unix seconds): the stale rule measures the hold at that instant, not
+    # later (a lock read before a slow walk would look held for the walk's length longer).
+    read_at: float = field(default_factory=time.time, compare=False)
 
 
 def detect_encoding(value: bytes) -> str:

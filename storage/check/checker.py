@@ -114,7 +114,7 @@ class Checker:
     def take_locks(self, infos) -> None:
         for info in infos:
             self.totals.locks += 1
-            lock = LockEntry(info.key, info.token, info.ttl_ms)
+            lock = LockEntry(info.key, info.token, info.ttl_ms, info.read_at)
             if info.key.startswith(ACTOR_LOCK_PREFIX):
                 self.actor_locks[info.key[len(ACTOR_LOCK_PREFIX) :]] = lock
             elif info.ttl_ms is None:
@@ -293,7 +293,7 @@ class Checker:
             self.findings.append(say.lock_without_expiry(lock))
 
     def stale(self, lock: LockEntry, status: int | None) -> bool:
-        return is_stale(lock.ttl_ms, lock.first_seen, self.now, status, self.stale_lock_s)
+        return is_stale(lock.ttl_ms, lock.first_seen, lock.read_at, status, self.stale_lock_s)
 
     def withhold_unreadable_repairs(self) -> None:
         if not self.unreadable_keys:

@@ -62,6 +62,7 @@ class LockEntry:
     key: str
     token: str
     ttl_ms: int | None  # None: no expiry
+    read_at: float  # when its TTL was read (unix seconds; LockInfo.read_at)
     first_seen: float | None = None  # when atedash first saw this holder (lockage.observe)
 
 

@@ -257,7 +257,7 @@ def orphan_lock_without_expiry(lock: LockEntry, release: ReleaseLock) -> Finding
 def stale_lock(lock: LockEntry, a: Actor | None, now: float, release: ReleaseLock, actor_id: str = "") -> Finding:
     """A lock held too long (lockage.is_stale) on a SUSPENDED/RUNNING actor, or on a missing one
     (``a`` None; the orphan_lock finding shares ``release``)."""
-    seen, hold = seen_for(lock.first_seen, now), hold_s(lock.ttl_ms, lock.first_seen, now)
+    seen, hold = seen_for(lock.first_seen, now), hold_s(lock.ttl_ms, lock.first_seen, lock.read_at)
     aid = actor_id if a is None else a.actor_id
     on = f"actor {aid}, which " + ("does not exist" if a is None else f"is {status_name(a.status)}")
     return Finding(

@@ -81,18 +81,21 @@ def seen_for(first_seen: float | None, now: float) -> float:
     return 0.0 if first_seen is None else max(0.0, now - first_seen)
 
 
-def hold_s(ttl_ms: int | None, first_seen: float | None, now: float) -> float | None:
-    """The least time the holder will have held the lock when it expires; None: no expiry."""
+def hold_s(ttl_ms: int | None, first_seen: float | None, read_at: float) -> float | None:
+    """The least time the holder will have held the lock when it expires, from its TTL read at
+    ``read_at``; None: no expiry."""
     if ttl_ms is None:
         return None
-    return seen_for(first_seen, now) + ttl_ms / 1000
+    return seen_for(first_seen, read_at) + ttl_ms / 1000
 
 
-def is_stale(ttl_ms: int | None, first_seen: float | None, now: float, status: int | None, threshold_s: float) -> bool:
-    """``status``: the actor's, None when it does not exist."""
+def is_stale(
+    ttl_ms: int | None, first_seen: float | None, read_at: float, status: int | None, threshold_s: float
+) -> bool:
+    """``status``: the actor's, None when it does not exist; ``read_at``: when ``ttl_ms`` was read."""
     if status is not None and status not in STABLE:
         return False
-    hold = hold_s(ttl_ms, first_seen, now)
+    hold = hold_s(ttl_ms, first_seen, read_at)
     return hold is not None and hold > threshold_s
 
 
@@ -128,8 +131,7 @@ def lock_states(persistence, infos, threshold_s: float = DEFAULT_STALE_LOCK_S) -
         first = seen.get((i.key, i.token))
         st = status.get(aid) if aid is not None else None
         exists = aid is not None and (aid in status or aid in corrupt_ids)
-        stale = aid is not None and aid not in corrupt_ids and is_stale(i.ttl_ms, first, now, st, threshold_s)
-        out[i.key] = LockState(
-            i.key, i.token, i.ttl_ms, seen_for(first, now), hold_s(i.ttl_ms, first, now), st, exists, stale, threshold_s
-        )
+        stale = aid is not None and aid not in corrupt_ids and is_stale(i.ttl_ms, first, i.read_at, st, threshold_s)
+        hold = hold_s(i.ttl_ms, first, i.read_at)
+        out[i.key] = LockState(i.key, i.token, i.ttl_ms, seen_for(first, now), hold, st, exists, stale, threshold_s)
     return out

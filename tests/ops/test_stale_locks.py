@@ -3,6 +3,7 @@ or on a missing one, is a finding of the check, released by a token-checked repa
 
 from __future__ import annotations
 
+import dataclasses
 import random
 import time
 
@@ -103,3 +104,17 @@ def test_hostile_sightings_are_ignored(store, cluster_client):
     cluster_client.hset(LOCK_SEEN_KEY, "lock:actor:sus\0tok", repr(time.time() + 10**6))  # the future
     assert stale(run_check(store)) == {}
     assert lockage.is_stale(None, None, time.time(), SUSPENDED, 1) is False  # no expiry: another finding
+
+
+def test_a_lock_is_judged_at_the_moment_its_ttl_was_read(store):
+    # A record page reads the lock, then searches for seconds before the rule runs: the TTL it read
+    # must not be aged by that search too (a workflow's 600 s lock is held 600 s, not stale).
+    actor(store, "run", RUNNING, ns="ns1", pod="p1", ip="10.0.0.1")
+    key = actor_lock_key("run")
+    store.acquire_lock(key, "wf", 600)
+    taken = time.time() - 7  # first seen when taken; its TTL read 2 s later, 5 s before the rule runs
+    lockage.observe(store.client, [(key, "wf")], now=taken)
+    read = dataclasses.replace(store.get_lock(key), ttl_ms=598_000, read_at=taken + 2)
+    state = lockage.lock_states(store, [read], threshold_s=600.5)[key]
+    assert state.hold_s == pytest.approx(600, abs=0.01) and not state.stale
+    assert lockage.lock_states(store, [read], threshold_s=599.5)[key].stale
