@@ -426,7 +426,7 @@ def lock_states_of(p: Persistence, lock: Any) -> Any:
     return p.lock_states([lock], settings.ATEDASH_STALE_LOCK_SECONDS).get(lock.key)
 
 
-def related_settings() -> dict[str, float]:
+def related_settings() -> related.Limits:
     return {
         "stale_lock_s": settings.ATEDASH_STALE_LOCK_SECONDS,
         "search_s": settings.ATEDASH_RELATED_SEARCH_SECONDS or 1.5,

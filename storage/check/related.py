@@ -17,10 +17,9 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypedDict
 
 from storage.ateapi_pb2 import Actor, Worker
 from storage.check.checker import check_records
@@ -35,6 +34,16 @@ from storage.scanning import CorruptEntry
 
 DEFAULT_SEARCH_S = 2.0
 _MAX_MATCHES = 1000
+
+
+class Limits(TypedDict):
+    """The rules' settings a caller passes on: a lock's age judged stale, each walk's time bound."""
+
+    stale_lock_s: float
+    search_s: float
+
+
+Walked = tuple[list, "Search"]  # a bounded walk's matches and how it went
 
 
 @dataclass(frozen=True)
@@ -139,15 +148,14 @@ def actor_findings(
     pod_worker: Worker | None = None,
     stale_lock_s: float = DEFAULT_STALE_LOCK_S,
     search_s: float = DEFAULT_SEARCH_S,
+    walked: Walked | None = None,
 ) -> RecordFindings:
     """``actor`` (as stored now) against its lock and workers, by the check's rules.
-    ``pod_worker``: the worker at its pod the caller already read (by key in the known pools)."""
+    ``pod_worker``: the worker at its pod the caller already read (by key in the known pools);
+    ``walked``: the walk for its workers, when the caller made it (``_actor_walk``)."""
     aid = actor.actor_id
     lock = _lock(p, aid)
-    pods = {(actor.ateom_pod_namespace, actor.ateom_pod_name)} if actor.ateom_pod_name else set()
-    found, search = bounded_walk(
-        p, _workers_filter({aid}, pods), search_s, "workers claiming this actor or at its ateom pod"
-    )
+    found, search = walked or _actor_walk(p, [actor], search_s)
     workers = _dedupe([*found, pod_worker])
     others = {w.actor_id for w in workers if w.actor_id and w.actor_id != aid}
     actors, corrupt = _read_actors(p, others)
@@ -169,32 +177,28 @@ def actor_findings(
     )
 
 
+def _actor_walk(p, actors: list[Actor], search_s: float) -> Walked:
+    """The workers claiming one of ``actors`` or at one of their ateom pods."""
+    pods = {(a.ateom_pod_namespace, a.ateom_pod_name) for a in actors if a.ateom_pod_name}
+    ids = {a.actor_id for a in actors}
+    return bounded_walk(p, _workers_filter(ids, pods), search_s, "workers claiming this actor or at its ateom pod")
+
+
 def worker_findings(
     p,
     worker: Worker,
     *,
     stale_lock_s: float = DEFAULT_STALE_LOCK_S,
     search_s: float = DEFAULT_SEARCH_S,
+    walked: tuple[Walked, Walked] | None = None,
 ) -> RecordFindings:
     """``worker`` (as stored now) against the actor it claims, that actor's other workers and the
-    actors whose pod it is, by the check's rules."""
+    actors whose pod it is, by the check's rules. ``walked``: the walks, when the caller made them
+    (``_worker_walks``)."""
     ns, pod = worker.worker_namespace, worker.worker_pod
     wkey = worker_key(ns, worker.worker_pool, pod)
     aid = worker.actor_id
-    claimed = None
-    if aid:
-        try:
-            claimed = p.get_actor(aid)
-        except (NotFound, CorruptRecord):
-            claimed = None
-    pods = {(ns, pod)}
-    if claimed is not None and claimed.ateom_pod_name:
-        pods.add((claimed.ateom_pod_namespace, claimed.ateom_pod_name))
-    ids = {aid} if aid else set()
-    with ThreadPoolExecutor(2) as pool:
-        wf = pool.submit(bounded_walk, p, _workers_filter(ids, pods), search_s, "workers of its actor or its pod")
-        af = pool.submit(bounded_walk, p, actor_walk(pod_namespace=ns, pod_name=pod), search_s, "actors naming its pod")
-        (found, wsearch), (at_pod, asearch) = wf.result(), af.result()
+    (found, wsearch), (at_pod, asearch) = walked or _worker_walks(p, [worker], search_s)
     workers = _dedupe([*found, worker])
     others = {w.actor_id for w in workers if w.actor_id} | {a.actor_id for a in at_pod}
     actors, corrupt = _read_actors(p, others)
@@ -211,16 +215,39 @@ def worker_findings(
     )
 
 
+def _worker_walks(p, workers: list[Worker], search_s: float) -> tuple[Walked, Walked]:
+    """The workers of the actors ``workers`` claim or at their pod (or those actors' pods), and the
+    actors naming their pod: the two walks at once. ``workers``: versions of one worker (one pod)."""
+    ns, pod = workers[0].worker_namespace, workers[0].worker_pod
+    ids = {w.actor_id for w in workers if w.actor_id}
+    pods = {(ns, pod)}
+    for aid in sorted(ids):
+        try:
+            claimed = p.get_actor(aid)
+        except (NotFound, CorruptRecord):
+            continue
+        if claimed.ateom_pod_name:
+            pods.add((claimed.ateom_pod_namespace, claimed.ateom_pod_name))
+    with ThreadPoolExecutor(2) as pool:
+        wf = pool.submit(bounded_walk, p, _workers_filter(ids, pods), search_s, "workers of its actor or its pod")
+        af = pool.submit(bounded_walk, p, actor_walk(pod_namespace=ns, pod_name=pod), search_s, "actors naming its pod")
+        return wf.result(), af.result()
+
+
 def introduced(before: list[Finding], after: list[Finding]) -> list[Finding]:
     """The findings of ``after`` that ``before`` did not have (by kind and records)."""
     had = {(f.kind, f.keys) for f in before}
     return [f for f in after if (f.kind, f.keys) not in had]
 
 
-def edit_findings(p, stored, edited, **kwargs) -> list[Finding]:
+def edit_findings(p, stored, edited, *, stale_lock_s: float, search_s: float) -> list[Finding]:
     """What saving ``edited`` over ``stored`` (an Actor or a Worker) would add to the check's findings
-    on the record: the same rules on both, with the relations as they are stored now."""
-    check: Callable[..., RecordFindings] = actor_findings if isinstance(stored, Actor) else worker_findings
-    with ThreadPoolExecutor(2) as pool:  # both at once: the walks are bounded in time, not summed
-        before, after = (pool.submit(check, p, record, **kwargs) for record in (stored, edited))
-        return introduced(before.result().findings, after.result().findings)
+    on the record: the same rules on both, with the relations as they are stored now, found by one
+    walk for both (two walks cut at their time bound could find different relations)."""
+    if isinstance(stored, Actor):
+        walked = _actor_walk(p, [stored, edited], search_s)
+        before, after = (actor_findings(p, a, stale_lock_s=stale_lock_s, walked=walked) for a in (stored, edited))
+    else:
+        both = _worker_walks(p, [stored, edited], search_s)
+        before, after = (worker_findings(p, w, stale_lock_s=stale_lock_s, walked=both) for w in (stored, edited))
+    return introduced(before.findings, after.findings)
