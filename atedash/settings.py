@@ -63,8 +63,11 @@ def env_int(name: str, default: int, *, minimum: int | None = None) -> int:
     return value
 
 
-def env_float(name: str, default: float | None) -> float | None:
-    return _env_number(name, default, float, "a number")
+def env_float(name: str, default: float | None, *, minimum: float | None = None) -> float | None:
+    value = _env_number(name, default, float, "a number")
+    if minimum is not None and value is not None and value < minimum:
+        raise ImproperlyConfigured(f"{name}={os.environ[name]!r} is too small: at least {minimum:g}")
+    return value
 
 
 # The broadest network a proxy list may name (loopback aside): a /8 of pod addresses trusts every pod
@@ -384,6 +387,9 @@ ATEDASH_WORKER_LOOKUP_BUDGET = env_int("ATEDASH_WORKER_LOOKUP_BUDGET", 20_000)
 # Keys per SCAN step of the whole-store work (counts, checks, walks): smaller steps hold a node for less
 # time (its other clients wait less) at the cost of more round trips.
 ATEDASH_STORE_STEP_KEYS = env_int("ATEDASH_STORE_STEP_KEYS", 1000, minimum=1)
+# Seconds a fleet lease (a walk, a count, a check) outlives its holder's last beat; unset: 6 s for a
+# walk, 15 s for a count or a check (docs/fleet.md). A holder beats every second: at least 2.
+ATEDASH_FLEET_LEASE_SECONDS = env_float("ATEDASH_FLEET_LEASE_SECONDS", None, minimum=2)
 # Before the fleet's first count, the actor detail page waits this long for it (it never scans).
 ATEDASH_FIRST_COUNT_WAIT = env_float("ATEDASH_FIRST_COUNT_WAIT", 0.5)
 # Operations toolkit (atedash/ops): audit stream, consistency check cache, /metrics.

@@ -51,6 +51,12 @@ class Browser:
                     self.cookies.pop(key, None)
         return response.status, text
 
+    def close(self):
+        """Closes the keep-alive connection (the next request opens another)."""
+        if self.conn is not None:
+            self.conn.close()
+            self.conn = None
+
     def csrf(self, path="/login/"):
         """The CSRF token of a form page (its cookie is set by the same response)."""
         return CSRF_INPUT.search(self.request("GET", path)[1]).group(1)

@@ -117,6 +117,8 @@ class LeasedComputation:
     thread_name = "atedash-background"
     what = "background computation"
 
+    lease_ttl_s = LEASE_TTL_S  # ATEDASH_FLEET_LEASE_SECONDS when set
+
     def __init__(self, store: StoreConnection, max_age: float) -> None:
         self.store = store
         self.max_age = max_age
@@ -254,7 +256,7 @@ class LeasedComputation:
 
     def _start(self) -> threading.Thread | None:
         try:
-            lease = self._fleet().acquire(self.job, ttl_s=LEASE_TTL_S)
+            lease = self._fleet().acquire(self.job, ttl_s=self.lease_ttl_s)
         except Exception as exc:  # noqa: BLE001 - the page shows the store's trouble
             log.warning("%s: could not take the lease: %s", self.what, exc)
             return None

@@ -210,12 +210,14 @@ class WalkRegistry:
         keep: int = 4,
         keep_s: float = 600.0,
         step_keys: int = 2000,
+        lease_ttl_s: float | None = None,
     ) -> None:
         self._persistence = persistence  # the process's storage.Persistence, when a walk starts
         self._fleet = fleet  # where walks are shared with the fleet (storage.DashboardState.fleet)
         self.max_results = max_results
         self.keep, self.keep_s = keep, keep_s
         self.step_keys = step_keys  # keys per SCAN step of a walk
+        self.lease_ttl_s = lease_ttl_s  # None: the Fleet's (storage.fleet.LEASE_TTL_S)
         self._lock = threading.Lock()
         # This process's own running walks: id -> (FullWalk, thread); nothing else is kept here.
         self._local: dict[str, tuple[FullWalk, threading.Thread]] = {}
@@ -285,7 +287,8 @@ class WalkRegistry:
             "progress": {},
         }
         state_key = fleet_key(WALKS, walk_state_part(walk_id))
-        lease = fleet.acquire(WALKS, note=walk_id, extra=(state_key, dumps(state), self.keep_s))
+        extra = (state_key, dumps(state), self.keep_s)
+        lease = fleet.acquire(WALKS, note=walk_id, extra=extra, ttl_s=self.lease_ttl_s)
         if lease is None:
             busy = self.running()
             if busy is not None and busy.identity == (kind, wanted.description):

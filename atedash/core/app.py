@@ -43,6 +43,7 @@ SETTINGS = frozenset(
         "ATEDASH_LOGIN_CONCURRENCY",
         "ATEDASH_REFRESH_INTERVAL",
         "ATEDASH_STORE_STEP_KEYS",
+        "ATEDASH_FLEET_LEASE_SECONDS",
         "ATEDASH_SESSION_RECHECK_SECONDS",
     }
 )
@@ -74,6 +75,9 @@ class Application:
         self.stats.step_keys = settings.ATEDASH_STORE_STEP_KEYS
         self.checks = CheckCache(self.store, max_age=settings.ATEDASH_CHECK_MAX_AGE)
         self.checks.step_keys = settings.ATEDASH_STORE_STEP_KEYS
+        lease_s = settings.ATEDASH_FLEET_LEASE_SECONDS  # None: each job's own default
+        if lease_s is not None:
+            self.stats.lease_ttl_s = self.checks.lease_ttl_s = lease_s
         self.users = UsersFile(settings.ATEDASH_USERS_FILE)
         # Operators' session epoch and generation, re-read from the store every few seconds.
         self.sessions = StoredSessions(settings.ATEDASH_SESSION_RECHECK_SECONDS or 0.0)
@@ -88,7 +92,10 @@ class Application:
         self.metrics = Metrics(self.stats, self.checks, self.store)
         # "Show all matches": full-store walks, one at a time in the fleet (atedash/background/matches.py).
         self.walks = WalkRegistry(
-            self.store.persistence, lambda: self.store.dashboard().fleet, step_keys=settings.ATEDASH_STORE_STEP_KEYS
+            self.store.persistence,
+            lambda: self.store.dashboard().fleet,
+            step_keys=settings.ATEDASH_STORE_STEP_KEYS,
+            lease_ttl_s=lease_s,
         )
         self.refresh_interval_s = settings.ATEDASH_REFRESH_INTERVAL
         # Downloads of the store this process sends at once (atedash/core/exports.py).

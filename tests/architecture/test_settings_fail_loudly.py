@@ -36,6 +36,7 @@ def load_settings(**env):
         ("ATEDASH_AUDIT_MAXLEN", "100k", "is not a whole number"),
         ("ATEDASH_AUDIT_MAXLEN", "0", "is too small: at least 1"),
         ("ATEDASH_AUDIT_MAXLEN", "-5", "is too small: at least 1"),
+        ("ATEDASH_FLEET_LEASE_SECONDS", "1.5", "is too small: at least 2"),
     ],
 )
 def test_an_unreadable_value_stops_the_process_with_its_name(name, value, says):

@@ -1,5 +1,6 @@
-"""Every page of atedash, for the tests that look at all of them (tests/browser/test_browser_mobile.py:
-nothing scrolls sideways at 390 px; tests/browser/test_browser_a11y.py: axe-core finds nothing).
+"""Every page of atedash, for the tests that look at all of them (tests/browser/test_browser_a11y.py:
+axe-core finds nothing and nothing scrolls sideways, with JavaScript; tests/browser/test_browser_mobile.py:
+nothing scrolls sideways without it; each at 390 px and 1360 px).
 
 `prepare(store, app, page)` seeds the demo data of `make run` plus records with the longest values a
 page must fit (a 63-character actor id, a 253-character pod name, a 200-character lock token, a
@@ -140,6 +141,14 @@ def visit(page: Page, stop: Stop, deadline_s: float = 90) -> None:
     # A walk still running polls every 250 ms (and dims its results while a poll is out): the page
     # is looked at once the walk is done and it holds still (a loaded machine walks for seconds).
     expect(page.locator("#walk-progress")).to_have_count(0, timeout=deadline_s * 1000)
+
+
+def too_wide(page: Page, stop: Stop) -> str | None:
+    """A line naming the page and what sticks out when the page is wider than the window, else None."""
+    measured = overflow(page)
+    if measured["scrollWidth"] != measured["innerWidth"]:
+        return f"{stop.name} {stop.url}: {measured}"
+    return None
 
 
 def overflow(page: Page) -> dict:

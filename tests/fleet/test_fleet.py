@@ -15,7 +15,6 @@ import urllib.parse
 
 import pytest
 
-from atedash.background.lease import LEASE_TTL_S as COMPUTE_LEASE_TTL_S
 from storage.ateapi_pb2 import Actor
 from storage.codec import ACTOR_CODEC
 from tests.dashboard.conftest import PASSWORDS
@@ -28,10 +27,12 @@ S = Actor.Status
 WALK_LEASE = "atedash:fleet:{walks}:lease"
 STATS_LEASE = "atedash:fleet:{stats}:lease"
 CHECK_LEASE = "atedash:fleet:{check}:lease"
-# A dead walker's lease lapses after storage.fleet.LEASE_TTL_S (6 s); "a few seconds" with room for
-# a loaded machine's slow pages. A count's or a check's after atedash.background.LEASE_TTL_S.
-FEW_SECONDS = 30
-COMPUTE_LAPSE_S = COMPUTE_LEASE_TTL_S + 30
+# The servers of the tests that kill a lease's holder take 3 s leases (6 s for a walk and 15 s for a
+# count or a check unset): a dead holder's lease lapses after that, then shows as interrupted; "a
+# few seconds" with room for a loaded machine's slow pages.
+LEASE_S = 3
+SHORT_LEASES = {"ATEDASH_FLEET_LEASE_SECONDS": str(LEASE_S)}
+FEW_SECONDS = LEASE_S + 30
 
 
 def seed(store, actors):
@@ -168,7 +169,7 @@ def test_a_recount_on_one_server_shows_on_the_other_once_for_the_fleet(fleet, st
 
 def test_a_walk_whose_process_is_killed_shows_interrupted_and_starts_again(fleet, store, capsys):
     seed(store, 30_000)
-    a, b = fleet(ATEDASH_STORE_STEP_KEYS="1")  # a slow walk: one key per step
+    a, b = fleet(ATEDASH_STORE_STEP_KEYS="1", **SHORT_LEASES)  # a slow walk: one key per step
     on_a, on_b = logged_in(a, "viewer"), logged_in(b, "viewer")
     assert on_a.post("/actors/all/", {"status": "SUSPENDED"})[0] == 302
     pid = poll("the walk's lease", lambda: holder_pid(store, WALK_LEASE))
@@ -194,7 +195,7 @@ def test_a_walk_whose_process_is_killed_shows_interrupted_and_starts_again(fleet
 
 def test_a_count_whose_process_is_killed_shows_interrupted_and_starts_again(fleet, store, capsys):
     seed(store, 20_000)
-    a, b = fleet(ATEDASH_STORE_STEP_KEYS="1", ATEDASH_REFRESH_INTERVAL="1")
+    a, b = fleet(ATEDASH_STORE_STEP_KEYS="1", ATEDASH_REFRESH_INTERVAL="1", **SHORT_LEASES)
     on_a, on_b = logged_in(a, "editor"), logged_in(b, "editor")
     on_a.request("GET", "/")  # starts the fleet's first count
     pid = poll("the count's lease", lambda: holder_pid(store, STATS_LEASE))
@@ -203,10 +204,10 @@ def test_a_count_whose_process_is_killed_shows_interrupted_and_starts_again(flee
     poll(
         "the count shown as interrupted",
         lambda: 'id="stats-interrupted"' in on_b.request("GET", "/")[1],
-        COMPUTE_LAPSE_S + 60,
+        FEW_SECONDS + 60,
     )
     shown_after = time.monotonic() - killed
-    assert shown_after < COMPUTE_LAPSE_S, f"shown as interrupted {shown_after:.1f} s after the kill"
+    assert shown_after < FEW_SECONDS, f"shown as interrupted {shown_after:.1f} s after the kill"
     report(capsys, f"count's process {pid} SIGKILLed; B shows it interrupted {shown_after:.1f} s later")
     # The next page that finds the counts due starts a new count in a live process.
     poll(
@@ -251,7 +252,8 @@ def test_a_walk_is_joined_and_cancelled_from_the_other_server(fleet, store):
 
 def test_a_check_whose_process_is_killed_shows_interrupted_and_starts_again(fleet, store, capsys):
     seed(store, 10_000)
-    a, b = fleet(ATEDASH_STORE_STEP_KEYS="1", ATEDASH_REFRESH_INTERVAL="1")  # a slow check: a key a page
+    # A slow check (a key a page) on short leases.
+    a, b = fleet(ATEDASH_STORE_STEP_KEYS="1", ATEDASH_REFRESH_INTERVAL="1", **SHORT_LEASES)
     on_a, on_b = logged_in(a, "editor"), logged_in(b, "viewer")
     assert on_a.post("/ops/check/")[0] == 302  # "Run the check now"
     pid = poll("the check's lease", lambda: holder_pid(store, CHECK_LEASE))
@@ -260,11 +262,11 @@ def test_a_check_whose_process_is_killed_shows_interrupted_and_starts_again(flee
     html = poll(
         "the check shown as interrupted",
         lambda: (h := read(on_b, "/ops/check/")[1]) and 'id="check-interrupted"' in h and h,
-        COMPUTE_LAPSE_S + 60,
+        FEW_SECONDS + 60,
     )
     shown_after = time.monotonic() - killed
     assert f":{pid}</code>" in html, "the notice names the killed process"
-    assert shown_after < COMPUTE_LAPSE_S, f"shown as interrupted {shown_after:.1f} s after the kill"
+    assert shown_after < FEW_SECONDS, f"shown as interrupted {shown_after:.1f} s after the kill"
     report(capsys, f"check's process {pid} SIGKILLed; B shows it interrupted {shown_after:.1f} s later")
     # The viewer's page found no report: a new check runs in a live process, and its report is the
     # same on both servers.
@@ -278,9 +280,10 @@ def test_a_check_whose_process_is_killed_shows_interrupted_and_starts_again(flee
     summary = re.search(r"Checked .*? keys scanned\)", done, re.S).group(0)
     maker = re.search(r'id="check-maker">by <code>([^<]+)</code>', done).group(1)
     assert not maker.endswith(f":{pid}") and "10000 actors" in summary
-    # A and B read one after the other show the same report. Polled: with a 1 s refresh interval
-    # the next check may end between the two reads (another maker, the same counts).
-    poll("the same report on A and B", lambda: (shown := check_report(on_b)) and shown == check_report(on_a), 60)
+    # A and B read one after the other show the same report. A first: the editor's page starts a
+    # check (1 s refresh interval) and waits for it, so B, read after, has nothing newer to show.
+    # Polled: another check may still end between the two reads (another maker, the same counts).
+    poll("the same report on A and B", lambda: (shown := check_report(on_a)) and shown == check_report(on_b), 60)
     assert not b.tracebacks()
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from storage.ateapi_pb2 import Actor, Worker
 from storage.check import CheckReport, Finding
 from storage.check.report import MAX_FINDING_BYTES, MAX_STORED_BYTES
@@ -92,3 +94,28 @@ def test_two_processes_run_one_check_read_on_the_replicas_and_show_the_same_repo
     finally:
         one.close()
         two.close()
+
+
+@pytest.mark.parametrize("setting, walk_s, compute_s", [(None, 6.0, 15.0), (3.0, 3.0, 3.0)], ids=["unset", "3s"])
+def test_the_fleet_lease_setting_sets_the_lease_of_walks_counts_and_checks(
+    ops_settings, editor, monkeypatch, setting, walk_s, compute_s
+):
+    """ATEDASH_FLEET_LEASE_SECONDS (the fleet tests' few seconds) is the lease of every fleet job;
+    unset, a walk's is 6 s and a count's or a check's 15 s (docs/fleet.md)."""
+    from storage.fleet import Fleet
+
+    ops_settings.ATEDASH_FLEET_LEASE_SECONDS = setting
+    taken = {}
+    acquire = Fleet.acquire
+
+    def spy(self, job, *args, **kwargs):
+        lease = acquire(self, job, *args, **kwargs)
+        if lease is not None:
+            taken[job] = lease.ttl_s
+        return lease
+
+    monkeypatch.setattr(Fleet, "acquire", spy)
+    assert editor.post("/actors/all/", {"status": "RUNNING"}).status_code == 302
+    assert editor.post("/overview/counts/").status_code == 302
+    assert editor.post("/ops/check/").status_code == 302
+    assert taken == {"walks": walk_s, "stats": compute_s, "check": compute_s}

@@ -18,7 +18,8 @@ import pytest
 pytestmark = pytest.mark.process  # each test runs redis-server nodes of its own
 REPO = Path(__file__).resolve().parents[2]
 SCRIPT = REPO / "scripts" / "cluster"
-# Short timeouts so that the bounds are quick to reach; the bound asserted is wide above them.
+# Short timeouts so that the bounds are quick to reach; the bound asserted is wide above them. A test
+# whose timeouts only ever expire on what it breaks (a hung join, a frozen node) shortens them more.
 TIMEOUTS = {
     "ATEDASH_CLUSTER_CLI_TIMEOUT": "2",
     "ATEDASH_CLUSTER_WAIT_TIMEOUT": "10",
@@ -94,7 +95,7 @@ def assert_diagnosed(result, *ports):
 
 
 def test_a_port_taken_by_something_that_never_answers(cluster):
-    c = cluster(7550)
+    c = cluster(7550, ATEDASH_CLUSTER_CLI_TIMEOUT="1")  # only the silent port waits it out
     silent = socket.socket()
     silent.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     silent.bind(("127.0.0.1", 7553))
@@ -133,11 +134,11 @@ def test_a_join_that_always_hangs_fails_with_a_diagnosis(cluster, tmp_path):
         "redis-cli",
         'if [[ " $* " == *" --cluster create "* ]]; then exec sleep 1000; fi\nexec redis-cli "$@"\n',
     )
-    c = cluster(7570, REDIS_CLI=cli)
+    c = cluster(7570, REDIS_CLI=cli, ATEDASH_CLUSTER_CREATE_TIMEOUT="2")  # no join ever runs
     result, took = c.run("start")
     assert result.returncode != 0 and took < BOUND, (took, result.stderr)
     assert "the cluster did not form after a retry on reset nodes" in result.stderr
-    assert "took more than 5 s" in result.stderr
+    assert "took more than 2 s" in result.stderr
     assert_diagnosed(result, *range(7570, 7576))
     assert "cluster_state:fail" in result.stderr and "last lines of" in result.stderr
 
@@ -153,13 +154,16 @@ def test_a_node_that_stops_answering(cluster, tmp_path):
         '  kill -STOP "$(cat "${10}")"\n'
         "fi\n",
     )
-    c = cluster(7580, REDIS_SERVER=server)
+    # The live nodes answer at once; only the frozen one waits these out.
+    short = {"WAIT_TIMEOUT": "3", "CLI_TIMEOUT": "1", "STOP_TIMEOUT": "1"}
+    c = cluster(7580, REDIS_SERVER=server, **{f"ATEDASH_CLUSTER_{k}": v for k, v in short.items()})
     result, took = c.run("start")
     assert result.returncode != 0 and took < BOUND, (took, result.stderr)
-    assert "the node on port 7584 did not answer PING within 10 s" in result.stderr
+    assert "the node on port 7584 did not answer PING within 3 s" in result.stderr
     assert_diagnosed(result, 7584)
-    assert "no answer to CLUSTER INFO within 2 s" in result.stderr
+    assert "no answer to CLUSTER INFO within 1 s" in result.stderr
     # stop ends even the frozen node.
     stop, took = c.run("stop")
     assert stop.returncode == 0 and took < 30 and not c.dir.exists(), stop.stderr
+    assert "did not stop within 1 s: killing it" in stop.stderr
     assert port_free(7584)

@@ -69,6 +69,8 @@ def serve(redis_url, store, tmp_path, operators_file_text, static_root):
         return server
 
     yield start
+    for server in servers:  # all at once: each takes about half a second to stop
+        server.terminate()
     for server in servers:
         server.stop()
 
@@ -99,6 +101,8 @@ class Server:
         self.env.update({"GUNICORN_WORKERS": "1", "GUNICORN_THREADS": "4", **env})
         self.env.pop("PYTEST_VERSION", None)
         self.proc = self._drain = None
+        self._terminated = False
+        self._browsers: list[Browser] = []
 
     def start(self):
         self.proc = subprocess.Popen(
@@ -126,17 +130,28 @@ class Server:
         self._drain = threading.Thread(target=lambda: self.log.extend(self.proc.stderr), daemon=True)
         self._drain.start()
 
+    def terminate(self):
+        """Asks the server to stop (SIGTERM, a graceful stop), once. Its clients' keep-alive
+        connections are closed first: a worker waits for an open one (2 s instead of 0.4 s)."""
+        if self.proc is not None and not self._terminated:
+            for browser in self._browsers:
+                browser.close()
+            self.proc.terminate()
+            self._terminated = True
+
     def stop(self):
         if self.proc is None:
             return
-        self.proc.terminate()
+        self.terminate()
         self.proc.wait(timeout=30)
         if self._drain is not None:
             self._drain.join(timeout=10)
         self.proc.stderr.close()
 
     def browser(self, **headers):
-        return Browser(self.port, headers)
+        browser = Browser(self.port, headers)
+        self._browsers.append(browser)
+        return browser
 
     def tracebacks(self):
         return [line for line in self.log if "Traceback" in line]
