@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import json
 import re
 import time
@@ -22,6 +23,8 @@ from dataclasses import dataclass, field, replace
 from functools import partial
 from operator import attrgetter
 from typing import Any, TypedDict, cast
+
+from redis.exceptions import NoScriptError, ResponseError
 
 from storage.errors import CorruptRecord, InvalidCursor
 from storage.keys import ACTOR_PREFIX, LOCK_PREFIX, WORKER_PREFIX, glob_escape, key_slot
@@ -92,11 +95,12 @@ def record_loader(kind: RecordKind, corrupt, judged, canonical=None):
     decode_stored = kind.decode_stored
     fast = kind.codec.decode_json_fast
 
-    def load(node, keys, reroute=None, keep=None):
+    def load(node, keys, reroute=None, keep=None, values=None):
         # ``keep``: a record filter. A record it refuses is handed back as None (as a key gone), and
-        # is not judged: a filtered page decodes hundreds of records to show fifty.
+        # is not judged: a filtered page decodes hundreds of records to show fifty. ``values``: the
+        # keys' values as fetch_values gives them, already read (a script step's).
         out: list = []
-        for key, raw in zip(keys, fetch_values(node, keys, reroute)):
+        for key, raw in zip(keys, fetch_values(node, keys, reroute) if values is None else values):
             if raw is None:
                 out.append(None)
                 continue
@@ -118,7 +122,20 @@ def record_loader(kind: RecordKind, corrupt, judged, canonical=None):
             out.append(None if keep is not None and not keep(record) else judged(key, raw, record))
         return out
 
-    return load
+    return RecordLoader(load)
+
+
+class RecordLoader:
+    """A loader made by record_loader: it also takes the values of its keys when a walk's SCAN step
+    read them in the same round trip (``values``, as fetch_values gives them)."""
+
+    __slots__ = ("load",)
+
+    def __init__(self, load: Callable[..., list]) -> None:
+        self.load = load
+
+    def __call__(self, node, keys, reroute=None, keep=None, values=None) -> list:
+        return self.load(node, keys, reroute, keep, values)
 
 
 def _load_records(kind: RecordKind, schema, one_parse: bool = True):
@@ -346,9 +363,17 @@ def _key_json_chars(key: bytes) -> int:
     return len(json.dumps(_key_text(key)))
 
 
+# Keys of printable ASCII but '"' and '\\' take their length plus the quotes in the cursor's JSON.
+_PLAIN_KEY_BYTES = re.compile(rb"[ !#-\[\]-~]*\Z")
+
+
 def _fits_in_cursor(leftover: tuple[bytes, ...]) -> bool:
     """Whether ``leftover`` fits the cursor's _MAX_LEFTOVER_CHARS (stops counting once it does not:
     a filtered page may leave most of a SCAN batch of 1000 keys)."""
+    if len(leftover) <= _MAX_LEFTOVER_CHARS // 3:
+        joined = b"".join(leftover)
+        if _PLAIN_KEY_BYTES.match(joined):  # the common case, without a json.dumps per key
+            return len(joined) + 3 * len(leftover) <= _MAX_LEFTOVER_CHARS
     chars = 0
     for key in leftover:
         chars += _key_json_chars(key) + 1
@@ -534,14 +559,21 @@ def scan_page(
     pos = decode_cursor(cursor) if cursor else _Position(0, "", 0)
     _check_keys_in_walk(pos, wanted, cursor)
     walk = _Walk(topology, load, wanted, limit, max_scan, None if max_seconds is None else started + max_seconds)
+    shard = walk.first_shard(pos)
     # The DBSIZEs are answered while the page is read: their round trip costs no wait of its own.
-    total_keys = _TotalKeys(topology)
+    # The primary the page starts on answers its own within the page's first SCAN step (issue 19
+    # item 6: no round trip of its own), unless the walk may not SCAN there (the cursor's keys may
+    # fill the page, or are that primary's last); the others' are sent while that step runs.
+    scans_first = shard is not None and len(pos.leftover) < limit and not (pos.leftover and pos.scan_cursor == 0)
+    walk.total = _TotalKeys(topology, shard if scans_first else None)
     try:
-        page = walk.run(pos, 0)
+        if pos.leftover or not scans_first:
+            walk.total.send()  # now: the page's first round trip is not a SCAN step
+        page = walk.run(pos, shard)
     except BaseException:
-        total_keys.abandon()
+        walk.total.abandon()
         raise
-    return replace(page, total_keys=total_keys.read())
+    return replace(page, total_keys=walk.total.read())
 
 
 def check_paging(limit: int, max_scan: int, max_seconds: float | None) -> None:
@@ -555,14 +587,29 @@ def check_paging(limit: int, max_scan: int, max_seconds: float | None) -> None:
 
 class _TotalKeys:
     """DBSIZE summed over the primaries: one DBSIZE sent to each now, the replies read by read() (no
-    thread hand-offs: map_shards' futures cost more than the command itself)."""
+    thread hand-offs: map_shards' futures cost more than the command itself).
 
-    def __init__(self, topology: Topology) -> None:
+    ``later``: a primary whose DBSIZE the walk's first SCAN there brings (``deliver``); read() asks
+    it on its own only when the walk never sent that SCAN (the script refused, a page cut short)."""
+
+    def __init__(self, topology: Topology, later: Shard | None = None) -> None:
         self.topology = topology
         self.taken: list = []
         self.failed = False
+        self.sent = False
+        self.later = later
+        self.later_keys: int | None = None
+
+    def send(self) -> None:
+        """Sends the DBSIZEs (once): the walk calls it right after its first command is sent."""
+        if self.sent:
+            return
+        self.sent = True
+        later = self.later
         try:
-            for shard in topology.shards():
+            for shard in self.topology.shards():
+                if later is not None and shard.address == later.address:
+                    continue
                 pool = shard.client.connection_pool
                 conn = pool.get_connection()
                 self.taken.append((pool, conn))
@@ -573,11 +620,26 @@ class _TotalKeys:
             self.abandon()
             raise
 
+    def awaits(self, shard: Shard) -> bool:
+        """Whether a SCAN on ``shard`` should bring its DBSIZE (the first one on ``later``)."""
+        later = self.later
+        return later is not None and self.later_keys is None and shard.address == later.address
+
+    def deliver(self, keys: int) -> None:
+        self.later_keys = keys
+
     def read(self) -> int:
+        self.send()
         try:
             if not self.failed:
                 try:
-                    return sum(int(conn.read_response()) for _, conn in self.taken)
+                    total = sum(int(conn.read_response()) for _, conn in self.taken)
+                    later = self.later
+                    if later is not None:
+                        if self.later_keys is None:
+                            self.later_keys = int(self.topology.call_on_shard(later, lambda s: s.client.dbsize()))
+                        total += self.later_keys
+                    return total
                 except FAILOVER_ERRORS:
                     pass
             for _, conn in self.taken:
@@ -630,14 +692,21 @@ class _Walk:
         # matches often fills the page from the first keys) and doubles while the page is not full,
         # so that a filter that rarely matches reads a whole SCAN batch per round trip.
         self.chunk = 100
+        # Unfiltered records: a SCAN step reads the values of the keys it lists in the same round
+        # trip (_SCAN_STEP), as the page takes nearly all of them. Filtered pages read theirs in
+        # chunks (most keys of a batch of 1,000 are never read when the filter matches often).
+        self.prefetch = isinstance(load, RecordLoader) and not wanted.selective
+        self.values: dict[bytes, Any] = {}  # the last SCAN step's values, by key
+        self.total: _TotalKeys | None = None  # the page's key total, when a SCAN may bring a part
 
-    def run(self, pos: _Position, total_keys: int) -> Page:
-        self.visited = pos.finished()
-        # The primary the walk was on, as long as it is one: its SCAN cursor means nothing on another
-        # node (slots may have moved since). After a failover, the node serving its first slot.
+    def first_shard(self, pos: _Position) -> Shard | None:
+        """The primary the walk was on, as long as it is one: its SCAN cursor means nothing on
+        another node (slots may have moved since). After a failover, the node serving its first slot."""
         shard = next((s for s in self.topology.shards() if s.address == pos.address), None) if pos.address else None
-        if shard is None:
-            shard = self.topology.shard_serving(pos.slot_start)
+        return shard if shard is not None else self.topology.shard_serving(pos.slot_start)
+
+    def run(self, pos: _Position, shard: Shard | None) -> Page:
+        self.visited = pos.finished()
         scan_cursor = pos.scan_cursor
         pending: list[bytes] = list(pos.leftover)
         # SCAN cursor 0 means "not started" without leftover keys, "finished after them" with some.
@@ -658,7 +727,7 @@ class _Walk:
                     continue
                 if self.spent >= self.max_scan or (self.spent and self._late()):
                     stop = _Position(shard.slot_start, shard.address, scan_cursor, visited=self.visited)
-                    return self._page(stop, total_keys, True)
+                    return self._page(stop, True)
                 count = max(_MIN_COUNT, min(self.count, self.max_scan - self.spent))
                 batch_cursor, batch_count = scan_cursor, count
                 shard, scan_cursor, pending = self._scan(shard, scan_cursor, count)
@@ -668,7 +737,7 @@ class _Walk:
             while i < len(pending):
                 if self.scanned >= self.max_scan or (self.scanned and self._late()):
                     stop = self._position(shard, scan_cursor, shard_done, pending, i, batch_cursor, batch_count)
-                    return self._page(stop, total_keys, True)
+                    return self._page(stop, True)
                 need = self.limit - len(self.records)
                 if self.wanted.record_ok is None:
                     size = need
@@ -688,9 +757,9 @@ class _Walk:
                     self.taken.add(key)
                     if self._take(item) and len(self.records) == self.limit:
                         stop = self._position(shard, scan_cursor, shard_done, pending, i, batch_cursor, batch_count)
-                        return self._page(stop, total_keys, False)
+                        return self._page(stop, False)
             pending = []
-        return self._page(None, total_keys, False)
+        return self._page(None, False)
 
     def _fit_count(self, count: int, matched: int) -> None:
         """Unfiltered: when other kinds' keys took most of a SCAN (workers are a sixth of the keys
@@ -703,7 +772,17 @@ class _Walk:
             self.count = min(_MAX_COUNT, max(self.count, wanted))
 
     def _load(self, chunk: list[bytes], keep: Callable | None, shard: Shard) -> list:
-        return self.load(shard.client, chunk, self.topology.reroute, keep)
+        values = self.values
+        if not values:
+            return self.load(shard.client, chunk, self.topology.reroute, keep)
+        got = [values.get(key, _UNREAD) for key in chunk]
+        # Keys the step did not read (a cursor's leftovers), or read as an error (a key of another
+        # type; a slot on the move): plain GETs, which follow MOVED/ASK and report the rest as today.
+        again = [key for key, value in zip(chunk, got) if value is _UNREAD or isinstance(value, Exception)]
+        if again:
+            reread = dict(zip(again, fetch_values(shard.client, again, self.topology.reroute)))
+            got = [reread[key] if key in reread else value for key, value in zip(chunk, got)]
+        return self.load(shard.client, chunk, self.topology.reroute, keep, got)
 
     def _late(self) -> bool:
         return self.deadline is not None and time.monotonic() >= self.deadline
@@ -711,12 +790,27 @@ class _Walk:
     def _scan(self, shard: Shard, cursor: int, count: int) -> tuple[Shard, int, list[bytes]]:
         count = max(1, min(count, _MAX_COUNT))  # whatever a cursor said (decode_cursor bounds it too)
         used = [shard]
+        total = self.total
+        with_size = total is not None and total.awaits(shard)
+        # The values come along when the page takes most of the batch (all of them or none: the
+        # node's order is not the page's): at most twice what the page still needs.
+        values_up_to = min(_STEP_VALUES, 2 * (self.limit - len(self.records))) if self.prefetch else 0
 
         def scan(s: Shard):
             used[0] = s
-            return s.client.scan(cursor, match=self.wanted.match, count=count)
+            if with_size or values_up_to:
+                stepped = _scan_step(
+                    s, cursor, self.wanted.match, count, values_up_to, with_size, total.send if total else None
+                )
+                if stepped is not None:
+                    return stepped
+            next_cursor, keys = s.client.scan(cursor, match=self.wanted.match, count=count)
+            return next_cursor, keys, None, None
 
-        next_cursor, keys = self.topology.call_on_shard(shard, scan)
+        next_cursor, keys, values, size = self.topology.call_on_shard(shard, scan)
+        if size is not None and total is not None:
+            total.deliver(size)
+        self.values = dict(zip(keys, values)) if values else {}
         self.spent += max(len(keys), count)
         if self.visited and _overlaps(self.visited, used[0].slot_ranges):
             # Slots this walk has finished moved here meanwhile: their keys were listed already.
@@ -757,16 +851,75 @@ class _Walk:
             return None
         return _Position(following.slot_start, following.address, 0, visited=visited)
 
-    def _page(self, position: _Position | None, total_keys: int, budget_exhausted: bool) -> Page:
+    def _page(self, position: _Position | None, budget_exhausted: bool) -> Page:
         return Page(
             records=self.records,
             corrupt=self.corrupt,
             next_cursor=encode_cursor(position) if position is not None else None,
             scanned=self.scanned,
-            total_keys=total_keys,
+            total_keys=0,  # scan_page adds it
             budget_exhausted=budget_exhausted,
             unreadable=self.unreadable,
         )
+
+
+_UNREAD = object()  # a key whose value a SCAN step did not read
+# Values a SCAN step reads at most: a GET inside a script costs the node ~1.3 µs, so a step stays
+# under ~0.5 ms that the node answers nobody else (issue 19 item 9). Pages of up to 200 fit.
+_STEP_VALUES = 300
+
+# One SCAN on a node, in one round trip with what the page reads next (read-only: it runs wherever
+# it is sent): the values of the keys it lists, all of them when at most ARGV[4] (else none: the
+# walk reads those it takes), and with ARGV[5] = "1" the node's DBSIZE (the page's key total).
+# Reply: the next cursor, the keys, their values (nil: gone; an error: the client reads that key
+# again), the DBSIZE or -1. One GET per key: inside a script Redis 7.0 refuses an MGET of keys of
+# several slots ("non local key"), and a SCAN batch spans many.
+_SCAN_STEP = """#!lua flags=no-writes,allow-cross-slot-keys
+local size = -1
+if ARGV[5] == '1' then size = redis.call('DBSIZE') end
+local reply = redis.call('SCAN', ARGV[1], 'MATCH', ARGV[2], 'COUNT', ARGV[3])
+local keys, values = reply[2], {}
+if #keys <= tonumber(ARGV[4]) then
+  for i = 1, #keys do values[i] = redis.pcall('GET', keys[i]) end
+end
+return {reply[1], keys, values, size}
+"""
+SCAN_STEP_SHA = hashlib.sha1(_SCAN_STEP.encode()).hexdigest()
+
+
+def _scan_step(shard: Shard, cursor: int, match: str, count: int, values_up_to: int, with_size: bool, meanwhile=None):
+    """(next cursor, keys, values or None, the node's DBSIZE or None) of _SCAN_STEP on ``shard``; None
+    when the server refuses the script (scripting disabled, an ACL, a server before 7.0): the walk
+    then SCANs from the client."""
+    args = ("EVALSHA", SCAN_STEP_SHA, 0, cursor, match, count, values_up_to, 1 if with_size else 0)
+    pool = shard.client.connection_pool
+    conn = pool.get_connection()
+    try:
+        conn.send_command(*args)
+        if meanwhile is not None:
+            meanwhile()  # while the node runs the step
+        try:
+            reply = conn.read_response()
+        except NoScriptError:
+            conn.send_command("SCRIPT", "LOAD", _SCAN_STEP)
+            conn.read_response()
+            conn.send_command(*args)
+            reply = conn.read_response()
+    except FAILOVER_ERRORS:
+        # CLUSTERDOWN is a ResponseError too: the caller retries after the failover.
+        conn.disconnect()
+        raise
+    except ResponseError as e:  # the whole error reply was read: the connection stays in step
+        if str(e).startswith(("BUSY", "LOADING")):
+            raise  # the node's trouble, not the script's: the walk fails as a SCAN would
+        return None
+    except BaseException:
+        conn.disconnect()
+        raise
+    finally:
+        pool.release(conn)
+    next_cursor, keys, values, size = reply
+    return int(next_cursor), keys, values or None, int(size) if size >= 0 else None
 
 
 def _next_shard(topology: Topology, visited: tuple[tuple[int, int], ...]) -> Shard | None:
