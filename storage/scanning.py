@@ -84,16 +84,19 @@ class _Unreadable:
 JUDGE_MAX_BYTES = 1 << 20
 
 
-def record_loader(kind: RecordKind, corrupt, judged, canonical=None):
+def record_loader(kind: RecordKind, corrupt, judged, canonical=None, canonical_values=None):
     """A loader of ``kind``'s records, which hands back per key: None when the key is gone,
     ``corrupt(error, key, raw)`` when atedash cannot decode it (``error`` the CorruptRecord),
     else ``judged(key, raw, record)`` (the record, or what says the ate server cannot read it).
 
     ``canonical(key, text)``: True when the value's text alone shows the ate server reads it (the
     schema's canonical_readable). Such a value is decoded from that text by the codec's fast path
-    and not judged again: what atedash and the server write costs one parse, not three."""
+    and not judged again: what atedash and the server write costs one parse, not three.
+    ``canonical_values(key, text)``: the schema's canonical_values, the fields of such a text read
+    off the same match (decode and verdict in ~2 µs instead of ~4); None leaves it to the above."""
     decode_stored = kind.decode_stored
     fast = kind.codec.decode_json_fast
+    make = kind.codec.message_class
 
     def load(node, keys, reroute=None, keep=None, values=None):
         # ``keep``: a record filter. A record it refuses is handed back as None (as a key gone), and
@@ -110,7 +113,16 @@ def record_loader(kind: RecordKind, corrupt, judged, canonical=None):
                 except UnicodeDecodeError:
                     text = None
                 # The key checks of decode_stored hold too: the record names this very key.
-                record = fast(text) if text is not None and canonical(key, text) else None
+                record = None
+                if text is not None:
+                    fields = None if canonical_values is None else canonical_values(key, text)
+                    if fields is not None:
+                        try:
+                            record = make(**fields)  # what fast(text) gives, without a second parse
+                        except Exception:  # noqa: BLE001 - a value protobuf refuses: the paths below say why
+                            record = None
+                    if record is None and canonical(key, text):
+                        record = fast(text)
                 if record is not None:
                     out.append(None if keep is not None and not keep(record) else record)
                     continue
@@ -151,7 +163,9 @@ def _load_records(kind: RecordKind, schema, one_parse: bool = True):
         why = judge(key, raw) if len(raw) <= JUDGE_MAX_BYTES else None
         return record if why is None else _Unreadable(_key_text(key), record, why)
 
-    return record_loader(kind, corrupt, judged, schema.canonical_readable if one_parse else None)
+    if not one_parse:
+        return record_loader(kind, corrupt, judged)
+    return record_loader(kind, corrupt, judged, schema.canonical_readable, schema.canonical_values)
 
 
 def _load_locks(node, keys, reroute=None, keep=None):
