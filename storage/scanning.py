@@ -806,18 +806,19 @@ class _Walk:
         used = [shard]
         total = self.total
         with_size = total is not None and total.awaits(shard)
-        # The values come along when the page takes most of the batch (all of them or none: the
-        # node's order is not the page's): at most twice what the page still needs.
-        values_up_to = min(_STEP_VALUES, 2 * (self.limit - len(self.records))) if self.prefetch else 0
+        # The values come along when the page takes most of the batch (COUNT is sized for that), all
+        # of them or none (the node's order is not the page's): at most twice what the page still
+        # needs. A page that needs more (a check's walk) SCANs plainly: through the script a batch of
+        # 1,000 keys costs the node ~45% more, for values it would not send.
+        values_up_to = 2 * (self.limit - len(self.records)) if self.prefetch else 0
+        if values_up_to > _STEP_VALUES:
+            values_up_to = 0
 
         def scan(s: Shard):
             used[0] = s
             if with_size or values_up_to:
-                stepped = _scan_step(
-                    s, cursor, self.wanted.match, count, values_up_to, with_size, total.send if total else None
-                )
-                if stepped is not None:
-                    return stepped
+                meanwhile = total.send if total is not None else _nothing
+                return _scan_round_trip(s, cursor, self.wanted.match, count, values_up_to, with_size, meanwhile)
             next_cursor, keys = s.client.scan(cursor, match=self.wanted.match, count=count)
             return next_cursor, keys, None, None
 
@@ -878,62 +879,79 @@ class _Walk:
 
 
 _UNREAD = object()  # a key whose value a SCAN step did not read
+
+
+def _nothing() -> None:
+    return None
+
+
 # Values a SCAN step reads at most: a GET inside a script costs the node ~1.3 µs, so a step stays
 # under ~0.5 ms that the node answers nobody else (issue 19 item 9). Pages of up to 200 fit.
-_STEP_VALUES = 300
+_STEP_VALUES = 400
 
-# One SCAN on a node, in one round trip with what the page reads next (read-only: it runs wherever
-# it is sent): the values of the keys it lists, all of them when at most ARGV[4] (else none: the
-# walk reads those it takes), and with ARGV[5] = "1" the node's DBSIZE (the page's key total).
-# Reply: the next cursor, the keys, their values (nil: gone; an error: the client reads that key
-# again), the DBSIZE or -1. One GET per key: inside a script Redis 7.0 refuses an MGET of keys of
-# several slots ("non local key"), and a SCAN batch spans many.
+# One SCAN on a node with the values of the keys it lists, all of them when at most ARGV[4] (else
+# none: the walk reads those it takes). Read-only: it runs wherever it is sent. Reply: the next
+# cursor, the keys, their values (nil: gone; an error: the client reads that key again). One GET
+# per key: inside a script Redis 7.0 refuses an MGET of keys of several slots ("non local key"),
+# and a SCAN batch spans many.
 _SCAN_STEP = """#!lua flags=no-writes,allow-cross-slot-keys
-local size = -1
-if ARGV[5] == '1' then size = redis.call('DBSIZE') end
 local reply = redis.call('SCAN', ARGV[1], 'MATCH', ARGV[2], 'COUNT', ARGV[3])
 local keys, values = reply[2], {}
 if #keys <= tonumber(ARGV[4]) then
   for i = 1, #keys do values[i] = redis.pcall('GET', keys[i]) end
 end
-return {reply[1], keys, values, size}
+return {reply[1], keys, values}
 """
 SCAN_STEP_SHA = hashlib.sha1(_SCAN_STEP.encode()).hexdigest()
 
 
-def _scan_step(shard: Shard, cursor: int, match: str, count: int, values_up_to: int, with_size: bool, meanwhile=None):
-    """(next cursor, keys, values or None, the node's DBSIZE or None) of _SCAN_STEP on ``shard``; None
-    when the server refuses the script (scripting disabled, an ACL, a server before 7.0): the walk
-    then SCANs from the client."""
-    args = ("EVALSHA", SCAN_STEP_SHA, 0, cursor, match, count, values_up_to, 1 if with_size else 0)
+def _scan_round_trip(shard: Shard, cursor: int, match: str, count: int, values_up_to: int, with_size: bool, meanwhile):
+    """One SCAN on ``shard``'s node and, in the same write, what the page needs besides: the node's
+    DBSIZE first (``with_size``), the values as _SCAN_STEP reads them (``values_up_to``). Returns
+    (next cursor, keys, values or None, DBSIZE or None). ``meanwhile()`` runs while the node works."""
+    scan = ("SCAN", cursor, "MATCH", match, "COUNT", count)
+    step = ("EVALSHA", SCAN_STEP_SHA, 0, cursor, match, count, values_up_to)
     pool = shard.client.connection_pool
     conn = pool.get_connection()
     try:
-        conn.send_command(*args)
-        if meanwhile is not None:
-            meanwhile()  # while the node runs the step
-        try:
-            reply = conn.read_response()
-        except NoScriptError:
-            conn.send_command("SCRIPT", "LOAD", _SCAN_STEP)
-            conn.read_response()
-            conn.send_command(*args)
-            reply = conn.read_response()
-    except FAILOVER_ERRORS:
-        # CLUSTERDOWN is a ResponseError too: the caller retries after the failover.
-        conn.disconnect()
-        raise
-    except ResponseError as e:  # the whole error reply was read: the connection stays in step
-        if str(e).startswith(("BUSY", "LOADING")):
-            raise  # the node's trouble, not the script's: the walk fails as a SCAN would
-        return None
+        first = [("DBSIZE",)] if with_size else []
+        conn.send_packed_command(conn.pack_commands([*first, step if values_up_to else scan]))
+        meanwhile()
+        size = int(conn.read_response()) if with_size else None
+        reply = _step_reply(conn, step, scan) if values_up_to else conn.read_response()
     except BaseException:
-        conn.disconnect()
-        raise
-    finally:
+        conn.disconnect()  # a reply may be unread: the connection cannot be reused
         pool.release(conn)
-    next_cursor, keys, values, size = reply
-    return int(next_cursor), keys, values or None, int(size) if size >= 0 else None
+        raise
+    pool.release(conn)
+    if len(reply) == 2:  # the plain SCAN's
+        return int(reply[0]), reply[1], None, size
+    next_cursor, keys, values = reply
+    return int(next_cursor), keys, values or None, size
+
+
+def _step_reply(conn, step: tuple, scan: tuple) -> list:
+    """The reply of ``step``, just sent on ``conn``: loaded first when the node does not have the
+    script; the plain SCAN's when the server refuses scripts (scripting disabled, an ACL, a server
+    before 7.0), so that the walk reads the values it takes with GETs. Each error reply is read
+    whole: the connection stays in step."""
+    for again in (False, True):
+        try:
+            if again:
+                conn.send_command("SCRIPT", "LOAD", _SCAN_STEP)
+                conn.read_response()
+                conn.send_command(*step)
+            return conn.read_response()
+        except NoScriptError:
+            continue
+        except FAILOVER_ERRORS:
+            raise  # CLUSTERDOWN is a ResponseError too: the caller retries after the failover
+        except ResponseError as e:
+            if str(e).startswith("BUSY"):
+                raise  # the node's trouble, not the script's: the walk fails as a SCAN would
+            break
+    conn.send_command(*scan)
+    return conn.read_response()
 
 
 def _next_shard(topology: Topology, visited: tuple[tuple[int, int], ...]) -> Shard | None:
