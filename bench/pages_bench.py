@@ -16,7 +16,7 @@ Printed per page and checkout: p50 / p95 of the server time and of the response 
 client, over every round. Then the storage-level first page: Persistence.scan_actors(limit=50) of
 each checkout against the cheapest plain redis-py read of 50 actors (SCAN MATCH actor:* on the first
 primary, COUNT 50 or 75, whichever is cheaper, then one pipeline of GETs + json.loads), samples
-alternated, in a process per checkout. The load average is printed at the start and at the end.
+alternated, in a process per checkout (bench/first_page_bench.py's child). The load average is printed at the start and at the end.
 
 A login writes one audit entry per checkout (atedash:audit); nothing else is written but the
 dashboard's own keys any page view writes (the sessions epoch's TTL).
@@ -28,7 +28,6 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -37,6 +36,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
 
+from first_page_bench import first_page  # noqa: E402
 from http_bench import Client, Server, login, percentile, server_timing  # noqa: E402
 
 PAGES = [
@@ -85,51 +85,6 @@ def run_page(port: int, cookie: str, path: str, n: int, seconds: float) -> tuple
         app.append(a)
         store.append(s)
     return app, store, wall
-
-
-FIRST_PAGE = r"""
-import json, statistics, sys, time
-sys.path.insert(0, ".")
-import redis
-from storage import Persistence, connect
-store = Persistence(connect(sys.argv[1]))
-host, port = store.topology.shards()[0].address.rsplit(":", 1)
-node = redis.Redis(host=host, port=int(port))
-
-def floor(count):
-    cursor, keys = 0, []
-    while len(keys) < 50:
-        cursor, got = node.scan(cursor, match="actor:*", count=count)
-        keys += got
-        if cursor == 0:
-            break
-    pipe = node.pipeline(transaction=False)
-    for k in keys[:50]:
-        pipe.get(k)
-    return [json.loads(v) for v in pipe.execute()]
-
-def page():
-    assert len(store.scan_actors(limit=50).records) == 50
-
-calls = {"floor50": lambda: floor(50), "floor75": lambda: floor(75), "page": page}
-times = {k: [] for k in calls}
-for f in calls.values():
-    f()
-for _ in range(int(sys.argv[2])):
-    for name, f in calls.items():
-        t0 = time.perf_counter()
-        f()
-        times[name].append((time.perf_counter() - t0) * 1000)
-print(json.dumps({k: {"p50": statistics.median(v), "best": min(v)} for k, v in times.items()}))
-"""
-
-
-def first_page(checkout: Path, url: str, samples: int) -> dict:
-    python = str(checkout / ".venv" / "bin" / "python")
-    done = subprocess.run(
-        [python, "-c", FIRST_PAGE, url, str(samples)], cwd=checkout, capture_output=True, text=True, check=True
-    )
-    return json.loads(done.stdout)
 
 
 def load() -> str:

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar, cast
 
@@ -72,6 +72,10 @@ def _keep_pairs(pairs):
 
 # Built once: json.loads(..., object_pairs_hook=...) would construct a decoder on every call.
 _PAIRS_DECODER = json.JSONDecoder(object_pairs_hook=_keep_pairs)
+# Its scanner, called as (text, 0) -> (value, end): decode() without its two Python frames and
+# whitespace matches (~0.5 µs a record on list pages); StopIteration when no value starts at 0.
+# (An attribute every JSONDecoder has, which typeshed's stub does not declare.)
+_PAIRS_SCAN: Callable[[str, int], tuple[Any, int]] = _PAIRS_DECODER.scan_once  # type: ignore[attr-defined]
 
 
 @dataclass(frozen=True)
@@ -188,10 +192,11 @@ class RecordCodec(Generic[M]):
         """
         try:
             text = raw.decode("utf-8") if isinstance(raw, (bytes, bytearray)) else raw
-            pairs = _PAIRS_DECODER.decode(text)
+            pairs, end = _PAIRS_SCAN(text, 0)
         except Exception:  # noqa: BLE001 - any failure sends the value to the exact parser, which says why
             return None
-        if type(pairs) is not list:
+        # Whitespace around the object (or anything after it) is the exact parser's to read.
+        if type(pairs) is not list or end != len(text):
             return None
         by_key = self._by_json_key
         kwargs: dict[str, Any] = {}

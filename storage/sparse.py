@@ -231,6 +231,7 @@ def sparse_page(
     deadline = None if max_seconds is None else started + max_seconds
     total_keys = _TotalKeys(topology)
     try:
+        total_keys.send()  # answered while the page is read
         page = _SparseWalk(topology, load, wanted, limit, max_scan, deadline).run(state)
     except BaseException:
         total_keys.abandon()

@@ -7,6 +7,7 @@ import json
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
+from storage.ateapi_pb2 import Actor
 from storage.records import ACTORS, WORKERS
 from storage.scanning import ACTOR_SCAN, WORKER_SCAN, _load_records
 from storage.server_readable import ACTOR_SCHEMA, WORKER_SCHEMA
@@ -91,3 +92,106 @@ def test_hand_picked_values_answer_alike(store):
     assert WORKER_SCHEMA.canonical_readable(cases[9][1], cases[9][2].decode())
     assert not ACTOR_SCHEMA.canonical_readable(cases[1][1], cases[1][2].decode())
     assert not ACTOR_SCHEMA.canonical_readable(cases[2][1], cases[2][2].decode())
+
+
+CODECS = {"actor": (ACTOR_SCHEMA, ACTORS.codec), "worker": (WORKER_SCHEMA, WORKERS.codec)}
+# Values of the field's type as the server writes them, and near misses (another type, another form).
+PLAIN_TEXT = st.text(alphabet=st.sampled_from('az09-._/é"\\\n'), min_size=1, max_size=8)
+STRING = {True: PLAIN_TEXT, False: st.one_of(TEXT, st.integers(0, 9), st.none())}
+INT64 = {
+    True: st.one_of(st.integers(-(10**17), 10**17), st.integers(-(10**17), 10**17).map(str)),
+    False: st.sampled_from(["01", "-0", "+1", 10**19, "1e3", 2.5, " 1"]),
+}
+SEPARATORS = st.sampled_from([(",", ":"), (", ", ":"), (", ", ": "), (",\n", ":")])
+IDENTITY = st.text(alphabet=st.sampled_from("az09-._é"), min_size=1, max_size=8)
+
+
+@st.composite
+def near_canonical(draw, kind: str) -> tuple[bytes, str]:
+    """(key, text): members mostly in field-number order (as the server and atedash write them),
+    under either name, with values of the field's type and near misses of it."""
+    schema, _ = CODECS[kind]
+    members = []
+    for i, field in enumerate(schema.fields):
+        if not draw(st.integers(0, 5 if i < len(schema.identity) else 1)):
+            continue
+        name = draw(st.sampled_from([field.json_name, field.name]))
+        typed = draw(st.integers(0, 9)) > 0
+        if field.kind == "string":
+            value = draw(IDENTITY if typed and i < len(schema.identity) else STRING[typed])
+        elif field.kind == "int64":
+            value = draw(INT64[typed])
+        else:
+            names = st.sampled_from(sorted(field.enum_names))
+            value = draw(st.one_of(names, st.integers(0, 4)) if typed else st.sampled_from([-1, 99, "NOPE", "2"]))
+        members.append((name, value))
+    if draw(st.integers(0, 9)) == 0:
+        members = draw(st.permutations(members))
+    sep, colon = draw(SEPARATORS) if draw(st.integers(0, 9)) == 0 else (",", ":")
+    ascii_only = draw(st.booleans())
+    text = "{" + sep.join(json.dumps(k) + colon + json.dumps(v, ensure_ascii=ascii_only) for k, v in members) + "}"
+    values = {k: v for k, v in members}
+    ident = [str(values.get(f.json_name, values.get(f.name, "x"))) for f in schema.fields[: len(schema.identity)]]
+    key_id = draw(st.one_of(st.none(), st.none(), TEXT))
+    if key_id is not None:
+        ident[-1] = key_id
+    return (schema.prefix.decode() + ":".join(ident)).encode("utf-8", "surrogateescape"), text
+
+
+@settings(max_examples=examples(1500, dev=150), deadline=None)
+@given(data=st.data(), kind=st.sampled_from(["actor", "worker"]))
+def test_the_canonical_values_are_what_the_codec_reads_and_only_where_the_server_reads(data, kind):
+    """Where canonical_values gives the fields, canonical_readable says the server reads the value
+    and the codec's fast path reads the same message; elsewhere it gives None."""
+    schema, codec = CODECS[kind]
+    key, text = data.draw(near_canonical(kind))
+    fields = schema.canonical_values(key, text)
+    if fields is None:
+        return
+    assert schema.canonical_readable(key, text), (key, text)
+    fast = codec.decode_json_fast(text)
+    try:
+        ours = codec.message_class(**fields)
+    except Exception:  # noqa: BLE001 - then the fast path refuses it too
+        ours = None
+    assert ours == fast, (text, fields)
+    if ours is not None:
+        assert ours.SerializeToString(deterministic=True) == fast.SerializeToString(deterministic=True)
+
+
+def test_the_canonical_values_take_the_records_a_list_page_meets():
+    actor = '{"actorId":"a-1","version":"2","actorTemplateNamespace":"t","status":"STATUS_RUNNING","ateomPodIp":"10.1"}'
+    fields = ACTOR_SCHEMA.canonical_values(b"actor:a-1", actor)
+    assert fields == {
+        "actor_id": "a-1",
+        "version": 2,
+        "actor_template_namespace": "t",
+        "status": 2,
+        "ateom_pod_ip": "10.1",
+    }
+    assert ACTOR_SCHEMA.canonical_values(b"actor:a-2", actor) is None  # names another key
+    worker = '{"workerNamespace":"n","workerPool":"p","workerPod":"w","actorId":"a-1","version":"3"}'
+    assert WORKER_SCHEMA.canonical_values(b"worker:n:p:w", worker) == {
+        "worker_namespace": "n",
+        "worker_pool": "p",
+        "worker_pod": "w",
+        "actor_id": "a-1",
+        "version": 3,
+    }
+    assert WORKER_SCHEMA.canonical_values(b"worker:n:p:w", '{"workerPool":"p","workerPod":"w"}') is None
+    assert ACTOR_SCHEMA.canonical_values(b"actor:a", '{"actorId":"a","status":99}') is None  # unknown number
+    # What atedash writes (and Go's Marshal, the same form) takes this path, every field set.
+    full = Actor(
+        actor_id="a-1",
+        version=7,
+        actor_template_namespace="ns",
+        actor_template_name="t",
+        status=Actor.STATUS_RUNNING,
+        ateom_pod_namespace="ns",
+        ateom_pod_name='pod \u00e9"x"',
+        ateom_pod_ip="10.0.0.1",
+        last_snapshot="gs://s/a-1/6",
+        in_progress_snapshot="gs://s/a-1/7",
+    )
+    text = ACTORS.codec.encode_json(full).decode()
+    assert Actor(**ACTOR_SCHEMA.canonical_values(b"actor:a-1", text)) == full
