@@ -3,7 +3,8 @@
 ``storage.cluster.store_stats`` (the client-side count) brings every actor and worker to the
 client and decodes it: ~1 s of client CPU per 100k records, and every value crosses the network.
 Here each step is one script call on a node (``COUNT_STEP``: whole slots, their keys by CLUSTER
-GETKEYSINSLOT and their values by one MGET per slot, storage.node_reads.STEP_KEYS_LUA; a SCAN batch
+GETKEYSINSLOT, their lengths by STRLEN and their values by one MGET per slot,
+storage.node_reads.STEP_KEYS_LUA; a SCAN batch
 on one server; then a strict match of the canonical form): the node sends back tallies (actors per
 status, free/assigned workers per pool, locks) and only the keys it could not classify, with their
 values. Per record, the common case costs one anchored ``string.match`` against a shape met
@@ -22,7 +23,8 @@ storage.codec's fast path decodes. Anything else (binary protobuf, escapes, unkn
 numbers as enums, nulls, a mismatched identity, other key shapes, a value of another type, one
 too long) goes to the client, which also GETs the too-long ones and those of another type itself.
 A step examines a bounded number of keys (whole slots until ``step_count``, a slot of at most
-``max(step_count, SLOT_KEYS_IN_STEP)`` keys), each value read whole (MGET) as the walks read them.
+``max(step_count, SLOT_KEYS_IN_STEP)`` keys), and reads no value longer than ``MAX_VALUE_BYTES``
+into the script (its length first: a hostile value of megabytes never enters the node's Lua).
 
 Runs where the topology sends it: on the replicas for ``Persistence.on_replicas()`` (a
 ``no-writes`` script over READONLY connections), on the primaries for a cluster without replicas.
@@ -44,7 +46,7 @@ from storage import cluster
 from storage.ateapi_pb2 import Actor, Worker
 from storage.errors import CorruptRecord
 from storage.keys import ACTOR_PREFIX, LOCK_PREFIX, WORKER_PREFIX
-from storage.node_reads import SLOT_KEYS_IN_STEP, STEP_KEYS_LUA, big_slot_keys, fetch_values
+from storage.node_reads import MAX_VALUE_BYTES, SLOT_KEYS_IN_STEP, STEP_KEYS_LUA, big_slot_keys, fetch_values
 from storage.records import ACTORS, WORKERS
 from storage.server_readable import ACTOR_SCHEMA, WORKER_SCHEMA
 from storage.topology import FAILOVER_ERRORS, Shard, Topology
@@ -52,8 +54,8 @@ from storage.topology import FAILOVER_ERRORS, Shard, Topology
 # Keys a step examines (whole slots: a few more). A step costs its node ~4 µs per key
 # (bench/count_bench.py): 500 keys hold it 2-3 ms; more keys per step save only round trips.
 STEP_KEYS = 500
-# A value longer than this is not read into the script (hostile or not a record): the client GETs it.
-MAX_VALUE_BYTES = 16_384
+# A value longer than MAX_VALUE_BYTES is not read into the script (hostile or not a record): the
+# client GETs it (storage.node_reads: the step checks each value's length before it reads it).
 
 _READ_IT = 1  # reply marker: the client reads this key itself (too long, empty, not a string...)
 
@@ -114,7 +116,6 @@ local AF = __ACTOR_FIELDS__
 local WF = __WORKER_FIELDS__
 __A_ENUMS__
 __W_ENUMS__
-local maxlen = tonumber(ARGV[4])
 local byte, find, match, gsub, pcall = string.byte, string.find, string.match, string.gsub, redis.pcall
 
 -- The value class of a string member: printable ASCII but '"' and '\', most used ranges first.
@@ -243,7 +244,7 @@ for bi = 1, nb do
       seen = seen + 1
       local v = vals[k]
       local sure = false
-      if not v or #v == 0 or #v > maxlen then
+      if not v or #v == 0 then
         nd = nd + 1
         doubt[nd] = key
         nd = nd + 1
@@ -309,6 +310,7 @@ return out
 # The step's keys (storage.node_reads.STEP_KEYS_LUA) from its ARGV: mode, cursor, keys to examine,
 # MAX_VALUE_BYTES, most keys of a slot in a step, then in "keys" mode the keys.
 _ENUMERATE = """local MODE, CURSOR, WANT, MOST = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[5])
+local MAXLEN = tonumber(ARGV[4])
 local KEY_PATTERN, SCAN_MATCH, GIVEN_FROM = false, false, 6
 """
 

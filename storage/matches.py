@@ -36,7 +36,14 @@ import redis
 
 from storage.ateapi_pb2 import Actor
 from storage.errors import CorruptRecord
-from storage.node_reads import SLOT_KEYS_IN_STEP, STEP_KEYS_LUA, big_slot_keys, fetch_values, lua_key_pattern
+from storage.node_reads import (
+    MAX_VALUE_BYTES,
+    SLOT_KEYS_IN_STEP,
+    STEP_KEYS_LUA,
+    big_slot_keys,
+    fetch_values,
+    lua_key_pattern,
+)
 from storage.records import ACTORS, WORKERS, RecordKind
 from storage.scanning import ActorFilters, CorruptEntry, WorkerFilters, _total_keys, actor_filter, worker_filter
 from storage.topology import FAILOVER_ERRORS, Shard, Topology
@@ -48,7 +55,8 @@ DEFAULT_MAX_RESULTS = 100_000
 
 # One step of a walk on one node: the step's keys (storage.node_reads.STEP_KEYS_LUA: whole slots
 # on a cluster, a SCAN batch on one server, or the keys given), those of the walk's pattern read in
-# one MGET per slot, the byte test, the candidates returned.
+# one MGET per slot (none longer than storage.node_reads.MAX_VALUE_BYTES: the client reads those
+# itself), the byte test, the candidates returned.
 # ARGV: mode, cursor, MATCH pattern, keys to examine, most keys of a slot in a step, the MATCH as an
 # anchored Lua pattern, number of clauses, then per clause its number of alternatives and per
 # alternative "+" (the value contains the needle) or "-" (it does not), the needle, and the number
@@ -80,6 +88,9 @@ for c = 1, nclauses do
 end
 local MODE, CURSOR, SCAN_MATCH, WANT, MOST = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5])
 local KEY_PATTERN, GIVEN_FROM = ARGV[6], i
+local MAXLEN = """
+    + str(MAX_VALUE_BYTES)
+    + """
 """
     + STEP_KEYS_LUA
     + r"""

@@ -74,12 +74,17 @@ def scan_batches(
 # handed to the script in parts (``big_slot_keys``).
 SLOT_KEYS_IN_STEP = 1000
 
+# Most bytes of one value a script step reads: a longer one (hostile, or no record) stays out of
+# the script's memory, and the client reads it itself.
+MAX_VALUE_BYTES = 16_384
+
 # The keys of one step of a read-only script and their values, in Lua. Set before it: MODE, CURSOR,
-# WANT (keys to examine), MOST (the most keys of a slot taken whole), KEY_PATTERN (an anchored Lua
-# pattern the keys must match, or false), SCAN_MATCH (the SCAN's MATCH) and GIVEN_FROM (in "keys"
-# mode, the ARGV index of the first key). It sets ``nb`` batches of keys ``batch_keys[b]`` and
-# their values ``batch_vals[b]`` (false or nil: not a string, or not served here: the client reads
-# it), ``next_cursor`` (0: done) and ``big`` (a slot left to the client, -1: none).
+# WANT (keys to examine), MOST (the most keys of a slot taken whole), MAXLEN (MAX_VALUE_BYTES: the
+# longest value read), KEY_PATTERN (an anchored Lua pattern the keys must match, or false),
+# SCAN_MATCH (the SCAN's MATCH) and GIVEN_FROM (in "keys" mode, the ARGV index of the first key). It
+# sets ``nb`` batches of keys ``batch_keys[b]`` and their values ``batch_vals[b]`` (false or nil:
+# not a string, longer than MAXLEN, or not served here: the client reads it), ``next_cursor`` (0:
+# done) and ``big`` (a slot left to the client, -1: none).
 #  - "slots" (a cluster): whole slots from slot CURSOR on, every one of the 16384 (a node yields
 #    every key it holds, as a SCAN does; a cursor means the same on any node); a slot's keys come
 #    from CLUSTER GETKEYSINSLOT and their values in one MGET. A slot of more than MOST keys ends
@@ -87,8 +92,10 @@ SLOT_KEYS_IN_STEP = 1000
 #  - "scan" (one server, no slots): a SCAN batch, one MGET.
 #  - "keys": the keys given (a part of a big slot).
 # Per key, a read in an MGET costs the node about a third less than a GET call of its own, and a
-# slot's keys less than a SCAN's (bench/count_bench.py --walks). An MGET refused (a slot this
-# node does not serve: migrating, importing) leaves its keys to the client, which follows MOVED/ASK.
+# slot's keys less than a SCAN's (bench/count_bench.py --walks). An MGET copies whole values, so a
+# STRLEN of each key comes first (~0.5 µs a key) and the MGET takes only values of at most MAXLEN
+# bytes: a step holds at most ~MAXLEN bytes per key it reads. An MGET refused (a slot this node does
+# not serve: migrating, importing) leaves its keys to the client, which follows MOVED/ASK.
 STEP_KEYS_LUA = r"""
 local batch_keys, batch_vals, nb, nk = {}, {}, 0, 0
 local next_cursor, big = 0, -1
@@ -106,11 +113,41 @@ local function fetch(ks)
   if #ks > 1000 then  -- unpack's limit
     for i = 1, #ks, 1000 do fetch({unpack(ks, i, math.min(i + 999, #ks))}) end
   elseif #ks > 0 then
-    local vs = redis.pcall('MGET', unpack(ks))
+    local n, short, long = #ks, ks, false
+    for i = 1, n do
+      local len = redis.pcall('STRLEN', ks[i])
+      if type(len) ~= 'number' or len > MAXLEN then  -- too long, not a string, not served here
+        long = long or {}
+        long[i] = true
+      end
+    end
+    if long then
+      short = {}
+      for i = 1, n do
+        if not long[i] then short[#short + 1] = ks[i] end
+      end
+    end
+    local vs = {}
+    if #short > 0 then
+      vs = redis.pcall('MGET', unpack(short))
+      if vs.err then vs = {} end
+    end
+    if long then
+      local all, j = {}, 0
+      for i = 1, n do
+        if long[i] then
+          all[i] = false
+        else
+          j = j + 1
+          all[i] = vs[j]
+        end
+      end
+      vs = all
+    end
     nb = nb + 1
     batch_keys[nb] = ks
-    if vs.err then batch_vals[nb] = {} else batch_vals[nb] = vs end
-    nk = nk + #ks
+    batch_vals[nb] = vs
+    nk = nk + n
   end
 end
 if MODE == 'slots' then

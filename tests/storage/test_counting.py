@@ -424,3 +424,46 @@ def test_the_first_and_the_last_slot_are_counted(store):
         assert figures(counting.store_stats(store.topology, step)) == expected
     _wait_for_replicas(client)
     assert figures(store.on_replicas().store_stats()) == expected
+
+
+BIG = 8_000_000  # a hostile value: far more than a step may hold (storage.node_reads.MAX_VALUE_BYTES)
+
+
+def lua_growth(conn, run) -> int:
+    """How much the node's Lua heap (INFO used_memory_lua) grows while ``run()`` runs: a value a
+    script reads stays there, garbage, until a collection (Redis steps one every 50 scripts). SCRIPT
+    FLUSH first: a fresh heap, with no garbage of earlier scripts that a collection could free."""
+    conn.script_flush()
+    before = conn.info("memory")["used_memory_lua"]
+    run()
+    return conn.info("memory")["used_memory_lua"] - before
+
+
+def test_a_multi_megabyte_value_stays_out_of_the_step(store):
+    """A record of 8 MB (and a corrupt value as big) in a slot of ordinary records: the step reads
+    their lengths, not them, so the script's memory stays within a fraction of one; the client reads
+    them itself, and the count gives the client-side count's figures, the big record counted."""
+    client = store.client
+    tag = "{hostile}"
+    client.set(f"actor:{tag}big", actor_json(f"{tag}big", status=S.STATUS_RUNNING, last_snapshot="s" * BIG))
+    client.set(f"actor:{tag}junk", b"{" + b"x" * BIG)
+    for i in range(20):
+        client.set(f"actor:{tag}{i}", actor_json(f"{tag}{i}", status=S.STATUS_SUSPENDED))
+    slot = client.keyslot(f"actor:{tag}big")
+    conn = client.get_redis_connection(client.nodes_manager.get_node_from_slot(slot))
+    replies = []
+    args = ["slots", slot, 1, counting.MAX_VALUE_BYTES, 1000]
+    grew = lua_growth(conn, lambda: replies.append(conn.eval(counting.COUNT_STEP, 0, *args)))
+    assert grew < BIG // 4
+    tally = counting._Tally()
+    counting._take_reply(replies[0], tally, store.topology.shards()[0], store.topology)
+    assert tally.scanned == 22 and tally.judged == 2  # the big two, read by the client
+    assert (tally.by_status["STATUS_RUNNING"], tally.by_status["STATUS_SUSPENDED"], tally.by_status["CORRUPT"]) == (
+        1,
+        20,
+        1,
+    )
+    expected = figures(cluster.store_stats(store.topology))
+    assert expected["actors_by_status"]["STATUS_RUNNING"] == 1
+    for step in (1, counting.STEP_KEYS):
+        assert figures(counting.store_stats(store.topology, step)) == expected, step

@@ -155,3 +155,29 @@ def test_the_match_as_a_lua_pattern_keeps_what_redis_matches(standalone_client):
         }
         assert by_lua == by_redis, glob
     assert lua_key_pattern("actor:[ab]") is None
+
+
+def test_a_multi_megabyte_value_stays_out_of_the_step(store):
+    """A matching record of 8 MB beside ordinary ones in its slot: the step reads its length, not
+    it (the script's memory stays within a fraction of it), and the client reads and confirms it."""
+    from storage import matches
+    from tests.storage.test_counting import BIG, lua_growth
+
+    client = store.client
+    big = Actor(actor_id="{hostile}big", status=S.STATUS_RUNNING, actor_template_namespace="team-big")
+    big.last_snapshot = "s" * BIG
+    client.set("actor:{hostile}big", ACTOR_CODEC.encode_json(big))
+    for i in range(20):
+        client.set(f"actor:{{hostile}}{i}", running(f"{{hostile}}{i}", f"pod-{i}"))
+    wanted = actor_walk(template_namespace="team-big")
+    slot = client.keyslot("actor:{hostile}big")
+    conn = client.get_redis_connection(client.nodes_manager.get_node_from_slot(slot))
+    walk = FullWalk(store.topology, wanted, step_count=1)
+    replies = []
+    grew = lua_growth(conn, lambda: replies.append(conn.eval(matches._FILTER_STEP, 0, *walk._args(slot, "slots"))))
+    assert grew < BIG // 4
+    # Keys examined, then (key, 1): the one key the client reads itself.
+    assert replies[0][2:] == [21, b"actor:{hostile}big", 1]
+    scripted, from_client = both(store.topology, wanted, 50)
+    assert scripted.keys == from_client.keys == ["actor:{hostile}big"]
+    assert scripted.server_side and scripted.corrupt == []
