@@ -20,6 +20,7 @@ import hashlib
 import json
 import os
 import socket
+import threading
 from dataclasses import dataclass
 from typing import Any
 
@@ -143,10 +144,18 @@ class Lease:
         self.lost = False
         self.released = False  # ended on purpose (its result written)
         self.lapses = 0  # times it lapsed (a pause of this process) and was taken back
+        # A heartbeat thread renews while the working thread writes: one call at a time, or a beat
+        # reaching the store after the result's write would take the ended lease back (it looks
+        # lapsed) and write its older state over the result.
+        self._lock = threading.Lock()
 
     def beat(self, state: tuple[str, str, float] | None = None, flag: str | None = None) -> tuple[bool, bool]:
         """Renew; with state = (key, value, ttl s) also write it, with flag = a key, say if it is set.
         (still ours, flag set); once lost, always lost."""
+        with self._lock:
+            return self._renew(state, flag)
+
+    def _renew(self, state: tuple[str, str, float] | None, flag: str | None) -> tuple[bool, bool]:
         if self.lost:
             return False, False
         keys = [fleet_key(self.job, "lease"), fleet_key(self.job, "fence")]
@@ -175,19 +184,21 @@ class Lease:
         return not values or self._put([key], ttl_s, False, "rpush", list(values))
 
     def _put(self, keys: list[str], ttl_s: float, release: bool, mode: str, values: list) -> bool:
-        if self.lost:
-            return False
-        args = [self.value, _ms(self.ttl_s), _ms(ttl_s), "1" if release else "0", mode, *values]
-        lease_keys = [fleet_key(self.job, "lease"), fleet_key(self.job, "fence")]
-        ok = bool(int(self.fleet._put(keys=[*lease_keys, *keys], args=args)))
-        self.lost = not ok or release
-        self.released = ok and release
-        return ok
+        with self._lock:
+            if self.lost:
+                return False
+            args = [self.value, _ms(self.ttl_s), _ms(ttl_s), "1" if release else "0", mode, *values]
+            lease_keys = [fleet_key(self.job, "lease"), fleet_key(self.job, "fence")]
+            ok = bool(int(self.fleet._put(keys=[*lease_keys, *keys], args=args)))
+            self.lost = not ok or release
+            self.released = ok and release
+            return ok
 
     def release(self) -> None:
-        if not self.lost:
-            self.fleet._release(keys=[fleet_key(self.job, "lease")], args=[self.value])
-            self.lost = self.released = True
+        with self._lock:
+            if not self.lost:
+                self.fleet._release(keys=[fleet_key(self.job, "lease")], args=[self.value])
+                self.lost = self.released = True
 
 
 class Fleet:

@@ -16,6 +16,9 @@ from urllib.parse import quote
 import pytest
 from django.urls import URLPattern, URLResolver, get_resolver
 
+from storage import Persistence
+from tests.conftest import flush_primaries, know_every_node
+
 SCRIPT = "<script>alert(1)</script>"
 IMG = '"><img src=x onerror=alert(2)>'
 FIVE_MB = 5 * 1024 * 1024
@@ -69,8 +72,12 @@ CORRUPT_WORKERS = {
 HOSTILE_WORKERS = [("ns", "pool", SCRIPT), ("ns", "pool", IMG), ("ns", "p o o l", 'quo"te'), ("ünï", "🚀", "pod")]
 
 
-@pytest.fixture
-def hostile_store(store, cluster_client):
+@pytest.fixture(scope="module")
+def hostile_store(cluster_client):
+    """The test cluster emptied, then the hostile records written, once for the module (10 MB): its
+    tests only read them (every write they try is refused, and asserted to be)."""
+    know_every_node(cluster_client)
+    flush_primaries(cluster_client)
     c = cluster_client.pipeline(transaction=False)  # one batch a node, not a round trip a key
     for key, value in CORRUPT_ACTORS.items():
         c.set(key, value)
@@ -95,7 +102,13 @@ def hostile_store(store, cluster_client):
     c.set("actor:odd-lock", actor_json("odd-lock"))
     c.rpush("lock:actor:odd-lock", "not a token")
     c.execute()
-    return store
+    return Persistence(cluster_client)
+
+
+@pytest.fixture
+def store(hostile_store):
+    """The module's tests share the hostile store (tests/conftest.py's `store` empties it for each)."""
+    return hostile_store
 
 
 def assert_safe(response, where):

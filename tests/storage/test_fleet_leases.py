@@ -4,12 +4,14 @@ A lease "expires" here by deleting its key: what the store does when its TTL run
 waiting for it (one test waits for a real expiry, by polling).
 """
 
+import threading
 import time
 
 from storage.fleet import Fleet
 from storage.keys import fleet_key
 
 LEASE, FENCE, RESULT = (fleet_key("stats", part) for part in ("lease", "fence", "result"))
+STATE = fleet_key("stats", "state")
 
 
 def test_one_holder_at_a_time_each_with_a_larger_token(store):
@@ -81,3 +83,24 @@ def test_a_job_may_hold_a_longer_lease(store):
     assert lease.beat() == (True, False) and 6000 < store.client.pttl(key) <= 60000
     store.client.delete(key)
     assert lease.push(fleet_key("check", "list"), ["x"], 60) and 6000 < store.client.pttl(key) <= 60000
+
+
+def test_a_beat_in_flight_as_the_result_is_written_neither_revives_the_lease_nor_the_old_state(store):
+    """The heartbeat thread renews while the working thread writes the result and ends the lease: a
+    beat that reached the store after the write would take the ended lease back (it looks lapsed)
+    and write its older state over the result's. One at a time: the write waits for the beat."""
+    fleet = Fleet(store.client)
+    lease = fleet.acquire("stats")
+    beat_script = fleet._beat
+    writer = threading.Thread(target=lambda: lease.put(STATE, "done", 60, release=True))
+
+    def beat_racing_the_write(**kwargs):
+        writer.start()
+        writer.join(0.2)  # the write goes first if it may
+        return beat_script(**kwargs)
+
+    fleet._beat = beat_racing_the_write
+    lease.beat((STATE, "running", 60))
+    writer.join(10)
+    assert store.client.get(STATE) == b"done" and store.client.get(LEASE) is None
+    assert lease.released and lease.lapses == 0
