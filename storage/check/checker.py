@@ -46,11 +46,18 @@ _SUSPENDED = Actor.STATUS_SUSPENDED
 
 
 class Checker:
-    def __init__(self, persistence, page_size: int = PAGE_SIZE, *, stale_lock_s: float = DEFAULT_STALE_LOCK_S):
+    def __init__(
+        self,
+        persistence,
+        page_size: int = PAGE_SIZE,
+        *,
+        stale_lock_s: float = DEFAULT_STALE_LOCK_S,
+        now: float | None = None,
+    ):
         self.p = persistence
         self.page_size = page_size
         self.stale_lock_s = stale_lock_s
-        self.now = time.time()
+        self.now = time.time() if now is None else now
         self.findings: list[Finding] = []
         # What the check read (keys, records, locks); findings and timings are added at the end.
         self.totals = CheckReport(findings=[], counts={}, duration_s=0.0)
@@ -322,13 +329,21 @@ def run_check(persistence, *, page_size: int = PAGE_SIZE, stale_lock_s: float = 
 
 
 def check_records(
-    persistence, *, locks=(), workers=(), actors=(), corrupt=(), stale_lock_s: float = DEFAULT_STALE_LOCK_S
+    persistence,
+    *,
+    locks=(),
+    workers=(),
+    actors=(),
+    corrupt=(),
+    stale_lock_s: float = DEFAULT_STALE_LOCK_S,
+    read_at: float | None = None,
 ) -> CheckReport:
     """The check's rules on the given records only (read by the caller, as the scans would give them:
     Actor/Worker, UnreadableRecord, CorruptEntry): every actor a given worker claims must be among
-    ``actors`` or ``corrupt``, else it is taken as missing. Records it was not given count as absent."""
+    ``actors`` or ``corrupt``, else it is taken as missing. Records it was not given count as absent.
+    ``read_at``: when the locks were read (their TTLs are of then); now if not given."""
     started, t0 = time.time(), time.perf_counter()
-    c = Checker(persistence, stale_lock_s=stale_lock_s)
+    c = Checker(persistence, stale_lock_s=stale_lock_s, now=read_at)
     c.take_locks(locks)
     c.note_sightings(prune=False)
     c.take_workers(list(workers))

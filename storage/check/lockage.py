@@ -12,7 +12,8 @@ For a lock with a TTL:
 
 - ``seen_for`` = now - first seen (0 when first seen now): a lower bound of how long it has been held;
 - ``hold`` = ``seen_for`` + the TTL left: a lower bound of how long its holder will have held it when
-  it expires (the Go server never extends a lock).
+  it expires (the Go server never extends a lock), provided ``seen_for`` is counted to when the TTL
+  was read: counted to later, a lock first seen meanwhile (by another thread) gains that delay.
 
 A lock is **stale** when its actor is in a stable status (SUSPENDED or RUNNING: no workflow is
 moving it) or does not exist, and ``hold`` exceeds the threshold (ATEDASH_STALE_LOCK_SECONDS,
@@ -111,11 +112,14 @@ class LockState:
     threshold_s: float
 
 
-def lock_states(persistence, infos, threshold_s: float = DEFAULT_STALE_LOCK_S) -> dict[str, LockState]:
+def lock_states(
+    persistence, infos, threshold_s: float = DEFAULT_STALE_LOCK_S, *, read_at: float | None = None
+) -> dict[str, LockState]:
     """{key: LockState} of ``infos`` (LockInfo), with the same rule as the check (``is_stale``): one
-    batched read of their actors, one of the sightings (recording the ones first seen now)."""
+    batched read of their actors, one of the sightings (recording the ones first seen now).
+    ``read_at``: when ``infos`` were read (their TTLs are of then); now if not given."""
     infos = list(infos)
-    now = time.time()
+    now = time.time() if read_at is None else read_at
     ids = {i.key: i.key[len(ACTOR_LOCK_PREFIX) :] for i in infos if i.key.startswith(ACTOR_LOCK_PREFIX)}
     actor_keys = [actor_key(aid) for aid in ids.values()]
     records, _gone, corrupt = persistence.read_records(ACTORS, actor_keys)

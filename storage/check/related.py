@@ -143,6 +143,7 @@ def actor_findings(
     """``actor`` (as stored now) against its lock and workers, by the check's rules.
     ``pod_worker``: the worker at its pod the caller already read (by key in the known pools)."""
     aid = actor.actor_id
+    read_at = time.time()  # a lock's hold counts to when its TTL was read (storage/check/lockage.py)
     lock = _lock(p, aid)
     pods = {(actor.ateom_pod_namespace, actor.ateom_pod_name)} if actor.ateom_pod_name else set()
     found, search = bounded_walk(
@@ -158,8 +159,9 @@ def actor_findings(
         actors=[actor, *actors],
         corrupt=corrupt,
         stale_lock_s=stale_lock_s,
+        read_at=read_at,
     )
-    state = lock_states(p, [lock], stale_lock_s).get(lock.key) if lock else None
+    state = lock_states(p, [lock], stale_lock_s, read_at=read_at).get(lock.key) if lock else None
     return RecordFindings(
         findings=_naming(report.findings, (actor_key(aid), actor_lock_key(aid))),
         searches=[search],
@@ -198,9 +200,16 @@ def worker_findings(
     workers = _dedupe([*found, worker])
     others = {w.actor_id for w in workers if w.actor_id} | {a.actor_id for a in at_pod}
     actors, corrupt = _read_actors(p, others)
+    read_at = time.time()
     lock = _lock(p, aid) if aid else None
     report = check_records(
-        p, locks=[lock] if lock else [], workers=workers, actors=actors, corrupt=corrupt, stale_lock_s=stale_lock_s
+        p,
+        locks=[lock] if lock else [],
+        workers=workers,
+        actors=actors,
+        corrupt=corrupt,
+        stale_lock_s=stale_lock_s,
+        read_at=read_at,
     )
     return RecordFindings(
         findings=_naming(report.findings, (wkey,)),

@@ -103,3 +103,25 @@ def test_hostile_sightings_are_ignored(store, cluster_client):
     cluster_client.hset(LOCK_SEEN_KEY, "lock:actor:sus\0tok", repr(time.time() + 10**6))  # the future
     assert stale(run_check(store)) == {}
     assert lockage.is_stale(None, None, time.time(), SUSPENDED, 1) is False  # no expiry: another finding
+
+
+def test_a_fresh_lock_of_the_thresholds_length_is_not_stale_on_its_record_page(store, monkeypatch):
+    """A record's findings read its lock, then walk for its relations; the same record checked again
+    meanwhile (an edit checks before and after at once) finds the lock already seen. Its hold counts
+    to when its TTL was read: a walk that took a while must not make a lock of 600 s look older."""
+    from storage.check import related
+
+    actor(store, "fresh", SUSPENDED)
+    assert store.acquire_lock(actor_lock_key("fresh"), "wf", 600)  # the threshold's length, taken now
+    first = related.actor_findings(store, store.get_actor("fresh"), stale_lock_s=600)  # sees it first
+    walk = related.bounded_walk
+
+    def slow_walk(*args, **kwargs):
+        time.sleep(0.3)  # the walk of a loaded machine, between the lock's read and the rules
+        return walk(*args, **kwargs)
+
+    monkeypatch.setattr(related, "bounded_walk", slow_walk)
+    again = related.actor_findings(store, store.get_actor("fresh"), stale_lock_s=600)
+    for found in (first, again):
+        assert not [f for f in found.findings if f.kind == cc.STALE_LOCK], [f.message for f in found.findings]
+        assert found.lock_state is not None and not found.lock_state.stale
