@@ -63,6 +63,33 @@ def _fail_no_cluster(port: int, error: Exception) -> None:
     )
 
 
+@pytest.fixture(scope="session", autouse=True)
+def commands_table_once():
+    """A new cluster client asks its first node for COMMAND (every command's key positions) and
+    parses the reply: 7 of the 11 ms it costs, and each test's fresh application makes one. The
+    table depends only on the server: read once per node address and process, then shared (read
+    only). A client that meets a command missing from it still asks the node again."""
+    from redis._parsers.commands import CommandsParser
+
+    tables: dict[tuple, dict] = {}
+    read = CommandsParser.__init__
+
+    def read_once(self, redis_connection):
+        pool = getattr(redis_connection, "connection_pool", None)  # a node's client, or the cluster's
+        if pool is not None:
+            address = (pool.connection_kwargs.get("host"), pool.connection_kwargs.get("port"))
+        else:
+            address = tuple(sorted(redis_connection.nodes_manager.startup_nodes))
+        if address not in tables:
+            read(self, redis_connection)
+            tables[address] = self.commands
+        self.redis_connection, self.commands = redis_connection, tables[address]
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(CommandsParser, "__init__", read_once)
+        yield
+
+
 @pytest.fixture(autouse=True)
 def fresh_app():
     """Every test starts with a fresh application object (atedash/core/app.py: store connection, caches,
