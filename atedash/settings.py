@@ -384,6 +384,9 @@ ATEDASH_WORKER_LOOKUP_BUDGET = env_int("ATEDASH_WORKER_LOOKUP_BUDGET", 20_000)
 # Keys per SCAN step of the whole-store work (counts, checks, walks): smaller steps hold a node for less
 # time (its other clients wait less) at the cost of more round trips.
 ATEDASH_STORE_STEP_KEYS = env_int("ATEDASH_STORE_STEP_KEYS", 1000, minimum=1)
+# Shards a count reads at once (0: all): where the nodes share a few cores with the primaries, two
+# busy replicas leave the primaries a core (docs/configuration.md, bench/RESULTS.md).
+ATEDASH_COUNT_PARALLEL = env_int("ATEDASH_COUNT_PARALLEL", 2, minimum=0)
 # Before the fleet's first count, the actor detail page waits this long for it (it never scans).
 ATEDASH_FIRST_COUNT_WAIT = env_float("ATEDASH_FIRST_COUNT_WAIT", 0.5)
 # Operations toolkit (atedash/ops): audit stream, consistency check cache, /metrics.

@@ -43,6 +43,7 @@ SETTINGS = frozenset(
         "ATEDASH_LOGIN_CONCURRENCY",
         "ATEDASH_REFRESH_INTERVAL",
         "ATEDASH_STORE_STEP_KEYS",
+        "ATEDASH_COUNT_PARALLEL",
         "ATEDASH_SESSION_RECHECK_SECONDS",
     }
 )
@@ -72,6 +73,7 @@ class Application:
         )
         self.stats = StatsCache(self.store, max_age=settings.ATEDASH_STATS_MAX_AGE)
         self.stats.step_keys = settings.ATEDASH_STORE_STEP_KEYS
+        self.stats.parallel = settings.ATEDASH_COUNT_PARALLEL
         self.checks = CheckCache(self.store, max_age=settings.ATEDASH_CHECK_MAX_AGE)
         self.checks.step_keys = settings.ATEDASH_STORE_STEP_KEYS
         self.users = UsersFile(settings.ATEDASH_USERS_FILE)
