@@ -390,6 +390,9 @@ ATEDASH_STORE_STEP_KEYS = env_int("ATEDASH_STORE_STEP_KEYS", 1000, minimum=1)
 # Seconds a fleet lease (a walk, a count, a check) outlives its holder's last beat; unset: 6 s for a
 # walk, 15 s for a count or a check (docs/fleet.md). A holder beats every second: at least 2.
 ATEDASH_FLEET_LEASE_SECONDS = env_float("ATEDASH_FLEET_LEASE_SECONDS", None, minimum=2)
+# Shards a count reads at once (0: all): where the nodes share a few cores with the primaries, two
+# busy replicas leave the primaries a core (docs/configuration.md, bench/RESULTS.md).
+ATEDASH_COUNT_PARALLEL = env_int("ATEDASH_COUNT_PARALLEL", 2, minimum=0)
 # Before the fleet's first count, the actor detail page waits this long for it (it never scans).
 ATEDASH_FIRST_COUNT_WAIT = env_float("ATEDASH_FIRST_COUNT_WAIT", 0.5)
 # Operations toolkit (atedash/ops): audit stream, consistency check cache, /metrics.

@@ -4,13 +4,23 @@ Part 1, the primaries stay quiet: a PING to every primary and every replica ever
 process of its own: the client-side count holds this one's GIL), through --rounds rounds of
 alternated windows: idle, the count as it was (storage.cluster.store_stats: every record decoded in
 the client, on the replicas), the count on the nodes (storage.counting: the read-only Lua step, on
-the replicas), the same on the primaries (a cluster without replicas) at --step-keys and at 250 keys
-per step, a filtered walk on the replicas, and (first round) the consistency check on the replicas.
-Per window: wall time, this process's CPU, the busiest primary's and replica's CPU (INFO cpu, user
-+ sys: unlike latency it does not follow the machine's load), PING p50/p99/max per role and the
-primaries' p99 against the idle window before it; the Lua step's calls and time per call
-(INFO commandstats, others' scripts included on a shared store). With --no-seed it reads the store
-as it is (e.g. the shared 1M cluster) and writes nothing to it but the script cache.
+the replicas, as shipped: storage.counting.PARALLEL_STEPS shards at once, then every shard at once),
+the same on the primaries (a cluster without replicas) at --step-keys and at 250 keys per step, a
+filtered walk on the replicas, and (first round) the consistency check on the replicas. Per window:
+wall time, this process's CPU, the busiest primary's and replica's CPU (INFO cpu, user + sys: unlike
+latency it does not follow the machine's load), PING p50/p99/max per role and the primaries' p99
+against the idle window before it, and the CPU of the machine's other processes (cores: on a shared
+machine the PING figures follow it); the Lua step's calls and time per call (INFO commandstats,
+others' scripts included on a shared store). With --no-seed it reads the store as it is (e.g. the
+shared 1M cluster) and writes nothing to it but the script cache.
+
+With --paces STEP:PARALLEL:REST ..., part 1 is instead the replicas' count at each pace
+(storage.counting.Pace: keys per step, shards at once, rest after a step as a multiple of its time),
+each after an idle window, the order turned round by round, a disturbed pair run again up to
+--retry-noisy times; then per pace the PING p99 of its quiet rounds against their idle windows:
+
+    .venv/bin/python bench/fleet_bench.py --url redis://127.0.0.1:8000 --no-seed --skip-fleet \
+        --rounds 4 --idle-seconds 2 --retry-noisy 6 --paces 1000:0:0 1000:2:0 250:0:0 1000:1:0
 
 Part 2, once per fleet: 2 gunicorn servers x 2 workers as shipped on the store for --minutes, used
 as operators and Prometheus would: per server two viewers open the overview, one the consistency
@@ -34,6 +44,7 @@ import html
 import http.client
 import json
 import multiprocessing
+import os
 import re
 import secrets
 import statistics
@@ -112,6 +123,10 @@ class Probe:
         time.sleep(0.5)  # connected before the first window
         return self
 
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid
+
     def __exit__(self, *exc):
         self._stop.set()
         self.samples = self._recv.recv()
@@ -143,23 +158,49 @@ def commandstat(conns, command: str) -> tuple[int, int]:
     return calls, usec
 
 
-class Phases:
-    """Each phase: its wall time, this process's CPU, every node's CPU (INFO cpu), its time window."""
+def machine_busy() -> float:
+    """CPU seconds the whole machine has spent busy (every core, /proc/stat)."""
+    with open("/proc/stat") as f:
+        fields = [int(x) for x in f.readline().split()[1:9]]
+    return (sum(fields) - fields[3] - fields[4]) / os.sysconf("SC_CLK_TCK")
 
-    def __init__(self, store: Persistence):
+
+def process_cpu(pid: int | None) -> float:
+    """CPU seconds (user + sys) of a process, 0 when unknown."""
+    if pid is None:
+        return 0.0
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class Phases:
+    """Each phase: its wall time, this process's CPU, every node's CPU (INFO cpu), its time window,
+    and the CPU of the machine's other processes meanwhile (cores on average: a shared machine's
+    noise, which the PING figures follow)."""
+
+    def __init__(self, store: Persistence, probe_pid: int | None = None):
         self.store = store
         self.primaries, self.replicas = nodes(store)
         self.rows: list[dict] = []
+        self.probe_pid = probe_pid
 
     def run(self, name: str, work) -> None:
         conns = self.primaries + self.replicas
         before = {n: cpu(c) for n, c in conns}
         steps0 = commandstat([c for _, c in conns], "evalsha")
+        busy0, probe0 = machine_busy(), process_cpu(self.probe_pid)
         c0, start = time.process_time(), time.monotonic()
         outcome = work()
         end, client_cpu = time.monotonic(), time.process_time() - c0
+        busy1, probe1 = machine_busy(), process_cpu(self.probe_pid)
         steps1 = commandstat([c for _, c in conns], "evalsha")
         after = {n: cpu(c) for n, c in conns}
+        nodes_cpu = sum(after[n] - before[n] for n, _ in conns)
+        others = (busy1 - busy0) - nodes_cpu - client_cpu - (probe1 - probe0)
         row = {
             "phase": name,
             "wall": end - start,
@@ -169,17 +210,18 @@ class Phases:
             "primary_cpu": max(after[n] - before[n] for n, _ in self.primaries),
             "replica_cpu": max((after[n] - before[n] for n, _ in self.replicas), default=0.0),
             "evalsha": (steps1[0] - steps0[0], steps1[1] - steps0[1]),
+            "others": max(0.0, others) / max(end - start, 1e-9),
             "outcome": outcome,
         }
         self.rows.append(row)
-        print(f"  {name}: {row['wall']:.2f} s, {outcome}", flush=True)
+        print(f"  {name}: {row['wall']:.2f} s, {outcome} (others' CPU {row['others']:.2f} cores)", flush=True)
 
     def table(self, probe: Probe) -> None:
         print(
             "\n| phase | wall | client CPU | busiest primary CPU / replica CPU | primaries' PING p50 / p99 / max (ms) "
-            "| p99 above the idle window before | replicas' PING p50 / p99 / max | result |"
+            "| p99 above the idle window before | replicas' PING p50 / p99 / max | others' CPU | result |"
         )
-        print("|---|---|---|---|---|---|---|---|")
+        print("|---|---|---|---|---|---|---|---|---|")
         idle_p99 = float("nan")
         for row in self.rows:
             prim = probe.window(row["start"], row["end"], "primary")
@@ -192,7 +234,7 @@ class Phases:
             print(
                 f"| {row['phase']} | {row['wall']:.2f} s | {row['client_cpu']:.2f} s | {row['primary_cpu']:.2f} / "
                 f"{row['replica_cpu']:.2f} s ({100 * row['primary_cpu'] / row['wall']:.0f}% / "
-                f"{100 * row['replica_cpu'] / row['wall']:.0f}% of a core) | {figures(prim)} | {above} | {figures(repl)} | {row['outcome']} |",
+                f"{100 * row['replica_cpu'] / row['wall']:.0f}% of a core) | {figures(prim)} | {above} | {figures(repl)} | {row['others']:.2f} | {row['outcome']} |",
                 flush=True,
             )
         steps = [r for r in self.rows if r["evalsha"][0] and "Lua" in r["phase"]]
@@ -219,6 +261,7 @@ def part1(store: Persistence, rounds: int, check: bool, idle_s: float, step_keys
         return f"{sum(stats.actors_by_status.values()):,} actors, {stats.keys_scanned:,} keys"
 
     with Probe(store) as probe:
+        phases.probe_pid = probe.pid
         for r in range(rounds):
             print(f"round {r + 1}", flush=True)
             phases.run("idle", idle)
@@ -227,8 +270,13 @@ def part1(store: Persistence, rounds: int, check: bool, idle_s: float, step_keys
             )
             phases.run("idle", idle)
             phases.run(
-                f"count, Lua step {step_keys}, replicas (now)",
+                f"count, Lua step {step_keys}, replicas, {counting.PARALLEL_STEPS} shards at once (now)",
                 lambda: counted(counting.store_stats(replicas.topology, step_keys)),
+            )
+            phases.run("idle", idle)
+            phases.run(
+                f"count, Lua step {step_keys}, replicas, every shard at once (before)",
+                lambda: counted(counting.store_stats(replicas.topology, step_keys, pace=counting.Pace(parallel=0))),
             )
             phases.run("idle", idle)
             for step in (step_keys, 250):
@@ -245,6 +293,88 @@ def part1(store: Persistence, rounds: int, check: bool, idle_s: float, step_keys
                     lambda: f"{len(run_check(replicas).findings)} findings",
                 )
     phases.table(probe)
+
+
+def parse_pace(text: str):
+    """STEP:PARALLEL:REST (e.g. 1000:2:0.5) as (step keys, storage.counting.Pace)."""
+    from storage.counting import Pace
+
+    step, parallel, rest = text.split(":")
+    return int(step), Pace(parallel=int(parallel), rest=float(rest))
+
+
+def part1_paces(store: Persistence, rounds: int, idle_s: float, paces: list[str], retry_noisy: int = 0) -> None:
+    """The count on the replicas at each pace, each after an idle window, the order turned round by
+    round: which pace keeps the primaries' PING p99 within 2 ms of idle, and what it costs in time.
+    A pair the machine's other processes disturbed is run again, up to ``retry_noisy`` times."""
+    from storage import counting
+
+    replicas = store.on_replicas()
+    phases = Phases(store)
+
+    def idle():
+        time.sleep(idle_s)
+        return ""
+
+    with Probe(store) as probe:
+        phases.probe_pid = probe.pid
+        for r in range(rounds):
+            print(f"round {r + 1}", flush=True)
+            turned = paces[r % len(paces) :] + paces[: r % len(paces)]
+            for text in turned:
+                step, pace = parse_pace(text)
+                for _attempt in range(1 + retry_noisy):
+                    phases.run("idle", idle)
+                    phases.run(
+                        f"count {text} (step:parallel:rest)",
+                        lambda step=step, pace=pace: (
+                            f"{counting.store_stats(replicas.topology, step, pace=pace).keys_scanned:,} keys"
+                        ),
+                    )
+                    if max(phases.rows[-1]["others"], phases.rows[-2]["others"]) <= QUIET_CORES:
+                        break
+    phases.table(probe)
+    summarize_paces(phases, probe)
+
+
+QUIET_CORES = 0.2  # the machine's other processes' CPU under which a window counts as quiet
+
+
+def summarize_paces(phases: Phases, probe: Probe) -> None:
+    """Per pace, each round against the idle window before it (* marks a pair in which the machine's
+    other processes used more than QUIET_CORES), then the quiet pairs only: their PING samples pooled
+    against those of their idle windows pooled, and the median count wall."""
+    rounds_of: dict[str, list[tuple[float, float, bool]]] = {}
+    pooled: dict[str, list[float]] = {}
+    idle_row: dict | None = None
+    for row in phases.rows:
+        if row["phase"] == "idle":
+            idle_row = row
+            continue
+        if idle_row is None:
+            continue
+        idle = probe.window(idle_row["start"], idle_row["end"], "primary")
+        prim = probe.window(row["start"], row["end"], "primary")
+        quiet = max(idle_row["others"], row["others"]) <= QUIET_CORES
+        rounds_of.setdefault(row["phase"], []).append((row["wall"], p99(prim) - p99(idle), quiet))
+        if quiet:
+            pooled.setdefault(row["phase"], []).extend(prim)
+            pooled.setdefault("idle " + row["phase"], []).extend(idle)
+    print(
+        f"\n| pace | count wall per round | p99 above the idle window before, per round (* others' CPU > "
+        f"{QUIET_CORES} cores) | quiet rounds | their count wall, median | their p99 above their idle windows' |"
+    )
+    print("|---|---:|---:|---:|---:|---:|")
+    for name, got in rounds_of.items():
+        walls = " · ".join(f"{w:.2f}" for w, _, _ in got)
+        above = " · ".join(f"{a:+.2f}{'' if q else '*'}" for _, a, q in got)
+        quiet_walls = [w for w, _, q in got if q]
+        if quiet_walls:
+            wall = f"{statistics.median(quiet_walls):.2f} s"
+            gap = f"{p99(pooled[name]) - p99(pooled['idle ' + name]):+.2f} ms"
+        else:
+            wall = gap = "-"
+        print(f"| {name} | {walls} s | {above} ms | {len(quiet_walls)} of {len(got)} | {wall} | {gap} |")
 
 
 JOBS = ("stats", "check", "walks")
@@ -602,6 +732,13 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=3, help="idle / count / walk windows, alternated")
     ap.add_argument("--idle-seconds", type=float, default=3)
     ap.add_argument("--step-keys", type=int, default=1000, help="as ATEDASH_STORE_STEP_KEYS ships")
+    ap.add_argument(
+        "--paces",
+        nargs="+",
+        metavar="STEP:PARALLEL:REST",
+        help="instead of part 1's phases: the replicas' count at each pace (storage.counting.Pace)",
+    )
+    ap.add_argument("--retry-noisy", type=int, default=0, help="with --paces: runs again of a disturbed pair")
     fleet = ap.add_argument_group("part 2, the fleet (settings as shipped unless given)")
     fleet.add_argument("--minutes", type=float, default=10, help="how long the fleet runs (default 10)")
     fleet.add_argument("--seconds", type=float, help="the same in seconds (overrides --minutes)")
@@ -617,7 +754,9 @@ def main() -> None:
     if not args.no_seed:
         took = seed(store, args.actors, args.workers)
         print(f"seeded {args.actors:,} actors + {args.workers:,} workers in {took:.1f} s", flush=True)
-    if not args.skip_probe:
+    if args.paces:
+        part1_paces(store, args.rounds, args.idle_seconds, args.paces, args.retry_noisy)
+    elif not args.skip_probe:
         part1(store, args.rounds, not args.skip_check, args.idle_seconds, args.step_keys)
     if not args.skip_fleet:
         part2(args.url, args.seconds if args.seconds is not None else args.minutes * 60, args)

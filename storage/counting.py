@@ -33,11 +33,13 @@ A node that refuses scripts (scripting disabled, an ACL) is counted from the cli
 
 from __future__ import annotations
 
+import threading
 import time
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from contextlib import nullcontext
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import redis
 from google.protobuf.descriptor import FieldDescriptor
@@ -56,6 +58,8 @@ from storage.topology import FAILOVER_ERRORS, Shard, Topology
 STEP_KEYS = 500
 # A value longer than MAX_VALUE_BYTES is not read into the script (hostile or not a record): the
 # client GETs it (storage.node_reads: the step checks each value's length before it reads it).
+
+T = TypeVar("T")
 
 _READ_IT = 1  # reply marker: the client reads this key itself (too long, empty, not a string...)
 
@@ -386,15 +390,53 @@ class CountDetails:
     client_side_shards: int = 0
 
 
+# Most shards whose nodes a count steps on at once (0: every shard). Where the nodes share a few cores
+# with the primaries, fewer busy replicas leave the primaries a core (bench/RESULTS.md, "PING"); with
+# hosts of their own a count of N keys takes about N x 3.5 µs / PARALLEL_STEPS.
+PARALLEL_STEPS = 2
+
+
+@dataclass(frozen=True)
+class Pace:
+    """How hard a count presses the nodes: at most ``parallel`` steps at once in the fleet (0: every
+    shard's), and after each step its shard rests ``rest`` times the step's time (a duty cycle;
+    measured, not shipped: bench/fleet_bench.py --paces)."""
+
+    parallel: int = PARALLEL_STEPS
+    rest: float = 0.0
+
+
+class _Gate:
+    """The count's steps through one Pace: a step waits for a place, its shard rests after it."""
+
+    def __init__(self, pace: Pace) -> None:
+        self.rest_factor = max(0.0, pace.rest)
+        self.places = threading.BoundedSemaphore(pace.parallel) if pace.parallel > 0 else None
+
+    def step(self, run: Callable[[], T]) -> tuple[T, float]:
+        """run()'s result and how long it took once it had its place."""
+        with self.places or nullcontext():
+            t0 = time.perf_counter()
+            return run(), time.perf_counter() - t0
+
+    def rest(self, took: float) -> None:
+        if self.rest_factor:
+            time.sleep(self.rest_factor * took)
+
+
 def store_stats(
-    topology: Topology, step_count: int = STEP_KEYS, details: CountDetails | None = None
+    topology: Topology,
+    step_count: int = STEP_KEYS,
+    details: CountDetails | None = None,
+    pace: Pace = Pace(),
 ) -> cluster.StoreStats:
-    """The same figures as ``storage.cluster.store_stats``, counted on the nodes (every shard in
-    parallel, ``step_count`` keys per script call)."""
+    """The same figures as ``storage.cluster.store_stats``, counted on the nodes (the shards' steps
+    at the given ``pace``, ``step_count`` keys per script call)."""
     started = time.time()
     t0 = time.perf_counter()
     step_count = max(1, min(int(step_count), 10_000))
-    tallies = topology.map_shards(lambda shard: _count_shard(topology, shard, step_count, details))
+    gate = _Gate(pace)
+    tallies = topology.map_shards(lambda shard: _count_shard(topology, shard, step_count, details, gate))
     return _merged(tallies, started, time.perf_counter() - t0, details)
 
 
@@ -425,7 +467,9 @@ def _merged(
     return stats
 
 
-def _count_shard(topology: Topology, shard: Shard, step_count: int, details: CountDetails | None) -> _Tally:
+def _count_shard(
+    topology: Topology, shard: Shard, step_count: int, details: CountDetails | None, gate: _Gate
+) -> _Tally:
     t0 = time.perf_counter()
     tally = _Tally()
     cursor = 0
@@ -450,7 +494,7 @@ def _count_shard(topology: Topology, shard: Shard, step_count: int, details: Cou
 
     while True:
         try:
-            used, replies = topology.call_on_shard(current[0], step)
+            (used, replies), took = gate.step(lambda: topology.call_on_shard(current[0], step))
         except redis.exceptions.ResponseError as e:
             if _is_node_trouble(e):
                 raise
@@ -464,6 +508,7 @@ def _count_shard(topology: Topology, shard: Shard, step_count: int, details: Cou
         cursor = int(replies[0][0])
         if cursor == 0:
             break
+        gate.rest(took)
     if details is not None:
         details.shard_seconds[shard.address] = time.perf_counter() - t0
     return tally

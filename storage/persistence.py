@@ -401,8 +401,11 @@ class Persistence:
         """Keys in the whole store (DBSIZE of every primary, all kinds): what a walk would read."""
         return sum(self.topology.map_shards(lambda shard: int(shard.client.dbsize())))
 
-    def store_stats(self, step_count: int = counting.STEP_KEYS) -> cluster_info.StoreStats:
-        return counting.store_stats(self.topology, step_count)
+    def store_stats(
+        self, step_count: int = counting.STEP_KEYS, parallel: int = counting.PARALLEL_STEPS
+    ) -> cluster_info.StoreStats:
+        """The overview's counts (storage.counting), on at most ``parallel`` shards at once (0: all)."""
+        return counting.store_stats(self.topology, step_count, pace=counting.Pace(parallel=parallel))
 
     def cluster_overview(self) -> cluster_info.ClusterOverview:
         return cluster_info.cluster_overview(self.topology)

@@ -31,6 +31,7 @@ class StatsCache(LeasedComputation):
     thread_name = "atedash-stats"
     what = "store statistics"
     step_keys = 1000  # keys per SCAN step (ATEDASH_STORE_STEP_KEYS)
+    parallel = 2  # shards counted at once, 0: all (ATEDASH_COUNT_PARALLEL)
 
     def __init__(self, store: StoreConnection, max_age: float) -> None:
         super().__init__(store, max_age)  # ATEDASH_STATS_MAX_AGE
@@ -38,7 +39,7 @@ class StatsCache(LeasedComputation):
         self._derived: tuple[StoreStats | None, dict[Hashable, Any]] = (None, {})
 
     def _compute(self) -> StoreStats:
-        return self.store.persistence().on_replicas().store_stats(self.step_keys)
+        return self.store.persistence().on_replicas().store_stats(self.step_keys, self.parallel)
 
     def _to_stored(self, result: StoreStats, lease: Lease) -> dict:
         return {"stats": result.to_dict(MAX_POOLS)}

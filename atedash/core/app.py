@@ -44,6 +44,7 @@ SETTINGS = frozenset(
         "ATEDASH_REFRESH_INTERVAL",
         "ATEDASH_STORE_STEP_KEYS",
         "ATEDASH_FLEET_LEASE_SECONDS",
+        "ATEDASH_COUNT_PARALLEL",
         "ATEDASH_SESSION_RECHECK_SECONDS",
     }
 )
@@ -73,6 +74,7 @@ class Application:
         )
         self.stats = StatsCache(self.store, max_age=settings.ATEDASH_STATS_MAX_AGE)
         self.stats.step_keys = settings.ATEDASH_STORE_STEP_KEYS
+        self.stats.parallel = settings.ATEDASH_COUNT_PARALLEL
         self.checks = CheckCache(self.store, max_age=settings.ATEDASH_CHECK_MAX_AGE)
         self.checks.step_keys = settings.ATEDASH_STORE_STEP_KEYS
         lease_s = settings.ATEDASH_FLEET_LEASE_SECONDS  # None: each job's own default

@@ -467,3 +467,37 @@ def test_a_multi_megabyte_value_stays_out_of_the_step(store):
     assert expected["actors_by_status"]["STATUS_RUNNING"] == 1
     for step in (1, counting.STEP_KEYS):
         assert figures(counting.store_stats(store.topology, step)) == expected, step
+
+
+def test_at_most_parallel_steps_run_at_once(hostile_store, monkeypatch):
+    """Pace(parallel=n): however the shards' threads interleave, no more than n step scripts are
+    called at once, and the figures are the client-side count's at any pace."""
+    import threading
+
+    import redis
+
+    topology = hostile_store.topology
+    expected = figures(cluster.store_stats(topology))
+    lock = threading.Lock()
+    inside, most = [0], [0]
+    evalsha = redis.Redis.evalsha
+
+    def counted(client, *args, **kwargs):
+        with lock:
+            inside[0] += 1
+            most[0] = max(most[0], inside[0])
+        try:
+            return evalsha(client, *args, **kwargs)
+        finally:
+            with lock:
+                inside[0] -= 1
+
+    monkeypatch.setattr(redis.Redis, "evalsha", counted)
+    for parallel in (1, 2):
+        most[0] = 0
+        details = counting.CountDetails()
+        pace = counting.Pace(parallel=parallel)
+        assert figures(counting.store_stats(topology, 50, details, pace=pace)) == expected, parallel
+        assert details.steps > 100 and 1 <= most[0] <= parallel, parallel
+    for pace in (counting.Pace(parallel=0), counting.Pace(parallel=2, rest=0.5)):
+        assert figures(counting.store_stats(topology, 500, pace=pace)) == expected, pace
